@@ -1,0 +1,117 @@
+//! Outpost's client for browsers, Workers, Node and Deno, as a wasm-bindgen
+//! module.
+//!
+//! It exposes the same verification the native CLI performs, from the same
+//! `outpost-core` code, so a page can refuse an artifact whose bytes do not
+//! match what the registry signed. Errors carry a stable `code` for programs
+//! and a readable message for people.
+//!
+//! ```js
+//! import { verifyDigest } from "./outpost_client.js";
+//! verifyDigest(bytes, "sha256:…"); // throws Error with .code = "DIGEST_MISMATCH"
+//! ```
+
+use outpost_core::digest::{Digest, DigestError};
+use wasm_bindgen::prelude::*;
+
+/// Stable error codes the JS side can switch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    DigestMalformed,
+    DigestMismatch,
+    LengthMismatch,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::DigestMalformed => "DIGEST_MALFORMED",
+            ErrorCode::DigestMismatch => "DIGEST_MISMATCH",
+            ErrorCode::LengthMismatch => "LENGTH_MISMATCH",
+        }
+    }
+}
+
+impl From<&DigestError> for ErrorCode {
+    fn from(err: &DigestError) -> Self {
+        match err {
+            DigestError::Mismatch { .. } => ErrorCode::DigestMismatch,
+            DigestError::LengthMismatch { .. } => ErrorCode::LengthMismatch,
+            DigestError::UnsupportedAlgorithm(_)
+            | DigestError::WrongLength(_)
+            | DigestError::NotLowercaseHex(_) => ErrorCode::DigestMalformed,
+        }
+    }
+}
+
+/// The crate version, so a page can report which client it runs.
+#[wasm_bindgen(js_name = clientVersion)]
+pub fn client_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// `sha256:<hex>` of `bytes`.
+#[wasm_bindgen(js_name = digestOf)]
+pub fn digest_of(bytes: &[u8]) -> String {
+    Digest::of(bytes).to_string()
+}
+
+/// Checks `bytes` against a declared digest and length, the check every client
+/// makes before it uses an artifact.
+pub fn check_artifact(bytes: &[u8], expected: &str, length: u64) -> Result<(), DigestError> {
+    let expected: Digest = expected.parse()?;
+    let mut hasher = outpost_core::Sha256Hasher::new();
+    hasher.update(bytes);
+    hasher.finish().expect(&expected, length)
+}
+
+/// JS entry point of [`check_artifact`]: throws an `Error` whose `code` is one of
+/// `DIGEST_MALFORMED`, `DIGEST_MISMATCH`, `LENGTH_MISMATCH`.
+#[wasm_bindgen(js_name = verifyArtifact)]
+pub fn verify_artifact(bytes: &[u8], expected: &str, length: f64) -> Result<(), JsValue> {
+    if !(length.is_finite() && length >= 0.0 && length.fract() == 0.0) {
+        return Err(js_error(
+            ErrorCode::LengthMismatch,
+            &format!("declared length must be a non-negative integer, got {length}"),
+        ));
+    }
+    check_artifact(bytes, expected, length as u64)
+        .map_err(|err| js_error(ErrorCode::from(&err), &err.to_string()))
+}
+
+fn js_error(code: ErrorCode, message: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    // Setting a property on a fresh Error cannot fail; if it ever did, the
+    // message alone still reaches the caller.
+    let _ = js_sys::Reflect::set(
+        &error,
+        &JsValue::from_str("code"),
+        &JsValue::from_str(code.as_str()),
+    );
+    error.into()
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    const ABC: &str = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn accepts_matching_bytes() {
+        check_artifact(b"abc", ABC, 3).unwrap();
+        assert_eq!(digest_of(b"abc"), ABC);
+    }
+
+    #[test]
+    fn maps_each_failure_to_its_code() {
+        let code = |r: Result<(), DigestError>| ErrorCode::from(&r.unwrap_err()).as_str();
+        assert_eq!(code(check_artifact(b"abd", ABC, 3)), "DIGEST_MISMATCH");
+        assert_eq!(code(check_artifact(b"abcd", ABC, 3)), "LENGTH_MISMATCH");
+        assert_eq!(
+            code(check_artifact(b"abc", "sha256:zz", 3)),
+            "DIGEST_MALFORMED"
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! Outpost's pure core.
+//!
+//! Everything that *decides* lives here, without I/O, so it runs identically
+//! natively (CLI, tests), inside the Worker (wasm32) and in browser and edge
+//! clients (wasm32 + wasm-bindgen):
+//!
+//! - [`digest`]: the `sha256:<hex>` identity of every artifact, with a streaming
+//!   hasher that also counts bytes, so uploads and downloads are checked against
+//!   a declared digest *and* length.
+//! - [`problem`]: RFC 9457 problem details, the one shape of every API error.
+//! - [`readiness`]: whether the Worker may take traffic, and which dependency is
+//!   at fault when not.
+//!
+//! ```
+//! use outpost_core::digest::{Digest, Sha256Hasher};
+//!
+//! let declared: Digest =
+//!     "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".parse()?;
+//! let mut hasher = Sha256Hasher::new();
+//! for chunk in [b"a".as_slice(), b"bc"] {
+//!     hasher.update(chunk);
+//! }
+//! hasher.finish().expect(&declared, 3)?;
+//! # Ok::<(), outpost_core::digest::DigestError>(())
+//! ```
+
+pub mod digest;
+pub mod problem;
+pub mod readiness;
+
+pub use digest::{Digest, DigestError, HashedContent, Sha256Hasher};
+pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
+pub use readiness::{CheckStatus, DependencyCheck, ReadinessReport};

@@ -1,0 +1,358 @@
+//! Harness for Outpost's end-to-end tests: a real local Worker per test run.
+//!
+//! [`LocalWorker::start`] applies the D1 migrations into a fresh state
+//! directory, starts `wrangler dev` (workerd with local D1 and R2) on a free
+//! loopback port in its own process group, and waits for it to answer. Dropping
+//! it stops the whole group. Because a test binary killed by a signal runs no
+//! destructors, each group id is also written to `OUTPOST_E2E_PIDDIR` when set,
+//! and `scripts/test.sh` kills whatever is listed there on exit.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use libtest_mimic::{Arguments, Failed, Trial};
+
+/// How long a Worker may take to become ready. Generous: CI machines are
+/// shared, and this bounds a hang, it does not measure speed.
+const READY_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// The repository root (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
+}
+
+/// Environment that keeps wrangler and miniflare off the internet: no
+/// `Request.cf` download, no metrics, no update check (it runs with the banner).
+pub const OFFLINE_ENV: &[(&str, &str)] = &[
+    ("CLOUDFLARE_CF_FETCH_ENABLED", "false"),
+    ("WRANGLER_SEND_METRICS", "false"),
+    ("WRANGLER_HIDE_BANNER", "true"),
+    ("NO_COLOR", "1"),
+    ("FORCE_COLOR", "0"),
+];
+
+/// Which wrangler configuration to run, and a label for logs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub label: &'static str,
+    /// Path relative to the repository root.
+    pub config: &'static str,
+}
+
+impl WorkerConfig {
+    /// The real configuration from the repository root.
+    pub const MAIN: WorkerConfig = WorkerConfig {
+        label: "main",
+        config: "wrangler.toml",
+    };
+    /// The Worker without its R2 binding.
+    pub const NO_BUCKET: WorkerConfig = WorkerConfig {
+        label: "no-bucket",
+        config: "tests/e2e/wrangler.no-bucket.toml",
+    };
+}
+
+/// A running local Worker. Stopped (the whole process group) on drop.
+#[derive(Debug)]
+pub struct LocalWorker {
+    pub label: &'static str,
+    pub base_url: String,
+    pub ready_after: Duration,
+    child: Child,
+    log_path: PathBuf,
+    pid_file: Option<PathBuf>,
+    _state: tempfile::TempDir,
+}
+
+fn wrangler() -> PathBuf {
+    repo_root().join("node_modules/.bin/wrangler")
+}
+
+fn free_port() -> std::io::Result<u16> {
+    // Bind to port 0 and let the kernel choose; the port is released right
+    // away for wrangler to take.
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn log_tail(path: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = File::open(path) {
+        let _ = file.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+impl LocalWorker {
+    pub fn start(config: &WorkerConfig) -> Result<Self, String> {
+        let root = repo_root();
+        let wrangler = wrangler();
+        if !wrangler.exists() {
+            return Err(format!(
+                "{} is missing: run scripts/setup.sh (npm ci) first",
+                wrangler.display()
+            ));
+        }
+        let shim = root.join("worker/build/worker/shim.mjs");
+        if !shim.exists() {
+            return Err(format!(
+                "{} is missing: build the Worker first (scripts/build-worker.sh)",
+                shim.display()
+            ));
+        }
+        let state = tempfile::Builder::new()
+            .prefix(&format!("outpost-e2e-{}-", config.label))
+            .tempdir()
+            .map_err(|e| format!("creating a state directory: {e}"))?;
+        let persist = state.path().join("state");
+        let log_path = state.path().join("wrangler.log");
+        let config_path = root.join(config.config);
+
+        let started = Instant::now();
+        let migrate = Command::new(&wrangler)
+            .args(["d1", "migrations", "apply", "DB", "--local"])
+            .arg("--persist-to")
+            .arg(&persist)
+            .arg("--config")
+            .arg(&config_path)
+            .envs(OFFLINE_ENV.iter().copied())
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running wrangler d1 migrations apply: {e}"))?;
+        if !migrate.status.success() {
+            return Err(format!(
+                "applying D1 migrations for `{}` failed:\n{}\n{}",
+                config.label,
+                String::from_utf8_lossy(&migrate.stdout),
+                String::from_utf8_lossy(&migrate.stderr)
+            ));
+        }
+
+        let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
+        let inspector_port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
+        let log = File::create(&log_path).map_err(|e| format!("creating the log: {e}"))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| format!("creating the log: {e}"))?;
+        let child = Command::new(&wrangler)
+            .arg("dev")
+            .arg("--config")
+            .arg(&config_path)
+            .args(["--local", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &inspector_port.to_string()])
+            .arg("--persist-to")
+            .arg(&persist)
+            .args([
+                "--test-scheduled",
+                "--show-interactive-dev-session=false",
+                "--log-level",
+                "info",
+            ])
+            .envs(OFFLINE_ENV.iter().copied())
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            // Its own process group, so stopping it stops workerd too.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("starting wrangler dev: {e}"))?;
+
+        let pid_file = std::env::var_os("OUTPOST_E2E_PIDDIR").map(|dir| {
+            let path = PathBuf::from(dir).join(child.id().to_string());
+            let _ = fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
+            let _ = fs::write(&path, config.label);
+            path
+        });
+
+        let mut worker = LocalWorker {
+            label: config.label,
+            base_url: format!("http://127.0.0.1:{port}"),
+            ready_after: Duration::ZERO,
+            child,
+            log_path,
+            pid_file,
+            _state: state,
+        };
+        worker.wait_until_answering(started)?;
+        eprintln!(
+            "local worker `{}` ready on {} after {:.1}s (migrations + wrangler dev start)",
+            worker.label,
+            worker.base_url,
+            worker.ready_after.as_secs_f64()
+        );
+        Ok(worker)
+    }
+
+    /// Polls `/healthz` (not `/readyz`: the broken-binding Worker is never
+    /// ready, but it does answer).
+    fn wait_until_answering(&mut self, started: Instant) -> Result<(), String> {
+        let agent = agent_with_timeout(Duration::from_secs(5));
+        let url = format!("{}/healthz", self.base_url);
+        let mut pause = Duration::from_millis(50);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "wrangler dev for `{}` exited with {status} before answering:\n{}",
+                    self.label,
+                    log_tail(&self.log_path)
+                ));
+            }
+            if let Ok(response) = agent.get(&url).call()
+                && response.status().as_u16() == 200
+            {
+                self.ready_after = started.elapsed();
+                return Ok(());
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(format!(
+                    "wrangler dev for `{}` did not answer {url} within {}s:\n{}",
+                    self.label,
+                    READY_TIMEOUT.as_secs(),
+                    log_tail(&self.log_path)
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// The Worker's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        log_tail(&self.log_path)
+    }
+}
+
+impl Drop for LocalWorker {
+    fn drop(&mut self) {
+        let group = -(self.child.id() as i32);
+        // SAFETY: kill(2) on a process group we created; no memory involved.
+        #[expect(unsafe_code, reason = "signalling the process group we spawned")]
+        unsafe {
+            libc::kill(group, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // workerd may outlive wrangler's own exit; make sure the group is gone.
+        #[expect(unsafe_code, reason = "signalling the process group we spawned")]
+        unsafe {
+            libc::kill(group, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        if let Some(pid_file) = &self.pid_file {
+            let _ = fs::remove_file(pid_file);
+        }
+    }
+}
+
+pub fn agent_with_timeout(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+/// A response as tests look at it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Result<serde_json::Value, Failed> {
+        serde_json::from_str(&self.body)
+            .map_err(|e| format!("body is not JSON ({e}): {}", self.body).into())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+pub fn request(method: &str, url: &str) -> Result<Reply, Failed> {
+    let agent = agent_with_timeout(Duration::from_secs(60));
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(())
+        .map_err(|e| format!("building {method} {url}: {e}"))?;
+    let mut response = agent
+        .run(request)
+        .map_err(|e| format!("{method} {url}: {e}"))?;
+    let status = response.status().as_u16();
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let content_type = headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    Ok(Reply {
+        status,
+        content_type,
+        headers,
+        body,
+    })
+}
+
+pub fn get(url: &str) -> Result<Reply, Failed> {
+    request("GET", url)
+}
+
+/// Fails with a readable message unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+).into());
+        }
+    };
+}
+
+/// The `outpost` binary built in the same target directory as this test.
+pub fn outpost_bin() -> Result<PathBuf, Failed> {
+    let exe = std::env::current_exe().map_err(|e| format!("locating the test binary: {e}"))?;
+    // target/<profile>/deps/<test> → target/<profile>/outpost
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("outpost"))
+        .ok_or("cannot derive the target directory")?;
+    if !bin.exists() {
+        return Err(format!(
+            "{} is missing: build it with `cargo build --bin outpost` first",
+            bin.display()
+        )
+        .into());
+    }
+    Ok(bin)
+}

@@ -1,0 +1,292 @@
+//! Walking skeleton, end to end: health, readiness over real D1 and R2, problem
+//! bodies, static assets, the cron trigger and the CLI against a local Worker.
+//!
+//! One `wrangler dev` per configuration serves every test in this binary; the
+//! tests run in parallel against it and it is stopped when they are done.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use outpost_e2e::{Arguments, Failed, LocalWorker, Trial, WorkerConfig, ensure, get, request};
+
+type Test = fn(&Workers) -> Result<(), Failed>;
+
+struct Workers {
+    main: LocalWorker,
+    no_bucket: LocalWorker,
+}
+
+const TESTS: &[(&str, Test)] = &[
+    (
+        "healthz_answers_without_dependencies",
+        healthz_answers_without_dependencies,
+    ),
+    (
+        "readyz_reports_d1_and_r2_healthy",
+        readyz_reports_d1_and_r2_healthy,
+    ),
+    (
+        "readyz_is_503_naming_r2_without_the_bucket",
+        readyz_is_503_naming_r2_without_the_bucket,
+    ),
+    (
+        "unknown_route_is_404_problem_json",
+        unknown_route_is_404_problem_json,
+    ),
+    (
+        "wrong_method_is_405_problem_json",
+        wrong_method_is_405_problem_json,
+    ),
+    (
+        "placeholder_page_is_served_as_a_static_asset",
+        placeholder_page_is_served_as_a_static_asset,
+    ),
+    ("cron_trigger_records_its_run", cron_trigger_records_its_run),
+    ("cli_health_reports_ready", cli_health_reports_ready),
+    (
+        "cli_health_fails_naming_the_broken_dependency",
+        cli_health_fails_naming_the_broken_dependency,
+    ),
+    (
+        "cli_health_explains_an_unreachable_registry",
+        cli_health_explains_an_unreachable_registry,
+    ),
+];
+
+fn main() {
+    let args = Arguments::from_args();
+    let workers = if args.list {
+        None
+    } else {
+        // Start both Workers at once: start-up dominates this suite.
+        let no_bucket = std::thread::spawn(|| LocalWorker::start(&WorkerConfig::NO_BUCKET));
+        let main = LocalWorker::start(&WorkerConfig::MAIN);
+        let no_bucket = no_bucket
+            .join()
+            .unwrap_or_else(|_| Err("the start-up thread panicked".to_owned()));
+        match (main, no_bucket) {
+            (Ok(main), Ok(no_bucket)) => Some(Arc::new(Workers { main, no_bucket })),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("could not start the local Worker: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
+    let trials = TESTS
+        .iter()
+        .map(|&(name, test)| {
+            let workers = workers.clone();
+            Trial::test(name, move || match &workers {
+                Some(workers) => test(workers),
+                None => Ok(()),
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(workers); // stops the Workers before the process exits
+    conclusion.exit();
+}
+
+fn expect_problem(
+    reply: &outpost_e2e::Reply,
+    status: u16,
+    slug: &str,
+) -> Result<serde_json::Value, Failed> {
+    ensure!(
+        reply.status == status,
+        "expected {status}, got {}: {}",
+        reply.status,
+        reply.body
+    );
+    ensure!(
+        reply.content_type.starts_with("application/problem+json"),
+        "expected problem+json, got `{}`",
+        reply.content_type
+    );
+    let body = reply.json()?;
+    ensure!(
+        body["type"] == format!("urn:outpost:problem:{slug}"),
+        "type: {body}"
+    );
+    ensure!(body["status"] == status, "status member: {body}");
+    ensure!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "title: {body}"
+    );
+    ensure!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "detail: {body}"
+    );
+    Ok(body)
+}
+
+fn healthz_answers_without_dependencies(w: &Workers) -> Result<(), Failed> {
+    // The Worker without a bucket is alive too: liveness touches nothing.
+    for worker in [&w.main, &w.no_bucket] {
+        let reply = get(&worker.url("/healthz"))?;
+        ensure!(reply.status == 200, "{}: {}", worker.label, reply.status);
+        ensure!(
+            reply.content_type.starts_with("application/json"),
+            "{}",
+            reply.content_type
+        );
+        let body = reply.json()?;
+        ensure!(body["status"] == "ok", "{body}");
+        ensure!(
+            body["version"] == env!("CARGO_PKG_VERSION"),
+            "version: {body}"
+        );
+        ensure!(
+            reply.header("cache-control") == Some("no-store"),
+            "cache-control"
+        );
+    }
+    Ok(())
+}
+
+fn readyz_reports_d1_and_r2_healthy(w: &Workers) -> Result<(), Failed> {
+    let reply = get(&w.main.url("/readyz"))?;
+    ensure!(reply.status == 200, "{}: {}", reply.status, reply.body);
+    let body = reply.json()?;
+    ensure!(body["status"] == "ready", "{body}");
+    ensure!(body["checks"]["d1"]["status"] == "ok", "{body}");
+    ensure!(
+        body["checks"]["d1"]["schema"] == "0001_init.sql",
+        "the newest migration is reported as the schema: {body}"
+    );
+    ensure!(body["checks"]["r2"]["status"] == "ok", "{body}");
+    Ok(())
+}
+
+fn readyz_is_503_naming_r2_without_the_bucket(w: &Workers) -> Result<(), Failed> {
+    let reply = get(&w.no_bucket.url("/readyz"))?;
+    let body = expect_problem(&reply, 503, "service-unavailable")?;
+    ensure!(body["failing"] == serde_json::json!(["r2"]), "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    ensure!(
+        detail.contains("r2") && detail.contains("ARTIFACTS"),
+        "detail should name r2 and its binding: {detail}"
+    );
+    ensure!(
+        body["checks"]["d1"]["status"] == "ok",
+        "d1 still healthy: {body}"
+    );
+    Ok(())
+}
+
+fn unknown_route_is_404_problem_json(w: &Workers) -> Result<(), Failed> {
+    let reply = get(&w.main.url("/v1/no-such-thing"))?;
+    let body = expect_problem(&reply, 404, "not-found")?;
+    let detail = body["detail"].as_str().unwrap_or_default();
+    ensure!(
+        detail.contains("GET /v1/no-such-thing"),
+        "detail names the request: {detail}"
+    );
+    Ok(())
+}
+
+fn wrong_method_is_405_problem_json(w: &Workers) -> Result<(), Failed> {
+    let reply = request("DELETE", &w.main.url("/healthz"))?;
+    let body = expect_problem(&reply, 405, "method-not-allowed")?;
+    ensure!(body["allowed"] == serde_json::json!(["GET"]), "{body}");
+    Ok(())
+}
+
+fn placeholder_page_is_served_as_a_static_asset(w: &Workers) -> Result<(), Failed> {
+    let reply = get(&w.main.url("/"))?;
+    ensure!(reply.status == 200, "{}", reply.status);
+    ensure!(
+        reply.content_type.starts_with("text/html"),
+        "{}",
+        reply.content_type
+    );
+    ensure!(reply.body.contains("Outpost"), "page names Outpost");
+    ensure!(
+        reply.body.contains("href=\"/readyz\""),
+        "page links to /readyz"
+    );
+    Ok(())
+}
+
+fn cron_trigger_records_its_run(w: &Workers) -> Result<(), Failed> {
+    // wrangler dev --test-scheduled exposes the scheduled handler over HTTP.
+    let cron = "*/5 * * * *";
+    let trigger = get(&w.main.url("/__scheduled?cron=*/5+*+*+*+*"))?;
+    ensure!(
+        trigger.status == 200,
+        "triggering the cron: {} {}\n{}",
+        trigger.status,
+        trigger.body,
+        w.main.log()
+    );
+    let reply = get(&w.main.url("/readyz"))?;
+    let body = reply.json()?;
+    let last = &body["checks"]["d1"]["last_scheduled_run"];
+    ensure!(last["cron"] == cron, "last scheduled run: {body}");
+    ensure!(
+        last["finished_at"].as_f64().is_some_and(|t| t > 1.7e12),
+        "finished_at is a plausible epoch-ms time: {last}"
+    );
+    Ok(())
+}
+
+fn run_cli(args: &[&str]) -> Result<std::process::Output, Failed> {
+    let bin = outpost_e2e::outpost_bin()?;
+    Command::new(&bin)
+        .args(args)
+        .env_remove("OUTPOST_URL")
+        .output()
+        .map_err(|e| format!("running {}: {e}", bin.display()).into())
+}
+
+fn cli_health_reports_ready(w: &Workers) -> Result<(), Failed> {
+    let out = run_cli(&["health", "--url", &w.main.base_url])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "exit {:?}: {stdout} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(stdout.contains("is ready"), "{stdout}");
+    ensure!(stdout.contains("schema=\"0001_init.sql\""), "{stdout}");
+
+    let out = run_cli(&["health", "--url", &w.main.base_url, "--json"])?;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("--json output is not JSON: {e}"))?;
+    ensure!(report["status"] == "ready", "{report}");
+    Ok(())
+}
+
+fn cli_health_fails_naming_the_broken_dependency(w: &Workers) -> Result<(), Failed> {
+    let out = run_cli(&["health", "--url", &w.no_bucket.base_url])?;
+    ensure!(
+        out.status.code() == Some(1),
+        "exit code {:?}",
+        out.status.code()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(stdout.contains("r2   FAILED"), "{stdout}");
+    ensure!(
+        stderr.contains("not ready (r2 failing)"),
+        "stderr: {stderr}"
+    );
+    Ok(())
+}
+
+fn cli_health_explains_an_unreachable_registry(_: &Workers) -> Result<(), Failed> {
+    // A port nothing listens on: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("{e}"))?
+        .port();
+    let out = run_cli(&["health", "--url", &format!("http://127.0.0.1:{port}")])?;
+    ensure!(!out.status.success(), "must fail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        stderr.contains("could not reach") && stderr.contains("scripts/dev.sh"),
+        "says what to do next: {stderr}"
+    );
+    Ok(())
+}
