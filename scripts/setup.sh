@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs exactly what building and testing Outpost needs and is missing:
+# the wasm32 target, clang/lld (ring's C for wasm32), worker-build and
+# wasm-bindgen-cli at the versions Cargo.lock pins, and the npm packages
+# (wrangler, esbuild, binaryen, ...) with `npm ci`. On a ready machine it
+# installs nothing and says so. Sources: crates.io, Debian, npm only.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+installed=()
+say() { printf 'setup: %s\n' "$*"; }
+need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Version of a package as locked in Cargo.lock.
+locked_version() {
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+# --- Rust toolchain pieces ---------------------------------------------------
+command -v cargo >/dev/null || { say "cargo is missing: install Rust with rustup first"; exit 1; }
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "installing the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+  installed+=("wasm32 target")
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    say "installing rustup component $component"
+    rustup component add "$component"
+    installed+=("$component")
+  fi
+done
+
+# --- Debian packages ---------------------------------------------------------
+apt_packages=()
+command -v clang >/dev/null || apt_packages+=(clang)
+command -v wasm-ld >/dev/null || command -v lld >/dev/null || apt_packages+=(lld)
+command -v curl >/dev/null || apt_packages+=(curl)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  say "installing Debian packages: ${apt_packages[*]}"
+  need_root apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
+  installed+=("${apt_packages[@]}")
+fi
+
+# --- cargo-installed tools, pinned to what Cargo.lock uses -------------------
+cargo_tool() { # crate binary wanted-version
+  local crate=$1 bin=$2 want=$3 have=""
+  if command -v "$bin" >/dev/null; then
+    have=$("$bin" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true)
+  fi
+  if [ "$have" != "$want" ]; then
+    say "installing $crate $want (found: ${have:-none}); this takes a few minutes once"
+    # The published lockfile first (reproducible); plain resolution if it
+    # ever needs a newer rustc than this machine's.
+    cargo install --quiet "$crate" --version "$want" --locked \
+      || cargo install --quiet "$crate" --version "$want"
+    installed+=("$crate $want")
+  fi
+}
+cargo_tool worker-build worker-build "$(locked_version worker)"
+cargo_tool wasm-bindgen-cli wasm-bindgen "$(locked_version wasm-bindgen)"
+
+# --- npm packages ------------------------------------------------------------
+command -v node >/dev/null || { say "node is missing: apt-get install nodejs npm (Node >= 20)"; exit 1; }
+stamp=node_modules/.outpost-lock.sha256
+want_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_sum" ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want_sum" >"$stamp"
+  installed+=("npm packages")
+fi
+
+if [ ${#installed[@]} -eq 0 ]; then
+  say "everything is already installed"
+else
+  say "installed: ${installed[*]}"
+fi

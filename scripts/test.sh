@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, unit tests, wasm32 builds, the wasm client
+# under Node, the Worker build, and end-to-end tests against real local Workers
+# (wrangler dev: workerd + local D1 + local R2). Installs what is missing first.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+logs=$(mktemp -d)
+# End-to-end Workers run in their own process groups; the harness lists them
+# here so that none outlives this script, whatever way it ends.
+export OUTPOST_E2E_PIDDIR="$logs/pids"
+mkdir -p "$OUTPOST_E2E_PIDDIR"
+cleanup() {
+  local pid
+  for file in "$OUTPOST_E2E_PIDDIR"/*; do
+    [ -e "$file" ] || continue
+    pid=$(basename "$file")
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  rm -rf "$logs"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() { printf '\n== %s\n' "$*"; }
+started=$SECONDS
+
+step "setup"
+scripts/setup.sh
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (warnings denied)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit and doc tests"
+cargo test --workspace --exclude outpost-e2e --locked 2>&1 | tee "$logs/unit.log"
+
+step "wasm32 builds of the wasm crates"
+cargo build --locked --target wasm32-unknown-unknown \
+  -p outpost-core -p outpost-infer -p outpost-client
+
+step "wasm client under Node"
+wasm-bindgen --target nodejs --out-dir "$CARGO_TARGET_DIR/outpost-client-node" \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug/outpost_client.wasm"
+OUTPOST_CLIENT_PKG="$CARGO_TARGET_DIR/outpost-client-node" \
+  node --test --test-reporter=spec tests/node/ 2>&1 | tee "$logs/node.log"
+
+step "Worker build"
+scripts/build-worker.sh
+
+step "end-to-end tests against the local Worker"
+cargo build --locked --bin outpost
+cargo test --locked -p outpost-e2e 2>&1 | tee "$logs/e2e.log"
+
+# One closing line over every runner above.
+passed=$(cat "$logs"/unit.log "$logs"/e2e.log | awk '/^test result:/ { sum += $4 } END { print sum + 0 }')
+failed=$(cat "$logs"/unit.log "$logs"/e2e.log | awk '/^test result:/ { sum += $6 } END { print sum + 0 }')
+node_passed=$(awk '/^ℹ pass / { print $3 }' "$logs/node.log" | tail -n 1)
+node_failed=$(awk '/^ℹ fail / { print $3 }' "$logs/node.log" | tail -n 1)
+printf '\nall tests finished in %ss\n' "$((SECONDS - started))"
+printf 'total: %d passed, %d failed\n' "$((passed + ${node_passed:-0}))" "$((failed + ${node_failed:-0}))"
