@@ -10,6 +10,13 @@
 //! - [`problem`]: RFC 9457 problem details, the one shape of every API error.
 //! - [`readiness`]: whether the Worker may take traffic, and which dependency is
 //!   at fault when not.
+//! - [`auth`]: roles, API tokens (stored as hashes only) and the authorisation
+//!   decision every org-scoped route makes.
+//! - [`version`]: semver, how `major`/`minor`/`patch`/`auto` choose the next
+//!   number, and name/tag rules.
+//! - [`query`]: version search filters (`f1>=0.85`), sorting and cursors.
+//! - [`pickle`]: the static safety scan of pickle-based artifacts.
+//! - [`api`]: request and response bodies shared by Worker, CLI and client.
 //!
 //! ```
 //! use outpost_core::digest::{Digest, Sha256Hasher};
@@ -24,9 +31,14 @@
 //! # Ok::<(), outpost_core::digest::DigestError>(())
 //! ```
 
+pub mod api;
+pub mod auth;
 pub mod digest;
+pub mod pickle;
 pub mod problem;
+pub mod query;
 pub mod readiness;
+pub mod version;
 
 pub use digest::{Digest, DigestError, HashedContent, Sha256Hasher};
 pub use problem::{PROBLEM_JSON, Problem, ProblemKind};

@@ -7,6 +7,7 @@
 //! error for the same mistake. The tract-onnx runtime plugs in behind these
 //! types.
 
+pub mod inspect;
 pub mod tensor;
 
 pub use tensor::{Dim, ElementType, InputError, Tensor, TensorData, TensorSpec};

@@ -1,0 +1,290 @@
+//! Request and response bodies of the registry API, shared by the Worker (which
+//! produces them), the CLI and the wasm client (which consume them).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::auth::Role;
+use crate::digest::Digest;
+use crate::version::{ArtifactFormat, Bump, PrimaryMetric};
+
+/// `POST /v1/admin/init`: create the first organisation and its admin token,
+/// authorised by the deployment's bootstrap secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitRequest {
+    pub org: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgRecord {
+    pub name: String,
+    pub display_name: String,
+    pub created_at: i64,
+}
+
+/// A token as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: i64,
+    pub created_by: Option<String>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A token just created: the only time its text is ever shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenCreated {
+    #[serde(flatten)]
+    pub record: TokenRecord,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitResponse {
+    pub org: OrgRecord,
+    pub token: TokenCreated,
+}
+
+/// `POST /v1/orgs/{org}/tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateTokenRequest {
+    pub name: String,
+    pub role: Role,
+    /// Lifetime in seconds; none means it lasts until revoked.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// `POST /v1/orgs/{org}/models`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateModelRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Drives `auto` bumps and "best" in comparisons.
+    #[serde(default)]
+    pub primary_metric: Option<PrimaryMetric>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub name: String,
+    pub description: String,
+    pub owner: Option<String>,
+    pub tags: Vec<String>,
+    pub primary_metric: Option<PrimaryMetric>,
+    pub created_at: i64,
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub version_count: u64,
+    #[serde(default)]
+    pub latest_version: Option<String>,
+}
+
+/// `PUT /v1/orgs/{org}/blobs/sha256/{hex}` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlobRecord {
+    pub digest: Digest,
+    pub size: u64,
+    /// False when identical content was already stored.
+    pub created: bool,
+}
+
+/// `POST /v1/orgs/{org}/models/{model}/versions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterVersionRequest {
+    /// An explicit semantic version; or leave it out and give `bump`.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub bump: Option<Bump>,
+    /// The artifact, uploaded before as a blob.
+    pub digest: Digest,
+    pub size: u64,
+    /// Declared format; detected from the bytes when absent.
+    #[serde(default)]
+    pub format: Option<ArtifactFormat>,
+    #[serde(default)]
+    pub framework: Option<String>,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    #[serde(default)]
+    pub dataset_version: Option<String>,
+    #[serde(default)]
+    pub parent_version: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// Whether a version may be loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionStatus {
+    Ready,
+    /// Its artifact failed the safety scan; `status_reason` says why.
+    Unsafe,
+}
+
+impl VersionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Ready => "ready",
+            VersionStatus::Unsafe => "unsafe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub model: String,
+    pub version: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub format: ArtifactFormat,
+    pub framework: Option<String>,
+    pub schema: Option<Value>,
+    pub metrics: BTreeMap<String, f64>,
+    pub params: Map<String, Value>,
+    pub dataset_version: Option<String>,
+    pub parent_version: Option<String>,
+    pub tags: Vec<String>,
+    pub notes: String,
+    pub author: String,
+    pub created_at: i64,
+    pub status: VersionStatus,
+    pub status_reason: Option<String>,
+}
+
+/// The answer to a registration: the version, and how its number was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisteredVersion {
+    #[serde(flatten)]
+    pub version: VersionRecord,
+    pub version_reason: String,
+}
+
+/// `PATCH …/versions/{version}/tags`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TagChange {
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// A page of results with the cursor of the next page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// One row of a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparedVersion {
+    pub model: String,
+    pub version: String,
+    pub created_at: i64,
+    pub format: ArtifactFormat,
+    /// The chosen metrics; `null` where a version lacks one.
+    pub metrics: BTreeMap<String, Option<f64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub metrics: Vec<String>,
+    pub versions: Vec<ComparedVersion>,
+    /// Per metric, the `model@version` with the best value (higher is better
+    /// unless it is the model's primary metric declared lower-is-better).
+    pub best: BTreeMap<String, String>,
+}
+
+/// Picks, per metric, the best of the compared versions.
+pub fn best_per_metric(
+    metrics: &[String],
+    versions: &[ComparedVersion],
+    lower_is_better: &[String],
+) -> BTreeMap<String, String> {
+    let mut best = BTreeMap::new();
+    for metric in metrics {
+        let lower = lower_is_better.contains(metric);
+        let winner = versions
+            .iter()
+            .filter_map(|v| {
+                v.metrics
+                    .get(metric)
+                    .copied()
+                    .flatten()
+                    .map(|value| (v, value))
+            })
+            .fold(
+                None::<(&ComparedVersion, f64)>,
+                |acc, (v, value)| match acc {
+                    Some((_, best)) if (lower && value >= best) || (!lower && value <= best) => acc,
+                    _ => Some((v, value)),
+                },
+            );
+        if let Some((v, _)) = winner {
+            best.insert(metric.clone(), format!("{}@{}", v.model, v.version));
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn compared(version: &str, f1: Option<f64>, loss: Option<f64>) -> ComparedVersion {
+        let mut metrics = BTreeMap::new();
+        metrics.insert("f1".into(), f1);
+        metrics.insert("loss".into(), loss);
+        ComparedVersion {
+            model: "m".into(),
+            version: version.into(),
+            created_at: 0,
+            format: ArtifactFormat::Onnx,
+            metrics,
+        }
+    }
+
+    #[test]
+    fn best_respects_direction_and_missing_values() {
+        let versions = [
+            compared("1.0.0", Some(0.8), Some(0.3)),
+            compared("1.1.0", Some(0.9), None),
+            compared("1.2.0", None, Some(0.2)),
+        ];
+        let best = best_per_metric(&["f1".into(), "loss".into()], &versions, &["loss".into()]);
+        assert_eq!(best["f1"], "m@1.1.0");
+        assert_eq!(best["loss"], "m@1.2.0");
+        let none = best_per_metric(&["auc".into()], &versions, &[]);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn register_request_defaults() {
+        let req: RegisterVersionRequest = serde_json::from_str(
+            r#"{"bump":"auto","digest":"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","size":3}"#,
+        )
+        .unwrap();
+        assert_eq!(req.bump, Some(Bump::Auto));
+        assert!(req.metrics.is_empty() && req.tags.is_empty() && req.version.is_none());
+    }
+}
