@@ -6,12 +6,8 @@ use outpost_core::readiness::{DependencyCheck, ReadinessReport};
 use serde_json::json;
 use worker::{Env, Response};
 
+use crate::ctx::{D1_BINDING, R2_BINDING};
 use crate::http;
-
-/// D1 binding name, as in wrangler.toml.
-pub const D1_BINDING: &str = "DB";
-/// R2 binding name, as in wrangler.toml.
-pub const R2_BINDING: &str = "ARTIFACTS";
 
 /// Liveness: answers without touching any dependency, so a slow D1 cannot make
 /// a healthy isolate look dead.

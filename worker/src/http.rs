@@ -24,3 +24,31 @@ pub fn problem(problem: &Problem) -> worker::Result<Response> {
         .with_status(problem.status)
         .with_headers(headers))
 }
+
+/// Largest JSON request body accepted (artifacts go to the blob route).
+pub const MAX_JSON_BODY: usize = 1 << 20;
+
+/// Reads a JSON body, answering 400/413 with what was wrong.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    req: &mut worker::Request,
+) -> crate::error::ApiResult<T> {
+    let bytes = req.bytes().await.unwrap_or_default();
+    if bytes.len() > MAX_JSON_BODY {
+        return Err(crate::error::ApiError::new(
+            outpost_core::ProblemKind::PayloadTooLarge,
+            format!("JSON bodies are limited to {MAX_JSON_BODY} bytes"),
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|err| {
+        crate::error::ApiError::bad_request(format!(
+            "the request body is not valid JSON for this route: {err}"
+        ))
+    })
+}
+
+/// A JSON answer with a `Location` header (201 Created).
+pub fn created<T: Serialize>(value: &T, location: &str) -> worker::Result<Response> {
+    let response = json(value, 201)?;
+    response.headers().set("location", location)?;
+    Ok(response)
+}

@@ -5,14 +5,24 @@
 //! problem+json. Errors never escape as panics or plain-text 500s: the fetch
 //! handler turns anything unexpected into a generic problem and logs the cause.
 
+mod audit;
+mod authn;
+mod ctx;
+mod db;
+mod error;
+mod handlers;
 mod health;
 mod http;
 mod routes;
 mod scheduled;
 
+use outpost_core::Problem;
 use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, event};
 
-use crate::routes::{Dispatch, Route};
+use crate::ctx::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{admin, blobs, models, openapi, versions};
+use crate::routes::{Dispatch, Matched, Route};
 
 #[event(start)]
 fn start() {
@@ -20,32 +30,59 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let method = req.method();
     let path = req.path();
-    let result = match routes::dispatch(&method, &path) {
-        Dispatch::Found(route) => handle(route, &req, &env).await,
-        Dispatch::MethodNotAllowed(allowed) => http::problem(
-            &outpost_core::Problem::method_not_allowed(method.as_ref(), &path, &allowed),
-        ),
-        Dispatch::NotFound => http::problem(&outpost_core::Problem::not_found_route(
-            method.as_ref(),
-            &path,
-        )),
-    };
+    let result =
+        match routes::dispatch(&method, &path) {
+            Dispatch::Found(matched) => handle(&matched, &mut req, env).await,
+            Dispatch::MethodNotAllowed(allowed) => Err(ApiError::from(
+                Problem::method_not_allowed(method.as_ref(), &path, &allowed),
+            )),
+            Dispatch::NotFound => Err(ApiError::from(Problem::not_found_route(
+                method.as_ref(),
+                &path,
+            ))),
+        };
     match result {
         Ok(response) => Ok(response),
-        Err(err) => {
-            worker::console_error!("{} {} failed: {}", method.as_ref(), path, err);
-            http::problem(&outpost_core::Problem::internal())
+        Err(ApiError::Problem(problem)) => http::problem(&problem),
+        Err(ApiError::Internal(cause)) => {
+            worker::console_error!("{} {} failed: {}", method.as_ref(), path, cause);
+            http::problem(&Problem::internal())
         }
     }
 }
 
-async fn handle(route: Route, _req: &Request, env: &Env) -> worker::Result<Response> {
-    match route {
-        Route::Healthz => health::healthz(),
-        Route::Readyz => health::readyz(env).await,
+async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Response> {
+    // Probes and the API description need no database handle of their own.
+    match matched.spec.route {
+        Route::Healthz => return Ok(health::healthz()?),
+        Route::Readyz => return Ok(health::readyz(&env).await?),
+        Route::OpenApi => return openapi::serve(),
+        _ => {}
+    }
+    let mut ctx = Ctx::new(env)?;
+    authn::authenticate(&mut ctx, req, matched).await?;
+    match matched.spec.route {
+        Route::Healthz | Route::Readyz | Route::OpenApi => Err(ApiError::internal("unreachable")),
+        Route::AdminInit => admin::init(&ctx, req).await,
+        Route::GetOrg => admin::get_org(&ctx).await,
+        Route::WhoAmI => admin::whoami(&ctx),
+        Route::ListTokens => admin::list_tokens(&ctx).await,
+        Route::CreateToken => admin::create_token(&ctx, req).await,
+        Route::RevokeToken => admin::revoke_token(&ctx, matched).await,
+        Route::ListModels => models::list(&ctx, req).await,
+        Route::CreateModel => models::create(&ctx, req).await,
+        Route::GetModel => models::get(&ctx, matched).await,
+        Route::PutBlob => blobs::put(&ctx, req, matched).await,
+        Route::GetBlob => blobs::get(&ctx, req, matched).await,
+        Route::ListVersions | Route::SearchVersions => versions::search(&ctx, req, matched).await,
+        Route::RegisterVersion => versions::register(&ctx, req, matched).await,
+        Route::GetVersion => versions::get(&ctx, matched).await,
+        Route::ChangeTags => versions::change_tags(&ctx, req, matched).await,
+        Route::LatestVersion => versions::latest(&ctx, req).await,
+        Route::CompareVersions => versions::compare(&ctx, req).await,
     }
 }
 

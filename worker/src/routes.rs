@@ -1,63 +1,274 @@
-//! The route table: every path the Worker answers, with its methods.
+//! The route table: every path the Worker answers, with its methods and who
+//! may call it.
 //!
-//! One table so that dispatch, the 404/405 decision and (later) the OpenAPI
-//! document are derived from the same list and cannot drift apart.
+//! One table drives dispatch, the 404/405 decision, the access check and the
+//! OpenAPI document, so they cannot drift apart.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use outpost_core::auth::Role;
 use worker::Method;
 
 /// What a request is asking for, once its path and method are known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
     Healthz,
     Readyz,
+    OpenApi,
+    AdminInit,
+    GetOrg,
+    WhoAmI,
+    ListTokens,
+    CreateToken,
+    RevokeToken,
+    ListModels,
+    CreateModel,
+    GetModel,
+    PutBlob,
+    GetBlob,
+    ListVersions,
+    RegisterVersion,
+    GetVersion,
+    ChangeTags,
+    SearchVersions,
+    LatestVersion,
+    CompareVersions,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// The deployment's bootstrap secret (creating the first organisation).
+    Bootstrap,
+    /// A token of the organisation named in the path, with at least this role.
+    Org(Role),
 }
 
 /// One row of the table.
 #[derive(Debug)]
 pub struct RouteSpec {
     pub method: Method,
+    /// matchit syntax: `:name` is a path parameter.
     pub path: &'static str,
     pub route: Route,
+    pub access: Access,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
 }
 
+const fn spec(
+    method: Method,
+    path: &'static str,
+    route: Route,
+    access: Access,
+    summary: &'static str,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        route,
+        access,
+        summary,
+    }
+}
+
+use Access::{Bootstrap, Org, Public};
+use Role::{Admin, Developer, Viewer};
+
 pub const ROUTES: &[RouteSpec] = &[
-    RouteSpec {
-        method: Method::Get,
-        path: "/healthz",
-        route: Route::Healthz,
-    },
-    RouteSpec {
-        method: Method::Get,
-        path: "/readyz",
-        route: Route::Readyz,
-    },
+    spec(
+        Method::Get,
+        "/healthz",
+        Route::Healthz,
+        Public,
+        "Liveness; touches no dependency",
+    ),
+    spec(
+        Method::Get,
+        "/readyz",
+        Route::Readyz,
+        Public,
+        "Readiness of D1 and R2",
+    ),
+    spec(
+        Method::Get,
+        "/openapi.json",
+        Route::OpenApi,
+        Public,
+        "This API's OpenAPI 3.1 document",
+    ),
+    spec(
+        Method::Post,
+        "/v1/admin/init",
+        Route::AdminInit,
+        Bootstrap,
+        "Create the first organisation and its admin token",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org",
+        Route::GetOrg,
+        Org(Viewer),
+        "Show the organisation",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/whoami",
+        Route::WhoAmI,
+        Org(Viewer),
+        "Show the calling token",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/tokens",
+        Route::ListTokens,
+        Org(Admin),
+        "List tokens (never their secrets)",
+    ),
+    spec(
+        Method::Post,
+        "/v1/orgs/:org/tokens",
+        Route::CreateToken,
+        Org(Admin),
+        "Create a token; its text is shown once",
+    ),
+    spec(
+        Method::Delete,
+        "/v1/orgs/:org/tokens/:token",
+        Route::RevokeToken,
+        Org(Admin),
+        "Revoke a token",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models",
+        Route::ListModels,
+        Org(Viewer),
+        "List models",
+    ),
+    spec(
+        Method::Post,
+        "/v1/orgs/:org/models",
+        Route::CreateModel,
+        Org(Developer),
+        "Create a model",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model",
+        Route::GetModel,
+        Org(Viewer),
+        "Show a model",
+    ),
+    spec(
+        Method::Put,
+        "/v1/orgs/:org/blobs/sha256/:hex",
+        Route::PutBlob,
+        Org(Developer),
+        "Upload an artifact; refused unless its sha256 and size match",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/blobs/sha256/:hex",
+        Route::GetBlob,
+        Org(Viewer),
+        "Download an artifact (ETag, Range, If-None-Match)",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/versions",
+        Route::ListVersions,
+        Org(Viewer),
+        "List a model's versions with filters",
+    ),
+    spec(
+        Method::Post,
+        "/v1/orgs/:org/models/:model/versions",
+        Route::RegisterVersion,
+        Org(Developer),
+        "Register an immutable version",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/versions/:version",
+        Route::GetVersion,
+        Org(Viewer),
+        "Show a version",
+    ),
+    spec(
+        Method::Patch,
+        "/v1/orgs/:org/models/:model/versions/:version/tags",
+        Route::ChangeTags,
+        Org(Developer),
+        "Add or remove a version's tags",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/versions",
+        Route::SearchVersions,
+        Org(Viewer),
+        "Search versions across models",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/versions/latest",
+        Route::LatestVersion,
+        Org(Viewer),
+        "The latest version matching the filters",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/compare",
+        Route::CompareVersions,
+        Org(Viewer),
+        "Compare versions side by side on chosen metrics",
+    ),
 ];
 
-#[derive(Debug, PartialEq, Eq)]
+/// A matched request: the route's row and its path parameters.
+#[derive(Debug)]
+pub struct Matched {
+    pub spec: &'static RouteSpec,
+    pub params: BTreeMap<String, String>,
+}
+
+impl Matched {
+    /// A path parameter the route's pattern guarantees.
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug)]
 pub enum Dispatch {
-    Found(Route),
+    Found(Matched),
     /// The path exists but not with this method; lists the methods that do.
     MethodNotAllowed(Vec<&'static str>),
     NotFound,
 }
 
-fn table() -> &'static matchit::Router<Vec<(Method, Route)>> {
-    static TABLE: OnceLock<matchit::Router<Vec<(Method, Route)>>> = OnceLock::new();
+type Table = matchit::Router<Vec<&'static RouteSpec>>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut paths: Vec<(&'static str, Vec<(Method, Route)>)> = Vec::new();
+        let mut paths: Vec<(&'static str, Vec<&'static RouteSpec>)> = Vec::new();
         for spec in ROUTES {
             match paths.iter_mut().find(|(path, _)| *path == spec.path) {
-                Some((_, methods)) => methods.push((spec.method.clone(), spec.route)),
-                None => paths.push((spec.path, vec![(spec.method.clone(), spec.route)])),
+                Some((_, specs)) => specs.push(spec),
+                None => paths.push((spec.path, vec![spec])),
             }
         }
         let mut router = matchit::Router::new();
-        for (path, methods) in paths {
-            // The table is a constant; a conflicting entry is a programming
-            // error that the route tests catch before it ships.
-            if let Err(err) = router.insert(path, methods) {
+        for (path, specs) in paths {
+            // The table is a constant; a conflict is a programming error that
+            // the route tests catch before it ships.
+            if let Err(err) = router.insert(path, specs) {
                 worker::console_error!("route table conflict at {path}: {err}");
             }
         }
@@ -75,15 +286,26 @@ pub fn dispatch(method: &Method, path: &str) -> Dispatch {
     } else {
         method
     };
-    match matched.value.iter().find(|(m, _)| m == wanted) {
-        Some((_, route)) => Dispatch::Found(*route),
-        None => {
-            Dispatch::MethodNotAllowed(matched.value.iter().map(|(m, _)| method_name(m)).collect())
-        }
+    match matched.value.iter().find(|spec| spec.method == *wanted) {
+        Some(spec) => Dispatch::Found(Matched {
+            spec,
+            params: matched
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }),
+        None => Dispatch::MethodNotAllowed(
+            matched
+                .value
+                .iter()
+                .map(|spec| method_name(&spec.method))
+                .collect(),
+        ),
     }
 }
 
-fn method_name(method: &Method) -> &'static str {
+pub fn method_name(method: &Method) -> &'static str {
     match method {
         Method::Get => "GET",
         Method::Post => "POST",
@@ -100,26 +322,63 @@ fn method_name(method: &Method) -> &'static str {
 mod tests {
     use super::*;
 
+    fn concrete(path: &str) -> String {
+        path.split('/')
+            .map(|seg| match seg.strip_prefix(':') {
+                Some("hex") => "a".repeat(64),
+                Some(name) => format!("x-{name}"),
+                None => seg.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
     #[test]
     fn every_route_dispatches_to_itself() {
         for spec in ROUTES {
-            assert_eq!(
-                dispatch(&spec.method, spec.path),
-                Dispatch::Found(spec.route)
-            );
+            match dispatch(&spec.method, &concrete(spec.path)) {
+                Dispatch::Found(m) => assert_eq!(m.spec.route, spec.route, "{}", spec.path),
+                other => panic!("{} {}: {other:?}", method_name(&spec.method), spec.path),
+            }
+        }
+    }
+
+    #[test]
+    fn static_segments_win_over_parameters() {
+        match dispatch(&Method::Get, "/v1/orgs/acme/versions/latest") {
+            Dispatch::Found(m) => assert_eq!(m.spec.route, Route::LatestVersion),
+            other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn unknown_paths_and_methods_are_told_apart() {
-        assert_eq!(dispatch(&Method::Get, "/nope"), Dispatch::NotFound);
-        assert_eq!(
+        assert!(matches!(
+            dispatch(&Method::Get, "/nope"),
+            Dispatch::NotFound
+        ));
+        assert!(matches!(
             dispatch(&Method::Head, "/healthz"),
-            Dispatch::Found(Route::Healthz)
-        );
-        assert_eq!(
-            dispatch(&Method::Delete, "/healthz"),
-            Dispatch::MethodNotAllowed(vec!["GET"])
-        );
+            Dispatch::Found(Matched {
+                spec: RouteSpec {
+                    route: Route::Healthz,
+                    ..
+                },
+                ..
+            })
+        ));
+        match dispatch(&Method::Delete, "/healthz") {
+            Dispatch::MethodNotAllowed(allowed) => assert_eq!(allowed, vec!["GET"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_org_route_names_the_org_in_its_path() {
+        for spec in ROUTES {
+            if let Access::Org(_) = spec.access {
+                assert!(spec.path.starts_with("/v1/orgs/:org"), "{}", spec.path);
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use worker::{Env, ScheduledEvent, wasm_bindgen::JsValue};
 
-use crate::health::D1_BINDING;
+use crate::ctx::D1_BINDING;
 
 pub async fn run(event: &ScheduledEvent, env: &Env) {
     if let Err(err) = record_run(event, env).await {

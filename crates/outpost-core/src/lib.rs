@@ -16,6 +16,8 @@
 //!   number, and name/tag rules.
 //! - [`query`]: version search filters (`f1>=0.85`), sorting and cursors.
 //! - [`pickle`]: the static safety scan of pickle-based artifacts.
+//! - [`audit`]: the audit log's hash chain and its verification.
+//! - [`range`]: HTTP Range and If-None-Match decisions for artifact downloads.
 //! - [`api`]: request and response bodies shared by Worker, CLI and client.
 //!
 //! ```
@@ -32,11 +34,13 @@
 //! ```
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod digest;
 pub mod pickle;
 pub mod problem;
 pub mod query;
+pub mod range;
 pub mod readiness;
 pub mod version;
 

@@ -1,0 +1,168 @@
+//! Authentication at the edge of every non-public route: extract the bearer
+//! token, load its row, and let `outpost_core::auth::authorize` decide. Denials
+//! are answered 401/403 and recorded in the target organisation's audit log.
+
+use outpost_core::Problem;
+use outpost_core::ProblemKind;
+use outpost_core::audit::Outcome;
+use outpost_core::auth::{self, Denial, PresentedToken, Role, StoredToken};
+use outpost_core::digest::Digest;
+use serde_json::json;
+use worker::Request;
+
+use crate::audit::{self, Event};
+use crate::ctx::{Caller, Ctx};
+use crate::db::{self, as_i64};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{Access, Matched, method_name};
+
+/// Name of the Worker secret that authorises `POST /v1/admin/init`.
+pub const BOOTSTRAP_SECRET: &str = "OUTPOST_BOOTSTRAP_SECRET";
+
+fn bearer(req: &Request) -> Option<String> {
+    let header = req.headers().get("authorization").ok().flatten()?;
+    let (scheme, value) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| value.trim().to_owned())
+}
+
+#[derive(serde::Deserialize)]
+struct TokenRow {
+    id: String,
+    org: String,
+    name: String,
+    role: String,
+    secret_hash: String,
+    expires_at: Option<f64>,
+    revoked_at: Option<f64>,
+}
+
+/// Checks the caller against the route's access rule; on success the caller
+/// (if any) is stored in `ctx`.
+pub async fn authenticate(ctx: &mut Ctx, req: &Request, matched: &Matched) -> ApiResult<()> {
+    match matched.spec.access {
+        Access::Public => Ok(()),
+        Access::Bootstrap => check_bootstrap(ctx, req),
+        Access::Org(required) => {
+            let org = matched.param("org").to_owned();
+            let action = format!(
+                "{} {}",
+                method_name(&matched.spec.method),
+                matched.spec.path
+            );
+            let presented = bearer(req).map(|text| PresentedToken::parse(&text));
+            let outcome = match presented {
+                None => Err((None, Denial::MissingToken)),
+                Some(Err(_)) => Err((None, Denial::InvalidToken)),
+                Some(Ok(presented)) => {
+                    let row = load_token(ctx, &presented.id).await?;
+                    let stored = row.as_ref().and_then(stored_token);
+                    match auth::authorize(&presented, stored.as_ref(), &org, required, ctx.now) {
+                        Ok(()) => match (row, stored) {
+                            (Some(row), Some(stored)) => Ok(Caller {
+                                token_id: stored.id,
+                                token_name: row.name,
+                                org: stored.org,
+                                role: stored.role,
+                            }),
+                            _ => Err((Some(presented.id), Denial::InvalidToken)),
+                        },
+                        Err(denial) => Err((Some(presented.id), denial)),
+                    }
+                }
+            };
+            match outcome {
+                Ok(caller) => {
+                    ctx.caller = Some(caller);
+                    Ok(())
+                }
+                Err((actor, denial)) => {
+                    Err(deny(ctx, &org, actor, &action, required, denial).await)
+                }
+            }
+        }
+    }
+}
+
+async fn load_token(ctx: &Ctx, id: &str) -> ApiResult<Option<TokenRow>> {
+    Ok(ctx
+        .db
+        .prepare(
+            "SELECT id, org, name, role, secret_hash, expires_at, revoked_at FROM tokens WHERE id = ?1",
+        )
+        .bind(&[db::text(id)])?
+        .first::<TokenRow>(None)
+        .await?)
+}
+
+fn stored_token(row: &TokenRow) -> Option<StoredToken> {
+    Some(StoredToken {
+        id: row.id.clone(),
+        org: row.org.clone(),
+        role: row.role.parse().ok()?,
+        secret_hash: row.secret_hash.parse::<Digest>().ok()?,
+        expires_at: row.expires_at.map(as_i64),
+        revoked_at: row.revoked_at.map(as_i64),
+    })
+}
+
+/// Records the denial in the organisation named by the request (so its
+/// operators see probes against it) and builds the 401/403.
+async fn deny(
+    ctx: &Ctx,
+    org: &str,
+    actor: Option<String>,
+    action: &str,
+    required: Role,
+    denial: Denial,
+) -> ApiError {
+    let event = Event {
+        org: org.to_owned(),
+        actor,
+        role: None,
+        action: action.to_owned(),
+        target: format!("orgs/{org}"),
+        outcome: Outcome::Denied,
+        details: json!({"reason": denial.to_string(), "required_role": required.as_str()}),
+    };
+    if let Err(err) = audit::commit(ctx, event, Vec::new()).await {
+        worker::console_error!("recording a denied request failed: {err:?}");
+    }
+    let kind = if denial.status() == 401 {
+        ProblemKind::Unauthorized
+    } else {
+        ProblemKind::Forbidden
+    };
+    ApiError::from(Problem::new(kind, denial.to_string()))
+}
+
+fn check_bootstrap(ctx: &Ctx, req: &Request) -> ApiResult<()> {
+    let configured = ctx
+        .env
+        .secret(BOOTSTRAP_SECRET)
+        .map(|s| s.to_string())
+        .or_else(|_| ctx.env.var(BOOTSTRAP_SECRET).map(|v| v.to_string()))
+        .ok()
+        .filter(|s| !s.is_empty());
+    let Some(configured) = configured else {
+        return Err(ApiError::new(
+            ProblemKind::ServiceUnavailable,
+            format!(
+                "bootstrap is disabled: the Worker has no {BOOTSTRAP_SECRET} secret (wrangler secret put {BOOTSTRAP_SECRET})"
+            ),
+        ));
+    };
+    let presented = bearer(req).unwrap_or_default();
+    // Compare digests, so the time taken says nothing about the secret.
+    if auth::secret_hash(&presented) == auth::secret_hash(&configured) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ProblemKind::Unauthorized,
+            format!(
+                "send the deployment's bootstrap secret as `Authorization: Bearer <{BOOTSTRAP_SECRET}>`"
+            ),
+        ))
+    }
+}

@@ -1,0 +1,71 @@
+//! What a handler works with: the environment, the database, the clock and,
+//! on organisation routes, the authenticated caller.
+
+use outpost_core::auth::Role;
+use worker::{D1Database, Env};
+
+use crate::error::{ApiError, ApiResult};
+
+pub const D1_BINDING: &str = "DB";
+pub const R2_BINDING: &str = "ARTIFACTS";
+
+/// The token a request was authenticated with.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub token_id: String,
+    pub token_name: String,
+    pub org: String,
+    pub role: Role,
+}
+
+pub struct Ctx {
+    pub env: Env,
+    pub db: D1Database,
+    /// ms since the epoch, read once per request.
+    pub now: i64,
+    pub caller: Option<Caller>,
+}
+
+impl Ctx {
+    pub fn new(env: Env) -> ApiResult<Self> {
+        let db = env
+            .d1(D1_BINDING)
+            .map_err(|_| ApiError::internal(format!("binding {D1_BINDING} is not configured")))?;
+        Ok(Self {
+            env,
+            db,
+            now: worker::Date::now().as_millis() as i64,
+            caller: None,
+        })
+    }
+
+    pub fn bucket(&self) -> ApiResult<worker::Bucket> {
+        self.env
+            .bucket(R2_BINDING)
+            .map_err(|_| ApiError::internal(format!("binding {R2_BINDING} is not configured")))
+    }
+
+    /// The caller on an organisation route (set by authentication before any
+    /// handler runs).
+    pub fn caller(&self) -> ApiResult<&Caller> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("organisation route without a caller"))
+    }
+
+    /// The organisation every query of this request is scoped to: the token's
+    /// own, which authentication has checked equals the one in the path.
+    pub fn org(&self) -> ApiResult<&str> {
+        Ok(self.caller()?.org.as_str())
+    }
+}
+
+/// Cryptographically random bytes (crypto.getRandomValues under the hood).
+pub fn random_bytes(n: usize) -> ApiResult<Vec<u8>> {
+    use ring::rand::SecureRandom;
+    let mut out = vec![0u8; n];
+    ring::rand::SystemRandom::new()
+        .fill(&mut out)
+        .map_err(|_| ApiError::internal("no randomness available"))?;
+    Ok(out)
+}

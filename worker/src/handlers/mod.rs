@@ -1,0 +1,8 @@
+//! Request handlers, one module per resource. Each extracts what the request
+//! says, calls the core to decide, moves data through D1/R2, and answers.
+
+pub mod admin;
+pub mod blobs;
+pub mod models;
+pub mod openapi;
+pub mod versions;

@@ -1,0 +1,634 @@
+//! Versions: immutable, numbered by semver, inspected at registration.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use outpost_core::api::{
+    ComparedVersion, Comparison, Page, RegisterVersionRequest, RegisteredVersion, TagChange,
+    VersionRecord, VersionStatus, best_per_metric,
+};
+use outpost_core::digest::Digest;
+use outpost_core::query::{
+    MetricFilter, SortKey, VersionQuery, metric_json_path, validate_metric_name,
+};
+use outpost_core::version::{ArtifactFormat, Bump, next_version, parse_version, validate_tag};
+use outpost_infer::inspect::inspect_artifact;
+use serde_json::{Value, json};
+use wasm_bindgen::JsValue;
+use worker::{Request, Response};
+
+use crate::audit::{self, CommitError, Event};
+use crate::ctx::Ctx;
+use crate::db::{self, as_i64};
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{blobs, models};
+use crate::http;
+use crate::routes::Matched;
+
+/// Artifacts up to this size are read and inspected at registration; larger
+/// ones are recorded as declared, and pickle-based ones are marked unsafe
+/// because they could not be scanned.
+pub const MAX_INSPECTED_BYTES: u64 = 64 << 20;
+
+const VERSION_COLUMNS: &str = "v.model, v.version, v.digest, v.size, v.format, v.framework, v.schema, v.metrics, v.params,
+     v.dataset_version, v.parent_version, v.tags, v.notes, v.author, v.created_at, v.status, v.status_reason";
+
+#[derive(serde::Deserialize)]
+struct VersionRow {
+    model: String,
+    version: String,
+    digest: String,
+    size: f64,
+    format: String,
+    framework: Option<String>,
+    schema: Option<String>,
+    metrics: String,
+    params: String,
+    dataset_version: Option<String>,
+    parent_version: Option<String>,
+    tags: String,
+    notes: String,
+    author: String,
+    created_at: f64,
+    status: String,
+    status_reason: Option<String>,
+}
+
+impl VersionRow {
+    fn record(self) -> ApiResult<VersionRecord> {
+        let bad = |what: &str| {
+            ApiError::internal(format!(
+                "stored {what} of {}@{} is corrupt",
+                self.model, self.version
+            ))
+        };
+        Ok(VersionRecord {
+            digest: self.digest.parse().map_err(|_| bad("digest"))?,
+            format: self.format.parse().map_err(|_| bad("format"))?,
+            schema: self
+                .schema
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|_| bad("schema"))?,
+            metrics: serde_json::from_str(&self.metrics).map_err(|_| bad("metrics"))?,
+            params: serde_json::from_str(&self.params).map_err(|_| bad("params"))?,
+            tags: serde_json::from_str(&self.tags).map_err(|_| bad("tags"))?,
+            status: match self.status.as_str() {
+                "unsafe" => VersionStatus::Unsafe,
+                _ => VersionStatus::Ready,
+            },
+            size: as_i64(self.size) as u64,
+            created_at: as_i64(self.created_at),
+            model: self.model,
+            version: self.version,
+            framework: self.framework,
+            dataset_version: self.dataset_version,
+            parent_version: self.parent_version,
+            notes: self.notes,
+            author: self.author,
+            status_reason: self.status_reason,
+        })
+    }
+}
+
+async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<VersionRow>> {
+    Ok(ctx
+        .db
+        .prepare(format!(
+            "SELECT {VERSION_COLUMNS} FROM versions v WHERE v.org = ?1 AND v.model = ?2 AND v.version = ?3"
+        ))
+        .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?
+        .first::<VersionRow>(None)
+        .await?)
+}
+
+fn not_found(org: &str, model: &str, version: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no version `{version}` of model `{model}` in organisation `{org}`"
+    ))
+}
+
+/// The highest registered version and its value of `metric`.
+async fn latest_of(
+    ctx: &Ctx,
+    model: &str,
+    metric: Option<&str>,
+) -> ApiResult<Option<(semver::Version, Option<f64>)>> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        version: String,
+        metric: Option<f64>,
+    }
+    let path = metric
+        .map(metric_json_path)
+        .unwrap_or_else(|| "$.\"\"".into());
+    let row = ctx
+        .db
+        .prepare(
+            "SELECT version, json_extract(metrics, ?3) AS metric FROM versions WHERE org = ?1 AND model = ?2
+             ORDER BY major DESC, minor DESC, patch DESC, prerelease = '' DESC, prerelease DESC LIMIT 1",
+        )
+        .bind(&[db::text(ctx.org()?), db::text(model), db::text(&path)])?
+        .first::<Row>(None)
+        .await?;
+    Ok(row.and_then(|row| Some((parse_version(&row.version).ok()?, row.metric))))
+}
+
+/// `POST /v1/orgs/{org}/models/{model}/versions`.
+pub async fn register(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+    let body: RegisterVersionRequest = http::read_json(req).await?;
+    let model_name = matched.param("model");
+    let model = models::load(ctx, model_name).await?;
+    let org = ctx.org()?.to_owned();
+
+    // Validate everything the caller said before touching storage.
+    for tag in &body.tags {
+        validate_tag(tag).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    }
+    for (name, value) in &body.metrics {
+        validate_metric_name(name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        if !value.is_finite() {
+            return Err(ApiError::unprocessable(format!(
+                "metric `{name}` must be a finite number"
+            )));
+        }
+    }
+    if body.notes.len() > 16 * 1024 {
+        return Err(ApiError::unprocessable("notes are limited to 16 KiB"));
+    }
+    if body.version.is_some() && body.bump.is_some() {
+        return Err(ApiError::unprocessable(
+            "give either `version` or `bump`, not both",
+        ));
+    }
+    let explicit = body
+        .version
+        .as_deref()
+        .map(parse_version)
+        .transpose()
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    if explicit.is_none() && body.bump.is_none() {
+        return Err(ApiError::unprocessable(
+            "give an explicit `version` (e.g. \"1.2.0\") or a `bump` (major, minor, patch, auto)",
+        ));
+    }
+    if let Some(parent) = &body.parent_version
+        && load(ctx, model_name, parent).await?.is_none()
+    {
+        return Err(ApiError::unprocessable(format!(
+            "parent version `{parent}` of model `{model_name}` does not exist"
+        )));
+    }
+
+    // The artifact must be uploaded and verified already.
+    let Some(blob) = blobs::find(ctx, &body.digest).await? else {
+        return Err(ApiError::unprocessable(format!(
+            "artifact {} is not uploaded; PUT it to /v1/orgs/{org}/blobs/sha256/{} first",
+            body.digest,
+            body.digest.hex()
+        )));
+    };
+    let stored_size = as_i64(blob.size) as u64;
+    if stored_size != body.size {
+        return Err(ApiError::unprocessable(format!(
+            "artifact {} has {stored_size} bytes, but the registration declares {}",
+            body.digest, body.size
+        )));
+    }
+
+    let inspection = inspect(ctx, &org, &body.digest, body.size, body.format).await?;
+    let (status, status_reason) = match &inspection.unsafe_reason {
+        Some(reason) => (VersionStatus::Unsafe, Some(reason.clone())),
+        None => (VersionStatus::Ready, None),
+    };
+
+    let primary = model.primary_metric();
+    // Bumps race each other for the next number: retry with a fresh latest.
+    let attempts = if explicit.is_some() { 1 } else { 5 };
+    for _ in 0..attempts {
+        let (version, version_reason) = match &explicit {
+            Some(version) => (version.clone(), "explicit version".to_owned()),
+            None => {
+                let latest =
+                    latest_of(ctx, model_name, primary.as_ref().map(|p| p.name.as_str())).await?;
+                let new_metric = primary
+                    .as_ref()
+                    .and_then(|p| body.metrics.get(&p.name).copied());
+                let decision = next_version(
+                    body.bump.as_ref().unwrap_or(&Bump::Patch),
+                    latest.as_ref().map(|(v, m)| (v, *m)),
+                    primary.as_ref(),
+                    new_metric,
+                );
+                let version = parse_version(&decision.version).map_err(ApiError::internal)?;
+                (version, decision.reason)
+            }
+        };
+        let record = VersionRecord {
+            model: model_name.to_owned(),
+            version: version.to_string(),
+            digest: body.digest,
+            size: body.size,
+            format: inspection.format,
+            framework: body.framework.clone(),
+            schema: inspection.schema.clone(),
+            metrics: body.metrics.clone(),
+            params: body.params.clone(),
+            dataset_version: body.dataset_version.clone(),
+            parent_version: body.parent_version.clone(),
+            tags: dedup(&body.tags),
+            notes: body.notes.clone(),
+            author: ctx.caller()?.token_name.clone(),
+            created_at: ctx.now,
+            status,
+            status_reason: status_reason.clone(),
+        };
+        let insert = insert_statement(ctx, &org, &version, &record)?;
+        let event = Event::by_caller(
+            ctx,
+            "version.register",
+            format!("models/{model_name}/versions/{}", record.version),
+            json!({"digest": record.digest, "status": record.status, "reason": version_reason}),
+        )
+        .ok_or_else(|| ApiError::internal("no caller"))?;
+        match audit::commit(ctx, event, vec![insert]).await {
+            Ok(_) => {
+                let location = format!(
+                    "/v1/orgs/{org}/models/{model_name}/versions/{}",
+                    record.version
+                );
+                return Ok(http::created(
+                    &RegisteredVersion {
+                        version: record,
+                        version_reason,
+                    },
+                    &location,
+                )?);
+            }
+            Err(CommitError::Statement(err)) if db::is_unique_violation(&err, "versions") => {
+                if explicit.is_some() {
+                    return Err(ApiError::conflict(format!(
+                        "version {version} of model `{model_name}` already exists and versions are immutable; register a new version (e.g. bump patch)"
+                    )));
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ApiError::conflict(format!(
+        "other registrations of `{model_name}` kept taking the next version number; retry"
+    )))
+}
+
+fn dedup(tags: &[String]) -> Vec<String> {
+    tags.iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+fn insert_statement(
+    ctx: &Ctx,
+    org: &str,
+    version: &semver::Version,
+    record: &VersionRecord,
+) -> ApiResult<worker::D1PreparedStatement> {
+    Ok(ctx
+        .db
+        .prepare(
+            "INSERT INTO versions (org, model, version, major, minor, patch, prerelease, digest, size, format,
+                framework, schema, metrics, params, dataset_version, parent_version, tags, notes, author,
+                created_at, status, status_reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+        )
+        .bind(&[
+            db::text(org),
+            db::text(&record.model),
+            db::text(&record.version),
+            db::int(version.major as i64),
+            db::int(version.minor as i64),
+            db::int(version.patch as i64),
+            db::text(version.pre.as_str()),
+            db::text(&record.digest.to_string()),
+            db::int(record.size as i64),
+            db::text(record.format.as_str()),
+            db::opt_text(record.framework.as_deref()),
+            record.schema.as_ref().map_or(JsValue::NULL, |s| db::text(&s.to_string())),
+            db::text(&serde_json::to_string(&record.metrics)?),
+            db::text(&Value::Object(record.params.clone()).to_string()),
+            db::opt_text(record.dataset_version.as_deref()),
+            db::opt_text(record.parent_version.as_deref()),
+            db::text(&serde_json::to_string(&record.tags)?),
+            db::text(&record.notes),
+            db::text(&record.author),
+            db::int(record.created_at),
+            db::text(record.status.as_str()),
+            db::opt_text(record.status_reason.as_deref()),
+        ])?)
+}
+
+/// Reads the artifact once and decides its format, schema and safety.
+async fn inspect(
+    ctx: &Ctx,
+    org: &str,
+    digest: &Digest,
+    size: u64,
+    declared: Option<ArtifactFormat>,
+) -> ApiResult<outpost_infer::inspect::Inspection> {
+    if size > MAX_INSPECTED_BYTES {
+        let format = declared.unwrap_or(ArtifactFormat::Other);
+        let pickled = matches!(
+            format,
+            ArtifactFormat::Pickle | ArtifactFormat::Joblib | ArtifactFormat::Pytorch
+        );
+        return Ok(outpost_infer::inspect::Inspection {
+            format,
+            schema: None,
+            unsafe_reason: pickled.then(|| {
+                format!("{format} artifacts over {MAX_INSPECTED_BYTES} bytes are not scanned, so they are not trusted")
+            }),
+        });
+    }
+    let key = blobs::object_key(org, digest);
+    let object = ctx
+        .bucket()?
+        .get(&key)
+        .execute()
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("blob row without R2 object: {key}")))?;
+    let bytes = object
+        .body()
+        .ok_or_else(|| ApiError::internal("R2 object without a body"))?
+        .bytes()
+        .await?;
+    inspect_artifact(&bytes, declared).map_err(|e| ApiError::unprocessable(e.to_string()))
+}
+
+/// `GET /v1/orgs/{org}/models/{model}/versions/{version}`.
+pub async fn get(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+    let (model, version) = (matched.param("model"), matched.param("version"));
+    let row = load(ctx, model, version)
+        .await?
+        .ok_or_else(|| not_found(ctx.org().unwrap_or_default(), model, version))?;
+    Ok(http::json(&row.record()?, 200)?)
+}
+
+/// `PATCH …/versions/{version}/tags` with `{"add": [...], "remove": [...]}`.
+pub async fn change_tags(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+    let change: TagChange = http::read_json(req).await?;
+    for tag in change.add.iter().chain(&change.remove) {
+        validate_tag(tag).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    }
+    let (model, version) = (matched.param("model"), matched.param("version"));
+    let org = ctx.org()?;
+    let row = load(ctx, model, version)
+        .await?
+        .ok_or_else(|| not_found(org, model, version))?;
+    let old_tags = row.tags.clone();
+    let mut record = row.record()?;
+    let mut tags: BTreeSet<String> = record.tags.iter().cloned().collect();
+    tags.extend(change.add.iter().cloned());
+    for tag in &change.remove {
+        tags.remove(tag);
+    }
+    record.tags = tags.into_iter().collect();
+    let new_tags = serde_json::to_string(&record.tags)?;
+    if new_tags == old_tags {
+        return Ok(http::json(&record, 200)?);
+    }
+    // Compare-and-set on the old value, so concurrent tag edits cannot lose one.
+    let update = ctx
+        .db
+        .prepare("UPDATE versions SET tags = ?1 WHERE org = ?2 AND model = ?3 AND version = ?4 AND tags = ?5")
+        .bind(&[db::text(&new_tags), db::text(org), db::text(model), db::text(version), db::text(&old_tags)])?;
+    let event = Event::by_caller(
+        ctx,
+        "version.tags",
+        format!("models/{model}/versions/{version}"),
+        json!({"add": change.add, "remove": change.remove}),
+    )
+    .ok_or_else(|| ApiError::internal("no caller"))?;
+    audit::commit(ctx, event, vec![update]).await?;
+    let after = load(ctx, model, version)
+        .await?
+        .ok_or_else(|| not_found(org, model, version))?;
+    if after.tags != new_tags {
+        return Err(ApiError::conflict(
+            "the tags changed concurrently; read them again and retry",
+        ));
+    }
+    Ok(http::json(&after.record()?, 200)?)
+}
+
+/// Builds the search statement; every value is bound, only fixed SQL
+/// fragments are concatenated.
+fn search_statement(ctx: &Ctx, query: &VersionQuery) -> ApiResult<worker::D1PreparedStatement> {
+    let mut sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM versions v JOIN models m ON m.org = v.org AND m.name = v.model WHERE v.org = ?1"
+    );
+    let mut args: Vec<JsValue> = vec![db::text(ctx.org()?)];
+    let mut bind = |sql: &mut String, fragment: &str, value: JsValue| {
+        args.push(value);
+        sql.push_str(&fragment.replace("?#", &format!("?{}", args.len())));
+    };
+    if let Some(model) = &query.model {
+        bind(&mut sql, " AND v.model = ?#", db::text(model));
+    }
+    for tag in &query.tags {
+        bind(
+            &mut sql,
+            " AND EXISTS (SELECT 1 FROM json_each(v.tags) t WHERE t.value = ?#)",
+            db::text(tag),
+        );
+    }
+    for MetricFilter { metric, op, value } in &query.metrics {
+        bind(
+            &mut sql,
+            " AND json_extract(v.metrics, ?#)",
+            db::text(&metric_json_path(metric)),
+        );
+        bind(&mut sql, &format!(" {} ?#", op.sql()), db::real(*value));
+    }
+    if let Some(format) = &query.format {
+        bind(&mut sql, " AND v.format = ?#", db::text(format));
+    }
+    if let Some(author) = &query.author {
+        bind(&mut sql, " AND v.author = ?#", db::text(author));
+    }
+    if let Some(status) = &query.status {
+        bind(&mut sql, " AND v.status = ?#", db::text(status));
+    }
+    if let Some(after) = query.created_after {
+        bind(&mut sql, " AND v.created_at >= ?#", db::int(after));
+    }
+    if let Some(before) = query.created_before {
+        bind(&mut sql, " AND v.created_at < ?#", db::int(before));
+    }
+    if let Some(text) = &query.text {
+        bind(
+            &mut sql,
+            " AND (instr(lower(v.model), lower(?#)) > 0 OR instr(lower(m.description), lower(?#)) > 0 OR instr(lower(v.notes), lower(?#)) > 0)",
+            db::text(text),
+        );
+    }
+    let dir = if query.descending { "DESC" } else { "ASC" };
+    let semver = format!(
+        "v.major {dir}, v.minor {dir}, v.patch {dir}, v.prerelease = '' {dir}, v.prerelease {dir}"
+    );
+    match &query.sort {
+        SortKey::Created => {
+            sql.push_str(&format!(" ORDER BY v.created_at {dir}, v.model, {semver}"))
+        }
+        SortKey::Version => sql.push_str(&format!(" ORDER BY {semver}, v.model")),
+        SortKey::Name => sql.push_str(&format!(" ORDER BY v.model {dir}, {semver}")),
+        SortKey::Metric(metric) => {
+            bind(
+                &mut sql,
+                " ORDER BY json_extract(v.metrics, ?#)",
+                db::text(&metric_json_path(metric)),
+            );
+            sql.push_str(&format!(" {dir} NULLS LAST, v.model, {semver}"));
+        }
+    }
+    bind(&mut sql, " LIMIT ?#", db::int(i64::from(query.limit)));
+    bind(&mut sql, " OFFSET ?#", db::int(query.offset as i64));
+    Ok(ctx.db.prepare(sql).bind(&args)?)
+}
+
+fn parse_query(req: &Request, model: Option<&str>) -> ApiResult<VersionQuery> {
+    let url = req.url()?;
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if model.is_some() && pairs.iter().any(|(k, _)| k == "model") {
+        return Err(ApiError::bad_request(
+            "the model is given by the path; drop the `model` parameter",
+        ));
+    }
+    let mut query = VersionQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Some(model) = model {
+        query.model = Some(model.to_owned());
+    }
+    Ok(query)
+}
+
+async fn run_search(ctx: &Ctx, query: &VersionQuery) -> ApiResult<Vec<VersionRecord>> {
+    search_statement(ctx, query)?
+        .all()
+        .await?
+        .results::<VersionRow>()?
+        .into_iter()
+        .map(VersionRow::record)
+        .collect()
+}
+
+/// `GET /v1/orgs/{org}/versions` and `GET …/models/{model}/versions`.
+pub async fn search(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+    let model = matched.params.get("model").map(String::as_str);
+    if let Some(model) = model {
+        models::load(ctx, model).await?;
+    }
+    let query = parse_query(req, model)?;
+    let items = run_search(ctx, &query).await?;
+    let next_cursor = query.next_cursor(items.len());
+    Ok(http::json(&Page { items, next_cursor }, 200)?)
+}
+
+/// `GET /v1/orgs/{org}/versions/latest`: the newest matching version (highest
+/// semver within one model; most recently registered across models).
+pub async fn latest(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
+    let mut query = parse_query(req, None)?;
+    let url = req.url()?;
+    if !url.query_pairs().any(|(k, _)| k == "sort") {
+        query.sort = if query.model.is_some() {
+            SortKey::Version
+        } else {
+            SortKey::Created
+        };
+        query.descending = true;
+    }
+    query.limit = 1;
+    query.offset = 0;
+    let found = run_search(ctx, &query).await?.into_iter().next();
+    match found {
+        Some(record) => Ok(http::json(&record, 200)?),
+        None => Err(ApiError::not_found("no version matches these filters")),
+    }
+}
+
+/// `GET /v1/orgs/{org}/compare?v=model@1.0.0&v=model@1.1.0&metric=f1`.
+pub async fn compare(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    let mut metrics: Vec<String> = Vec::new();
+    for (key, value) in req.url()?.query_pairs() {
+        match key.as_ref() {
+            "v" => {
+                let (model, version) = value.split_once('@').ok_or_else(|| {
+                    ApiError::bad_request(format!("`v={value}` must be model@version"))
+                })?;
+                wanted.push((model.to_owned(), version.to_owned()));
+            }
+            "metric" => {
+                validate_metric_name(&value).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                metrics.push(value.into_owned());
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter `{other}`; use v, metric"
+                )));
+            }
+        }
+    }
+    if wanted.len() < 2 || wanted.len() > 20 {
+        return Err(ApiError::bad_request(
+            "compare 2 to 20 versions: repeat v=model@version",
+        ));
+    }
+    let org = ctx.org()?;
+    let mut records = Vec::new();
+    let mut lower_is_better = Vec::new();
+    for (model, version) in &wanted {
+        let row = load(ctx, model, version)
+            .await?
+            .ok_or_else(|| not_found(org, model, version))?;
+        if let Some(primary) = models::load(ctx, model).await?.primary_metric()
+            && !primary.higher_is_better
+            && !lower_is_better.contains(&primary.name)
+        {
+            lower_is_better.push(primary.name);
+        }
+        records.push(row.record()?);
+    }
+    if metrics.is_empty() {
+        let all: BTreeSet<String> = records
+            .iter()
+            .flat_map(|r| r.metrics.keys().cloned())
+            .collect();
+        metrics = all.into_iter().collect();
+    }
+    let versions: Vec<ComparedVersion> = records
+        .iter()
+        .map(|r| ComparedVersion {
+            model: r.model.clone(),
+            version: r.version.clone(),
+            created_at: r.created_at,
+            format: r.format,
+            metrics: metrics
+                .iter()
+                .map(|m| (m.clone(), r.metrics.get(m).copied()))
+                .collect::<BTreeMap<_, _>>(),
+        })
+        .collect();
+    let best = best_per_metric(&metrics, &versions, &lower_is_better);
+    Ok(http::json(
+        &Comparison {
+            metrics,
+            versions,
+            best,
+        },
+        200,
+    )?)
+}
