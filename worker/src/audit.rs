@@ -125,6 +125,7 @@ pub async fn commit(
         match ctx.db.batch(batch).await {
             Ok(_) => return Ok(entry),
             Err(err) if db::is_unique_violation(&err, "audit_log") => continue,
+            Err(err) if db::is_transient(&err) => continue,
             Err(err) => return Err(CommitError::Statement(err)),
         }
     }

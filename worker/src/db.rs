@@ -34,6 +34,13 @@ pub fn is_unique_violation(err: &worker::Error, table: &str) -> bool {
     message.contains("UNIQUE constraint failed") && message.contains(&format!("{table}."))
 }
 
+/// Whether D1 reported a passing condition worth retrying (the database was
+/// busy or locked by another writer).
+pub fn is_transient(err: &worker::Error) -> bool {
+    let message = err.to_string();
+    message.contains("SQLITE_BUSY") || message.contains("database is locked")
+}
+
 /// Rows come back with numbers as f64; these read them as the integers they are.
 pub fn as_i64(value: f64) -> i64 {
     value as i64

@@ -66,6 +66,10 @@ pub struct LocalWorker {
     pub label: &'static str,
     pub base_url: String,
     pub ready_after: Duration,
+    /// The bootstrap secret this Worker was started with (fresh per run).
+    pub bootstrap_secret: String,
+    persist: PathBuf,
+    config_path: PathBuf,
     child: Child,
     log_path: PathBuf,
     pid_file: Option<PathBuf>,
@@ -137,6 +141,7 @@ impl LocalWorker {
             ));
         }
 
+        let bootstrap_secret = fresh_secret();
         let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let inspector_port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let log = File::create(&log_path).map_err(|e| format!("creating the log: {e}"))?;
@@ -149,6 +154,8 @@ impl LocalWorker {
             .arg(&config_path)
             .args(["--local", "--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &inspector_port.to_string()])
+            .arg("--var")
+            .arg(format!("OUTPOST_BOOTSTRAP_SECRET:{bootstrap_secret}"))
             .arg("--persist-to")
             .arg(&persist)
             .args([
@@ -178,6 +185,9 @@ impl LocalWorker {
             label: config.label,
             base_url: format!("http://127.0.0.1:{port}"),
             ready_after: Duration::ZERO,
+            bootstrap_secret,
+            persist: persist.clone(),
+            config_path: config_path.clone(),
             child,
             log_path,
             pid_file,
@@ -230,6 +240,49 @@ impl LocalWorker {
         format!("{}{}", self.base_url, path)
     }
 
+    /// Runs SQL against this Worker's local D1 database (as an operator with
+    /// direct database access would) and returns the result rows.
+    pub fn d1(&self, sql: &str) -> Result<Vec<serde_json::Value>, Failed> {
+        // A second process on the same SQLite file: while the Worker writes,
+        // it may find the database busy. Retry briefly; it is a test reading.
+        let mut last = String::new();
+        for attempt in 0..20u64 {
+            match self.d1_once(sql) {
+                Ok(rows) => return Ok(rows),
+                Err(err) if err.contains("SQLITE_BUSY") => {
+                    last = err;
+                    std::thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(format!("local D1 stayed busy: {last}").into())
+    }
+
+    fn d1_once(&self, sql: &str) -> Result<Vec<serde_json::Value>, String> {
+        let out = Command::new(wrangler())
+            .args(["d1", "execute", "DB", "--local", "--json", "--command", sql])
+            .arg("--persist-to")
+            .arg(&self.persist)
+            .arg("--config")
+            .arg(&self.config_path)
+            .envs(OFFLINE_ENV.iter().copied())
+            .current_dir(repo_root())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running wrangler d1 execute: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "wrangler d1 execute failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("d1 execute output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))?;
+        Ok(value[0]["results"].as_array().cloned().unwrap_or_default())
+    }
+
     /// The Worker's log so far (for failure messages).
     pub fn log(&self) -> String {
         log_tail(&self.log_path)
@@ -261,6 +314,17 @@ impl Drop for LocalWorker {
             let _ = fs::remove_file(pid_file);
         }
     }
+}
+
+/// A secret nobody else knows, without pulling a RNG crate into the tests.
+fn fresh_secret() -> String {
+    let seed = format!(
+        "{:?}-{}-{:?}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        std::thread::current().id()
+    );
+    outpost_core::Digest::of(seed.as_bytes()).hex()
 }
 
 pub fn agent_with_timeout(timeout: Duration) -> ureq::Agent {
@@ -295,11 +359,23 @@ impl Reply {
 }
 
 pub fn request(method: &str, url: &str) -> Result<Reply, Failed> {
-    let agent = agent_with_timeout(Duration::from_secs(60));
-    let request = ureq::http::Request::builder()
-        .method(method)
-        .uri(url)
-        .body(())
+    send(method, url, &[], None)
+}
+
+/// Sends a request with headers and an optional body.
+pub fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Reply, Failed> {
+    let agent = agent_with_timeout(Duration::from_secs(120));
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(body.map(<[u8]>::to_vec).unwrap_or_default())
         .map_err(|e| format!("building {method} {url}: {e}"))?;
     let mut response = agent
         .run(request)
@@ -326,6 +402,75 @@ pub fn request(method: &str, url: &str) -> Result<Reply, Failed> {
 
 pub fn get(url: &str) -> Result<Reply, Failed> {
     request("GET", url)
+}
+
+/// An API client for one organisation with one token.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub base: String,
+    pub org: String,
+    pub token: String,
+}
+
+impl Api {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `path` relative to `/v1/orgs/{org}`.
+    pub fn org_url(&self, path: &str) -> String {
+        format!("{}/v1/orgs/{}{path}", self.base, self.org)
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    pub fn get(&self, path: &str) -> Result<Reply, Failed> {
+        send("GET", &self.org_url(path), &[("authorization", &self.auth())], None)
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Reply, Failed> {
+        let auth = self.auth();
+        let mut all = vec![("authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        send("GET", &self.org_url(path), &all, None)
+    }
+
+    pub fn json(&self, method: &str, path: &str, body: &serde_json::Value) -> Result<Reply, Failed> {
+        let text = body.to_string();
+        send(
+            method,
+            &self.org_url(path),
+            &[("authorization", &self.auth()), ("content-type", "application/json")],
+            Some(text.as_bytes()),
+        )
+    }
+
+    pub fn delete(&self, path: &str) -> Result<Reply, Failed> {
+        send("DELETE", &self.org_url(path), &[("authorization", &self.auth())], None)
+    }
+
+    /// Uploads `bytes` as a blob declaring `digest` (`sha256:<hex>`) and `size`.
+    pub fn put_blob_as(&self, bytes: &[u8], digest_hex: &str, size: u64) -> Result<Reply, Failed> {
+        let size = size.to_string();
+        send(
+            "PUT",
+            &self.org_url(&format!("/blobs/sha256/{digest_hex}")),
+            &[("authorization", &self.auth()), ("x-outpost-size", &size)],
+            Some(bytes),
+        )
+    }
+
+    /// Uploads `bytes` honestly; returns the digest.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<outpost_core::Digest, Failed> {
+        let digest = outpost_core::Digest::of(bytes);
+        let reply = self.put_blob_as(bytes, &digest.hex(), bytes.len() as u64)?;
+        if !(reply.status == 200 || reply.status == 201) {
+            return Err(format!("uploading a blob: {} {}", reply.status, reply.body).into());
+        }
+        Ok(digest)
+    }
 }
 
 /// Fails with a readable message unless `cond` holds.
