@@ -60,6 +60,12 @@ for _ in $(seq 1 600); do
 done
 target/debug/outpost health --url "$base"
 
+# Demo data, through the CLI. The demo token is kept (git-ignored) beside the
+# local state so later runs reuse it.
+bootstrap=$(grep '^OUTPOST_BOOTSTRAP_SECRET=' .dev.vars | cut -d= -f2-)
+node scripts/seed-demo.mjs "$base" "$bootstrap" .wrangler/demo-token
+demo_token=$(cat .wrangler/demo-token)
+
 cat <<MSG
 
 Outpost is running locally (Ctrl-C stops it).
@@ -67,7 +73,11 @@ Outpost is running locally (Ctrl-C stops it).
   readiness  $base/readyz
   liveness   $base/healthz
   cron       $base/__scheduled?cron=*/5+*+*+*+*   (runs the scheduled handler once)
-  CLI        target/debug/outpost health --url $base
+  CLI        export OUTPOST_URL=$base OUTPOST_ORG=demo OUTPOST_TOKEN=$demo_token
+             target/debug/outpost model list
+             target/debug/outpost versions search --metric 'f1>=0.95' --tag prod-ready
+             target/debug/outpost compare fraud-detector@1.0.0 fraud-detector@1.1.0 fraud-detector@1.2.0
+  demo token $demo_token   (admin of organisation demo; also in .wrangler/demo-token)
   state      .wrangler/state (local D1 and R2; delete it to start over)
 MSG
 wait "$wrangler_pid"

@@ -1,6 +1,7 @@
-//! Command-line flags as given; each command validates its own.
+//! Command-line flags as given (the raw layer). `config` turns the connection
+//! flags into validated settings; each command validates its own arguments.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -8,25 +9,239 @@ use clap::{Parser, Subcommand};
     version,
     about = "Outpost: a model registry for edge and browser ML",
     long_about = "Outpost keeps models in a Cloudflare Worker (metadata in D1, artifacts in R2) \
-                  and ships them signed to edge devices and browsers."
+                  and ships them signed to edge devices and browsers.\n\n\
+                  Connection settings come from flags, then OUTPOST_URL / OUTPOST_ORG / OUTPOST_TOKEN, \
+                  then the profile file (OUTPOST_CONFIG, default ~/.config/outpost/config.toml)."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the registry is and who we are there.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnArgs {
+    /// Registry base URL, e.g. http://127.0.0.1:8787.
+    #[arg(long, global = true, env = "OUTPOST_URL")]
+    pub url: Option<String>,
+    /// Organisation.
+    #[arg(long, global = true, env = "OUTPOST_ORG")]
+    pub org: Option<String>,
+    /// API token (opt_…).
+    #[arg(long, global = true, env = "OUTPOST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Profile in the config file.
+    #[arg(long, global = true, env = "OUTPOST_PROFILE")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check that a registry is up and its dependencies (D1, R2) are reachable.
-    Health(HealthArgs),
+    Health,
+    /// Bootstrap administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Show the organisation.
+    Org,
+    /// Manage API tokens (admin).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage models.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Upload an artifact and register it as a new version, in one step.
+    Push(PushArgs),
+    /// List, show and search versions.
+    #[command(subcommand)]
+    Versions(VersionsCommand),
+    /// Compare versions side by side on their metrics.
+    Compare(CompareArgs),
+    /// Add or remove tags of a version.
+    Tag(TagArgs),
+    /// Download a version's artifact and check its digest and size.
+    Pull(PullArgs),
 }
 
-#[derive(Debug, clap::Args)]
-pub struct HealthArgs {
-    /// Base URL of the registry, e.g. http://127.0.0.1:8787.
-    #[arg(long, env = "OUTPOST_URL")]
-    pub url: String,
-    /// Print the readiness report as JSON.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create the first organisation and its admin token with the bootstrap secret.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Name of the organisation to create (a-z, 0-9, '-').
+    #[arg(long = "new-org")]
+    pub new_org: String,
+    /// The deployment's bootstrap secret.
+    #[arg(long, env = "OUTPOST_BOOTSTRAP_SECRET", hide_env_values = true)]
+    pub bootstrap_secret: String,
+    /// Save URL, organisation and the new admin token as this profile.
     #[arg(long)]
-    pub json: bool,
+    pub save_profile: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its text is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// viewer, developer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// Lifetime, e.g. 3600, 90m, 12h, 30d.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Create a model.
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Metric that `--bump auto` and comparisons rank by, e.g. f1.
+        #[arg(long)]
+        primary_metric: Option<String>,
+        /// The primary metric improves downwards (a loss).
+        #[arg(long, requires = "primary_metric")]
+        lower_is_better: bool,
+    },
+    /// List models.
+    List,
+    /// Show a model.
+    Show { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    pub model: String,
+    /// The artifact file.
+    pub file: std::path::PathBuf,
+    /// Explicit semantic version.
+    #[arg(long, conflicts_with = "bump")]
+    pub version: Option<String>,
+    /// major, minor, patch or auto (≥ 5 % gain on the primary metric → minor).
+    #[arg(long)]
+    pub bump: Option<String>,
+    /// NAME=VALUE, repeatable.
+    #[arg(long = "metric")]
+    pub metrics: Vec<String>,
+    /// NAME=VALUE (JSON value or string), repeatable.
+    #[arg(long = "param")]
+    pub params: Vec<String>,
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// onnx, safetensors, pickle, joblib, pytorch, other (detected when omitted).
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long)]
+    pub framework: Option<String>,
+    #[arg(long)]
+    pub dataset_version: Option<String>,
+    /// Version this one was derived from (lineage).
+    #[arg(long)]
+    pub parent: Option<String>,
+    #[arg(long, default_value = "")]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct FilterArgs {
+    /// Required tag, repeatable (all must match).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Metric threshold such as f1>=0.85, repeatable.
+    #[arg(long = "metric")]
+    pub metrics: Vec<String>,
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long)]
+    pub author: Option<String>,
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Text in the model name, description or version notes.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// created, version, name or metric:<name>.
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// asc or desc.
+    #[arg(long)]
+    pub order: Option<String>,
+    /// Page size (1-200).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Follow cursors and print every page.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VersionsCommand {
+    /// List a model's versions.
+    List {
+        model: String,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Show one version.
+    Show { model: String, version: String },
+    /// Search versions across models.
+    Search {
+        #[arg(long)]
+        model: Option<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
+        /// Print only the latest matching version.
+        #[arg(long)]
+        latest: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// MODEL@VERSION, two or more.
+    #[arg(required = true, num_args = 2..)]
+    pub versions: Vec<String>,
+    /// Metrics to compare (default: all).
+    #[arg(long = "metric")]
+    pub metrics: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    pub model: String,
+    pub version: String,
+    #[arg(long = "add")]
+    pub add: Vec<String>,
+    #[arg(long = "remove")]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    pub model: String,
+    #[arg(long)]
+    pub version: String,
+    /// Where to write the artifact.
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
 }

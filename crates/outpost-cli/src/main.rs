@@ -6,7 +6,9 @@
 
 mod cli;
 mod commands;
+mod config;
 mod http;
+mod output;
 
 use std::process::ExitCode;
 

@@ -278,8 +278,12 @@ impl LocalWorker {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let value: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| format!("d1 execute output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))?;
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            format!(
+                "d1 execute output is not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })?;
         Ok(value[0]["results"].as_array().cloned().unwrap_or_default())
     }
 
@@ -427,7 +431,12 @@ impl Api {
     }
 
     pub fn get(&self, path: &str) -> Result<Reply, Failed> {
-        send("GET", &self.org_url(path), &[("authorization", &self.auth())], None)
+        send(
+            "GET",
+            &self.org_url(path),
+            &[("authorization", &self.auth())],
+            None,
+        )
     }
 
     pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Reply, Failed> {
@@ -437,18 +446,31 @@ impl Api {
         send("GET", &self.org_url(path), &all, None)
     }
 
-    pub fn json(&self, method: &str, path: &str, body: &serde_json::Value) -> Result<Reply, Failed> {
+    pub fn json(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply, Failed> {
         let text = body.to_string();
         send(
             method,
             &self.org_url(path),
-            &[("authorization", &self.auth()), ("content-type", "application/json")],
+            &[
+                ("authorization", &self.auth()),
+                ("content-type", "application/json"),
+            ],
             Some(text.as_bytes()),
         )
     }
 
     pub fn delete(&self, path: &str) -> Result<Reply, Failed> {
-        send("DELETE", &self.org_url(path), &[("authorization", &self.auth())], None)
+        send(
+            "DELETE",
+            &self.org_url(path),
+            &[("authorization", &self.auth())],
+            None,
+        )
     }
 
     /// Uploads `bytes` as a blob declaring `digest` (`sha256:<hex>`) and `size`.

@@ -29,27 +29,72 @@ type Test = fn(&Fixture) -> Result<(), Failed>;
 const ROLES: [&str; 4] = ["viewer", "developer", "operator", "admin"];
 
 const TESTS: &[(&str, Test)] = &[
-    ("bootstrap_needs_the_secret_and_refuses_a_second_init", bootstrap_needs_the_secret_and_refuses_a_second_init),
-    ("tokens_are_shown_once_listed_without_secrets_and_revocable", tokens_are_shown_once_listed_without_secrets_and_revocable),
+    (
+        "bootstrap_needs_the_secret_and_refuses_a_second_init",
+        bootstrap_needs_the_secret_and_refuses_a_second_init,
+    ),
+    (
+        "tokens_are_shown_once_listed_without_secrets_and_revocable",
+        tokens_are_shown_once_listed_without_secrets_and_revocable,
+    ),
     ("expired_tokens_are_refused", expired_tokens_are_refused),
-    ("digest_mismatch_stores_nothing", digest_mismatch_stores_nothing),
-    ("length_mismatch_stores_nothing", length_mismatch_stores_nothing),
-    ("identical_content_is_stored_once", identical_content_is_stored_once),
-    ("downloads_are_immutable_with_range_and_304", downloads_are_immutable_with_range_and_304),
-    ("onnx_versions_record_their_schema", onnx_versions_record_their_schema),
-    ("duplicate_version_is_409_and_immutable", duplicate_version_is_409_and_immutable),
+    (
+        "digest_mismatch_stores_nothing",
+        digest_mismatch_stores_nothing,
+    ),
+    (
+        "length_mismatch_stores_nothing",
+        length_mismatch_stores_nothing,
+    ),
+    (
+        "identical_content_is_stored_once",
+        identical_content_is_stored_once,
+    ),
+    (
+        "downloads_are_immutable_with_range_and_304",
+        downloads_are_immutable_with_range_and_304,
+    ),
+    (
+        "onnx_versions_record_their_schema",
+        onnx_versions_record_their_schema,
+    ),
+    (
+        "duplicate_version_is_409_and_immutable",
+        duplicate_version_is_409_and_immutable,
+    ),
     ("bumps_follow_the_policy", bumps_follow_the_policy),
-    ("registration_errors_are_clear_and_store_nothing", registration_errors_are_clear_and_store_nothing),
-    ("pickle_is_flagged_unsafe_naming_the_global", pickle_is_flagged_unsafe_naming_the_global),
-    ("search_filters_by_metric_thresholds_tags_and_text", search_filters_by_metric_thresholds_tags_and_text),
-    ("search_paginates_with_cursors", search_paginates_with_cursors),
+    (
+        "registration_errors_are_clear_and_store_nothing",
+        registration_errors_are_clear_and_store_nothing,
+    ),
+    (
+        "pickle_is_flagged_unsafe_naming_the_global",
+        pickle_is_flagged_unsafe_naming_the_global,
+    ),
+    (
+        "search_filters_by_metric_thresholds_tags_and_text",
+        search_filters_by_metric_thresholds_tags_and_text,
+    ),
+    (
+        "search_paginates_with_cursors",
+        search_paginates_with_cursors,
+    ),
     ("latest_and_compare", latest_and_compare),
     ("tags_change_and_are_audited", tags_change_and_are_audited),
     ("role_by_route_matrix", role_by_route_matrix),
-    ("cross_organisation_probes_are_denied_and_leak_nothing", cross_organisation_probes_are_denied_and_leak_nothing),
+    (
+        "cross_organisation_probes_are_denied_and_leak_nothing",
+        cross_organisation_probes_are_denied_and_leak_nothing,
+    ),
     ("denied_requests_are_recorded", denied_requests_are_recorded),
-    ("fifty_concurrent_registrations_make_one_version", fifty_concurrent_registrations_make_one_version),
-    ("openapi_documents_exactly_the_routes_served", openapi_documents_exactly_the_routes_served),
+    (
+        "fifty_concurrent_registrations_make_one_version",
+        fifty_concurrent_registrations_make_one_version,
+    ),
+    (
+        "openapi_documents_exactly_the_routes_served",
+        openapi_documents_exactly_the_routes_served,
+    ),
 ];
 
 fn models_dir() -> PathBuf {
@@ -57,11 +102,17 @@ fn models_dir() -> PathBuf {
 }
 
 fn fixture_bytes(name: &str) -> Result<Vec<u8>, Failed> {
-    std::fs::read(models_dir().join(name)).map_err(|e| format!("reading fixture {name}: {e}").into())
+    std::fs::read(models_dir().join(name))
+        .map_err(|e| format!("reading fixture {name}: {e}").into())
 }
 
 fn expect_status(reply: &Reply, status: u16, what: &str) -> Result<Value, Failed> {
-    ensure!(reply.status == status, "{what}: expected {status}, got {} {}", reply.status, reply.body);
+    ensure!(
+        reply.status == status,
+        "{what}: expected {status}, got {} {}",
+        reply.status,
+        reply.body
+    );
     if reply.body.is_empty() {
         return Ok(Value::Null);
     }
@@ -83,19 +134,30 @@ fn expect_problem(reply: &Reply, status: u16, what: &str) -> Result<String, Fail
 fn init_org(worker: &LocalWorker, org: &str) -> Result<Api, Failed> {
     let body = json!({"org": org}).to_string();
     let auth = format!("Bearer {}", worker.bootstrap_secret);
-    let reply = send("POST", &worker.url("/v1/admin/init"), &[("authorization", &auth)], Some(body.as_bytes()))?;
+    let reply = send(
+        "POST",
+        &worker.url("/v1/admin/init"),
+        &[("authorization", &auth)],
+        Some(body.as_bytes()),
+    )?;
     let created = expect_status(&reply, 201, "init")?;
     Ok(Api {
         base: worker.base_url.clone(),
         org: org.into(),
-        token: created["token"]["token"].as_str().unwrap_or_default().to_owned(),
+        token: created["token"]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     })
 }
 
 fn create_token(admin: &Api, name: &str, role: &str) -> Result<(String, Api), Failed> {
     let reply = admin.json("POST", "/tokens", &json!({"name": name, "role": role}))?;
     let created = expect_status(&reply, 201, "create token")?;
-    let api = Api { token: created["token"].as_str().unwrap_or_default().to_owned(), ..admin.clone() };
+    let api = Api {
+        token: created["token"].as_str().unwrap_or_default().to_owned(),
+        ..admin.clone()
+    };
     Ok((created["id"].as_str().unwrap_or_default().to_owned(), api))
 }
 
@@ -123,7 +185,10 @@ fn setup(worker: LocalWorker) -> Result<Fixture, Failed> {
     )?;
     let onnx = fixture_bytes("fraud-detector-1.0.0.onnx")?;
     let digest = dev.put_blob(&onnx)?;
-    for (version, f1, tags) in [("1.0.0", 0.9623, json!(["baseline"])), ("1.1.0", 0.9714, json!(["prod-ready", "eu"]))] {
+    for (version, f1, tags) in [
+        ("1.0.0", 0.9623, json!(["baseline"])),
+        ("1.1.0", 0.9714, json!(["prod-ready", "eu"])),
+    ] {
         let reply = register(
             &dev,
             "fraud-detector",
@@ -134,10 +199,18 @@ fn setup(worker: LocalWorker) -> Result<Fixture, Failed> {
     }
 
     let globex = init_org(&worker, "globex")?;
-    expect_status(&globex.json("POST", "/models", &json!({"name": "globex-secret-model"}))?, 201, "globex model")?;
+    expect_status(
+        &globex.json("POST", "/models", &json!({"name": "globex-secret-model"}))?,
+        201,
+        "globex model",
+    )?;
     let globex_digest = globex.put_blob(b"globex private weights")?;
     expect_status(
-        &register(&globex, "globex-secret-model", json!({"version": "3.1.4", "digest": globex_digest, "size": 22}))?,
+        &register(
+            &globex,
+            "globex-secret-model",
+            json!({"version": "3.1.4", "digest": globex_digest, "size": 22}),
+        )?,
         201,
         "globex version",
     )?;
@@ -157,11 +230,16 @@ fn main() {
     let fixture = if args.list {
         None
     } else {
-        let started = LocalWorker::start(&WorkerConfig::MAIN).map_err(Failed::from).and_then(setup);
+        let started = LocalWorker::start(&WorkerConfig::MAIN)
+            .map_err(Failed::from)
+            .and_then(setup);
         match started {
             Ok(fixture) => Some(Arc::new(fixture)),
             Err(e) => {
-                eprintln!("could not set up the registry fixture: {}", e.message().unwrap_or_default());
+                eprintln!(
+                    "could not set up the registry fixture: {}",
+                    e.message().unwrap_or_default()
+                );
                 std::process::exit(1);
             }
         }
@@ -184,20 +262,39 @@ fn main() {
 fn bootstrap_needs_the_secret_and_refuses_a_second_init(f: &Fixture) -> Result<(), Failed> {
     let body = json!({"org": "initech"}).to_string();
     let url = f.worker.url("/v1/admin/init");
-    let wrong = send("POST", &url, &[("authorization", "Bearer not-the-secret")], Some(body.as_bytes()))?;
+    let wrong = send(
+        "POST",
+        &url,
+        &[("authorization", "Bearer not-the-secret")],
+        Some(body.as_bytes()),
+    )?;
     expect_problem(&wrong, 401, "wrong bootstrap secret")?;
     let none = send("POST", &url, &[], Some(body.as_bytes()))?;
     expect_problem(&none, 401, "no bootstrap secret")?;
     let auth = format!("Bearer {}", f.worker.bootstrap_secret);
     let again = json!({"org": "acme"}).to_string();
     let detail = expect_problem(
-        &send("POST", &url, &[("authorization", &auth)], Some(again.as_bytes()))?,
+        &send(
+            "POST",
+            &url,
+            &[("authorization", &auth)],
+            Some(again.as_bytes()),
+        )?,
         409,
         "second init of acme",
     )?;
     ensure!(detail.contains("already exists"), "{detail}");
     let bad_name = json!({"org": "Not A Name"}).to_string();
-    expect_problem(&send("POST", &url, &[("authorization", &auth)], Some(bad_name.as_bytes()))?, 422, "bad org name")?;
+    expect_problem(
+        &send(
+            "POST",
+            &url,
+            &[("authorization", &auth)],
+            Some(bad_name.as_bytes()),
+        )?,
+        422,
+        "bad org name",
+    )?;
     Ok(())
 }
 
@@ -208,22 +305,39 @@ fn tokens_are_shown_once_listed_without_secrets_and_revocable(f: &Fixture) -> Re
     expect_status(&temp.get("/whoami")?, 200, "new token works")?;
     let list = admin.get("/tokens")?;
     expect_status(&list, 200, "list tokens")?;
-    ensure!(!list.body.contains(&temp.token), "a listed token must not include its secret");
-    ensure!(!list.body.contains("secret_hash"), "hashes are not listed either");
+    ensure!(
+        !list.body.contains(&temp.token),
+        "a listed token must not include its secret"
+    );
+    ensure!(
+        !list.body.contains("secret_hash"),
+        "hashes are not listed either"
+    );
     ensure!(list.body.contains(&id), "the new token is listed");
     let revoked = expect_status(&admin.delete(&format!("/tokens/{id}"))?, 200, "revoke")?;
     ensure!(revoked["revoked_at"].is_number(), "{revoked}");
     let detail = expect_problem(&temp.get("/whoami")?, 401, "revoked token")?;
     ensure!(detail.contains("revoked"), "{detail}");
-    expect_problem(&admin.delete("/tokens/nosuchtoken")?, 404, "revoke unknown token")?;
+    expect_problem(
+        &admin.delete("/tokens/nosuchtoken")?,
+        404,
+        "revoke unknown token",
+    )?;
     Ok(())
 }
 
 fn expired_tokens_are_refused(f: &Fixture) -> Result<(), Failed> {
     let admin = &f.acme["admin"];
-    let reply = admin.json("POST", "/tokens", &json!({"name": "short-lived", "role": "viewer", "expires_in": 1}))?;
+    let reply = admin.json(
+        "POST",
+        "/tokens",
+        &json!({"name": "short-lived", "role": "viewer", "expires_in": 1}),
+    )?;
     let created = expect_status(&reply, 201, "create expiring token")?;
-    let api = Api { token: created["token"].as_str().unwrap_or_default().to_owned(), ..admin.clone() };
+    let api = Api {
+        token: created["token"].as_str().unwrap_or_default().to_owned(),
+        ..admin.clone()
+    };
     // Wait for expiry by polling, not sleeping blindly: at most ~5 s.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -232,14 +346,19 @@ fn expired_tokens_are_refused(f: &Fixture) -> Result<(), Failed> {
             ensure!(reply.body.contains("expired"), "{}", reply.body);
             return Ok(());
         }
-        ensure!(std::time::Instant::now() < deadline, "token still valid after 10 s");
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "token still valid after 10 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
 
 fn blob_rows(f: &Fixture, org: &str, digest: &str) -> Result<usize, Failed> {
     Ok(f.worker
-        .d1(&format!("SELECT digest FROM blobs WHERE org = '{org}' AND digest = '{digest}'"))?
+        .d1(&format!(
+            "SELECT digest FROM blobs WHERE org = '{org}' AND digest = '{digest}'"
+        ))?
         .len())
 }
 
@@ -248,12 +367,28 @@ fn digest_mismatch_stores_nothing(f: &Fixture) -> Result<(), Failed> {
     let claimed = outpost_core::Digest::of(b"what I said I would send");
     let reply = dev.put_blob_as(b"what I actually sent!!!!", &claimed.hex(), 24)?;
     let detail = expect_problem(&reply, 422, "digest mismatch")?;
-    ensure!(detail.contains("digest mismatch") && detail.contains("nothing was stored"), "{detail}");
+    ensure!(
+        detail.contains("digest mismatch") && detail.contains("nothing was stored"),
+        "{detail}"
+    );
     let body = reply.json()?;
-    ensure!(body["expected"] == claimed.to_string(), "expected side: {body}");
-    ensure!(body["actual"] == outpost_core::Digest::of(b"what I actually sent!!!!").to_string(), "actual side: {body}");
-    expect_problem(&dev.get(&format!("/blobs/sha256/{}", claimed.hex()))?, 404, "nothing downloadable")?;
-    ensure!(blob_rows(f, "acme", &claimed.to_string())? == 0, "no blob row");
+    ensure!(
+        body["expected"] == claimed.to_string(),
+        "expected side: {body}"
+    );
+    ensure!(
+        body["actual"] == outpost_core::Digest::of(b"what I actually sent!!!!").to_string(),
+        "actual side: {body}"
+    );
+    expect_problem(
+        &dev.get(&format!("/blobs/sha256/{}", claimed.hex()))?,
+        404,
+        "nothing downloadable",
+    )?;
+    ensure!(
+        blob_rows(f, "acme", &claimed.to_string())? == 0,
+        "no blob row"
+    );
     Ok(())
 }
 
@@ -266,8 +401,15 @@ fn length_mismatch_stores_nothing(f: &Fixture) -> Result<(), Failed> {
         let detail = expect_problem(&reply, 422, &format!("declared {declared}"))?;
         ensure!(detail.contains("size mismatch"), "{detail}");
     }
-    expect_problem(&dev.get(&format!("/blobs/sha256/{}", digest.hex()))?, 404, "nothing downloadable")?;
-    ensure!(blob_rows(f, "acme", &digest.to_string())? == 0, "no blob row");
+    expect_problem(
+        &dev.get(&format!("/blobs/sha256/{}", digest.hex()))?,
+        404,
+        "nothing downloadable",
+    )?;
+    ensure!(
+        blob_rows(f, "acme", &digest.to_string())? == 0,
+        "no blob row"
+    );
     let missing_size = send(
         "PUT",
         &dev.org_url(&format!("/blobs/sha256/{}", digest.hex())),
@@ -282,9 +424,17 @@ fn identical_content_is_stored_once(f: &Fixture) -> Result<(), Failed> {
     let dev = &f.acme["developer"];
     let bytes = b"the same weights, twice";
     let digest = outpost_core::Digest::of(bytes);
-    let first = expect_status(&dev.put_blob_as(bytes, &digest.hex(), bytes.len() as u64)?, 201, "first upload")?;
+    let first = expect_status(
+        &dev.put_blob_as(bytes, &digest.hex(), bytes.len() as u64)?,
+        201,
+        "first upload",
+    )?;
     ensure!(first["created"] == true, "{first}");
-    let second = expect_status(&dev.put_blob_as(bytes, &digest.hex(), bytes.len() as u64)?, 200, "second upload")?;
+    let second = expect_status(
+        &dev.put_blob_as(bytes, &digest.hex(), bytes.len() as u64)?,
+        200,
+        "second upload",
+    )?;
     ensure!(second["created"] == false, "{second}");
     ensure!(blob_rows(f, "acme", &digest.to_string())? == 1, "one row");
     Ok(())
@@ -296,58 +446,114 @@ fn downloads_are_immutable_with_range_and_304(f: &Fixture) -> Result<(), Failed>
     let hex = &f.onnx_digest[7..];
     let full = viewer.get(&format!("/blobs/sha256/{hex}"))?;
     ensure!(full.status == 200, "{}", full.status);
-    ensure!(full.header("etag") == Some(&format!("\"{}\"", f.onnx_digest)[..]), "etag {:?}", full.header("etag"));
-    ensure!(full.header("cache-control").is_some_and(|c| c.contains("immutable")), "cache-control");
-    ensure!(full.header("content-length") == Some(&bytes.len().to_string()[..]), "content-length");
+    ensure!(
+        full.header("etag") == Some(&format!("\"{}\"", f.onnx_digest)[..]),
+        "etag {:?}",
+        full.header("etag")
+    );
+    ensure!(
+        full.header("cache-control")
+            .is_some_and(|c| c.contains("immutable")),
+        "cache-control"
+    );
+    ensure!(
+        full.header("content-length") == Some(&bytes.len().to_string()[..]),
+        "content-length"
+    );
 
     let ranged = viewer.get_with(&format!("/blobs/sha256/{hex}"), &[("range", "bytes=10-19")])?;
     ensure!(ranged.status == 206, "range status {}", ranged.status);
-    ensure!(ranged.header("content-range") == Some(&format!("bytes 10-19/{}", bytes.len())[..]), "{:?}", ranged.header("content-range"));
-    ensure!(ranged.header("content-length") == Some("10"), "{:?}", ranged.header("content-length"));
+    ensure!(
+        ranged.header("content-range") == Some(&format!("bytes 10-19/{}", bytes.len())[..]),
+        "{:?}",
+        ranged.header("content-range")
+    );
+    ensure!(
+        ranged.header("content-length") == Some("10"),
+        "{:?}",
+        ranged.header("content-length")
+    );
 
     let etag = format!("\"{}\"", f.onnx_digest);
     let cached = viewer.get_with(&format!("/blobs/sha256/{hex}"), &[("if-none-match", &etag)])?;
-    ensure!(cached.status == 304, "if-none-match status {}", cached.status);
+    ensure!(
+        cached.status == 304,
+        "if-none-match status {}",
+        cached.status
+    );
     ensure!(cached.body.is_empty(), "304 has no body");
 
-    let past_end = viewer.get_with(&format!("/blobs/sha256/{hex}"), &[("range", "bytes=999999-")])?;
+    let past_end = viewer.get_with(
+        &format!("/blobs/sha256/{hex}"),
+        &[("range", "bytes=999999-")],
+    )?;
     ensure!(past_end.status == 416, "past end: {}", past_end.status);
     Ok(())
 }
 
 fn onnx_versions_record_their_schema(f: &Fixture) -> Result<(), Failed> {
-    let version = expect_status(&f.acme["viewer"].get("/models/fraud-detector/versions/1.0.0")?, 200, "get")?;
+    let version = expect_status(
+        &f.acme["viewer"].get("/models/fraud-detector/versions/1.0.0")?,
+        200,
+        "get",
+    )?;
     ensure!(version["format"] == "onnx", "{version}");
     ensure!(version["status"] == "ready", "{version}");
     let schema = &version["schema"];
     ensure!(schema["inputs"][0]["dtype"] == "float", "{schema}");
     ensure!(schema["inputs"][0]["shape"][1] == 4, "4 features: {schema}");
     ensure!(
-        schema["opsets"].as_array().is_some_and(|o| o.iter().any(|o| o["domain"] == "ai.onnx.ml")),
+        schema["opsets"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|o| o["domain"] == "ai.onnx.ml")),
         "opsets: {schema}"
     );
     ensure!(
-        schema["operators"].as_array().is_some_and(|o| o.iter().any(|o| o == "ai.onnx.ml:TreeEnsembleClassifier")),
+        schema["operators"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|o| o == "ai.onnx.ml:TreeEnsembleClassifier")),
         "operators: {schema}"
     );
-    ensure!(version["digest"] == f.onnx_digest.as_str() && version["size"] == f.onnx_size, "{version}");
+    ensure!(
+        version["digest"] == f.onnx_digest.as_str() && version["size"] == f.onnx_size,
+        "{version}"
+    );
     Ok(())
 }
 
 fn duplicate_version_is_409_and_immutable(f: &Fixture) -> Result<(), Failed> {
     let dev = &f.acme["developer"];
     let other = dev.put_blob(b"different weights for the same number")?;
-    let reply = register(dev, "fraud-detector", json!({"version": "1.0.0", "digest": other, "size": 37}))?;
+    let reply = register(
+        dev,
+        "fraud-detector",
+        json!({"version": "1.0.0", "digest": other, "size": 37}),
+    )?;
     let detail = expect_problem(&reply, 409, "duplicate")?;
     ensure!(detail.contains("immutable"), "{detail}");
-    let still = expect_status(&dev.get("/models/fraud-detector/versions/1.0.0")?, 200, "get")?;
-    ensure!(still["digest"] == f.onnx_digest.as_str(), "unchanged: {still}");
+    let still = expect_status(
+        &dev.get("/models/fraud-detector/versions/1.0.0")?,
+        200,
+        "get",
+    )?;
+    ensure!(
+        still["digest"] == f.onnx_digest.as_str(),
+        "unchanged: {still}"
+    );
     Ok(())
 }
 
 fn bumps_follow_the_policy(f: &Fixture) -> Result<(), Failed> {
     let dev = &f.acme["developer"];
-    expect_status(&dev.json("POST", "/models", &json!({"name": "bumpy", "primary_metric": {"name": "f1"}}))?, 201, "model")?;
+    expect_status(
+        &dev.json(
+            "POST",
+            "/models",
+            &json!({"name": "bumpy", "primary_metric": {"name": "f1"}}),
+        )?,
+        201,
+        "model",
+    )?;
     let digest = dev.put_blob(b"bumpy weights")?;
     let reg = |body: Value| -> Result<Value, Failed> {
         let mut body = body;
@@ -355,13 +561,30 @@ fn bumps_follow_the_policy(f: &Fixture) -> Result<(), Failed> {
         body["size"] = json!(13);
         expect_status(&register(dev, "bumpy", body)?, 201, "bump")
     };
-    ensure!(reg(json!({"bump": "patch", "metrics": {"f1": 0.80}}))?["version"] == "1.0.0", "first");
+    ensure!(
+        reg(json!({"bump": "patch", "metrics": {"f1": 0.80}}))?["version"] == "1.0.0",
+        "first"
+    );
     let auto_small = reg(json!({"bump": "auto", "metrics": {"f1": 0.82}}))?;
-    ensure!(auto_small["version"] == "1.0.1", "+2.5% is a patch: {auto_small}");
+    ensure!(
+        auto_small["version"] == "1.0.1",
+        "+2.5% is a patch: {auto_small}"
+    );
     let auto_big = reg(json!({"bump": "auto", "metrics": {"f1": 0.90}}))?;
-    ensure!(auto_big["version"] == "1.1.0", "+9.8% is a minor: {auto_big}");
-    ensure!(auto_big["version_reason"].as_str().is_some_and(|r| r.contains("so minor")), "{auto_big}");
-    ensure!(reg(json!({"bump": "major"}))?["version"] == "2.0.0", "major");
+    ensure!(
+        auto_big["version"] == "1.1.0",
+        "+9.8% is a minor: {auto_big}"
+    );
+    ensure!(
+        auto_big["version_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("so minor")),
+        "{auto_big}"
+    );
+    ensure!(
+        reg(json!({"bump": "major"}))?["version"] == "2.0.0",
+        "major"
+    );
     Ok(())
 }
 
@@ -369,53 +592,109 @@ fn registration_errors_are_clear_and_store_nothing(f: &Fixture) -> Result<(), Fa
     let dev = &f.acme["developer"];
     let never_uploaded = outpost_core::Digest::of(b"never uploaded");
     let detail = expect_problem(
-        &register(dev, "fraud-detector", json!({"version": "7.0.0", "digest": never_uploaded, "size": 14}))?,
+        &register(
+            dev,
+            "fraud-detector",
+            json!({"version": "7.0.0", "digest": never_uploaded, "size": 14}),
+        )?,
         422,
         "blob missing",
     )?;
     ensure!(detail.contains("PUT it to"), "says what to do: {detail}");
     let size = expect_problem(
-        &register(dev, "fraud-detector", json!({"version": "7.0.0", "digest": f.onnx_digest, "size": 1}))?,
+        &register(
+            dev,
+            "fraud-detector",
+            json!({"version": "7.0.0", "digest": f.onnx_digest, "size": 1}),
+        )?,
         422,
         "size differs",
     )?;
     ensure!(size.contains("declares 1"), "{size}");
     let conflict = expect_problem(
-        &register(dev, "fraud-detector", json!({"version": "7.0.0", "digest": f.onnx_digest, "size": f.onnx_size, "format": "safetensors"}))?,
+        &register(
+            dev,
+            "fraud-detector",
+            json!({"version": "7.0.0", "digest": f.onnx_digest, "size": f.onnx_size, "format": "safetensors"}),
+        )?,
         422,
         "format conflict",
     )?;
     ensure!(conflict.contains("declared format"), "{conflict}");
-    expect_problem(&register(dev, "fraud-detector", json!({"version": "1.2", "digest": f.onnx_digest, "size": f.onnx_size}))?, 422, "not semver")?;
-    expect_problem(&register(dev, "no-such-model", json!({"version": "1.0.0", "digest": f.onnx_digest, "size": f.onnx_size}))?, 404, "no model")?;
-    expect_problem(&dev.json("POST", "/models/fraud-detector/versions", &json!({"digest": 5}))?, 400, "bad body")?;
-    let rows = f.worker.d1("SELECT version FROM versions WHERE org = 'acme' AND version = '7.0.0'")?;
+    expect_problem(
+        &register(
+            dev,
+            "fraud-detector",
+            json!({"version": "1.2", "digest": f.onnx_digest, "size": f.onnx_size}),
+        )?,
+        422,
+        "not semver",
+    )?;
+    expect_problem(
+        &register(
+            dev,
+            "no-such-model",
+            json!({"version": "1.0.0", "digest": f.onnx_digest, "size": f.onnx_size}),
+        )?,
+        404,
+        "no model",
+    )?;
+    expect_problem(
+        &dev.json(
+            "POST",
+            "/models/fraud-detector/versions",
+            &json!({"digest": 5}),
+        )?,
+        400,
+        "bad body",
+    )?;
+    let rows = f
+        .worker
+        .d1("SELECT version FROM versions WHERE org = 'acme' AND version = '7.0.0'")?;
     ensure!(rows.is_empty(), "nothing registered: {rows:?}");
     Ok(())
 }
 
 fn pickle_is_flagged_unsafe_naming_the_global(f: &Fixture) -> Result<(), Failed> {
     let dev = &f.acme["developer"];
-    expect_status(&dev.json("POST", "/models", &json!({"name": "legacy-pickles"}))?, 201, "model")?;
+    expect_status(
+        &dev.json("POST", "/models", &json!({"name": "legacy-pickles"}))?,
+        201,
+        "model",
+    )?;
     let evil = fixture_bytes("unsafe-os-system.pkl")?;
     let digest = dev.put_blob(&evil)?;
     let version = expect_status(
-        &register(dev, "legacy-pickles", json!({"version": "0.1.0", "digest": digest, "size": evil.len(), "format": "pickle"}))?,
+        &register(
+            dev,
+            "legacy-pickles",
+            json!({"version": "0.1.0", "digest": digest, "size": evil.len(), "format": "pickle"}),
+        )?,
         201,
         "register pickle",
     )?;
     ensure!(version["status"] == "unsafe", "{version}");
     let reason = version["status_reason"].as_str().unwrap_or_default();
-    ensure!(reason.contains("posix.system"), "names the offending global: {reason}");
+    ensure!(
+        reason.contains("posix.system"),
+        "names the offending global: {reason}"
+    );
 
     let plain = fixture_bytes("plain-data.pkl")?;
     let digest = dev.put_blob(&plain)?;
     let version = expect_status(
-        &register(dev, "legacy-pickles", json!({"version": "0.2.0", "digest": digest, "size": plain.len()}))?,
+        &register(
+            dev,
+            "legacy-pickles",
+            json!({"version": "0.2.0", "digest": digest, "size": plain.len()}),
+        )?,
         201,
         "register plain pickle",
     )?;
-    ensure!(version["format"] == "pickle" && version["status"] == "ready", "detected and safe: {version}");
+    ensure!(
+        version["format"] == "pickle" && version["status"] == "ready",
+        "detected and safe: {version}"
+    );
     Ok(())
 }
 
@@ -426,7 +705,13 @@ fn versions_of(reply: &Reply) -> Result<Vec<String>, Failed> {
         .map(|items| {
             items
                 .iter()
-                .map(|v| format!("{}@{}", v["model"].as_str().unwrap_or(""), v["version"].as_str().unwrap_or("")))
+                .map(|v| {
+                    format!(
+                        "{}@{}",
+                        v["model"].as_str().unwrap_or(""),
+                        v["version"].as_str().unwrap_or("")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default())
@@ -436,33 +721,69 @@ fn search_filters_by_metric_thresholds_tags_and_text(f: &Fixture) -> Result<(), 
     let viewer = &f.acme["viewer"];
     let high = viewer.get("/versions?model=fraud-detector&metric=f1%3E%3D0.97")?;
     expect_status(&high, 200, "metric filter")?;
-    ensure!(versions_of(&high)? == vec!["fraud-detector@1.1.0"], "{:?}", versions_of(&high)?);
+    ensure!(
+        versions_of(&high)? == vec!["fraud-detector@1.1.0"],
+        "{:?}",
+        versions_of(&high)?
+    );
     let tags = viewer.get("/versions?tag=prod-ready&tag=eu")?;
-    ensure!(versions_of(&tags)? == vec!["fraud-detector@1.1.0"], "all of the tags: {:?}", versions_of(&tags)?);
+    ensure!(
+        versions_of(&tags)? == vec!["fraud-detector@1.1.0"],
+        "all of the tags: {:?}",
+        versions_of(&tags)?
+    );
     let none = viewer.get("/versions?tag=prod-ready&tag=baseline")?;
     ensure!(versions_of(&none)?.is_empty(), "no version has both");
-    let text = viewer.get("/versions?q=SEEDED+by+the+REGISTRY&sort=version&order=asc&model=fraud-detector")?;
+    let text = viewer
+        .get("/versions?q=SEEDED+by+the+REGISTRY&sort=version&order=asc&model=fraud-detector")?;
     ensure!(
         versions_of(&text)? == vec!["fraud-detector@1.0.0", "fraud-detector@1.1.0"],
         "text search, semver ascending: {:?}",
         versions_of(&text)?
     );
-    let by_metric = viewer.get("/models/fraud-detector/versions?sort=metric:f1&order=desc&format=onnx")?;
+    let by_metric =
+        viewer.get("/models/fraud-detector/versions?sort=metric:f1&order=desc&format=onnx")?;
     let ordered = versions_of(&by_metric)?;
-    ensure!(ordered.first().map(String::as_str) == Some("fraud-detector@1.1.0"), "{ordered:?}");
-    let detail = expect_problem(&viewer.get("/versions?metric=f1%3E%3Dhigh")?, 400, "bad filter")?;
-    ensure!(detail.contains("f1>=0.85"), "shows the expected form: {detail}");
-    expect_problem(&viewer.get("/versions?colour=red")?, 400, "unknown parameter")?;
+    ensure!(
+        ordered.first().map(String::as_str) == Some("fraud-detector@1.1.0"),
+        "{ordered:?}"
+    );
+    let detail = expect_problem(
+        &viewer.get("/versions?metric=f1%3E%3Dhigh")?,
+        400,
+        "bad filter",
+    )?;
+    ensure!(
+        detail.contains("f1>=0.85"),
+        "shows the expected form: {detail}"
+    );
+    expect_problem(
+        &viewer.get("/versions?colour=red")?,
+        400,
+        "unknown parameter",
+    )?;
     Ok(())
 }
 
 fn search_paginates_with_cursors(f: &Fixture) -> Result<(), Failed> {
     let dev = &f.acme["developer"];
-    expect_status(&dev.json("POST", "/models", &json!({"name": "paged"}))?, 201, "model")?;
+    expect_status(
+        &dev.json("POST", "/models", &json!({"name": "paged"}))?,
+        201,
+        "model",
+    )?;
     let digest = dev.put_blob(b"paged weights")?;
     for patch in 0..5 {
         let version = format!("1.0.{patch}");
-        expect_status(&register(dev, "paged", json!({"version": version, "digest": digest, "size": 13}))?, 201, "register")?;
+        expect_status(
+            &register(
+                dev,
+                "paged",
+                json!({"version": version, "digest": digest, "size": 13}),
+            )?,
+            201,
+            "register",
+        )?;
     }
     let mut seen = Vec::new();
     let mut path = "/models/paged/versions?limit=2&sort=version&order=asc".to_owned();
@@ -471,7 +792,10 @@ fn search_paginates_with_cursors(f: &Fixture) -> Result<(), Failed> {
         let body = expect_status(&reply, 200, "page")?;
         seen.extend(versions_of(&reply)?);
         match body["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/models/paged/versions?limit=2&sort=version&order=asc&cursor={cursor}"),
+            Some(cursor) => {
+                path =
+                    format!("/models/paged/versions?limit=2&sort=version&order=asc&cursor={cursor}")
+            }
             None => break,
         }
     }
@@ -482,11 +806,23 @@ fn search_paginates_with_cursors(f: &Fixture) -> Result<(), Failed> {
 
 fn latest_and_compare(f: &Fixture) -> Result<(), Failed> {
     let viewer = &f.acme["viewer"];
-    let latest = expect_status(&viewer.get("/versions/latest?model=fraud-detector&tag=baseline")?, 200, "latest")?;
+    let latest = expect_status(
+        &viewer.get("/versions/latest?model=fraud-detector&tag=baseline")?,
+        200,
+        "latest",
+    )?;
     ensure!(latest["version"] == "1.0.0", "{latest}");
-    let newest = expect_status(&viewer.get("/versions/latest?model=fraud-detector")?, 200, "latest overall")?;
+    let newest = expect_status(
+        &viewer.get("/versions/latest?model=fraud-detector")?,
+        200,
+        "latest overall",
+    )?;
     ensure!(newest["version"] == "1.1.0", "highest semver: {newest}");
-    expect_problem(&viewer.get("/versions/latest?tag=nothing-has-this")?, 404, "none")?;
+    expect_problem(
+        &viewer.get("/versions/latest?tag=nothing-has-this")?,
+        404,
+        "none",
+    )?;
 
     let cmp = expect_status(
         &viewer.get("/compare?v=fraud-detector@1.0.0&v=fraud-detector@1.1.0&metric=f1&metric=auc&metric=missing")?,
@@ -494,31 +830,56 @@ fn latest_and_compare(f: &Fixture) -> Result<(), Failed> {
         "compare",
     )?;
     ensure!(cmp["best"]["f1"] == "fraud-detector@1.1.0", "{cmp}");
-    ensure!(cmp["versions"][0]["metrics"]["missing"].is_null(), "absent metric is null: {cmp}");
+    ensure!(
+        cmp["versions"][0]["metrics"]["missing"].is_null(),
+        "absent metric is null: {cmp}"
+    );
     ensure!(cmp["best"].get("missing").is_none(), "{cmp}");
-    expect_problem(&viewer.get("/compare?v=fraud-detector@1.0.0")?, 400, "one version")?;
-    expect_problem(&viewer.get("/compare?v=fraud-detector@1.0.0&v=fraud-detector@9.9.9")?, 404, "unknown version")?;
+    expect_problem(
+        &viewer.get("/compare?v=fraud-detector@1.0.0")?,
+        400,
+        "one version",
+    )?;
+    expect_problem(
+        &viewer.get("/compare?v=fraud-detector@1.0.0&v=fraud-detector@9.9.9")?,
+        404,
+        "unknown version",
+    )?;
     Ok(())
 }
 
 fn tags_change_and_are_audited(f: &Fixture) -> Result<(), Failed> {
     let dev = &f.acme["developer"];
     let changed = expect_status(
-        &dev.json("PATCH", "/models/fraud-detector/versions/1.0.0/tags", &json!({"add": ["reviewed"], "remove": ["baseline"]}))?,
+        &dev.json(
+            "PATCH",
+            "/models/fraud-detector/versions/1.0.0/tags",
+            &json!({"add": ["reviewed"], "remove": ["baseline"]}),
+        )?,
         200,
         "tags",
     )?;
     ensure!(changed["tags"] == json!(["reviewed"]), "{changed}");
     let restored = expect_status(
-        &dev.json("PATCH", "/models/fraud-detector/versions/1.0.0/tags", &json!({"add": ["baseline"], "remove": ["reviewed"]}))?,
+        &dev.json(
+            "PATCH",
+            "/models/fraud-detector/versions/1.0.0/tags",
+            &json!({"add": ["baseline"], "remove": ["reviewed"]}),
+        )?,
         200,
         "tags back",
     )?;
     ensure!(restored["tags"] == json!(["baseline"]), "{restored}");
-    let rows = f.worker.d1("SELECT action, details FROM audit_log WHERE org = 'acme' AND action = 'version.tags'")?;
+    let rows = f.worker.d1(
+        "SELECT action, details FROM audit_log WHERE org = 'acme' AND action = 'version.tags'",
+    )?;
     ensure!(rows.len() >= 2, "both changes audited: {rows:?}");
     expect_problem(
-        &dev.json("PATCH", "/models/fraud-detector/versions/1.0.0/tags", &json!({"add": ["no spaces allowed"]}))?,
+        &dev.json(
+            "PATCH",
+            "/models/fraud-detector/versions/1.0.0/tags",
+            &json!({"add": ["no spaces allowed"]}),
+        )?,
         422,
         "bad tag",
     )?;
@@ -533,7 +894,11 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
         "GetOrg" => api.get("")?,
         "WhoAmI" => api.get("/whoami")?,
         "ListTokens" => api.get("/tokens")?,
-        "CreateToken" => api.json("POST", "/tokens", &json!({"name": format!("matrix-{n}"), "role": "viewer"}))?,
+        "CreateToken" => api.json(
+            "POST",
+            "/tokens",
+            &json!({"name": format!("matrix-{n}"), "role": "viewer"}),
+        )?,
         "RevokeToken" => {
             let (id, _) = create_token(&f.acme["admin"], &format!("to-revoke-{n}"), "viewer")?;
             api.delete(&format!("/tokens/{id}"))?
@@ -543,7 +908,11 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
         "GetModel" => api.get("/models/fraud-detector")?,
         "PutBlob" => {
             let bytes = format!("matrix blob {n}").into_bytes();
-            api.put_blob_as(&bytes, &outpost_core::Digest::of(&bytes).hex(), bytes.len() as u64)?
+            api.put_blob_as(
+                &bytes,
+                &outpost_core::Digest::of(&bytes).hex(),
+                bytes.len() as u64,
+            )?
         }
         "GetBlob" => api.get(&format!("/blobs/sha256/{hex}"))?,
         "ListVersions" => api.get("/models/fraud-detector/versions")?,
@@ -553,7 +922,11 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
             json!({"version": format!("50.0.0-matrix.{n}"), "digest": f.onnx_digest, "size": f.onnx_size}),
         )?,
         "GetVersion" => api.get("/models/fraud-detector/versions/1.1.0")?,
-        "ChangeTags" => api.json("PATCH", "/models/fraud-detector/versions/1.1.0/tags", &json!({"add": [format!("matrix-{n}")]}))?,
+        "ChangeTags" => api.json(
+            "PATCH",
+            "/models/fraud-detector/versions/1.1.0/tags",
+            &json!({"add": [format!("matrix-{n}")]}),
+        )?,
         "SearchVersions" => api.get("/versions?tag=prod-ready")?,
         "LatestVersion" => api.get("/versions/latest?model=fraud-detector")?,
         "CompareVersions" => api.get("/compare?v=fraud-detector@1.0.0&v=fraud-detector@1.1.0")?,
@@ -567,12 +940,19 @@ fn rank(role: &str) -> usize {
 
 /// Every documented organisation route, with the role it requires.
 fn documented_org_routes(f: &Fixture) -> Result<Vec<(String, String)>, Failed> {
-    let doc = expect_status(&send("GET", &f.worker.url("/openapi.json"), &[], None)?, 200, "openapi")?;
+    let doc = expect_status(
+        &send("GET", &f.worker.url("/openapi.json"), &[], None)?,
+        200,
+        "openapi",
+    )?;
     let mut out = Vec::new();
     for (_, methods) in doc["paths"].as_object().cloned().unwrap_or_default() {
         for (_, op) in methods.as_object().cloned().unwrap_or_default() {
             if let Some(role) = op["x-outpost-role"].as_str() {
-                out.push((op["operationId"].as_str().unwrap_or_default().to_owned(), role.to_owned()));
+                out.push((
+                    op["operationId"].as_str().unwrap_or_default().to_owned(),
+                    role.to_owned(),
+                ));
             }
         }
     }
@@ -585,8 +965,11 @@ fn role_by_route_matrix(f: &Fixture) -> Result<(), Failed> {
     for (op, required) in documented_org_routes(f)? {
         for role in ROLES {
             let api = &f.acme[role];
-            let Some(reply) = matrix_request(f, &op, api, &format!("{op}-{role}").to_lowercase())? else {
-                return Err(format!("route {op} has no request in the role matrix: add one").into());
+            let Some(reply) = matrix_request(f, &op, api, &format!("{op}-{role}").to_lowercase())?
+            else {
+                return Err(
+                    format!("route {op} has no request in the role matrix: add one").into(),
+                );
             };
             let allowed = rank(role) >= rank(&required);
             let ok = if allowed {
@@ -595,7 +978,10 @@ fn role_by_route_matrix(f: &Fixture) -> Result<(), Failed> {
                 reply.status == 403 && reply.content_type.starts_with("application/problem+json")
             };
             if !ok {
-                failures.push(format!("{role} → {op} (needs {required}): {} {}", reply.status, reply.body));
+                failures.push(format!(
+                    "{role} → {op} (needs {required}): {} {}",
+                    reply.status, reply.body
+                ));
             }
         }
     }
@@ -605,14 +991,24 @@ fn role_by_route_matrix(f: &Fixture) -> Result<(), Failed> {
 
 fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<(), Failed> {
     // acme's admin (the strongest acme token) against every route of globex.
-    let intruder = Api { org: "globex".into(), ..f.acme["admin"].clone() };
-    let anonymous = Api { token: String::new(), ..intruder.clone() };
+    let intruder = Api {
+        org: "globex".into(),
+        ..f.acme["admin"].clone()
+    };
+    let anonymous = Api {
+        token: String::new(),
+        ..intruder.clone()
+    };
     let globex_hex = &f.globex_digest[7..];
     let probes: Vec<(&str, String, Option<Value>)> = vec![
         ("GET", String::new(), None),
         ("GET", "/whoami".into(), None),
         ("GET", "/tokens".into(), None),
-        ("POST", "/tokens".into(), Some(json!({"name": "x", "role": "admin"}))),
+        (
+            "POST",
+            "/tokens".into(),
+            Some(json!({"name": "x", "role": "admin"})),
+        ),
         ("DELETE", "/tokens/anything".into(), None),
         ("GET", "/models".into(), None),
         ("POST", "/models".into(), Some(json!({"name": "planted"}))),
@@ -620,17 +1016,39 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
         ("GET", format!("/blobs/sha256/{globex_hex}"), None),
         ("PUT", format!("/blobs/sha256/{globex_hex}"), None),
         ("GET", format!("/models/{}/versions", f.globex_model), None),
-        ("POST", format!("/models/{}/versions", f.globex_model), Some(json!({"version": "9.9.9", "digest": f.globex_digest, "size": 22}))),
-        ("GET", format!("/models/{}/versions/3.1.4", f.globex_model), None),
-        ("PATCH", format!("/models/{}/versions/3.1.4/tags", f.globex_model), Some(json!({"add": ["pwned"]}))),
+        (
+            "POST",
+            format!("/models/{}/versions", f.globex_model),
+            Some(json!({"version": "9.9.9", "digest": f.globex_digest, "size": 22})),
+        ),
+        (
+            "GET",
+            format!("/models/{}/versions/3.1.4", f.globex_model),
+            None,
+        ),
+        (
+            "PATCH",
+            format!("/models/{}/versions/3.1.4/tags", f.globex_model),
+            Some(json!({"add": ["pwned"]})),
+        ),
         ("GET", "/versions".into(), None),
         ("GET", "/versions/latest".into(), None),
-        ("GET", format!("/compare?v={0}@3.1.4&v={0}@3.1.4", f.globex_model), None),
+        (
+            "GET",
+            format!("/compare?v={0}@3.1.4&v={0}@3.1.4", f.globex_model),
+            None,
+        ),
     ];
-    ensure!(probes.len() == documented_org_routes(f)?.len(), "a probe per documented org route");
+    ensure!(
+        probes.len() == documented_org_routes(f)?.len(),
+        "a probe per documented org route"
+    );
     let mut failures = Vec::new();
     for (method, path, body) in &probes {
-        for (who, api, status) in [("acme admin", &intruder, 403u16), ("no token", &anonymous, 401)] {
+        for (who, api, status) in [
+            ("acme admin", &intruder, 403u16),
+            ("no token", &anonymous, 401),
+        ] {
             let reply = match (method, body) {
                 (&"PUT", _) => api.put_blob_as(b"globex private weights", globex_hex, 22)?,
                 (_, Some(body)) => api.json(method, path, body)?,
@@ -642,27 +1060,47 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
                 || reply.body.contains("3.1.4")
                 || reply.body.contains(&f.globex.token);
             if reply.status != status || leaked {
-                failures.push(format!("{who}: {method} {path}: {} {}", reply.status, reply.body));
+                failures.push(format!(
+                    "{who}: {method} {path}: {} {}",
+                    reply.status, reply.body
+                ));
             }
         }
     }
-    ensure!(failures.is_empty(), "cross-org probes:\n{}", failures.join("\n"));
+    ensure!(
+        failures.is_empty(),
+        "cross-org probes:\n{}",
+        failures.join("\n")
+    );
     // Nothing was planted in globex.
-    let planted = f.worker.d1("SELECT name FROM models WHERE org = 'globex' AND name = 'planted'")?;
+    let planted = f
+        .worker
+        .d1("SELECT name FROM models WHERE org = 'globex' AND name = 'planted'")?;
     ensure!(planted.is_empty(), "{planted:?}");
-    let tags = expect_status(&f.globex.get(&format!("/models/{}/versions/3.1.4", f.globex_model))?, 200, "globex")?;
+    let tags = expect_status(
+        &f.globex
+            .get(&format!("/models/{}/versions/3.1.4", f.globex_model))?,
+        200,
+        "globex",
+    )?;
     ensure!(tags["tags"] == json!([]), "{tags}");
     Ok(())
 }
 
 fn denied_requests_are_recorded(f: &Fixture) -> Result<(), Failed> {
     let viewer = &f.acme["viewer"];
-    expect_problem(&viewer.json("POST", "/models", &json!({"name": "viewer-cannot"}))?, 403, "viewer creates")?;
+    expect_problem(
+        &viewer.json("POST", "/models", &json!({"name": "viewer-cannot"}))?,
+        403,
+        "viewer creates",
+    )?;
     let rows = f.worker.d1(
         "SELECT action, outcome, details FROM audit_log WHERE org = 'acme' AND outcome = 'denied' AND action = 'POST /v1/orgs/:org/models'",
     )?;
     ensure!(
-        rows.iter().any(|r| r["details"].as_str().is_some_and(|d| d.contains("developer role"))),
+        rows.iter().any(|r| r["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("developer role"))),
         "the denial is in acme's audit log: {rows:?}"
     );
     Ok(())
@@ -676,9 +1114,13 @@ fn fifty_concurrent_registrations_make_one_version(f: &Fixture) -> Result<(), Fa
             let digest = f.onnx_digest.clone();
             let size = f.onnx_size;
             std::thread::spawn(move || {
-                register(&dev, "fraud-detector", json!({"version": "5.0.0", "digest": digest, "size": size}))
-                    .map(|reply| reply.status)
-                    .unwrap_or(0)
+                register(
+                    &dev,
+                    "fraud-detector",
+                    json!({"version": "5.0.0", "digest": digest, "size": size}),
+                )
+                .map(|reply| reply.status)
+                .unwrap_or(0)
             })
         })
         .collect();
@@ -696,24 +1138,45 @@ fn fifty_concurrent_registrations_make_one_version(f: &Fixture) -> Result<(), Fa
     let audited = f.worker.d1(
         "SELECT seq FROM audit_log WHERE org = 'acme' AND action = 'version.register' AND target = 'models/fraud-detector/versions/5.0.0'",
     )?;
-    ensure!(audited.len() == 1, "one audit entry for the one registration: {audited:?}");
+    ensure!(
+        audited.len() == 1,
+        "one audit entry for the one registration: {audited:?}"
+    );
     Ok(())
 }
 
 fn openapi_documents_exactly_the_routes_served(f: &Fixture) -> Result<(), Failed> {
-    let doc = expect_status(&send("GET", &f.worker.url("/openapi.json"), &[], None)?, 200, "openapi")?;
+    let doc = expect_status(
+        &send("GET", &f.worker.url("/openapi.json"), &[], None)?,
+        200,
+        "openapi",
+    )?;
     ensure!(doc["openapi"] == "3.1.0", "{}", doc["openapi"]);
     let mut count = 0;
     for (path, methods) in doc["paths"].as_object().cloned().unwrap_or_default() {
-        let concrete = path.replace("{org}", "acme").replace("{model}", "fraud-detector").replace("{version}", "1.0.0")
-            .replace("{hex}", &"0".repeat(64)).replace("{token}", "t");
+        let concrete = path
+            .replace("{org}", "acme")
+            .replace("{model}", "fraud-detector")
+            .replace("{version}", "1.0.0")
+            .replace("{hex}", &"0".repeat(64))
+            .replace("{token}", "t");
         for (method, _) in methods.as_object().cloned().unwrap_or_default() {
             count += 1;
-            let reply = send(&method.to_uppercase(), &f.worker.url(&concrete), &[], Some(b"{}"))?;
+            let reply = send(
+                &method.to_uppercase(),
+                &f.worker.url(&concrete),
+                &[],
+                Some(b"{}"),
+            )?;
             // The router must know the route: whatever the answer, it is not
             // "no route matches" and not "method not allowed".
             let unrouted = reply.body.contains("No route matches") || reply.status == 405;
-            ensure!(!unrouted, "documented {method} {path} is not served: {} {}", reply.status, reply.body);
+            ensure!(
+                !unrouted,
+                "documented {method} {path} is not served: {} {}",
+                reply.status,
+                reply.body
+            );
         }
     }
     ensure!(count >= 20, "routes documented: {count}");

@@ -5,23 +5,23 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use outpost_core::readiness::{CheckStatus, ReadinessReport};
 
-use crate::cli::HealthArgs;
+use super::Env;
 use crate::http;
 
-pub fn run(args: &HealthArgs) -> Result<ExitCode> {
-    let reply = http::get(&args.url, "/readyz")?;
+pub fn run(env: &Env) -> Result<ExitCode> {
+    let url = env.settings.url()?;
+    let reply = http::get(url, "/readyz")?;
     let report = parse_report(&reply)?;
-    if args.json {
+    if env.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render(&args.url, &report));
+        print!("{}", render(url, &report));
     }
     if report.is_ready() {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
-            "error: {} is not ready ({} failing). Check the Worker's log and its bindings in wrangler.toml.",
-            args.url,
+            "error: {url} is not ready ({} failing). Check the Worker's log and its bindings in wrangler.toml.",
             report.failing().join(", ")
         );
         Ok(ExitCode::FAILURE)

@@ -1,15 +1,53 @@
-//! One module per command.
+//! One module per command. Each resolves what it needs from the settings,
+//! calls the registry (or the core, on disk), and prints.
 
+mod admin;
 mod health;
+mod models;
+mod pull;
+mod push;
+mod tokens;
+mod versions;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{AdminCommand, Cli, Command};
+use crate::config::{self, Settings};
+use crate::http::Client;
+
+/// What every command gets: settings and the output mode.
+pub struct Env {
+    pub settings: Settings,
+    pub json: bool,
+}
+
+impl Env {
+    pub fn client(&self) -> Result<Client> {
+        Ok(Client::new(
+            self.settings.url()?,
+            self.settings.org()?,
+            self.settings.token()?,
+        ))
+    }
+}
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let env = Env {
+        settings: config::resolve(&cli.conn)?,
+        json: cli.json,
+    };
     match cli.command {
-        Command::Health(args) => health::run(&args),
+        Command::Health => health::run(&env),
+        Command::Admin(AdminCommand::Init(args)) => admin::init(&env, &args),
+        Command::Org => admin::org(&env),
+        Command::Token(command) => tokens::run(&env, command),
+        Command::Model(command) => models::run(&env, command),
+        Command::Push(args) => push::run(&env, &args),
+        Command::Versions(command) => versions::run(&env, command),
+        Command::Compare(args) => versions::compare(&env, &args),
+        Command::Tag(args) => versions::tag(&env, &args),
+        Command::Pull(args) => pull::run(&env, &args),
     }
 }

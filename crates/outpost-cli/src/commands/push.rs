@@ -1,0 +1,202 @@
+//! `outpost push MODEL FILE`: hash, upload (skipped when the registry already
+//! has the bytes), register — one step, with progress on the transfer.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use indicatif::{ProgressBar, ProgressStyle};
+use outpost_core::api::{BlobRecord, RegisterVersionRequest, RegisteredVersion};
+use outpost_core::digest::{Digest, Sha256Hasher};
+use serde_json::{Map, Value};
+
+use super::Env;
+use crate::cli::PushArgs;
+use crate::http;
+use crate::output;
+
+pub fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Streams a file through SHA-256.
+pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = file.metadata()?.len();
+    let bar = progress(size, "hashing");
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut hasher = Sha256Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    let done = hasher.finish();
+    Ok((done.digest, done.length))
+}
+
+/// A reader that advances a progress bar.
+struct Counted<R> {
+    inner: R,
+    bar: ProgressBar,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// `NAME=VALUE` pairs.
+fn split_pair(text: &str) -> Result<(&str, &str)> {
+    text.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| anyhow!("`{text}` must be NAME=VALUE"))
+}
+
+pub fn parse_metrics(items: &[String]) -> Result<BTreeMap<String, f64>> {
+    items
+        .iter()
+        .map(|item| {
+            let (name, value) = split_pair(item)?;
+            let value: f64 = value
+                .parse()
+                .map_err(|_| anyhow!("metric `{name}` must be a number, got `{value}`"))?;
+            Ok((name.to_owned(), value))
+        })
+        .collect()
+}
+
+/// Values are JSON when they parse as JSON (`3`, `true`, `[8, 8]`), strings otherwise.
+pub fn parse_params(items: &[String]) -> Result<Map<String, Value>> {
+    items
+        .iter()
+        .map(|item| {
+            let (name, value) = split_pair(item)?;
+            let value =
+                serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+            Ok((name.to_owned(), value))
+        })
+        .collect()
+}
+
+pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
+    let client = env.client()?;
+    if args.version.is_none() && args.bump.is_none() {
+        return Err(anyhow!(
+            "give --version X.Y.Z or --bump major|minor|patch|auto"
+        ));
+    }
+    let metrics = parse_metrics(&args.metrics)?;
+    let params = parse_params(&args.params)?;
+    let format = args
+        .format
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: String| anyhow!(e))?;
+    let bump = args.bump.as_deref().map(str::parse).transpose()?;
+
+    let (digest, size) = hash_file(&args.file)?;
+    let blob_path = format!("/blobs/sha256/{}", digest.hex());
+    let existing = client.head_status(&blob_path)?;
+    if existing == 200 {
+        eprintln!("the registry already has {digest}; not uploading it again");
+    } else {
+        let file =
+            File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+        let bar = progress(size, "uploading");
+        let reply = client.put_stream(
+            &blob_path,
+            size,
+            Counted {
+                inner: BufReader::new(file),
+                bar: bar.clone(),
+            },
+        )?;
+        bar.finish_and_clear();
+        let _: BlobRecord = http::decode(&reply)?;
+    }
+
+    let body = RegisterVersionRequest {
+        version: args.version.clone(),
+        bump,
+        digest,
+        size,
+        format,
+        framework: args.framework.clone(),
+        metrics,
+        params,
+        dataset_version: args.dataset_version.clone(),
+        parent_version: args.parent.clone(),
+        tags: args.tags.clone(),
+        notes: args.notes.clone(),
+    };
+    let registered: RegisteredVersion =
+        client.send("POST", &format!("/models/{}/versions", args.model), &body)?;
+    if env.json {
+        output::print_json(&registered)?;
+    } else {
+        let v = &registered.version;
+        println!(
+            "registered {}@{} ({}, {} bytes, {})",
+            v.model, v.version, v.format, v.size, v.digest
+        );
+        println!("  version: {}", registered.version_reason);
+        if let Some(reason) = &v.status_reason {
+            println!("  WARNING: marked {}: {reason}", v.status.as_str());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_and_params_parse() {
+        let metrics = parse_metrics(&["f1=0.9".into(), "auc=1".into()]).unwrap();
+        assert_eq!(metrics["f1"], 0.9);
+        assert!(parse_metrics(&["f1=high".into()]).is_err());
+        assert!(parse_metrics(&["=1".into()]).is_err());
+        let params = parse_params(&[
+            "depth=5".into(),
+            "layers=[8,8]".into(),
+            "solver=adam".into(),
+        ])
+        .unwrap();
+        assert_eq!(params["depth"], 5);
+        assert_eq!(params["layers"], serde_json::json!([8, 8]));
+        assert_eq!(params["solver"], "adam");
+    }
+
+    #[test]
+    fn files_hash_like_the_core() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.bin");
+        std::fs::write(&path, b"abc").unwrap();
+        let (digest, size) = hash_file(&path).unwrap();
+        assert_eq!((digest, size), (Digest::of(b"abc"), 3));
+    }
+}
