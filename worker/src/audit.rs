@@ -75,14 +75,14 @@ pub async fn commit(
     statements: Vec<D1PreparedStatement>,
 ) -> Result<AuditEntry, CommitError> {
     for _ in 0..MAX_ATTEMPTS {
-        let last = ctx
-            .db
-            .prepare("SELECT seq, hash FROM audit_log WHERE org = ?1 ORDER BY seq DESC LIMIT 1")
-            .bind(&[db::text(&event.org)])
-            .map_err(|e| CommitError::Other(e.to_string()))?
-            .first::<LastRow>(None)
-            .await
-            .map_err(|e| CommitError::Other(e.to_string()))?;
+        let last = db::first::<LastRow>(
+            &ctx.db
+                .prepare("SELECT seq, hash FROM audit_log WHERE org = ?1 ORDER BY seq DESC LIMIT 1")
+                .bind(&[db::text(&event.org)])
+                .map_err(|e| CommitError::Other(e.to_string()))?,
+        )
+        .await
+        .map_err(|e| CommitError::Other(e.to_string()))?;
         let entry = chain_after(
             AuditEntry {
                 org: event.org.clone(),

@@ -86,14 +86,13 @@ pub async fn authenticate(ctx: &mut Ctx, req: &Request, matched: &Matched) -> Ap
 }
 
 async fn load_token(ctx: &Ctx, id: &str) -> ApiResult<Option<TokenRow>> {
-    Ok(ctx
+    Ok(db::first::<TokenRow>(&ctx
         .db
         .prepare(
             "SELECT id, org, name, role, secret_hash, expires_at, revoked_at FROM tokens WHERE id = ?1",
         )
-        .bind(&[db::text(id)])?
-        .first::<TokenRow>(None)
-        .await?)
+        .bind(&[db::text(id)])?)
+.await?)
 }
 
 fn stored_token(row: &TokenRow) -> Option<StoredToken> {

@@ -3,7 +3,50 @@
 //! Every statement binds its values (`?1`, `?2`, ...); nothing from a request is
 //! ever formatted into SQL text.
 
+use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
+use worker::D1PreparedStatement;
+
+/// How often a read is retried when D1 reports a passing condition.
+const READ_ATTEMPTS: u32 = 6;
+
+async fn pause(attempt: u32) {
+    worker::Delay::from(std::time::Duration::from_millis(u64::from(
+        10 * (attempt + 1),
+    )))
+    .await;
+}
+
+/// The first row of a read, retrying transient failures.
+pub async fn first<T: DeserializeOwned>(
+    statement: &D1PreparedStatement,
+) -> worker::Result<Option<T>> {
+    let mut attempt = 0;
+    loop {
+        match statement.first::<T>(None).await {
+            Err(err) if is_transient(&err) && attempt + 1 < READ_ATTEMPTS => {
+                pause(attempt).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// All rows of a read, retrying transient failures.
+pub async fn all<T: DeserializeOwned>(statement: &D1PreparedStatement) -> worker::Result<Vec<T>> {
+    let mut attempt = 0;
+    loop {
+        match statement.all().await {
+            Err(err) if is_transient(&err) && attempt + 1 < READ_ATTEMPTS => {
+                pause(attempt).await;
+                attempt += 1;
+            }
+            Ok(result) => return result.results::<T>(),
+            Err(err) => return Err(err),
+        }
+    }
+}
 
 pub fn text(value: &str) -> JsValue {
     JsValue::from_str(value)

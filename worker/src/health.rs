@@ -7,6 +7,7 @@ use serde_json::json;
 use worker::{Env, Response};
 
 use crate::ctx::{D1_BINDING, R2_BINDING};
+use crate::db;
 use crate::http;
 
 /// Liveness: answers without touching any dependency, so a slow D1 cannot make
@@ -54,10 +55,10 @@ async fn probe_d1(env: &Env) -> DependencyCheck {
         }
     };
     // The newest applied migration doubles as the schema version.
-    let schema = db
-        .prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1")
-        .first::<MigrationRow>(None)
-        .await;
+    let schema = db::first::<MigrationRow>(
+        &db.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1"),
+    )
+    .await;
     let mut check = match schema {
         Ok(Some(row)) => DependencyCheck::ok().with_info("schema", row.name),
         Ok(None) => {
@@ -71,10 +72,10 @@ async fn probe_d1(env: &Env) -> DependencyCheck {
             ));
         }
     };
-    let last_run = db
-        .prepare("SELECT cron, finished_at FROM scheduled_runs ORDER BY id DESC LIMIT 1")
-        .first::<ScheduledRunRow>(None)
-        .await;
+    let last_run = db::first::<ScheduledRunRow>(
+        &db.prepare("SELECT cron, finished_at FROM scheduled_runs ORDER BY id DESC LIMIT 1"),
+    )
+    .await;
     if let Ok(Some(run)) = last_run {
         check = check.with_info(
             "last_scheduled_run",

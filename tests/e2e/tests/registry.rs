@@ -95,6 +95,14 @@ const TESTS: &[(&str, Test)] = &[
         "openapi_documents_exactly_the_routes_served",
         openapi_documents_exactly_the_routes_served,
     ),
+    (
+        "cli_walkthrough_from_init_to_pull",
+        cli_walkthrough_from_init_to_pull,
+    ),
+    (
+        "cli_errors_say_what_to_do_and_exit_non_zero",
+        cli_errors_say_what_to_do_and_exit_non_zero,
+    ),
 ];
 
 fn models_dir() -> PathBuf {
@@ -1180,5 +1188,264 @@ fn openapi_documents_exactly_the_routes_served(f: &Fixture) -> Result<(), Failed
         }
     }
     ensure!(count >= 20, "routes documented: {count}");
+    Ok(())
+}
+
+/// Runs `outpost` with only the given config file (no OUTPOST_* from the caller).
+fn cli(config: &std::path::Path, args: &[&str]) -> Result<(bool, String, String), Failed> {
+    let bin = outpost_e2e::outpost_bin()?;
+    let mut command = std::process::Command::new(&bin);
+    for var in [
+        "OUTPOST_URL",
+        "OUTPOST_ORG",
+        "OUTPOST_TOKEN",
+        "OUTPOST_PROFILE",
+        "OUTPOST_BOOTSTRAP_SECRET",
+    ] {
+        command.env_remove(var);
+    }
+    let out = command
+        .env("OUTPOST_CONFIG", config)
+        .args(args)
+        .output()
+        .map_err(|e| format!("running outpost: {e}"))?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+fn cli_ok(config: &std::path::Path, args: &[&str]) -> Result<String, Failed> {
+    let (ok, stdout, stderr) = cli(config, args)?;
+    ensure!(ok, "outpost {}: {stdout}{stderr}", args.join(" "));
+    Ok(stdout)
+}
+
+fn cli_walkthrough_from_init_to_pull(f: &Fixture) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let config = dir.path().join("config.toml");
+    let url = f.worker.base_url.as_str();
+    let out = cli_ok(
+        &config,
+        &[
+            "--url",
+            url,
+            "admin",
+            "init",
+            "--new-org",
+            "cli-org",
+            "--bootstrap-secret",
+            &f.worker.bootstrap_secret,
+            "--save-profile",
+            "default",
+        ],
+    )?;
+    ensure!(out.contains("created organisation `cli-org`"), "{out}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&config)
+        .map_err(|e| format!("{e}"))?
+        .permissions()
+        .mode()
+        & 0o777;
+    ensure!(mode == 0o600, "the profile holds a token: mode {mode:o}");
+
+    // From here on the saved profile supplies URL, organisation and token.
+    let token: Value = serde_json::from_str(&cli_ok(
+        &config,
+        &[
+            "--json",
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--role",
+            "developer",
+            "--expires-in",
+            "30d",
+        ],
+    )?)
+    .map_err(|e| format!("{e}"))?;
+    ensure!(
+        token["role"] == "developer"
+            && token["token"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("opt_")),
+        "{token}"
+    );
+    cli_ok(
+        &config,
+        &[
+            "model",
+            "create",
+            "iforest",
+            "--primary-metric",
+            "f1",
+            "--description",
+            "isolation forest",
+        ],
+    )?;
+    let file = models_dir().join("transaction-anomaly-1.0.0.onnx");
+    let file = file.to_string_lossy();
+    let first = cli_ok(
+        &config,
+        &[
+            "push",
+            "iforest",
+            &file,
+            "--bump",
+            "auto",
+            "--metric",
+            "f1=0.90",
+            "--tag",
+            "baseline",
+            "--param",
+            "n_estimators=20",
+        ],
+    )?;
+    ensure!(first.contains("registered iforest@1.0.0 (onnx"), "{first}");
+    let (ok, second, stderr) = cli(
+        &config,
+        &[
+            "push", "iforest", &file, "--bump", "auto", "--metric", "f1=0.96",
+        ],
+    )?;
+    ensure!(
+        ok && second.contains("registered iforest@1.1.0") && second.contains("so minor"),
+        "{second}{stderr}"
+    );
+    ensure!(
+        stderr.contains("not uploading it again"),
+        "identical bytes are not re-sent: {stderr}"
+    );
+
+    let listed: Value = serde_json::from_str(&cli_ok(
+        &config,
+        &[
+            "--json", "versions", "list", "iforest", "--sort", "version", "--order", "asc",
+        ],
+    )?)
+    .map_err(|e| format!("{e}"))?;
+    ensure!(
+        listed.as_array().map(Vec::len) == Some(2) && listed[0]["version"] == "1.0.0",
+        "{listed}"
+    );
+    ensure!(
+        listed[0]["params"]["n_estimators"] == 20,
+        "params parsed as JSON: {listed}"
+    );
+    let found: Value = serde_json::from_str(&cli_ok(
+        &config,
+        &["--json", "versions", "search", "--metric", "f1>=0.95"],
+    )?)
+    .map_err(|e| format!("{e}"))?;
+    ensure!(
+        found.as_array().map(Vec::len) == Some(1) && found[0]["version"] == "1.1.0",
+        "{found}"
+    );
+    let latest = cli_ok(
+        &config,
+        &[
+            "versions", "search", "--model", "iforest", "--tag", "baseline", "--latest",
+        ],
+    )?;
+    ensure!(latest.starts_with("iforest@1.0.0"), "{latest}");
+    let compared: Value = serde_json::from_str(&cli_ok(
+        &config,
+        &["--json", "compare", "iforest@1.0.0", "iforest@1.1.0"],
+    )?)
+    .map_err(|e| format!("{e}"))?;
+    ensure!(compared["best"]["f1"] == "iforest@1.1.0", "{compared}");
+    let table = cli_ok(&config, &["compare", "iforest@1.0.0", "iforest@1.1.0"])?;
+    ensure!(
+        table.contains("0.96 *"),
+        "the table marks the best: {table}"
+    );
+    let tagged = cli_ok(&config, &["tag", "iforest", "1.0.0", "--add", "reviewed"])?;
+    ensure!(tagged.contains("baseline, reviewed"), "{tagged}");
+
+    let target = dir.path().join("model.onnx");
+    let target_text = target.to_string_lossy();
+    let pulled = cli_ok(
+        &config,
+        &["pull", "iforest", "--version", "1.1.0", "-o", &target_text],
+    )?;
+    ensure!(pulled.contains("verified"), "{pulled}");
+    let original = std::fs::read(models_dir().join("transaction-anomaly-1.0.0.onnx"))
+        .map_err(|e| format!("{e}"))?;
+    ensure!(
+        std::fs::read(&target).map_err(|e| format!("{e}"))? == original,
+        "pulled bytes equal the pushed file"
+    );
+
+    let tokens = cli_ok(&config, &["token", "list"])?;
+    ensure!(
+        tokens.contains("ci") && tokens.contains("developer") && tokens.contains("expires"),
+        "{tokens}"
+    );
+    let id = token["id"].as_str().unwrap_or_default();
+    ensure!(
+        cli_ok(&config, &["token", "revoke", id])?.contains("revoked"),
+        "revoke"
+    );
+    Ok(())
+}
+
+fn cli_errors_say_what_to_do_and_exit_non_zero(f: &Fixture) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let missing = dir.path().join("none.toml");
+    let (ok, _, stderr) = cli(&missing, &["model", "list"])?;
+    ensure!(
+        !ok && stderr.contains("no registry URL") && stderr.contains("OUTPOST_URL"),
+        "{stderr}"
+    );
+
+    let viewer = &f.acme["viewer"];
+    let config = dir.path().join("viewer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nurl = \"{}\"\norg = \"acme\"\ntoken = \"{}\"\n",
+            f.worker.base_url, viewer.token
+        ),
+    )
+    .map_err(|e| format!("{e}"))?;
+    let (ok, _, stderr) = cli(&config, &["model", "create", "viewer-cannot"])?;
+    ensure!(
+        !ok && stderr.contains("403")
+            && stderr.contains("hint:")
+            && stderr.contains("ask an admin"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = cli(&config, &["versions", "show", "fraud-detector", "9.9.9"])?;
+    ensure!(
+        !ok && stderr.contains("404") && stderr.contains("no version `9.9.9`"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = cli(&config, &["versions", "search", "--metric", "f1 is high"])?;
+    ensure!(
+        !ok && stderr.contains("f1>=0.85"),
+        "bad filters fail before any request: {stderr}"
+    );
+    let (ok, _, stderr) = cli(&config, &["--profile", "nope", "model", "list"])?;
+    ensure!(!ok && stderr.contains("no profile `nope`"), "{stderr}");
+    let target = dir.path().join("kept.onnx");
+    std::fs::write(&target, b"previous model").map_err(|e| format!("{e}"))?;
+    let (ok, _, _) = cli(
+        &config,
+        &[
+            "pull",
+            "fraud-detector",
+            "--version",
+            "9.9.9",
+            "-o",
+            &target.to_string_lossy(),
+        ],
+    )?;
+    ensure!(!ok, "pulling a missing version fails");
+    ensure!(
+        std::fs::read(&target).map_err(|e| format!("{e}"))? == b"previous model",
+        "the previous file is untouched"
+    );
     Ok(())
 }

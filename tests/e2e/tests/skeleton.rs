@@ -120,6 +120,19 @@ fn expect_problem(
     Ok(body)
 }
 
+/// The file name of the newest migration in worker/migrations.
+fn newest_migration() -> Result<String, Failed> {
+    let dir = outpost_e2e::repo_root().join("worker/migrations");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("reading {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".sql"))
+        .collect();
+    names.sort();
+    names.pop().ok_or_else(|| "no migrations".into())
+}
+
 fn healthz_answers_without_dependencies(w: &Workers) -> Result<(), Failed> {
     // The Worker without a bucket is alive too: liveness touches nothing.
     for worker in [&w.main, &w.no_bucket] {
@@ -150,9 +163,10 @@ fn readyz_reports_d1_and_r2_healthy(w: &Workers) -> Result<(), Failed> {
     let body = reply.json()?;
     ensure!(body["status"] == "ready", "{body}");
     ensure!(body["checks"]["d1"]["status"] == "ok", "{body}");
+    let newest = newest_migration()?;
     ensure!(
-        body["checks"]["d1"]["schema"] == "0001_init.sql",
-        "the newest migration is reported as the schema: {body}"
+        body["checks"]["d1"]["schema"] == newest.as_str(),
+        "the newest migration ({newest}) is reported as the schema: {body}"
     );
     ensure!(body["checks"]["r2"]["status"] == "ok", "{body}");
     Ok(())
@@ -249,7 +263,8 @@ fn cli_health_reports_ready(w: &Workers) -> Result<(), Failed> {
         String::from_utf8_lossy(&out.stderr)
     );
     ensure!(stdout.contains("is ready"), "{stdout}");
-    ensure!(stdout.contains("schema=\"0001_init.sql\""), "{stdout}");
+    let newest = newest_migration()?;
+    ensure!(stdout.contains(&format!("schema=\"{newest}\"")), "{stdout}");
 
     let out = run_cli(&["health", "--url", &w.main.base_url, "--json"])?;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)

@@ -121,13 +121,13 @@ struct OrgRow {
 /// `GET /v1/orgs/{org}`.
 pub async fn get_org(ctx: &Ctx) -> ApiResult<Response> {
     let org = ctx.org()?;
-    let row = ctx
-        .db
-        .prepare("SELECT name, display_name, created_at FROM organizations WHERE name = ?1")
-        .bind(&[db::text(org)])?
-        .first::<OrgRow>(None)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("organisation `{org}` does not exist")))?;
+    let row = db::first::<OrgRow>(
+        &ctx.db
+            .prepare("SELECT name, display_name, created_at FROM organizations WHERE name = ?1")
+            .bind(&[db::text(org)])?,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("organisation `{org}` does not exist")))?;
     Ok(http::json(
         &OrgRecord {
             name: row.name,
@@ -184,15 +184,14 @@ const TOKEN_COLUMNS: &str = "id, name, role, created_at, created_by, expires_at,
 
 /// `GET /v1/orgs/{org}/tokens`.
 pub async fn list_tokens(ctx: &Ctx) -> ApiResult<Response> {
-    let rows = ctx
-        .db
-        .prepare(format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE org = ?1 ORDER BY created_at, id"
-        ))
-        .bind(&[db::text(ctx.org()?)])?
-        .all()
-        .await?
-        .results::<TokenListRow>()?;
+    let rows = db::all::<TokenListRow>(
+        &ctx.db
+            .prepare(format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE org = ?1 ORDER BY created_at, id"
+            ))
+            .bind(&[db::text(ctx.org()?)])?,
+    )
+    .await?;
     let items = rows
         .into_iter()
         .map(TokenListRow::record)
@@ -258,15 +257,15 @@ pub async fn create_token(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
 pub async fn revoke_token(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let org = ctx.org()?;
     let id = matched.param("token");
-    let row = ctx
-        .db
-        .prepare(format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE org = ?1 AND id = ?2"
-        ))
-        .bind(&[db::text(org), db::text(id)])?
-        .first::<TokenListRow>(None)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no token `{id}` in organisation `{org}`")))?;
+    let row = db::first::<TokenListRow>(
+        &ctx.db
+            .prepare(format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE org = ?1 AND id = ?2"
+            ))
+            .bind(&[db::text(org), db::text(id)])?,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no token `{id}` in organisation `{org}`")))?;
     let mut record = row.record()?;
     if record.revoked_at.is_some() {
         return Ok(http::json(&record, 200)?);

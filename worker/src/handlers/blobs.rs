@@ -45,12 +45,12 @@ pub struct BlobRow {
 }
 
 pub async fn find(ctx: &Ctx, digest: &Digest) -> ApiResult<Option<BlobRow>> {
-    Ok(ctx
-        .db
-        .prepare("SELECT size FROM blobs WHERE org = ?1 AND digest = ?2")
-        .bind(&[db::text(ctx.org()?), db::text(&digest.to_string())])?
-        .first::<BlobRow>(None)
-        .await?)
+    Ok(db::first::<BlobRow>(
+        &ctx.db
+            .prepare("SELECT size FROM blobs WHERE org = ?1 AND digest = ?2")
+            .bind(&[db::text(ctx.org()?), db::text(&digest.to_string())])?,
+    )
+    .await?)
 }
 
 /// `PUT /v1/orgs/{org}/blobs/sha256/{hex}`.

@@ -60,11 +60,10 @@ const MODEL_SELECT: &str = "SELECT m.name, m.description, m.owner, m.tags, m.pri
 /// Loads a model of the caller's organisation, or 404.
 pub async fn load(ctx: &Ctx, name: &str) -> ApiResult<ModelRow> {
     let org = ctx.org()?;
-    ctx.db
+    db::first::<ModelRow>(&ctx.db
         .prepare(format!("{MODEL_SELECT} WHERE m.org = ?1 AND m.name = ?2"))
-        .bind(&[db::text(org), db::text(name)])?
-        .first::<ModelRow>(None)
-        .await?
+        .bind(&[db::text(org), db::text(name)])?)
+.await?
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no model `{name}` in organisation `{org}`; create it first (POST /v1/orgs/{org}/models)"
@@ -167,19 +166,18 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
             }
         }
     }
-    let rows = ctx
-        .db
-        .prepare(format!(
-            "{MODEL_SELECT} WHERE m.org = ?1 ORDER BY m.name LIMIT ?2 OFFSET ?3"
-        ))
-        .bind(&[
-            db::text(ctx.org()?),
-            db::int(i64::from(limit)),
-            db::int(offset as i64),
-        ])?
-        .all()
-        .await?
-        .results::<ModelRow>()?;
+    let rows = db::all::<ModelRow>(
+        &ctx.db
+            .prepare(format!(
+                "{MODEL_SELECT} WHERE m.org = ?1 ORDER BY m.name LIMIT ?2 OFFSET ?3"
+            ))
+            .bind(&[
+                db::text(ctx.org()?),
+                db::int(i64::from(limit)),
+                db::int(offset as i64),
+            ])?,
+    )
+    .await?;
     let returned = rows.len();
     let page = Page {
         items: rows.into_iter().map(ModelRow::record).collect(),

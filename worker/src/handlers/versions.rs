@@ -92,14 +92,13 @@ impl VersionRow {
 }
 
 async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<VersionRow>> {
-    Ok(ctx
+    Ok(db::first::<VersionRow>(&ctx
         .db
         .prepare(format!(
             "SELECT {VERSION_COLUMNS} FROM versions v WHERE v.org = ?1 AND v.model = ?2 AND v.version = ?3"
         ))
-        .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?
-        .first::<VersionRow>(None)
-        .await?)
+        .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?)
+.await?)
 }
 
 fn not_found(org: &str, model: &str, version: &str) -> ApiError {
@@ -122,15 +121,14 @@ async fn latest_of(
     let path = metric
         .map(metric_json_path)
         .unwrap_or_else(|| "$.\"\"".into());
-    let row = ctx
+    let row = db::first::<Row>(&ctx
         .db
         .prepare(
             "SELECT version, json_extract(metrics, ?3) AS metric FROM versions WHERE org = ?1 AND model = ?2
              ORDER BY major DESC, minor DESC, patch DESC, prerelease = '' DESC, prerelease DESC LIMIT 1",
         )
-        .bind(&[db::text(ctx.org()?), db::text(model), db::text(&path)])?
-        .first::<Row>(None)
-        .await?;
+        .bind(&[db::text(ctx.org()?), db::text(model), db::text(&path)])?)
+.await?;
     Ok(row.and_then(|row| Some((parse_version(&row.version).ok()?, row.metric))))
 }
 
@@ -516,10 +514,8 @@ fn parse_query(req: &Request, model: Option<&str>) -> ApiResult<VersionQuery> {
 }
 
 async fn run_search(ctx: &Ctx, query: &VersionQuery) -> ApiResult<Vec<VersionRecord>> {
-    search_statement(ctx, query)?
-        .all()
+    db::all::<VersionRow>(&search_statement(ctx, query)?)
         .await?
-        .results::<VersionRow>()?
         .into_iter()
         .map(VersionRow::record)
         .collect()
