@@ -21,7 +21,7 @@ use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, e
 
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{admin, blobs, models, openapi, versions};
+use crate::handlers::{admin, blobs, models, openapi, uploads, versions};
 use crate::routes::{Dispatch, Matched, Route};
 
 #[event(start)]
@@ -77,6 +77,11 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         Route::GetModel => models::get(&ctx, matched).await,
         Route::PutBlob => blobs::put(&ctx, req, matched).await,
         Route::GetBlob => blobs::get(&ctx, req, matched).await,
+        Route::StartUpload => uploads::start(&ctx, req).await,
+        Route::UploadStatus => uploads::status(&ctx, matched).await,
+        Route::PutUploadPart => uploads::put_part(&ctx, req, matched).await,
+        Route::CompleteUpload => uploads::complete(&ctx, matched).await,
+        Route::AbortUpload => uploads::abort(&ctx, matched).await,
         Route::ListVersions | Route::SearchVersions => versions::search(&ctx, req, matched).await,
         Route::RegisterVersion => versions::register(&ctx, req, matched).await,
         Route::GetVersion => versions::get(&ctx, matched).await,

@@ -161,6 +161,10 @@ pub struct PushArgs {
     pub parent: Option<String>,
     #[arg(long, default_value = "")]
     pub notes: String,
+    /// Artifacts larger than this are uploaded in parts of this size, and an
+    /// interrupted upload resumes where it stopped (e.g. 16MiB; 5MiB-100MiB).
+    #[arg(long, default_value = "16MiB")]
+    pub part_size: String,
 }
 
 #[derive(Debug, Clone, Default, Args)]

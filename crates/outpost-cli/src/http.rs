@@ -223,6 +223,19 @@ impl Client {
         Self::finish(&url, response)
     }
 
+    /// PUT raw bytes with extra headers.
+    pub fn put_bytes(&self, path: &str, headers: &[(&str, &str)], bytes: Vec<u8>) -> Result<Reply> {
+        let url = self.org_url(path);
+        let mut request = agent()
+            .put(&url)
+            .header("authorization", &self.auth())
+            .header("content-type", "application/octet-stream");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::finish(&url, request.send(&bytes[..]))
+    }
+
     /// GET a body as a stream (for artifacts).
     pub fn get_stream(&self, path: &str) -> Result<(u16, Box<dyn Read + Send + Sync>)> {
         let url = self.org_url(path);

@@ -18,6 +18,7 @@
 //! - [`pickle`]: the static safety scan of pickle-based artifacts.
 //! - [`audit`]: the audit log's hash chain and its verification.
 //! - [`range`]: HTTP Range and If-None-Match decisions for artifact downloads.
+//! - [`upload`]: how large artifacts are cut into parts for resumable uploads.
 //! - [`api`]: request and response bodies shared by Worker, CLI and client.
 //!
 //! ```
@@ -42,6 +43,7 @@ pub mod problem;
 pub mod query;
 pub mod range;
 pub mod readiness;
+pub mod upload;
 pub mod version;
 
 pub use digest::{Digest, DigestError, HashedContent, Sha256Hasher};

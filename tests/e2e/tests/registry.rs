@@ -26,6 +26,25 @@ struct Fixture {
 
 type Test = fn(&Fixture) -> Result<(), Failed>;
 
+/// Tests that read the local D1 database directly. That opens a second SQLite
+/// connection next to the Worker's, which can make the Worker's concurrent
+/// writes fail as "database is locked"; so these run alone, the others in
+/// parallel. (Production D1 has no second connection.)
+const READS_D1_DIRECTLY: &[&str] = &[
+    "digest_mismatch_stores_nothing",
+    "length_mismatch_stores_nothing",
+    "identical_content_is_stored_once",
+    "registration_errors_are_clear_and_store_nothing",
+    "tags_change_and_are_audited",
+    "cross_organisation_probes_are_denied_and_leak_nothing",
+    "denied_requests_are_recorded",
+    "fifty_concurrent_registrations_make_one_version",
+    "interrupted_multipart_upload_resumes_with_the_cli",
+    "multipart_upload_with_a_wrong_whole_digest_stores_nothing",
+];
+
+static EXCLUSIVE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 const ROLES: [&str; 4] = ["viewer", "developer", "operator", "admin"];
 
 const TESTS: &[(&str, Test)] = &[
@@ -102,6 +121,14 @@ const TESTS: &[(&str, Test)] = &[
     (
         "cli_errors_say_what_to_do_and_exit_non_zero",
         cli_errors_say_what_to_do_and_exit_non_zero,
+    ),
+    (
+        "interrupted_multipart_upload_resumes_with_the_cli",
+        interrupted_multipart_upload_resumes_with_the_cli,
+    ),
+    (
+        "multipart_upload_with_a_wrong_whole_digest_stores_nothing",
+        multipart_upload_with_a_wrong_whole_digest_stores_nothing,
     ),
 ];
 
@@ -256,9 +283,18 @@ fn main() {
         .iter()
         .map(|&(name, test)| {
             let fixture = fixture.clone();
-            Trial::test(name, move || match &fixture {
-                Some(fixture) => test(fixture),
-                None => Ok(()),
+            let exclusive = READS_D1_DIRECTLY.contains(&name);
+            Trial::test(name, move || {
+                let Some(fixture) = &fixture else {
+                    return Ok(());
+                };
+                if exclusive {
+                    let _alone = EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner());
+                    test(fixture)
+                } else {
+                    let _shared = EXCLUSIVE.read().unwrap_or_else(|e| e.into_inner());
+                    test(fixture)
+                }
             })
         })
         .collect();
@@ -938,8 +974,86 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
         "SearchVersions" => api.get("/versions?tag=prod-ready")?,
         "LatestVersion" => api.get("/versions/latest?model=fraud-detector")?,
         "CompareVersions" => api.get("/compare?v=fraud-detector@1.0.0&v=fraud-detector@1.1.0")?,
+        "StartUpload" => {
+            let digest = outpost_core::Digest::of(format!("upload {n}").as_bytes());
+            api.json(
+                "POST",
+                "/uploads",
+                &json!({"digest": digest, "size": 6 * MIB, "part_size": 5 * MIB}),
+            )?
+        }
+        "UploadStatus" => api.get(&format!(
+            "/uploads/{}",
+            start_upload(f, &format!("status {n}"))?.0
+        ))?,
+        "PutUploadPart" => {
+            let (id, data) = start_upload(f, &format!("part {n}"))?;
+            put_part(api, &id, 2, &data[5 * MIB as usize..])?
+        }
+        "CompleteUpload" => {
+            let (id, data) = start_upload(f, &format!("complete {n}"))?;
+            let dev = &f.acme["developer"];
+            expect_status(
+                &put_part(dev, &id, 1, &data[..5 * MIB as usize])?,
+                200,
+                "part 1",
+            )?;
+            expect_status(
+                &put_part(dev, &id, 2, &data[5 * MIB as usize..])?,
+                200,
+                "part 2",
+            )?;
+            api.json("POST", &format!("/uploads/{id}/complete"), &json!({}))?
+        }
+        "AbortUpload" => api.delete(&format!(
+            "/uploads/{}",
+            start_upload(f, &format!("abort {n}"))?.0
+        ))?,
         _ => return Ok(None),
     }))
+}
+
+const MIB: u64 = 1 << 20;
+
+/// Deterministic bytes that differ by seed (an LCG; no RNG crate needed).
+fn pseudo_random(len: usize, seed: &str) -> Vec<u8> {
+    let mut state = outpost_core::Digest::of(seed.as_bytes()).as_bytes()[..8]
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as u8
+        })
+        .collect()
+}
+
+/// Starts a two-part upload (5 MiB + 10 bytes) as acme's developer.
+fn start_upload(f: &Fixture, seed: &str) -> Result<(String, Vec<u8>), Failed> {
+    let data = pseudo_random(5 * MIB as usize + 10, seed);
+    let digest = outpost_core::Digest::of(&data);
+    let reply = f.acme["developer"].json(
+        "POST",
+        "/uploads",
+        &json!({"digest": digest, "size": data.len(), "part_size": 5 * MIB}),
+    )?;
+    let state = expect_status(&reply, 201, "start upload")?;
+    Ok((state["id"].as_str().unwrap_or_default().to_owned(), data))
+}
+
+fn put_part(api: &Api, id: &str, part: u64, bytes: &[u8]) -> Result<Reply, Failed> {
+    let digest = outpost_core::Digest::of(bytes).to_string();
+    send(
+        "PUT",
+        &api.org_url(&format!("/uploads/{id}/parts/{part}")),
+        &[
+            ("authorization", &format!("Bearer {}", api.token)),
+            ("x-outpost-part-sha256", &digest),
+        ],
+        Some(bytes),
+    )
 }
 
 fn rank(role: &str) -> usize {
@@ -993,7 +1107,12 @@ fn role_by_route_matrix(f: &Fixture) -> Result<(), Failed> {
             }
         }
     }
-    ensure!(failures.is_empty(), "role matrix:\n{}", failures.join("\n"));
+    ensure!(
+        failures.is_empty(),
+        "role matrix:\n{}\nworker log:\n{}",
+        failures.join("\n"),
+        f.worker.log()
+    );
     Ok(())
 }
 
@@ -1046,6 +1165,15 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
             format!("/compare?v={0}@3.1.4&v={0}@3.1.4", f.globex_model),
             None,
         ),
+        (
+            "POST",
+            "/uploads".into(),
+            Some(json!({"digest": f.globex_digest, "size": 6 * MIB})),
+        ),
+        ("GET", "/uploads/anything".into(), None),
+        ("PUT", "/uploads/anything/parts/1".into(), None),
+        ("POST", "/uploads/anything/complete".into(), Some(json!({}))),
+        ("DELETE", "/uploads/anything".into(), None),
     ];
     ensure!(
         probes.len() == documented_org_routes(f)?.len(),
@@ -1058,6 +1186,7 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
             ("no token", &anonymous, 401),
         ] {
             let reply = match (method, body) {
+                (&"PUT", _) if path.contains("/parts/") => put_part(api, "anything", 1, b"bytes")?,
                 (&"PUT", _) => api.put_blob_as(b"globex private weights", globex_hex, 22)?,
                 (_, Some(body)) => api.json(method, path, body)?,
                 (&"DELETE", None) => api.delete(path)?,
@@ -1447,5 +1576,164 @@ fn cli_errors_say_what_to_do_and_exit_non_zero(f: &Fixture) -> Result<(), Failed
         std::fs::read(&target).map_err(|e| format!("{e}"))? == b"previous model",
         "the previous file is untouched"
     );
+    Ok(())
+}
+
+fn interrupted_multipart_upload_resumes_with_the_cli(f: &Fixture) -> Result<(), Failed> {
+    let dev = &f.acme["developer"];
+    let data = pseudo_random(12 * MIB as usize + 123, "resumable artifact");
+    let digest = outpost_core::Digest::of(&data);
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let file = dir.path().join("big-model.bin");
+    std::fs::write(&file, &data).map_err(|e| format!("{e}"))?;
+
+    // A client starts, sends part 1, botches part 2, and is interrupted.
+    let started = expect_status(
+        &dev.json(
+            "POST",
+            "/uploads",
+            &json!({"digest": digest, "size": data.len(), "part_size": 5 * MIB}),
+        )?,
+        201,
+        "start",
+    )?;
+    ensure!(started["parts"] == 3, "{started}");
+    let id = started["id"].as_str().unwrap_or_default().to_owned();
+    expect_status(
+        &put_part(dev, &id, 1, &data[..5 * MIB as usize])?,
+        200,
+        "part 1",
+    )?;
+    let wrong = send(
+        "PUT",
+        &dev.org_url(&format!("/uploads/{id}/parts/2")),
+        &[
+            ("authorization", &format!("Bearer {}", dev.token)),
+            (
+                "x-outpost-part-sha256",
+                &outpost_core::Digest::of(b"x").to_string(),
+            ),
+        ],
+        Some(&data[5 * MIB as usize..10 * MIB as usize]),
+    )?;
+    let detail = expect_problem(&wrong, 422, "part digest mismatch")?;
+    ensure!(detail.contains("part 2 digest mismatch"), "{detail}");
+    let short = put_part(dev, &id, 3, &data[10 * MIB as usize..12 * MIB as usize])?;
+    expect_problem(&short, 422, "short last part")?;
+    let status = expect_status(&dev.get(&format!("/uploads/{id}"))?, 200, "status")?;
+    ensure!(
+        status["parts_done"] == json!([1]),
+        "only the good part counts: {status}"
+    );
+    let early = dev.json("POST", &format!("/uploads/{id}/complete"), &json!({}))?;
+    expect_problem(&early, 409, "complete too early")?;
+    ensure!(early.json()?["missing"] == json!([2, 3]), "{}", early.body);
+    let again = expect_status(
+        &dev.json(
+            "POST",
+            "/uploads",
+            &json!({"digest": digest, "size": data.len(), "part_size": 5 * MIB}),
+        )?,
+        200,
+        "asking again resumes",
+    )?;
+    ensure!(again["id"] == id.as_str(), "{again}");
+
+    // The CLI resumes from the registry's record of received parts.
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nurl = \"{}\"\norg = \"acme\"\ntoken = \"{}\"\n",
+            f.worker.base_url, dev.token
+        ),
+    )
+    .map_err(|e| format!("{e}"))?;
+    expect_status(
+        &dev.json("POST", "/models", &json!({"name": "big-model"}))?,
+        201,
+        "model",
+    )?;
+    let (ok, stdout, stderr) = cli(
+        &config,
+        &[
+            "push",
+            "big-model",
+            &file.to_string_lossy(),
+            "--version",
+            "1.0.0",
+            "--part-size",
+            "5MiB",
+        ],
+    )?;
+    ensure!(
+        ok && stdout.contains("registered big-model@1.0.0"),
+        "{stdout}{stderr}"
+    );
+    ensure!(
+        stderr.contains("1 of 3 parts already received"),
+        "resumed, not restarted: {stderr}"
+    );
+
+    let download = dev.get(&format!("/blobs/sha256/{}", digest.hex()))?;
+    ensure!(download.status == 200, "{}", download.status);
+    ensure!(
+        download.header("content-length") == Some(&data.len().to_string()[..]),
+        "size"
+    );
+    let open = f.worker.d1(&format!(
+        "SELECT id FROM uploads WHERE org = 'acme' AND digest = '{digest}'"
+    ))?;
+    ensure!(open.is_empty(), "the upload is closed: {open:?}");
+    Ok(())
+}
+
+fn multipart_upload_with_a_wrong_whole_digest_stores_nothing(f: &Fixture) -> Result<(), Failed> {
+    let dev = &f.acme["developer"];
+    let data = pseudo_random(5 * MIB as usize + 10, "honest parts, dishonest whole");
+    let claimed = outpost_core::Digest::of(b"something else entirely");
+    let started = expect_status(
+        &dev.json(
+            "POST",
+            "/uploads",
+            &json!({"digest": claimed, "size": data.len(), "part_size": 5 * MIB}),
+        )?,
+        201,
+        "start",
+    )?;
+    let id = started["id"].as_str().unwrap_or_default().to_owned();
+    expect_status(
+        &put_part(dev, &id, 1, &data[..5 * MIB as usize])?,
+        200,
+        "part 1",
+    )?;
+    expect_status(
+        &put_part(dev, &id, 2, &data[5 * MIB as usize..])?,
+        200,
+        "part 2",
+    )?;
+    let detail = expect_problem(
+        &dev.json("POST", &format!("/uploads/{id}/complete"), &json!({}))?,
+        422,
+        "complete",
+    )?;
+    ensure!(
+        detail.contains("digest mismatch") && detail.contains("nothing was stored"),
+        "{detail}"
+    );
+    expect_problem(
+        &dev.get(&format!("/blobs/sha256/{}", claimed.hex()))?,
+        404,
+        "no blob",
+    )?;
+    ensure!(
+        blob_rows(f, "acme", &claimed.to_string())? == 0,
+        "no blob row"
+    );
+    expect_problem(
+        &dev.get(&format!("/uploads/{id}"))?,
+        404,
+        "the upload is discarded",
+    )?;
     Ok(())
 }

@@ -5,4 +5,5 @@ pub mod admin;
 pub mod blobs;
 pub mod models;
 pub mod openapi;
+pub mod uploads;
 pub mod versions;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -11,6 +11,7 @@ use anyhow::{Context, Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use outpost_core::api::{BlobRecord, RegisterVersionRequest, RegisteredVersion};
 use outpost_core::digest::{Digest, Sha256Hasher};
+use outpost_core::upload::{PartPlan, StartUpload, UploadState};
 use serde_json::{Map, Value};
 
 use super::Env;
@@ -66,6 +67,96 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
+/// `16MiB`, `5MB`, `8388608` → bytes.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| anyhow!("`{text}` is not a size; use e.g. 16MiB"))?;
+    let factor = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1000,
+        "MB" => 1_000_000,
+        other => return Err(anyhow!("unknown size unit `{other}`; use B, KiB, MiB, GiB")),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| anyhow!("`{text}` is too large"))
+}
+
+/// Uploads a large file in parts, skipping the parts the registry already
+/// has (so an interrupted push resumes), then completes the upload.
+fn upload_in_parts(
+    client: &http::Client,
+    path: &Path,
+    digest: Digest,
+    size: u64,
+    part_size: u64,
+) -> Result<()> {
+    let plan = PartPlan::new(size, part_size)?;
+    let started: Value = client.send(
+        "POST",
+        "/uploads",
+        &StartUpload {
+            digest,
+            size,
+            part_size: Some(part_size),
+        },
+    )?;
+    if started.get("id").is_none() {
+        eprintln!("the registry already has {digest}; not uploading it again");
+        return Ok(());
+    }
+    let state: UploadState = serde_json::from_value(started)?;
+    if !state.parts_done.is_empty() {
+        eprintln!(
+            "resuming upload {}: {} of {} parts already received",
+            state.id,
+            state.parts_done.len(),
+            state.parts
+        );
+    }
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let bar = progress(size, "uploading");
+    for done in &state.parts_done {
+        bar.inc(plan.part(*done)?.1);
+    }
+    for part in plan.missing(&state.parts_done) {
+        let (offset, length) = plan.part(part)?;
+        let mut bytes = vec![0u8; usize::try_from(length)?];
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(&mut bytes)
+            .with_context(|| format!("reading part {part} of {}", path.display()))?;
+        let part_digest = Digest::of(&bytes).to_string();
+        let reply = client.put_bytes(
+            &format!("/uploads/{}/parts/{part}", state.id),
+            &[("x-outpost-part-sha256", &part_digest)],
+            bytes,
+        )?;
+        let _: Value = http::decode(&reply).with_context(|| {
+            format!(
+                "uploading part {part} of {}; run the same push again to resume",
+                state.parts
+            )
+        })?;
+        bar.inc(length);
+    }
+    bar.finish_and_clear();
+    let _: BlobRecord = client.send(
+        "POST",
+        &format!("/uploads/{}/complete", state.id),
+        &serde_json::json!({}),
+    )?;
+    Ok(())
+}
+
 /// `NAME=VALUE` pairs.
 fn split_pair(text: &str) -> Result<(&str, &str)> {
     text.split_once('=')
@@ -116,11 +207,14 @@ pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
         .map_err(|e: String| anyhow!(e))?;
     let bump = args.bump.as_deref().map(str::parse).transpose()?;
 
+    let part_size = parse_size(&args.part_size)?;
     let (digest, size) = hash_file(&args.file)?;
     let blob_path = format!("/blobs/sha256/{}", digest.hex());
     let existing = client.head_status(&blob_path)?;
     if existing == 200 {
         eprintln!("the registry already has {digest}; not uploading it again");
+    } else if size > part_size {
+        upload_in_parts(&client, &args.file, digest, size, part_size)?;
     } else {
         let file =
             File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
@@ -189,6 +283,15 @@ mod tests {
         assert_eq!(params["depth"], 5);
         assert_eq!(params["layers"], serde_json::json!([8, 8]));
         assert_eq!(params["solver"], "adam");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("16MiB").unwrap(), 16 << 20);
+        assert_eq!(parse_size("5MB").unwrap(), 5_000_000);
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
     }
 
     #[test]
