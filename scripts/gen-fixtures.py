@@ -103,14 +103,18 @@ def main():
              {"n_estimators": trees, "max_depth": depth, "random_state": seed},
              tags, "scikit-learn RandomForestClassifier", f"{trees} trees of depth {depth}")
 
-    # A small neural net behind a scaler.
-    model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=400, random_state=4))
-    model.fit(x_train, y_train)
-    metrics = scores(y_test, model.predict(x_test), model.predict_proba(x_test)[:, 1])
-    onnx_model = to_onnx(model, x_train[:1], target_opset=OPSET, options={id(model): {"zipmap": False}})
-    save(model, "fraud-mlp", "0.1.0", onnx_model, metrics,
-         {"hidden_layer_sizes": [8], "max_iter": 400}, ["experimental"],
-         "scikit-learn MLPClassifier", "StandardScaler + MLP(8)")
+    # Small neural nets behind a scaler.
+    for version, (hidden, seed, tags) in {
+        "0.1.0": ((8,), 4, ["experimental"]),
+        "0.2.0": ((16, 8), 5, ["experimental", "candidate"]),
+    }.items():
+        model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=hidden, max_iter=400, random_state=seed))
+        model.fit(x_train, y_train)
+        metrics = scores(y_test, model.predict(x_test), model.predict_proba(x_test)[:, 1])
+        onnx_model = to_onnx(model, x_train[:1], target_opset=OPSET, options={id(model): {"zipmap": False}})
+        save(model, "fraud-mlp", version, onnx_model, metrics,
+             {"hidden_layer_sizes": list(hidden), "max_iter": 400}, tags,
+             "scikit-learn MLPClassifier", f"StandardScaler + MLP{hidden}")
 
     # A pickle that runs a shell command when loaded: the safety scan must
     # flag it (it is never loaded by Outpost or by this repository's tests).

@@ -1507,6 +1507,8 @@ fn cli_walkthrough_from_init_to_pull(f: &Fixture) -> Result<(), Failed> {
         "pulled bytes equal the pushed file"
     );
 
+    let org = cli_ok(&config, &["org"])?;
+    ensure!(org.starts_with("cli-org (cli-org), created"), "{org}");
     let tokens = cli_ok(&config, &["token", "list"])?;
     ensure!(
         tokens.contains("ci") && tokens.contains("developer") && tokens.contains("expires"),
