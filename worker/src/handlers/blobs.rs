@@ -139,27 +139,7 @@ pub async fn put(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<R
         });
     }
 
-    let insert = ctx
-        .db
-        .prepare(
-            "INSERT INTO blobs (org, digest, size, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (org, digest) DO NOTHING",
-        )
-        .bind(&[
-            db::text(&org),
-            db::text(&digest.to_string()),
-            db::int(size as i64),
-            db::int(ctx.now),
-            db::text(&ctx.caller()?.token_name),
-        ])?;
-    let event = Event::by_caller(
-        ctx,
-        "blob.upload",
-        format!("blobs/{digest}"),
-        json!({"size": size}),
-    )
-    .ok_or_else(|| ApiError::internal("no caller"))?;
-    audit::commit(ctx, event, vec![insert]).await?;
+    record_blob(ctx, &digest, size, Vec::new(), json!({"size": size})).await?;
     let record = BlobRecord {
         digest,
         size,
@@ -169,6 +149,37 @@ pub async fn put(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<R
         &record,
         &format!("/v1/orgs/{org}/blobs/sha256/{}", digest.hex()),
     )?)
+}
+
+/// Writes the blob row for verified bytes now in R2, with its audit entry and
+/// any `also` statements, in one transaction. Identical content recorded
+/// concurrently keeps the first row.
+pub async fn record_blob(
+    ctx: &Ctx,
+    digest: &Digest,
+    size: u64,
+    also: Vec<worker::D1PreparedStatement>,
+    details: serde_json::Value,
+) -> ApiResult<()> {
+    let insert = ctx
+        .db
+        .prepare(
+            "INSERT INTO blobs (org, digest, size, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (org, digest) DO NOTHING",
+        )
+        .bind(&[
+            db::text(ctx.org()?),
+            db::text(&digest.to_string()),
+            db::int(size as i64),
+            db::int(ctx.now),
+            db::text(&ctx.caller()?.token_name),
+        ])?;
+    let event = Event::by_caller(ctx, "blob.upload", format!("blobs/{digest}"), details)
+        .ok_or_else(|| ApiError::internal("no caller"))?;
+    let mut statements = vec![insert];
+    statements.extend(also);
+    audit::commit(ctx, event, statements).await?;
+    Ok(())
 }
 
 /// `GET` / `HEAD /v1/orgs/{org}/blobs/sha256/{hex}`.

@@ -357,28 +357,14 @@ pub async fn complete(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
         )));
     }
 
-    let mut statements = vec![ctx
-        .db
-        .prepare(
-            "INSERT INTO blobs (org, digest, size, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (org, digest) DO NOTHING",
-        )
-        .bind(&[
-            db::text(&org),
-            db::text(&digest.to_string()),
-            db::int(plan.size as i64),
-            db::int(ctx.now),
-            db::text(&ctx.caller()?.token_name),
-        ])?];
-    statements.extend(cleanup(ctx, &row.id)?);
-    let event = Event::by_caller(
+    blobs::record_blob(
         ctx,
-        "blob.upload",
-        format!("blobs/{digest}"),
+        &digest,
+        plan.size,
+        cleanup(ctx, &row.id)?,
         json!({"size": plan.size, "parts": plan.parts(), "upload": row.id}),
     )
-    .ok_or_else(|| ApiError::internal("no caller"))?;
-    audit::commit(ctx, event, statements).await?;
+    .await?;
     let record = BlobRecord {
         digest,
         size: plan.size,
