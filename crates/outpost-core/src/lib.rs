@@ -19,6 +19,8 @@
 //! - [`audit`]: the audit log's hash chain and its verification.
 //! - [`range`]: HTTP Range and If-None-Match decisions for artifact downloads.
 //! - [`upload`]: how large artifacts are cut into parts for resumable uploads.
+//! - [`lifecycle`]: stages, deployment history and its replay, rollback,
+//!   promotion gates, deletion and retention rules.
 //! - [`api`]: request and response bodies shared by Worker, CLI and client.
 //!
 //! ```
@@ -38,6 +40,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod digest;
+pub mod lifecycle;
 pub mod pickle;
 pub mod problem;
 pub mod query;
