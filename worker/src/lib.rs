@@ -21,7 +21,7 @@ use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, e
 
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{admin, blobs, models, openapi, uploads, versions};
+use crate::handlers::{admin, audit_log, blobs, lifecycle, models, openapi, uploads, versions};
 use crate::routes::{Dispatch, Matched, Route};
 
 #[event(start)]
@@ -88,6 +88,17 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         Route::ChangeTags => versions::change_tags(&ctx, req, matched).await,
         Route::LatestVersion => versions::latest(&ctx, req).await,
         Route::CompareVersions => versions::compare(&ctx, req).await,
+        Route::ListStages => lifecycle::stages(&ctx, matched).await,
+        Route::GetStage => lifecycle::stage(&ctx, matched).await,
+        Route::Promote => lifecycle::promote(&ctx, req, matched).await,
+        Route::Rollback => lifecycle::rollback(&ctx, req, matched).await,
+        Route::History => lifecycle::history(&ctx, req, matched).await,
+        Route::DeleteVersion => lifecycle::delete(&ctx, req, matched).await,
+        Route::GetPolicy => lifecycle::get_policy(&ctx, matched).await,
+        Route::PutPolicy => lifecycle::put_policy(&ctx, req, matched).await,
+        Route::PlanRetention => lifecycle::retention(&ctx, matched, true).await,
+        Route::ApplyRetention => lifecycle::retention(&ctx, matched, false).await,
+        Route::ListAudit => audit_log::list(&ctx, req).await,
     }
 }
 

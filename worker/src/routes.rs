@@ -39,6 +39,17 @@ pub enum Route {
     SearchVersions,
     LatestVersion,
     CompareVersions,
+    ListStages,
+    GetStage,
+    Promote,
+    Rollback,
+    History,
+    DeleteVersion,
+    GetPolicy,
+    PutPolicy,
+    PlanRetention,
+    ApplyRetention,
+    ListAudit,
 }
 
 /// Who may call a route.
@@ -80,7 +91,7 @@ const fn spec(
 }
 
 use Access::{Bootstrap, Org, Public};
-use Role::{Admin, Developer, Viewer};
+use Role::{Admin, Developer, Operator, Viewer};
 
 pub const ROUTES: &[RouteSpec] = &[
     spec(
@@ -264,6 +275,83 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::CompareVersions,
         Org(Viewer),
         "Compare versions side by side on chosen metrics",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/stages",
+        Route::ListStages,
+        Org(Viewer),
+        "Every stage of a model as it is now",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/stages/:stage",
+        Route::GetStage,
+        Org(Viewer),
+        "The version a client asking for model@stage gets",
+    ),
+    spec(
+        Method::Post,
+        "/v1/orgs/:org/models/:model/stages/:stage/promote",
+        Route::Promote,
+        Org(Operator),
+        "Promote a version through the gates (admins may force with a reason)",
+    ),
+    spec(
+        Method::Post,
+        "/v1/orgs/:org/models/:model/stages/:stage/rollback",
+        Route::Rollback,
+        Org(Operator),
+        "Roll a stage back to its previous or a named earlier version",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/history",
+        Route::History,
+        Org(Viewer),
+        "The append-only deployment history",
+    ),
+    spec(
+        Method::Delete,
+        "/v1/orgs/:org/models/:model/versions/:version",
+        Route::DeleteVersion,
+        Org(Admin),
+        "Delete a version that no stage uses (force with a reason)",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/policy",
+        Route::GetPolicy,
+        Org(Viewer),
+        "The model's promotion and retention policies",
+    ),
+    spec(
+        Method::Put,
+        "/v1/orgs/:org/models/:model/policy",
+        Route::PutPolicy,
+        Org(Operator),
+        "Set the model's promotion and retention policies",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/retention",
+        Route::PlanRetention,
+        Org(Operator),
+        "What retention would delete, and why",
+    ),
+    spec(
+        Method::Post,
+        "/v1/orgs/:org/models/:model/retention",
+        Route::ApplyRetention,
+        Org(Operator),
+        "Apply retention: delete exactly the planned versions",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/audit",
+        Route::ListAudit,
+        Org(Operator),
+        "The hash-chained audit log, in chain order",
     ),
 ];
 

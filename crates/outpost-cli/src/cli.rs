@@ -66,6 +66,127 @@ pub enum Command {
     Tag(TagArgs),
     /// Download a version's artifact and check its digest and size.
     Pull(PullArgs),
+    /// Promote a version to a stage through the promotion gates.
+    Promote(PromoteArgs),
+    /// Roll a stage back to its previous state or to a named earlier version.
+    Rollback(RollbackArgs),
+    /// Show stages.
+    #[command(subcommand)]
+    Stages(StagesCommand),
+    /// Show a model's deployment history, newest first.
+    History {
+        model: String,
+        #[arg(long)]
+        stage: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Delete a version no stage uses (admin; --force with --reason clears non-production stages).
+    Delete {
+        model: String,
+        version: String,
+        #[arg(long, requires = "reason")]
+        force: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Promotion policy (metric requirements per stage).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Retention policy, plan and apply.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// The audit log: list entries, verify the hash chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    pub model: String,
+    pub version: String,
+    /// development, staging, canary, production or archived.
+    #[arg(long = "to")]
+    pub stage: String,
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Admin only, with --reason: override the policy and staging gates.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    pub model: String,
+    #[arg(long)]
+    pub stage: String,
+    /// An earlier version of that stage (default: the previous state).
+    #[arg(long = "to-version")]
+    pub version: Option<String>,
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StagesCommand {
+    /// Every stage of a model as it is now.
+    Show { model: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Replace the promotion policy: each --require applies to --stage (repeatable) or to every stage.
+    Set {
+        model: String,
+        /// A metric requirement such as f1>=0.85 (repeatable).
+        #[arg(long = "require")]
+        requirements: Vec<String>,
+        /// Stages the requirements apply to (default: all).
+        #[arg(long = "stage")]
+        stages: Vec<String>,
+    },
+    /// Show the promotion and retention policies.
+    Show { model: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Set the retention policy (keeps the promotion policy).
+    Set {
+        model: String,
+        #[arg(long)]
+        keep_last: Option<u32>,
+        /// e.g. f1>=0.8: versions failing it are dropped.
+        #[arg(long)]
+        min_metric: Option<String>,
+        #[arg(long)]
+        max_age_days: Option<u32>,
+        #[arg(long)]
+        keep_deployed_within_days: Option<u32>,
+    },
+    /// List what would be deleted, and why (a dry run).
+    Plan { model: String },
+    /// Delete exactly what the plan lists.
+    Apply { model: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List entries (filters are exact; --target matches a prefix).
+    List {
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        outcome: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Recompute the hash chain and report the first broken link.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

@@ -288,3 +288,59 @@ mod tests {
         assert!(req.metrics.is_empty() && req.tags.is_empty() && req.version.is_none());
     }
 }
+
+/// `POST …/models/{model}/stages/{stage}/promote`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromoteRequest {
+    pub version: String,
+    #[serde(default)]
+    pub reason: String,
+    /// Admins only, with a reason: override the policy and staging gates.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `POST …/models/{model}/stages/{stage}/rollback`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    /// An earlier version of this stage; the previous state when absent.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Every stage of a model as it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagesView {
+    pub model: String,
+    pub stages: BTreeMap<crate::lifecycle::Stage, crate::lifecycle::StageState>,
+}
+
+/// A model's promotion and retention policies.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ModelPolicies {
+    #[serde(default)]
+    pub promotion: crate::lifecycle::PromotionPolicy,
+    #[serde(default)]
+    pub retention: Option<crate::lifecycle::RetentionPolicy>,
+}
+
+/// What a retention run deletes (or, as a plan, would delete).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionReport {
+    pub model: String,
+    pub dry_run: bool,
+    pub drops: Vec<crate::lifecycle::RetentionDrop>,
+}
+
+/// The result of deleting a version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub model: String,
+    pub version: String,
+    /// Stages that pointed at it and were cleared (force only).
+    pub cleared: Vec<crate::lifecycle::Stage>,
+    /// Whether its artifact was removed (no other version used it).
+    pub blob_removed: bool,
+}

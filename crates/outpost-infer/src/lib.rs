@@ -8,6 +8,7 @@
 //! types.
 
 pub mod inspect;
+pub mod load;
 pub mod tensor;
 
 pub use tensor::{Dim, ElementType, InputError, Tensor, TensorData, TensorSpec};

@@ -287,6 +287,34 @@ impl LocalWorker {
         Ok(value[0]["results"].as_array().cloned().unwrap_or_default())
     }
 
+    /// Runs `wrangler r2 object …` against this Worker's local bucket (as an
+    /// operator with storage access would), e.g. to simulate a lost or
+    /// corrupted artifact.
+    pub fn r2(&self, args: &[&str]) -> Result<(), Failed> {
+        let out = Command::new(wrangler())
+            .args(["r2", "object"])
+            .args(args)
+            .args(["--local", "--persist-to"])
+            .arg(&self.persist)
+            .arg("--config")
+            .arg(&self.config_path)
+            .envs(OFFLINE_ENV.iter().copied())
+            .current_dir(repo_root())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running wrangler r2 object: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "wrangler r2 object {} failed: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     /// The Worker's log so far (for failure messages).
     pub fn log(&self) -> String {
         log_tail(&self.log_path)
@@ -522,4 +550,69 @@ pub fn outpost_bin() -> Result<PathBuf, Failed> {
         .into());
     }
     Ok(bin)
+}
+
+// Helpers shared by the suites.
+
+pub fn expect_status(reply: &Reply, status: u16, what: &str) -> Result<serde_json::Value, Failed> {
+    ensure!(
+        reply.status == status,
+        "{what}: expected {status}, got {} {}",
+        reply.status,
+        reply.body
+    );
+    if reply.body.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    reply.json()
+}
+
+pub fn expect_problem(reply: &Reply, status: u16, what: &str) -> Result<String, Failed> {
+    let body = expect_status(reply, status, what)?;
+    ensure!(
+        reply.content_type.starts_with("application/problem+json"),
+        "{what}: content type {}",
+        reply.content_type
+    );
+    let detail = body["detail"].as_str().unwrap_or_default().to_owned();
+    ensure!(!detail.is_empty(), "{what}: problem without detail: {body}");
+    Ok(detail)
+}
+
+pub fn init_org(worker: &LocalWorker, org: &str) -> Result<Api, Failed> {
+    let body = serde_json::json!({"org": org}).to_string();
+    let auth = format!("Bearer {}", worker.bootstrap_secret);
+    let reply = send(
+        "POST",
+        &worker.url("/v1/admin/init"),
+        &[("authorization", &auth)],
+        Some(body.as_bytes()),
+    )?;
+    let created = expect_status(&reply, 201, "init")?;
+    Ok(Api {
+        base: worker.base_url.clone(),
+        org: org.into(),
+        token: created["token"]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
+
+pub fn create_token(admin: &Api, name: &str, role: &str) -> Result<(String, Api), Failed> {
+    let reply = admin.json(
+        "POST",
+        "/tokens",
+        &serde_json::json!({"name": name, "role": role}),
+    )?;
+    let created = expect_status(&reply, 201, "create token")?;
+    let api = Api {
+        token: created["token"].as_str().unwrap_or_default().to_owned(),
+        ..admin.clone()
+    };
+    Ok((created["id"].as_str().unwrap_or_default().to_owned(), api))
+}
+
+pub fn register(api: &Api, model: &str, body: serde_json::Value) -> Result<Reply, Failed> {
+    api.json("POST", &format!("/models/{model}/versions"), &body)
 }

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use outpost_e2e::{Api, Arguments, Failed, LocalWorker, Reply, Trial, WorkerConfig, ensure, send};
+use outpost_e2e::{
+    Api, Arguments, Failed, LocalWorker, Reply, Trial, WorkerConfig, create_token, ensure,
+    expect_problem, expect_status, init_org, register, send,
+};
 use serde_json::{Value, json};
 
 struct Fixture {
@@ -141,65 +144,6 @@ fn fixture_bytes(name: &str) -> Result<Vec<u8>, Failed> {
         .map_err(|e| format!("reading fixture {name}: {e}").into())
 }
 
-fn expect_status(reply: &Reply, status: u16, what: &str) -> Result<Value, Failed> {
-    ensure!(
-        reply.status == status,
-        "{what}: expected {status}, got {} {}",
-        reply.status,
-        reply.body
-    );
-    if reply.body.is_empty() {
-        return Ok(Value::Null);
-    }
-    reply.json()
-}
-
-fn expect_problem(reply: &Reply, status: u16, what: &str) -> Result<String, Failed> {
-    let body = expect_status(reply, status, what)?;
-    ensure!(
-        reply.content_type.starts_with("application/problem+json"),
-        "{what}: content type {}",
-        reply.content_type
-    );
-    let detail = body["detail"].as_str().unwrap_or_default().to_owned();
-    ensure!(!detail.is_empty(), "{what}: problem without detail: {body}");
-    Ok(detail)
-}
-
-fn init_org(worker: &LocalWorker, org: &str) -> Result<Api, Failed> {
-    let body = json!({"org": org}).to_string();
-    let auth = format!("Bearer {}", worker.bootstrap_secret);
-    let reply = send(
-        "POST",
-        &worker.url("/v1/admin/init"),
-        &[("authorization", &auth)],
-        Some(body.as_bytes()),
-    )?;
-    let created = expect_status(&reply, 201, "init")?;
-    Ok(Api {
-        base: worker.base_url.clone(),
-        org: org.into(),
-        token: created["token"]["token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    })
-}
-
-fn create_token(admin: &Api, name: &str, role: &str) -> Result<(String, Api), Failed> {
-    let reply = admin.json("POST", "/tokens", &json!({"name": name, "role": role}))?;
-    let created = expect_status(&reply, 201, "create token")?;
-    let api = Api {
-        token: created["token"].as_str().unwrap_or_default().to_owned(),
-        ..admin.clone()
-    };
-    Ok((created["id"].as_str().unwrap_or_default().to_owned(), api))
-}
-
-fn register(api: &Api, model: &str, body: Value) -> Result<Reply, Failed> {
-    api.json("POST", &format!("/models/{model}/versions"), &body)
-}
-
 fn setup(worker: LocalWorker) -> Result<Fixture, Failed> {
     let admin = init_org(&worker, "acme")?;
     let mut acme = BTreeMap::new();
@@ -233,6 +177,34 @@ fn setup(worker: LocalWorker) -> Result<Fixture, Failed> {
         expect_status(&reply, 201, "register seed version")?;
     }
 
+    // Stages with history (for the lifecycle routes of the role matrix).
+    let operator = acme["operator"].clone();
+    for (stage, version) in [
+        ("staging", "1.0.0"),
+        ("canary", "1.0.0"),
+        ("canary", "1.1.0"),
+    ] {
+        let reply = operator.json(
+            "POST",
+            &format!("/models/fraud-detector/stages/{stage}/promote"),
+            &json!({"version": version}),
+        )?;
+        expect_status(&reply, 201, "seed promotion")?;
+    }
+    expect_status(
+        &dev.json("POST", "/models", &json!({"name": "retained"}))?,
+        201,
+        "retained model",
+    )?;
+    expect_status(
+        &operator.json(
+            "PUT",
+            "/models/retained/policy",
+            &json!({"retention": {"keep_last": 100}}),
+        )?,
+        200,
+        "retention policy",
+    )?;
     let globex = init_org(&worker, "globex")?;
     expect_status(
         &globex.json("POST", "/models", &json!({"name": "globex-secret-model"}))?,
@@ -1009,6 +981,41 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
             "/uploads/{}",
             start_upload(f, &format!("abort {n}"))?.0
         ))?,
+        "ListStages" => api.get("/models/fraud-detector/stages")?,
+        "GetStage" => api.get("/models/fraud-detector/stages/staging")?,
+        "Promote" => api.json(
+            "POST",
+            "/models/fraud-detector/stages/development/promote",
+            &json!({"version": "1.1.0"}),
+        )?,
+        "Rollback" => api.json(
+            "POST",
+            "/models/fraud-detector/stages/canary/rollback",
+            &json!({"reason": format!("matrix {n}")}),
+        )?,
+        "History" => api.get("/models/fraud-detector/history")?,
+        "DeleteVersion" => {
+            let version = format!("60.0.0-del.{n}");
+            expect_status(
+                &register(
+                    &f.acme["developer"],
+                    "fraud-detector",
+                    json!({"version": version, "digest": f.onnx_digest, "size": f.onnx_size}),
+                )?,
+                201,
+                "version to delete",
+            )?;
+            api.delete(&format!("/models/fraud-detector/versions/{version}"))?
+        }
+        "GetPolicy" => api.get("/models/retained/policy")?,
+        "PutPolicy" => api.json(
+            "PUT",
+            "/models/retained/policy",
+            &json!({"retention": {"keep_last": 100}}),
+        )?,
+        "PlanRetention" => api.get("/models/retained/retention")?,
+        "ApplyRetention" => api.json("POST", "/models/retained/retention", &json!({}))?,
+        "ListAudit" => api.get("/audit?limit=5")?,
         _ => return Ok(None),
     }))
 }
@@ -1174,6 +1181,41 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
         ("PUT", "/uploads/anything/parts/1".into(), None),
         ("POST", "/uploads/anything/complete".into(), Some(json!({}))),
         ("DELETE", "/uploads/anything".into(), None),
+        ("GET", format!("/models/{}/stages", f.globex_model), None),
+        (
+            "GET",
+            format!("/models/{}/stages/production", f.globex_model),
+            None,
+        ),
+        (
+            "POST",
+            format!("/models/{}/stages/production/promote", f.globex_model),
+            Some(json!({"version": "3.1.4", "force": true, "reason": "x"})),
+        ),
+        (
+            "POST",
+            format!("/models/{}/stages/production/rollback", f.globex_model),
+            Some(json!({})),
+        ),
+        ("GET", format!("/models/{}/history", f.globex_model), None),
+        (
+            "DELETE",
+            format!("/models/{}/versions/3.1.4", f.globex_model),
+            None,
+        ),
+        ("GET", format!("/models/{}/policy", f.globex_model), None),
+        (
+            "PUT",
+            format!("/models/{}/policy", f.globex_model),
+            Some(json!({"retention": {"keep_last": 0}})),
+        ),
+        ("GET", format!("/models/{}/retention", f.globex_model), None),
+        (
+            "POST",
+            format!("/models/{}/retention", f.globex_model),
+            Some(json!({})),
+        ),
+        ("GET", "/audit".into(), None),
     ];
     ensure!(
         probes.len() == documented_org_routes(f)?.len(),
@@ -1187,7 +1229,7 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
         ] {
             let reply = match (method, body) {
                 (&"PUT", _) if path.contains("/parts/") => put_part(api, "anything", 1, b"bytes")?,
-                (&"PUT", _) => api.put_blob_as(b"globex private weights", globex_hex, 22)?,
+                (&"PUT", None) => api.put_blob_as(b"globex private weights", globex_hex, 22)?,
                 (_, Some(body)) => api.json(method, path, body)?,
                 (&"DELETE", None) => api.delete(path)?,
                 _ => api.get(path)?,

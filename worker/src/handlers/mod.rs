@@ -2,7 +2,9 @@
 //! says, calls the core to decide, moves data through D1/R2, and answers.
 
 pub mod admin;
+pub mod audit_log;
 pub mod blobs;
+pub mod lifecycle;
 pub mod models;
 pub mod openapi;
 pub mod uploads;

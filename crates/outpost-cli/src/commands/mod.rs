@@ -2,7 +2,9 @@
 //! calls the registry (or the core, on disk), and prints.
 
 mod admin;
+mod audit;
 mod health;
+mod lifecycle;
 mod models;
 mod pull;
 mod push;
@@ -49,5 +51,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare(args) => versions::compare(&env, &args),
         Command::Tag(args) => versions::tag(&env, &args),
         Command::Pull(args) => pull::run(&env, &args),
+        Command::Promote(args) => lifecycle::promote(&env, &args),
+        Command::Rollback(args) => lifecycle::rollback(&env, &args),
+        Command::Stages(command) => lifecycle::stages(&env, command),
+        Command::History {
+            model,
+            stage,
+            limit,
+        } => lifecycle::history(&env, &model, stage.as_deref(), limit),
+        Command::Delete {
+            model,
+            version,
+            force,
+            reason,
+        } => lifecycle::delete(&env, &model, &version, force, reason.as_deref()),
+        Command::Policy(command) => lifecycle::policy(&env, command),
+        Command::Retention(command) => lifecycle::retention(&env, command),
+        Command::Audit(command) => audit::run(&env, command),
     }
 }
