@@ -42,9 +42,16 @@ node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$port" \
 wrangler_pid=$!
 set +m
 stop() {
-  trap - INT TERM EXIT
+  # Ignore further signals while stopping (a second Ctrl-C must not leave
+  # wrangler and workerd running), then stop the whole process group.
+  trap '' INT TERM
+  trap - EXIT
   kill -TERM -- "-$wrangler_pid" 2>/dev/null || true
-  wait "$wrangler_pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    kill -0 "$wrangler_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$wrangler_pid" 2>/dev/null || true
 }
 trap stop EXIT
 trap 'exit 130' INT TERM

@@ -89,7 +89,7 @@ fn hint(status: u16) -> &'static str {
             "your token's role or organisation does not allow this; ask an admin of the organisation"
         }
         404 => "check the names and versions (`outpost model list`, `outpost versions list MODEL`)",
-        409 => "versions are immutable: choose a new version or use --bump",
+        409 => "the request conflicts with the current state; change what the message names and retry",
         422 => "fix the request as the message says and retry",
         500..=599 => "the registry failed; retry, and check its logs if it persists",
         _ => "see the message above",
@@ -282,7 +282,7 @@ mod tests {
         })
         .to_string();
         assert!(
-            err.contains("version 1.0.0 exists") && err.contains("hint: versions are immutable"),
+            err.contains("version 1.0.0 exists") && err.contains("hint: the request conflicts"),
             "{err}"
         );
         let err = error_from(&Reply {
