@@ -89,7 +89,9 @@ fn hint(status: u16) -> &'static str {
             "your token's role or organisation does not allow this; ask an admin of the organisation"
         }
         404 => "check the names and versions (`outpost model list`, `outpost versions list MODEL`)",
-        409 => "the request conflicts with the current state; change what the message names and retry",
+        409 => {
+            "the request conflicts with the current state; change what the message names and retry"
+        }
         422 => "fix the request as the message says and retry",
         500..=599 => "the registry failed; retry, and check its logs if it persists",
         _ => "see the message above",

@@ -21,6 +21,7 @@
 //! - [`upload`]: how large artifacts are cut into parts for resumable uploads.
 //! - [`lifecycle`]: stages, deployment history and its replay, rollback,
 //!   promotion gates, deletion and retention rules.
+//! - [`routing`]: sticky canary / A-B / shadow assignment of devices to versions.
 //! - [`api`]: request and response bodies shared by Worker, CLI and client.
 //!
 //! ```
@@ -46,6 +47,7 @@ pub mod problem;
 pub mod query;
 pub mod range;
 pub mod readiness;
+pub mod routing;
 pub mod upload;
 pub mod version;
 
