@@ -22,6 +22,7 @@
 //! - [`lifecycle`]: stages, deployment history and its replay, rollback,
 //!   promotion gates, deletion and retention rules.
 //! - [`routing`]: sticky canary / A-B / shadow assignment of devices to versions.
+//! - [`signing`]: TUF canonical JSON, ed25519 key ids, signing and threshold checks.
 //! - [`api`]: request and response bodies shared by Worker, CLI and client.
 //!
 //! ```
@@ -48,6 +49,7 @@ pub mod query;
 pub mod range;
 pub mod readiness;
 pub mod routing;
+pub mod signing;
 pub mod upload;
 pub mod version;
 
