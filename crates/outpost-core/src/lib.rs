@@ -23,6 +23,9 @@
 //!   promotion gates, deletion and retention rules.
 //! - [`routing`]: sticky canary / A-B / shadow assignment of devices to versions.
 //! - [`signing`]: TUF canonical JSON, ed25519 key ids, signing and threshold checks.
+//! - [`trust`]: the client's trust checks — root rotation, timestamp →
+//!   snapshot → targets, director-signed resolutions, artifact bytes.
+//! - [`timefmt`]: TUF's `YYYY-MM-DDTHH:MM:SSZ` timestamps.
 //! - [`api`]: request and response bodies shared by Worker, CLI and client.
 //!
 //! ```
@@ -50,6 +53,8 @@ pub mod range;
 pub mod readiness;
 pub mod routing;
 pub mod signing;
+pub mod timefmt;
+pub mod trust;
 pub mod upload;
 pub mod version;
 
