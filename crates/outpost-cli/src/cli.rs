@@ -99,6 +99,68 @@ pub enum Command {
     /// The audit log: list entries, verify the hash chain.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Signing keys (ed25519).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Trust metadata: create and rotate the root (offline).
+    #[command(subcommand)]
+    Trust(TrustCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate an ed25519 key: NAME.pk8 (private, mode 0600) and NAME.pub.json.
+    Generate {
+        /// Path prefix of the two files.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Create root metadata version 1, signed by the root keys.
+    Init {
+        /// Root private keys (.pk8), repeatable; all of them sign.
+        #[arg(long = "root-key", required = true)]
+        root_keys: Vec<std::path::PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        root_threshold: usize,
+        /// Release (TUF targets) keys: .pub.json or .pk8, repeatable.
+        #[arg(long = "release-key", required = true)]
+        release_keys: Vec<std::path::PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        release_threshold: usize,
+        /// The online snapshot/timestamp key (a Worker secret).
+        #[arg(long = "online-key", required = true)]
+        online_keys: Vec<std::path::PathBuf>,
+        /// The online director key (a Worker secret).
+        #[arg(long = "director-key", required = true)]
+        director_keys: Vec<std::path::PathBuf>,
+        /// Lifetime, e.g. 365d.
+        #[arg(long, default_value = "365d")]
+        expires_in: String,
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
+    /// Create root version N+1 with new root keys, signed by a threshold of the old and the new.
+    Rotate {
+        /// The currently trusted root.json.
+        #[arg(long)]
+        current: std::path::PathBuf,
+        /// Old root private keys that sign the rotation, repeatable.
+        #[arg(long = "old-key", required = true)]
+        old_keys: Vec<std::path::PathBuf>,
+        /// New root private keys, repeatable; all of them sign.
+        #[arg(long = "root-key", required = true)]
+        root_keys: Vec<std::path::PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        root_threshold: usize,
+        #[arg(long, default_value = "365d")]
+        expires_in: String,
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -515,6 +515,74 @@ impl TrustedState {
     }
 }
 
+/// The keys and threshold an operator chooses for one role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleSpec {
+    pub keys: Vec<PublicKey>,
+    pub threshold: usize,
+}
+
+/// Builds the `signed` part of root metadata version `version`: root,
+/// targets (release) and director keys as given, snapshot and timestamp both
+/// held by the online key set.
+pub fn root_metadata(
+    version: u64,
+    expires: &str,
+    root: &RoleSpec,
+    release: &RoleSpec,
+    online: &RoleSpec,
+    director: &RoleSpec,
+) -> Result<Value, TrustError> {
+    let mut keys = BTreeMap::new();
+    let mut role = |name: &str, spec: &RoleSpec| -> Result<RoleKeys, TrustError> {
+        if spec.threshold == 0 || spec.threshold > spec.keys.len() {
+            return Err(TrustError::Malformed {
+                role: "root".into(),
+                detail: format!(
+                    "the {name} threshold must be between 1 and its {} key(s), got {}",
+                    spec.keys.len(),
+                    spec.threshold
+                ),
+            });
+        }
+        let keyids = spec
+            .keys
+            .iter()
+            .map(|key| {
+                let id = key.key_id();
+                keys.insert(id.clone(), key.clone());
+                id
+            })
+            .collect();
+        Ok(RoleKeys {
+            keyids,
+            threshold: spec.threshold,
+        })
+    };
+    let roles: BTreeMap<String, RoleKeys> = [
+        ("root".to_owned(), role("root", root)?),
+        ("targets".to_owned(), role("release", release)?),
+        ("snapshot".to_owned(), role("online", online)?),
+        ("timestamp".to_owned(), role("online", online)?),
+    ]
+    .into();
+    let director = role("director", director)?;
+    let metadata = Root {
+        kind: "root".into(),
+        spec_version: "1.0.31".into(),
+        consistent_snapshot: true,
+        version,
+        expires: expires.to_owned(),
+        keys,
+        roles,
+        director: Some(director),
+    };
+    serde_json::to_value(metadata).map_err(|e| TrustError::Malformed {
+        role: "root".into(),
+        detail: e.to_string(),
+    })
+}
+
 /// Checks downloaded bytes (hashed while streaming, stopping at the signed
 /// length + 1) against a verified resolution.
 pub fn verify_artifact(
@@ -1019,6 +1087,42 @@ mod tests {
         );
         let verified = state.verify_resolution(&back, &question(), NOW).unwrap();
         verify_artifact(&verified, &hashed(OLD)).unwrap();
+    }
+
+    #[test]
+    fn built_roots_verify_and_bad_thresholds_are_refused() {
+        let repo = Repo::new();
+        let spec = |keys: &[&SigningKey], threshold| RoleSpec {
+            keys: keys.iter().map(|k| k.public().clone()).collect(),
+            threshold,
+        };
+        let roots: Vec<&SigningKey> = repo.root_keys.iter().collect();
+        let value = root_metadata(
+            1,
+            &format_utc(NOW + DAY),
+            &spec(&roots, 2),
+            &spec(&repo.release_signers(), 2),
+            &spec(&[&repo.timestamp], 1),
+            &spec(&[&repo.director], 1),
+        )
+        .unwrap();
+        let state = TrustedState::from_pinned_root(&sign(value, &roots)).unwrap();
+        assert_eq!(state.root.roles["snapshot"], state.root.roles["timestamp"]);
+        assert!(state.root.director.is_some());
+        let err = root_metadata(
+            1,
+            "x",
+            &spec(&roots, 3),
+            &spec(&roots, 1),
+            &spec(&roots, 1),
+            &spec(&roots, 1),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("root threshold must be between 1 and its 2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod health;
+mod keys;
 mod lifecycle;
 mod models;
 mod pull;
@@ -68,5 +69,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Policy(command) => lifecycle::policy(&env, command),
         Command::Retention(command) => lifecycle::retention(&env, command),
         Command::Audit(command) => audit::run(&env, command),
+        Command::Keys(command) => keys::keys(&env, command),
+        Command::Trust(command) => keys::trust(&env, command),
     }
 }
