@@ -29,6 +29,18 @@ if [ ! -f .dev.vars ]; then
   } >.dev.vars
   echo "dev: created .dev.vars with fresh development secrets"
 fi
+# The deployment's online keys (snapshot/timestamp and director), as the
+# Worker secrets OUTPOST_ONLINE_KEY and OUTPOST_DIRECTOR_KEY.
+for role in online director; do
+  var="OUTPOST_$(echo "$role" | tr a-z A-Z)_KEY"
+  if ! grep -q "^$var=" .dev.vars; then
+    mkdir -p .wrangler/keys
+    rm -f ".wrangler/keys/$role.pk8" ".wrangler/keys/$role.pub.json"
+    target/debug/outpost keys generate --out ".wrangler/keys/$role" >/dev/null
+    echo "$var=$(base64 -w0 < ".wrangler/keys/$role.pk8")" >>.dev.vars
+    echo "dev: generated the $role key (.wrangler/keys/$role.pub.json)"
+  fi
+done
 
 if curl -sf -o /dev/null "$base/healthz"; then
   echo "dev: something already answers on $base; set PORT to use another port" >&2

@@ -21,7 +21,9 @@ use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, e
 
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{admin, audit_log, blobs, lifecycle, models, openapi, uploads, versions};
+use crate::handlers::{
+    admin, audit_log, blobs, lifecycle, models, openapi, trust, uploads, versions,
+};
 use crate::routes::{Dispatch, Matched, Route};
 
 #[event(start)]
@@ -60,12 +62,15 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         Route::Healthz => return Ok(health::healthz()?),
         Route::Readyz => return Ok(health::readyz(&env).await?),
         Route::OpenApi => return openapi::serve(),
+        Route::DeploymentKeys => return trust::deployment_keys(&env),
         _ => {}
     }
     let mut ctx = Ctx::new(env)?;
     authn::authenticate(&mut ctx, req, matched).await?;
     match matched.spec.route {
-        Route::Healthz | Route::Readyz | Route::OpenApi => Err(ApiError::internal("unreachable")),
+        Route::Healthz | Route::Readyz | Route::OpenApi | Route::DeploymentKeys => {
+            Err(ApiError::internal("unreachable"))
+        }
         Route::AdminInit => admin::init(&ctx, req).await,
         Route::GetOrg => admin::get_org(&ctx).await,
         Route::WhoAmI => admin::whoami(&ctx),
@@ -99,6 +104,9 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         Route::PlanRetention => lifecycle::retention(&ctx, matched, true).await,
         Route::ApplyRetention => lifecycle::retention(&ctx, matched, false).await,
         Route::ListAudit => audit_log::list(&ctx, req).await,
+        Route::PutRoot => trust::put_root(&ctx, req).await,
+        Route::PutTargets => trust::put_targets(&ctx, req).await,
+        Route::GetTrustFile => trust::get_file(&ctx, matched).await,
     }
 }
 

@@ -50,6 +50,10 @@ pub enum Route {
     PlanRetention,
     ApplyRetention,
     ListAudit,
+    DeploymentKeys,
+    PutRoot,
+    PutTargets,
+    GetTrustFile,
 }
 
 /// Who may call a route.
@@ -352,6 +356,34 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::ListAudit,
         Org(Operator),
         "The hash-chained audit log, in chain order",
+    ),
+    spec(
+        Method::Get,
+        "/v1/keys",
+        Route::DeploymentKeys,
+        Public,
+        "This deployment's online public keys (for trust init)",
+    ),
+    spec(
+        Method::Put,
+        "/v1/orgs/:org/trust/root",
+        Route::PutRoot,
+        Org(Admin),
+        "Store the first root or a rotation (verified)",
+    ),
+    spec(
+        Method::Put,
+        "/v1/orgs/:org/trust/targets",
+        Route::PutTargets,
+        Org(Operator),
+        "Store release (TUF targets) metadata signed offline; re-signs snapshot and timestamp",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/trust/:file",
+        Route::GetTrustFile,
+        Org(Viewer),
+        "Trust metadata: root/targets/snapshot/timestamp.json, N.root/N.targets/N.snapshot.json",
     ),
 ];
 

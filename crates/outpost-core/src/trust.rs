@@ -583,6 +583,64 @@ pub fn root_metadata(
     })
 }
 
+/// Accepts a root for storage: the first must be self-signed to its
+/// threshold; later ones must be valid rotations of the stored one.
+pub fn verify_new_root(stored: Option<&Envelope>, new: &Envelope) -> Result<Root, TrustError> {
+    match stored {
+        None => {
+            let state = TrustedState::from_pinned_root(new)?;
+            if state.root.version != 1 {
+                return Err(TrustError::RootVersion {
+                    trusted: 0,
+                    offered: state.root.version,
+                });
+            }
+            Ok(state.root)
+        }
+        Some(stored) => {
+            let mut state = TrustedState::from_pinned_root(stored)?;
+            state.update_root(new)?;
+            Ok(state.root)
+        }
+    }
+}
+
+/// Accepts release (targets) metadata for storage: signed by the root's
+/// targets threshold and exactly one version newer than the stored one.
+pub fn verify_release(
+    root: &Root,
+    new: &Envelope,
+    stored_version: u64,
+) -> Result<Targets, TrustError> {
+    let targets: Targets = parse(new, "targets", "targets")?;
+    check_role(root, "targets", role_keys(root, "targets")?, new)?;
+    if targets.version != stored_version + 1 {
+        return Err(TrustError::MetaVersion {
+            role: "targets".into(),
+            expected: stored_version + 1,
+            offered: targets.version,
+            by: "the registry (versions move by one)".into(),
+        });
+    }
+    Ok(targets)
+}
+
+/// The `signed` part of snapshot metadata listing targets `targets_version`.
+pub fn snapshot_metadata(version: u64, targets_version: u64, expires: &str) -> Value {
+    serde_json::json!({
+        "_type": "snapshot", "spec_version": "1.0.31", "version": version, "expires": expires,
+        "meta": {"targets.json": {"version": targets_version}},
+    })
+}
+
+/// The `signed` part of timestamp metadata listing snapshot `snapshot_version`.
+pub fn timestamp_metadata(version: u64, snapshot_version: u64, expires: &str) -> Value {
+    serde_json::json!({
+        "_type": "timestamp", "spec_version": "1.0.31", "version": version, "expires": expires,
+        "meta": {"snapshot.json": {"version": snapshot_version}},
+    })
+}
+
 /// Checks downloaded bytes (hashed while streaming, stopping at the signed
 /// length + 1) against a verified resolution.
 pub fn verify_artifact(
@@ -1123,6 +1181,43 @@ mod tests {
                 .contains("root threshold must be between 1 and its 2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn stored_roots_and_releases_are_verified_like_a_device_would() {
+        let repo = Repo::new();
+        let root = repo.root();
+        let accepted = verify_new_root(None, &root).unwrap();
+        assert_eq!(accepted.version, 1);
+        let releases = repo.targets(1, &[("fraud/1.0.0.onnx", OLD)], &repo.release_signers());
+        assert_eq!(verify_release(&accepted, &releases, 0).unwrap().version, 1);
+        assert_eq!(
+            verify_release(&accepted, &releases, 1).unwrap_err().code(),
+            "MIX_AND_MATCH"
+        );
+        let by_director = repo.targets(1, &[("fraud/1.0.0.onnx", OLD)], &[&repo.director]);
+        assert_eq!(
+            verify_release(&accepted, &by_director, 0)
+                .unwrap_err()
+                .code(),
+            "BAD_SIGNATURE"
+        );
+        // Server-built snapshot/timestamp verify on a device.
+        let mut state = TrustedState::from_pinned_root(&root).unwrap();
+        let expires = format_utc(NOW + DAY);
+        state
+            .update_timestamp(
+                &sign(timestamp_metadata(1, 1, &expires), &[&repo.timestamp]),
+                NOW,
+            )
+            .unwrap();
+        state
+            .update_snapshot(
+                &sign(snapshot_metadata(1, 1, &expires), &[&repo.snapshot]),
+                NOW,
+            )
+            .unwrap();
+        state.update_targets(&releases, NOW).unwrap();
     }
 
     #[test]

@@ -142,6 +142,8 @@ impl LocalWorker {
         }
 
         let bootstrap_secret = fresh_secret();
+        let online = deployment_key(state.path(), "online")?;
+        let director = deployment_key(state.path(), "director")?;
         let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let inspector_port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let log = File::create(&log_path).map_err(|e| format!("creating the log: {e}"))?;
@@ -156,6 +158,10 @@ impl LocalWorker {
             .args(["--inspector-port", &inspector_port.to_string()])
             .arg("--var")
             .arg(format!("OUTPOST_BOOTSTRAP_SECRET:{bootstrap_secret}"))
+            .arg("--var")
+            .arg(format!("OUTPOST_ONLINE_KEY:{online}"))
+            .arg("--var")
+            .arg(format!("OUTPOST_DIRECTOR_KEY:{director}"))
             .arg("--persist-to")
             .arg(&persist)
             .args([
@@ -346,6 +352,28 @@ impl Drop for LocalWorker {
             let _ = fs::remove_file(pid_file);
         }
     }
+}
+
+/// A fresh deployment key from `outpost keys generate`, base64 PKCS#8 as the
+/// Worker secret holds it.
+fn deployment_key(dir: &Path, name: &str) -> Result<String, String> {
+    use base64::Engine;
+    let bin = outpost_bin().map_err(|e| e.message().unwrap_or_default().to_owned())?;
+    let prefix = dir.join(name);
+    let out = Command::new(bin)
+        .args(["keys", "generate", "--out"])
+        .arg(&prefix)
+        .output()
+        .map_err(|e| format!("running outpost keys generate: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "outpost keys generate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let pkcs8 =
+        fs::read(prefix.with_extension("pk8")).map_err(|e| format!("reading {name}.pk8: {e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(pkcs8))
 }
 
 /// A secret nobody else knows, without pulling a RNG crate into the tests.

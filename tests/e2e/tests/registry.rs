@@ -25,6 +25,8 @@ struct Fixture {
     /// A fraud-detector ONNX artifact registered as 1.0.0 and 1.1.0 in acme.
     onnx_digest: String,
     onnx_size: u64,
+    /// acme's offline root and release keys (root.pk8, release.pk8).
+    keys: tempfile::TempDir,
 }
 
 type Test = fn(&Fixture) -> Result<(), Failed>;
@@ -133,6 +135,10 @@ const TESTS: &[(&str, Test)] = &[
         "multipart_upload_with_a_wrong_whole_digest_stores_nothing",
         multipart_upload_with_a_wrong_whole_digest_stores_nothing,
     ),
+    (
+        "trust_metadata_verifies_like_a_device_would",
+        trust_metadata_verifies_like_a_device_would,
+    ),
 ];
 
 fn models_dir() -> PathBuf {
@@ -221,7 +227,27 @@ fn setup(worker: LocalWorker) -> Result<Fixture, Failed> {
         201,
         "globex version",
     )?;
+    let keys = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    for name in ["root", "release", "impostor"] {
+        let out = std::process::Command::new(outpost_e2e::outpost_bin()?)
+            .args(["keys", "generate", "--out"])
+            .arg(keys.path().join(name))
+            .output()
+            .map_err(|e| format!("{e}"))?;
+        ensure!(
+            out.status.success(),
+            "keys generate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let root = signed_root(&worker, keys.path(), 1)?;
+    expect_status(
+        &acme["admin"].json("PUT", "/trust/root", &root)?,
+        201,
+        "acme root",
+    )?;
     Ok(Fixture {
+        keys,
         worker,
         acme,
         globex,
@@ -1016,6 +1042,21 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
         "PlanRetention" => api.get("/models/retained/retention")?,
         "ApplyRetention" => api.json("POST", "/models/retained/retention", &json!({}))?,
         "ListAudit" => api.get("/audit?limit=5")?,
+        "PutRoot" => {
+            let current = expect_status(&api.get("/trust/root.json")?, 200, "current root")?;
+            let next = current["signed"]["version"].as_u64().unwrap_or(0) + 1;
+            api.json(
+                "PUT",
+                "/trust/root",
+                &signed_root(&f.worker, f.keys.path(), next)?,
+            )?
+        }
+        "PutTargets" => api.json(
+            "PUT",
+            "/trust/targets",
+            &next_release(f, api, "release.pk8")?,
+        )?,
+        "GetTrustFile" => api.get("/trust/timestamp.json")?,
         _ => return Ok(None),
     }))
 }
@@ -1216,6 +1257,17 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
             Some(json!({})),
         ),
         ("GET", "/audit".into(), None),
+        (
+            "PUT",
+            "/trust/root".into(),
+            Some(json!({"signed": {}, "signatures": []})),
+        ),
+        (
+            "PUT",
+            "/trust/targets".into(),
+            Some(json!({"signed": {}, "signatures": []})),
+        ),
+        ("GET", "/trust/root.json".into(), None),
     ];
     ensure!(
         probes.len() == documented_org_routes(f)?.len(),
@@ -1779,5 +1831,174 @@ fn multipart_upload_with_a_wrong_whole_digest_stores_nothing(f: &Fixture) -> Res
         404,
         "the upload is discarded",
     )?;
+    Ok(())
+}
+
+fn signing_key(
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<outpost_core::signing::SigningKey, Failed> {
+    let bytes = std::fs::read(dir.join(name)).map_err(|e| format!("reading {name}: {e}"))?;
+    outpost_core::signing::SigningKey::from_pkcs8(&bytes).map_err(|e| format!("{e}").into())
+}
+
+/// Root version `version` naming this deployment's online keys, signed by
+/// the root key in `dir`.
+fn signed_root(worker: &LocalWorker, dir: &std::path::Path, version: u64) -> Result<Value, Failed> {
+    use outpost_core::trust::{RoleSpec, root_metadata};
+    let deployment = expect_status(
+        &send("GET", &worker.url("/v1/keys"), &[], None)?,
+        200,
+        "deployment keys",
+    )?;
+    let public = |v: &Value| -> Result<outpost_core::signing::PublicKey, Failed> {
+        serde_json::from_value(v.clone()).map_err(|e| format!("{e}").into())
+    };
+    let root = signing_key(dir, "root.pk8")?;
+    let release = signing_key(dir, "release.pk8")?;
+    let one = |key: outpost_core::signing::PublicKey| RoleSpec {
+        keys: vec![key],
+        threshold: 1,
+    };
+    let signed = root_metadata(
+        version,
+        "2099-01-01T00:00:00Z",
+        &one(root.public().clone()),
+        &one(release.public().clone()),
+        &one(public(&deployment["online"])?),
+        &one(public(&deployment["director"])?),
+    )
+    .map_err(|e| format!("{e}"))?;
+    let signature = root.sign(&signed).map_err(|e| format!("{e}"))?;
+    Ok(json!({"signed": signed, "signatures": [signature]}))
+}
+
+/// The next release of acme, naming fraud-detector 1.0.0 and 1.1.0, signed
+/// with `key`.
+fn next_release(f: &Fixture, api: &Api, key: &str) -> Result<Value, Failed> {
+    let current = api.get("/trust/targets.json")?;
+    let version = match current.status {
+        404 => 0,
+        _ => expect_status(&current, 200, "targets")?["signed"]["version"]
+            .as_u64()
+            .unwrap_or(0),
+    } + 1;
+    let target = json!({"length": f.onnx_size, "hashes": {"sha256": &f.onnx_digest[7..]}});
+    let signed = json!({
+        "_type": "targets", "spec_version": "1.0.31", "version": version, "expires": "2099-01-01T00:00:00Z",
+        "targets": {"fraud-detector/1.0.0": target, "fraud-detector/1.1.0": target},
+    });
+    let signature = signing_key(f.keys.path(), key)?
+        .sign(&signed)
+        .map_err(|e| format!("{e}"))?;
+    Ok(json!({"signed": signed, "signatures": [signature]}))
+}
+
+fn trust_metadata_verifies_like_a_device_would(f: &Fixture) -> Result<(), Failed> {
+    use outpost_core::trust::{Envelope, TrustedState};
+    let operator = &f.acme["operator"];
+    // A release signed by a key the root does not name is refused.
+    let forged = next_release(f, operator, "impostor.pk8")?;
+    let detail = expect_problem(
+        &operator.json("PUT", "/trust/targets", &forged)?,
+        422,
+        "impostor release",
+    )?;
+    ensure!(
+        detail.contains("targets") && detail.contains("threshold"),
+        "{detail}"
+    );
+    // So is one whose target does not match the registry.
+    let mut wrong = next_release(f, operator, "release.pk8")?;
+    wrong["signed"]["targets"]["fraud-detector/1.0.0"]["length"] = json!(1);
+    let signature = signing_key(f.keys.path(), "release.pk8")?
+        .sign(&wrong["signed"])
+        .map_err(|e| format!("{e}"))?;
+    wrong["signatures"] = json!([signature]);
+    let detail = expect_problem(
+        &operator.json("PUT", "/trust/targets", &wrong)?,
+        422,
+        "wrong length",
+    )?;
+    ensure!(detail.contains("registry holds"), "{detail}");
+
+    let release = next_release(f, operator, "release.pk8")?;
+    expect_status(
+        &operator.json("PUT", "/trust/targets", &release)?,
+        201,
+        "release",
+    )?;
+
+    // A device: pinned root → timestamp → snapshot → targets, fetched from
+    // the Worker, checked with the device-side code.
+    let viewer = &f.acme["viewer"];
+    let fetch = |file: &str| -> Result<Envelope, Failed> {
+        let body = expect_status(&viewer.get(&format!("/trust/{file}"))?, 200, file)?;
+        serde_json::from_value(body).map_err(|e| format!("{file}: {e}").into())
+    };
+    let mut state =
+        TrustedState::from_pinned_root(&fetch("1.root.json")?).map_err(|e| format!("{e}"))?;
+    let mut next = 2;
+    while let Ok(root) = fetch(&format!("{next}.root.json")) {
+        state
+            .update_root(&root)
+            .map_err(|e| format!("root {next}: {e}"))?;
+        next += 1;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| format!("{e}"))?
+        .as_millis() as i64;
+    state.check_root_fresh(now).map_err(|e| format!("{e}"))?;
+    state
+        .update_timestamp(&fetch("timestamp.json")?, now)
+        .map_err(|e| format!("timestamp: {e}"))?;
+    let snapshot_version = state
+        .timestamp
+        .as_ref()
+        .map(|t| t.meta["snapshot.json"].version)
+        .unwrap_or(0);
+    state
+        .update_snapshot(&fetch(&format!("{snapshot_version}.snapshot.json"))?, now)
+        .map_err(|e| format!("snapshot: {e}"))?;
+    let targets_version = state
+        .snapshot
+        .as_ref()
+        .map(|s| s.meta["targets.json"].version)
+        .unwrap_or(0);
+    state
+        .update_targets(&fetch(&format!("{targets_version}.targets.json"))?, now)
+        .map_err(|e| format!("targets: {e}"))?;
+    let targets = state.targets.as_ref().ok_or("no targets")?;
+    ensure!(
+        targets.targets.contains_key("fraud-detector/1.1.0"),
+        "{:?}",
+        targets.targets.keys()
+    );
+    let immutable = viewer.get(&format!("/trust/{targets_version}.targets.json"))?;
+    ensure!(
+        immutable
+            .header("cache-control")
+            .is_some_and(|c| c.contains("immutable")),
+        "versioned files are immutable"
+    );
+    expect_problem(
+        &viewer.get("/trust/7.timestamp.json")?,
+        404,
+        "timestamps are not versioned files",
+    )?;
+
+    // A root that leaves out this deployment's keys would make everything the
+    // Worker signs unverifiable: refused.
+    let mut bad = signed_root(&f.worker, f.keys.path(), state.root.version + 1)?;
+    bad["signed"]["x-outpost-director"]["keyids"] = json!([]);
+    let root_key = signing_key(f.keys.path(), "root.pk8")?;
+    bad["signatures"] = json!([root_key.sign(&bad["signed"]).map_err(|e| format!("{e}"))?]);
+    let detail = expect_problem(
+        &f.acme["admin"].json("PUT", "/trust/root", &bad)?,
+        422,
+        "root without director",
+    )?;
+    ensure!(detail.contains("director"), "{detail}");
     Ok(())
 }

@@ -7,5 +7,6 @@ pub mod blobs;
 pub mod lifecycle;
 pub mod models;
 pub mod openapi;
+pub mod trust;
 pub mod uploads;
 pub mod versions;
