@@ -107,6 +107,7 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         Route::PutRoot => trust::put_root(&ctx, req).await,
         Route::PutTargets => trust::put_targets(&ctx, req).await,
         Route::GetTrustFile => trust::get_file(&ctx, matched).await,
+        Route::Resolve => trust::resolve(&ctx, req, matched).await,
     }
 }
 

@@ -54,6 +54,7 @@ pub enum Route {
     PutRoot,
     PutTargets,
     GetTrustFile,
+    Resolve,
 }
 
 /// Who may call a route.
@@ -384,6 +385,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::GetTrustFile,
         Org(Viewer),
         "Trust metadata: root/targets/snapshot/timestamp.json, N.root/N.targets/N.snapshot.json",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/resolve",
+        Route::Resolve,
+        Org(Viewer),
+        "A director-signed resolution: which released artifact this device runs (?stage=&device=)",
     ),
 ];
 

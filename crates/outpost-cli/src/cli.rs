@@ -105,6 +105,23 @@ pub enum Command {
     /// Trust metadata: create and rotate the root (offline).
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Release signing (offline release keys).
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Add MODEL/VERSION to the organisation's release metadata and sign it.
+    Sign {
+        model: String,
+        version: String,
+        /// Release private keys (.pk8), repeatable (as many as the threshold).
+        #[arg(long = "key", required = true)]
+        keys: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "90d")]
+        expires_in: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +136,13 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TrustCommand {
+    /// Save this deployment's online public keys (online.pub.json, director.pub.json).
+    FetchKeys {
+        #[arg(long)]
+        out_dir: std::path::PathBuf,
+    },
+    /// Upload root metadata (the first one, or a rotation).
+    Upload { root: std::path::PathBuf },
     /// Create root metadata version 1, signed by the root keys.
     Init {
         /// Root private keys (.pk8), repeatable; all of them sign.
@@ -425,9 +449,20 @@ pub struct TagArgs {
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
+    /// MODEL (with --version: a registry download), or ORG/MODEL@STAGE (a
+    /// device pull through the signed distribution, with --trust and --state).
     pub model: String,
+    #[arg(long, conflicts_with_all = ["trust", "device_id"])]
+    pub version: Option<String>,
+    /// Device pulls: this device's id (sticky canary / A-B assignment).
     #[arg(long)]
-    pub version: String,
+    pub device_id: Option<String>,
+    /// Device pulls: the pinned root metadata.
+    #[arg(long, requires = "state")]
+    pub trust: Option<std::path::PathBuf>,
+    /// Device pulls: directory for the trusted state (metadata versions, current root).
+    #[arg(long)]
+    pub state: Option<std::path::PathBuf>,
     /// Where to write the artifact.
     #[arg(short, long)]
     pub output: std::path::PathBuf,

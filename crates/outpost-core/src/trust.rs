@@ -641,6 +641,29 @@ pub fn timestamp_metadata(version: u64, snapshot_version: u64, expires: &str) ->
     })
 }
 
+/// The `signed` part of a resolution statement.
+pub fn resolution_metadata(
+    question: &Question,
+    version: &str,
+    target: &str,
+    digest: &Digest,
+    length: u64,
+    resolution_version: u64,
+    expires: &str,
+) -> Value {
+    serde_json::json!({
+        "_type": "outpost-resolution",
+        "org": question.org, "model": question.model, "stage": question.stage, "device": question.device,
+        "version": version, "target": target, "digest": digest, "length": length,
+        "resolution_version": resolution_version, "expires": expires,
+    })
+}
+
+/// The target path of a model version in release metadata.
+pub fn target_path(model: &str, version: &str) -> String {
+    format!("{model}/{version}")
+}
+
 /// Checks downloaded bytes (hashed while streaming, stopping at the signed
 /// length + 1) against a verified resolution.
 pub fn verify_artifact(

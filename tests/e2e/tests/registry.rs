@@ -31,11 +31,15 @@ struct Fixture {
 
 type Test = fn(&Fixture) -> Result<(), Failed>;
 
-/// Tests that read the local D1 database directly. That opens a second SQLite
-/// connection next to the Worker's, which can make the Worker's concurrent
-/// writes fail as "database is locked"; so these run alone, the others in
-/// parallel. (Production D1 has no second connection.)
+/// Tests that run alone, the others in parallel: those that read the local D1
+/// database directly (a second SQLite connection next to the Worker's can make
+/// its concurrent writes fail as "database is locked"; production D1 has no
+/// second connection), and those that sign acme's next release metadata
+/// (release versions move by one, so two such tests would race each other).
 const READS_D1_DIRECTLY: &[&str] = &[
+    "role_by_route_matrix",
+    "trust_metadata_verifies_like_a_device_would",
+    "device_pull_verifies_and_installs_a_released_model",
     "digest_mismatch_stores_nothing",
     "length_mismatch_stores_nothing",
     "identical_content_is_stored_once",
@@ -138,6 +142,14 @@ const TESTS: &[(&str, Test)] = &[
     (
         "trust_metadata_verifies_like_a_device_would",
         trust_metadata_verifies_like_a_device_would,
+    ),
+    (
+        "device_pull_verifies_and_installs_a_released_model",
+        device_pull_verifies_and_installs_a_released_model,
+    ),
+    (
+        "cli_key_ceremony_release_and_device_pull",
+        cli_key_ceremony_release_and_device_pull,
     ),
 ];
 
@@ -246,7 +258,7 @@ fn setup(worker: LocalWorker) -> Result<Fixture, Failed> {
         201,
         "acme root",
     )?;
-    Ok(Fixture {
+    let fixture = Fixture {
         keys,
         worker,
         acme,
@@ -255,7 +267,15 @@ fn setup(worker: LocalWorker) -> Result<Fixture, Failed> {
         globex_digest: globex_digest.to_string(),
         onnx_digest: digest.to_string(),
         onnx_size: onnx.len() as u64,
-    })
+    };
+    let operator = fixture.acme["operator"].clone();
+    let release = next_release(&fixture, &operator, "release.pk8")?;
+    expect_status(
+        &operator.json("PUT", "/trust/targets", &release)?,
+        201,
+        "first release",
+    )?;
+    Ok(fixture)
 }
 
 fn main() {
@@ -1057,6 +1077,7 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
             &next_release(f, api, "release.pk8")?,
         )?,
         "GetTrustFile" => api.get("/trust/timestamp.json")?,
+        "Resolve" => api.get("/models/fraud-detector/resolve?stage=staging&device=matrix")?,
         _ => return Ok(None),
     }))
 }
@@ -1268,6 +1289,11 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
             Some(json!({"signed": {}, "signatures": []})),
         ),
         ("GET", "/trust/root.json".into(), None),
+        (
+            "GET",
+            format!("/models/{}/resolve?stage=production", f.globex_model),
+            None,
+        ),
     ];
     ensure!(
         probes.len() == documented_org_routes(f)?.len(),
@@ -2000,5 +2026,266 @@ fn trust_metadata_verifies_like_a_device_would(f: &Fixture) -> Result<(), Failed
         "root without director",
     )?;
     ensure!(detail.contains("director"), "{detail}");
+    Ok(())
+}
+
+fn device_pull_verifies_and_installs_a_released_model(f: &Fixture) -> Result<(), Failed> {
+    let operator = &f.acme["operator"];
+    for stage in ["staging", "production"] {
+        let reply = operator.json(
+            "POST",
+            &format!("/models/fraud-detector/stages/{stage}/promote"),
+            &json!({"version": "1.1.0"}),
+        )?;
+        ensure!(
+            reply.status == 201 || reply.status == 200,
+            "promote to {stage}: {} {}",
+            reply.status,
+            reply.body
+        );
+    }
+    expect_status(
+        &operator.json(
+            "PUT",
+            "/trust/targets",
+            &next_release(f, operator, "release.pk8")?,
+        )?,
+        201,
+        "release",
+    )?;
+
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let pinned = dir.path().join("root.json");
+    let root = expect_status(&f.acme["viewer"].get("/trust/1.root.json")?, 200, "root")?;
+    std::fs::write(&pinned, root.to_string()).map_err(|e| format!("{e}"))?;
+    let config = dir.path().join("device.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nurl = \"{}\"\ntoken = \"{}\"\n",
+            f.worker.base_url, f.acme["viewer"].token
+        ),
+    )
+    .map_err(|e| format!("{e}"))?;
+    let state = dir.path().join("state");
+    let model = dir.path().join("model.onnx");
+    let pull = |trust: &std::path::Path, state: &std::path::Path, target: &str| {
+        cli(
+            &config,
+            &[
+                "pull",
+                target,
+                "--device-id",
+                "device-0001",
+                "--trust",
+                &trust.to_string_lossy(),
+                "--state",
+                &state.to_string_lossy(),
+                "-o",
+                &model.to_string_lossy(),
+            ],
+        )
+    };
+    let (ok, stdout, stderr) = pull(&pinned, &state, "acme/fraud-detector@production")?;
+    ensure!(
+        ok && stdout.contains("installed acme/fraud-detector@production = 1.1.0"),
+        "{stdout}{stderr}"
+    );
+    let expected = std::fs::read(models_dir().join("fraud-detector-1.0.0.onnx"))
+        .map_err(|e| format!("{e}"))?;
+    ensure!(
+        std::fs::read(&model).map_err(|e| format!("{e}"))? == expected,
+        "the installed bytes are the released ones"
+    );
+    ensure!(state.join("trusted.json").exists(), "trusted state is kept");
+    let (ok, stdout, stderr) = pull(&pinned, &state, "acme/fraud-detector@production")?;
+    ensure!(ok, "a second pull from the kept state: {stdout}{stderr}");
+
+    // A device pinned to a root the organisation never signed refuses, and
+    // keeps the model it has.
+    // (Signed by a key the organisation never used as root: a root signed by
+    // acme's real root key would legitimately rotate to acme's real root.)
+    let impostor_root = {
+        use outpost_core::trust::{RoleSpec, root_metadata};
+        let impostor = signing_key(f.keys.path(), "impostor.pk8")?;
+        let deployment = expect_status(
+            &send("GET", &f.worker.url("/v1/keys"), &[], None)?,
+            200,
+            "keys",
+        )?;
+        let public = |v: &Value| -> Result<outpost_core::signing::PublicKey, Failed> {
+            serde_json::from_value(v.clone()).map_err(|e| format!("{e}").into())
+        };
+        let one = |key: outpost_core::signing::PublicKey| RoleSpec {
+            keys: vec![key],
+            threshold: 1,
+        };
+        let signed = root_metadata(
+            1,
+            "2099-01-01T00:00:00Z",
+            &one(impostor.public().clone()),
+            &one(impostor.public().clone()),
+            &one(public(&deployment["online"])?),
+            &one(public(&deployment["director"])?),
+        )
+        .map_err(|e| format!("{e}"))?;
+        let signature = impostor.sign(&signed).map_err(|e| format!("{e}"))?;
+        json!({"signed": signed, "signatures": [signature]})
+    };
+    let other = dir.path().join("impostor-root.json");
+    std::fs::write(&other, impostor_root.to_string()).map_err(|e| format!("{e}"))?;
+    std::fs::write(&model, b"the previous model").map_err(|e| format!("{e}"))?;
+    let (ok, _, stderr) = pull(
+        &other,
+        &dir.path().join("state-2"),
+        "acme/fraud-detector@production",
+    )?;
+    ensure!(
+        !ok && stderr.contains("BAD_SIGNATURE"),
+        "the impostor-pinned device must refuse: {stderr}"
+    );
+    ensure!(
+        std::fs::read(&model).map_err(|e| format!("{e}"))? == b"the previous model",
+        "the previous model is untouched"
+    );
+
+    // A deployment nobody released is not handed to devices.
+    let dev = &f.acme["developer"];
+    expect_status(
+        &dev.json("POST", "/models", &json!({"name": "unreleased"}))?,
+        201,
+        "model",
+    )?;
+    expect_status(
+        &register(
+            dev,
+            "unreleased",
+            json!({"version": "1.0.0", "digest": f.onnx_digest, "size": f.onnx_size}),
+        )?,
+        201,
+        "register",
+    )?;
+    expect_status(
+        &operator.json(
+            "POST",
+            "/models/unreleased/stages/development/promote",
+            &json!({"version": "1.0.0"}),
+        )?,
+        201,
+        "promote",
+    )?;
+    let (ok, _, stderr) = pull(&pinned, &state, "acme/unreleased@development")?;
+    ensure!(!ok && stderr.contains("not released"), "{stderr}");
+    Ok(())
+}
+
+/// The README's key ceremony, with the CLI only, in a fresh organisation.
+fn cli_key_ceremony_release_and_device_pull(f: &Fixture) -> Result<(), Failed> {
+    let admin = init_org(&f.worker, "ceremony")?;
+    let (_, viewer) = create_token(&admin, "device", "viewer")?;
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let d = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let config = dir.path().join("operator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nurl = \"{}\"\norg = \"ceremony\"\ntoken = \"{}\"\n",
+            f.worker.base_url, admin.token
+        ),
+    )
+    .map_err(|e| format!("{e}"))?;
+    let run = |args: &[&str]| -> Result<String, Failed> {
+        let (ok, stdout, stderr) = cli(&config, args)?;
+        ensure!(ok, "outpost {}: {stdout}{stderr}", args.join(" "));
+        Ok(stdout)
+    };
+    for name in ["root1", "root2", "release"] {
+        run(&["keys", "generate", "--out", &d(name)])?;
+    }
+    run(&["trust", "fetch-keys", "--out-dir", &d("deployment")])?;
+    run(&[
+        "trust",
+        "init",
+        "--root-key",
+        &d("root1.pk8"),
+        "--root-key",
+        &d("root2.pk8"),
+        "--root-threshold",
+        "2",
+        "--release-key",
+        &d("release.pub.json"),
+        "--online-key",
+        &d("deployment/online.pub.json"),
+        "--director-key",
+        &d("deployment/director.pub.json"),
+        "-o",
+        &d("root.json"),
+    ])?;
+    ensure!(
+        run(&["trust", "upload", &d("root.json")])?.contains("uploaded root version 1"),
+        "upload"
+    );
+    run(&[
+        "model",
+        "create",
+        "fraud-detector",
+        "--primary-metric",
+        "f1",
+    ])?;
+    let file = models_dir().join("fraud-detector-1.2.0.onnx");
+    run(&[
+        "push",
+        "fraud-detector",
+        &file.to_string_lossy(),
+        "--version",
+        "1.2.0",
+        "--metric",
+        "f1=0.94",
+    ])?;
+    run(&["promote", "fraud-detector", "1.2.0", "--to", "staging"])?;
+    run(&["promote", "fraud-detector", "1.2.0", "--to", "production"])?;
+    let released = run(&[
+        "release",
+        "sign",
+        "fraud-detector",
+        "1.2.0",
+        "--key",
+        &d("release.pk8"),
+    ])?;
+    ensure!(
+        released.contains("released fraud-detector@1.2.0") && released.contains("version 1"),
+        "{released}"
+    );
+
+    let device = dir.path().join("device.toml");
+    std::fs::write(
+        &device,
+        format!(
+            "[profiles.default]\nurl = \"{}\"\ntoken = \"{}\"\n",
+            f.worker.base_url, viewer.token
+        ),
+    )
+    .map_err(|e| format!("{e}"))?;
+    let (ok, stdout, stderr) = cli(
+        &device,
+        &[
+            "pull",
+            "ceremony/fraud-detector@production",
+            "--device-id",
+            "dev-42",
+            "--trust",
+            &d("root.json"),
+            "--state",
+            &d("state"),
+            "-o",
+            &d("model.onnx"),
+        ],
+    )?;
+    ensure!(ok && stdout.contains("= 1.2.0"), "{stdout}{stderr}");
+    let expected = std::fs::read(&file).map_err(|e| format!("{e}"))?;
+    ensure!(
+        std::fs::read(d("model.onnx")).map_err(|e| format!("{e}"))? == expected,
+        "installed bytes"
+    );
     Ok(())
 }

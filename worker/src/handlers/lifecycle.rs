@@ -102,7 +102,7 @@ async fn history_of(ctx: &Ctx, model: &str, stage: Option<Stage>) -> ApiResult<V
 }
 
 /// The newest entry of one stage, if it ever moved.
-async fn head_of(ctx: &Ctx, model: &str, stage: Stage) -> ApiResult<Option<Deployment>> {
+pub(crate) async fn head_of(ctx: &Ctx, model: &str, stage: Stage) -> ApiResult<Option<Deployment>> {
     db::first::<DeploymentRow>(
         &ctx.db
             .prepare(format!(

@@ -322,3 +322,129 @@ pub async fn get_file(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     response.headers().set("cache-control", cache)?;
     Ok(response)
 }
+
+/// Resolutions are short-lived: a device re-resolves, it does not cache.
+const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
+
+/// `GET /v1/orgs/{org}/models/{model}/resolve?stage=…&device=…`: the
+/// director-signed statement of which released artifact this device runs.
+pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+    use outpost_core::lifecycle::Stage;
+    use outpost_core::routing::{BUCKETS, RolloutPolicy, bucket_for};
+    use outpost_core::trust::{Question, resolution_metadata, target_path};
+
+    let model = matched.param("model");
+    crate::handlers::models::load(ctx, model).await?;
+    let mut stage = None;
+    let mut device = None;
+    for (key, value) in req.url()?.query_pairs() {
+        match key.as_ref() {
+            "stage" => stage = Some(value.parse::<Stage>().map_err(ApiError::bad_request)?),
+            "device" => device = Some(value.into_owned()),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter `{other}`; use stage, device"
+                )));
+            }
+        }
+    }
+    let stage = stage.ok_or_else(|| {
+        ApiError::bad_request("give the stage to resolve, e.g. ?stage=production")
+    })?;
+    let org = ctx.org()?.to_owned();
+    let state = crate::handlers::lifecycle::head_of(ctx, model, stage)
+        .await?
+        .map(|h| h.to)
+        .unwrap_or_default();
+    let Some(stable) = state.primary() else {
+        return Err(ApiError::not_found(format!(
+            "nothing is deployed to {model}@{stage}"
+        )));
+    };
+    let director = online_key(&ctx.env, DIRECTOR_KEY)?;
+
+    // The routing salt is derived from the director secret: stable for the
+    // deployment, unknown to anyone who could choose device ids.
+    let secret = ctx
+        .env
+        .secret(DIRECTOR_KEY)
+        .map(|s| s.to_string())
+        .or_else(|_| ctx.env.var(DIRECTOR_KEY).map(|v| v.to_string()))?;
+    let salt = outpost_core::Digest::of(format!("outpost-routing-salt\0{secret}").as_bytes());
+    let bucket = match &device {
+        Some(device) => bucket_for(salt.as_bytes(), &org, model, device),
+        None => {
+            let random = crate::ctx::random_bytes(4)?;
+            u32::from_be_bytes([random[0], random[1], random[2], random[3]]) % BUCKETS
+        }
+    };
+    let version = RolloutPolicy::stable(stable).route(bucket).version;
+
+    #[derive(serde::Deserialize)]
+    struct VersionRow {
+        digest: String,
+        size: f64,
+    }
+    let row = db::first::<VersionRow>(
+        &ctx.db
+            .prepare(
+                "SELECT digest, size FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3",
+            )
+            .bind(&[db::text(&org), db::text(model), db::text(&version)])?,
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::conflict(format!(
+            "{model}@{stage} points at {version}, which no longer exists"
+        ))
+    })?;
+    let digest: outpost_core::Digest = row.digest.parse().map_err(ApiError::internal)?;
+    let length = as_i64(row.size) as u64;
+    let target = target_path(model, &version);
+    let released = match latest(ctx, "targets").await? {
+        Some((_, envelope)) => serde_json::from_value::<Targets>(envelope.signed)?
+            .targets
+            .get(&target)
+            .is_some_and(|file| {
+                file.length == length && file.hashes.get("sha256") == Some(&digest.hex())
+            }),
+        None => false,
+    };
+    if !released {
+        return Err(ApiError::conflict(format!(
+            "{model}@{version} is deployed to {stage} but not released: sign a release naming `{target}` (outpost release sign) first"
+        )));
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Counter {
+        value: f64,
+    }
+    let counter = db::first::<Counter>(
+        &ctx.db
+            .prepare(
+                "INSERT INTO counters (org, name, value) VALUES (?1, 'resolution', 1)
+                 ON CONFLICT (org, name) DO UPDATE SET value = value + 1 RETURNING value",
+            )
+            .bind(&[db::text(&org)])?,
+    )
+    .await?
+    .ok_or_else(|| ApiError::internal("the resolution counter returned nothing"))?;
+    let question = Question {
+        org: org.clone(),
+        model: model.to_owned(),
+        stage: stage.to_string(),
+        device: device.unwrap_or_default(),
+    };
+    let signed = resolution_metadata(
+        &question,
+        &version,
+        &target,
+        &digest,
+        length,
+        as_i64(counter.value) as u64,
+        &format_utc(ctx.now + RESOLUTION_LIFETIME_MS),
+    );
+    let envelope = sign_online(&director, signed)?;
+    Ok(http::json(&envelope, 200)?)
+}

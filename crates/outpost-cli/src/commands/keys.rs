@@ -15,7 +15,7 @@ use ring::signature::Ed25519KeyPair;
 
 use super::Env;
 use super::tokens::parse_duration;
-use crate::cli::{KeysCommand, TrustCommand};
+use crate::cli::{KeysCommand, ReleaseCommand, TrustCommand};
 use crate::config::write_private;
 use crate::output;
 
@@ -113,6 +113,30 @@ pub fn keys(env: &Env, command: KeysCommand) -> Result<ExitCode> {
 
 pub fn trust(env: &Env, command: TrustCommand) -> Result<ExitCode> {
     let (envelope, output) = match command {
+        TrustCommand::FetchKeys { out_dir } => {
+            let reply = crate::http::get(env.settings.url()?, "/v1/keys")?;
+            let keys: serde_json::Value = crate::http::decode(&reply)?;
+            std::fs::create_dir_all(&out_dir)?;
+            for role in ["online", "director"] {
+                let path = out_dir.join(format!("{role}.pub.json"));
+                std::fs::write(&path, serde_json::to_string_pretty(&keys[role])?)?;
+                println!(
+                    "{role} key {} saved to {}",
+                    public_key(&path)?.key_id(),
+                    path.display()
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        TrustCommand::Upload { root } => {
+            let text = std::fs::read_to_string(&root)
+                .with_context(|| format!("reading {}", root.display()))?;
+            let envelope: Envelope = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not root metadata", root.display()))?;
+            let stored: serde_json::Value = env.client()?.send("PUT", "/trust/root", &envelope)?;
+            println!("uploaded root version {}", stored["version"]);
+            return Ok(ExitCode::SUCCESS);
+        }
         TrustCommand::Init {
             root_keys,
             root_threshold,
@@ -191,6 +215,51 @@ pub fn trust(env: &Env, command: TrustCommand) -> Result<ExitCode> {
         println!(
             "wrote root version {version} to {} (verified)",
             output.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `outpost release sign MODEL VERSION`: the next release metadata, with the
+/// version's digest and size as the registry records them, signed offline.
+pub fn release(env: &Env, command: ReleaseCommand) -> Result<ExitCode> {
+    let ReleaseCommand::Sign {
+        model,
+        version,
+        keys,
+        expires_in,
+    } = command;
+    let client = env.client()?;
+    let record: outpost_core::api::VersionRecord =
+        client.get(&format!("/models/{model}/versions/{version}"))?;
+    let current = client.get_reply("/trust/targets.json")?;
+    let mut signed = match current.status {
+        404 => {
+            serde_json::json!({"_type": "targets", "spec_version": "1.0.31", "version": 0, "targets": {}})
+        }
+        200 => serde_json::from_str::<Envelope>(&current.body)?.signed,
+        _ => return Err(crate::http::error_from(&current)),
+    };
+    let next = signed["version"].as_u64().unwrap_or(0) + 1;
+    signed["version"] = serde_json::json!(next);
+    signed["expires"] = serde_json::json!(expiry(&expires_in)?);
+    signed["targets"][outpost_core::trust::target_path(&model, &version)] = serde_json::json!({
+        "length": record.size,
+        "hashes": {"sha256": record.digest.hex()},
+        "custom": {"model": model, "version": version, "format": record.format},
+    });
+    let signers = keys
+        .iter()
+        .map(|p| signing_key(p))
+        .collect::<Result<Vec<_>>>()?;
+    let envelope = sign_all(signed, &signers)?;
+    let stored: serde_json::Value = client.send("PUT", "/trust/targets", &envelope)?;
+    if env.json {
+        output::print_json(&stored)?;
+    } else {
+        println!(
+            "released {model}@{version} ({}) in release metadata version {next}",
+            record.digest
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 
 mod admin;
 mod audit;
+mod device;
 mod health;
 mod keys;
 mod lifecycle;
@@ -71,5 +72,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(command) => audit::run(&env, command),
         Command::Keys(command) => keys::keys(&env, command),
         Command::Trust(command) => keys::trust(&env, command),
+        Command::Release(command) => keys::release(&env, command),
     }
 }

@@ -68,10 +68,40 @@ pub fn copy_verified(
         .map_err(|e| anyhow!("{e}; the artifact was not installed"))
 }
 
+/// Writes a download to `output` only if it is exactly `size` bytes hashing
+/// to `digest`: into a temporary file beside it, flushed, then renamed, so
+/// the previous file stays in place on any failure.
+pub fn install(body: &mut dyn Read, output: &Path, digest: &Digest, size: u64) -> Result<()> {
+    let partial = partial_path(output);
+    let result = (|| -> Result<()> {
+        let mut file =
+            File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
+        let bar = progress(size, "pulling");
+        copy_verified(body, &mut file, digest, size, &|n| bar.inc(n))?;
+        bar.finish_and_clear();
+        file.sync_all().context("flushing the download to disk")?;
+        fs::rename(&partial, output)
+            .with_context(|| format!("moving the download to {}", output.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    result
+}
+
 pub fn run(env: &Env, args: &PullArgs) -> Result<ExitCode> {
+    if args.model.contains('@') {
+        return super::device::pull(env, args);
+    }
+    let Some(wanted) = &args.version else {
+        return Err(anyhow!(
+            "give --version for a registry download, or ORG/MODEL@STAGE with --trust and --state for a device pull"
+        ));
+    };
     let client = env.client()?;
     let version: VersionRecord =
-        client.get(&format!("/models/{}/versions/{}", args.model, args.version))?;
+        client.get(&format!("/models/{}/versions/{wanted}", args.model))?;
     let (status, mut body) =
         client.get_stream(&format!("/blobs/sha256/{}", version.digest.hex()))?;
     if status != 200 {
@@ -79,24 +109,7 @@ pub fn run(env: &Env, args: &PullArgs) -> Result<ExitCode> {
         body.take(64 << 10).read_to_string(&mut text).ok();
         return Err(http::error_from(&http::Reply { status, body: text }));
     }
-    let partial = partial_path(&args.output);
-    let result = (|| -> Result<()> {
-        let mut file =
-            File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
-        let bar = progress(version.size, "pulling");
-        copy_verified(&mut body, &mut file, &version.digest, version.size, &|n| {
-            bar.inc(n)
-        })?;
-        bar.finish_and_clear();
-        file.sync_all().context("flushing the download to disk")?;
-        fs::rename(&partial, &args.output)
-            .with_context(|| format!("moving the download to {}", args.output.display()))?;
-        Ok(())
-    })();
-    if let Err(err) = result {
-        let _ = fs::remove_file(&partial);
-        return Err(err);
-    }
+    install(&mut body, &args.output, &version.digest, version.size)?;
     if env.json {
         output::print_json(&serde_json::json!({
             "model": version.model, "version": version.version, "digest": version.digest,
