@@ -1,6 +1,6 @@
-//! The cron trigger: applies every model's retention policy, and leaves a row
-//! in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
-//! Further lifecycle jobs (timestamp re-signing, guardrails) hang off this.
+//! The cron trigger: re-signs timestamps before they expire, applies every
+//! model's retention policy, and leaves a row in `scheduled_runs` so
+//! operators (and `/readyz`) can see that it fires. Guardrails come next.
 
 use outpost_core::auth::Role;
 use worker::{Env, ScheduledEvent, wasm_bindgen::JsValue};
@@ -10,24 +10,75 @@ use crate::db;
 use crate::handlers::lifecycle::run_retention;
 
 pub async fn run(event: &ScheduledEvent, env: &Env) {
-    let outcome = match apply_retention(env).await {
-        Ok(deleted) => {
-            worker::console_log!(
-                "cron `{}`: retention deleted {deleted} versions",
+    let mut outcome = "ok";
+    match refresh_timestamps(env).await {
+        Ok(count) => worker::console_log!("cron `{}`: re-signed {count} timestamps", event.cron()),
+        Err(err) => {
+            worker::console_error!(
+                "cron `{}`: timestamp re-signing failed: {err}",
                 event.cron()
             );
-            "ok"
+            outcome = "failed";
         }
+    }
+    match apply_retention(env).await {
+        Ok(deleted) => worker::console_log!(
+            "cron `{}`: retention deleted {deleted} versions",
+            event.cron()
+        ),
         Err(err) => {
             worker::console_error!("cron `{}`: retention failed: {err}", event.cron());
-            "failed"
+            outcome = "failed";
         }
-    };
+    }
     if let Err(err) = record_run(event, env, outcome).await {
         worker::console_error!(
             "recording the scheduled run `{}` failed: {err}",
             event.cron()
         );
+    }
+}
+
+/// A context acting as the `cron` operator of `org`.
+fn cron_ctx(env: &Env, org: &str) -> Result<Ctx, String> {
+    let mut ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    ctx.caller = Some(Caller {
+        token_id: "cron".into(),
+        token_name: "cron".into(),
+        org: org.to_owned(),
+        role: Role::Operator,
+    });
+    Ok(ctx)
+}
+
+/// Keeps every organisation's timestamp fresh, so devices never see the
+/// online metadata expire (which they would rightly treat as a freeze).
+async fn refresh_timestamps(env: &Env) -> Result<usize, String> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        org: String,
+    }
+    let base = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    let orgs = db::all::<Row>(
+        &base
+            .db
+            .prepare("SELECT DISTINCT org FROM trust_metadata WHERE role = 'timestamp'"),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut refreshed = 0;
+    let mut failures = Vec::new();
+    for row in orgs {
+        match crate::handlers::trust::refresh_timestamp(&cron_ctx(env, &row.org)?).await {
+            Ok(true) => refreshed += 1,
+            Ok(false) => {}
+            Err(err) => failures.push(format!("{}: {err:?}", row.org)),
+        }
+    }
+    if failures.is_empty() {
+        Ok(refreshed)
+    } else {
+        Err(failures.join("; "))
     }
 }
 
@@ -48,13 +99,7 @@ async fn apply_retention(env: &Env) -> Result<usize, String> {
     let mut deleted = 0;
     let mut failures = Vec::new();
     for row in rows {
-        let mut ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
-        ctx.caller = Some(Caller {
-            token_id: "cron".into(),
-            token_name: "cron".into(),
-            org: row.org.clone(),
-            role: Role::Operator,
-        });
+        let ctx = cron_ctx(env, &row.org)?;
         match run_retention(&ctx, &row.model, false).await {
             Ok(report) => deleted += report.drops.len(),
             Err(err) => failures.push(format!("{}/{}: {err:?}", row.org, row.model)),

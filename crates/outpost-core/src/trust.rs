@@ -659,6 +659,16 @@ pub fn resolution_metadata(
     })
 }
 
+/// Whether online metadata expiring at `expires` should be re-signed now:
+/// once less than half of its `lifetime_ms` remains (or it cannot be read),
+/// so devices never see it expire while the cron runs on time.
+pub fn needs_resign(expires: &str, now: i64, lifetime_ms: i64) -> bool {
+    match parse_utc(expires) {
+        Some(at) => at - now < lifetime_ms / 2,
+        None => true,
+    }
+}
+
 /// The target path of a model version in release metadata.
 pub fn target_path(model: &str, version: &str) -> String {
     format!("{model}/{version}")
@@ -1241,6 +1251,24 @@ mod tests {
             )
             .unwrap();
         state.update_targets(&releases, NOW).unwrap();
+    }
+
+    #[test]
+    fn timestamps_are_re_signed_in_the_second_half_of_their_life() {
+        let lifetime = DAY;
+        assert!(!needs_resign(&format_utc(NOW + DAY), NOW, lifetime));
+        assert!(!needs_resign(
+            &format_utc(NOW + DAY / 2 + 1000),
+            NOW,
+            lifetime
+        ));
+        assert!(needs_resign(
+            &format_utc(NOW + DAY / 2 - 1000),
+            NOW,
+            lifetime
+        ));
+        assert!(needs_resign(&format_utc(NOW - 1000), NOW, lifetime));
+        assert!(needs_resign("garbage", NOW, lifetime));
     }
 
     #[test]

@@ -37,6 +37,7 @@ type Test = fn(&Fixture) -> Result<(), Failed>;
 /// second connection), and those that sign acme's next release metadata
 /// (release versions move by one, so two such tests would race each other).
 const READS_D1_DIRECTLY: &[&str] = &[
+    "cron_re_signs_an_ageing_timestamp",
     "role_by_route_matrix",
     "trust_metadata_verifies_like_a_device_would",
     "device_pull_verifies_and_installs_a_released_model",
@@ -150,6 +151,10 @@ const TESTS: &[(&str, Test)] = &[
     (
         "cli_key_ceremony_release_and_device_pull",
         cli_key_ceremony_release_and_device_pull,
+    ),
+    (
+        "cron_re_signs_an_ageing_timestamp",
+        cron_re_signs_an_ageing_timestamp,
     ),
 ];
 
@@ -2287,5 +2292,57 @@ fn cli_key_ceremony_release_and_device_pull(f: &Fixture) -> Result<(), Failed> {
         std::fs::read(d("model.onnx")).map_err(|e| format!("{e}"))? == expected,
         "installed bytes"
     );
+    Ok(())
+}
+
+fn cron_re_signs_an_ageing_timestamp(f: &Fixture) -> Result<(), Failed> {
+    use outpost_core::trust::{Envelope, TrustedState};
+    let viewer = &f.acme["viewer"];
+    let before = expect_status(&viewer.get("/trust/timestamp.json")?, 200, "timestamp")?;
+    let version = before["signed"]["version"].as_u64().ok_or("no version")?;
+    // As if most of its lifetime had passed.
+    f.worker.d1(&format!(
+        "UPDATE trust_metadata SET body = json_set(body, '$.signed.expires', '2000-01-01T00:00:00Z') \
+         WHERE org = 'acme' AND role = 'timestamp' AND version = {version}"
+    ))?;
+    let trigger = outpost_e2e::get(&f.worker.url("/__scheduled?cron=*/5+*+*+*+*"))?;
+    ensure!(trigger.status == 200, "cron: {}", trigger.status);
+    let after = expect_status(&viewer.get("/trust/timestamp.json")?, 200, "timestamp")?;
+    ensure!(
+        after["signed"]["version"] == version + 1,
+        "re-signed: {after}"
+    );
+    let root: Envelope = serde_json::from_value(expect_status(
+        &viewer.get("/trust/root.json")?,
+        200,
+        "root",
+    )?)
+    .map_err(|e| format!("{e}"))?;
+    let first: Envelope = serde_json::from_value(expect_status(
+        &viewer.get("/trust/1.root.json")?,
+        200,
+        "root",
+    )?)
+    .map_err(|e| format!("{e}"))?;
+    let mut state = TrustedState::from_pinned_root(&first).map_err(|e| format!("{e}"))?;
+    if root.signed["version"] != 1 {
+        for n in 2..=root.signed["version"].as_u64().unwrap_or(1) {
+            let next: Envelope = serde_json::from_value(expect_status(
+                &viewer.get(&format!("/trust/{n}.root.json"))?,
+                200,
+                "root",
+            )?)
+            .map_err(|e| format!("{e}"))?;
+            state.update_root(&next).map_err(|e| format!("{e}"))?;
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| format!("{e}"))?
+        .as_millis() as i64;
+    let fresh: Envelope = serde_json::from_value(after).map_err(|e| format!("{e}"))?;
+    state
+        .update_timestamp(&fresh, now)
+        .map_err(|e| format!("the re-signed timestamp verifies: {e}"))?;
     Ok(())
 }

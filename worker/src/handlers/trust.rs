@@ -323,6 +323,51 @@ pub async fn get_file(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     Ok(response)
 }
 
+/// Re-signs the organisation's timestamp (same snapshot, fresh expiry) when
+/// it is in the second half of its life. Returns whether it did.
+pub async fn refresh_timestamp(ctx: &Ctx) -> ApiResult<bool> {
+    let Some((version, envelope)) = latest(ctx, "timestamp").await? else {
+        return Ok(false);
+    };
+    let expires = envelope.signed["expires"].as_str().unwrap_or_default();
+    if !outpost_core::trust::needs_resign(expires, ctx.now, TIMESTAMP_LIFETIME_MS) {
+        return Ok(false);
+    }
+    let snapshot = envelope.signed["meta"]["snapshot.json"]["version"]
+        .as_u64()
+        .unwrap_or_default();
+    let key = online_key(&ctx.env, ONLINE_KEY)?;
+    let next = sign_online(
+        &key,
+        timestamp_metadata(
+            version + 1,
+            snapshot,
+            &format_utc(ctx.now + TIMESTAMP_LIFETIME_MS),
+        ),
+    )?;
+    let event = Event::by_caller(
+        ctx,
+        "trust.timestamp",
+        "trust/timestamp.json".to_owned(),
+        json!({"version": version + 1}),
+    )
+    .ok_or_else(|| ApiError::internal("no caller"))?;
+    match audit::commit(
+        ctx,
+        event,
+        vec![insert(ctx, "timestamp", version + 1, &next)?],
+    )
+    .await
+    {
+        Ok(_) => Ok(true),
+        // Someone (a release) signed a newer one meanwhile: nothing to do.
+        Err(CommitError::Statement(err)) if db::is_unique_violation(&err, "trust_metadata") => {
+            Ok(false)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Resolutions are short-lived: a device re-resolves, it does not cache.
 const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
 
