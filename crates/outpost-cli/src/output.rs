@@ -42,24 +42,9 @@ pub fn opt(value: &Option<String>) -> String {
 
 /// A ms timestamp as UTC `YYYY-MM-DD HH:MM`.
 pub fn time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    // `YYYY-MM-DDTHH:MM:SSZ` → `YYYY-MM-DD HH:MM`
+    let full = outpost_core::timefmt::format_utc(ms);
+    format!("{} {}", &full[..10], &full[11..16])
 }
 
 #[cfg(test)]

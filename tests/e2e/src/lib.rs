@@ -580,6 +580,62 @@ pub fn outpost_bin() -> Result<PathBuf, Failed> {
     Ok(bin)
 }
 
+/// A suite's test: a name and a function of the suite's fixture.
+pub type SuiteTest<F> = (&'static str, fn(&F) -> Result<(), Failed>);
+
+/// Runs a suite against one fixture (typically a `LocalWorker` and what the
+/// suite set up in it): tests run in parallel, except those named in `alone`,
+/// which run with no other test of the suite (they touch shared state, e.g.
+/// the local D1 file through a second connection). The fixture is dropped —
+/// stopping its Workers — before the process exits, whatever the outcome.
+pub fn run_suite<F: Send + Sync + 'static>(
+    label: &str,
+    setup: impl FnOnce() -> Result<F, Failed>,
+    tests: &[SuiteTest<F>],
+    alone: &[&str],
+) -> ! {
+    use std::sync::{Arc, RwLock};
+    let args = Arguments::from_args();
+    let fixture = if args.list {
+        None
+    } else {
+        match setup() {
+            Ok(fixture) => Some(Arc::new(fixture)),
+            Err(e) => {
+                eprintln!(
+                    "could not set up the {label} fixture: {}",
+                    e.message().unwrap_or_default()
+                );
+                std::process::exit(1);
+            }
+        }
+    };
+    let lock = Arc::new(RwLock::new(()));
+    let trials = tests
+        .iter()
+        .map(|&(name, test)| {
+            let fixture = fixture.clone();
+            let lock = Arc::clone(&lock);
+            let exclusive = alone.contains(&name);
+            Trial::test(name, move || {
+                let Some(fixture) = &fixture else {
+                    return Ok(());
+                };
+                if exclusive {
+                    let _alone = lock.write().unwrap_or_else(|e| e.into_inner());
+                    test(fixture)
+                } else {
+                    let _shared = lock.read().unwrap_or_else(|e| e.into_inner());
+                    test(fixture)
+                }
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(fixture);
+    conclusion.exit()
+}
+
 // Helpers shared by the suites.
 
 pub fn expect_status(reply: &Reply, status: u16, what: &str) -> Result<serde_json::Value, Failed> {

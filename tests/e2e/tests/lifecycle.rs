@@ -6,12 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
 
 use outpost_core::lifecycle::{Deployment, Stage, StageState, replay};
 use outpost_e2e::{
-    Api, Arguments, Failed, LocalWorker, Reply, Trial, WorkerConfig, create_token, ensure,
-    expect_problem, expect_status, init_org, register,
+    Api, Failed, LocalWorker, Reply, WorkerConfig, create_token, ensure, expect_problem,
+    expect_status, init_org, register,
 };
 use serde_json::{Value, json};
 
@@ -65,8 +64,6 @@ const TESTS: &[(&str, Test)] = &[
     ("cli_lifecycle_walkthrough", cli_lifecycle_walkthrough),
 ];
 
-static LOCK: RwLock<()> = RwLock::new(());
-
 fn models_dir() -> PathBuf {
     outpost_e2e::repo_root().join("tests/data/models")
 }
@@ -77,57 +74,21 @@ fn fixture_bytes(name: &str) -> Result<Vec<u8>, Failed> {
 }
 
 fn main() {
-    let args = Arguments::from_args();
-    let fixture = if args.list {
-        None
-    } else {
-        let started = LocalWorker::start(&WorkerConfig::MAIN)
-            .map_err(Failed::from)
-            .and_then(|worker| {
-                let admin = init_org(&worker, "life")?;
-                let mut life = BTreeMap::new();
-                for role in ["viewer", "developer", "operator"] {
-                    life.insert(
-                        role,
-                        create_token(&admin, &format!("{role}-token"), role)?.1,
-                    );
-                }
-                life.insert("admin", admin);
-                Ok(Fixture { worker, life })
-            });
-        match started {
-            Ok(fixture) => Some(Arc::new(fixture)),
-            Err(e) => {
-                eprintln!(
-                    "could not set up the lifecycle fixture: {}",
-                    e.message().unwrap_or_default()
-                );
-                std::process::exit(1);
-            }
-        }
-    };
-    let trials = TESTS
-        .iter()
-        .map(|&(name, test)| {
-            let fixture = fixture.clone();
-            let exclusive = EXCLUSIVE.contains(&name);
-            Trial::test(name, move || {
-                let Some(fixture) = &fixture else {
-                    return Ok(());
-                };
-                if exclusive {
-                    let _alone = LOCK.write().unwrap_or_else(|e| e.into_inner());
-                    test(fixture)
-                } else {
-                    let _shared = LOCK.read().unwrap_or_else(|e| e.into_inner());
-                    test(fixture)
-                }
-            })
-        })
-        .collect();
-    let conclusion = libtest_mimic::run(&args, trials);
-    drop(fixture);
-    conclusion.exit();
+    outpost_e2e::run_suite("lifecycle", setup, TESTS, EXCLUSIVE);
+}
+
+fn setup() -> Result<Fixture, Failed> {
+    let worker = LocalWorker::start(&WorkerConfig::MAIN).map_err(Failed::from)?;
+    let admin = init_org(&worker, "life")?;
+    let mut life = BTreeMap::new();
+    for role in ["viewer", "developer", "operator"] {
+        life.insert(
+            role,
+            create_token(&admin, &format!("{role}-token"), role)?.1,
+        );
+    }
+    life.insert("admin", admin);
+    Ok(Fixture { worker, life })
 }
 
 /// Creates a model and registers versions: (version, fixture file or inline

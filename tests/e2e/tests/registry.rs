@@ -5,11 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use outpost_e2e::{
-    Api, Arguments, Failed, LocalWorker, Reply, Trial, WorkerConfig, create_token, ensure,
-    expect_problem, expect_status, init_org, register, send,
+    Api, Failed, LocalWorker, Reply, WorkerConfig, create_token, ensure, expect_problem,
+    expect_status, init_org, register, send,
 };
 use serde_json::{Value, json};
 
@@ -52,8 +51,6 @@ const READS_D1_DIRECTLY: &[&str] = &[
     "interrupted_multipart_upload_resumes_with_the_cli",
     "multipart_upload_with_a_wrong_whole_digest_stores_nothing",
 ];
-
-static EXCLUSIVE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 const ROLES: [&str; 4] = ["viewer", "developer", "operator", "admin"];
 
@@ -284,46 +281,16 @@ fn setup(worker: LocalWorker) -> Result<Fixture, Failed> {
 }
 
 fn main() {
-    let args = Arguments::from_args();
-    let fixture = if args.list {
-        None
-    } else {
-        let started = LocalWorker::start(&WorkerConfig::MAIN)
-            .map_err(Failed::from)
-            .and_then(setup);
-        match started {
-            Ok(fixture) => Some(Arc::new(fixture)),
-            Err(e) => {
-                eprintln!(
-                    "could not set up the registry fixture: {}",
-                    e.message().unwrap_or_default()
-                );
-                std::process::exit(1);
-            }
-        }
-    };
-    let trials = TESTS
-        .iter()
-        .map(|&(name, test)| {
-            let fixture = fixture.clone();
-            let exclusive = READS_D1_DIRECTLY.contains(&name);
-            Trial::test(name, move || {
-                let Some(fixture) = &fixture else {
-                    return Ok(());
-                };
-                if exclusive {
-                    let _alone = EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner());
-                    test(fixture)
-                } else {
-                    let _shared = EXCLUSIVE.read().unwrap_or_else(|e| e.into_inner());
-                    test(fixture)
-                }
-            })
-        })
-        .collect();
-    let conclusion = libtest_mimic::run(&args, trials);
-    drop(fixture);
-    conclusion.exit();
+    outpost_e2e::run_suite(
+        "registry",
+        || {
+            LocalWorker::start(&WorkerConfig::MAIN)
+                .map_err(Failed::from)
+                .and_then(setup)
+        },
+        TESTS,
+        READS_D1_DIRECTLY,
+    );
 }
 
 fn bootstrap_needs_the_secret_and_refuses_a_second_init(f: &Fixture) -> Result<(), Failed> {
