@@ -52,3 +52,58 @@ pub fn created<T: Serialize>(value: &T, location: &str) -> worker::Result<Respon
     response.headers().set("location", location)?;
     Ok(response)
 }
+
+/// `limit` and `cursor` of a paged list.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Paging {
+    /// The cursor of the next page after one of `returned` items.
+    pub fn next_cursor(&self, returned: usize) -> Option<String> {
+        (returned as u32 == self.limit)
+            .then(|| outpost_core::query::encode_cursor(self.offset + u64::from(self.limit)))
+    }
+}
+
+/// Reads `limit` and `cursor`, and the route's own parameters named in
+/// `extra`; any other parameter is a 400 naming what is accepted.
+pub fn paging(
+    req: &worker::Request,
+    extra: &[&str],
+) -> crate::error::ApiResult<(Paging, Vec<(String, String)>)> {
+    use crate::error::ApiError;
+    use outpost_core::query::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor};
+    let mut paging = Paging {
+        limit: DEFAULT_LIMIT,
+        offset: 0,
+    };
+    let mut rest = Vec::new();
+    for (key, value) in req.url()?.query_pairs() {
+        match key.as_ref() {
+            "limit" => {
+                paging.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| ApiError::bad_request(format!("limit must be 1-{MAX_LIMIT}")))?;
+            }
+            "cursor" => {
+                paging.offset =
+                    decode_cursor(&value).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            }
+            other if extra.contains(&other) => rest.push((key.into_owned(), value.into_owned())),
+            other => {
+                let accepted: Vec<&str> =
+                    extra.iter().copied().chain(["limit", "cursor"]).collect();
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter `{other}`; use {}",
+                    accepted.join(", ")
+                )));
+            }
+        }
+    }
+    Ok((paging, rest))
+}

@@ -385,30 +385,42 @@ impl TrustedState {
         Ok(())
     }
 
-    /// TUF 5.5: snapshot, which must be the version timestamp lists.
-    pub fn update_snapshot(&mut self, envelope: &Envelope, now: i64) -> Result<(), TrustError> {
-        let expected = self
-            .timestamp
-            .as_ref()
-            .and_then(|t| t.meta.get("snapshot.json"))
+    /// The checks a role listed by another shares (TUF 5.5.2–5.5.4 for
+    /// snapshot, 5.6.2–5.6.4 for targets): signed by its threshold, exactly
+    /// the version its parent lists, and not older than one already trusted.
+    fn check_listed(
+        &self,
+        role: &str,
+        envelope: &Envelope,
+        parent: (&str, Option<&MetaIndex>),
+        offered: u64,
+    ) -> Result<(), TrustError> {
+        let (parent_role, parent_meta) = parent;
+        let expected = parent_meta
+            .and_then(|p| p.meta.get(&format!("{role}.json")))
             .map(|m| m.version)
-            .ok_or_else(|| TrustError::Missing("timestamp".into()))?;
-        let snapshot: MetaIndex = parse(envelope, "snapshot", "snapshot")?;
-        check_role(
-            &self.root,
-            "snapshot",
-            role_keys(&self.root, "snapshot")?,
-            envelope,
-        )?;
-        if snapshot.version != expected {
+            .ok_or_else(|| TrustError::Missing(parent_role.into()))?;
+        check_role(&self.root, role, role_keys(&self.root, role)?, envelope)?;
+        if offered != expected {
             return Err(TrustError::MetaVersion {
-                role: "snapshot".into(),
+                role: role.into(),
                 expected,
-                offered: snapshot.version,
-                by: "timestamp".into(),
+                offered,
+                by: parent_role.into(),
             });
         }
-        not_older("snapshot", self.highest("snapshot"), snapshot.version)?;
+        not_older(role, self.highest(role), offered)
+    }
+
+    /// TUF 5.5: snapshot, which must be the version timestamp lists.
+    pub fn update_snapshot(&mut self, envelope: &Envelope, now: i64) -> Result<(), TrustError> {
+        let snapshot: MetaIndex = parse(envelope, "snapshot", "snapshot")?;
+        self.check_listed(
+            "snapshot",
+            envelope,
+            ("timestamp", self.timestamp.as_ref()),
+            snapshot.version,
+        )?;
         if let Some(targets) = snapshot.meta.get("targets.json") {
             not_older(
                 "targets (as listed by snapshot)",
@@ -425,28 +437,13 @@ impl TrustedState {
     /// TUF 5.6: targets (Outpost's release metadata), signed by the offline
     /// release keys and the version snapshot lists.
     pub fn update_targets(&mut self, envelope: &Envelope, now: i64) -> Result<(), TrustError> {
-        let expected = self
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.meta.get("targets.json"))
-            .map(|m| m.version)
-            .ok_or_else(|| TrustError::Missing("snapshot".into()))?;
         let targets: Targets = parse(envelope, "targets", "targets")?;
-        check_role(
-            &self.root,
+        self.check_listed(
             "targets",
-            role_keys(&self.root, "targets")?,
             envelope,
+            ("snapshot", self.snapshot.as_ref()),
+            targets.version,
         )?;
-        if targets.version != expected {
-            return Err(TrustError::MetaVersion {
-                role: "targets".into(),
-                expected,
-                offered: targets.version,
-                by: "snapshot".into(),
-            });
-        }
-        not_older("targets", self.highest("targets"), targets.version)?;
         unexpired("targets", &targets.expires, now)?;
         self.highest.insert("targets".into(), targets.version);
         self.targets = Some(targets);

@@ -638,6 +638,32 @@ pub fn run_suite<F: Send + Sync + 'static>(
 
 // Helpers shared by the suites.
 
+/// Runs the `outpost` CLI with only `config` as its profile file (none of the
+/// caller's OUTPOST_* variables): (succeeded, stdout, stderr).
+pub fn cli(config: &Path, args: &[&str]) -> Result<(bool, String, String), Failed> {
+    let bin = outpost_bin()?;
+    let mut command = Command::new(&bin);
+    for var in [
+        "OUTPOST_URL",
+        "OUTPOST_ORG",
+        "OUTPOST_TOKEN",
+        "OUTPOST_PROFILE",
+        "OUTPOST_BOOTSTRAP_SECRET",
+    ] {
+        command.env_remove(var);
+    }
+    let out = command
+        .env("OUTPOST_CONFIG", config)
+        .args(args)
+        .output()
+        .map_err(|e| format!("running {}: {e}", bin.display()))?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
 pub fn expect_status(reply: &Reply, status: u16, what: &str) -> Result<serde_json::Value, Failed> {
     ensure!(
         reply.status == status,

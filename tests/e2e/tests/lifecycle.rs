@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use outpost_core::lifecycle::{Deployment, Stage, StageState, replay};
 use outpost_e2e::{
-    Api, Failed, LocalWorker, Reply, WorkerConfig, create_token, ensure, expect_problem,
+    Api, Failed, LocalWorker, Reply, WorkerConfig, cli, create_token, ensure, expect_problem,
     expect_status, init_org, register,
 };
 use serde_json::{Value, json};
@@ -714,29 +714,6 @@ fn cron_applies_retention(f: &Fixture) -> Result<(), Failed> {
         "the cron's deletion is audited under its own name: {audit}"
     );
     Ok(())
-}
-
-fn cli(config: &std::path::Path, args: &[&str]) -> Result<(bool, String, String), Failed> {
-    let bin = outpost_e2e::outpost_bin()?;
-    let mut command = std::process::Command::new(&bin);
-    for var in [
-        "OUTPOST_URL",
-        "OUTPOST_ORG",
-        "OUTPOST_TOKEN",
-        "OUTPOST_PROFILE",
-    ] {
-        command.env_remove(var);
-    }
-    let out = command
-        .env("OUTPOST_CONFIG", config)
-        .args(args)
-        .output()
-        .map_err(|e| format!("running outpost: {e}"))?;
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
 }
 
 fn profile(f: &Fixture, dir: &std::path::Path, org: &str, token: &str) -> Result<PathBuf, Failed> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use outpost_e2e::{
-    Api, Failed, LocalWorker, Reply, WorkerConfig, create_token, ensure, expect_problem,
+    Api, Failed, LocalWorker, Reply, WorkerConfig, cli, create_token, ensure, expect_problem,
     expect_status, init_org, register, send,
 };
 use serde_json::{Value, json};
@@ -1410,31 +1410,6 @@ fn openapi_documents_exactly_the_routes_served(f: &Fixture) -> Result<(), Failed
     }
     ensure!(count >= 20, "routes documented: {count}");
     Ok(())
-}
-
-/// Runs `outpost` with only the given config file (no OUTPOST_* from the caller).
-fn cli(config: &std::path::Path, args: &[&str]) -> Result<(bool, String, String), Failed> {
-    let bin = outpost_e2e::outpost_bin()?;
-    let mut command = std::process::Command::new(&bin);
-    for var in [
-        "OUTPOST_URL",
-        "OUTPOST_ORG",
-        "OUTPOST_TOKEN",
-        "OUTPOST_PROFILE",
-        "OUTPOST_BOOTSTRAP_SECRET",
-    ] {
-        command.env_remove(var);
-    }
-    let out = command
-        .env("OUTPOST_CONFIG", config)
-        .args(args)
-        .output()
-        .map_err(|e| format!("running outpost: {e}"))?;
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
 }
 
 fn cli_ok(config: &std::path::Path, args: &[&str]) -> Result<String, Failed> {

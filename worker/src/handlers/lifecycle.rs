@@ -15,7 +15,6 @@ use outpost_core::lifecycle::{
     Deployment, GateInputs, Move, RetentionCandidate, RetentionPolicy, Stage, StageState,
     all_forceable, evaluate_gates, plan_deletion, plan_retention, replay, rollback_target,
 };
-use outpost_core::query::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor};
 use outpost_core::version::{ArtifactFormat, parse_version};
 use outpost_core::{Problem, ProblemKind};
 use serde_json::json;
@@ -472,29 +471,13 @@ pub async fn stage(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 pub async fn history(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
     models::load(ctx, model).await?;
-    let mut stage = None;
-    let mut limit = DEFAULT_LIMIT;
-    let mut offset = 0u64;
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
-            "stage" => stage = Some(value.parse::<Stage>().map_err(ApiError::bad_request)?),
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| ApiError::bad_request(format!("limit must be 1-{MAX_LIMIT}")))?
-            }
-            "cursor" => {
-                offset = decode_cursor(&value).map_err(|e| ApiError::bad_request(e.to_string()))?
-            }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use stage, limit, cursor"
-                )));
-            }
-        }
-    }
+    let (paging, rest) = http::paging(req, &["stage"])?;
+    let stage = rest
+        .iter()
+        .find(|(key, _)| key == "stage")
+        .map(|(_, value)| value.parse::<Stage>().map_err(ApiError::bad_request))
+        .transpose()?;
+    let (limit, offset) = (paging.limit, paging.offset);
     let mut all = history_of(ctx, model, stage).await?;
     all.sort_by(|a, b| b.at.cmp(&a.at).then(b.seq.cmp(&a.seq)));
     let items: Vec<Deployment> = all
@@ -502,8 +485,7 @@ pub async fn history(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
         .skip(offset as usize)
         .take(limit as usize)
         .collect();
-    let next_cursor =
-        (items.len() as u32 == limit).then(|| encode_cursor(offset + u64::from(limit)));
+    let next_cursor = paging.next_cursor(items.len());
     Ok(http::json(&Page { items, next_cursor }, 200)?)
 }
 

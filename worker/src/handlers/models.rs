@@ -2,7 +2,7 @@
 //! the primary metric that `auto` bumps and comparisons use.
 
 use outpost_core::api::{CreateModelRequest, ModelRecord, Page};
-use outpost_core::query::{self, DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor};
+use outpost_core::query;
 use outpost_core::version::{PrimaryMetric, validate_model_name, validate_tag};
 use serde_json::json;
 use worker::{Request, Response};
@@ -145,27 +145,8 @@ pub async fn get(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 
 /// `GET /v1/orgs/{org}/models?limit=&cursor=`.
 pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
-    let mut limit = DEFAULT_LIMIT;
-    let mut offset = 0u64;
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| ApiError::bad_request(format!("limit must be 1-{MAX_LIMIT}")))?
-            }
-            "cursor" => {
-                offset = decode_cursor(&value).map_err(|e| ApiError::bad_request(e.to_string()))?
-            }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use limit, cursor"
-                )));
-            }
-        }
-    }
+    let (paging, _) = http::paging(req, &[])?;
+    let (limit, offset) = (paging.limit, paging.offset);
     let rows = db::all::<ModelRow>(
         &ctx.db
             .prepare(format!(
@@ -181,7 +162,7 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     let returned = rows.len();
     let page = Page {
         items: rows.into_iter().map(ModelRow::record).collect(),
-        next_cursor: (returned as u32 == limit).then(|| encode_cursor(offset + u64::from(limit))),
+        next_cursor: paging.next_cursor(returned),
     };
     Ok(http::json(&page, 200)?)
 }
