@@ -99,6 +99,17 @@ pub struct Targets {
     pub targets: BTreeMap<String, TargetFile>,
 }
 
+impl Targets {
+    /// Whether this release metadata names `target` with exactly this digest
+    /// and length: the one test of "released" the Worker and devices share.
+    pub fn names(&self, target: &str, digest: &Digest, length: u64) -> bool {
+        self.targets.get(target).is_some_and(|file| {
+            file.length == length
+                && file.hashes.get("sha256").map(String::as_str) == Some(digest.hex().as_str())
+        })
+    }
+}
+
 /// The question a device asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Question {
@@ -487,12 +498,7 @@ impl TrustedState {
             .as_ref()
             .ok_or_else(|| TrustError::Missing("targets".into()))?;
         let released = |target: &str, digest: &Digest, length: u64| -> Result<(), TrustError> {
-            let signed = targets.targets.get(target);
-            let matches = signed.is_some_and(|file| {
-                file.length == length
-                    && file.hashes.get("sha256").map(String::as_str) == Some(digest.hex().as_str())
-            });
-            if matches {
+            if targets.names(target, digest, length) {
                 Ok(())
             } else {
                 Err(TrustError::NotReleased {
@@ -875,46 +881,32 @@ mod tests {
         assert_eq!(saved, state);
     }
 
+    /// A device at v1 that verified the director's answer "run 2.0.0".
+    fn verified_new(repo: &Repo) -> Verified<Resolution> {
+        let mut state = device_at(repo, 1);
+        let resolution = repo.resolution(
+            &question(),
+            "fraud/2.0.0.onnx",
+            NEW,
+            1,
+            NOW + DAY,
+            &repo.director,
+        );
+        state
+            .verify_resolution(&resolution, &question(), NOW)
+            .unwrap()
+    }
+
     #[test]
     fn attack_1_changed_bytes_of_the_same_length() {
-        let repo = Repo::new();
-        let mut state = device_at(&repo, 1);
-        let verified = state
-            .verify_resolution(
-                &repo.resolution(
-                    &question(),
-                    "fraud/2.0.0.onnx",
-                    NEW,
-                    1,
-                    NOW + DAY,
-                    &repo.director,
-                ),
-                &question(),
-                NOW,
-            )
-            .unwrap();
+        let verified = verified_new(&Repo::new());
         let err = verify_artifact(&verified, &hashed(b"model weights v3")).unwrap_err();
         assert_eq!(err.code(), "DIGEST_MISMATCH");
     }
 
     #[test]
     fn attack_2_endless_data() {
-        let repo = Repo::new();
-        let mut state = device_at(&repo, 1);
-        let verified = state
-            .verify_resolution(
-                &repo.resolution(
-                    &question(),
-                    "fraud/2.0.0.onnx",
-                    NEW,
-                    1,
-                    NOW + DAY,
-                    &repo.director,
-                ),
-                &question(),
-                NOW,
-            )
-            .unwrap();
+        let verified = verified_new(&Repo::new());
         let longer = [NEW, b"and more"].concat();
         assert_eq!(
             verify_artifact(&verified, &hashed(&longer))
@@ -1266,6 +1258,17 @@ mod tests {
         ));
         assert!(needs_resign(&format_utc(NOW - 1000), NOW, lifetime));
         assert!(needs_resign("garbage", NOW, lifetime));
+    }
+
+    #[test]
+    fn released_means_this_exact_target_digest_and_length() {
+        let repo = Repo::new();
+        let state = device_at(&repo, 1);
+        let targets = state.targets.as_ref().unwrap();
+        assert!(targets.names("fraud/2.0.0.onnx", &Digest::of(NEW), NEW.len() as u64));
+        assert!(!targets.names("fraud/2.0.0.onnx", &Digest::of(OLD), NEW.len() as u64));
+        assert!(!targets.names("fraud/2.0.0.onnx", &Digest::of(NEW), NEW.len() as u64 + 1));
+        assert!(!targets.names("fraud/3.0.0.onnx", &Digest::of(NEW), NEW.len() as u64));
     }
 
     #[test]

@@ -265,10 +265,12 @@ impl LocalWorker {
         Err(format!("local D1 stayed busy: {last}").into())
     }
 
-    fn d1_once(&self, sql: &str) -> Result<Vec<serde_json::Value>, String> {
+    /// Runs `wrangler ARGS --local` on this Worker's state and configuration;
+    /// fails with wrangler's output unless it succeeds.
+    fn wrangler_local(&self, args: &[&str]) -> Result<std::process::Output, String> {
         let out = Command::new(wrangler())
-            .args(["d1", "execute", "DB", "--local", "--json", "--command", sql])
-            .arg("--persist-to")
+            .args(args)
+            .args(["--local", "--persist-to"])
             .arg(&self.persist)
             .arg("--config")
             .arg(&self.config_path)
@@ -276,14 +278,20 @@ impl LocalWorker {
             .current_dir(repo_root())
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("running wrangler d1 execute: {e}"))?;
+            .map_err(|e| format!("running wrangler {}: {e}", args.join(" ")))?;
         if !out.status.success() {
             return Err(format!(
-                "wrangler d1 execute failed: {}{}",
+                "wrangler {} failed: {}{}",
+                args.join(" "),
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
+        Ok(out)
+    }
+
+    fn d1_once(&self, sql: &str) -> Result<Vec<serde_json::Value>, String> {
+        let out = self.wrangler_local(&["d1", "execute", "DB", "--json", "--command", sql])?;
         let value: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
             format!(
                 "d1 execute output is not JSON ({e}): {}",
@@ -297,27 +305,9 @@ impl LocalWorker {
     /// operator with storage access would), e.g. to simulate a lost or
     /// corrupted artifact.
     pub fn r2(&self, args: &[&str]) -> Result<(), Failed> {
-        let out = Command::new(wrangler())
-            .args(["r2", "object"])
-            .args(args)
-            .args(["--local", "--persist-to"])
-            .arg(&self.persist)
-            .arg("--config")
-            .arg(&self.config_path)
-            .envs(OFFLINE_ENV.iter().copied())
-            .current_dir(repo_root())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("running wrangler r2 object: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "wrangler r2 object {} failed: {}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
+        let mut all = vec!["r2", "object"];
+        all.extend_from_slice(args);
+        self.wrangler_local(&all)?;
         Ok(())
     }
 

@@ -447,12 +447,9 @@ pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
     let length = as_i64(row.size) as u64;
     let target = target_path(model, &version);
     let released = match latest(ctx, "targets").await? {
-        Some((_, envelope)) => serde_json::from_value::<Targets>(envelope.signed)?
-            .targets
-            .get(&target)
-            .is_some_and(|file| {
-                file.length == length && file.hashes.get("sha256") == Some(&digest.hex())
-            }),
+        Some((_, envelope)) => {
+            serde_json::from_value::<Targets>(envelope.signed)?.names(&target, &digest, length)
+        }
         None => false,
     };
     if !released {
