@@ -2,8 +2,9 @@
 # Installs exactly what building and testing Outpost needs and is missing:
 # the wasm32 target, clang/lld (ring's C for wasm32), worker-build and
 # wasm-bindgen-cli at the versions Cargo.lock pins, and the npm packages
-# (wrangler, esbuild, binaryen, ...) with `npm ci`. On a ready machine it
-# installs nothing and says so. Sources: crates.io, Debian, npm only.
+# (wrangler, esbuild, binaryen, ...) with `npm ci`, and python-tuf into
+# .venv. On a ready machine it installs nothing and says so. Sources:
+# crates.io, Debian, npm and PyPI only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -71,6 +72,17 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_sum" ]; then
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want_sum" >"$stamp"
   installed+=("npm packages")
+fi
+
+# --- Python (PyPI): the reference TUF client for the interop test -------------
+venv_stamp=.venv/.outpost-requirements.sha256
+want_py=$(sha256sum tests/python/requirements.txt | cut -d' ' -f1)
+if [ ! -f "$venv_stamp" ] || [ "$(cat "$venv_stamp")" != "$want_py" ]; then
+  say "installing Python packages into .venv (tests/python/requirements.txt)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  echo "$want_py" >"$venv_stamp"
+  installed+=("python packages")
 fi
 
 if [ ${#installed[@]} -eq 0 ]; then

@@ -97,6 +97,9 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         Route::GetStage => lifecycle::stage(&ctx, matched).await,
         Route::Promote => lifecycle::promote(&ctx, req, matched).await,
         Route::Rollback => lifecycle::rollback(&ctx, req, matched).await,
+        Route::GetRollout => lifecycle::get_rollout(&ctx, matched).await,
+        Route::PutRollout => lifecycle::put_rollout(&ctx, req, matched).await,
+        Route::ClearRollout => lifecycle::clear_rollout(&ctx, req, matched).await,
         Route::History => lifecycle::history(&ctx, req, matched).await,
         Route::DeleteVersion => lifecycle::delete(&ctx, req, matched).await,
         Route::GetPolicy => lifecycle::get_policy(&ctx, matched).await,
@@ -107,6 +110,7 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         Route::PutRoot => trust::put_root(&ctx, req).await,
         Route::PutTargets => trust::put_targets(&ctx, req).await,
         Route::GetTrustFile => trust::get_file(&ctx, matched).await,
+        Route::GetTarget => trust::get_target(&ctx, req, matched).await,
         Route::Resolve => trust::resolve(&ctx, req, matched).await,
     }
 }

@@ -43,6 +43,9 @@ pub enum Route {
     GetStage,
     Promote,
     Rollback,
+    GetRollout,
+    PutRollout,
+    ClearRollout,
     History,
     DeleteVersion,
     GetPolicy,
@@ -54,6 +57,7 @@ pub enum Route {
     PutRoot,
     PutTargets,
     GetTrustFile,
+    GetTarget,
     Resolve,
 }
 
@@ -311,6 +315,27 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     spec(
         Method::Get,
+        "/v1/orgs/:org/models/:model/stages/:stage/rollout",
+        Route::GetRollout,
+        Org(Viewer),
+        "A stage's traffic split: stable, canary, A/B variants and shadow",
+    ),
+    spec(
+        Method::Put,
+        "/v1/orgs/:org/models/:model/stages/:stage/rollout",
+        Route::PutRollout,
+        Org(Operator),
+        "Set a stage's canary, A/B variants and shadow (weights in basis points; new versions pass the promotion gates)",
+    ),
+    spec(
+        Method::Delete,
+        "/v1/orgs/:org/models/:model/stages/:stage/rollout",
+        Route::ClearRollout,
+        Org(Operator),
+        "Send all of a stage's traffic to its stable version again",
+    ),
+    spec(
+        Method::Get,
         "/v1/orgs/:org/models/:model/history",
         Route::History,
         Org(Viewer),
@@ -385,6 +410,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::GetTrustFile,
         Org(Viewer),
         "Trust metadata: root/targets/snapshot/timestamp.json, N.root/N.targets/N.snapshot.json",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/trust/targets/:model/:file",
+        Route::GetTarget,
+        Org(Viewer),
+        "A target file as TUF clients fetch it: VERSION, or SHA256.VERSION (consistent snapshots)",
     ),
     spec(
         Method::Get,

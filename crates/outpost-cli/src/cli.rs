@@ -66,6 +66,9 @@ pub enum Command {
     Tag(TagArgs),
     /// Download a version's artifact and check its digest and size.
     Pull(PullArgs),
+    /// Re-check a model `pull ORG/MODEL@STAGE` installed, offline: director
+    /// signature, release metadata and the bytes on disk.
+    Verify(VerifyArgs),
     /// Promote a version to a stage through the promotion gates.
     Promote(PromoteArgs),
     /// Roll a stage back to its previous state or to a named earlier version.
@@ -73,6 +76,9 @@ pub enum Command {
     /// Show stages.
     #[command(subcommand)]
     Stages(StagesCommand),
+    /// A stage's traffic split: sticky canary, A/B variants, shadow.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Show a model's deployment history, newest first.
     History {
         model: String,
@@ -111,11 +117,55 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Show how a stage splits its traffic.
+    Show {
+        model: String,
+        #[arg(long, default_value = "production")]
+        stage: String,
+    },
+    /// Set a stage's canary, A/B variants and shadow; every version new to
+    /// the stage passes the promotion gates.
+    Set {
+        model: String,
+        #[arg(long, default_value = "production")]
+        stage: String,
+        /// The version the rest of the traffic goes to (default: the current one).
+        #[arg(long)]
+        stable: Option<String>,
+        /// VERSION:PERCENT, e.g. 1.2.0:10 (sticky per device id).
+        #[arg(long, value_name = "VERSION:PERCENT")]
+        canary: Option<String>,
+        /// VERSION:PERCENT, repeatable: A/B variants after the canary.
+        #[arg(long = "variant", value_name = "VERSION:PERCENT")]
+        variants: Vec<String>,
+        /// A version clients run beside the answer, for telemetry only.
+        #[arg(long)]
+        shadow: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Admins only, with --reason: override the policy and staging gates.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Send all of a stage's traffic to its stable version again.
+    Clear {
+        model: String,
+        #[arg(long, default_value = "production")]
+        stage: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ReleaseCommand {
-    /// Add MODEL/VERSION to the organisation's release metadata and sign it.
+    /// Add MODEL/VERSION (several versions at once if given) to the
+    /// organisation's release metadata and sign it.
     Sign {
         model: String,
-        version: String,
+        #[arg(required = true)]
+        versions: Vec<String>,
         /// Release private keys (.pk8), repeatable (as many as the threshold).
         #[arg(long = "key", required = true)]
         keys: Vec<std::path::PathBuf>,
@@ -445,6 +495,18 @@ pub struct TagArgs {
     pub add: Vec<String>,
     #[arg(long = "remove")]
     pub remove: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The installed model file.
+    pub file: std::path::PathBuf,
+    /// The pinned root metadata (optional: the state must descend from it).
+    #[arg(long)]
+    pub trust: Option<std::path::PathBuf>,
+    /// The device's trusted state directory the model was installed with.
+    #[arg(long)]
+    pub state: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

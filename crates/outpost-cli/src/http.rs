@@ -172,6 +172,11 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T> {
+        decode(&self.send_reply(method, path, body)?)
+    }
+
+    /// Sends a JSON body and returns the reply whatever its status.
+    pub fn send_reply<B: Serialize>(&self, method: &str, path: &str, body: &B) -> Result<Reply> {
         let url = self.org_url(path);
         let text = serde_json::to_string(body)?;
         let request = ureq::http::Request::builder()
@@ -180,8 +185,7 @@ impl Client {
             .header("authorization", self.auth())
             .header("content-type", "application/json")
             .body(text)?;
-        let reply = Self::finish(&url, agent().run(request))?;
-        decode(&reply)
+        Self::finish(&url, agent().run(request))
     }
 
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {

@@ -310,6 +310,39 @@ pub struct RollbackRequest {
     pub reason: String,
 }
 
+/// `PUT …/models/{model}/stages/{stage}/rollout`: how a stage splits its
+/// traffic. Weights are basis points (1 000 = 10 %).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutRequest {
+    /// The version everything else falls back to; the stage's current
+    /// stable version when absent.
+    #[serde(default)]
+    pub stable: Option<String>,
+    #[serde(default)]
+    pub canary: Option<crate::routing::Arm>,
+    /// A/B variants, each taking its weight after the canary's.
+    #[serde(default)]
+    pub variants: Vec<crate::routing::Arm>,
+    /// Run beside the answer by clients, for telemetry only.
+    #[serde(default)]
+    pub shadow: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+    /// Admins only, with a reason: override the policy and staging gates.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// A stage's rollout as it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutView {
+    pub model: String,
+    pub stage: crate::lifecycle::Stage,
+    /// None when nothing is deployed to the stage.
+    pub rollout: Option<crate::routing::RolloutPolicy>,
+}
+
 /// Every stage of a model as it is now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StagesView {

@@ -44,6 +44,13 @@ impl Stage {
             Stage::Archived => "archived",
         }
     }
+
+    /// Stages that serve devices for real: nothing reaches them without a
+    /// release signature, so a compromised Worker cannot stage its own
+    /// artifact there.
+    pub fn requires_release(self) -> bool {
+        matches!(self, Stage::Canary | Stage::Production)
+    }
 }
 
 impl fmt::Display for Stage {
@@ -71,11 +78,38 @@ impl FromStr for Stage {
 /// Weights are in basis points: 10 000 = 100 %.
 pub const FULL_WEIGHT: u32 = 10_000;
 
+/// Which arm of a rollout a target is: the stable version takes whatever the
+/// canary and the A/B variants leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArmKind {
+    #[default]
+    Stable,
+    Canary,
+    Variant,
+}
+
+impl ArmKind {
+    pub fn is_stable(&self) -> bool {
+        *self == ArmKind::Stable
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ArmKind::Stable => "stable",
+            ArmKind::Canary => "canary",
+            ArmKind::Variant => "variant",
+        }
+    }
+}
+
 /// One version a stage sends traffic to, with its share.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub version: String,
     pub weight: u32,
+    #[serde(default, skip_serializing_if = "ArmKind::is_stable")]
+    pub arm: ArmKind,
 }
 
 /// What a stage points at: one version today; a weighted set (canary, A/B)
@@ -93,16 +127,19 @@ impl StageState {
             targets: vec![Target {
                 version: version.to_owned(),
                 weight: FULL_WEIGHT,
+                arm: ArmKind::Stable,
             }],
             shadow: None,
         }
     }
 
-    /// The version taking most traffic (the only one, for single targets).
+    /// The stable version: the one a rollout falls back to, and the only
+    /// one for single targets.
     pub fn primary(&self) -> Option<&str> {
         self.targets
             .iter()
-            .max_by_key(|t| t.weight)
+            .find(|t| t.arm.is_stable())
+            .or_else(|| self.targets.iter().max_by_key(|t| t.weight))
             .map(|t| t.version.as_str())
     }
 
@@ -125,8 +162,28 @@ impl StageState {
 pub enum Move {
     Promote,
     Rollback,
+    /// The stage's traffic split (canary, A/B variants, shadow) changed.
+    Rollout,
     /// A version the stage pointed at was force-deleted.
     Cleared,
+}
+
+impl Move {
+    pub const ALL: [Move; 4] = [Move::Promote, Move::Rollback, Move::Rollout, Move::Cleared];
+
+    /// The stored and audited name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Move::Promote => "promote",
+            Move::Rollback => "rollback",
+            Move::Rollout => "rollout",
+            Move::Cleared => "cleared",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Move> {
+        Move::ALL.into_iter().find(|m| m.as_str() == name)
+    }
 }
 
 /// One entry of the append-only deployment history.
@@ -252,12 +309,16 @@ pub struct GateInputs<'a> {
     pub policy: &'a PromotionPolicy,
     /// Whether this version has ever been deployed to staging.
     pub was_in_staging: bool,
+    /// Whether the current release (targets) metadata names this version's
+    /// exact digest and length.
+    pub released: bool,
 }
 
 /// One gate that did not pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateFailure {
-    /// Stable name: `artifact`, `digest`, `safety`, `loadable`, `policy`, `staging`.
+    /// Stable name: `artifact`, `digest`, `safety`, `loadable`, `release`,
+    /// `policy`, `staging`.
     pub gate: String,
     pub detail: String,
 }
@@ -300,6 +361,15 @@ pub fn evaluate_gates(inputs: &GateInputs<'_>) -> Vec<GateFailure> {
         failures.push(failure(
             "loadable",
             format!("the ONNX runtime cannot load {}: {err}", inputs.version),
+        ));
+    }
+    if inputs.stage.requires_release() && !inputs.released {
+        failures.push(failure(
+            "release",
+            format!(
+                "{} has no release signature; sign it with the offline release key (`outpost release sign`) before it goes to {}",
+                inputs.version, inputs.stage
+            ),
         ));
     }
     for rule in &inputs.policy.rules {
@@ -596,6 +666,7 @@ mod tests {
             metrics,
             policy,
             was_in_staging: true,
+            released: true,
         }
     }
 
@@ -642,6 +713,25 @@ mod tests {
         let mut i = inputs(Stage::Production, &metrics, &policy);
         i.was_in_staging = false;
         assert_eq!(gates(&i), vec!["staging"]);
+        // Only the serving stages need a release signature, and no force
+        // overrides it.
+        for (stage, needed) in [
+            (Stage::Development, false),
+            (Stage::Staging, false),
+            (Stage::Canary, true),
+            (Stage::Production, true),
+            (Stage::Archived, false),
+        ] {
+            let mut i = inputs(stage, &metrics, &policy);
+            i.released = false;
+            let failures = evaluate_gates(&i);
+            assert_eq!(failures.is_empty(), !needed, "{stage}");
+            if needed {
+                assert_eq!(gates(&i), vec!["release"]);
+                assert!(failures[0].detail.contains("outpost release sign"));
+                assert!(!all_forceable(&failures));
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Sha256Hasher;
-use crate::lifecycle::{FULL_WEIGHT, StageState, Target};
+use crate::lifecycle::{ArmKind, FULL_WEIGHT, StageState, Target};
 
 /// Number of buckets; weights are in the same unit (basis points).
 pub const BUCKETS: u32 = FULL_WEIGHT;
@@ -62,6 +62,10 @@ pub enum RolloutError {
     ZeroWeight(String),
     #[error("version {0} appears twice in the rollout")]
     Duplicate(String),
+    #[error(
+        "the shadow {0} already serves traffic in this rollout; a shadow runs beside the answer"
+    )]
+    ShadowServes(String),
 }
 
 /// Where a device was routed, and why.
@@ -69,8 +73,7 @@ pub enum RolloutError {
 pub struct Assignment {
     pub version: String,
     pub bucket: u32,
-    /// `stable`, `canary` or `variant`.
-    pub arm: String,
+    pub arm: ArmKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<String>,
 }
@@ -85,11 +88,43 @@ impl RolloutPolicy {
         }
     }
 
-    fn arms(&self) -> impl Iterator<Item = (&Arm, &'static str)> {
+    fn arms(&self) -> impl Iterator<Item = (&Arm, ArmKind)> {
         self.canary
             .iter()
-            .map(|arm| (arm, "canary"))
-            .chain(self.variants.iter().map(|arm| (arm, "variant")))
+            .map(|arm| (arm, ArmKind::Canary))
+            .chain(self.variants.iter().map(|arm| (arm, ArmKind::Variant)))
+    }
+
+    /// The rollout a stage's state describes (None: nothing deployed).
+    /// Inverse of [`RolloutPolicy::stage_state`].
+    pub fn from_state(state: &StageState) -> Option<Self> {
+        let stable = state.primary()?.to_owned();
+        let arm = |t: &Target| Arm {
+            version: t.version.clone(),
+            weight: t.weight,
+        };
+        Some(Self {
+            stable,
+            canary: state
+                .targets
+                .iter()
+                .find(|t| t.arm == ArmKind::Canary)
+                .map(arm),
+            variants: state
+                .targets
+                .iter()
+                .filter(|t| t.arm == ArmKind::Variant)
+                .map(arm)
+                .collect(),
+            shadow: state.shadow.clone(),
+        })
+    }
+
+    /// Every version this rollout sends traffic or shadow copies to.
+    pub fn versions(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.stable.as_str())
+            .chain(self.arms().map(|(arm, _)| arm.version.as_str()))
+            .chain(self.shadow.as_deref())
     }
 
     pub fn validate(&self) -> Result<(), RolloutError> {
@@ -104,6 +139,11 @@ impl RolloutPolicy {
             }
             seen.push(&arm.version);
             total = total.saturating_add(arm.weight);
+        }
+        if let Some(shadow) = &self.shadow
+            && seen.contains(&shadow.as_str())
+        {
+            return Err(RolloutError::ShadowServes(shadow.clone()));
         }
         if total > BUCKETS {
             return Err(RolloutError::Overweight(total));
@@ -120,37 +160,35 @@ impl RolloutPolicy {
                 return self.assignment(&arm.version, bucket, kind);
             }
         }
-        self.assignment(&self.stable, bucket, "stable")
+        self.assignment(&self.stable, bucket, ArmKind::Stable)
     }
 
-    fn assignment(&self, version: &str, bucket: u32, arm: &str) -> Assignment {
+    fn assignment(&self, version: &str, bucket: u32, arm: ArmKind) -> Assignment {
         Assignment {
             version: version.to_owned(),
             bucket,
-            arm: arm.to_owned(),
+            arm,
             shadow: self.shadow.clone(),
         }
     }
 
-    /// The stage record this rollout corresponds to (weights per version).
+    /// The stage record this rollout corresponds to: the stable version
+    /// first (kept at weight 0 when the arms take everything, so it is still
+    /// what the stage falls back to), then the arms in routing order.
     pub fn stage_state(&self) -> StageState {
         let split: u32 = self.arms().map(|(arm, _)| arm.weight).sum();
-        let mut targets: Vec<Target> = self
-            .arms()
-            .map(|(arm, _)| Target {
+        let stable = Target {
+            version: self.stable.clone(),
+            weight: BUCKETS.saturating_sub(split),
+            arm: ArmKind::Stable,
+        };
+        let targets = std::iter::once(stable)
+            .chain(self.arms().map(|(arm, kind)| Target {
                 version: arm.version.clone(),
                 weight: arm.weight,
-            })
+                arm: kind,
+            }))
             .collect();
-        if split < BUCKETS {
-            targets.insert(
-                0,
-                Target {
-                    version: self.stable.clone(),
-                    weight: BUCKETS - split,
-                },
-            );
-        }
         StageState {
             targets,
             shadow: self.shadow.clone(),
@@ -225,9 +263,9 @@ mod tests {
             let bucket = bucket_for(SALT, "acme", "fraud", &device);
             let before = ten.route(bucket);
             let after = twenty.route(bucket);
-            if before.arm == "canary" {
-                assert_eq!(after.arm, "canary", "{device} left the canary");
-            } else if after.arm == "canary" {
+            if before.arm == ArmKind::Canary {
+                assert_eq!(after.arm, ArmKind::Canary, "{device} left the canary");
+            } else if after.arm == ArmKind::Canary {
                 gained += 1;
             }
             assert_eq!(ten.route(bucket), before, "sticky");
@@ -269,6 +307,24 @@ mod tests {
         let state = policy.stage_state();
         assert_eq!(state.targets.iter().map(|t| t.weight).sum::<u32>(), BUCKETS);
         assert_eq!(state.primary(), Some("1.0.0"));
+        assert_eq!(RolloutPolicy::from_state(&state), Some(policy.clone()));
+        // The whole split off stable: stable is kept at weight 0.
+        let all_canary = canary(10_000);
+        let state = all_canary.stage_state();
+        assert_eq!(state.primary(), Some("1.0.0"));
+        assert_eq!(state.targets[0].weight, 0);
+        assert_eq!(RolloutPolicy::from_state(&state), Some(all_canary));
+        // A plain promotion's state is a stable-only rollout.
+        assert_eq!(
+            RolloutPolicy::from_state(&StageState::single("1.0.0")),
+            Some(RolloutPolicy::stable("1.0.0"))
+        );
+        assert_eq!(RolloutPolicy::from_state(&StageState::default()), None);
+        // The stored JSON of a single target stays as before rollouts existed.
+        assert_eq!(
+            serde_json::to_value(StageState::single("1.0.0")).unwrap(),
+            serde_json::json!({"targets": [{"version": "1.0.0", "weight": 10_000}]})
+        );
     }
 
     #[test]
@@ -289,10 +345,18 @@ mod tests {
             ..RolloutPolicy::stable("1.0.0")
         };
         assert_eq!(dup.validate(), Err(RolloutError::Duplicate("1.0.0".into())));
+        let shadow_serves = RolloutPolicy {
+            shadow: Some("2.0.0".into()),
+            ..canary(1_000)
+        };
+        assert_eq!(
+            shadow_serves.validate(),
+            Err(RolloutError::ShadowServes("2.0.0".into()))
+        );
         // 0.01 % steps: a single bucket.
         let tiny = canary(1);
-        assert_eq!(tiny.route(0).arm, "canary");
-        assert_eq!(tiny.route(1).arm, "stable");
-        assert_eq!(canary(10_000).route(9_999).arm, "canary");
+        assert_eq!(tiny.route(0).arm, ArmKind::Canary);
+        assert_eq!(tiny.route(1).arm, ArmKind::Stable);
+        assert_eq!(canary(10_000).route(9_999).arm, ArmKind::Canary);
     }
 }

@@ -128,20 +128,25 @@ pub struct Resolution {
     pub question: Question,
     /// The model version chosen.
     pub version: String,
+    /// Which arm of the stage's rollout the device landed in.
+    #[serde(default)]
+    pub arm: crate::lifecycle::ArmKind,
     /// Path of the artifact in targets metadata.
     pub target: String,
     pub digest: Digest,
     pub length: u64,
     /// A shadow artifact to run alongside (telemetry only), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shadow: Option<ShadowTarget>,
+    pub shadow: Option<ReleasedTarget>,
     /// Increases with every resolution the director signs for this org.
     pub resolution_version: u64,
     pub expires: String,
 }
 
+/// A model version as release metadata names it: the shadow of a resolution,
+/// and what the Worker checks before it answers with a version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShadowTarget {
+pub struct ReleasedTarget {
     pub version: String,
     pub target: String,
     pub digest: Digest,
@@ -493,6 +498,15 @@ impl TrustedState {
             self.highest("resolution"),
             resolution.resolution_version,
         )?;
+        self.check_released(&resolution)?;
+        self.highest
+            .insert("resolution".into(), resolution.resolution_version);
+        Ok(Verified(resolution))
+    }
+
+    /// The resolution's target (and shadow) are artifacts the release role
+    /// signed, with exactly this digest and length.
+    fn check_released(&self, resolution: &Resolution) -> Result<(), TrustError> {
         let targets = self
             .targets
             .as_ref()
@@ -512,9 +526,25 @@ impl TrustedState {
         if let Some(shadow) = &resolution.shadow {
             released(&shadow.target, &shadow.digest, shadow.length)?;
         }
-        self.highest
-            .insert("resolution".into(), resolution.resolution_version);
-        Ok(Verified(resolution))
+        Ok(())
+    }
+
+    /// `outpost verify`: re-checks an installed model offline against the
+    /// resolution it was installed from. The resolution must still be the
+    /// director's and name an artifact the trusted release metadata lists,
+    /// and the bytes on disk must be that artifact. Expiry is not checked: a
+    /// model installed while everything was fresh stays what it was.
+    pub fn verify_installed(
+        &self,
+        resolution: &Envelope,
+        installed: &HashedContent,
+    ) -> Result<Verified<Resolution>, TrustError> {
+        let director = self.root.director.clone().ok_or(TrustError::NoDirector)?;
+        let parsed: Resolution = parse(resolution, "resolution", "outpost-resolution")?;
+        check_role(&self.root, "director", &director, resolution)?;
+        self.check_released(&parsed)?;
+        installed.expect(&parsed.digest, parsed.length)?;
+        Ok(Verified(parsed))
     }
 }
 
@@ -644,22 +674,12 @@ pub fn timestamp_metadata(version: u64, snapshot_version: u64, expires: &str) ->
     })
 }
 
-/// The `signed` part of a resolution statement.
-pub fn resolution_metadata(
-    question: &Question,
-    version: &str,
-    target: &str,
-    digest: &Digest,
-    length: u64,
-    resolution_version: u64,
-    expires: &str,
-) -> Value {
-    serde_json::json!({
-        "_type": "outpost-resolution",
-        "org": question.org, "model": question.model, "stage": question.stage, "device": question.device,
-        "version": version, "target": target, "digest": digest, "length": length,
-        "resolution_version": resolution_version, "expires": expires,
-    })
+impl Resolution {
+    /// The `signed` part of this resolution statement.
+    pub fn to_signed(&self) -> Value {
+        // Serialising a struct of strings and numbers cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
 }
 
 /// Whether online metadata expiring at `expires` should be re-signed now:
@@ -672,9 +692,63 @@ pub fn needs_resign(expires: &str, now: i64, lifetime_ms: i64) -> bool {
     }
 }
 
+/// The `signed` part of the next release metadata: the current one (already
+/// checked to be the signer's own, see [`check_extends_own_release`]) with
+/// `additions` added or replaced, one version newer, expiring at `expires`.
+pub fn next_release(
+    current: Option<&Targets>,
+    additions: impl IntoIterator<Item = (String, TargetFile)>,
+    expires: &str,
+) -> Value {
+    let mut targets = current.map(|t| t.targets.clone()).unwrap_or_default();
+    targets.extend(additions);
+    serde_json::json!({
+        "_type": "targets", "spec_version": "1.0.31",
+        "version": current.map_or(0, |t| t.version) + 1,
+        "expires": expires, "targets": targets,
+    })
+}
+
+/// Before a release key signs "the current release plus X", the current
+/// release must carry a valid signature by one of the signer's own keys:
+/// otherwise a compromised Worker could slip its own target into the list
+/// and have the offline key sign it.
+pub fn check_extends_own_release(
+    current: &Envelope,
+    signers: &[PublicKey],
+) -> Result<Targets, TrustError> {
+    let targets: Targets = parse(current, "targets", "targets")?;
+    let keys: BTreeMap<String, PublicKey> =
+        signers.iter().map(|k| (k.key_id(), k.clone())).collect();
+    let ids: Vec<String> = keys.keys().cloned().collect();
+    verify_threshold(
+        "targets",
+        &current.signed,
+        &current.signatures,
+        &keys,
+        &ids,
+        1,
+    )?;
+    Ok(targets)
+}
+
 /// The target path of a model version in release metadata.
 pub fn target_path(model: &str, version: &str) -> String {
     format!("{model}/{version}")
+}
+
+/// A target file name as TUF clients ask for it under the targets URL:
+/// `VERSION`, or with consistent snapshots `SHA256HEX.VERSION`. Returns the
+/// hash prefix (if any) and the version.
+pub fn parse_target_file(file: &str) -> (Option<&str>, &str) {
+    match file.split_once('.') {
+        Some((hash, version))
+            if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            (Some(hash), version)
+        }
+        _ => (None, file),
+    }
 }
 
 /// Checks downloaded bytes (hashed while streaming, stopping at the signed
@@ -879,6 +953,50 @@ mod tests {
         let saved: TrustedState =
             serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
         assert_eq!(saved, state);
+    }
+
+    #[test]
+    fn an_installed_model_is_rechecked_offline_even_after_expiry() {
+        let repo = Repo::new();
+        let mut state = device_at(&repo, 1);
+        let resolution = repo.resolution(
+            &question(),
+            "fraud/2.0.0.onnx",
+            NEW,
+            1,
+            NOW + 3_600_000,
+            &repo.director,
+        );
+        state
+            .verify_resolution(&resolution, &question(), NOW)
+            .unwrap();
+        // Days later, offline: the resolution has expired, the check holds.
+        let verified = state.verify_installed(&resolution, &hashed(NEW)).unwrap();
+        assert_eq!(verified.inner().target, "fraud/2.0.0.onnx");
+        // Bytes changed on disk.
+        let err = state
+            .verify_installed(&resolution, &hashed(b"model weights v3"))
+            .unwrap_err();
+        assert_eq!(err.code(), "DIGEST_MISMATCH");
+        // A record edited to point at other bytes loses the director's signature.
+        let mut edited = resolution.clone();
+        edited.signed["digest"] = serde_json::to_value(Digest::of(OLD)).unwrap();
+        edited.signed["length"] = serde_json::json!(OLD.len());
+        let err = state.verify_installed(&edited, &hashed(OLD)).unwrap_err();
+        assert_eq!(err.code(), "BAD_SIGNATURE");
+        // A director-signed record of an unreleased artifact is refused.
+        let unreleased = repo.resolution(
+            &question(),
+            "fraud/3.0.0.onnx",
+            b"never released",
+            2,
+            NOW + DAY,
+            &repo.director,
+        );
+        let err = state
+            .verify_installed(&unreleased, &hashed(b"never released"))
+            .unwrap_err();
+        assert_eq!(err.code(), "NOT_RELEASED");
     }
 
     /// A device at v1 that verified the director's answer "run 2.0.0".
@@ -1258,6 +1376,55 @@ mod tests {
         ));
         assert!(needs_resign(&format_utc(NOW - 1000), NOW, lifetime));
         assert!(needs_resign("garbage", NOW, lifetime));
+    }
+
+    #[test]
+    fn a_release_extends_only_what_the_signer_released_before() {
+        let repo = Repo::new();
+        let file = |bytes: &[u8]| TargetFile {
+            length: bytes.len() as u64,
+            hashes: [("sha256".to_owned(), Digest::of(bytes).hex())].into(),
+            custom: None,
+        };
+        let first = next_release(
+            None,
+            [("m/1.0.0".to_owned(), file(OLD))],
+            "2099-01-01T00:00:00Z",
+        );
+        assert_eq!(first["version"], 1);
+        let signed_first = sign(first, &repo.release_signers());
+        let publics: Vec<PublicKey> = repo
+            .release_keys
+            .iter()
+            .map(|k| k.public().clone())
+            .collect();
+        let current = check_extends_own_release(&signed_first, &publics).unwrap();
+        let second = next_release(
+            Some(&current),
+            [("m/2.0.0".to_owned(), file(b"new"))],
+            "2099-01-01T00:00:00Z",
+        );
+        assert_eq!(second["version"], 2);
+        assert_eq!(second["targets"].as_object().unwrap().len(), 2);
+        // The Worker (holding only online keys) re-signed a list with its own
+        // target in it: the release key refuses to build on it.
+        let mut tampered = signed_first.clone();
+        tampered.signed["targets"]["m/evil"] = serde_json::to_value(file(b"evil")).unwrap();
+        let err = check_extends_own_release(&tampered, &publics).unwrap_err();
+        assert_eq!(err.code(), "BAD_SIGNATURE");
+        let by_director = sign(tampered.signed, &[&repo.director]);
+        let err = check_extends_own_release(&by_director, &publics).unwrap_err();
+        assert_eq!(err.code(), "BAD_SIGNATURE");
+    }
+
+    #[test]
+    fn target_files_may_carry_a_hash_prefix() {
+        let hex = Digest::of(b"x").hex();
+        assert_eq!(parse_target_file("1.2.0"), (None, "1.2.0"));
+        let prefixed = format!("{hex}.1.2.0");
+        assert_eq!(parse_target_file(&prefixed), (Some(hex.as_str()), "1.2.0"));
+        // Not 64 hex digits: a version with dots, not a prefix.
+        assert_eq!(parse_target_file("abc.1.2.0"), (None, "abc.1.2.0"));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! destructors, each group id is also written to `OUTPOST_E2E_PIDDIR` when set,
 //! and `scripts/test.sh` kills whatever is listed there on exit.
 
+pub mod hostile;
+
 use std::fs::{self, File};
 use std::io::Read;
 use std::net::TcpListener;
@@ -73,7 +75,7 @@ pub struct LocalWorker {
     child: Child,
     log_path: PathBuf,
     pid_file: Option<PathBuf>,
-    _state: tempfile::TempDir,
+    state_dir: tempfile::TempDir,
 }
 
 fn wrangler() -> PathBuf {
@@ -197,7 +199,7 @@ impl LocalWorker {
             child,
             log_path,
             pid_file,
-            _state: state,
+            state_dir: state,
         };
         worker.wait_until_answering(started)?;
         eprintln!(
@@ -240,6 +242,14 @@ impl LocalWorker {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(500));
         }
+    }
+
+    /// This deployment's online (snapshot/timestamp) or director private
+    /// key, for tests that play a compromised Worker.
+    pub fn deployment_key(&self, name: &str) -> Result<outpost_core::signing::SigningKey, Failed> {
+        let bytes = fs::read(self.state_dir.path().join(format!("{name}.pk8")))
+            .map_err(|e| format!("reading the {name} key: {e}"))?;
+        outpost_core::signing::SigningKey::from_pkcs8(&bytes).map_err(|e| format!("{e}").into())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -715,4 +725,103 @@ pub fn create_token(admin: &Api, name: &str, role: &str) -> Result<(String, Api)
 
 pub fn register(api: &Api, model: &str, body: serde_json::Value) -> Result<Reply, Failed> {
     api.json("POST", &format!("/models/{model}/versions"), &body)
+}
+
+/// An organisation after its operator's key ceremony, done with the CLI as
+/// the README shows: one root key, `releases` release keys (all needed), the
+/// deployment's online keys; the root uploaded. Keys and the admin's profile
+/// live in `dir`.
+#[derive(Debug)]
+pub struct ReleaseKeys {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub releases: usize,
+}
+
+impl ReleaseKeys {
+    pub fn ceremony(worker: &LocalWorker, admin: &Api) -> Result<Self, Failed> {
+        Self::ceremony_with(worker, admin, 1)
+    }
+
+    pub fn ceremony_with(
+        worker: &LocalWorker,
+        admin: &Api,
+        releases: usize,
+    ) -> Result<Self, Failed> {
+        let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+        let config = dir.path().join("operator.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[profiles.default]\nurl = \"{}\"\norg = \"{}\"\ntoken = \"{}\"\n",
+                worker.base_url, admin.org, admin.token
+            ),
+        )
+        .map_err(|e| format!("{e}"))?;
+        let keys = Self {
+            dir,
+            config,
+            releases,
+        };
+        let path = |name: &str| keys.path(name).to_string_lossy().into_owned();
+        keys.run(&["keys", "generate", "--out", &path("root")])?;
+        let mut init = vec![
+            "trust".to_owned(),
+            "init".into(),
+            "--root-key".into(),
+            path("root.pk8"),
+            "--release-threshold".into(),
+            releases.to_string(),
+            "--online-key".into(),
+            path("deployment/online.pub.json"),
+            "--director-key".into(),
+            path("deployment/director.pub.json"),
+            "-o".into(),
+            path("root.json"),
+        ];
+        for n in 1..=releases {
+            keys.run(&["keys", "generate", "--out", &path(&format!("release{n}"))])?;
+            init.push("--release-key".into());
+            init.push(path(&format!("release{n}.pub.json")));
+        }
+        keys.run(&["trust", "fetch-keys", "--out-dir", &path("deployment")])?;
+        keys.run(&init.iter().map(String::as_str).collect::<Vec<_>>())?;
+        keys.run(&["trust", "upload", &path("root.json")])?;
+        Ok(keys)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Release key `n` (from 1), as the operator holds it.
+    pub fn release_key(&self, n: usize) -> Result<outpost_core::signing::SigningKey, Failed> {
+        let bytes = std::fs::read(self.path(&format!("release{n}.pk8")))
+            .map_err(|e| format!("reading release key {n}: {e}"))?;
+        outpost_core::signing::SigningKey::from_pkcs8(&bytes).map_err(|e| format!("{e}").into())
+    }
+
+    /// Runs the CLI as the organisation's admin; stdout, or the failure.
+    pub fn run(&self, args: &[&str]) -> Result<String, Failed> {
+        let (ok, stdout, stderr) = cli(&self.config, args)?;
+        ensure!(ok, "outpost {}: {stdout}{stderr}", args.join(" "));
+        Ok(stdout)
+    }
+
+    /// `outpost release sign MODEL VERSION…` with every release key.
+    pub fn release(&self, model: &str, versions: &[&str]) -> Result<String, Failed> {
+        let keys: Vec<String> = (1..=self.releases)
+            .map(|n| {
+                self.path(&format!("release{n}.pk8"))
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let mut args = vec!["release", "sign", model];
+        args.extend_from_slice(versions);
+        for key in &keys {
+            args.extend_from_slice(&["--key", key]);
+        }
+        self.run(&args)
+    }
 }

@@ -2,15 +2,17 @@
 //! (each failing on its own, against real ONNX models, a real unsafe pickle,
 //! and artifacts lost or corrupted in local R2), staging → production, forced
 //! promotions, rollback, history replay, protected deletion, retention, the
-//! cron, the audit chain under tampering, and concurrent promotions.
+//! cron, the audit chain under tampering, concurrent promotions, the release
+//! signature gate, and sticky canary / A-B / shadow rollouts resolved by the
+//! director.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use outpost_core::lifecycle::{Deployment, Stage, StageState, replay};
 use outpost_e2e::{
-    Api, Failed, LocalWorker, Reply, WorkerConfig, cli, create_token, ensure, expect_problem,
-    expect_status, init_org, register,
+    Api, Failed, LocalWorker, ReleaseKeys, Reply, WorkerConfig, cli, create_token, ensure,
+    expect_problem, expect_status, init_org, register,
 };
 use serde_json::{Value, json};
 
@@ -18,6 +20,8 @@ struct Fixture {
     worker: LocalWorker,
     /// Tokens of org `life` by role.
     life: BTreeMap<&'static str, Api>,
+    /// Org `life`'s root and release keys (root uploaded).
+    keys: ReleaseKeys,
 }
 
 type Test = fn(&Fixture) -> Result<(), Failed>;
@@ -62,6 +66,14 @@ const TESTS: &[(&str, Test)] = &[
         twenty_concurrent_promotions_leave_one_state,
     ),
     ("cli_lifecycle_walkthrough", cli_lifecycle_walkthrough),
+    (
+        "canary_and_production_need_a_release_signature",
+        canary_and_production_need_a_release_signature,
+    ),
+    (
+        "sticky_canary_ab_and_shadow_rollouts",
+        sticky_canary_ab_and_shadow_rollouts,
+    ),
 ];
 
 fn models_dir() -> PathBuf {
@@ -87,13 +99,27 @@ fn setup() -> Result<Fixture, Failed> {
             create_token(&admin, &format!("{role}-token"), role)?.1,
         );
     }
+    let keys = ReleaseKeys::ceremony(&worker, &admin)?;
     life.insert("admin", admin);
-    Ok(Fixture { worker, life })
+    Ok(Fixture { worker, life, keys })
 }
 
-/// Creates a model and registers versions: (version, fixture file or inline
-/// bytes, f1, declared format).
+/// Creates a model, registers versions — (version, fixture file or inline
+/// bytes, f1) — and signs a release naming all of them, so the lifecycle
+/// tests meet only the gates they are about.
 fn model_with(
+    f: &Fixture,
+    name: &str,
+    policy: Option<Value>,
+    versions: &[(&str, Artifact, f64)],
+) -> Result<(), Failed> {
+    model_unreleased(f, name, policy, versions)?;
+    let names: Vec<&str> = versions.iter().map(|(v, _, _)| *v).collect();
+    f.keys.release(name, &names)?;
+    Ok(())
+}
+
+fn model_unreleased(
     f: &Fixture,
     name: &str,
     policy: Option<Value>,
@@ -902,5 +928,254 @@ fn cli_lifecycle_walkthrough(f: &Fixture) -> Result<(), Failed> {
         "models/clif",
     ])?;
     ensure!(audit.lines().count() == 4, "header + 3 promotions: {audit}");
+    Ok(())
+}
+
+fn canary_and_production_need_a_release_signature(f: &Fixture) -> Result<(), Failed> {
+    model_unreleased(
+        f,
+        "unsigned",
+        None,
+        &[("1.0.0", RF1, 0.9), ("1.1.0", RF2, 0.9)],
+    )?;
+    let (op, admin) = (&f.life["operator"], &f.life["admin"]);
+    promote_ok(f, "unsigned", "staging", "1.0.0")?;
+    for stage in ["canary", "production"] {
+        let body = expect_gates(
+            &promote(op, "unsigned", stage, json!({"version": "1.0.0"}))?,
+            &["release"],
+            &format!("unreleased to {stage}"),
+        )?;
+        ensure!(body["forceable"] == false, "{body}");
+        ensure!(
+            body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("outpost release sign"),
+            "{body}"
+        );
+    }
+    // Not even an admin's force.
+    expect_gates(
+        &promote(
+            admin,
+            "unsigned",
+            "production",
+            json!({"version": "1.0.0", "force": true, "reason": "ship it"}),
+        )?,
+        &["release"],
+        "forced unreleased",
+    )?;
+    f.keys.release("unsigned", &["1.0.0"])?;
+    promote_ok(f, "unsigned", "production", "1.0.0")?;
+    promote_ok(f, "unsigned", "staging", "1.1.0")?;
+    // A rollout cannot slip an unreleased version in as canary or shadow.
+    for body in [
+        json!({"canary": {"version": "1.1.0", "weight": 1000}}),
+        json!({"shadow": "1.1.0"}),
+    ] {
+        expect_gates(
+            &op.json("PUT", "/models/unsigned/stages/production/rollout", &body)?,
+            &["release"],
+            "unreleased rollout",
+        )?;
+    }
+    ensure!(
+        serving(f, "unsigned", "production")?.as_deref() == Some("1.0.0"),
+        "production unchanged"
+    );
+    Ok(())
+}
+
+/// Resolves `model@production` for each device as the director answers it:
+/// (version, arm, shadow version).
+fn resolve_all(
+    f: &Fixture,
+    model: &str,
+    devices: &[String],
+) -> Result<Vec<(String, String, Option<String>)>, Failed> {
+    let viewer = &f.life["viewer"];
+    let chunk = devices.len().div_ceil(8).max(1);
+    let results: Vec<Result<Vec<_>, Failed>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = devices
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|device| {
+                            let body = expect_status(
+                                &viewer.get(&format!(
+                                    "/models/{model}/resolve?stage=production&device={device}"
+                                ))?,
+                                200,
+                                "resolve",
+                            )?;
+                            let signed = &body["signed"];
+                            ensure!(signed["device"] == device.as_str(), "{body}");
+                            Ok((
+                                signed["version"].as_str().unwrap_or_default().to_owned(),
+                                signed["arm"].as_str().unwrap_or_default().to_owned(),
+                                signed["shadow"]["version"].as_str().map(str::to_owned),
+                            ))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("resolver thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut all = Vec::new();
+    for part in results {
+        all.extend(part?);
+    }
+    Ok(all)
+}
+
+/// Devices resolved through the real Worker; the share bounds are the
+/// issue's ±1 percentage point around the weight.
+const DEVICES: usize = 10_000;
+
+fn sticky_canary_ab_and_shadow_rollouts(f: &Fixture) -> Result<(), Failed> {
+    model_with(
+        f,
+        "routed",
+        None,
+        &[
+            ("1.0.0", RF1, 0.9),
+            ("1.1.0", RF2, 0.9),
+            ("1.2.0", RF3, 0.9),
+        ],
+    )?;
+    for version in ["1.2.0", "1.1.0", "1.0.0"] {
+        promote_ok(f, "routed", "staging", version)?;
+    }
+    promote_ok(f, "routed", "production", "1.0.0")?;
+    let set = |args: &[&str]| -> Result<String, Failed> {
+        let mut all = vec!["rollout", "set", "routed", "--stage", "production"];
+        all.extend_from_slice(args);
+        f.keys.run(&all)
+    };
+    let shown = set(&[
+        "--canary",
+        "1.1.0:10",
+        "--shadow",
+        "1.2.0",
+        "--reason",
+        "canary 10%",
+    ])?;
+    ensure!(
+        shown.contains("canary 1.1.0 (10.00%)") && shown.contains("shadow 1.2.0"),
+        "{shown}"
+    );
+    let view = expect_status(
+        &f.life["viewer"].get("/models/routed/stages/production/rollout")?,
+        200,
+        "rollout",
+    )?;
+    ensure!(
+        view["rollout"]["stable"] == "1.0.0"
+            && view["rollout"]["canary"] == json!({"version": "1.1.0", "weight": 1000})
+            && view["rollout"]["shadow"] == "1.2.0",
+        "{view}"
+    );
+
+    let devices: Vec<String> = (0..DEVICES).map(|i| format!("device-{i:05}")).collect();
+    let ten = resolve_all(f, "routed", &devices)?;
+    let on_canary = |answers: &[(String, String, Option<String>)]| {
+        answers.iter().filter(|(v, _, _)| v == "1.1.0").count()
+    };
+    let share = on_canary(&ten);
+    ensure!(
+        (900..=1_100).contains(&share),
+        "10 % canary ± 1 pp of {DEVICES} devices: {share}"
+    );
+    for (version, arm, shadow) in &ten {
+        let expected_arm = if version == "1.1.0" {
+            "canary"
+        } else {
+            "stable"
+        };
+        ensure!(arm == expected_arm, "{version} came as {arm}");
+        ensure!(shadow.as_deref() == Some("1.2.0"), "shadow rides along");
+    }
+    // Sticky: the same device gets the same answer again.
+    let again = resolve_all(f, "routed", &devices[..500])?;
+    ensure!(
+        again[..] == ten[..500],
+        "the same devices, the same answers"
+    );
+
+    // 10 % → 20 %: nobody leaves the canary (checked on the first 4 000
+    // devices, to keep the run short; the share within ±2 pp there).
+    set(&["--canary", "1.1.0:20", "--shadow", "1.2.0"])?;
+    let twenty = resolve_all(f, "routed", &devices[..4_000])?;
+    let share = on_canary(&twenty);
+    ensure!(
+        (720..=880).contains(&share),
+        "20 % canary ± 2 pp of 4 000: {share}"
+    );
+    let moved_back = ten
+        .iter()
+        .zip(&twenty)
+        .filter(|(before, after)| before.0 == "1.1.0" && after.0 != "1.1.0")
+        .count();
+    ensure!(moved_back == 0, "{moved_back} devices left the canary");
+
+    // A/B: two variants split everything; stable keeps no traffic.
+    set(&["--variant", "1.1.0:50", "--variant", "1.2.0:50"])?;
+    let ab = resolve_all(f, "routed", &devices[..2_000])?;
+    ensure!(
+        ab.iter()
+            .all(|(v, arm, shadow)| arm == "variant" && v != "1.0.0" && shadow.is_none()),
+        "only variants answer"
+    );
+    let a = ab.iter().filter(|(v, _, _)| v == "1.1.0").count();
+    ensure!((800..=1_200).contains(&a), "A/B about half: {a} of 2000");
+
+    // Every change is history; rolling back restores the previous split.
+    let entries = history(f, "routed")?;
+    let rollouts = entries
+        .iter()
+        .filter(|d| d.kind == outpost_core::lifecycle::Move::Rollout)
+        .count();
+    ensure!(rollouts == 3, "three rollout entries: {entries:?}");
+    let back = expect_status(
+        &f.life["operator"].json(
+            "POST",
+            "/models/routed/stages/production/rollback",
+            &json!({"reason": "A/B looked bad"}),
+        )?,
+        201,
+        "rollback",
+    )?;
+    ensure!(
+        back["to"]["targets"][1] == json!({"version": "1.1.0", "weight": 2000, "arm": "canary"}),
+        "{back}"
+    );
+    let cleared = f
+        .keys
+        .run(&["rollout", "clear", "routed", "--stage", "production"])?;
+    ensure!(cleared.contains("routed@production: 1.0.0"), "{cleared}");
+    let answers = resolve_all(f, "routed", &devices[..200])?;
+    ensure!(
+        answers
+            .iter()
+            .all(|(v, arm, shadow)| v == "1.0.0" && arm == "stable" && shadow.is_none()),
+        "all stable again"
+    );
+    // Bad splits are refused with a reason.
+    let reply = f.life["operator"].json(
+        "PUT",
+        "/models/routed/stages/production/rollout",
+        &json!({"canary": {"version": "1.1.0", "weight": 6000}, "variants": [{"version": "1.2.0", "weight": 6000}]}),
+    )?;
+    let detail = expect_problem(&reply, 422, "overweight")?;
+    ensure!(detail.contains("12000"), "{detail}");
     Ok(())
 }

@@ -197,20 +197,7 @@ fn setup(worker: LocalWorker) -> Result<Fixture, Failed> {
         expect_status(&reply, 201, "register seed version")?;
     }
 
-    // Stages with history (for the lifecycle routes of the role matrix).
     let operator = acme["operator"].clone();
-    for (stage, version) in [
-        ("staging", "1.0.0"),
-        ("canary", "1.0.0"),
-        ("canary", "1.1.0"),
-    ] {
-        let reply = operator.json(
-            "POST",
-            &format!("/models/fraud-detector/stages/{stage}/promote"),
-            &json!({"version": version}),
-        )?;
-        expect_status(&reply, 201, "seed promotion")?;
-    }
     expect_status(
         &dev.json("POST", "/models", &json!({"name": "retained"}))?,
         201,
@@ -277,6 +264,20 @@ fn setup(worker: LocalWorker) -> Result<Fixture, Failed> {
         201,
         "first release",
     )?;
+    // Stages with history (for the lifecycle routes of the role matrix);
+    // canary only after the release that names both versions.
+    for (stage, version) in [
+        ("staging", "1.0.0"),
+        ("canary", "1.0.0"),
+        ("canary", "1.1.0"),
+    ] {
+        let reply = operator.json(
+            "POST",
+            &format!("/models/fraud-detector/stages/{stage}/promote"),
+            &json!({"version": version}),
+        )?;
+        expect_status(&reply, 201, "seed promotion")?;
+    }
     Ok(fixture)
 }
 
@@ -1011,6 +1012,25 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
             "/models/fraud-detector/stages/canary/rollback",
             &json!({"reason": format!("matrix {n}")}),
         )?,
+        "GetRollout" => api.get("/models/fraud-detector/stages/canary/rollout")?,
+        "PutRollout" | "ClearRollout" => {
+            // On `archived`, which no other test moves: a stable version
+            // first, then the split (or clearing it).
+            f.acme["operator"].json(
+                "POST",
+                "/models/fraud-detector/stages/archived/promote",
+                &json!({"version": "1.1.0"}),
+            )?;
+            if op == "PutRollout" {
+                api.json(
+                    "PUT",
+                    "/models/fraud-detector/stages/archived/rollout",
+                    &json!({"variants": [{"version": "1.0.0", "weight": 5000}]}),
+                )?
+            } else {
+                api.delete("/models/fraud-detector/stages/archived/rollout")?
+            }
+        }
         "History" => api.get("/models/fraud-detector/history")?,
         "DeleteVersion" => {
             let version = format!("60.0.0-del.{n}");
@@ -1049,6 +1069,7 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
             &next_release(f, api, "release.pk8")?,
         )?,
         "GetTrustFile" => api.get("/trust/timestamp.json")?,
+        "GetTarget" => api.get("/trust/targets/fraud-detector/1.1.0")?,
         "Resolve" => api.get("/models/fraud-detector/resolve?stage=staging&device=matrix")?,
         _ => return Ok(None),
     }))
@@ -1261,6 +1282,26 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
             Some(json!({"signed": {}, "signatures": []})),
         ),
         ("GET", "/trust/root.json".into(), None),
+        (
+            "GET",
+            format!("/trust/targets/{}/3.1.4", f.globex_model),
+            None,
+        ),
+        (
+            "GET",
+            format!("/models/{}/stages/production/rollout", f.globex_model),
+            None,
+        ),
+        (
+            "PUT",
+            format!("/models/{}/stages/production/rollout", f.globex_model),
+            Some(json!({"shadow": "3.1.4"})),
+        ),
+        (
+            "DELETE",
+            format!("/models/{}/stages/production/rollout", f.globex_model),
+            None,
+        ),
         (
             "GET",
             format!("/models/{}/resolve?stage=production", f.globex_model),
@@ -2190,7 +2231,15 @@ fn cli_key_ceremony_release_and_device_pull(f: &Fixture) -> Result<(), Failed> {
         "f1=0.94",
     ])?;
     run(&["promote", "fraud-detector", "1.2.0", "--to", "staging"])?;
-    run(&["promote", "fraud-detector", "1.2.0", "--to", "production"])?;
+    // No release signature yet: production refuses, naming the command.
+    let (ok, _, stderr) = cli(
+        &config,
+        &["promote", "fraud-detector", "1.2.0", "--to", "production"],
+    )?;
+    ensure!(
+        !ok && stderr.contains("release") && stderr.contains("outpost release sign"),
+        "{stderr}"
+    );
     let released = run(&[
         "release",
         "sign",
@@ -2200,9 +2249,10 @@ fn cli_key_ceremony_release_and_device_pull(f: &Fixture) -> Result<(), Failed> {
         &d("release.pk8"),
     ])?;
     ensure!(
-        released.contains("released fraud-detector@1.2.0") && released.contains("version 1"),
+        released.contains("released fraud-detector/1.2.0") && released.contains("version 1"),
         "{released}"
     );
+    run(&["promote", "fraud-detector", "1.2.0", "--to", "production"])?;
 
     let device = dir.path().join("device.toml");
     std::fs::write(

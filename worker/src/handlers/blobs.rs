@@ -184,7 +184,12 @@ pub async fn record_blob(
 
 /// `GET` / `HEAD /v1/orgs/{org}/blobs/sha256/{hex}`.
 pub async fn get(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
-    let digest = path_digest(matched)?;
+    serve(ctx, req, &path_digest(matched)?).await
+}
+
+/// Streams the organisation's blob `digest`, with ETag, Range and 304.
+pub async fn serve(ctx: &Ctx, req: &Request, digest: &Digest) -> ApiResult<Response> {
+    let digest = *digest;
     let org = ctx.org()?;
     let Some(row) = find(ctx, &digest).await? else {
         return Err(ApiError::not_found(format!(

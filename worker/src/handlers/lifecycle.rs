@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 use outpost_core::api::{
-    Deleted, ModelPolicies, Page, PromoteRequest, RetentionReport, RollbackRequest, StagesView,
+    Deleted, ModelPolicies, Page, PromoteRequest, RetentionReport, RollbackRequest, RolloutRequest,
+    RolloutView, StagesView,
 };
 use outpost_core::auth::Role;
 use outpost_core::digest::{Digest, Sha256Hasher};
@@ -15,6 +16,7 @@ use outpost_core::lifecycle::{
     Deployment, GateInputs, Move, RetentionCandidate, RetentionPolicy, Stage, StageState,
     all_forceable, evaluate_gates, plan_deletion, plan_retention, replay, rollback_target,
 };
+use outpost_core::routing::RolloutPolicy;
 use outpost_core::version::{ArtifactFormat, parse_version};
 use outpost_core::{Problem, ProblemKind};
 use serde_json::json;
@@ -48,11 +50,7 @@ impl DeploymentRow {
             |what: &str| ApiError::internal(format!("stored deployment {what} is corrupt"));
         Ok(Deployment {
             stage: self.stage.parse().map_err(|_| corrupt("stage"))?,
-            kind: match self.kind.as_str() {
-                "promote" => Move::Promote,
-                "rollback" => Move::Rollback,
-                _ => Move::Cleared,
-            },
+            kind: Move::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
             from: serde_json::from_str(&self.from_state).map_err(|_| corrupt("from"))?,
             to: serde_json::from_str(&self.to_state).map_err(|_| corrupt("to"))?,
             forced: serde_json::from_str(&self.forced).map_err(|_| corrupt("forced"))?,
@@ -67,14 +65,6 @@ impl DeploymentRow {
 
 const DEPLOYMENT_COLUMNS: &str =
     "model, stage, seq, kind, from_state, to_state, actor, reason, at, forced";
-
-fn kind_name(kind: Move) -> &'static str {
-    match kind {
-        Move::Promote => "promote",
-        Move::Rollback => "rollback",
-        Move::Cleared => "cleared",
-    }
-}
 
 /// The whole history of one model (optionally one stage), oldest first.
 async fn history_of(ctx: &Ctx, model: &str, stage: Option<Stage>) -> ApiResult<Vec<Deployment>> {
@@ -179,7 +169,7 @@ async fn append_move(
         let insert = insert_deployment(ctx, org, &entry)?;
         let event = Event::by_caller(
             ctx,
-            &format!("stage.{}", kind_name(kind)),
+            &format!("stage.{}", kind.as_str()),
             format!("models/{model}/stages/{stage}"),
             json!({"from": entry.from, "to": entry.to, "reason": reason, "forced": forced, "seq": entry.seq}),
         )
@@ -209,7 +199,7 @@ fn insert_deployment(ctx: &Ctx, org: &str, entry: &Deployment) -> ApiResult<D1Pr
             db::text(&entry.model),
             db::text(entry.stage.as_str()),
             db::int(entry.seq),
-            db::text(kind_name(entry.kind)),
+            db::text(entry.kind.as_str()),
             db::text(&serde_json::to_string(&entry.from)?),
             db::text(&serde_json::to_string(&entry.to)?),
             db::text(&entry.actor),
@@ -222,6 +212,7 @@ fn insert_deployment(ctx: &Ctx, org: &str, entry: &Deployment) -> ApiResult<D1Pr
 #[derive(serde::Deserialize)]
 struct GateRow {
     digest: String,
+    size: f64,
     format: String,
     metrics: String,
     status: String,
@@ -301,32 +292,25 @@ async fn was_in_staging(ctx: &Ctx, model: &str, version: &str) -> ApiResult<bool
     .is_some())
 }
 
-/// `POST /v1/orgs/{org}/models/{model}/stages/{stage}/promote`.
-pub async fn promote(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
-    let body: PromoteRequest = http::read_json(req).await?;
-    let model = matched.param("model");
-    let stage = stage_param(matched)?;
-    models::load(ctx, model).await?;
+/// Runs every gate for `version` entering `stage`; returns the gates an
+/// admin's force overrode, or the problem naming each failing gate.
+async fn pass_gates(
+    ctx: &Ctx,
+    model: &str,
+    stage: Stage,
+    version: &str,
+    force: bool,
+) -> ApiResult<Vec<String>> {
     let org = ctx.org()?;
     let row = db::first::<GateRow>(
         &ctx.db
             .prepare(
-                "SELECT digest, format, metrics, status, status_reason FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3",
+                "SELECT digest, size, format, metrics, status, status_reason FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3",
             )
-            .bind(&[db::text(org), db::text(model), db::text(&body.version)])?,
+            .bind(&[db::text(org), db::text(model), db::text(version)])?,
     )
     .await?
-    .ok_or_else(|| ApiError::not_found(format!("no version `{}` of model `{model}`", body.version)))?;
-    if body.force && !ctx.caller()?.role.allows(Role::Admin) {
-        return Err(ApiError::new(
-            ProblemKind::Forbidden,
-            "only an admin may force a promotion past its gates",
-        ));
-    }
-    if body.force && body.reason.trim().is_empty() {
-        return Err(ApiError::unprocessable("a forced promotion needs a reason"));
-    }
-
+    .ok_or_else(|| ApiError::not_found(format!("no version `{version}` of model `{model}`")))?;
     let digest: Digest = row.digest.parse().map_err(ApiError::internal)?;
     let metrics: BTreeMap<String, f64> = serde_json::from_str(&row.metrics)?;
     let policy = policies(ctx, model).await?.promotion;
@@ -339,7 +323,7 @@ pub async fn promote(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
     };
     let inputs = GateInputs {
         stage,
-        version: &body.version,
+        version,
         artifact_present: verified.is_some(),
         digest_verified: verified.as_ref().map(|(ok, _)| *ok),
         status_unsafe: (row.status == "unsafe")
@@ -347,28 +331,61 @@ pub async fn promote(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
         loadable,
         metrics: &metrics,
         policy: &policy,
-        was_in_staging: was_in_staging(ctx, model, &body.version).await?,
+        was_in_staging: was_in_staging(ctx, model, version).await?,
+        released: crate::handlers::trust::is_released(
+            ctx,
+            model,
+            version,
+            &digest,
+            as_i64(row.size) as u64,
+        )
+        .await?,
     };
     let failures = evaluate_gates(&inputs);
-    let forced: Vec<String> = if failures.is_empty() {
-        Vec::new()
-    } else if body.force && all_forceable(&failures) {
-        failures.iter().map(|f| f.gate.clone()).collect()
+    if failures.is_empty() {
+        Ok(Vec::new())
+    } else if force && all_forceable(&failures) {
+        Ok(failures.iter().map(|f| f.gate.clone()).collect())
     } else {
         let detail = failures
             .iter()
             .map(|f| format!("{}: {}", f.gate, f.detail))
             .collect::<Vec<_>>()
             .join("; ");
-        return Err(ApiError::from(
+        Err(ApiError::from(
             Problem::new(
                 ProblemKind::UnprocessableContent,
-                format!("{model}@{} cannot go to {stage}: {detail}", body.version),
+                format!("{model}@{version} cannot go to {stage}: {detail}"),
             )
             .with_extension("failed_gates", &failures)
             .with_extension("forceable", all_forceable(&failures)),
+        ))
+    }
+}
+
+/// Force is an admin's, and always carries a reason.
+fn check_force(ctx: &Ctx, force: bool, reason: &str) -> ApiResult<()> {
+    if force && !ctx.caller()?.role.allows(Role::Admin) {
+        return Err(ApiError::new(
+            ProblemKind::Forbidden,
+            "only an admin may force a promotion past its gates",
         ));
-    };
+    }
+    if force && reason.trim().is_empty() {
+        return Err(ApiError::unprocessable("a forced promotion needs a reason"));
+    }
+    Ok(())
+}
+
+/// `POST /v1/orgs/{org}/models/{model}/stages/{stage}/promote`.
+pub async fn promote(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+    let body: PromoteRequest = http::read_json(req).await?;
+    let model = matched.param("model");
+    let stage = stage_param(matched)?;
+    models::load(ctx, model).await?;
+    let org = ctx.org()?;
+    check_force(ctx, body.force, &body.reason)?;
+    let forced = pass_gates(ctx, model, stage, &body.version, body.force).await?;
 
     let target = StageState::single(&body.version);
     let decide = |from: &StageState| Ok((*from != target).then(|| target.clone()));
@@ -392,6 +409,125 @@ pub async fn promote(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
             200,
         )?),
     }
+}
+
+/// `GET /v1/orgs/{org}/models/{model}/stages/{stage}/rollout`.
+pub async fn get_rollout(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+    let model = matched.param("model");
+    let stage = stage_param(matched)?;
+    models::load(ctx, model).await?;
+    let state = head_of(ctx, model, stage)
+        .await?
+        .map(|h| h.to)
+        .unwrap_or_default();
+    Ok(http::json(
+        &RolloutView {
+            model: model.to_owned(),
+            stage,
+            rollout: RolloutPolicy::from_state(&state),
+        },
+        200,
+    )?)
+}
+
+/// `PUT /v1/orgs/{org}/models/{model}/stages/{stage}/rollout`: canary, A/B
+/// variants and shadow of a stage. Every version that newly enters the stage
+/// passes the same gates as a promotion to it.
+pub async fn put_rollout(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+    let body: RolloutRequest = http::read_json(req).await?;
+    let model = matched.param("model");
+    let stage = stage_param(matched)?;
+    models::load(ctx, model).await?;
+    check_force(ctx, body.force, &body.reason)?;
+    let current = head_of(ctx, model, stage)
+        .await?
+        .map(|h| h.to)
+        .unwrap_or_default();
+    let stable = match body
+        .stable
+        .clone()
+        .or_else(|| current.primary().map(str::to_owned))
+    {
+        Some(stable) => stable,
+        None => {
+            return Err(ApiError::conflict(format!(
+                "nothing is deployed to {model}@{stage}: promote a stable version first, or name one with `stable`"
+            )));
+        }
+    };
+    let policy = RolloutPolicy {
+        stable,
+        canary: body.canary,
+        variants: body.variants,
+        shadow: body.shadow,
+    };
+    policy
+        .validate()
+        .map_err(|e| ApiError::unprocessable(format!("{model}@{stage}: {e}")))?;
+    let mut forced: Vec<String> = Vec::new();
+    for version in policy.versions() {
+        if current.versions().any(|v| v == version) {
+            continue;
+        }
+        for gate in pass_gates(ctx, model, stage, version, body.force).await? {
+            if !forced.contains(&gate) {
+                forced.push(gate);
+            }
+        }
+    }
+    let target = policy.stage_state();
+    let decide = |from: &StageState| Ok((*from != target).then(|| target.clone()));
+    let org = ctx.org()?;
+    match append_move(
+        ctx,
+        model,
+        stage,
+        Move::Rollout,
+        &body.reason,
+        &forced,
+        &decide,
+    )
+    .await?
+    {
+        Some(entry) => Ok(http::created(
+            &entry,
+            &format!("/v1/orgs/{org}/models/{model}/stages/{stage}/rollout"),
+        )?),
+        None => Ok(http::json(
+            &json!({"model": model, "stage": stage, "state": target, "changed": false}),
+            200,
+        )?),
+    }
+}
+
+/// `DELETE /v1/orgs/{org}/models/{model}/stages/{stage}/rollout`: back to the
+/// stable version alone (no canary, variants or shadow).
+pub async fn clear_rollout(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+    let model = matched.param("model");
+    let stage = stage_param(matched)?;
+    models::load(ctx, model).await?;
+    let reason = req
+        .url()?
+        .query_pairs()
+        .find(|(k, _)| k == "reason")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let decide = |from: &StageState| -> ApiResult<Option<StageState>> {
+        let stable = from
+            .primary()
+            .ok_or_else(|| ApiError::conflict(format!("nothing is deployed to {model}@{stage}")))?;
+        let target = StageState::single(stable);
+        Ok((*from != target).then_some(target))
+    };
+    let entry = append_move(ctx, model, stage, Move::Rollout, &reason, &[], &decide).await?;
+    let state = head_of(ctx, model, stage)
+        .await?
+        .map(|h| h.to)
+        .unwrap_or_default();
+    Ok(http::json(
+        &json!({"model": model, "stage": stage, "state": state, "changed": entry.is_some()}),
+        200,
+    )?)
 }
 
 /// `POST /v1/orgs/{org}/models/{model}/stages/{stage}/rollback`.
@@ -740,15 +876,4 @@ pub async fn retention(ctx: &Ctx, matched: &Matched, dry_run: bool) -> ApiResult
     let model = matched.param("model");
     models::load(ctx, model).await?;
     Ok(http::json(&run_retention(ctx, model, dry_run).await?, 200)?)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn kind_names_match_the_schema() {
-        use super::{Move, kind_name};
-        assert_eq!(kind_name(Move::Promote), "promote");
-        assert_eq!(kind_name(Move::Rollback), "rollback");
-        assert_eq!(kind_name(Move::Cleared), "cleared");
-    }
 }

@@ -210,14 +210,19 @@ pub async fn put_targets(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
         )));
     };
     let root: Root = serde_json::from_value(root_envelope.signed)?;
-    let stored_version = latest(ctx, "targets").await?.map_or(0, |(v, _)| v);
+    let stored = latest(ctx, "targets").await?;
+    let stored_version = stored.as_ref().map_or(0, |(v, _)| *v);
+    let previous: Option<Targets> = match stored {
+        Some((_, envelope)) => Some(serde_json::from_value(envelope.signed)?),
+        None => None,
+    };
     let targets: Targets = verify_release(&root, &envelope, stored_version).map_err(|e| {
         ApiError::from(
             Problem::new(ProblemKind::UnprocessableContent, e.to_string())
                 .with_extension("code", e.code()),
         )
     })?;
-    check_targets_are_registered(ctx, &targets).await?;
+    check_targets_are_registered(ctx, &targets, previous.as_ref()).await?;
     let mut statements = vec![insert(ctx, "targets", targets.version, &envelope)?];
     statements.extend(online_statements(ctx, targets.version).await?);
     let event = Event::by_caller(
@@ -247,13 +252,24 @@ pub async fn put_targets(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
 
 /// Every target is `model/version` of a registered version with the same
 /// digest and size: a release can only vouch for what the registry holds.
-async fn check_targets_are_registered(ctx: &Ctx, targets: &Targets) -> ApiResult<()> {
+///
+/// Entries carried over unchanged from the previous release are not checked
+/// again: they were checked when first released, and a version deleted since
+/// (by retention, say) must not block the next release.
+async fn check_targets_are_registered(
+    ctx: &Ctx,
+    targets: &Targets,
+    previous: Option<&Targets>,
+) -> ApiResult<()> {
     #[derive(serde::Deserialize)]
     struct Row {
         digest: String,
         size: f64,
     }
     for (path, file) in &targets.targets {
+        if previous.and_then(|p| p.targets.get(path)) == Some(file) {
+            continue;
+        }
         let Some((model, version)) = path.split_once('/') else {
             return Err(bad(format!("target `{path}` must be named MODEL/VERSION")));
         };
@@ -368,6 +384,57 @@ pub async fn refresh_timestamp(ctx: &Ctx) -> ApiResult<bool> {
     }
 }
 
+/// `GET /v1/orgs/{org}/trust/targets/{model}/{file}`: a target file as TUF
+/// clients download it (`VERSION`, or `SHA256.VERSION` with consistent
+/// snapshots), so an organisation's repository works with any TUF client.
+pub async fn get_target(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+    let model = matched.param("model");
+    let file = matched.param("file");
+    let (hash, version) = outpost_core::trust::parse_target_file(file);
+    #[derive(serde::Deserialize)]
+    struct Row {
+        digest: String,
+    }
+    let row = db::first::<Row>(
+        &ctx.db
+            .prepare("SELECT digest FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3")
+            .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?,
+    )
+    .await?;
+    let digest: Option<outpost_core::Digest> = match row {
+        Some(row) => Some(row.digest.parse().map_err(ApiError::internal)?),
+        None => None,
+    };
+    match digest {
+        Some(digest) if hash.is_none_or(|h| h.eq_ignore_ascii_case(&digest.hex())) => {
+            crate::handlers::blobs::serve(ctx, req, &digest).await
+        }
+        _ => Err(ApiError::not_found(format!(
+            "no target `{model}/{file}` in organisation `{}`",
+            ctx.org()?
+        ))),
+    }
+}
+
+/// Whether the organisation's current release metadata names this version
+/// with exactly this digest and length.
+pub async fn is_released(
+    ctx: &Ctx,
+    model: &str,
+    version: &str,
+    digest: &outpost_core::Digest,
+    length: u64,
+) -> ApiResult<bool> {
+    Ok(match latest(ctx, "targets").await? {
+        Some((_, envelope)) => serde_json::from_value::<Targets>(envelope.signed)?.names(
+            &outpost_core::trust::target_path(model, version),
+            digest,
+            length,
+        ),
+        None => false,
+    })
+}
+
 /// Resolutions are short-lived: a device re-resolves, it does not cache.
 const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
 
@@ -376,10 +443,9 @@ const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
 pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     use outpost_core::lifecycle::Stage;
     use outpost_core::routing::{BUCKETS, RolloutPolicy, bucket_for};
-    use outpost_core::trust::{Question, resolution_metadata, target_path};
+    use outpost_core::trust::{Question, Resolution};
 
     let model = matched.param("model");
-    crate::handlers::models::load(ctx, model).await?;
     let mut stage = None;
     let mut device = None;
     for (key, value) in req.url()?.query_pairs() {
@@ -401,7 +467,10 @@ pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
         .await?
         .map(|h| h.to)
         .unwrap_or_default();
-    let Some(stable) = state.primary() else {
+    let Some(rollout) = RolloutPolicy::from_state(&state) else {
+        // Only now tell an unknown model from an empty stage: resolve is the
+        // hot path and a deployed stage implies the model exists.
+        crate::handlers::models::load(ctx, model).await?;
         return Err(ApiError::not_found(format!(
             "nothing is deployed to {model}@{stage}"
         )));
@@ -423,40 +492,16 @@ pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
             u32::from_be_bytes([random[0], random[1], random[2], random[3]]) % BUCKETS
         }
     };
-    let version = RolloutPolicy::stable(stable).route(bucket).version;
-
-    #[derive(serde::Deserialize)]
-    struct VersionRow {
-        digest: String,
-        size: f64,
-    }
-    let row = db::first::<VersionRow>(
-        &ctx.db
-            .prepare(
-                "SELECT digest, size FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3",
-            )
-            .bind(&[db::text(&org), db::text(model), db::text(&version)])?,
-    )
-    .await?
-    .ok_or_else(|| {
-        ApiError::conflict(format!(
-            "{model}@{stage} points at {version}, which no longer exists"
-        ))
-    })?;
-    let digest: outpost_core::Digest = row.digest.parse().map_err(ApiError::internal)?;
-    let length = as_i64(row.size) as u64;
-    let target = target_path(model, &version);
-    let released = match latest(ctx, "targets").await? {
-        Some((_, envelope)) => {
-            serde_json::from_value::<Targets>(envelope.signed)?.names(&target, &digest, length)
-        }
-        None => false,
+    let assignment = rollout.route(bucket);
+    let release: Option<Targets> = match latest(ctx, "targets").await? {
+        Some((_, envelope)) => Some(serde_json::from_value(envelope.signed)?),
+        None => None,
     };
-    if !released {
-        return Err(ApiError::conflict(format!(
-            "{model}@{version} is deployed to {stage} but not released: sign a release naming `{target}` (outpost release sign) first"
-        )));
-    }
+    let chosen = released_target(ctx, release.as_ref(), model, stage, &assignment.version).await?;
+    let shadow = match &assignment.shadow {
+        Some(version) => Some(released_target(ctx, release.as_ref(), model, stage, version).await?),
+        None => None,
+    };
 
     #[derive(serde::Deserialize)]
     struct Counter {
@@ -472,21 +517,66 @@ pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
     )
     .await?
     .ok_or_else(|| ApiError::internal("the resolution counter returned nothing"))?;
-    let question = Question {
-        org: org.clone(),
-        model: model.to_owned(),
-        stage: stage.to_string(),
-        device: device.unwrap_or_default(),
+    let resolution = Resolution {
+        kind: "outpost-resolution".into(),
+        question: Question {
+            org: org.clone(),
+            model: model.to_owned(),
+            stage: stage.to_string(),
+            device: device.unwrap_or_default(),
+        },
+        version: chosen.version,
+        arm: assignment.arm,
+        target: chosen.target,
+        digest: chosen.digest,
+        length: chosen.length,
+        shadow,
+        resolution_version: as_i64(counter.value) as u64,
+        expires: format_utc(ctx.now + RESOLUTION_LIFETIME_MS),
     };
-    let signed = resolution_metadata(
-        &question,
-        &version,
-        &target,
-        &digest,
-        length,
-        as_i64(counter.value) as u64,
-        &format_utc(ctx.now + RESOLUTION_LIFETIME_MS),
-    );
-    let envelope = sign_online(&director, signed)?;
+    let envelope = sign_online(&director, resolution.to_signed())?;
     Ok(http::json(&envelope, 200)?)
+}
+
+/// A deployed version as devices see it: registered and released with
+/// exactly this digest and length.
+async fn released_target(
+    ctx: &Ctx,
+    release: Option<&Targets>,
+    model: &str,
+    stage: outpost_core::lifecycle::Stage,
+    version: &str,
+) -> ApiResult<outpost_core::trust::ReleasedTarget> {
+    #[derive(serde::Deserialize)]
+    struct VersionRow {
+        digest: String,
+        size: f64,
+    }
+    let row = db::first::<VersionRow>(
+        &ctx.db
+            .prepare(
+                "SELECT digest, size FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3",
+            )
+            .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?,
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::conflict(format!(
+            "{model}@{stage} points at {version}, which no longer exists"
+        ))
+    })?;
+    let digest: outpost_core::Digest = row.digest.parse().map_err(ApiError::internal)?;
+    let length = as_i64(row.size) as u64;
+    let target = outpost_core::trust::target_path(model, version);
+    if !release.is_some_and(|r| r.names(&target, &digest, length)) {
+        return Err(ApiError::conflict(format!(
+            "{model}@{version} is deployed to {stage} but not released: sign a release naming `{target}` (outpost release sign) first"
+        )));
+    }
+    Ok(outpost_core::trust::ReleasedTarget {
+        version: version.to_owned(),
+        target,
+        digest,
+        length,
+    })
 }

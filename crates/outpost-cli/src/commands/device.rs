@@ -5,6 +5,7 @@
 //! trusted state (current root, highest versions seen) lives in `--state`, so
 //! rollback protection holds across runs; the model is replaced atomically.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -13,7 +14,7 @@ use outpost_core::trust::{Envelope, Question, TrustError, TrustedState};
 
 use super::Env;
 use super::pull::install;
-use crate::cli::PullArgs;
+use crate::cli::{PullArgs, VerifyArgs};
 use crate::http::{self, Client};
 use crate::output;
 
@@ -81,11 +82,126 @@ fn load(trust: Option<&Path>, dir: &Path) -> Result<TrustedState> {
             dir.display()
         )
     })?;
+    from_pinned(path)
+}
+
+fn from_pinned(path: &Path) -> Result<TrustedState> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let envelope: Envelope = serde_json::from_str(&text)
         .with_context(|| format!("{} is not root metadata", path.display()))?;
     TrustedState::from_pinned_root(&envelope).map_err(|e| refused("the pinned root", e))
+}
+
+/// Which resolution each installed file came from, by canonical path, so
+/// `outpost verify` can re-check it offline.
+const INSTALLED: &str = "installed.json";
+
+fn installed_records(dir: &Path) -> Result<BTreeMap<String, Envelope>> {
+    let path = dir.join(INSTALLED);
+    if !path.exists() {
+        return Ok(BTreeMap::new());
+    }
+    let text = std::fs::read_to_string(&path)?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is corrupt; pull the model again to rebuild it",
+            path.display()
+        )
+    })
+}
+
+fn canonical(path: &Path) -> Result<String> {
+    Ok(std::fs::canonicalize(path)
+        .with_context(|| format!("{} does not exist", path.display()))?
+        .to_string_lossy()
+        .into_owned())
+}
+
+fn record_installed(dir: &Path, model: &Path, resolution: &Envelope) -> Result<()> {
+    let mut records = installed_records(dir)?;
+    records.insert(canonical(model)?, resolution.clone());
+    let tmp = dir.join(".installed.json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&records)?)?;
+    std::fs::rename(&tmp, dir.join(INSTALLED))?;
+    Ok(())
+}
+
+/// `outpost verify FILE --state DIR [--trust root.json]`: re-checks an
+/// installed model offline with the trusted state it was installed under.
+pub fn verify(env: &Env, args: &VerifyArgs) -> Result<ExitCode> {
+    let saved = args.state.join("trusted.json");
+    if !saved.exists() {
+        return Err(anyhow!(
+            "no trusted state in {}: install the model with `outpost pull ORG/MODEL@STAGE --state {}` first",
+            args.state.display(),
+            args.state.display()
+        ));
+    }
+    let state = load(None, &args.state)?;
+    if let Some(pinned) = &args.trust {
+        // Rotations past the pinned root were checked when they were pulled;
+        // the state cannot be older than the pin, nor differ at the same version.
+        let pinned = from_pinned(pinned)?;
+        if pinned.root.version > state.root.version
+            || (pinned.root.version == state.root.version && pinned.root != state.root)
+        {
+            return Err(anyhow!(
+                "ROOT_MISMATCH refused at the pinned root: the state in {} does not descend from the root given with --trust\nhint: the state directory belongs to another repository; pull again into a fresh --state",
+                args.state.display()
+            ));
+        }
+    }
+    let key = canonical(&args.file)?;
+    let records = installed_records(&args.state)?;
+    let resolution = records.get(&key).ok_or_else(|| {
+        anyhow!(
+            "{} was not installed with this state directory ({}): verify checks files `outpost pull ORG/MODEL@STAGE -o FILE` wrote",
+            args.file.display(),
+            args.state.display()
+        )
+    })?;
+    let mut file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let mut hasher = outpost_core::digest::Sha256Hasher::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    let verified = state
+        .verify_installed(resolution, &hasher.finish())
+        .map_err(|e| {
+            anyhow!(
+                "{} refused at the installed model: {e}\nhint: {} is not the artifact the release role signed; pull it again",
+                e.code(),
+                args.file.display()
+            )
+        })?;
+    let chosen = verified.inner();
+    if env.json {
+        output::print_json(&serde_json::json!({
+            "path": args.file, "org": chosen.question.org, "model": chosen.question.model,
+            "stage": chosen.question.stage, "version": chosen.version, "digest": chosen.digest,
+            "length": chosen.length, "release_version": state.targets.as_ref().map(|t| t.version),
+        }))?;
+    } else {
+        println!(
+            "verified {}: {}/{}@{} = {} ({}, {} bytes; director signature and release metadata v{} checked)",
+            args.file.display(),
+            chosen.question.org,
+            chosen.question.model,
+            chosen.question.stage,
+            chosen.version,
+            chosen.digest,
+            chosen.length,
+            state.targets.as_ref().map_or(0, |t| t.version)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn pull(env: &Env, args: &PullArgs) -> Result<ExitCode> {
@@ -164,8 +280,19 @@ pub fn pull(env: &Env, args: &PullArgs) -> Result<ExitCode> {
             chosen.digest
         ));
     }
-    install(&mut body, &args.output, &chosen.digest, chosen.length)
-        .map_err(|e| anyhow!("{e:#}\nhint: the artifact did not match the signed digest and length; the previous model is untouched"))?;
+    install(&mut body, &args.output, chosen.length, &|received| {
+        outpost_core::trust::verify_artifact(&verified, received)
+            .map_err(|e| refused("the artifact", e))
+    })
+    .map_err(|e| {
+        let text = format!("{e:#}");
+        if text.contains("hint:") {
+            e
+        } else {
+            anyhow!("{text}\nhint: the artifact did not match the signed digest and length; the previous model is untouched")
+        }
+    })?;
+    record_installed(dir, &args.output, &resolution)?;
     if env.json {
         output::print_json(&serde_json::json!({
             "model": model, "stage": stage, "version": chosen.version, "digest": chosen.digest,

@@ -9,7 +9,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use outpost_core::signing::{PublicKey, SigningKey};
 use outpost_core::timefmt::format_utc;
-use outpost_core::trust::{Envelope, RoleSpec, TrustedState, root_metadata};
+use outpost_core::trust::{
+    Envelope, RoleSpec, TargetFile, TrustedState, check_extends_own_release, next_release,
+    root_metadata,
+};
 use ring::rand::SystemRandom;
 use ring::signature::Ed25519KeyPair;
 
@@ -222,47 +225,84 @@ pub fn trust(env: &Env, command: TrustCommand) -> Result<ExitCode> {
 
 /// `outpost release sign MODEL VERSION`: the next release metadata, with the
 /// version's digest and size as the registry records them, signed offline.
+/// How often `release sign` re-reads and re-signs when another release
+/// landed between its read and its upload.
+const RELEASE_ATTEMPTS: usize = 8;
+
 pub fn release(env: &Env, command: ReleaseCommand) -> Result<ExitCode> {
     let ReleaseCommand::Sign {
         model,
-        version,
+        versions,
         keys,
         expires_in,
     } = command;
     let client = env.client()?;
-    let record: outpost_core::api::VersionRecord =
-        client.get(&format!("/models/{model}/versions/{version}"))?;
-    let current = client.get_reply("/trust/targets.json")?;
-    let mut signed = match current.status {
-        404 => {
-            serde_json::json!({"_type": "targets", "spec_version": "1.0.31", "version": 0, "targets": {}})
-        }
-        200 => serde_json::from_str::<Envelope>(&current.body)?.signed,
-        _ => return Err(crate::http::error_from(&current)),
-    };
-    let next = signed["version"].as_u64().unwrap_or(0) + 1;
-    signed["version"] = serde_json::json!(next);
-    signed["expires"] = serde_json::json!(expiry(&expires_in)?);
-    signed["targets"][outpost_core::trust::target_path(&model, &version)] = serde_json::json!({
-        "length": record.size,
-        "hashes": {"sha256": record.digest.hex()},
-        "custom": {"model": model, "version": version, "format": record.format},
-    });
+    let mut additions = Vec::new();
+    for version in &versions {
+        let record: outpost_core::api::VersionRecord =
+            client.get(&format!("/models/{model}/versions/{version}"))?;
+        additions.push((
+            outpost_core::trust::target_path(&model, version),
+            TargetFile {
+                length: record.size,
+                hashes: [("sha256".to_owned(), record.digest.hex())].into(),
+                custom: Some(serde_json::json!({
+                    "model": model, "version": version, "format": record.format,
+                })),
+            },
+        ));
+    }
     let signers = keys
         .iter()
         .map(|p| signing_key(p))
         .collect::<Result<Vec<_>>>()?;
-    let envelope = sign_all(signed, &signers)?;
-    let stored: serde_json::Value = client.send("PUT", "/trust/targets", &envelope)?;
-    if env.json {
-        output::print_json(&stored)?;
-    } else {
-        println!(
-            "released {model}@{version} ({}) in release metadata version {next}",
-            record.digest
-        );
+    let publics: Vec<PublicKey> = signers.iter().map(|k| k.public().clone()).collect();
+    let expires = expiry(&expires_in)?;
+    for _ in 0..RELEASE_ATTEMPTS {
+        let reply = client.get_reply("/trust/targets.json")?;
+        let current = match reply.status {
+            404 => None,
+            200 => {
+                let envelope: Envelope = serde_json::from_str(&reply.body)
+                    .context("the registry's targets.json is not metadata")?;
+                Some(check_extends_own_release(&envelope, &publics).map_err(|e| {
+                    anyhow!(
+                        "{}: the registry's current release metadata is not signed by these release keys: {e}\nhint: refusing to sign a release list someone else wrote; check the keys, or investigate the registry",
+                        e.code()
+                    )
+                })?)
+            }
+            _ => return Err(crate::http::error_from(&reply)),
+        };
+        let signed = next_release(current.as_ref(), additions.clone(), &expires);
+        let next = signed["version"].as_u64().unwrap_or_default();
+        let envelope = sign_all(signed, &signers)?;
+        let stored = client.send_reply("PUT", "/trust/targets", &envelope)?;
+        let raced = stored.status == 409
+            || (stored.status == 422
+                && stored
+                    .problem()
+                    .and_then(|p| p.extensions.get("code").cloned())
+                    == Some(serde_json::json!("MIX_AND_MATCH")));
+        if raced {
+            continue;
+        }
+        let stored: serde_json::Value = crate::http::decode(&stored)?;
+        if env.json {
+            output::print_json(&stored)?;
+        } else {
+            for (target, file) in &additions {
+                println!(
+                    "released {target} (sha256:{}) in release metadata version {next}",
+                    file.hashes["sha256"]
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(ExitCode::SUCCESS)
+    Err(anyhow!(
+        "other releases kept landing while signing ({RELEASE_ATTEMPTS} attempts)\nhint: run the command again"
+    ))
 }
 
 #[cfg(test)]

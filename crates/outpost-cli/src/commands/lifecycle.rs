@@ -4,14 +4,20 @@ use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
 use outpost_core::api::{
-    Deleted, ModelPolicies, Page, PromoteRequest, RetentionReport, RollbackRequest, StagesView,
+    Deleted, ModelPolicies, Page, PromoteRequest, RetentionReport, RollbackRequest, RolloutRequest,
+    RolloutView, StagesView,
 };
-use outpost_core::lifecycle::{Deployment, PolicyRule, RetentionPolicy, Stage, StageState};
+use outpost_core::lifecycle::{
+    ArmKind, Deployment, PolicyRule, RetentionPolicy, Stage, StageState,
+};
+use outpost_core::routing::Arm;
 use serde_json::Value;
 
 use super::Env;
 use super::versions::encode;
-use crate::cli::{PolicyCommand, PromoteArgs, RetentionCommand, RollbackArgs, StagesCommand};
+use crate::cli::{
+    PolicyCommand, PromoteArgs, RetentionCommand, RollbackArgs, RolloutCommand, StagesCommand,
+};
 use crate::output;
 
 fn describe(state: &StageState) -> String {
@@ -22,10 +28,14 @@ fn describe(state: &StageState) -> String {
         .targets
         .iter()
         .map(|t| {
+            let label = match t.arm {
+                ArmKind::Stable => String::new(),
+                arm => format!("{} ", arm.as_str()),
+            };
             if t.weight == outpost_core::lifecycle::FULL_WEIGHT {
-                t.version.clone()
+                format!("{label}{}", t.version)
             } else {
-                format!("{} ({:.2}%)", t.version, f64::from(t.weight) / 100.0)
+                format!("{label}{} ({:.2}%)", t.version, f64::from(t.weight) / 100.0)
             }
         })
         .collect();
@@ -53,6 +63,114 @@ fn print_move(env: &Env, entry: &Deployment) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// `1.2.0:10` (or `1.2.0:10%`, `1.2.0:0.5`) → an arm of 10 % (1 000 basis points).
+fn parse_arm(text: &str) -> Result<Arm> {
+    let (version, percent) = text
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow!("`{text}` must be VERSION:PERCENT, e.g. 1.2.0:10"))?;
+    let percent: f64 = percent
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| anyhow!("`{percent}` in `{text}` is not a percentage, e.g. 10 or 0.5"))?;
+    if !(percent > 0.0 && percent <= 100.0) || version.is_empty() {
+        return Err(anyhow!(
+            "`{text}`: the share must be above 0 and at most 100 percent"
+        ));
+    }
+    let weight = (percent * 100.0).round() as u32;
+    if weight == 0 {
+        return Err(anyhow!("`{text}`: the smallest share is 0.01 percent"));
+    }
+    Ok(Arm {
+        version: version.to_owned(),
+        weight,
+    })
+}
+
+pub fn rollout(env: &Env, command: RolloutCommand) -> Result<ExitCode> {
+    let client = env.client()?;
+    let stage_of = |text: &str| -> Result<Stage> { text.parse().map_err(|e: String| anyhow!(e)) };
+    let answer: Value = match command {
+        RolloutCommand::Show { model, stage } => {
+            let stage = stage_of(&stage)?;
+            let view: RolloutView =
+                client.get(&format!("/models/{model}/stages/{stage}/rollout"))?;
+            if env.json {
+                output::print_json(&view)?;
+            } else {
+                match &view.rollout {
+                    None => println!("{model}@{stage}: nothing deployed"),
+                    Some(rollout) => {
+                        println!("{model}@{stage}: {}", describe(&rollout.stage_state()))
+                    }
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        RolloutCommand::Set {
+            model,
+            stage,
+            stable,
+            canary,
+            variants,
+            shadow,
+            reason,
+            force,
+        } => {
+            let stage = stage_of(&stage)?;
+            let body = RolloutRequest {
+                stable,
+                canary: canary.as_deref().map(parse_arm).transpose()?,
+                variants: variants
+                    .iter()
+                    .map(|v| parse_arm(v))
+                    .collect::<Result<_>>()?,
+                shadow,
+                reason,
+                force,
+            };
+            client.send(
+                "PUT",
+                &format!("/models/{model}/stages/{stage}/rollout"),
+                &body,
+            )?
+        }
+        RolloutCommand::Clear {
+            model,
+            stage,
+            reason,
+        } => {
+            let stage = stage_of(&stage)?;
+            client.delete(&format!(
+                "/models/{model}/stages/{stage}/rollout?reason={}",
+                encode(&reason)
+            ))?
+        }
+    };
+    if env.json {
+        output::print_json(&answer)?;
+    } else if answer.get("changed") == Some(&Value::Bool(false)) {
+        let state: StageState = serde_json::from_value(answer["state"].clone())?;
+        println!(
+            "{}@{}: already {}; nothing changed",
+            answer["model"].as_str().unwrap_or_default(),
+            answer["stage"].as_str().unwrap_or_default(),
+            describe(&state)
+        );
+    } else if answer.get("changed") == Some(&Value::Bool(true)) {
+        let state: StageState = serde_json::from_value(answer["state"].clone())?;
+        println!(
+            "{}@{}: {}",
+            answer["model"].as_str().unwrap_or_default(),
+            answer["stage"].as_str().unwrap_or_default(),
+            describe(&state)
+        );
+    } else {
+        print_move(env, &serde_json::from_value(answer)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn promote(env: &Env, args: &PromoteArgs) -> Result<ExitCode> {
@@ -314,4 +432,30 @@ pub fn retention(env: &Env, command: RetentionCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_arm;
+
+    #[test]
+    fn arms_parse_from_percentages() {
+        let arm = parse_arm("1.2.0:10").ok();
+        assert_eq!(
+            arm.map(|a| (a.version, a.weight)),
+            Some(("1.2.0".into(), 1_000))
+        );
+        assert_eq!(parse_arm("1.2.0:0.5%").ok().map(|a| a.weight), Some(50));
+        assert_eq!(parse_arm("1.2.0:100").ok().map(|a| a.weight), Some(10_000));
+        for bad in [
+            "1.2.0",
+            "1.2.0:0",
+            "1.2.0:101",
+            "1.2.0:ten",
+            ":10",
+            "1.2.0:0.001",
+        ] {
+            assert!(parse_arm(bad).is_err(), "{bad}");
+        }
+    }
 }

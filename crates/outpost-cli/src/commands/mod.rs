@@ -53,9 +53,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare(args) => versions::compare(&env, &args),
         Command::Tag(args) => versions::tag(&env, &args),
         Command::Pull(args) => pull::run(&env, &args),
+        Command::Verify(args) => device::verify(&env, &args),
         Command::Promote(args) => lifecycle::promote(&env, &args),
         Command::Rollback(args) => lifecycle::rollback(&env, &args),
         Command::Stages(command) => lifecycle::stages(&env, command),
+        Command::Rollout(command) => lifecycle::rollout(&env, command),
         Command::History {
             model,
             stage,

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use outpost_core::api::VersionRecord;
-use outpost_core::digest::{Digest, Sha256Hasher};
+use outpost_core::digest::{Digest, HashedContent, Sha256Hasher};
 
 use super::Env;
 use super::push::progress;
@@ -25,25 +25,19 @@ fn partial_path(output: &Path) -> PathBuf {
     output.with_file_name(format!(".{name}.outpost-partial"))
 }
 
-/// Copies at most `size` bytes from `reader` into `writer`, hashing them;
-/// fails if the stream is longer or shorter or hashes differently.
-pub fn copy_verified(
+/// Copies at most `size` bytes from `reader` into `writer`, hashing them, and
+/// stops reading as soon as the stream runs past `size` (endless data).
+pub fn copy_limited(
     reader: &mut dyn Read,
     writer: &mut dyn Write,
-    digest: &Digest,
     size: u64,
     on_progress: &dyn Fn(u64),
-) -> Result<()> {
+) -> Result<HashedContent> {
     let mut hasher = Sha256Hasher::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        // Read one byte past the recorded size at most, to detect endless data.
+        // Read one byte past the expected size at most.
         let room = (size + 1).saturating_sub(hasher.length());
-        if room == 0 {
-            return Err(anyhow!(
-                "the download is longer than the recorded {size} bytes; refusing it"
-            ));
-        }
         let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
         let n = reader
             .read(&mut buf[..want])
@@ -53,7 +47,7 @@ pub fn copy_verified(
         }
         if hasher.length() + n as u64 > size {
             return Err(anyhow!(
-                "the download is longer than the recorded {size} bytes; refusing it"
+                "LENGTH_MISMATCH: the download is longer than the expected {size} bytes; refusing it"
             ));
         }
         hasher.update(&buf[..n]);
@@ -62,23 +56,26 @@ pub fn copy_verified(
             .context("writing the download")?;
         on_progress(n as u64);
     }
-    hasher
-        .finish()
-        .expect(digest, size)
-        .map_err(|e| anyhow!("{e}; the artifact was not installed"))
+    Ok(hasher.finish())
 }
 
-/// Writes a download to `output` only if it is exactly `size` bytes hashing
-/// to `digest`: into a temporary file beside it, flushed, then renamed, so
-/// the previous file stays in place on any failure.
-pub fn install(body: &mut dyn Read, output: &Path, digest: &Digest, size: u64) -> Result<()> {
+/// Writes a download to `output` only if `accept` passes what was received
+/// (at most `size` bytes): into a temporary file beside it, flushed, then
+/// renamed, so the previous file stays in place on any failure.
+pub fn install(
+    body: &mut dyn Read,
+    output: &Path,
+    size: u64,
+    accept: &dyn Fn(&HashedContent) -> Result<()>,
+) -> Result<()> {
     let partial = partial_path(output);
     let result = (|| -> Result<()> {
         let mut file =
             File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
         let bar = progress(size, "pulling");
-        copy_verified(body, &mut file, digest, size, &|n| bar.inc(n))?;
+        let received = copy_limited(body, &mut file, size, &|n| bar.inc(n))?;
         bar.finish_and_clear();
+        accept(&received)?;
         file.sync_all().context("flushing the download to disk")?;
         fs::rename(&partial, output)
             .with_context(|| format!("moving the download to {}", output.display()))?;
@@ -88,6 +85,15 @@ pub fn install(body: &mut dyn Read, output: &Path, digest: &Digest, size: u64) -
         let _ = fs::remove_file(&partial);
     }
     result
+}
+
+/// The registry download's check: exactly the recorded digest and size.
+fn recorded(digest: &Digest, size: u64) -> impl Fn(&HashedContent) -> Result<()> + '_ {
+    move |received| {
+        received
+            .expect(digest, size)
+            .map_err(|e| anyhow!("{e}; the artifact was not installed"))
+    }
 }
 
 pub fn run(env: &Env, args: &PullArgs) -> Result<ExitCode> {
@@ -109,7 +115,12 @@ pub fn run(env: &Env, args: &PullArgs) -> Result<ExitCode> {
         body.take(64 << 10).read_to_string(&mut text).ok();
         return Err(http::error_from(&http::Reply { status, body: text }));
     }
-    install(&mut body, &args.output, &version.digest, version.size)?;
+    install(
+        &mut body,
+        &args.output,
+        version.size,
+        &recorded(&version.digest, version.size),
+    )?;
     if env.json {
         output::print_json(&serde_json::json!({
             "model": version.model, "version": version.version, "digest": version.digest,
@@ -135,7 +146,8 @@ mod tests {
 
     fn copy(data: &[u8], digest: &Digest, size: u64) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        copy_verified(&mut &data[..], &mut out, digest, size, &|_| {})?;
+        let received = copy_limited(&mut &data[..], &mut out, size, &|_| {})?;
+        recorded(digest, size)(&received)?;
         Ok(out)
     }
 
@@ -154,6 +166,6 @@ mod tests {
         assert!(short.contains("length mismatch"), "{short}");
         let endless = vec![b'w'; 1 << 20];
         let long = copy(&endless, &digest, 7).unwrap_err().to_string();
-        assert!(long.contains("longer than the recorded 7 bytes"), "{long}");
+        assert!(long.contains("longer than the expected 7 bytes"), "{long}");
     }
 }

@@ -1,0 +1,681 @@
+//! Signed distribution under attack, end to end: a device (`outpost pull
+//! ORG/MODEL@STAGE`) talks to a hostile server that forwards to the real
+//! local Worker and rewrites its answers. One test per scenario of the trust
+//! model; each asserts the exact error code and that the previous model is
+//! still in place. The last scenario is the legitimate one: a model rollback
+//! (newer metadata, older artifact) must be accepted.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use outpost_core::Digest;
+use outpost_core::signing::SigningKey;
+use outpost_e2e::hostile::{HostileServer, Served, Upstream};
+use outpost_e2e::{
+    Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, cli, create_token, ensure, expect_status,
+    init_org, register,
+};
+use serde_json::{Value, json};
+
+struct Fixture {
+    worker: LocalWorker,
+    /// Org `edge`: one release key; fraud-detector 1.0.0 and 1.1.0 released,
+    /// production at 1.1.0.
+    edge: Org,
+    /// Org `pair`: two release keys, both needed; 1.0.0 in production.
+    pair: Org,
+}
+
+struct Org {
+    name: &'static str,
+    keys: ReleaseKeys,
+    operator: Api,
+    viewer: Api,
+}
+
+type Test = fn(&Fixture) -> Result<(), Failed>;
+
+const TESTS: &[(&str, Test)] = &[
+    (
+        "honest_pull_installs_and_verifies",
+        honest_pull_installs_and_verifies,
+    ),
+    ("artifact_changed_same_length", artifact_changed_same_length),
+    ("artifact_longer_than_signed", artifact_longer_than_signed),
+    (
+        "resolution_signed_by_unknown_key",
+        resolution_signed_by_unknown_key,
+    ),
+    (
+        "release_signed_by_director_only",
+        release_signed_by_director_only,
+    ),
+    (
+        "resolution_for_another_device_or_stage",
+        resolution_for_another_device_or_stage,
+    ),
+    ("older_metadata_after_newer", older_metadata_after_newer),
+    (
+        "expired_timestamp_or_resolution",
+        expired_timestamp_or_resolution,
+    ),
+    (
+        "root_rotation_without_old_threshold",
+        root_rotation_without_old_threshold,
+    ),
+    ("release_below_threshold", release_below_threshold),
+    (
+        "legitimate_model_rollback_is_accepted",
+        legitimate_model_rollback_is_accepted,
+    ),
+    (
+        "python_tuf_client_interoperates",
+        python_tuf_client_interoperates,
+    ),
+];
+
+/// Every scenario moves shared metadata or stages: one at a time.
+const ALONE: &[&str] = &[
+    "python_tuf_client_interoperates",
+    "honest_pull_installs_and_verifies",
+    "artifact_changed_same_length",
+    "artifact_longer_than_signed",
+    "resolution_signed_by_unknown_key",
+    "release_signed_by_director_only",
+    "resolution_for_another_device_or_stage",
+    "older_metadata_after_newer",
+    "expired_timestamp_or_resolution",
+    "root_rotation_without_old_threshold",
+    "release_below_threshold",
+    "legitimate_model_rollback_is_accepted",
+];
+
+fn main() {
+    outpost_e2e::run_suite("distribution", setup, TESTS, ALONE);
+}
+
+fn fixture_bytes(name: &str) -> Result<Vec<u8>, Failed> {
+    std::fs::read(
+        outpost_e2e::repo_root()
+            .join("tests/data/models")
+            .join(name),
+    )
+    .map_err(|e| format!("reading fixture {name}: {e}").into())
+}
+
+const RF1: &str = "fraud-detector-1.0.0.onnx";
+const RF2: &str = "fraud-detector-1.1.0.onnx";
+
+fn org(
+    worker: &LocalWorker,
+    name: &'static str,
+    release_keys: usize,
+    versions: &[(&str, &str)],
+    production: &str,
+) -> Result<Org, Failed> {
+    let admin = init_org(worker, name)?;
+    let keys = ReleaseKeys::ceremony_with(worker, &admin, release_keys)?;
+    let (_, developer) = create_token(&admin, "developer", "developer")?;
+    let (_, operator) = create_token(&admin, "operator", "operator")?;
+    let (_, viewer) = create_token(&admin, "device", "viewer")?;
+    expect_status(
+        &developer.json("POST", "/models", &json!({"name": "fraud-detector"}))?,
+        201,
+        "model",
+    )?;
+    for (version, file) in versions {
+        let bytes = fixture_bytes(file)?;
+        let digest = developer.put_blob(&bytes)?;
+        expect_status(
+            &register(
+                &developer,
+                "fraud-detector",
+                json!({"version": version, "digest": digest, "size": bytes.len()}),
+            )?,
+            201,
+            "register",
+        )?;
+    }
+    let names: Vec<&str> = versions.iter().map(|(v, _)| *v).collect();
+    keys.release("fraud-detector", &names)?;
+    for version in &names {
+        promote(&operator, "staging", version)?;
+    }
+    promote(&operator, "production", production)?;
+    Ok(Org {
+        name,
+        keys,
+        operator,
+        viewer,
+    })
+}
+
+fn promote(operator: &Api, stage: &str, version: &str) -> Result<(), Failed> {
+    let reply = operator.json(
+        "POST",
+        &format!("/models/fraud-detector/stages/{stage}/promote"),
+        &json!({"version": version}),
+    )?;
+    ensure!(
+        reply.status == 201 || reply.status == 200,
+        "promote {version} to {stage}: {} {}",
+        reply.status,
+        reply.body
+    );
+    Ok(())
+}
+
+fn setup() -> Result<Fixture, Failed> {
+    let worker = LocalWorker::start(&WorkerConfig::MAIN).map_err(Failed::from)?;
+    let edge = org(
+        &worker,
+        "edge",
+        1,
+        &[("1.0.0", RF1), ("1.1.0", RF2)],
+        "1.1.0",
+    )?;
+    let pair = org(&worker, "pair", 2, &[("1.0.0", RF1)], "1.0.0")?;
+    Ok(Fixture { worker, edge, pair })
+}
+
+const PREVIOUS: &[u8] = b"the previous model";
+
+/// A device with its own state directory, pinned to an org's root v1.
+struct Device {
+    dir: tempfile::TempDir,
+    pinned: PathBuf,
+    token: String,
+    org: &'static str,
+}
+
+impl Device {
+    fn new(org: &Org) -> Result<Self, Failed> {
+        let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+        std::fs::write(dir.path().join("model.onnx"), PREVIOUS).map_err(|e| format!("{e}"))?;
+        Ok(Self {
+            dir,
+            pinned: org.keys.path("root.json"),
+            token: org.viewer.token.clone(),
+            org: org.name,
+        })
+    }
+
+    fn model(&self) -> PathBuf {
+        self.dir.path().join("model.onnx")
+    }
+
+    fn installed(&self) -> Result<Vec<u8>, Failed> {
+        std::fs::read(self.model()).map_err(|e| format!("{e}").into())
+    }
+
+    /// `outpost pull ORG/fraud-detector@STAGE` against `url`.
+    fn pull_stage(&self, url: &str, stage: &str) -> Result<(bool, String, String), Failed> {
+        let config = self.dir.path().join("device.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[profiles.default]\nurl = \"{url}\"\ntoken = \"{}\"\n",
+                self.token
+            ),
+        )
+        .map_err(|e| format!("{e}"))?;
+        let path = |p: PathBuf| p.to_string_lossy().into_owned();
+        cli(
+            &config,
+            &[
+                "pull",
+                &format!("{}/fraud-detector@{stage}", self.org),
+                "--device-id",
+                "device-7",
+                "--trust",
+                &path(self.pinned.clone()),
+                "--state",
+                &path(self.dir.path().join("state")),
+                "-o",
+                &path(self.model()),
+            ],
+        )
+    }
+
+    fn pull(&self, url: &str) -> Result<(bool, String, String), Failed> {
+        self.pull_stage(url, "production")
+    }
+
+    /// Pulls through `server` and expects refusal with `code`, mentioning
+    /// `step`, with the previous model untouched.
+    fn refuses(&self, server: &HostileServer, code: &str, step: &str) -> Result<(), Failed> {
+        let before = self.installed()?;
+        let (ok, stdout, stderr) = self.pull(&server.base_url)?;
+        ensure!(!ok, "the device accepted a hostile answer: {stdout}");
+        ensure!(
+            stderr.contains(&format!("{code} refused at {step}")),
+            "expected `{code} refused at {step}`, got: {stderr}"
+        );
+        ensure!(
+            self.installed()? == before,
+            "the previous model must stay in place"
+        );
+        Ok(())
+    }
+}
+
+fn hostile(
+    f: &Fixture,
+    tamper: impl Fn(&str, Upstream) -> Served + Send + Sync + 'static,
+) -> Result<HostileServer, Failed> {
+    HostileServer::start(&f.worker.base_url, Box::new(tamper))
+        .map_err(|e| format!("starting the hostile server: {e}").into())
+}
+
+fn json_reply(value: &Value) -> Served {
+    Served::Reply(Upstream {
+        status: 200,
+        content_type: "application/json".into(),
+        body: value.to_string().into_bytes(),
+    })
+}
+
+fn envelope(signed: Value, keys: &[&SigningKey]) -> Result<Value, Failed> {
+    let signatures = keys
+        .iter()
+        .map(|k| k.sign(&signed))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{e}"))?;
+    Ok(json!({"signed": signed, "signatures": signatures}))
+}
+
+fn fresh_key(seed: u8) -> Result<SigningKey, Failed> {
+    let mut doc = hex_prefix();
+    doc.extend([seed; 32]);
+    SigningKey::from_pkcs8(&doc).map_err(|e| format!("{e}").into())
+}
+
+/// The PKCS#8 v1 prefix of an ed25519 private key (RFC 8410).
+fn hex_prefix() -> Vec<u8> {
+    vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ]
+}
+
+fn get_json(api: &Api, path: &str) -> Result<Value, Failed> {
+    expect_status(&api.get(path)?, 200, path)
+}
+
+fn is_blob(path: &str) -> bool {
+    path.contains("/blobs/sha256/")
+}
+
+fn honest_pull_installs_and_verifies(f: &Fixture) -> Result<(), Failed> {
+    let device = Device::new(&f.edge)?;
+    let server = hostile(f, |_, up| Served::Reply(up))?;
+    let (ok, stdout, stderr) = device.pull(&server.base_url)?;
+    ensure!(ok && stdout.contains("= 1.1.0"), "{stdout}{stderr}");
+    ensure!(
+        device.installed()? == fixture_bytes(RF2)?,
+        "installed bytes"
+    );
+    let state = device
+        .dir
+        .path()
+        .join("state")
+        .to_string_lossy()
+        .into_owned();
+    let model = device.model().to_string_lossy().into_owned();
+    let pinned = device.pinned.to_string_lossy().into_owned();
+    let config = device.dir.path().join("device.toml");
+    let (ok, stdout, stderr) = cli(
+        &config,
+        &["verify", &model, "--trust", &pinned, "--state", &state],
+    )?;
+    ensure!(
+        ok && stdout.contains("edge/fraud-detector@production = 1.1.0"),
+        "{stdout}{stderr}"
+    );
+    // The installed file changes on disk: verify names the check.
+    let mut bytes = device.installed()?;
+    bytes[0] ^= 1;
+    std::fs::write(device.model(), &bytes).map_err(|e| format!("{e}"))?;
+    let (ok, _, stderr) = cli(&config, &["verify", &model, "--state", &state])?;
+    ensure!(
+        !ok && stderr.contains("DIGEST_MISMATCH refused at the installed model"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+/// Scenario 1: The artifact's bytes change, its length does not.
+fn artifact_changed_same_length(f: &Fixture) -> Result<(), Failed> {
+    let server = hostile(f, |path, mut up| {
+        if is_blob(path)
+            && let Some(last) = up.body.last_mut()
+        {
+            *last ^= 0xff;
+        }
+        Served::Reply(up)
+    })?;
+    Device::new(&f.edge)?.refuses(&server, "DIGEST_MISMATCH", "the artifact")
+}
+
+/// Scenario 2: Endless data: the device stops reading at the signed length.
+fn artifact_longer_than_signed(f: &Fixture) -> Result<(), Failed> {
+    let server = hostile(f, |path, up| {
+        if is_blob(path) {
+            Served::Endless { prefix: up.body }
+        } else {
+            Served::Reply(up)
+        }
+    })?;
+    let device = Device::new(&f.edge)?;
+    let before = device.installed()?;
+    let (ok, _, stderr) = device.pull(&server.base_url)?;
+    ensure!(
+        !ok && stderr.contains("LENGTH_MISMATCH") && stderr.contains("longer than"),
+        "{stderr}"
+    );
+    ensure!(device.installed()? == before, "previous model kept");
+    Ok(())
+}
+
+/// Scenario 3: A resolution signed by a key the root never named.
+fn resolution_signed_by_unknown_key(f: &Fixture) -> Result<(), Failed> {
+    let impostor = fresh_key(66)?;
+    let server = hostile(f, move |path, up| {
+        if path.contains("/resolve?")
+            && let Ok(value) = serde_json::from_slice::<Value>(&up.body)
+            && let Ok(forged) = envelope(value["signed"].clone(), &[&impostor])
+        {
+            return json_reply(&forged);
+        }
+        Served::Reply(up)
+    })?;
+    Device::new(&f.edge)?.refuses(&server, "BAD_SIGNATURE", "the resolution")
+}
+
+/// A whole forged chain on top of what the Worker serves now: timestamp and
+/// snapshot (online key), release metadata with an extra target signed by
+/// `release_signers`, a director resolution for it, and its bytes.
+fn forged_chain(
+    f: &Fixture,
+    org: &Org,
+    release_signers: &[&SigningKey],
+) -> Result<HostileServer, Failed> {
+    let online = f.worker.deployment_key("online")?;
+    let director = f.worker.deployment_key("director")?;
+    let timestamp = get_json(&org.viewer, "/trust/timestamp.json")?["signed"].clone();
+    let snapshot_version = timestamp["meta"]["snapshot.json"]["version"]
+        .as_u64()
+        .ok_or("no snapshot version")?;
+    let targets = get_json(&org.viewer, "/trust/targets.json")?["signed"].clone();
+    let targets_version = targets["version"].as_u64().ok_or("no targets version")?;
+
+    let evil = b"weights of the attacker's choosing".to_vec();
+    let evil_digest = Digest::of(&evil);
+    let mut forged_targets = targets.clone();
+    forged_targets["version"] = json!(targets_version + 1);
+    forged_targets["targets"]["fraud-detector/6.6.6"] =
+        json!({"length": evil.len(), "hashes": {"sha256": evil_digest.hex()}});
+    let forged_targets = envelope(forged_targets, release_signers)?;
+    let forged_snapshot = envelope(
+        outpost_core::trust::snapshot_metadata(
+            snapshot_version + 1,
+            targets_version + 1,
+            "2099-01-01T00:00:00Z",
+        ),
+        &[&online],
+    )?;
+    let mut forged_timestamp = timestamp.clone();
+    forged_timestamp["version"] = json!(timestamp["version"].as_u64().unwrap_or(0) + 1);
+    forged_timestamp["meta"]["snapshot.json"]["version"] = json!(snapshot_version + 1);
+    let forged_timestamp = envelope(forged_timestamp, &[&online])?;
+    let evil_for = move |signed: &Value| -> Result<Value, Failed> {
+        let mut signed = signed.clone();
+        signed["version"] = json!("6.6.6");
+        signed["target"] = json!("fraud-detector/6.6.6");
+        signed["digest"] = json!(evil_digest);
+        signed["length"] = json!(evil.len());
+        envelope(signed, &[&director])
+    };
+    let snapshot_file = format!("/trust/{}.snapshot.json", snapshot_version + 1);
+    let targets_file = format!("/trust/{}.targets.json", targets_version + 1);
+    let evil_bytes = b"weights of the attacker's choosing".to_vec();
+    hostile(f, move |path, up| {
+        if path.ends_with("/trust/timestamp.json") {
+            return json_reply(&forged_timestamp);
+        }
+        if path.ends_with(&snapshot_file) {
+            return json_reply(&forged_snapshot);
+        }
+        if path.ends_with(&targets_file) {
+            return json_reply(&forged_targets);
+        }
+        if path.contains("/resolve?")
+            && let Ok(value) = serde_json::from_slice::<Value>(&up.body)
+            && let Ok(forged) = evil_for(&value["signed"])
+        {
+            return json_reply(&forged);
+        }
+        if is_blob(path) {
+            return Served::Reply(Upstream {
+                status: 200,
+                content_type: "application/octet-stream".into(),
+                body: evil_bytes.clone(),
+            });
+        }
+        Served::Reply(up)
+    })
+}
+
+/// Scenario 4: A compromised Worker (online and director keys) ships an artifact no
+/// release key signed.
+fn release_signed_by_director_only(f: &Fixture) -> Result<(), Failed> {
+    let director = f.worker.deployment_key("director")?;
+    let server = forged_chain(f, &f.edge, &[&director])?;
+    Device::new(&f.edge)?.refuses(&server, "BAD_SIGNATURE", "targets")
+}
+
+/// Scenario 5: A valid, fresh resolution — for another device, or another stage.
+fn resolution_for_another_device_or_stage(f: &Fixture) -> Result<(), Failed> {
+    for (from, to, field) in [
+        ("device=device-7", "device=device-8", "device"),
+        ("stage=production", "stage=staging", "stage"),
+    ] {
+        let upstream = f.worker.base_url.clone();
+        let auth = format!("Bearer {}", f.edge.viewer.token);
+        let server = hostile(f, move |path, up| {
+            if path.contains("/resolve?")
+                && let Ok(other) =
+                    outpost_e2e::hostile::fetch(&upstream, &path.replace(from, to), Some(&auth))
+            {
+                return Served::Reply(other);
+            }
+            Served::Reply(up)
+        })?;
+        let device = Device::new(&f.edge)?;
+        device.refuses(&server, "WRONG_ANSWER", "the resolution")?;
+        let (_, _, stderr) = device.pull(&server.base_url)?;
+        ensure!(stderr.contains(&format!("answers {field} =")), "{stderr}");
+    }
+    Ok(())
+}
+
+/// Scenario 6: After trusting timestamp N+1, the device is offered N again.
+fn older_metadata_after_newer(f: &Fixture) -> Result<(), Failed> {
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let replay = Arc::new(Mutex::new(false));
+    let (record, stale) = (seen.clone(), replay.clone());
+    let server = hostile(f, move |path, up| {
+        if path.ends_with("/trust/timestamp.json") {
+            let mut seen = record.lock().unwrap_or_else(|p| p.into_inner());
+            if *stale.lock().unwrap_or_else(|p| p.into_inner())
+                && let Some(first) = seen.first()
+            {
+                return Served::Reply(Upstream {
+                    body: first.clone(),
+                    ..up
+                });
+            }
+            seen.push(up.body.clone());
+        }
+        Served::Reply(up)
+    })?;
+    let device = Device::new(&f.edge)?;
+    let (ok, stdout, stderr) = device.pull(&server.base_url)?;
+    ensure!(ok, "first pull: {stdout}{stderr}");
+    // A new release: every online role moves one version on.
+    f.edge.keys.release("fraud-detector", &["1.0.0"])?;
+    let (ok, stdout, stderr) = device.pull(&server.base_url)?;
+    ensure!(ok, "second pull: {stdout}{stderr}");
+    *replay.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    device.refuses(&server, "ROLLBACK", "timestamp")
+}
+
+/// Scenario 7: Freeze: a timestamp, or a resolution, past its expiry.
+fn expired_timestamp_or_resolution(f: &Fixture) -> Result<(), Failed> {
+    let online = f.worker.deployment_key("online")?;
+    let director = f.worker.deployment_key("director")?;
+    for (role, key) in [("timestamp", online), ("resolution", director)] {
+        let server = hostile(f, move |path, up| {
+            let hit = match role {
+                "timestamp" => path.ends_with("/trust/timestamp.json"),
+                _ => path.contains("/resolve?"),
+            };
+            if hit && let Ok(mut value) = serde_json::from_slice::<Value>(&up.body) {
+                value["signed"]["expires"] = json!("2020-01-01T00:00:00Z");
+                if let Ok(forged) = envelope(value["signed"].clone(), &[&key]) {
+                    return json_reply(&forged);
+                }
+            }
+            Served::Reply(up)
+        })?;
+        let step = if role == "timestamp" {
+            "timestamp"
+        } else {
+            "the resolution"
+        };
+        Device::new(&f.edge)?.refuses(&server, "EXPIRED", step)?;
+    }
+    Ok(())
+}
+
+/// Scenario 8: Root v2 signed only by a new root key, not by v1's root threshold.
+fn root_rotation_without_old_threshold(f: &Fixture) -> Result<(), Failed> {
+    let usurper = fresh_key(88)?;
+    let mut root = get_json(&f.edge.viewer, "/trust/1.root.json")?["signed"].clone();
+    let id = usurper.public().key_id();
+    root["version"] = json!(2);
+    root["keys"][&id] = serde_json::to_value(usurper.public()).map_err(|e| format!("{e}"))?;
+    root["roles"]["root"] = json!({"keyids": [id], "threshold": 1});
+    let forged = envelope(root, &[&usurper])?;
+    let server = hostile(f, move |path, up| {
+        if path.ends_with("/trust/2.root.json") {
+            return json_reply(&forged);
+        }
+        Served::Reply(up)
+    })?;
+    Device::new(&f.edge)?.refuses(&server, "BAD_SIGNATURE", "root 2")
+}
+
+/// Scenario 9: One of two required release signatures (one release key stolen).
+fn release_below_threshold(f: &Fixture) -> Result<(), Failed> {
+    let stolen = f.pair.keys.release_key(1)?;
+    let server = forged_chain(f, &f.pair, &[&stolen])?;
+    Device::new(&f.pair)?.refuses(&server, "BAD_SIGNATURE", "targets")
+}
+
+/// Scenario 10: The operator rolls production back: newer metadata, older artifact.
+fn legitimate_model_rollback_is_accepted(f: &Fixture) -> Result<(), Failed> {
+    let server = hostile(f, |_, up| Served::Reply(up))?;
+    let device = Device::new(&f.edge)?;
+    let (ok, stdout, stderr) = device.pull(&server.base_url)?;
+    ensure!(ok && stdout.contains("= 1.1.0"), "{stdout}{stderr}");
+    expect_status(
+        &f.edge.operator.json(
+            "POST",
+            "/models/fraud-detector/stages/production/rollback",
+            &json!({"version": "1.0.0", "reason": "1.1.0 misbehaves"}),
+        )?,
+        201,
+        "rollback",
+    )?;
+    let result = device.pull(&server.base_url);
+    promote(&f.edge.operator, "production", "1.1.0")?;
+    let (ok, stdout, stderr) = result?;
+    ensure!(ok && stdout.contains("= 1.0.0"), "{stdout}{stderr}");
+    ensure!(
+        device.installed()? == fixture_bytes(RF1)?,
+        "rolled back bytes"
+    );
+    // And forward again to 1.1.0 from the same state.
+    let (ok, stdout, stderr) = device.pull(&server.base_url)?;
+    ensure!(ok && stdout.contains("= 1.1.0"), "{stdout}{stderr}");
+    Ok(())
+}
+
+/// python-tuf's ngclient (`tests/python/tuf_interop.py`) against `url`:
+/// (succeeded, stdout, stderr).
+fn tuf_client(url: &str, org: &Org, target: &str) -> Result<(bool, String, String), Failed> {
+    let root = outpost_e2e::repo_root();
+    let python = root.join(".venv/bin/python");
+    ensure!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh (installs python-tuf)",
+        python.display()
+    );
+    let out = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let output = std::process::Command::new(python)
+        .arg(root.join("tests/python/tuf_interop.py"))
+        .args([url, org.name, &org.viewer.token])
+        .arg(org.keys.path("root.json"))
+        .arg(target)
+        .arg(out.path())
+        .output()
+        .map_err(|e| format!("running python-tuf: {e}"))?;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
+
+/// An existing TUF client consumes an organisation's repository: it
+/// refreshes root → timestamp → snapshot → targets, downloads a released
+/// model by its consistent-snapshot path, and rejects tampering.
+fn python_tuf_client_interoperates(f: &Fixture) -> Result<(), Failed> {
+    let (ok, stdout, stderr) = tuf_client(&f.worker.base_url, &f.edge, "fraud-detector/1.1.0")?;
+    ensure!(ok, "python-tuf download: {stdout}{stderr}");
+    let got: Value = serde_json::from_str(stdout.trim()).map_err(|e| format!("{e}: {stdout}"))?;
+    let expected = fixture_bytes(RF2)?;
+    ensure!(
+        got["sha256"] == Digest::of(&expected).hex() && got["length"] == expected.len(),
+        "{got}"
+    );
+    // Tampered bytes under the target URL.
+    let server = hostile(f, |path, mut up| {
+        if path.contains("/trust/targets/")
+            && let Some(first) = up.body.first_mut()
+        {
+            *first ^= 0xff;
+        }
+        Served::Reply(up)
+    })?;
+    let (ok, _, stderr) = tuf_client(&server.base_url, &f.edge, "fraud-detector/1.1.0")?;
+    ensure!(
+        !ok && stderr.contains("LengthOrHashMismatchError"),
+        "{stderr}"
+    );
+    // A timestamp re-signed by a key the root never named.
+    let impostor = fresh_key(77)?;
+    let server = hostile(f, move |path, up| {
+        if path.ends_with("/trust/timestamp.json")
+            && let Ok(value) = serde_json::from_slice::<Value>(&up.body)
+            && let Ok(forged) = envelope(value["signed"].clone(), &[&impostor])
+        {
+            return json_reply(&forged);
+        }
+        Served::Reply(up)
+    })?;
+    let (ok, _, stderr) = tuf_client(&server.base_url, &f.edge, "fraud-detector/1.1.0")?;
+    ensure!(!ok && stderr.contains("UnsignedMetadataError"), "{stderr}");
+    Ok(())
+}
