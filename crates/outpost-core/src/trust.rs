@@ -933,18 +933,23 @@ mod tests {
         hasher.finish()
     }
 
-    #[test]
-    fn the_happy_path_verifies_end_to_end() {
-        let repo = Repo::new();
-        let mut state = device_at(&repo, 1);
-        let resolution = repo.resolution(
+    /// The director's answer "run 2.0.0", valid for an hour from NOW.
+    fn run_new(repo: &Repo) -> Envelope {
+        repo.resolution(
             &question(),
             "fraud/2.0.0.onnx",
             NEW,
             1,
             NOW + 3_600_000,
             &repo.director,
-        );
+        )
+    }
+
+    #[test]
+    fn the_happy_path_verifies_end_to_end() {
+        let repo = Repo::new();
+        let mut state = device_at(&repo, 1);
+        let resolution = run_new(&repo);
         let verified = state
             .verify_resolution(&resolution, &question(), NOW)
             .unwrap();
@@ -959,14 +964,7 @@ mod tests {
     fn an_installed_model_is_rechecked_offline_even_after_expiry() {
         let repo = Repo::new();
         let mut state = device_at(&repo, 1);
-        let resolution = repo.resolution(
-            &question(),
-            "fraud/2.0.0.onnx",
-            NEW,
-            1,
-            NOW + 3_600_000,
-            &repo.director,
-        );
+        let resolution = run_new(&repo);
         state
             .verify_resolution(&resolution, &question(), NOW)
             .unwrap();

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 struct Fixture {
     worker: LocalWorker,
     /// Org `edge`: one release key; fraud-detector 1.0.0 and 1.1.0 released,
-    /// production at 1.1.0.
+    /// production at 1.0.0, then 1.1.0.
     edge: Org,
     /// Org `pair`: two release keys, both needed; 1.0.0 in production.
     pair: Org,
@@ -111,7 +111,7 @@ fn org(
     name: &'static str,
     release_keys: usize,
     versions: &[(&str, &str)],
-    production: &str,
+    production: &[&str],
 ) -> Result<Org, Failed> {
     let admin = init_org(worker, name)?;
     let keys = ReleaseKeys::ceremony_with(worker, &admin, release_keys)?;
@@ -141,7 +141,9 @@ fn org(
     for version in &names {
         promote(&operator, "staging", version)?;
     }
-    promote(&operator, "production", production)?;
+    for version in production {
+        promote(&operator, "production", version)?;
+    }
     Ok(Org {
         name,
         keys,
@@ -172,9 +174,9 @@ fn setup() -> Result<Fixture, Failed> {
         "edge",
         1,
         &[("1.0.0", RF1), ("1.1.0", RF2)],
-        "1.1.0",
+        &["1.0.0", "1.1.0"],
     )?;
-    let pair = org(&worker, "pair", 2, &[("1.0.0", RF1)], "1.0.0")?;
+    let pair = org(&worker, "pair", 2, &[("1.0.0", RF1)], &["1.0.0"])?;
     Ok(Fixture { worker, edge, pair })
 }
 
@@ -377,18 +379,28 @@ fn artifact_longer_than_signed(f: &Fixture) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Scenario 3: A resolution signed by a key the root never named.
-fn resolution_signed_by_unknown_key(f: &Fixture) -> Result<(), Failed> {
-    let impostor = fresh_key(66)?;
-    let server = hostile(f, move |path, up| {
-        if path.contains("/resolve?")
+/// A hostile server that re-signs every answer whose path contains `part`
+/// with a key no root ever named.
+fn re_signed_by_impostor(
+    f: &Fixture,
+    part: &'static str,
+    seed: u8,
+) -> Result<HostileServer, Failed> {
+    let impostor = fresh_key(seed)?;
+    hostile(f, move |path, up| {
+        if path.contains(part)
             && let Ok(value) = serde_json::from_slice::<Value>(&up.body)
             && let Ok(forged) = envelope(value["signed"].clone(), &[&impostor])
         {
             return json_reply(&forged);
         }
         Served::Reply(up)
-    })?;
+    })
+}
+
+/// Scenario 3: A resolution signed by a key the root never named.
+fn resolution_signed_by_unknown_key(f: &Fixture) -> Result<(), Failed> {
+    let server = re_signed_by_impostor(f, "/resolve?", 66)?;
     Device::new(&f.edge)?.refuses(&server, "BAD_SIGNATURE", "the resolution")
 }
 
@@ -665,16 +677,7 @@ fn python_tuf_client_interoperates(f: &Fixture) -> Result<(), Failed> {
         "{stderr}"
     );
     // A timestamp re-signed by a key the root never named.
-    let impostor = fresh_key(77)?;
-    let server = hostile(f, move |path, up| {
-        if path.ends_with("/trust/timestamp.json")
-            && let Ok(value) = serde_json::from_slice::<Value>(&up.body)
-            && let Ok(forged) = envelope(value["signed"].clone(), &[&impostor])
-        {
-            return json_reply(&forged);
-        }
-        Served::Reply(up)
-    })?;
+    let server = re_signed_by_impostor(f, "/trust/timestamp.json", 77)?;
     let (ok, _, stderr) = tuf_client(&server.base_url, &f.edge, "fraud-detector/1.1.0")?;
     ensure!(!ok && stderr.contains("UnsignedMetadataError"), "{stderr}");
     Ok(())

@@ -387,25 +387,40 @@ pub async fn promote(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
     check_force(ctx, body.force, &body.reason)?;
     let forced = pass_gates(ctx, model, stage, &body.version, body.force).await?;
 
+    let location = format!("/v1/orgs/{org}/models/{model}/stages/{stage}");
     let target = StageState::single(&body.version);
-    let decide = |from: &StageState| Ok((*from != target).then(|| target.clone()));
-    match append_move(
-        ctx,
+    let stage_move = StageMove {
         model,
         stage,
-        Move::Promote,
-        &body.reason,
-        &forced,
-        &decide,
-    )
-    .await?
-    {
-        Some(entry) => Ok(http::created(
-            &entry,
-            &format!("/v1/orgs/{org}/models/{model}/stages/{stage}"),
-        )?),
+        kind: Move::Promote,
+        reason: &body.reason,
+        forced: &forced,
+    };
+    move_to(ctx, stage_move, target, &location).await
+}
+
+/// Who moves which stage, and why.
+struct StageMove<'a> {
+    model: &'a str,
+    stage: Stage,
+    kind: Move,
+    reason: &'a str,
+    forced: &'a [String],
+}
+
+/// Moves a stage to `target`: 201 with the new history entry, or 200
+/// `changed: false` when it is there already.
+async fn move_to(
+    ctx: &Ctx,
+    m: StageMove<'_>,
+    target: StageState,
+    location: &str,
+) -> ApiResult<Response> {
+    let decide = |from: &StageState| Ok((*from != target).then(|| target.clone()));
+    match append_move(ctx, m.model, m.stage, m.kind, m.reason, m.forced, &decide).await? {
+        Some(entry) => Ok(http::created(&entry, location)?),
         None => Ok(http::json(
-            &json!({"model": model, "stage": stage, "state": target, "changed": false}),
+            &json!({"model": m.model, "stage": m.stage, "state": target, "changed": false}),
             200,
         )?),
     }
@@ -475,29 +490,18 @@ pub async fn put_rollout(ctx: &Ctx, req: &mut Request, matched: &Matched) -> Api
             }
         }
     }
-    let target = policy.stage_state();
-    let decide = |from: &StageState| Ok((*from != target).then(|| target.clone()));
-    let org = ctx.org()?;
-    match append_move(
-        ctx,
+    let location = format!(
+        "/v1/orgs/{}/models/{model}/stages/{stage}/rollout",
+        ctx.org()?
+    );
+    let stage_move = StageMove {
         model,
         stage,
-        Move::Rollout,
-        &body.reason,
-        &forced,
-        &decide,
-    )
-    .await?
-    {
-        Some(entry) => Ok(http::created(
-            &entry,
-            &format!("/v1/orgs/{org}/models/{model}/stages/{stage}/rollout"),
-        )?),
-        None => Ok(http::json(
-            &json!({"model": model, "stage": stage, "state": target, "changed": false}),
-            200,
-        )?),
-    }
+        kind: Move::Rollout,
+        reason: &body.reason,
+        forced: &forced,
+    };
+    move_to(ctx, stage_move, policy.stage_state(), &location).await
 }
 
 /// `DELETE /v1/orgs/{org}/models/{model}/stages/{stage}/rollout`: back to the

@@ -151,20 +151,13 @@ pub fn rollout(env: &Env, command: RolloutCommand) -> Result<ExitCode> {
     };
     if env.json {
         output::print_json(&answer)?;
-    } else if answer.get("changed") == Some(&Value::Bool(false)) {
+    } else if let Some(Value::Bool(changed)) = answer.get("changed") {
         let state: StageState = serde_json::from_value(answer["state"].clone())?;
         println!(
-            "{}@{}: already {}; nothing changed",
+            "{}@{}: {}{}",
             answer["model"].as_str().unwrap_or_default(),
             answer["stage"].as_str().unwrap_or_default(),
-            describe(&state)
-        );
-    } else if answer.get("changed") == Some(&Value::Bool(true)) {
-        let state: StageState = serde_json::from_value(answer["state"].clone())?;
-        println!(
-            "{}@{}: {}",
-            answer["model"].as_str().unwrap_or_default(),
-            answer["stage"].as_str().unwrap_or_default(),
+            if *changed { "" } else { "already " },
             describe(&state)
         );
     } else {
