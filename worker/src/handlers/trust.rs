@@ -463,10 +463,36 @@ pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
         ApiError::bad_request("give the stage to resolve, e.g. ?stage=production")
     })?;
     let org = ctx.org()?.to_owned();
-    let state = crate::handlers::lifecycle::head_of(ctx, model, stage)
-        .await?
-        .map(|h| h.to)
-        .unwrap_or_default();
+    // The hot path of every device: one round trip for the stage and the
+    // release, one (batched) for the version rows and the counter.
+    #[derive(serde::Deserialize)]
+    struct HeadRow {
+        state: Option<String>,
+        release: Option<String>,
+    }
+    let head = db::first::<HeadRow>(
+        &ctx.db
+            .prepare(
+                "SELECT (SELECT to_state FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1) AS state,
+                        (SELECT body FROM trust_metadata WHERE org = ?1 AND role = 'targets' ORDER BY version DESC LIMIT 1) AS release",
+            )
+            .bind(&[db::text(&org), db::text(model), db::text(stage.as_str())])?,
+    )
+    .await?
+    .unwrap_or(HeadRow {
+        state: None,
+        release: None,
+    });
+    let state: outpost_core::lifecycle::StageState = match &head.state {
+        Some(text) => serde_json::from_str(text)?,
+        None => Default::default(),
+    };
+    let release: Option<Targets> = match &head.release {
+        Some(text) => Some(serde_json::from_value(
+            serde_json::from_str::<Envelope>(text)?.signed,
+        )?),
+        None => None,
+    };
     let Some(rollout) = RolloutPolicy::from_state(&state) else {
         // Only now tell an unknown model from an empty stage: resolve is the
         // hot path and a deployed stage implies the model exists.
@@ -493,30 +519,49 @@ pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
         }
     };
     let assignment = rollout.route(bucket);
-    let release: Option<Targets> = match latest(ctx, "targets").await? {
-        Some((_, envelope)) => Some(serde_json::from_value(envelope.signed)?),
-        None => None,
+    let shadow_version = assignment.shadow.as_deref().unwrap_or(&assignment.version);
+    let results = ctx
+        .db
+        .batch(vec![
+            ctx.db
+                .prepare(
+                    "SELECT version, digest, size FROM versions WHERE org = ?1 AND model = ?2 AND version IN (?3, ?4)",
+                )
+                .bind(&[
+                    db::text(&org),
+                    db::text(model),
+                    db::text(&assignment.version),
+                    db::text(shadow_version),
+                ])?,
+            ctx.db
+                .prepare(
+                    "INSERT INTO counters (org, name, value) VALUES (?1, 'resolution', 1)
+                     ON CONFLICT (org, name) DO UPDATE SET value = value + 1 RETURNING value",
+                )
+                .bind(&[db::text(&org)])?,
+        ])
+        .await?;
+    let (Some(rows), Some(counter)) = (results.first(), results.get(1)) else {
+        return Err(ApiError::internal(
+            "a D1 batch of two returned fewer results",
+        ));
     };
-    let chosen = released_target(ctx, release.as_ref(), model, stage, &assignment.version).await?;
-    let shadow = match &assignment.shadow {
-        Some(version) => Some(released_target(ctx, release.as_ref(), model, stage, version).await?),
-        None => None,
-    };
-
+    let rows: Vec<VersionRow> = rows.results()?;
     #[derive(serde::Deserialize)]
     struct Counter {
         value: f64,
     }
-    let counter = db::first::<Counter>(
-        &ctx.db
-            .prepare(
-                "INSERT INTO counters (org, name, value) VALUES (?1, 'resolution', 1)
-                 ON CONFLICT (org, name) DO UPDATE SET value = value + 1 RETURNING value",
-            )
-            .bind(&[db::text(&org)])?,
-    )
-    .await?
-    .ok_or_else(|| ApiError::internal("the resolution counter returned nothing"))?;
+    let counter = counter
+        .results::<Counter>()?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("the resolution counter returned nothing"))?;
+    let released = |version: &str| released_target(&rows, release.as_ref(), model, stage, version);
+    let chosen = released(&assignment.version)?;
+    let shadow = match &assignment.shadow {
+        Some(version) => Some(released(version)?),
+        None => None,
+    };
     let resolution = Resolution {
         kind: "outpost-resolution".into(),
         question: Question {
@@ -538,29 +583,23 @@ pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
     Ok(http::json(&envelope, 200)?)
 }
 
-/// A deployed version as devices see it: registered and released with
-/// exactly this digest and length.
-async fn released_target(
-    ctx: &Ctx,
+#[derive(serde::Deserialize)]
+struct VersionRow {
+    version: String,
+    digest: String,
+    size: f64,
+}
+
+/// A deployed version as devices see it: registered (one of `rows`) and
+/// released with exactly this digest and length.
+fn released_target(
+    rows: &[VersionRow],
     release: Option<&Targets>,
     model: &str,
     stage: outpost_core::lifecycle::Stage,
     version: &str,
 ) -> ApiResult<outpost_core::trust::ReleasedTarget> {
-    #[derive(serde::Deserialize)]
-    struct VersionRow {
-        digest: String,
-        size: f64,
-    }
-    let row = db::first::<VersionRow>(
-        &ctx.db
-            .prepare(
-                "SELECT digest, size FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3",
-            )
-            .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?,
-    )
-    .await?
-    .ok_or_else(|| {
+    let row = rows.iter().find(|r| r.version == version).ok_or_else(|| {
         ApiError::conflict(format!(
             "{model}@{stage} points at {version}, which no longer exists"
         ))
