@@ -242,7 +242,7 @@ pub fn history(env: &Env, model: &str, stage: Option<&str>, limit: u32) -> Resul
                 vec![
                     output::time(d.at),
                     d.stage.to_string(),
-                    format!("{:?}", d.kind).to_lowercase(),
+                    d.kind.as_str().to_owned(),
                     describe(&d.from),
                     describe(&d.to),
                     d.actor.clone(),
