@@ -120,6 +120,14 @@ impl RolloutPolicy {
         })
     }
 
+    /// The versions this rollout would newly bring into a stage now in
+    /// `current`: the ones that must pass the promotion gates first.
+    pub fn entering<'a>(&'a self, current: &StageState) -> Vec<&'a str> {
+        self.versions()
+            .filter(|v| !current.versions().any(|c| c == *v))
+            .collect()
+    }
+
     /// Every version this rollout sends traffic or shadow copies to.
     pub fn versions(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.stable.as_str())
@@ -314,6 +322,13 @@ mod tests {
         assert_eq!(state.primary(), Some("1.0.0"));
         assert_eq!(state.targets[0].weight, 0);
         assert_eq!(RolloutPolicy::from_state(&state), Some(all_canary));
+        // Only versions new to the stage face the gates.
+        let current = canary(1_000).stage_state();
+        assert_eq!(
+            policy.entering(&current),
+            vec!["3.0.0-a", "3.0.0-b", "4.0.0"]
+        );
+        assert!(canary(2_000).entering(&current).is_empty());
         // A plain promotion's state is a stable-only rollout.
         assert_eq!(
             RolloutPolicy::from_state(&StageState::single("1.0.0")),

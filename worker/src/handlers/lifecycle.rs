@@ -480,10 +480,7 @@ pub async fn put_rollout(ctx: &Ctx, req: &mut Request, matched: &Matched) -> Api
         .validate()
         .map_err(|e| ApiError::unprocessable(format!("{model}@{stage}: {e}")))?;
     let mut forced: Vec<String> = Vec::new();
-    for version in policy.versions() {
-        if current.versions().any(|v| v == version) {
-            continue;
-        }
+    for version in policy.entering(&current) {
         for gate in pass_gates(ctx, model, stage, version, body.force).await? {
             if !forced.contains(&gate) {
                 forced.push(gate);
