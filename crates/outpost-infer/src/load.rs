@@ -1,5 +1,8 @@
-//! Loading ONNX models with tract: the check a version must pass before it may
-//! be promoted, and (with the inference work) the runtime itself.
+//! Loading ONNX models with tract and Outpost's extra `ai.onnx.ml` operators:
+//! the check a version must pass before it may be promoted, and the plan
+//! [`crate::model::Model`] runs.
+
+use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
@@ -49,15 +52,26 @@ fn with_symbolic_batch(mut model: InferenceModel) -> TractResult<InferenceModel>
     Ok(model)
 }
 
-/// Parses, optimises and plans an ONNX model, as serving it would.
-pub fn check_loadable(bytes: &[u8]) -> Result<(), LoadError> {
-    let model = tract_onnx::onnx()
+/// tract's ONNX loader with the operators of [`crate::ml`] registered.
+pub fn onnx() -> tract_onnx::Onnx {
+    let mut onnx = tract_onnx::onnx();
+    crate::ml::register(&mut onnx.op_register);
+    onnx
+}
+
+/// Parses, optimises and plans an ONNX model.
+pub fn load_onnx(bytes: &[u8]) -> Result<Arc<TypedRunnableModel>, LoadError> {
+    let model = onnx()
         .model_for_read(&mut std::io::Cursor::new(bytes))
         .map_err(fail("parse"))?;
     let model = with_symbolic_batch(model).map_err(fail("parse"))?;
     let optimised = model.into_optimized().map_err(fail("optimise"))?;
-    optimised.into_runnable().map_err(fail("plan"))?;
-    Ok(())
+    optimised.into_runnable().map_err(fail("plan"))
+}
+
+/// Parses, optimises and plans an ONNX model, as serving it would.
+pub fn check_loadable(bytes: &[u8]) -> Result<(), LoadError> {
+    load_onnx(bytes).map(|_| ())
 }
 
 #[cfg(test)]
@@ -71,24 +85,19 @@ mod tests {
     }
 
     #[test]
-    fn tree_classifiers_load() {
-        for name in ["fraud-detector-1.0.0.onnx", "fraud-detector-1.2.0.onnx"] {
+    fn every_demo_model_loads() {
+        for name in [
+            "fraud-detector-1.0.0.onnx",
+            "fraud-detector-1.2.0.onnx",
+            "transaction-anomaly-1.0.0.onnx",
+            "transaction-anomaly-1.1.0.onnx",
+            "fraud-mlp-0.1.0.onnx",
+            "fraud-mlp-0.2.0.onnx",
+        ] {
             let bytes = fixture(name);
             assert!(!bytes.is_empty(), "fixture {name}");
             assert_eq!(check_loadable(&bytes), Ok(()), "{name}");
         }
-    }
-
-    /// tract-onnx 0.23 lacks `ai.onnx.ml` TreeEnsembleRegressor (every
-    /// scikit-learn isolation forest) and Scaler (StandardScaler pipelines):
-    /// such models cannot be served until those operators are registered, and
-    /// the promotion gate says so, naming the operator.
-    #[test]
-    fn models_with_missing_operators_do_not_load_yet() {
-        let err = check_loadable(&fixture("transaction-anomaly-1.0.0.onnx")).unwrap_err();
-        assert!(err.message.contains("TreeEnsembleRegressor"), "{err}");
-        let err = check_loadable(&fixture("fraud-mlp-0.1.0.onnx")).unwrap_err();
-        assert!(err.message.contains("Scaler"), "{err}");
     }
 
     #[test]

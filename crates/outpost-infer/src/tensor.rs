@@ -13,6 +13,22 @@ pub enum ElementType {
     Int64,
     Int32,
     String,
+    Bool,
+}
+
+impl ElementType {
+    /// The element type for an ONNX dtype name as `inspect` writes it.
+    pub fn from_onnx(name: &str) -> Option<Self> {
+        Some(match name {
+            "float" => Self::Float,
+            "double" => Self::Double,
+            "int64" => Self::Int64,
+            "int32" => Self::Int32,
+            "string" => Self::String,
+            "bool" => Self::Bool,
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for ElementType {
@@ -23,6 +39,7 @@ impl fmt::Display for ElementType {
             ElementType::Int64 => "int64",
             ElementType::Int32 => "int32",
             ElementType::String => "string",
+            ElementType::Bool => "bool",
         };
         f.write_str(name)
     }
@@ -62,6 +79,7 @@ pub enum TensorData {
     Int64(Vec<i64>),
     Int32(Vec<i32>),
     String(Vec<String>),
+    Bool(Vec<bool>),
 }
 
 impl TensorData {
@@ -72,6 +90,7 @@ impl TensorData {
             TensorData::Int64(_) => ElementType::Int64,
             TensorData::Int32(_) => ElementType::Int32,
             TensorData::String(_) => ElementType::String,
+            TensorData::Bool(_) => ElementType::Bool,
         }
     }
 
@@ -82,6 +101,7 @@ impl TensorData {
             TensorData::Int64(v) => v.len(),
             TensorData::Int32(v) => v.len(),
             TensorData::String(v) => v.len(),
+            TensorData::Bool(v) => v.len(),
         }
     }
 
@@ -133,6 +153,10 @@ pub enum InputError {
     Unknown { name: String, declared: String },
     #[error("input `{name}` is required but was not given")]
     Missing { name: String },
+    #[error("input `{name}`: {detail}")]
+    Value { name: String, detail: String },
+    #[error("inputs must be a JSON object mapping input names to nested arrays")]
+    NotAnObject,
 }
 
 impl Tensor {
