@@ -14,12 +14,18 @@
 use outpost_core::digest::{Digest, DigestError};
 use wasm_bindgen::prelude::*;
 
+mod inference;
+pub use inference::Model;
+
 /// Stable error codes the JS side can switch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     DigestMalformed,
     DigestMismatch,
     LengthMismatch,
+    ModelInvalid,
+    InputInvalid,
+    RunFailed,
 }
 
 impl ErrorCode {
@@ -28,6 +34,9 @@ impl ErrorCode {
             ErrorCode::DigestMalformed => "DIGEST_MALFORMED",
             ErrorCode::DigestMismatch => "DIGEST_MISMATCH",
             ErrorCode::LengthMismatch => "LENGTH_MISMATCH",
+            ErrorCode::ModelInvalid => "MODEL_INVALID",
+            ErrorCode::InputInvalid => "INPUT_INVALID",
+            ErrorCode::RunFailed => "RUN_FAILED",
         }
     }
 }
