@@ -22,7 +22,7 @@ use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, e
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
-    admin, audit_log, blobs, lifecycle, models, openapi, trust, uploads, versions,
+    admin, audit_log, blobs, lifecycle, models, openapi, predict, trust, uploads, versions,
 };
 use crate::routes::{Dispatch, Matched, Route};
 
@@ -112,6 +112,8 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         Route::GetTrustFile => trust::get_file(&ctx, matched).await,
         Route::GetTarget => trust::get_target(&ctx, req, matched).await,
         Route::Resolve => trust::resolve(&ctx, req, matched).await,
+        Route::Predict => predict::predict(&ctx, req, matched).await,
+        Route::ShadowResults => predict::shadow_results(&ctx, req, matched).await,
     }
 }
 

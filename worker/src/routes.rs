@@ -59,6 +59,8 @@ pub enum Route {
     GetTrustFile,
     GetTarget,
     Resolve,
+    Predict,
+    ShadowResults,
 }
 
 /// Who may call a route.
@@ -424,6 +426,20 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::Resolve,
         Org(Viewer),
         "A director-signed resolution: which released artifact this device runs (?stage=&device=)",
+    ),
+    spec(
+        Method::Post,
+        "/v1/orgs/:org/models/:model/predict",
+        Route::Predict,
+        Org(Viewer),
+        "Run the version this device resolves to (?stage=&device=) on {input: nested array}; the shadow runs too, recorded",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/shadow-results",
+        Route::ShadowResults,
+        Org(Viewer),
+        "What the shadow version answered for recent predictions, beside the served answer (?stage=&limit=)",
     ),
 ];
 

@@ -69,6 +69,9 @@ pub enum Command {
     /// Re-check a model `pull ORG/MODEL@STAGE` installed, offline: director
     /// signature, release metadata and the bytes on disk.
     Verify(VerifyArgs),
+    /// Run a model on an input file: natively (a local .onnx file) or in the
+    /// registry's Worker (ORG/MODEL@STAGE, routed like --device-id).
+    Predict(PredictArgs),
     /// Promote a version to a stage through the promotion gates.
     Promote(PromoteArgs),
     /// Roll a stage back to its previous state or to a named earlier version.
@@ -495,6 +498,18 @@ pub struct TagArgs {
     pub add: Vec<String>,
     #[arg(long = "remove")]
     pub remove: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A local model file (model.onnx), or ORG/MODEL@STAGE to run it remotely.
+    pub model: String,
+    /// JSON mapping input names to nested arrays, row-major: {"X": [[0.1, 2.0, 3.5, 1.0]]}.
+    #[arg(long)]
+    pub input: std::path::PathBuf,
+    /// Remote runs: the device id the rollout routes by (sticky canary / A-B).
+    #[arg(long)]
+    pub device_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

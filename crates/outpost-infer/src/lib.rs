@@ -7,6 +7,7 @@
 //! live here so that the Worker, the CLI and the wasm client report the same
 //! error for the same mistake.
 
+pub mod cache;
 pub mod inspect;
 pub mod json;
 pub mod load;

@@ -28,6 +28,9 @@ pub struct Model {
     plan: Arc<TypedRunnableModel>,
     inputs: Vec<TensorSpec>,
     outputs: Vec<String>,
+    /// Declared output element types; tract may compute a declared int64 as
+    /// its symbolic-dimension type, and the declaration is what callers see.
+    output_types: Vec<Option<ElementType>>,
 }
 
 fn spec_of(value: &crate::inspect::OnnxValue) -> Result<TensorSpec, LoadError> {
@@ -68,6 +71,11 @@ impl Model {
         Ok(Self {
             plan,
             inputs,
+            output_types: summary
+                .outputs
+                .iter()
+                .map(|o| ElementType::from_onnx(&o.dtype))
+                .collect(),
             outputs: summary.outputs.into_iter().map(|o| o.name).collect(),
         })
     }
@@ -100,8 +108,8 @@ impl Model {
         let results = self.plan.run(ordered).map_err(runtime)?;
         results
             .into_iter()
-            .zip(&self.outputs)
-            .map(|(value, name)| from_tract(name, &value).map_err(runtime))
+            .zip(self.outputs.iter().zip(&self.output_types))
+            .map(|(value, (name, declared))| from_tract(name, &value, *declared).map_err(runtime))
             .collect()
     }
 }
@@ -128,7 +136,24 @@ fn to_tract(tensor: &Tensor) -> TractResult<TractTensor> {
     })
 }
 
-fn from_tract(name: &str, tensor: &TractTensor) -> TractResult<Tensor> {
+fn from_tract(
+    name: &str,
+    tensor: &TractTensor,
+    declared: Option<ElementType>,
+) -> TractResult<Tensor> {
+    let wanted = match declared {
+        Some(ElementType::Float) => Some(DatumType::F32),
+        Some(ElementType::Double) => Some(DatumType::F64),
+        Some(ElementType::Int64) => Some(DatumType::I64),
+        Some(ElementType::Int32) => Some(DatumType::I32),
+        Some(ElementType::Bool) => Some(DatumType::Bool),
+        Some(ElementType::String) => Some(DatumType::String),
+        None => None,
+    };
+    let tensor = match wanted {
+        Some(dt) if dt != tensor.datum_type() => tensor.cast_to_dt(dt)?,
+        _ => std::borrow::Cow::Borrowed(tensor),
+    };
     let shape: Vec<u64> = tensor.shape().iter().map(|&d| d as u64).collect();
     let view = tensor.try_as_plain_ram()?;
     let data = match tensor.datum_type() {
@@ -140,7 +165,7 @@ fn from_tract(name: &str, tensor: &TractTensor) -> TractResult<Tensor> {
         DatumType::String => TensorData::String(view.as_slice::<String>()?.to_vec()),
         // Narrow integer and half-precision outputs widen to what JSON and
         // the clients handle.
-        dt if dt.is_integer() => {
+        dt if dt.is_integer() || dt == DatumType::TDim => {
             let cast = tensor.cast_to::<i64>()?;
             TensorData::Int64(cast.try_as_plain_ram()?.as_slice::<i64>()?.to_vec())
         }

@@ -45,7 +45,14 @@ fn compare(path: &str, got: &Value, want: &Value, worst: &mut f64) -> Result<(),
             }
             Ok(())
         }
-        (Value::Number(g), Value::Number(w)) if w.is_f64() || g.is_f64() => {
+        // onnxruntime's floats are written as floats (1.0), its integers as
+        // integers: a label computed as a float is a type mismatch.
+        (Value::Number(g), Value::Number(w)) if w.is_f64() => {
+            if !g.is_f64() {
+                return Err(format!(
+                    "{path}: integer {g} where onnxruntime gives a float {w}"
+                ));
+            }
             let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
             let diff = (g - w).abs();
             *worst = worst.max(diff / w.abs().max(1e-1));

@@ -248,7 +248,7 @@ async fn policies(ctx: &Ctx, model: &str) -> ApiResult<ModelPolicies> {
 
 /// Re-reads the artifact from R2 and hashes it; `None` when it is missing.
 /// Returns the bytes too when small enough to load for the runtime check.
-async fn reverify(ctx: &Ctx, digest: &Digest) -> ApiResult<Option<(bool, Option<Vec<u8>>)>> {
+pub async fn reverify(ctx: &Ctx, digest: &Digest) -> ApiResult<Option<(bool, Option<Vec<u8>>)>> {
     let key = blobs::object_key(ctx.org()?, digest);
     let Some(object) = ctx.bucket()?.get(&key).execute().await? else {
         return Ok(None);

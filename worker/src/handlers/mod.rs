@@ -7,6 +7,7 @@ pub mod blobs;
 pub mod lifecycle;
 pub mod models;
 pub mod openapi;
+pub mod predict;
 pub mod trust;
 pub mod uploads;
 pub mod versions;

@@ -440,9 +440,29 @@ const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
 
 /// `GET /v1/orgs/{org}/models/{model}/resolve?stage=…&device=…`: the
 /// director-signed statement of which released artifact this device runs.
+/// The routing bucket of a device: keyed by a salt derived from the director
+/// secret (stable for the deployment, unknown to anyone who could choose
+/// device ids), or random for a caller that names no device.
+pub fn device_bucket(ctx: &Ctx, org: &str, model: &str, device: Option<&str>) -> ApiResult<u32> {
+    use outpost_core::routing::{BUCKETS, bucket_for};
+    let secret = ctx
+        .env
+        .secret(DIRECTOR_KEY)
+        .map(|s| s.to_string())
+        .or_else(|_| ctx.env.var(DIRECTOR_KEY).map(|v| v.to_string()))?;
+    let salt = outpost_core::Digest::of(format!("outpost-routing-salt\0{secret}").as_bytes());
+    Ok(match device {
+        Some(device) => bucket_for(salt.as_bytes(), org, model, device),
+        None => {
+            let random = crate::ctx::random_bytes(4)?;
+            u32::from_be_bytes([random[0], random[1], random[2], random[3]]) % BUCKETS
+        }
+    })
+}
+
 pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     use outpost_core::lifecycle::Stage;
-    use outpost_core::routing::{BUCKETS, RolloutPolicy, bucket_for};
+    use outpost_core::routing::RolloutPolicy;
     use outpost_core::trust::{Question, Resolution};
 
     let model = matched.param("model");
@@ -502,22 +522,7 @@ pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
         )));
     };
     let director = online_key(&ctx.env, DIRECTOR_KEY)?;
-
-    // The routing salt is derived from the director secret: stable for the
-    // deployment, unknown to anyone who could choose device ids.
-    let secret = ctx
-        .env
-        .secret(DIRECTOR_KEY)
-        .map(|s| s.to_string())
-        .or_else(|_| ctx.env.var(DIRECTOR_KEY).map(|v| v.to_string()))?;
-    let salt = outpost_core::Digest::of(format!("outpost-routing-salt\0{secret}").as_bytes());
-    let bucket = match &device {
-        Some(device) => bucket_for(salt.as_bytes(), &org, model, device),
-        None => {
-            let random = crate::ctx::random_bytes(4)?;
-            u32::from_be_bytes([random[0], random[1], random[2], random[3]]) % BUCKETS
-        }
-    };
+    let bucket = device_bucket(ctx, &org, model, device.as_deref())?;
     let assignment = rollout.route(bucket);
     let shadow_version = assignment.shadow.as_deref().unwrap_or(&assignment.version);
     let results = ctx

@@ -8,6 +8,7 @@ mod health;
 mod keys;
 mod lifecycle;
 mod models;
+mod predict;
 mod pull;
 mod push;
 mod tokens;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tag(args) => versions::tag(&env, &args),
         Command::Pull(args) => pull::run(&env, &args),
         Command::Verify(args) => device::verify(&env, &args),
+        Command::Predict(args) => predict::run(&env, &args),
         Command::Promote(args) => lifecycle::promote(&env, &args),
         Command::Rollback(args) => lifecycle::rollback(&env, &args),
         Command::Stages(command) => lifecycle::stages(&env, command),

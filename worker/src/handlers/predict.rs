@@ -1,0 +1,390 @@
+//! Predictions in the Worker: `POST …/models/{model}/predict?stage=&device=`
+//! picks the version exactly as a device resolving the stage would (same
+//! rollout, same sticky bucket), runs it with `outpost-infer`, and also runs
+//! the stage's shadow version when one is set; the shadow's result is
+//! recorded for comparison, never returned.
+//!
+//! Loaded models are cached per isolate by digest within a memory budget, so
+//! a warm isolate only runs. Every artifact read from R2 is re-hashed against
+//! its registered digest before it is loaded.
+
+use std::cell::RefCell;
+
+use outpost_core::ProblemKind;
+use outpost_core::digest::Digest;
+use outpost_core::lifecycle::{Stage, StageState};
+use outpost_core::routing::RolloutPolicy;
+use outpost_infer::cache::ModelCache;
+use outpost_infer::json::{inputs_from_json, outputs_to_json};
+use outpost_infer::{Model, RunError};
+use serde_json::{Value, json};
+use worker::{Request, Response};
+
+use crate::ctx::Ctx;
+use crate::db::{self, as_i64};
+use crate::error::{ApiError, ApiResult};
+use crate::http;
+use crate::routes::Matched;
+
+/// Artifact bytes of loaded models an isolate keeps (Workers have 128 MB).
+const MODEL_CACHE_BYTES: u64 = 48 << 20;
+/// Outputs larger than this are recorded as too large, not stored.
+const MAX_RECORDED_OUTPUTS: usize = 64 << 10;
+
+thread_local! {
+    static MODELS: RefCell<ModelCache<Model>> = RefCell::new(ModelCache::new(MODEL_CACHE_BYTES));
+}
+
+fn now_ms() -> f64 {
+    worker::Date::now().as_millis() as f64
+}
+
+#[derive(serde::Deserialize)]
+struct VersionRow {
+    version: String,
+    digest: String,
+    size: f64,
+}
+
+/// How a model was obtained, for Server-Timing.
+struct Loaded {
+    model: Model,
+    fetch_ms: f64,
+    load_ms: f64,
+    cached: bool,
+}
+
+/// The model for `row`: from the isolate's cache, or read from R2, re-hashed
+/// against its digest, loaded and cached.
+async fn loaded(ctx: &Ctx, model: &str, row: &VersionRow) -> ApiResult<Loaded> {
+    if let Some(cached) = MODELS.with(|m| m.borrow_mut().get(&row.digest)) {
+        return Ok(Loaded {
+            model: cached,
+            fetch_ms: 0.0,
+            load_ms: 0.0,
+            cached: true,
+        });
+    }
+    let name = format!("{model}@{}", row.version);
+    let digest: Digest = row.digest.parse().map_err(ApiError::internal)?;
+    let started = now_ms();
+    let fetched = crate::handlers::lifecycle::reverify(ctx, &digest).await?;
+    let fetch_ms = now_ms() - started;
+    let bytes = match fetched {
+        None => {
+            return Err(ApiError::new(
+                ProblemKind::ServiceUnavailable,
+                format!("the artifact of {name} is missing from storage"),
+            ));
+        }
+        Some((false, _)) => {
+            return Err(ApiError::new(
+                ProblemKind::ServiceUnavailable,
+                format!(
+                    "the stored artifact of {name} does not match its digest {digest}; refusing to run it"
+                ),
+            ));
+        }
+        Some((true, None)) => {
+            return Err(ApiError::unprocessable(format!(
+                "{name} is too large to run in the Worker ({} bytes)",
+                as_i64(row.size)
+            )));
+        }
+        Some((true, Some(bytes))) => bytes,
+    };
+    let started = now_ms();
+    let model = Model::load(&bytes)
+        .map_err(|err| ApiError::unprocessable(format!("{name} cannot be run: {err}")))?;
+    let load_ms = now_ms() - started;
+    MODELS.with(|m| {
+        m.borrow_mut()
+            .insert(&row.digest, model.clone(), as_i64(row.size) as u64)
+    });
+    Ok(Loaded {
+        model,
+        fetch_ms,
+        load_ms,
+        cached: false,
+    })
+}
+
+/// Runs `model` on the JSON inputs; a wrong input is a 422 naming it.
+fn run(name: &str, model: &Model, inputs: &Value) -> ApiResult<Value> {
+    let declared = || {
+        model
+            .inputs()
+            .iter()
+            .map(|spec| {
+                let shape: Vec<String> = spec.shape.iter().map(ToString::to_string).collect();
+                format!("{} {}[{}]", spec.name, spec.element_type, shape.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let tensors = inputs_from_json(model.inputs(), inputs)
+        .map_err(|err| ApiError::unprocessable(format!("{err} ({name} takes {})", declared())))?;
+    match model.run(&tensors) {
+        Ok(outputs) => Ok(outputs_to_json(&outputs)),
+        Err(RunError::Input(err)) => Err(ApiError::unprocessable(format!(
+            "{err} ({name} takes {})",
+            declared()
+        ))),
+        Err(err) => Err(ApiError::unprocessable(format!("{name}: {err}"))),
+    }
+}
+
+fn parse_query(req: &Request) -> ApiResult<(Stage, Option<String>)> {
+    let mut stage = None;
+    let mut device = None;
+    for (key, value) in req.url()?.query_pairs() {
+        match key.as_ref() {
+            "stage" => stage = Some(value.parse::<Stage>().map_err(ApiError::bad_request)?),
+            "device" => device = Some(value.into_owned()),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter `{other}`; use stage, device"
+                )));
+            }
+        }
+    }
+    let stage = stage.ok_or_else(|| {
+        ApiError::bad_request("give the stage to predict with, e.g. ?stage=production")
+    })?;
+    Ok((stage, device))
+}
+
+/// `POST /v1/orgs/{org}/models/{model}/predict?stage=&device=`.
+pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+    let model = matched.param("model").to_owned();
+    let (stage, device) = parse_query(req)?;
+    let inputs: Value = http::read_json(req).await?;
+    let org = ctx.org()?.to_owned();
+
+    #[derive(serde::Deserialize)]
+    struct StateRow {
+        to_state: String,
+    }
+    let state: StageState = match db::first::<StateRow>(
+        &ctx.db
+            .prepare(
+                "SELECT to_state FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(&[db::text(&org), db::text(&model), db::text(stage.as_str())])?,
+    )
+    .await?
+    {
+        Some(row) => serde_json::from_str(&row.to_state)?,
+        None => StageState::default(),
+    };
+    let Some(rollout) = RolloutPolicy::from_state(&state) else {
+        crate::handlers::models::load(ctx, &model).await?;
+        return Err(ApiError::not_found(format!(
+            "nothing is deployed to {model}@{stage}"
+        )));
+    };
+    let bucket = crate::handlers::trust::device_bucket(ctx, &org, &model, device.as_deref())?;
+    let assignment = rollout.route(bucket);
+    let shadow_version = assignment
+        .shadow
+        .clone()
+        .filter(|shadow| *shadow != assignment.version);
+    let rows: Vec<VersionRow> = db::all(
+        &ctx.db
+            .prepare(
+                "SELECT version, digest, size FROM versions WHERE org = ?1 AND model = ?2 AND version IN (?3, ?4)",
+            )
+            .bind(&[
+                db::text(&org),
+                db::text(&model),
+                db::text(&assignment.version),
+                db::text(shadow_version.as_deref().unwrap_or(&assignment.version)),
+            ])?,
+    )
+    .await?;
+    let row_of = |version: &str| {
+        rows.iter()
+            .find(|row| row.version == version)
+            .ok_or_else(|| {
+                ApiError::internal(format!("{model}@{stage} names missing version {version}"))
+            })
+    };
+    let primary_row = row_of(&assignment.version)?;
+    let name = format!("{model}@{}", primary_row.version);
+    let primary = loaded(ctx, &model, primary_row).await?;
+    let started = now_ms();
+    let outputs = run(&name, &primary.model, &inputs)?;
+    let run_ms = now_ms() - started;
+
+    let mut timing = vec![
+        format!("fetch;dur={:.1}", primary.fetch_ms),
+        format!("load;dur={:.1}", primary.load_ms),
+        format!("run;dur={run_ms:.1}"),
+        format!(
+            "cache;desc=\"{}\"",
+            if primary.cached { "hit" } else { "miss" }
+        ),
+    ];
+    if let Some(shadow) = &shadow_version {
+        let started = now_ms();
+        let result = match row_of(shadow) {
+            Ok(row) => match loaded(ctx, &model, row).await {
+                Ok(loaded) => run(&format!("{model}@{shadow}"), &loaded.model, &inputs),
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(err),
+        };
+        let shadow_ms = now_ms() - started;
+        timing.push(format!("shadow;dur={shadow_ms:.1}"));
+        record_shadow(
+            ctx,
+            &model,
+            stage,
+            device.as_deref(),
+            &assignment.version,
+            shadow,
+            &outputs,
+            result,
+            shadow_ms,
+        )
+        .await?;
+    }
+
+    let body = json!({
+        "model": model,
+        "stage": stage.as_str(),
+        "device": device,
+        "version": assignment.version,
+        "arm": assignment.arm,
+        "digest": primary_row.digest,
+        "outputs": outputs,
+    });
+    let mut response = http::json(&body, 200)?;
+    response
+        .headers_mut()
+        .set("server-timing", &timing.join(", "))?;
+    Ok(response)
+}
+
+fn bounded(value: &Value) -> Option<String> {
+    let text = value.to_string();
+    (text.len() <= MAX_RECORDED_OUTPUTS).then_some(text)
+}
+
+/// Stores what the shadow version answered next to what the caller got.
+#[expect(clippy::too_many_arguments, reason = "one row's columns")]
+async fn record_shadow(
+    ctx: &Ctx,
+    model: &str,
+    stage: Stage,
+    device: Option<&str>,
+    version: &str,
+    shadow: &str,
+    outputs: &Value,
+    result: ApiResult<Value>,
+    shadow_ms: f64,
+) -> ApiResult<()> {
+    let (shadow_outputs, error) = match result {
+        Ok(value) => (bounded(&value), None),
+        Err(ApiError::Problem(problem)) => (None, problem.detail.clone()),
+        Err(ApiError::Internal(cause)) => {
+            worker::console_error!("shadow run of {model}@{shadow} failed: {cause}");
+            (None, Some("internal error".to_owned()))
+        }
+    };
+    ctx.db
+        .prepare(
+            "INSERT INTO shadow_results (org, model, stage, device, version, outputs, shadow_version, shadow_outputs, shadow_error, shadow_ms, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .bind(&[
+            db::text(ctx.org()?),
+            db::text(model),
+            db::text(stage.as_str()),
+            db::opt_text(device),
+            db::text(version),
+            db::opt_text(bounded(outputs).as_deref()),
+            db::text(shadow),
+            db::opt_text(shadow_outputs.as_deref()),
+            db::opt_text(error.as_deref()),
+            db::real(shadow_ms),
+            db::int(ctx.now),
+        ])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+/// `GET /v1/orgs/{org}/models/{model}/shadow-results?stage=&limit=`: the
+/// newest recorded shadow runs, each beside what the caller got.
+pub async fn shadow_results(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+    let model = matched.param("model");
+    let mut stage: Option<Stage> = None;
+    let mut limit = 50i64;
+    for (key, value) in req.url()?.query_pairs() {
+        match key.as_ref() {
+            "stage" => stage = Some(value.parse::<Stage>().map_err(ApiError::bad_request)?),
+            "limit" => {
+                limit = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=500).contains(n))
+                    .ok_or_else(|| ApiError::bad_request("limit is a number from 1 to 500"))?;
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter `{other}`; use stage, limit"
+                )));
+            }
+        }
+    }
+    crate::handlers::models::load(ctx, model).await?;
+    #[derive(serde::Deserialize)]
+    struct Row {
+        stage: String,
+        device: Option<String>,
+        version: String,
+        outputs: Option<String>,
+        shadow_version: String,
+        shadow_outputs: Option<String>,
+        shadow_error: Option<String>,
+        shadow_ms: f64,
+        created_at: f64,
+    }
+    let rows: Vec<Row> = db::all(
+        &ctx.db
+            .prepare(
+                "SELECT stage, device, version, outputs, shadow_version, shadow_outputs, shadow_error, shadow_ms, created_at
+                 FROM shadow_results WHERE org = ?1 AND model = ?2 AND (?3 IS NULL OR stage = ?3)
+                 ORDER BY id DESC LIMIT ?4",
+            )
+            .bind(&[
+                db::text(ctx.org()?),
+                db::text(model),
+                db::opt_text(stage.map(Stage::as_str)),
+                db::int(limit),
+            ])?,
+    )
+    .await?;
+    let parse = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+    };
+    let results: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "stage": row.stage,
+                "device": row.device,
+                "version": row.version,
+                "outputs": parse(&row.outputs),
+                "shadow_version": row.shadow_version,
+                "shadow_outputs": parse(&row.shadow_outputs),
+                "shadow_error": row.shadow_error,
+                "shadow_ms": row.shadow_ms,
+                "created_at": outpost_core::timefmt::format_utc(as_i64(row.created_at)),
+            })
+        })
+        .collect();
+    Ok(http::json(&json!({ "results": results }), 200)?)
+}
