@@ -1071,6 +1071,12 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
         "GetTrustFile" => api.get("/trust/timestamp.json")?,
         "GetTarget" => api.get("/trust/targets/fraud-detector/1.1.0")?,
         "Resolve" => api.get("/models/fraud-detector/resolve?stage=staging&device=matrix")?,
+        "Predict" => api.json(
+            "POST",
+            "/models/fraud-detector/predict?stage=staging&device=matrix",
+            &json!({"X": [[42.0, 14.0, 3.5, 0.1]]}),
+        )?,
+        "ShadowResults" => api.get("/models/fraud-detector/shadow-results")?,
         _ => return Ok(None),
     }))
 }
@@ -1305,6 +1311,16 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
         (
             "GET",
             format!("/models/{}/resolve?stage=production", f.globex_model),
+            None,
+        ),
+        (
+            "POST",
+            format!("/models/{}/predict?stage=production", f.globex_model),
+            Some(json!({"X": [[42.0, 14.0, 3.5, 0.1]]})),
+        ),
+        (
+            "GET",
+            format!("/models/{}/shadow-results", f.globex_model),
             None,
         ),
     ];

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The registry part of scripts/bench.sh: measures Outpost's resolve and device
+# pull against peers on this machine, in one run, and writes its section of
+# docs/benchmarks.md. Every figure is a ratio against a peer measured in the
+# same run; nothing here is a pass/fail threshold.
+#
+#  1. Resolve: requests/s and p50/p99 latency of
+#     GET /v1/orgs/bench/models/{m}/resolve?stage=production&device=… against
+#     the local Worker (wrangler dev: workerd, local D1, local R2), beside
+#     MLflow's model-registry alias lookup
+#     (GET /api/2.0/mlflow/registered-models/alias, `mlflow server` with a
+#     SQLite store, installed from PyPI into a throw-away virtualenv), with the
+#     same number of models and versions, at concurrency 1 and 32 (wrk).
+#  2. Pull: download + verify throughput of `outpost pull ORG/MODEL@STAGE`
+#     (every trust check, streamed hashing, atomic install) against
+#     `sha256sum` of the same file.
+#
+# Usage: scripts/bench.sh (or BENCH_PARTS=registry scripts/bench.sh); about 5 minutes once MLflow is installed
+# Env:   BENCH_MODELS (10), BENCH_VERSIONS (10), BENCH_SECONDS (10),
+#        BENCH_PULL_MIB (256), BENCH_KEEP=1 keeps the work directory,
+#        BENCH_MLFLOW_VENV=DIR reuses a virtualenv with MLflow (default: a
+#        throw-away one inside the work directory).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+models=${BENCH_MODELS:-10}
+versions=${BENCH_VERSIONS:-10}
+seconds=${BENCH_SECONDS:-10}
+pull_mib=${BENCH_PULL_MIB:-256}
+export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false WRANGLER_HIDE_BANNER=true
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+scripts/setup.sh >&2
+command -v wrk >/dev/null || {
+  say "installing wrk (Debian)"
+  need_root apt-get update -qq && need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+}
+scripts/build-worker.sh >&2
+cargo build --quiet --release --bin outpost
+outpost="$root/target/release/outpost"
+
+work=$(mktemp -d /tmp/outpost-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  [ "${BENCH_KEEP:-}" = 1 ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { # url
+  for _ in $(seq 1 900); do curl -sf -o /dev/null "$1" && return 0; sleep 0.2; done
+  say "$1 did not answer"; return 1
+}
+
+# --- MLflow, in a throw-away virtualenv (started early: it installs slowly) ---
+mlflow_venv=${BENCH_MLFLOW_VENV:-$work/mlflow-venv}
+if ! "$mlflow_venv/bin/python" -c "import mlflow" 2>/dev/null; then
+  say "installing MLflow into $mlflow_venv (PyPI)"
+  python3 -m venv "$mlflow_venv"
+  "$mlflow_venv/bin/pip" install --quiet --disable-pip-version-check mlflow >&2
+fi
+mlflow_version=$("$mlflow_venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')
+mlflow_port=$(free_port)
+set -m
+"$mlflow_venv/bin/python" -m mlflow server --host 127.0.0.1 --port "$mlflow_port" \
+  --backend-store-uri "sqlite:///$work/mlflow.db" --default-artifact-root "$work/mlruns" \
+  --workers 1 >"$work/mlflow.log" 2>&1 &
+pids+=($!)
+set +m
+
+# --- The local Worker, fresh state --------------------------------------------
+port=$(free_port)
+base="http://127.0.0.1:$port"
+persist="$work/wrangler-state"
+node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$persist" >/dev/null
+mkdir -p "$work/keys"
+for role in online director; do "$outpost" keys generate --out "$work/keys/$role" >/dev/null; done
+bootstrap=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+set -m
+node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$port" --persist-to "$persist" \
+  --var "OUTPOST_BOOTSTRAP_SECRET:$bootstrap" \
+  --var "OUTPOST_ONLINE_KEY:$(base64 -w0 <"$work/keys/online.pk8")" \
+  --var "OUTPOST_DIRECTOR_KEY:$(base64 -w0 <"$work/keys/director.pk8")" \
+  --show-interactive-dev-session=false --log-level error >"$work/wrangler.log" 2>&1 &
+pids+=($!)
+set +m
+wait_for "$base/readyz"
+
+# --- Outpost data: org, key ceremony, models × versions, releases, production -
+export OUTPOST_CONFIG="$work/outpost.toml" OUTPOST_URL="$base"
+"$outpost" admin init --new-org bench --bootstrap-secret "$bootstrap" --save-profile default >/dev/null
+k="$work/keys"
+"$outpost" keys generate --out "$k/root" >/dev/null
+"$outpost" keys generate --out "$k/release" >/dev/null
+"$outpost" trust fetch-keys --out-dir "$k/deployment" >/dev/null
+"$outpost" trust init --root-key "$k/root.pk8" --release-key "$k/release.pub.json" \
+  --online-key "$k/deployment/online.pub.json" --director-key "$k/deployment/director.pub.json" \
+  -o "$k/root.json" >/dev/null
+"$outpost" trust upload "$k/root.json" >/dev/null
+say "loading $models models × $versions versions into Outpost"
+mkdir -p "$work/artifacts"
+for m in $(seq 1 "$models"); do
+  "$outpost" model create "model-$m" >/dev/null
+  names=()
+  for v in $(seq 1 "$versions"); do
+    head -c 4096 /dev/urandom >"$work/artifacts/m$m-v$v.bin"
+    "$outpost" push "model-$m" "$work/artifacts/m$m-v$v.bin" --version "1.$v.0" >/dev/null
+    names+=("1.$v.0")
+  done
+  "$outpost" release sign "model-$m" "${names[@]}" --key "$k/release.pk8" >/dev/null
+  "$outpost" promote "model-$m" "1.$versions.0" --to staging >/dev/null
+  "$outpost" promote "model-$m" "1.$versions.0" --to production >/dev/null
+done
+token=$(awk -F'"' '/^token/ { print $2; exit }' "$OUTPOST_CONFIG")
+
+# --- MLflow data: the same models × versions, alias `production` --------------
+wait_for "http://127.0.0.1:$mlflow_port/health"
+say "loading $models models × $versions versions into MLflow $mlflow_version"
+MLFLOW_TRACKING_URI="http://127.0.0.1:$mlflow_port" "$mlflow_venv/bin/python" - "$models" "$versions" <<'PY'
+import sys
+from mlflow import MlflowClient
+models, versions = int(sys.argv[1]), int(sys.argv[2])
+client = MlflowClient()
+for m in range(1, models + 1):
+    name = f"model-{m}"
+    client.create_registered_model(name)
+    for v in range(1, versions + 1):
+        # A remote URI: MLflow only accepts local sources inside a run.
+        client.create_model_version(name, source=f"s3://outpost-bench/{name}/{v}")
+    client.set_registered_model_alias(name, "production", str(versions))
+PY
+
+# --- Load: wrk, the same for both --------------------------------------------
+# wrk prints latency with units (us, ms, s); normalise to milliseconds.
+to_ms() { awk '{ v=$1; if (v ~ /us$/) { sub(/us$/,"",v); v/=1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v*=1000 }; printf "%.2f", v }'; }
+load() { # label concurrency url [header]
+  local out threads=$(( $2 < 2 ? 1 : 2 ))
+  out=$(wrk -t"$threads" -c"$2" -d"${seconds}s" --latency ${4:+-H "$4"} "$3")
+  local rps p50 p99 errors
+  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+  p50=$(awk '$1 == "50%" { print $2 }' <<<"$out" | to_ms)
+  p99=$(awk '$1 == "99%" { print $2 }' <<<"$out" | to_ms)
+  errors=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")
+  if [ -n "$errors" ]; then say "$1 at c=$2: $errors non-2xx responses"; echo "$out" >&2; exit 1; fi
+  say "$1 c=$2: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+  echo "$rps $p50 $p99"
+}
+resolve_url="$base/v1/orgs/bench/models/model-3/resolve?stage=production&device=device-42"
+mlflow_url="http://127.0.0.1:$mlflow_port/api/2.0/mlflow/registered-models/alias?name=model-3&alias=production"
+curl -sf -H "Authorization: Bearer $token" "$resolve_url" >/dev/null
+curl -sf "$mlflow_url" >/dev/null
+declare -A result
+for c in 1 32; do
+  result[outpost_$c]=$(load "outpost resolve" "$c" "$resolve_url" "Authorization: Bearer $token")
+  result[mlflow_$c]=$(load "mlflow alias" "$c" "$mlflow_url")
+done
+
+# --- Pull: download + verify vs sha256sum -------------------------------------
+say "pull: a $pull_mib MiB artifact"
+big="$work/artifacts/big.bin"
+head -c $((pull_mib << 20)) /dev/urandom >"$big"
+"$outpost" model create big >/dev/null
+"$outpost" push big "$big" --version 1.0.0 >/dev/null
+"$outpost" release sign big 1.0.0 --key "$k/release.pk8" >/dev/null
+"$outpost" promote big 1.0.0 --to staging >/dev/null
+"$outpost" promote big 1.0.0 --to production >/dev/null
+best() { # command…: the best of 3 wall-clock runs, in seconds
+  local best="" t0 t1 t
+  for _ in 1 2 3; do
+    t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
+    t=$(echo "$t1 - $t0" | bc -l)
+    if [ -z "$best" ] || [ "$(echo "$t < $best" | bc -l)" = 1 ]; then best=$t; fi
+  done
+  echo "$best"
+}
+device_pull() {
+  rm -rf "$work/device"
+  "$outpost" pull bench/big@production --device-id device-1 --trust "$k/root.json" \
+    --state "$work/device" -o "$work/pulled.bin"
+}
+sha_s=$(best sha256sum "$big")
+pull_s=$(best device_pull)
+cmp -s "$big" "$work/pulled.bin" || { say "the pulled file differs from the pushed one"; exit 1; }
+mibs() { echo "scale=1; $pull_mib / $1" | bc -l; }
+sha_mibs=$(mibs "$sha_s"); pull_mibs=$(mibs "$pull_s")
+
+# --- The table -----------------------------------------------------------------
+ratio() { echo "scale=2; $1 / $2" | bc -l | sed 's/^\./0./'; }
+row() { # label c
+  read -r ors op50 op99 <<<"${result[outpost_$2]}"
+  read -r mrs mp50 mp99 <<<"${result[mlflow_$2]}"
+  echo "| $1, concurrency $2 | $ors req/s · p50 $op50 ms · p99 $op99 ms | $mrs req/s · p50 $mp50 ms · p99 $mp99 ms | $(ratio "$ors" "$mrs")× throughput · $(ratio "$op50" "$mp50")× p50 · $(ratio "$op99" "$mp99")× p99 |"
+}
+section=$(mktemp)
+cat >"$section" <<EOF
+## Resolve vs MLflow alias lookup
+
+$models models × $versions versions in each registry. Outpost: \`GET …/models/model-3/resolve?stage=production&device=device-42\`
+against \`wrangler dev\` (workerd, local D1 and R2): token check, stage and rollout lookup, the
+release check, a resolution counter write, and an ed25519 signature per request. MLflow
+$mlflow_version: \`GET /api/2.0/mlflow/registered-models/alias?name=model-3&alias=production\` against
+\`mlflow server\` (SQLite store, 1 worker). Load: \`wrk\`, ${seconds} s per cell.
+
+| case | Outpost | MLflow | Outpost ÷ MLflow |
+| --- | --- | --- | --- |
+$(row "resolve" 1)
+$(row "resolve" 32)
+
+## Pull (download + verify) vs sha256sum
+
+A $pull_mib MiB artifact. \`outpost pull bench/big@production --trust … --state …\` from a fresh
+state: root, timestamp, snapshot, targets and the director's resolution verified, the body
+streamed through SHA-256 to a temporary file, fsynced and renamed. \`sha256sum\` hashes the same
+file from the page cache. Best of 3.
+
+| case | Outpost | sha256sum | Outpost ÷ sha256sum |
+| --- | --- | --- | --- |
+| $pull_mib MiB | $pull_mibs MiB/s | $sha_mibs MiB/s | $(ratio "$pull_mibs" "$sha_mibs")× |
+EOF
+scripts/bench-section.py registry "$section"
+rm -f "$section"

@@ -1,0 +1,414 @@
+//! Inference end to end against a real local Worker: the seeded isolation
+//! forest (TreeEnsembleRegressor + LabelEncoder, run by outpost-infer inside
+//! workerd) predicts at production — stable and canary arms of a sticky
+//! rollout, with a shadow version whose results are recorded — and at the
+//! canary stage, with outputs equal to the native run of the same file; the
+//! per-isolate cache, Server-Timing, bad input as a 422 naming the input, and
+//! `outpost predict` remote and native.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use outpost_e2e::{
+    Api, Failed, LocalWorker, ReleaseKeys, Reply, WorkerConfig, cli, create_token, ensure,
+    expect_problem, expect_status, init_org, register,
+};
+use outpost_infer::Model;
+use outpost_infer::json::{inputs_from_json, outputs_to_json};
+use serde_json::{Value, json};
+
+struct Fixture {
+    /// Kept running for the suite; stopped on drop.
+    _worker: LocalWorker,
+    apis: BTreeMap<&'static str, Api>,
+    keys: ReleaseKeys,
+}
+
+type Test = fn(&Fixture) -> Result<(), Failed>;
+
+const TESTS: &[(&str, Test)] = &[
+    (
+        "isolation_forest_predicts_at_production_canary_and_shadow",
+        isolation_forest_predicts_at_production_canary_and_shadow,
+    ),
+    (
+        "bad_input_is_a_422_naming_the_input",
+        bad_input_is_a_422_naming_the_input,
+    ),
+    (
+        "cli_predicts_remotely_and_natively",
+        cli_predicts_remotely_and_natively,
+    ),
+];
+
+const MODEL: &str = "transaction-anomaly";
+
+fn main() {
+    outpost_e2e::run_suite("inference", setup, TESTS, &[]);
+}
+
+fn models_dir() -> PathBuf {
+    outpost_e2e::repo_root().join("tests/data/models")
+}
+
+/// 1.0.0 and 1.1.0 are the demo isolation forests; 2.0.0 is another real one
+/// over the same four features (the conformance fixture), used as the shadow.
+fn artifact(version: &str) -> Result<Vec<u8>, Failed> {
+    let path = match version {
+        "2.0.0" => outpost_e2e::repo_root().join("tests/data/conformance/isolation_forest.onnx"),
+        _ => models_dir().join(format!("{MODEL}-{version}.onnx")),
+    };
+    std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()).into())
+}
+
+/// Card transactions: a typical one, a large one at 3 am far from home, and
+/// a missing distance (NaN through JSON null).
+fn transactions() -> Value {
+    json!({"X": [
+        [42.0, 14.0, 3.5, 0.1],
+        [2400.0, 3.0, 800.0, 0.9],
+        [15.5, 11.0, null, 0.2],
+        [120.0, 22.0, 40.0, 0.5]
+    ]})
+}
+
+/// What outpost-infer gives natively for the same file and inputs.
+fn native(version: &str, inputs: &Value) -> Result<Value, Failed> {
+    let model = Model::load(&artifact(version)?).map_err(|e| format!("{e}"))?;
+    let tensors = inputs_from_json(model.inputs(), inputs).map_err(|e| format!("{e}"))?;
+    let outputs = model.run(&tensors).map_err(|e| format!("{e}"))?;
+    Ok(outputs_to_json(&outputs))
+}
+
+/// Same numbers within 1e-6 (the Worker runs the wasm32 build).
+fn same(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Array(g), Value::Array(w)) => {
+            g.len() == w.len() && g.iter().zip(w).all(|(g, w)| same(g, w))
+        }
+        (Value::Object(g), Value::Object(w)) => {
+            g.len() == w.len() && w.iter().all(|(k, w)| g.get(k).is_some_and(|g| same(g, w)))
+        }
+        (Value::Number(g), Value::Number(w)) if w.is_f64() => {
+            let (g, w) = (g.as_f64().unwrap_or(f64::NAN), w.as_f64().unwrap_or(0.0));
+            (g - w).abs() <= 1e-6 * w.abs().max(1.0)
+        }
+        _ => got == want,
+    }
+}
+
+fn setup() -> Result<Fixture, Failed> {
+    let worker = LocalWorker::start(&WorkerConfig::MAIN).map_err(Failed::from)?;
+    let admin = init_org(&worker, "infer")?;
+    let mut apis = BTreeMap::new();
+    for role in ["viewer", "developer", "operator"] {
+        apis.insert(
+            role,
+            create_token(&admin, &format!("{role}-token"), role)?.1,
+        );
+    }
+    let keys = ReleaseKeys::ceremony(&worker, &admin)?;
+    apis.insert("admin", admin);
+    let dev = &apis["developer"];
+    expect_status(
+        &dev.json("POST", "/models", &json!({"name": MODEL}))?,
+        201,
+        "create model",
+    )?;
+    for version in ["1.0.0", "1.1.0", "2.0.0"] {
+        let bytes = artifact(version)?;
+        let digest = dev.put_blob(&bytes)?;
+        expect_status(
+            &register(
+                dev,
+                MODEL,
+                json!({"version": version, "digest": digest, "size": bytes.len()}),
+            )?,
+            201,
+            &format!("register {version}"),
+        )?;
+    }
+    keys.release(MODEL, &["1.0.0", "1.1.0", "2.0.0"])?;
+    let op = &apis["operator"];
+    for (stage, version) in [
+        ("staging", "1.0.0"),
+        ("production", "1.0.0"),
+        ("staging", "1.1.0"),
+        ("canary", "1.1.0"),
+        ("staging", "2.0.0"),
+    ] {
+        expect_status(
+            &op.json(
+                "POST",
+                &format!("/models/{MODEL}/stages/{stage}/promote"),
+                &json!({"version": version}),
+            )?,
+            201,
+            &format!("promote {version} to {stage}"),
+        )?;
+    }
+    // Production: 1.0.0 stable, 1.1.0 as a 30 % canary, 2.0.0 in the shadow.
+    expect_status(
+        &op.json(
+            "PUT",
+            &format!("/models/{MODEL}/stages/production/rollout"),
+            &json!({"canary": {"version": "1.1.0", "weight": 3000}, "shadow": "2.0.0"}),
+        )?,
+        201,
+        "rollout",
+    )?;
+    Ok(Fixture {
+        _worker: worker,
+        apis,
+        keys,
+    })
+}
+
+fn predict(api: &Api, stage: &str, device: &str, body: &Value) -> Result<Reply, Failed> {
+    api.json(
+        "POST",
+        &format!("/models/{MODEL}/predict?stage={stage}&device={device}"),
+        body,
+    )
+}
+
+/// The named entries of a Server-Timing header, with their durations.
+fn server_timing(reply: &Reply) -> Result<BTreeMap<String, String>, Failed> {
+    let header = reply
+        .header("server-timing")
+        .ok_or("no Server-Timing header")?;
+    Ok(header
+        .split(',')
+        .filter_map(|entry| {
+            let mut parts = entry.trim().split(';');
+            let name = parts.next()?.to_owned();
+            let rest = parts.collect::<Vec<_>>().join(";");
+            Some((name, rest))
+        })
+        .collect())
+}
+
+fn isolation_forest_predicts_at_production_canary_and_shadow(f: &Fixture) -> Result<(), Failed> {
+    let viewer = &f.apis["viewer"];
+    let inputs = transactions();
+    let want = BTreeMap::from([
+        ("1.0.0", native("1.0.0", &inputs)?),
+        ("1.1.0", native("1.1.0", &inputs)?),
+        ("2.0.0", native("2.0.0", &inputs)?),
+    ]);
+    ensure!(
+        want["1.0.0"] != want["1.1.0"] && want["1.1.0"] != want["2.0.0"],
+        "the versions must answer differently for this test to tell them apart"
+    );
+    // The typical transaction is an inlier, the 3 am one an outlier.
+    ensure!(
+        want["1.0.0"]["label"] == json!([[1], [-1], [1], [1]]),
+        "native labels: {}",
+        want["1.0.0"]
+    );
+
+    let mut seen = BTreeMap::<String, usize>::new();
+    let mut devices = BTreeMap::new();
+    for n in 0..40 {
+        let device = format!("pos-{n}");
+        let reply = predict(viewer, "production", &device, &inputs)?;
+        let body = expect_status(&reply, 200, &format!("predict for {device}"))?;
+        let version = body["version"].as_str().unwrap_or_default().to_owned();
+        let arm = body["arm"].as_str().unwrap_or_default();
+        ensure!(
+            (version == "1.0.0" && arm == "stable") || (version == "1.1.0" && arm == "canary"),
+            "{device}: {body}"
+        );
+        let expected = &want[version.as_str()];
+        ensure!(
+            same(&body["outputs"], expected),
+            "{device} got {} from {version}, natively {expected}",
+            body["outputs"]
+        );
+        // Sticky: the same device is routed to the same version again.
+        let again = expect_status(
+            &predict(viewer, "production", &device, &inputs)?,
+            200,
+            "again",
+        )?;
+        ensure!(again["version"] == body["version"], "{device} moved");
+        let timing = server_timing(&reply)?;
+        for entry in ["fetch", "load", "run"] {
+            ensure!(
+                timing.get(entry).is_some_and(|v| v.starts_with("dur=")),
+                "Server-Timing lacks {entry}: {timing:?}"
+            );
+        }
+        ensure!(timing.contains_key("shadow"), "no shadow run: {timing:?}");
+        devices.insert(device, version.clone());
+        *seen.entry(version).or_default() += 1;
+    }
+    ensure!(
+        seen.len() == 2 && seen["1.1.0"] >= 4 && seen["1.0.0"] >= 12,
+        "a 30 % canary over 40 devices: {seen:?}"
+    );
+
+    // Loaded models stay in the isolate: a later call is a cache hit.
+    let reply = predict(viewer, "production", "pos-0", &inputs)?;
+    let timing = server_timing(&reply)?;
+    ensure!(
+        timing.get("cache").is_some_and(|v| v.contains("hit")),
+        "{timing:?}"
+    );
+
+    // The shadow's answers are recorded beside the served ones.
+    let recorded = expect_status(
+        &viewer.get(&format!(
+            "/models/{MODEL}/shadow-results?stage=production&limit=500"
+        ))?,
+        200,
+        "shadow results",
+    )?;
+    let results = recorded["results"].as_array().ok_or("no results")?;
+    ensure!(
+        results.len() == 81,
+        "{} shadow results for 81 production predictions",
+        results.len()
+    );
+    for result in results {
+        let device = result["device"].as_str().unwrap_or_default();
+        let served = devices
+            .get(device)
+            .ok_or("a result for an unknown device")?;
+        ensure!(
+            result["version"] == *served && result["shadow_version"] == "2.0.0",
+            "{result}"
+        );
+        ensure!(result["shadow_error"].is_null(), "{result}");
+        ensure!(
+            same(&result["shadow_outputs"], &want["2.0.0"])
+                && same(&result["outputs"], &want[served.as_str()]),
+            "recorded {result}"
+        );
+    }
+
+    // The canary stage serves 1.1.0 to everyone, without a shadow.
+    let reply = predict(viewer, "canary", "pos-1", &inputs)?;
+    let body = expect_status(&reply, 200, "canary stage")?;
+    ensure!(
+        body["version"] == "1.1.0" && same(&body["outputs"], &want["1.1.0"]),
+        "{body}"
+    );
+    ensure!(
+        !server_timing(&reply)?.contains_key("shadow"),
+        "shadow on the canary stage"
+    );
+
+    // Nothing deployed: a clear 404.
+    let detail = expect_problem(
+        &predict(viewer, "development", "pos-1", &inputs)?,
+        404,
+        "empty stage",
+    )?;
+    ensure!(detail.contains("nothing is deployed"), "{detail}");
+    Ok(())
+}
+
+fn bad_input_is_a_422_naming_the_input(f: &Fixture) -> Result<(), Failed> {
+    let viewer = &f.apis["viewer"];
+    let cases = [
+        (
+            json!({"X": [[1.0, 2.0, 3.0]]}),
+            "input `X`: dimension 1 must be 4, given 3",
+        ),
+        (
+            json!({"features": [[1.0, 2.0, 3.0, 4.0]]}),
+            "input `features` is not declared by the model",
+        ),
+        (
+            json!({"X": [["a", 2.0, 3.0, 4.0]]}),
+            "input `X`: element 0 is the string \"a\", expected a number",
+        ),
+        (
+            json!({"X": [[1.0, 2.0, 3.0, 4.0], [1.0]]}),
+            "input `X`: not rectangular",
+        ),
+        (json!({}), "input `X` is required but was not given"),
+    ];
+    for (body, expected) in cases {
+        let reply = predict(viewer, "production", "pos-1", &body)?;
+        ensure!(
+            reply
+                .header("content-type")
+                .is_some_and(|c| c.starts_with("application/problem+json")),
+            "{body}: not problem+json"
+        );
+        let detail = expect_problem(&reply, 422, &body.to_string())?;
+        ensure!(detail.starts_with(expected), "{body}: {detail}");
+        ensure!(
+            detail.contains("X float[N, 4]"),
+            "the detail says what the model takes: {detail}"
+        );
+    }
+    let reply =
+        f.apis["viewer"].json("POST", &format!("/models/{MODEL}/predict"), &transactions())?;
+    let detail = expect_problem(&reply, 400, "no stage")?;
+    ensure!(detail.contains("?stage="), "{detail}");
+    Ok(())
+}
+
+fn cli_predicts_remotely_and_natively(f: &Fixture) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let input = dir.path().join("inputs.json");
+    std::fs::write(&input, transactions().to_string()).map_err(|e| format!("{e}"))?;
+    let input = input.to_string_lossy().into_owned();
+    let config = &f.keys.config;
+
+    let (ok, stdout, stderr) = cli(
+        config,
+        &[
+            "predict",
+            &format!("infer/{MODEL}@canary"),
+            "--input",
+            &input,
+            "--json",
+        ],
+    )?;
+    ensure!(ok, "remote predict: {stdout}{stderr}");
+    let remote: Value = serde_json::from_str(&stdout).map_err(|e| format!("{e}: {stdout}"))?;
+    ensure!(remote["version"] == "1.1.0", "{remote}");
+    ensure!(
+        same(&remote["outputs"], &native("1.1.0", &transactions())?),
+        "{remote}"
+    );
+
+    let file = models_dir().join(format!("{MODEL}-1.1.0.onnx"));
+    let file = file.to_string_lossy().into_owned();
+    let (ok, stdout, stderr) = cli(config, &["predict", &file, "--input", &input, "--json"])?;
+    ensure!(ok, "native predict: {stdout}{stderr}");
+    let local: Value = serde_json::from_str(&stdout).map_err(|e| format!("{e}: {stdout}"))?;
+    ensure!(
+        same(&local["outputs"], &remote["outputs"]),
+        "native {local} vs remote {remote}"
+    );
+
+    // A table for people: one row per sample.
+    let (ok, stdout, _) = cli(config, &["predict", &file, "--input", &input])?;
+    ensure!(
+        ok && stdout.contains("row") && stdout.lines().count() >= 6,
+        "{stdout}"
+    );
+
+    // Mistakes say what to do and exit non-zero.
+    std::fs::write(dir.path().join("bad.json"), r#"{"X": [[1, 2]]}"#)
+        .map_err(|e| format!("{e}"))?;
+    let bad = dir.path().join("bad.json").to_string_lossy().into_owned();
+    let (ok, _, stderr) = cli(config, &["predict", &file, "--input", &bad])?;
+    ensure!(
+        !ok && stderr.contains("dimension 1 must be 4") && stderr.contains("X` float[N, 4]"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = cli(
+        config,
+        &["predict", &format!("infer/{MODEL}@canary"), "--input", &bad],
+    )?;
+    ensure!(!ok && stderr.contains("dimension 1 must be 4"), "{stderr}");
+    let (ok, _, stderr) = cli(config, &["predict", "not-a-target", "--input", &input])?;
+    ensure!(!ok && stderr.contains("ORG/MODEL@STAGE"), "{stderr}");
+    Ok(())
+}
