@@ -96,6 +96,7 @@ Outpost is running locally (Ctrl-C stops it).
              target/debug/outpost model list
              target/debug/outpost versions search --metric 'f1>=0.95' --tag prod-ready
              target/debug/outpost compare fraud-detector@1.0.0 fraud-detector@1.1.0 fraud-detector@1.2.0
+             target/debug/outpost predict demo/transaction-anomaly@staging --input tests/data/transactions.json
   demo token $demo_token   (admin of organisation demo; also in .wrangler/demo-token)
   state      .wrangler/state (local D1 and R2; delete it to start over)
 MSG

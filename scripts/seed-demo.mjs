@@ -50,4 +50,13 @@ for (const v of manifest.versions) {
   if (r.ok) created += 1;
   else if (!r.out.includes("already exists")) throw new Error(r.out);
 }
-console.log(`seed: organisation demo ready (${created} new versions, ${manifest.versions.length} in all)`);
+// Stage what the demo predicts with (staging needs no release signature).
+let staged = 0;
+for (const [model, version] of [["transaction-anomaly", "1.1.0"], ["fraud-detector", "1.2.0"], ["fraud-mlp", "0.2.0"]]) {
+  const current = run(["--json", "stages", "show", model], env);
+  if (current.ok && JSON.parse(current.out).stages?.staging?.targets?.some((t) => t.version === version)) continue;
+  const r = run(["promote", model, version, "--to", "staging", "--reason", "demo data"], env);
+  if (!r.ok) throw new Error(r.out);
+  staged += 1;
+}
+console.log(`seed: organisation demo ready (${created} new versions, ${manifest.versions.length} in all; ${staged} newly staged)`);

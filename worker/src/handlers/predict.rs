@@ -134,30 +134,10 @@ fn run(name: &str, model: &Model, inputs: &Value) -> ApiResult<Value> {
     }
 }
 
-fn parse_query(req: &Request) -> ApiResult<(Stage, Option<String>)> {
-    let mut stage = None;
-    let mut device = None;
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
-            "stage" => stage = Some(value.parse::<Stage>().map_err(ApiError::bad_request)?),
-            "device" => device = Some(value.into_owned()),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use stage, device"
-                )));
-            }
-        }
-    }
-    let stage = stage.ok_or_else(|| {
-        ApiError::bad_request("give the stage to predict with, e.g. ?stage=production")
-    })?;
-    Ok((stage, device))
-}
-
 /// `POST /v1/orgs/{org}/models/{model}/predict?stage=&device=`.
 pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model").to_owned();
-    let (stage, device) = parse_query(req)?;
+    let (stage, device) = crate::handlers::trust::stage_and_device(req, "predict with")?;
     let inputs: Value = http::read_json(req).await?;
     let org = ctx.org()?.to_owned();
 

@@ -440,6 +440,31 @@ const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
 
 /// `GET /v1/orgs/{org}/models/{model}/resolve?stage=…&device=…`: the
 /// director-signed statement of which released artifact this device runs.
+/// `?stage=…&device=…` of resolve and predict: the stage is required, the
+/// device optional (without one, a caller is routed at random).
+pub fn stage_and_device(
+    req: &Request,
+    verb: &str,
+) -> ApiResult<(outpost_core::lifecycle::Stage, Option<String>)> {
+    let mut stage = None;
+    let mut device = None;
+    for (key, value) in req.url()?.query_pairs() {
+        match key.as_ref() {
+            "stage" => stage = Some(value.parse().map_err(ApiError::bad_request)?),
+            "device" => device = Some(value.into_owned()),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter `{other}`; use stage, device"
+                )));
+            }
+        }
+    }
+    let stage = stage.ok_or_else(|| {
+        ApiError::bad_request(format!("give the stage to {verb}, e.g. ?stage=production"))
+    })?;
+    Ok((stage, device))
+}
+
 /// The routing bucket of a device: keyed by a salt derived from the director
 /// secret (stable for the deployment, unknown to anyone who could choose
 /// device ids), or random for a caller that names no device.
@@ -461,27 +486,11 @@ pub fn device_bucket(ctx: &Ctx, org: &str, model: &str, device: Option<&str>) ->
 }
 
 pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
-    use outpost_core::lifecycle::Stage;
     use outpost_core::routing::RolloutPolicy;
     use outpost_core::trust::{Question, Resolution};
 
     let model = matched.param("model");
-    let mut stage = None;
-    let mut device = None;
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
-            "stage" => stage = Some(value.parse::<Stage>().map_err(ApiError::bad_request)?),
-            "device" => device = Some(value.into_owned()),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use stage, device"
-                )));
-            }
-        }
-    }
-    let stage = stage.ok_or_else(|| {
-        ApiError::bad_request("give the stage to resolve, e.g. ?stage=production")
-    })?;
+    let (stage, device) = stage_and_device(req, "resolve")?;
     let org = ctx.org()?.to_owned();
     // The hot path of every device: one round trip for the stage and the
     // release, one (batched) for the version rows and the counter.

@@ -20,6 +20,8 @@ pub mod tree;
 mod tree_op;
 
 use tract_onnx::model::OnnxOpRegister;
+use tract_onnx::prelude::DatumType;
+use tract_onnx::tract_hir::internal::*;
 
 /// Adds Outpost's `ai.onnx.ml` operators to a loader's register.
 pub fn register(register: &mut OnnxOpRegister) {
@@ -28,4 +30,19 @@ pub fn register(register: &mut OnnxOpRegister) {
     register.insert("Scaler", scaler::scaler);
     register.insert("LabelEncoder", label_encoder::label_encoder);
     register.insert("Imputer", imputer::imputer);
+}
+
+/// Shape rules of an operator with one input and one output of the same
+/// shape and a fixed output type (Scaler, LabelEncoder, Imputer).
+pub(crate) fn elementwise_rules<'r, 'p: 'r>(
+    s: &mut Solver<'r>,
+    inputs: &'p [TensorProxy],
+    outputs: &'p [TensorProxy],
+    output_type: DatumType,
+) -> InferenceResult {
+    check_input_arity(inputs, 1)?;
+    check_output_arity(outputs, 1)?;
+    s.equals(&outputs[0].datum_type, output_type)?;
+    s.equals(&inputs[0].shape, &outputs[0].shape)?;
+    Ok(())
 }
