@@ -34,6 +34,16 @@ async function time(call, max = 2000) {
 
 const firstRow = (inputs) => Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.slice(0, 1)]));
 
+function typed(inputs) {
+  const out = {};
+  for (const [name, nested] of Object.entries(inputs)) {
+    const shape = [];
+    for (let a = nested; Array.isArray(a); a = a[0]) shape.push(a.length);
+    out[name] = { data: Float32Array.from(nested.flat(Infinity).map((v) => (v === null ? NaN : v))), shape };
+  }
+  return out;
+}
+
 function ortFeeds(inputs) {
   const feeds = {};
   for (const [name, nested] of Object.entries(inputs)) {
@@ -68,8 +78,10 @@ for (const name of names) {
   const cells = {};
   for (const [label, inputs] of [["one", one], ["batch", batch]]) {
     const feeds = ortFeeds(inputs);
+    const arrays = typed(inputs);
     cells[label] = {
-      tract: await time(() => model.predict(inputs)),
+      tract: await time(() => model.run(arrays)),
+      json: await time(() => model.predict(inputs)),
       ort: await time(() => session.run(feeds)),
     };
   }
@@ -82,13 +94,13 @@ const us = (ms) => (ms * 1000 < 100 ? (ms * 1000).toFixed(1) : (ms * 1000).toFix
 const msf = (ms) => ms.toFixed(ms < 10 ? 2 : 1) + " ms";
 const ratio = (a, b) => (a / b).toFixed(2) + "×";
 const out = [];
-out.push(`| model | rows | tract wasm (simd128) | onnxruntime-web (wasm, 1 thread) | tract ÷ ORT-web | native tract |`);
-out.push(`| --- | --- | --- | --- | --- | --- |`);
+out.push(`| model | rows | tract wasm (simd128), \`run\` | onnxruntime-web (wasm, 1 thread) | tract ÷ ORT-web | tract wasm, \`predict\` (JSON objects) | native tract |`);
+out.push(`| --- | --- | --- | --- | --- | --- | --- |`);
 for (const r of rows) {
   for (const [label, n] of [["one", 1], ["batch", r.batchRows]]) {
     const c = r.cells[label];
     const nat = native[r.name]?.[`${label}_us`];
-    out.push(`| ${r.name} | ${n} | ${us(c.tract)} | ${us(c.ort)} | **${ratio(c.tract, c.ort)}** | ${nat === undefined ? "–" : us(nat / 1000)} |`);
+    out.push(`| ${r.name} | ${n} | ${us(c.tract)} | ${us(c.ort)} | **${ratio(c.tract, c.ort)}** | ${us(c.json)} | ${nat === undefined ? "–" : us(nat / 1000)} |`);
   }
 }
 out.push("");

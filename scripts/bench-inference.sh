@@ -51,11 +51,11 @@ section=$(mktemp)
 ## Inference: tract (wasm32, simd128) vs onnxruntime-web
 
 Per fixture of \`tests/data/conformance\` (the models \`scripts/gen-conformance.py\` exports), in
-one Node $(node --version) process: \`Model.load\` / \`model.predict\` of the wasm client
+one Node $(node --version) process: \`Model.load\` / \`model.run\` of the wasm client
 (outpost-infer on tract-onnx 0.23 with Outpost's ai.onnx.ml operators, built with simd128 and
-wasm-opt; \`predict\` takes and returns plain JS objects, so its time includes converting them)
-beside onnxruntime-web 1.30.0's wasm backend with one thread (\`InferenceSession.run\` on
-prepared tensors). Median per call after 20 warm-up calls, over up to 2 000 calls or one second.
+wasm-opt; \`run\` takes and returns typed arrays) beside onnxruntime-web 1.30.0's wasm backend
+with one thread (\`InferenceSession.run\` on prepared tensors). \`model.predict\`, which takes
+and returns plain JS objects of nested arrays, is shown for its conversion cost. Median per call after 20 warm-up calls, over up to 2 000 calls or one second.
 Native tract: the same code compiled for this machine (\`cargo run --release --example bench -p outpost-infer\`).
 The headline is the ratio: below 1× tract is faster.
 

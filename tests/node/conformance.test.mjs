@@ -34,18 +34,57 @@ test("there are conformance fixtures", () => {
   assert.ok(fixtures.length >= 30, `only ${fixtures.length} fixtures`);
 });
 
+// Nested arrays → {data: Float32Array, shape} for Model.run.
+function typed(inputs) {
+  const out = {};
+  for (const [name, nested] of Object.entries(inputs)) {
+    const shape = [];
+    for (let a = nested; Array.isArray(a); a = a[0]) shape.push(a.length);
+    out[name] = { data: Float32Array.from(nested.flat(Infinity).map((v) => (v === null ? NaN : v))), shape };
+  }
+  return out;
+}
+
+// {data, shape} → nested arrays, BigInts as numbers, like predict's output.
+function nested({ data, shape }) {
+  const flat = Array.from(data, (v) => (typeof v === "bigint" ? Number(v) : v));
+  const build = (dims, offset) => {
+    if (dims.length === 0) return flat[offset];
+    const step = dims.slice(1).reduce((a, b) => a * b, 1);
+    return Array.from({ length: dims[0] }, (_, i) => build(dims.slice(1), offset + i * step));
+  };
+  return build(shape, 0);
+}
+
 for (const file of fixtures) {
   const name = file.replace(/\.json$/, "");
   test(`wasm32: ${name} matches onnxruntime`, () => {
     const doc = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8"));
     const model = client.Model.load(fs.readFileSync(path.join(dir, `${name}.onnx`)));
     const outputs = model.predict(doc.inputs);
+    const run = model.run(typed(doc.inputs));
     for (const [output, want] of Object.entries(doc.outputs)) {
       compare(output, outputs[output], want);
+      compare(`run: ${output}`, nested(run[output]), want);
     }
     model.free();
   });
 }
+
+test("run refuses the wrong typed array, naming the input", () => {
+  const model = client.Model.load(fs.readFileSync(path.join(dir, "isolation_forest.onnx")));
+  assert.throws(() => model.run({ X: { data: new Float64Array(4), shape: [1, 4] } }), {
+    code: "INPUT_INVALID",
+    message: "input `X` (float) takes its data as a Float32Array",
+  });
+  assert.throws(() => model.run({ X: { data: new Float32Array(3), shape: [1, 4] } }), {
+    code: "INPUT_INVALID",
+    message: "input `X`: shape [1, 4] holds 4 elements but 3 were given",
+  });
+  const out = model.run({ X: { data: new Float32Array([42, 14, 3.5, 0.1]), shape: [1, 4] } });
+  assert.ok(out.label.data instanceof BigInt64Array && out.scores.data instanceof Float32Array);
+  assert.deepEqual(out.scores.shape, [1, 1]);
+});
 
 test("a wrong input throws INPUT_INVALID naming it, and the model stays usable", () => {
   const model = client.Model.load(fs.readFileSync(path.join(dir, "isolation_forest.onnx")));

@@ -29,6 +29,9 @@ use crate::routes::{Dispatch, Matched, Route};
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
+    // Once per isolate, not once per request (see run_constructors).
+    #[cfg(target_family = "wasm")]
+    outpost_infer::run_constructors();
 }
 
 #[event(fetch)]

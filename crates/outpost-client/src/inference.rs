@@ -6,10 +6,17 @@
 //! const { outputs } = model.predict({ X: [[0.1, 2.0, 3.5, 1.0]] });
 //! ```
 //!
-//! Inputs and outputs are plain objects of nested arrays (row-major), the
-//! format `outpost predict` reads; `null` stands for NaN.
+//! `predict` takes and returns plain objects of nested arrays (row-major),
+//! the format `outpost predict` reads (`null` stands for NaN). `run` takes
+//! and returns typed arrays with shapes, `{X: {data: Float32Array, shape: [rows, 4]}}`,
+//! for callers that score many rows and want no conversion.
 
+use js_sys::{
+    Array, BigInt64Array, Float32Array, Float64Array, Int32Array, Object, Reflect, Uint8Array,
+};
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
+use outpost_infer::{ElementType, Tensor, TensorData};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::{ErrorCode, js_error};
@@ -51,6 +58,141 @@ impl Model {
         let text: String = js_sys::JSON::stringify(inputs)?.into();
         let outputs = self.predict_json(&text)?;
         js_sys::JSON::parse(&outputs)
+    }
+
+    /// Runs the model on typed arrays: `{name: {data, shape}}` in, the same
+    /// out. `data` is the typed array of the input's element type
+    /// (Float32Array for float, Float64Array for double, BigInt64Array for
+    /// int64, Int32Array for int32, Uint8Array for bool, an Array of strings
+    /// for string), row-major; `shape` an array of dimensions.
+    pub fn run(&self, inputs: &JsValue) -> Result<JsValue, JsValue> {
+        let invalid = |message: String| js_error(ErrorCode::InputInvalid, &message);
+        if !inputs.is_object() {
+            return Err(invalid(
+                "inputs must be an object of {data, shape} by input name".into(),
+            ));
+        }
+        let declared = self.inner.inputs();
+        for key in Object::keys(inputs.unchecked_ref::<Object>()).iter() {
+            let key = key.as_string().unwrap_or_default();
+            if !declared.iter().any(|spec| spec.name == key) {
+                let names: Vec<String> = declared.iter().map(|s| format!("`{}`", s.name)).collect();
+                return Err(invalid(format!(
+                    "input `{key}` is not declared by the model; it takes {}",
+                    names.join(", ")
+                )));
+            }
+        }
+        let mut tensors = Vec::with_capacity(declared.len());
+        for spec in declared {
+            let entry = Reflect::get(inputs, &JsValue::from_str(&spec.name))?;
+            if entry.is_undefined() {
+                return Err(invalid(format!(
+                    "input `{}` is required but was not given",
+                    spec.name
+                )));
+            }
+            let data = Reflect::get(&entry, &JsValue::from_str("data"))?;
+            let shape = Reflect::get(&entry, &JsValue::from_str("shape"))?;
+            let shape: Vec<u64> = shape
+                .dyn_into::<Array>()
+                .ok()
+                .and_then(|dims| {
+                    dims.iter()
+                        .map(|d| {
+                            d.as_f64()
+                                .filter(|d| *d >= 0.0 && d.fract() == 0.0)
+                                .map(|d| d as u64)
+                        })
+                        .collect()
+                })
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "input `{}`: shape must be an array of dimensions",
+                        spec.name
+                    ))
+                })?;
+            let wrong = |wanted: &str| {
+                invalid(format!(
+                    "input `{}` ({}) takes its data as {wanted}",
+                    spec.name, spec.element_type
+                ))
+            };
+            let data = match spec.element_type {
+                ElementType::Float => TensorData::Float(
+                    data.dyn_into::<Float32Array>()
+                        .map_err(|_| wrong("a Float32Array"))?
+                        .to_vec(),
+                ),
+                ElementType::Double => TensorData::Double(
+                    data.dyn_into::<Float64Array>()
+                        .map_err(|_| wrong("a Float64Array"))?
+                        .to_vec(),
+                ),
+                ElementType::Int64 => TensorData::Int64(
+                    data.dyn_into::<BigInt64Array>()
+                        .map_err(|_| wrong("a BigInt64Array"))?
+                        .to_vec(),
+                ),
+                ElementType::Int32 => TensorData::Int32(
+                    data.dyn_into::<Int32Array>()
+                        .map_err(|_| wrong("an Int32Array"))?
+                        .to_vec(),
+                ),
+                ElementType::Bool => TensorData::Bool(
+                    data.dyn_into::<Uint8Array>()
+                        .map_err(|_| wrong("a Uint8Array"))?
+                        .to_vec()
+                        .into_iter()
+                        .map(|b| b != 0)
+                        .collect(),
+                ),
+                ElementType::String => TensorData::String(
+                    data.dyn_into::<Array>()
+                        .map_err(|_| wrong("an Array of strings"))?
+                        .iter()
+                        .map(|v| v.as_string().ok_or_else(|| wrong("an Array of strings")))
+                        .collect::<Result<_, _>>()?,
+                ),
+            };
+            tensors.push(
+                Tensor::new(spec.name.clone(), shape, data)
+                    .map_err(|err| invalid(err.to_string()))?,
+            );
+        }
+        let outputs = self.inner.run(&tensors).map_err(|err| match err {
+            outpost_infer::RunError::Input(err) => {
+                js_error(ErrorCode::InputInvalid, &err.to_string())
+            }
+            other => js_error(ErrorCode::RunFailed, &other.to_string()),
+        })?;
+        let result = Object::new();
+        for output in &outputs {
+            let data: JsValue = match output.data() {
+                TensorData::Float(v) => Float32Array::from(&v[..]).into(),
+                TensorData::Double(v) => Float64Array::from(&v[..]).into(),
+                TensorData::Int64(v) => BigInt64Array::from(&v[..]).into(),
+                TensorData::Int32(v) => Int32Array::from(&v[..]).into(),
+                TensorData::Bool(v) => {
+                    Uint8Array::from(&v.iter().map(|&b| u8::from(b)).collect::<Vec<_>>()[..]).into()
+                }
+                TensorData::String(v) => v
+                    .iter()
+                    .map(|s| JsValue::from_str(s))
+                    .collect::<Array>()
+                    .into(),
+            };
+            let shape: Array = output
+                .shape()
+                .iter()
+                .map(|&d| JsValue::from_f64(d as f64))
+                .collect();
+            let entry = Object::new();
+            Reflect::set(&entry, &JsValue::from_str("data"), &data)?;
+            Reflect::set(&entry, &JsValue::from_str("shape"), &shape)?;
+            Reflect::set(&result, &JsValue::from_str(output.name()), &entry)?;
+        }
+        Ok(result.into())
     }
 
     /// [`Model::predict`] on JSON text, for callers that already hold it.

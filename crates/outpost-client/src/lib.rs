@@ -53,6 +53,13 @@ impl From<&DigestError> for ErrorCode {
     }
 }
 
+/// Runs once when the module is instantiated.
+#[cfg(target_family = "wasm")]
+#[wasm_bindgen(start)]
+fn start() {
+    outpost_infer::run_constructors();
+}
+
 /// The crate version, so a page can report which client it runs.
 #[wasm_bindgen(js_name = clientVersion)]
 pub fn client_version() -> String {

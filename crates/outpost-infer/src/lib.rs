@@ -17,3 +17,23 @@ pub mod tensor;
 
 pub use model::{Model, RunError};
 pub use tensor::{Dim, ElementType, InputError, Tensor, TensorData, TensorSpec};
+
+/// Runs the module's static constructors (tract registers its kernels and
+/// settings through `inventory`). Call it once, from the wasm module's start
+/// function: wasm-ld wraps every exported function in a run of all
+/// constructors unless the module calls them itself, which otherwise repeats
+/// that work on every call into the module.
+#[cfg(target_family = "wasm")]
+#[allow(
+    unsafe_code,
+    reason = "calls the linker-synthesised constructor runner, once"
+)]
+pub fn run_constructors() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    // SAFETY: the embedder calls the start function once, right after
+    // instantiation, before any other export; the constructors are
+    // tract's `inventory` registrations.
+    unsafe { __wasm_call_ctors() }
+}
