@@ -16,6 +16,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false WRANGLER_HI
 
 scripts/setup.sh
 scripts/build-worker.sh
+scripts/build-client.sh
 cargo build --quiet --bin outpost
 
 echo "dev: applying D1 migrations to the local database"
@@ -89,6 +90,7 @@ cat <<MSG
 
 Outpost is running locally (Ctrl-C stops it).
   page       $base/
+  demo       $base/demo.html?org=demo&token=$demo_token
   readiness  $base/readyz
   liveness   $base/healthz
   cron       $base/__scheduled?cron=*/5+*+*+*+*   (runs the scheduled handler once)
@@ -96,7 +98,7 @@ Outpost is running locally (Ctrl-C stops it).
              target/debug/outpost model list
              target/debug/outpost versions search --metric 'f1>=0.95' --tag prod-ready
              target/debug/outpost compare fraud-detector@1.0.0 fraud-detector@1.1.0 fraud-detector@1.2.0
-             target/debug/outpost predict demo/transaction-anomaly@staging --input tests/data/transactions.json
+             target/debug/outpost predict demo/transaction-anomaly@production --input tests/data/transactions.json
   demo token $demo_token   (admin of organisation demo; also in .wrangler/demo-token)
   state      .wrangler/state (local D1 and R2; delete it to start over)
 MSG

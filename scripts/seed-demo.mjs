@@ -5,7 +5,7 @@
 //
 // usage: node scripts/seed-demo.mjs URL BOOTSTRAP_SECRET TOKEN_FILE
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -50,13 +50,35 @@ for (const v of manifest.versions) {
   if (r.ok) created += 1;
   else if (!r.out.includes("already exists")) throw new Error(r.out);
 }
-// Stage what the demo predicts with (staging needs no release signature).
-let staged = 0;
-for (const [model, version] of [["transaction-anomaly", "1.1.0"], ["fraud-detector", "1.2.0"], ["fraud-mlp", "0.2.0"]]) {
-  const current = run(["--json", "stages", "show", model], env);
-  if (current.ok && JSON.parse(current.out).stages?.staging?.targets?.some((t) => t.version === version)) continue;
-  const r = run(["promote", model, version, "--to", "staging", "--reason", "demo data"], env);
-  if (!r.ok) throw new Error(r.out);
-  staged += 1;
+// Signed distribution for the demo: a key ceremony (keys kept, git-ignored,
+// in .wrangler/demo-keys; a real operator keeps them offline), a release
+// naming every version, and the demo models in staging and production.
+const keys = path.join(root, ".wrangler", "demo-keys");
+const key = (name) => path.join(keys, name);
+const must = (args) => {
+  const r = run(args, env);
+  if (!r.ok) throw new Error(`outpost ${args.join(" ")}: ${r.out}`);
+  return r.out;
+};
+if (!existsSync(key("root.json"))) {
+  mkdirSync(keys, { recursive: true, mode: 0o700 });
+  must(["keys", "generate", "--out", key("root")]);
+  must(["keys", "generate", "--out", key("release")]);
+  must(["trust", "fetch-keys", "--out-dir", key("deployment")]);
+  must(["trust", "init", "--root-key", key("root.pk8"), "--release-key", key("release.pub.json"), "--release-threshold", "1",
+    "--online-key", key("deployment/online.pub.json"), "--director-key", key("deployment/director.pub.json"), "-o", key("root.json")]);
+  must(["trust", "upload", key("root.json")]);
 }
-console.log(`seed: organisation demo ready (${created} new versions, ${manifest.versions.length} in all; ${staged} newly staged)`);
+const byModel = {};
+for (const v of manifest.versions) (byModel[v.model] ??= []).push(v.version);
+for (const [model, versions] of Object.entries(byModel)) must(["release", "sign", model, ...versions, "--key", key("release.pk8")]);
+let deployed = 0;
+for (const [model, version] of [["transaction-anomaly", "1.1.0"], ["fraud-detector", "1.2.0"], ["fraud-mlp", "0.2.0"]]) {
+  const stages = JSON.parse(must(["--json", "stages", "show", model])).stages ?? {};
+  for (const stage of ["staging", "production"]) {
+    if (stages[stage]?.targets?.some((t) => t.version === version)) continue;
+    must(["promote", model, version, "--to", stage, "--reason", "demo data"]);
+    deployed += 1;
+  }
+}
+console.log(`seed: organisation demo ready (${created} new versions, ${manifest.versions.length} in all; ${deployed} new deployments; root in .wrangler/demo-keys/root.json)`);

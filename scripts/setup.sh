@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs exactly what building and testing Outpost needs and is missing:
 # the wasm32 target, clang/lld (ring's C for wasm32), worker-build and
-# wasm-bindgen-cli at the versions Cargo.lock pins, and the npm packages
-# (wrangler, esbuild, binaryen, ...) with `npm ci`, and python-tuf into
-# .venv. On a ready machine it installs nothing and says so. Sources:
+# wasm-bindgen-cli at the versions Cargo.lock pins, Debian's chromium for the
+# browser tests, the npm packages (wrangler, esbuild, binaryen, playwright-core,
+# onnxruntime-web, ...) with `npm ci`, and python-tuf into .venv. On a ready machine it installs nothing and says so. Sources:
 # crates.io, Debian, npm and PyPI only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +38,8 @@ apt_packages=()
 command -v clang >/dev/null || apt_packages+=(clang)
 command -v wasm-ld >/dev/null || command -v lld >/dev/null || apt_packages+=(lld)
 command -v curl >/dev/null || apt_packages+=(curl)
+# Headless Chromium for the browser tests (driven by playwright-core from npm).
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say "installing Debian packages: ${apt_packages[*]}"
   need_root apt-get update -qq

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit tests, wasm32 builds, the wasm client
-# under Node, the Worker build, and end-to-end tests against real local Workers
-# (wrangler dev: workerd + local D1 + local R2). Installs what is missing first.
+# under Node (inference conformance included), the Worker and client package
+# builds, and end-to-end tests against real local Workers (wrangler dev:
+# workerd + local D1 + local R2), the client package under Node and the demo
+# page in headless Chromium among them. Installs what is missing first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -52,6 +54,9 @@ OUTPOST_CLIENT_PKG="$CARGO_TARGET_DIR/outpost-client-node" \
 
 step "Worker build"
 scripts/build-worker.sh
+
+step "wasm client package (target/outpost-client-pkg, web/pkg for the demo)"
+scripts/build-client.sh
 
 step "end-to-end tests against the local Worker"
 cargo build --locked --bin outpost

@@ -14,8 +14,39 @@
 use outpost_core::digest::{Digest, DigestError};
 use wasm_bindgen::prelude::*;
 
+mod client;
 mod inference;
+pub use client::OutpostClient;
 pub use inference::Model;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** A resolution the client verified: which artifact this device runs. */
+export interface Resolution {
+  org: string;
+  model: string;
+  stage: string;
+  device: string;
+  version: string;
+  arm: "stable" | "canary" | "variant";
+  target: string;
+  digest: string;
+  length: number;
+  shadow: { version: string; target: string; digest: string; length: number } | null;
+  resolutionVersion: number;
+  expires: string;
+  /** The director-signed envelope, as served. */
+  envelope: unknown;
+}
+
+/** Errors the client throws are `Error`s with one of these codes. */
+export type OutpostErrorCode =
+  | "DIGEST_MALFORMED" | "DIGEST_MISMATCH" | "LENGTH_MISMATCH"
+  | "BAD_SIGNATURE" | "EXPIRED" | "ROLLBACK" | "MIX_AND_MATCH" | "WRONG_ANSWER"
+  | "NOT_RELEASED" | "MALFORMED" | "MISSING" | "NO_DIRECTOR"
+  | "MODEL_INVALID" | "INPUT_INVALID" | "RUN_FAILED"
+  | "CONFIG_INVALID" | "NETWORK" | "REGISTRY";
+"#;
 
 /// Stable error codes the JS side can switch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +57,7 @@ pub enum ErrorCode {
     ModelInvalid,
     InputInvalid,
     RunFailed,
+    ConfigInvalid,
 }
 
 impl ErrorCode {
@@ -37,6 +69,7 @@ impl ErrorCode {
             ErrorCode::ModelInvalid => "MODEL_INVALID",
             ErrorCode::InputInvalid => "INPUT_INVALID",
             ErrorCode::RunFailed => "RUN_FAILED",
+            ErrorCode::ConfigInvalid => "CONFIG_INVALID",
         }
     }
 }
@@ -96,14 +129,15 @@ pub fn verify_artifact(bytes: &[u8], expected: &str, length: f64) -> Result<(), 
 }
 
 fn js_error(code: ErrorCode, message: &str) -> JsValue {
+    error_with_code(code.as_str(), message)
+}
+
+/// A JS `Error` with a stable `code` property.
+fn error_with_code(code: &str, message: &str) -> JsValue {
     let error = js_sys::Error::new(message);
     // Setting a property on a fresh Error cannot fail; if it ever did, the
     // message alone still reaches the caller.
-    let _ = js_sys::Reflect::set(
-        &error,
-        &JsValue::from_str("code"),
-        &JsValue::from_str(code.as_str()),
-    );
+    let _ = js_sys::Reflect::set(&error, &JsValue::from_str("code"), &JsValue::from_str(code));
     error.into()
 }
 

@@ -1,0 +1,291 @@
+//! The wasm client and the browser demo against a real local Worker: the
+//! client package under Node (honest use and the client-side attacks, in
+//! `tests/e2e/js/client.test.mjs`), and the demo page in headless Chromium,
+//! whose prediction must equal the native one and the Worker's, and which
+//! must refuse — visibly — an artifact a hostile server tampered with.
+//! Screenshots land in `tests/artifacts/`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use outpost_e2e::hostile::{HostileServer, Served, Upstream};
+use outpost_e2e::{
+    Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, create_token, ensure, expect_status,
+    init_org, register,
+};
+use outpost_infer::Model;
+use outpost_infer::json::{inputs_from_json, outputs_to_json};
+use serde_json::{Value, json};
+
+struct Fixture {
+    worker: LocalWorker,
+    viewer: Api,
+    keys: ReleaseKeys,
+    /// `{version, inputs, outputs}`: what outpost-infer gives natively.
+    expected: Value,
+}
+
+type Test = fn(&Fixture) -> Result<(), Failed>;
+
+const TESTS: &[(&str, Test)] = &[
+    ("wasm_client_under_node", wasm_client_under_node),
+    (
+        "demo_in_chromium_matches_native_and_refuses_tampering",
+        demo_in_chromium_matches_native_and_refuses_tampering,
+    ),
+];
+
+const ORG: &str = "web";
+const MODEL: &str = "transaction-anomaly";
+
+fn main() {
+    outpost_e2e::run_suite("client", setup, TESTS, &[]);
+}
+
+fn root() -> PathBuf {
+    outpost_e2e::repo_root()
+}
+
+fn package() -> Result<PathBuf, Failed> {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("outpost-client-pkg");
+    ensure!(
+        dir.join("outpost_client_bg.wasm").exists()
+            && root().join("web/pkg/outpost_client.js").exists(),
+        "the wasm client package is missing: run scripts/build-client.sh (scripts/test.sh does) before these tests"
+    );
+    Ok(dir)
+}
+
+fn transactions() -> Value {
+    json!({"X": [
+        [42.0, 14.0, 3.5, 0.1],
+        [2400.0, 3.0, 800.0, 0.9],
+        [15.5, 11.0, null, 0.2],
+        [120.0, 22.0, 40.0, 0.5]
+    ]})
+}
+
+fn setup() -> Result<Fixture, Failed> {
+    package()?;
+    let worker = LocalWorker::start(&WorkerConfig::MAIN).map_err(Failed::from)?;
+    let admin = init_org(&worker, ORG)?;
+    let (_, viewer) = create_token(&admin, "browser", "viewer")?;
+    let (_, operator) = create_token(&admin, "operator", "operator")?;
+    let keys = ReleaseKeys::ceremony(&worker, &admin)?;
+    expect_status(
+        &admin.json("POST", "/models", &json!({"name": MODEL}))?,
+        201,
+        "create model",
+    )?;
+    let file = |version: &str| root().join(format!("tests/data/models/{MODEL}-{version}.onnx"));
+    for version in ["1.0.0", "1.1.0"] {
+        let bytes = std::fs::read(file(version)).map_err(|e| format!("{e}"))?;
+        let digest = admin.put_blob(&bytes)?;
+        expect_status(
+            &register(
+                &admin,
+                MODEL,
+                json!({"version": version, "digest": digest, "size": bytes.len()}),
+            )?,
+            201,
+            "register",
+        )?;
+    }
+    keys.release(MODEL, &["1.0.0", "1.1.0"])?;
+    for stage in ["staging", "production"] {
+        expect_status(
+            &operator.json(
+                "POST",
+                &format!("/models/{MODEL}/stages/{stage}/promote"),
+                &json!({"version": "1.0.0"}),
+            )?,
+            201,
+            &format!("promote to {stage}"),
+        )?;
+    }
+    let bytes = std::fs::read(file("1.0.0")).map_err(|e| format!("{e}"))?;
+    let model = Model::load(&bytes).map_err(|e| format!("{e}"))?;
+    let inputs = transactions();
+    let tensors = inputs_from_json(model.inputs(), &inputs).map_err(|e| format!("{e}"))?;
+    let outputs = outputs_to_json(&model.run(&tensors).map_err(|e| format!("{e}"))?);
+    Ok(Fixture {
+        worker,
+        viewer,
+        keys,
+        expected: json!({"version": "1.0.0", "inputs": inputs, "outputs": outputs}),
+    })
+}
+
+fn node(args: &[&str], envs: &[(&str, String)]) -> Result<(bool, String), Failed> {
+    let out = Command::new("node")
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("running node: {e}"))?;
+    Ok((
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}
+
+fn wasm_client_under_node(f: &Fixture) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let expected = dir.path().join("expected.json");
+    std::fs::write(&expected, f.expected.to_string()).map_err(|e| format!("{e}"))?;
+    let (ok, output) = node(
+        &[
+            "--test",
+            "--test-reporter=spec",
+            "tests/e2e/js/client.test.mjs",
+        ],
+        &[
+            (
+                "OUTPOST_CLIENT_PKG",
+                package()?.to_string_lossy().into_owned(),
+            ),
+            ("OUTPOST_URL", f.worker.base_url.clone()),
+            ("OUTPOST_ORG", ORG.to_owned()),
+            ("OUTPOST_TOKEN", f.viewer.token.clone()),
+            (
+                "OUTPOST_ROOT",
+                f.keys.path("root.json").to_string_lossy().into_owned(),
+            ),
+            ("OUTPOST_MODEL", MODEL.to_owned()),
+            ("OUTPOST_EXPECTED", expected.to_string_lossy().into_owned()),
+        ],
+    )?;
+    ensure!(ok, "the wasm client tests under Node failed:\n{output}");
+    ensure!(output.contains("ℹ fail 0"), "{output}");
+    Ok(())
+}
+
+/// Equal within 1e-6 (relative, absolute below 1).
+fn same(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Array(g), Value::Array(w)) => {
+            g.len() == w.len() && g.iter().zip(w).all(|(g, w)| same(g, w))
+        }
+        (Value::Object(g), Value::Object(w)) => {
+            g.len() == w.len() && w.iter().all(|(k, w)| g.get(k).is_some_and(|g| same(g, w)))
+        }
+        (Value::Number(g), Value::Number(w)) => {
+            let (g, w) = (g.as_f64().unwrap_or(f64::NAN), w.as_f64().unwrap_or(0.0));
+            (g - w).abs() <= 1e-6 * w.abs().max(1.0)
+        }
+        _ => got == want,
+    }
+}
+
+fn demo_url(base: &str, device: &str, token: &str) -> String {
+    let inputs = transactions().to_string();
+    let encode = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    format!(
+        "{base}/demo.html?registry={}&org={ORG}&token={token}&model={MODEL}&stage=production&device={device}&inputs={}&autorun=1",
+        encode(base),
+        encode(&inputs)
+    )
+}
+
+fn demo_in_chromium_matches_native_and_refuses_tampering(f: &Fixture) -> Result<(), Failed> {
+    let hostile = HostileServer::start(
+        &f.worker.base_url,
+        Box::new(|path: &str, mut reply: Upstream| {
+            if path.contains("/blobs/sha256/") && reply.status == 200 {
+                let middle = reply.body.len() / 2;
+                reply.body[middle] ^= 0x01;
+            }
+            Served::Reply(reply)
+        }),
+    )
+    .map_err(|e| format!("hostile server: {e}"))?;
+    let artifacts = root().join("tests/artifacts");
+    std::fs::create_dir_all(&artifacts).map_err(|e| format!("{e}"))?;
+    let prefix = artifacts.join("demo").to_string_lossy().into_owned();
+    let honest = demo_url(&f.worker.base_url, "chromium-1", &f.viewer.token);
+    let tampered = demo_url(&hostile.base_url, "chromium-1", &f.viewer.token);
+    let (ok, output) = node(&["tests/e2e/js/demo.mjs", &prefix, &honest, &tampered], &[])?;
+    ensure!(ok, "the browser run failed:\n{output}");
+    let pages: Vec<Value> = output
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{e}: {output}"))?;
+    ensure!(pages.len() == 2, "two pages, got:\n{output}");
+
+    let page = &pages[0];
+    ensure!(
+        page["state"] == "done",
+        "the honest page did not finish: {page}"
+    );
+    let result = &page["result"];
+    ensure!(result["version"] == f.expected["version"], "{result}");
+    ensure!(
+        same(&result["outputs"], &f.expected["outputs"]),
+        "Chromium {} vs native {}",
+        result["outputs"],
+        f.expected["outputs"]
+    );
+    // The Worker gives the same numbers for the same device.
+    let reply = f.viewer.json(
+        "POST",
+        &format!("/models/{MODEL}/predict?stage=production&device=chromium-1"),
+        &transactions(),
+    )?;
+    let worker = expect_status(&reply, 200, "worker predict")?;
+    ensure!(
+        same(&worker["outputs"], &result["outputs"]),
+        "Worker {} vs Chromium {}",
+        worker["outputs"],
+        result["outputs"]
+    );
+    let steps = page["steps"].as_array().map(Vec::len).unwrap_or(0);
+    ensure!(steps == 5, "five steps shown with timings: {page}");
+    ensure!(
+        artifacts.join("demo-1.png").exists(),
+        "no screenshot in tests/artifacts"
+    );
+
+    let page = &pages[1];
+    ensure!(
+        page["state"] == "failed",
+        "the tampered page did not fail: {page}"
+    );
+    ensure!(page["error"]["code"] == "DIGEST_MISMATCH", "{page}");
+    let text = page["error"]["text"].as_str().unwrap_or_default();
+    ensure!(
+        text.contains("DIGEST_MISMATCH") && text.contains("refused at the artifact"),
+        "the failure is shown with its check: {text}"
+    );
+    let last = page["steps"]
+        .as_array()
+        .and_then(|s| s.last())
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    ensure!(
+        last.starts_with('✗') && last.contains("download"),
+        "the failed step is marked: {page}"
+    );
+    ensure!(
+        page["result"].is_null(),
+        "no prediction from tampered bytes"
+    );
+    Ok(())
+}
