@@ -11,9 +11,12 @@
 //! and returns typed arrays with shapes, `{X: {data: Float32Array, shape: [rows, 4]}}`,
 //! for callers that score many rows and want no conversion.
 
+use std::cell::RefCell;
+
 use js_sys::{
     Array, BigInt64Array, Float32Array, Float64Array, Int32Array, Object, Reflect, Uint8Array,
 };
+use outpost_core::telemetry::TelemetryWindow;
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
 use outpost_infer::{ElementType, Tensor, TensorData};
 use wasm_bindgen::JsCast;
@@ -26,6 +29,59 @@ use crate::{ErrorCode, js_error};
 #[derive(Debug)]
 pub struct Model {
     inner: outpost_infer::Model,
+    /// What this handle predicted since the last `report()`.
+    telemetry: RefCell<TelemetryWindow>,
+    reference_edges: RefCell<Vec<Vec<f64>>>,
+}
+
+/// A high-resolution clock where the runtime has one (`performance.now`).
+fn now_ms() -> f64 {
+    let global = js_sys::global();
+    Reflect::get(&global, &JsValue::from_str("performance"))
+        .ok()
+        .filter(|p| p.is_object())
+        .and_then(|p| {
+            let now: js_sys::Function = Reflect::get(&p, &JsValue::from_str("now"))
+                .ok()?
+                .dyn_into()
+                .ok()?;
+            now.call0(&p).ok()?.as_f64()
+        })
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+/// The first input as rows × columns of numbers, for the feature histograms.
+fn feature_rows(tensors: &[Tensor]) -> Option<(Vec<f64>, usize)> {
+    let first = tensors.first()?;
+    let columns = match first.shape() {
+        [_, columns] => usize::try_from(*columns).ok()?,
+        [columns] => usize::try_from(*columns).ok()?,
+        _ => return None,
+    };
+    let values = match first.data() {
+        TensorData::Float(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        TensorData::Double(v) => v.clone(),
+        TensorData::Int64(v) => v.iter().map(|&x| x as f64).collect(),
+        TensorData::Int32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        _ => return None,
+    };
+    Some((values, columns))
+}
+
+impl Model {
+    /// Runs and records the call in the telemetry window.
+    fn run_recorded(&self, tensors: &[Tensor]) -> Result<Vec<Tensor>, outpost_infer::RunError> {
+        let started = now_ms();
+        let result = self.inner.run(tensors);
+        let micros = (now_ms() - started) * 1e3;
+        let mut window = self.telemetry.borrow_mut();
+        match (&result, feature_rows(tensors)) {
+            (Ok(_), Some((values, columns))) => window.record_call(&values, columns, micros),
+            (Ok(_), None) => window.record_call(&[], 0, micros),
+            (Err(_), _) => window.record_error(micros),
+        }
+        result
+    }
 }
 
 #[wasm_bindgen]
@@ -33,7 +89,11 @@ impl Model {
     /// Parses, optimises and plans an ONNX model from its bytes.
     pub fn load(bytes: &[u8]) -> Result<Model, JsValue> {
         outpost_infer::Model::load(bytes)
-            .map(|inner| Model { inner })
+            .map(|inner| Model {
+                inner,
+                telemetry: RefCell::new(TelemetryWindow::new(Vec::new())),
+                reference_edges: RefCell::new(Vec::new()),
+            })
             .map_err(|err| js_error(ErrorCode::ModelInvalid, &err.to_string()))
     }
 
@@ -160,7 +220,7 @@ impl Model {
                     .map_err(|err| invalid(err.to_string()))?,
             );
         }
-        let outputs = self.inner.run(&tensors).map_err(|err| match err {
+        let outputs = self.run_recorded(&tensors).map_err(|err| match err {
             outpost_infer::RunError::Input(err) => {
                 js_error(ErrorCode::InputInvalid, &err.to_string())
             }
@@ -195,6 +255,40 @@ impl Model {
         Ok(result.into())
     }
 
+    /// Bins for the per-feature histograms of the telemetry window: one array
+    /// of edges per feature of the first input, from the version's reference
+    /// profile. Starts a new window.
+    #[wasm_bindgen(js_name = setReferenceBins)]
+    pub fn set_reference_bins(&self, edges: JsValue) -> Result<(), JsValue> {
+        let text: String = js_sys::JSON::stringify(&edges)?.into();
+        let edges: Vec<Vec<f64>> = serde_json::from_str(&text).map_err(|err| {
+            js_error(
+                ErrorCode::InputInvalid,
+                &format!("reference bins must be arrays of numbers per feature: {err}"),
+            )
+        })?;
+        if edges.iter().any(|e| e.windows(2).any(|w| w[0] >= w[1])) {
+            return Err(js_error(
+                ErrorCode::InputInvalid,
+                "reference bin edges must increase",
+            ));
+        }
+        *self.telemetry.borrow_mut() = TelemetryWindow::new(edges.clone());
+        *self.reference_edges.borrow_mut() = edges;
+        Ok(())
+    }
+
+    /// The telemetry window since the last report — calls, rows, errors, a
+    /// latency histogram (µs) and per-feature summaries and histograms; never
+    /// the inputs themselves — and starts a new one.
+    pub fn report(&self) -> Result<JsValue, JsValue> {
+        let fresh = TelemetryWindow::new(self.reference_edges.borrow().clone());
+        let window = self.telemetry.replace(fresh);
+        let text = serde_json::to_string(&window)
+            .map_err(|err| js_error(ErrorCode::RunFailed, &err.to_string()))?;
+        js_sys::JSON::parse(&text)
+    }
+
     /// [`Model::predict`] on JSON text, for callers that already hold it.
     #[wasm_bindgen(js_name = predictJson)]
     pub fn predict_json(&self, inputs: &str) -> Result<String, JsValue> {
@@ -206,7 +300,7 @@ impl Model {
         })?;
         let tensors = inputs_from_json(self.inner.inputs(), &value)
             .map_err(|err| js_error(ErrorCode::InputInvalid, &err.to_string()))?;
-        let outputs = self.inner.run(&tensors).map_err(|err| match err {
+        let outputs = self.run_recorded(&tensors).map_err(|err| match err {
             outpost_infer::RunError::Input(err) => {
                 js_error(ErrorCode::InputInvalid, &err.to_string())
             }

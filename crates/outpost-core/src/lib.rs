@@ -53,6 +53,7 @@ pub mod range;
 pub mod readiness;
 pub mod routing;
 pub mod signing;
+pub mod telemetry;
 pub mod timefmt;
 pub mod trust;
 pub mod upload;

@@ -1,0 +1,322 @@
+//! Telemetry windows: what a client (or the Worker) reports about the
+//! predictions it made, aggregated — counts, errors, a latency histogram and
+//! per-feature histograms over the bins of the version's reference profile.
+//! Never raw inputs: a window is a fixed-size summary whatever the traffic.
+//!
+//! Windows merge associatively, so the registry can add up reports from many
+//! devices and many intervals; drift statistics then compare a window's
+//! feature histograms with the reference's.
+
+use serde::{Deserialize, Serialize};
+
+/// Upper bounds of the latency bins, in microseconds (the last bin is open).
+pub const LATENCY_BOUNDS_US: [f64; 14] = [
+    50.0, 100.0, 250.0, 500.0, 1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 5e5, 1e6,
+];
+
+/// A histogram over fixed edges: `counts[i]` holds values in
+/// `[edges[i-1], edges[i])`, with one open bin below the first edge and one
+/// above the last, as the reference profile's quantile bins are laid out.
+/// Missing values (NaN) are counted apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+    pub missing: u64,
+}
+
+impl Histogram {
+    pub fn new(edges: Vec<f64>) -> Self {
+        let bins = edges.len() + 1;
+        Self {
+            edges,
+            counts: vec![0; bins],
+            missing: 0,
+        }
+    }
+
+    pub fn record(&mut self, value: f64) {
+        if value.is_nan() {
+            self.missing += 1;
+            return;
+        }
+        // The first edge greater than the value closes its bin.
+        let bin = self.edges.partition_point(|&edge| edge <= value);
+        self.counts[bin] += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum::<u64>() + self.missing
+    }
+
+    fn merge(&mut self, other: &Histogram) -> Result<(), TelemetryError> {
+        if self.edges != other.edges {
+            return Err(TelemetryError::Incompatible(
+                "histogram edges differ".into(),
+            ));
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.missing += other.missing;
+        Ok(())
+    }
+}
+
+/// Summary statistics of one feature, kept whether or not bins are known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSummary {
+    pub count: u64,
+    pub sum: f64,
+    pub sum_squares: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Default for FeatureSummary {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            sum: 0.0,
+            sum_squares: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl FeatureSummary {
+    fn record(&mut self, value: f64) {
+        if value.is_nan() {
+            return;
+        }
+        self.count += 1;
+        self.sum += value;
+        self.sum_squares += value * value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
+
+    fn merge(&mut self, other: &FeatureSummary) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.sum_squares += other.sum_squares;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
+/// One feature's telemetry: its summary, and its histogram over the
+/// reference bins when the client was given them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureWindow {
+    pub summary: FeatureSummary,
+    #[serde(default)]
+    pub histogram: Option<Histogram>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("windows cannot be merged: {0}")]
+    Incompatible(String),
+}
+
+/// What one model version did over a window of time on one client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryWindow {
+    /// Predictions made (one per row).
+    pub rows: u64,
+    /// Calls made, and calls that failed.
+    pub calls: u64,
+    pub errors: u64,
+    /// Per-call latency over [`LATENCY_BOUNDS_US`] (+ one open bin).
+    pub latency: Histogram,
+    /// Per input feature (column of the first input), in column order.
+    pub features: Vec<FeatureWindow>,
+}
+
+impl TelemetryWindow {
+    /// An empty window; `reference_edges` are the version's reference bins
+    /// per feature (empty when unknown: summaries only).
+    pub fn new(reference_edges: Vec<Vec<f64>>) -> Self {
+        Self {
+            rows: 0,
+            calls: 0,
+            errors: 0,
+            latency: Histogram::new(LATENCY_BOUNDS_US.to_vec()),
+            features: reference_edges
+                .into_iter()
+                .map(|edges| FeatureWindow {
+                    summary: FeatureSummary::default(),
+                    histogram: Some(Histogram::new(edges)),
+                })
+                .collect(),
+        }
+    }
+
+    /// Records a successful call over `rows` rows of `columns` features
+    /// (row-major), which took `latency_us`.
+    pub fn record_call(&mut self, values: &[f64], columns: usize, latency_us: f64) {
+        self.calls += 1;
+        self.latency.record(latency_us);
+        if columns == 0 {
+            return;
+        }
+        if self.features.len() < columns {
+            self.features.resize(
+                columns,
+                FeatureWindow {
+                    summary: FeatureSummary::default(),
+                    histogram: None,
+                },
+            );
+        }
+        for row in values.chunks_exact(columns) {
+            self.rows += 1;
+            for (feature, &value) in self.features.iter_mut().zip(row) {
+                feature.summary.record(value);
+                if let Some(histogram) = &mut feature.histogram {
+                    histogram.record(value);
+                }
+            }
+        }
+    }
+
+    pub fn record_error(&mut self, latency_us: f64) {
+        self.calls += 1;
+        self.errors += 1;
+        self.latency.record(latency_us);
+    }
+
+    /// Adds `other` into this window (both over the same bins).
+    pub fn merge(&mut self, other: &TelemetryWindow) -> Result<(), TelemetryError> {
+        if self.features.len() != other.features.len()
+            && !other.features.is_empty()
+            && !self.features.is_empty()
+        {
+            return Err(TelemetryError::Incompatible(format!(
+                "{} features against {}",
+                self.features.len(),
+                other.features.len()
+            )));
+        }
+        self.latency.merge(&other.latency)?;
+        if self.features.is_empty() {
+            self.features = other.features.clone();
+        } else {
+            for (a, b) in self.features.iter_mut().zip(&other.features) {
+                a.summary.merge(&b.summary);
+                match (&mut a.histogram, &b.histogram) {
+                    (Some(a), Some(b)) => a.merge(b)?,
+                    (None, None) => {}
+                    _ => {
+                        return Err(TelemetryError::Incompatible(
+                            "one side has bins, the other not".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        self.rows += other.rows;
+        self.calls += other.calls;
+        self.errors += other.errors;
+        Ok(())
+    }
+
+    /// Latency below which `q` of the calls fell (the upper bound of that
+    /// bin; `None` in the open bin or with no calls).
+    pub fn latency_quantile_us(&self, q: f64) -> Option<f64> {
+        let total: u64 = self.latency.counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let wanted = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (bin, &count) in self.latency.counts.iter().enumerate() {
+            seen += count;
+            if seen >= wanted {
+                return self.latency.edges.get(bin).copied();
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_are_closed_below_and_open_above() {
+        let mut h = Histogram::new(vec![0.0, 1.0, 2.0]);
+        for v in [-5.0, 0.0, 0.5, 1.0, 1.99, 2.0, 7.0, f64::NAN] {
+            h.record(v);
+        }
+        assert_eq!(h.counts, [1, 2, 2, 2]);
+        assert_eq!(h.missing, 1);
+        assert_eq!(h.total(), 8);
+    }
+
+    #[test]
+    fn a_call_records_rows_features_and_latency() {
+        let mut w = TelemetryWindow::new(vec![vec![10.0, 100.0], vec![0.5]]);
+        w.record_call(&[5.0, 0.1, 50.0, 0.9, 500.0, f64::NAN], 2, 120.0);
+        assert_eq!((w.rows, w.calls, w.errors), (3, 1, 0));
+        assert_eq!(w.features[0].histogram.as_ref().unwrap().counts, [1, 1, 1]);
+        assert_eq!(w.features[1].histogram.as_ref().unwrap().counts, [1, 1]);
+        assert_eq!(w.features[1].histogram.as_ref().unwrap().missing, 1);
+        assert_eq!(w.features[0].summary.mean(), Some(185.0));
+        assert_eq!(w.latency.counts[2], 1, "120 µs falls in [100, 250)");
+        w.record_error(3e6);
+        assert_eq!((w.calls, w.errors), (2, 1));
+        assert_eq!(w.latency.counts[14], 1, "beyond the last bound");
+    }
+
+    #[test]
+    fn windows_merge_associatively() {
+        let edges = vec![vec![1.0, 2.0]];
+        let sample = |values: &[f64], us: f64| {
+            let mut w = TelemetryWindow::new(edges.clone());
+            w.record_call(values, 1, us);
+            w
+        };
+        let (a, b, c) = (
+            sample(&[0.5, 1.5], 40.0),
+            sample(&[2.5], 700.0),
+            sample(&[1.0, 9.0], 60.0),
+        );
+        let mut left = a.clone();
+        left.merge(&b).unwrap();
+        left.merge(&c).unwrap();
+        let mut bc = b.clone();
+        bc.merge(&c).unwrap();
+        let mut right = a.clone();
+        right.merge(&bc).unwrap();
+        assert_eq!(left, right);
+        assert_eq!(left.rows, 5);
+        assert_eq!(
+            left.features[0].histogram.as_ref().unwrap().counts,
+            [1, 2, 2]
+        );
+        let other_bins = TelemetryWindow::new(vec![vec![3.0]]);
+        assert!(left.merge(&other_bins).is_err());
+    }
+
+    #[test]
+    fn latency_quantiles_come_from_the_bins() {
+        let mut w = TelemetryWindow::new(vec![]);
+        for us in [
+            30.0, 40.0, 80.0, 90.0, 120.0, 600.0, 700.0, 800.0, 900.0, 2000.0,
+        ] {
+            w.record_call(&[], 0, us);
+        }
+        assert_eq!(w.latency_quantile_us(0.5), Some(250.0));
+        assert_eq!(w.latency_quantile_us(0.95), Some(2500.0));
+        assert_eq!(TelemetryWindow::new(vec![]).latency_quantile_us(0.5), None);
+    }
+}
