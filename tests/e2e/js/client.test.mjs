@@ -147,6 +147,42 @@ test("a resolution not signed by the director is refused with BAD_SIGNATURE", as
   assert.match(err.message, /refused at the resolution/);
 });
 
+// securesystemslib's canonical JSON for the resolution (strings and integers).
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((k) => `${canonical(k)}:${canonical(value[k])}`).join(",")}}`;
+  }
+  if (typeof value === "string") return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+  return String(value);
+}
+
+test("a resolution validly signed by a key that is not the director's is refused with BAD_SIGNATURE", async () => {
+  const { createPublicKey, generateKeyPairSync, sign, verify } = await import("node:crypto");
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const directorKeys = JSON.parse(root).signed.keys;
+  let checkedCanonicalForm = false;
+  const wrongKey = hostileFetch(async (url, response) => {
+    if (!url.includes("/resolve?")) return;
+    const envelope = await response.json();
+    // Control: the director's own signature verifies over canonical(signed),
+    // so the forgery below is a valid signature over the right bytes, by the wrong key.
+    const { keyid, sig: real } = envelope.signatures[0];
+    const raw = Buffer.from(directorKeys[keyid].keyval.public, "hex");
+    const spki = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), raw]);
+    const director = createPublicKey({ key: spki, format: "der", type: "spki" });
+    assert.ok(verify(null, Buffer.from(canonical(envelope.signed)), director, Buffer.from(real, "hex")));
+    checkedCanonicalForm = true;
+    envelope.signed.version = "9.9.9"; // what an attacker with its own key would serve
+    const sig = sign(null, Buffer.from(canonical(envelope.signed)), privateKey).toString("hex");
+    envelope.signatures = [{ keyid: envelope.signatures[0].keyid, sig }];
+    return Response.json(envelope);
+  });
+  const err = await refusal(client({ fetch: wrongKey }).resolve(model, "production"));
+  assert.ok(checkedCanonicalForm);
+  assert.equal(err.code, "BAD_SIGNATURE");
+});
+
 test("a replayed resolution for another device is refused with WRONG_ANSWER", async () => {
   const captured = await (await fetch(`${registry}/v1/orgs/${org}/models/${model}/resolve?stage=production&device=someone-else`, {
     headers: { authorization: `Bearer ${token}` },
