@@ -45,6 +45,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod digest;
+pub mod drift;
 pub mod lifecycle;
 pub mod pickle;
 pub mod problem;

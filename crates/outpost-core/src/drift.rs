@@ -1,0 +1,678 @@
+//! Drift statistics, computed the way their reference implementations do so
+//! that a report agrees with scipy and Evidently to the last digits:
+//!
+//! - two-sample Kolmogorov–Smirnov as `scipy.stats.ks_2samp` (statistic, and
+//!   the exact two-sided p-value scipy uses up to 10 000 samples per side);
+//! - Wasserstein-1 as `scipy.stats.wasserstein_distance`, and Evidently's
+//!   normed form (÷ the reference's population standard deviation, at least
+//!   0.001);
+//! - PSI, KL divergence (`scipy.stats.entropy`) and Jensen–Shannon distance
+//!   (`scipy.spatial.distance.jensenshannon`) over Evidently's binning: 30
+//!   equal-width bins over both samples, empty bins counted as 0.0001;
+//! - chi-square over categories as Evidently's (reference counts scaled to the
+//!   current sample, `scipy.stats.chisquare`), and Evidently's two-proportion
+//!   Z-test for binary features.
+//!
+//! Test vectors: `crates/outpost-core/tests/data/drift-vectors.json`, made by
+//! `scripts/gen-drift-vectors.py`. Edge cases (empty samples, NaN) are typed
+//! errors, never panics.
+
+use std::collections::BTreeMap;
+
+/// Why a statistic cannot be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriftError {
+    #[error("the {0} sample is empty")]
+    Empty(&'static str),
+    #[error("the {0} sample contains NaN; drop or impute missing values first")]
+    NaN(&'static str),
+    #[error("{0} needs numbers, and this feature is categorical")]
+    NotNumeric(&'static str),
+    #[error("a Z-test needs at most two categories, got {0}")]
+    NotBinary(usize),
+    #[error(
+        "an exact KS p-value for {0} × {1} samples is out of reach (scipy switches to its asymptotic distribution there, which Outpost does not implement yet)"
+    )]
+    KsTooLarge(usize, usize),
+}
+
+fn checked(sample: &[f64], which: &'static str) -> Result<Vec<f64>, DriftError> {
+    if sample.is_empty() {
+        return Err(DriftError::Empty(which));
+    }
+    if sample.iter().any(|x| x.is_nan()) {
+        return Err(DriftError::NaN(which));
+    }
+    let mut sorted = sample.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    Ok(sorted)
+}
+
+/// `scipy.stats.ks_2samp(reference, current)`, two-sided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KsResult {
+    pub statistic: f64,
+    pub pvalue: f64,
+}
+
+/// Number of sorted values `<= x` (numpy's `searchsorted(side="right")`).
+fn count_le(sorted: &[f64], x: f64) -> usize {
+    sorted.partition_point(|&v| v <= x)
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// scipy's `_compute_prob_outside_square`: P(D ≥ h/n) for two samples of n.
+fn prob_outside_square(n: u64, h: u64) -> f64 {
+    let (n, h) = (n as f64, h as f64);
+    let mut p = 0.0;
+    let mut k = (n / h).floor();
+    while k >= 0.0 {
+        let mut p1 = 1.0;
+        let mut j = 0.0;
+        while j < h {
+            p1 = (n - k * h - j) * p1 / (n + k * h + j + 1.0);
+            j += 1.0;
+        }
+        p = p1 * (1.0 - p);
+        k -= 1.0;
+    }
+    2.0 * p
+}
+
+/// P(D ≥ d) for samples of m and n by counting the lattice paths that stay
+/// strictly inside |i/m − j/n| < d, normalised column by column so that the
+/// counts (binomial-sized) never overflow: a(i, j) = paths / C(i+j, j), so
+/// a(i, j) = (i·a(i−1, j) + j·a(i, j−1)) / (i + j).
+fn prob_outside_band(m: u64, n: u64, g: u64, h: u64) -> f64 {
+    let (m, n) = if m >= n { (m, n) } else { (n, m) };
+    let (mg, ng) = (m / g, n / g);
+    // Point (i, j) is inside iff |ng·i − mg·j| < h.
+    let inside = |i: u64, j: u64| (ng * i).abs_diff(mg * j) < h;
+    let mut column = vec![0.0f64; n as usize + 1];
+    for (j, slot) in column.iter_mut().enumerate() {
+        let j = j as u64;
+        *slot = if (0..=j).all(|jj| inside(0, jj)) {
+            1.0
+        } else {
+            0.0
+        };
+    }
+    for i in 1..=m {
+        let mut below = 0.0; // a(i, j-1)
+        for j in 0..=n {
+            let value = if !inside(i, j) {
+                0.0
+            } else if j == 0 {
+                column[0]
+            } else {
+                let (i_f, j_f) = (i as f64, j as f64);
+                (column[j as usize] * i_f + below * j_f) / (i_f + j_f)
+            };
+            column[j as usize] = value;
+            below = value;
+        }
+    }
+    1.0 - column[n as usize]
+}
+
+/// Two-sided two-sample KS test, as `scipy.stats.ks_2samp(..., method="exact")`
+/// (scipy's default up to 10 000 samples per side).
+pub fn ks_2samp(reference: &[f64], current: &[f64]) -> Result<KsResult, DriftError> {
+    let a = checked(reference, "reference")?;
+    let b = checked(current, "current")?;
+    let (n1, n2) = (a.len(), b.len());
+    let mut d: f64 = 0.0;
+    for &x in a.iter().chain(&b) {
+        let diff = count_le(&a, x) as f64 / n1 as f64 - count_le(&b, x) as f64 / n2 as f64;
+        d = d.max(diff.abs());
+    }
+    if n1.max(n2) > 10_000 {
+        return Err(DriftError::KsTooLarge(n1, n2));
+    }
+    let (n1, n2) = (n1 as u64, n2 as u64);
+    let g = gcd(n1, n2);
+    let lcm = (n1 / g) * n2;
+    let h = (d * lcm as f64).round() as u64;
+    let d = h as f64 / lcm as f64;
+    if h == 0 {
+        return Ok(KsResult {
+            statistic: d,
+            pvalue: 1.0,
+        });
+    }
+    let p = if n1 == n2 {
+        prob_outside_square(n1, h)
+    } else {
+        prob_outside_band(n1, n2, g, h)
+    };
+    Ok(KsResult {
+        statistic: d,
+        pvalue: p.clamp(0.0, 1.0),
+    })
+}
+
+/// `scipy.stats.wasserstein_distance(reference, current)`: the area between
+/// the two empirical CDFs.
+pub fn wasserstein(reference: &[f64], current: &[f64]) -> Result<f64, DriftError> {
+    let a = checked(reference, "reference")?;
+    let b = checked(current, "current")?;
+    let mut all: Vec<f64> = a.iter().chain(&b).copied().collect();
+    all.sort_by(f64::total_cmp);
+    let mut total = 0.0;
+    for pair in all.windows(2) {
+        let width = pair[1] - pair[0];
+        if width == 0.0 {
+            continue;
+        }
+        let ca = count_le(&a, pair[0]) as f64 / a.len() as f64;
+        let cb = count_le(&b, pair[0]) as f64 / b.len() as f64;
+        total += (ca - cb).abs() * width;
+    }
+    Ok(total)
+}
+
+/// Evidently's normed Wasserstein: ÷ max(reference std (ddof 0), 0.001).
+pub fn wasserstein_normed(reference: &[f64], current: &[f64]) -> Result<f64, DriftError> {
+    let distance = wasserstein(reference, current)?;
+    let n = reference.len() as f64;
+    let mean = reference.iter().sum::<f64>() / n;
+    let std = (reference.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    Ok(distance / std.max(0.001))
+}
+
+/// Evidently's numerical binning: `n_bins` equal-width bins over both
+/// samples (numpy's `histogram_bin_edges`), shares per bin, empty bins 0.0001.
+pub fn evidently_bins(
+    reference: &[f64],
+    current: &[f64],
+    n_bins: usize,
+) -> Result<(Vec<f64>, Vec<f64>), DriftError> {
+    let a = checked(reference, "reference")?;
+    let b = checked(current, "current")?;
+    let lo = a[0].min(b[0]);
+    let hi = a[a.len() - 1].max(b[b.len() - 1]);
+    // numpy widens a degenerate range to [lo - 0.5, hi + 0.5].
+    let (lo, hi) = if lo == hi {
+        (lo - 0.5, hi + 0.5)
+    } else {
+        (lo, hi)
+    };
+    let edges: Vec<f64> = (0..=n_bins)
+        .map(|i| lo + (hi - lo) * i as f64 / n_bins as f64)
+        .collect();
+    let shares = |sorted: &[f64]| -> Vec<f64> {
+        let mut counts = vec![0usize; n_bins];
+        for &x in sorted {
+            // numpy: bins are [e_i, e_{i+1}), the last one closed.
+            let bin = edges
+                .partition_point(|&e| e <= x)
+                .saturating_sub(1)
+                .min(n_bins - 1);
+            counts[bin] += 1;
+        }
+        counts
+            .iter()
+            .map(|&c| {
+                let share = c as f64 / sorted.len() as f64;
+                if share == 0.0 { 0.0001 } else { share }
+            })
+            .collect()
+    };
+    Ok((shares(&a), shares(&b)))
+}
+
+/// Population Stability Index over shares (Evidently's form).
+pub fn psi(reference: &[f64], current: &[f64]) -> f64 {
+    reference
+        .iter()
+        .zip(current)
+        .map(|(r, c)| (r - c) * (r / c).ln())
+        .sum()
+}
+
+fn normalised(shares: &[f64]) -> Vec<f64> {
+    let total: f64 = shares.iter().sum();
+    shares.iter().map(|s| s / total).collect()
+}
+
+/// `scipy.stats.entropy(reference, current)`: KL divergence (nats) of the
+/// normalised distributions.
+pub fn kl_divergence(reference: &[f64], current: &[f64]) -> f64 {
+    let (p, q) = (normalised(reference), normalised(current));
+    p.iter()
+        .zip(&q)
+        .map(|(&p, &q)| if p == 0.0 { 0.0 } else { p * (p / q).ln() })
+        .sum()
+}
+
+/// `scipy.spatial.distance.jensenshannon(reference, current)` (natural log).
+pub fn jensen_shannon(reference: &[f64], current: &[f64]) -> f64 {
+    let (p, q) = (normalised(reference), normalised(current));
+    let rel = |a: f64, b: f64| if a == 0.0 { 0.0 } else { a * (a / b).ln() };
+    let divergence: f64 = p
+        .iter()
+        .zip(&q)
+        .map(|(&p, &q)| {
+            let m = (p + q) / 2.0;
+            rel(p, m) + rel(q, m)
+        })
+        .sum();
+    (divergence / 2.0).max(0.0).sqrt()
+}
+
+fn counts(values: &[String]) -> BTreeMap<&str, f64> {
+    let mut counts = BTreeMap::new();
+    for v in values {
+        *counts.entry(v.as_str()).or_insert(0.0) += 1.0;
+    }
+    counts
+}
+
+/// A statistic with its p-value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TestResult {
+    pub statistic: f64,
+    pub pvalue: f64,
+}
+
+/// Evidently's chi-square test for categorical features: observed current
+/// counts against reference counts scaled to the current sample, over the
+/// union of categories (a category the reference never saw makes the
+/// statistic infinite and the p-value 0, as scipy does).
+pub fn chi_square(reference: &[String], current: &[String]) -> Result<TestResult, DriftError> {
+    if reference.is_empty() {
+        return Err(DriftError::Empty("reference"));
+    }
+    if current.is_empty() {
+        return Err(DriftError::Empty("current"));
+    }
+    let (r, c) = (counts(reference), counts(current));
+    let keys: std::collections::BTreeSet<&str> = r.keys().chain(c.keys()).copied().collect();
+    let scale = current.len() as f64 / reference.len() as f64;
+    let mut statistic = 0.0;
+    for key in &keys {
+        let expected = r.get(key).copied().unwrap_or(0.0) * scale;
+        let observed = c.get(key).copied().unwrap_or(0.0);
+        statistic += (observed - expected).powi(2) / expected;
+    }
+    let df = keys.len().saturating_sub(1) as f64;
+    let pvalue = if statistic.is_infinite() {
+        0.0
+    } else if df == 0.0 {
+        f64::NAN
+    } else {
+        chi2_sf(statistic, df)
+    };
+    Ok(TestResult { statistic, pvalue })
+}
+
+/// Evidently's two-proportion Z-test for binary features, two-sided.
+pub fn z_test(reference: &[String], current: &[String]) -> Result<TestResult, DriftError> {
+    if reference.is_empty() {
+        return Err(DriftError::Empty("reference"));
+    }
+    if current.is_empty() {
+        return Err(DriftError::Empty("current"));
+    }
+    let keys: std::collections::BTreeSet<&str> = reference
+        .iter()
+        .chain(current)
+        .map(String::as_str)
+        .collect();
+    if keys.len() > 2 {
+        return Err(DriftError::NotBinary(keys.len()));
+    }
+    if keys.len() == 1 {
+        return Ok(TestResult {
+            statistic: 0.0,
+            pvalue: 1.0,
+        });
+    }
+    let first = keys.iter().next().copied().unwrap_or_default();
+    let share = |values: &[String]| {
+        values.iter().filter(|v| v.as_str() != first).count() as f64 / values.len() as f64
+    };
+    let (n1, n2) = (reference.len() as f64, current.len() as f64);
+    let (p1, p2) = (share(reference), share(current));
+    let pooled = (p1 * n1 + p2 * n2) / (n1 + n2);
+    let z = (p1 - p2) / (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+    // 2 · (1 − Φ(|z|)) as scipy computes it (not the erfc form, for equal digits).
+    let cdf = 0.5 * libm::erfc(-z.abs() / std::f64::consts::SQRT_2);
+    Ok(TestResult {
+        statistic: z,
+        pvalue: 2.0 * (1.0 - cdf),
+    })
+}
+
+/// Survival function of the chi-square distribution: Q(df/2, x/2), the
+/// regularised upper incomplete gamma function.
+pub fn chi2_sf(x: f64, df: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    gamma_q(df / 2.0, x / 2.0)
+}
+
+/// Regularised upper incomplete gamma Q(a, x): the series below a + 1,
+/// Lentz's continued fraction above (Numerical Recipes' gammq).
+fn gamma_q(a: f64, x: f64) -> f64 {
+    let ln_gamma = libm::lgamma(a);
+    if x < a + 1.0 {
+        let mut term = 1.0 / a;
+        let mut sum = term;
+        let mut ap = a;
+        for _ in 0..10_000 {
+            ap += 1.0;
+            term *= x / ap;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-17 {
+                break;
+            }
+        }
+        1.0 - sum * (-x + a * x.ln() - ln_gamma).exp()
+    } else {
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..10_000 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let delta = d * c;
+            h *= delta;
+            if (delta - 1.0).abs() < 1e-17 {
+                break;
+            }
+        }
+        (-x + a * x.ln() - ln_gamma).exp() * h
+    }
+}
+
+/// One feature's values: numbers, or category labels.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    Numbers(Vec<f64>),
+    Labels(Vec<String>),
+}
+
+impl Column {
+    fn len(&self) -> usize {
+        match self {
+            Column::Numbers(v) => v.len(),
+            Column::Labels(v) => v.len(),
+        }
+    }
+
+    fn unique(&self) -> usize {
+        match self {
+            Column::Numbers(v) => {
+                let mut sorted: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+                sorted.sort_by(f64::total_cmp);
+                sorted.dedup();
+                sorted.len()
+            }
+            Column::Labels(v) => v.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        }
+    }
+
+    /// Numbers with few distinct values are tested as categories, as
+    /// Evidently does; their labels are the numbers' shortest decimal form.
+    fn labels(&self) -> Vec<String> {
+        match self {
+            Column::Numbers(v) => v.iter().map(|x| x.to_string()).collect(),
+            Column::Labels(v) => v.clone(),
+        }
+    }
+}
+
+/// The statistical tests of Evidently's data-drift preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatTest {
+    Ks,
+    ChiSquare,
+    ZTest,
+    Wasserstein,
+    JensenShannon,
+    Psi,
+    Kl,
+}
+
+impl StatTest {
+    /// Evidently's default threshold: a p-value below it, or a distance at
+    /// or above it, means drift.
+    pub fn default_threshold(self) -> f64 {
+        match self {
+            StatTest::Ks | StatTest::ChiSquare | StatTest::ZTest => 0.05,
+            StatTest::Wasserstein | StatTest::JensenShannon | StatTest::Psi | StatTest::Kl => 0.1,
+        }
+    }
+
+    fn uses_pvalue(self) -> bool {
+        matches!(self, StatTest::Ks | StatTest::ChiSquare | StatTest::ZTest)
+    }
+
+    /// Evidently's default choice: for up to 1 000 reference values, KS for
+    /// numbers with more than 5 distinct values, chi-square above 2, Z-test
+    /// for binary; for larger references, normed Wasserstein for numbers with
+    /// more than 5 distinct values, else Jensen–Shannon.
+    pub fn default_for(reference: &Column) -> StatTest {
+        let unique = reference.unique();
+        let numeric = matches!(reference, Column::Numbers(_));
+        if reference.len() <= 1000 {
+            if numeric && unique > 5 {
+                StatTest::Ks
+            } else if unique > 2 {
+                StatTest::ChiSquare
+            } else {
+                StatTest::ZTest
+            }
+        } else if numeric && unique > 5 {
+            StatTest::Wasserstein
+        } else {
+            StatTest::JensenShannon
+        }
+    }
+}
+
+/// One feature's verdict.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FeatureDrift {
+    pub test: StatTest,
+    /// The p-value for KS, chi-square and Z; the distance otherwise.
+    pub score: f64,
+    pub threshold: f64,
+    pub drifted: bool,
+}
+
+/// Evidently's categorical binning: shares per category over the union of
+/// categories, empty ones 0.0001.
+fn category_shares(reference: &[String], current: &[String]) -> (Vec<f64>, Vec<f64>) {
+    let (r, c) = (counts(reference), counts(current));
+    let keys: std::collections::BTreeSet<&str> = r.keys().chain(c.keys()).copied().collect();
+    let share = |counts: &BTreeMap<&str, f64>, n: usize| -> Vec<f64> {
+        keys.iter()
+            .map(|k| {
+                let s = counts.get(k).copied().unwrap_or(0.0) / n as f64;
+                if s == 0.0 { 0.0001 } else { s }
+            })
+            .collect()
+    };
+    (share(&r, reference.len()), share(&c, current.len()))
+}
+
+/// Tests one feature with `test` (Evidently's default when `None`) against
+/// `threshold` (the test's default when `None`).
+pub fn feature_drift(
+    reference: &Column,
+    current: &Column,
+    test: Option<StatTest>,
+    threshold: Option<f64>,
+) -> Result<FeatureDrift, DriftError> {
+    let test = test.unwrap_or_else(|| StatTest::default_for(reference));
+    let threshold = threshold.unwrap_or_else(|| test.default_threshold());
+    let shares = || match (reference, current) {
+        (Column::Numbers(r), Column::Numbers(c)) => evidently_bins(r, c, 30),
+        _ => Ok(category_shares(&reference.labels(), &current.labels())),
+    };
+    let numbers = |name: &'static str| match (reference, current) {
+        (Column::Numbers(r), Column::Numbers(c)) => Ok((r, c)),
+        _ => Err(DriftError::NotNumeric(name)),
+    };
+    let score = match test {
+        StatTest::Ks => {
+            let (r, c) = numbers("a KS test")?;
+            ks_2samp(r, c)?.pvalue
+        }
+        StatTest::Wasserstein => {
+            let (r, c) = numbers("Wasserstein distance")?;
+            wasserstein_normed(r, c)?
+        }
+        StatTest::ChiSquare => chi_square(&reference.labels(), &current.labels())?.pvalue,
+        StatTest::ZTest => z_test(&reference.labels(), &current.labels())?.pvalue,
+        StatTest::JensenShannon => {
+            let (r, c) = shares()?;
+            jensen_shannon(&r, &c)
+        }
+        StatTest::Psi => {
+            let (r, c) = shares()?;
+            psi(&r, &c)
+        }
+        StatTest::Kl => {
+            let (r, c) = shares()?;
+            kl_divergence(&r, &c)
+        }
+    };
+    let drifted = if test.uses_pvalue() {
+        score < threshold
+    } else {
+        score >= threshold
+    };
+    Ok(FeatureDrift {
+        test,
+        score,
+        threshold,
+        drifted,
+    })
+}
+
+/// Dataset drift: the share of drifted features, and whether it reaches
+/// `share_threshold` (Evidently's default 0.5).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DatasetDrift {
+    pub features: usize,
+    pub drifted_features: usize,
+    pub share: f64,
+    pub drifted: bool,
+}
+
+pub fn dataset_drift(features: &[FeatureDrift], share_threshold: f64) -> DatasetDrift {
+    let drifted_features = features.iter().filter(|f| f.drifted).count();
+    let share = if features.is_empty() {
+        0.0
+    } else {
+        drifted_features as f64 / features.len() as f64
+    };
+    DatasetDrift {
+        features: features.len(),
+        drifted_features,
+        share,
+        drifted: !features.is_empty() && share >= share_threshold,
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_nan_samples_are_errors() {
+        assert_eq!(ks_2samp(&[], &[1.0]), Err(DriftError::Empty("reference")));
+        assert_eq!(
+            wasserstein(&[1.0], &[f64::NAN]),
+            Err(DriftError::NaN("current"))
+        );
+        assert_eq!(
+            z_test(&["a".into(), "b".into()], &["c".into()]),
+            Err(DriftError::NotBinary(3))
+        );
+    }
+
+    #[test]
+    fn identical_samples_do_not_drift() {
+        let x = [1.0, 2.0, 2.0, 3.0];
+        assert_eq!(
+            ks_2samp(&x, &x).unwrap(),
+            KsResult {
+                statistic: 0.0,
+                pvalue: 1.0
+            }
+        );
+        assert_eq!(wasserstein(&x, &x).unwrap(), 0.0);
+        let (r, c) = evidently_bins(&x, &x, 30).unwrap();
+        assert_eq!(psi(&r, &c), 0.0);
+    }
+
+    #[test]
+    fn evidently_default_tests_by_size_and_cardinality() {
+        let many = Column::Numbers((0..100).map(f64::from).collect());
+        let few = Column::Numbers((0..100).map(|i| f64::from(i % 4)).collect());
+        let binary = Column::Labels(
+            (0..100)
+                .map(|i| if i % 3 == 0 { "y" } else { "n" }.into())
+                .collect(),
+        );
+        let big = Column::Numbers((0..2000).map(f64::from).collect());
+        let big_labels = Column::Labels((0..2000).map(|i| format!("c{}", i % 7)).collect());
+        assert_eq!(StatTest::default_for(&many), StatTest::Ks);
+        assert_eq!(StatTest::default_for(&few), StatTest::ChiSquare);
+        assert_eq!(StatTest::default_for(&binary), StatTest::ZTest);
+        assert_eq!(StatTest::default_for(&big), StatTest::Wasserstein);
+        assert_eq!(StatTest::default_for(&big_labels), StatTest::JensenShannon);
+    }
+
+    #[test]
+    fn features_and_the_dataset_drift_by_their_thresholds() {
+        let reference = Column::Numbers((0..200).map(|i| f64::from(i % 50)).collect());
+        let same = feature_drift(&reference, &reference, None, None).unwrap();
+        assert_eq!((same.test, same.drifted), (StatTest::Ks, false));
+        let shifted = Column::Numbers((0..200).map(|i| f64::from(i % 50) + 30.0).collect());
+        let moved = feature_drift(&reference, &shifted, None, None).unwrap();
+        assert!(moved.drifted && moved.score < 0.05, "{moved:?}");
+        let psi = feature_drift(&reference, &shifted, Some(StatTest::Psi), Some(0.2)).unwrap();
+        assert!(psi.drifted && psi.threshold == 0.2);
+        let report = dataset_drift(&[same.clone(), moved.clone()], 0.5);
+        assert_eq!(
+            (report.drifted_features, report.share, report.drifted),
+            (1, 0.5, true)
+        );
+        assert!(!dataset_drift(&[same], 0.5).drifted);
+        assert!(!dataset_drift(&[], 0.5).drifted);
+        let labels = Column::Labels(vec!["a".into()]);
+        assert_eq!(
+            feature_drift(&labels, &labels, Some(StatTest::Ks), None),
+            Err(DriftError::NotNumeric("a KS test"))
+        );
+    }
+
+    #[test]
+    fn chi2_survival_function_known_values() {
+        // scipy.stats.chi2.sf(3.84145882069412, 1) = 0.05; chi2.sf(10, 4) = 0.04042768199451279
+        assert!((chi2_sf(3.841_458_820_694_12, 1.0) - 0.05).abs() < 1e-12);
+        assert!((chi2_sf(10.0, 4.0) - 0.040_427_681_994_512_79).abs() < 1e-15);
+    }
+}
