@@ -102,6 +102,9 @@ pub enum Command {
     /// Promotion policy (metric requirements per stage).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Drift reports (computed locally with the same statistics as the registry).
+    #[command(subcommand)]
+    Drift(DriftCommand),
     /// Retention policy, plan and apply.
     #[command(subcommand)]
     Retention(RetentionCommand),
@@ -307,6 +310,22 @@ pub enum RetentionCommand {
     Plan { model: String },
     /// Delete exactly what the plan lists.
     Apply { model: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DriftCommand {
+    /// Compare two CSV files (header row; numeric and string columns) with
+    /// Evidently's default test per column, as the registry would.
+    Compare {
+        reference: std::path::PathBuf,
+        current: std::path::PathBuf,
+        /// Share of drifted columns at which the dataset drifts.
+        #[arg(long, default_value_t = 0.5)]
+        share: f64,
+        /// Exit non-zero when the dataset drifts (for CI pipelines).
+        #[arg(long)]
+        fail_on_drift: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

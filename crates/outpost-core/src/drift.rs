@@ -409,11 +409,58 @@ pub enum Column {
 }
 
 impl Column {
-    fn len(&self) -> usize {
+    /// Types a column of text cells (a CSV column): numbers when every
+    /// present cell parses as one, labels otherwise. Missing cells (empty,
+    /// `NaN`, `NA`, `null`, as pandas reads them) are dropped, as Evidently
+    /// drops missing values before testing.
+    pub fn infer(cells: &[&str]) -> Column {
+        let present: Vec<&str> = cells
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !is_missing(c))
+            .collect();
+        let numbers: Option<Vec<f64>> = present
+            .iter()
+            .map(|c| c.parse::<f64>().ok().filter(|x| !x.is_nan()))
+            .collect();
+        match numbers {
+            Some(numbers) if !numbers.is_empty() => Column::Numbers(numbers),
+            _ => Column::Labels(present.into_iter().map(str::to_owned).collect()),
+        }
+    }
+
+    /// The same cells typed like `reference` (numbers only if it is numeric
+    /// and they all parse).
+    pub fn like(reference: &Column, cells: &[&str]) -> Column {
+        match (reference, Column::infer(cells)) {
+            (Column::Labels(_), Column::Numbers(_)) => Column::Labels(
+                cells
+                    .iter()
+                    .map(|c| c.trim())
+                    .filter(|c| !is_missing(c))
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            (_, column) => column,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Column::Numbers(_) => "numerical",
+            Column::Labels(_) => "categorical",
+        }
+    }
+
+    pub fn len(&self) -> usize {
         match self {
             Column::Numbers(v) => v.len(),
             Column::Labels(v) => v.len(),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn unique(&self) -> usize {
@@ -436,6 +483,10 @@ impl Column {
             Column::Labels(v) => v.clone(),
         }
     }
+}
+
+fn is_missing(cell: &str) -> bool {
+    matches!(cell, "" | "NaN" | "nan" | "NA" | "null")
 }
 
 /// The statistical tests of Evidently's data-drift preset.
@@ -666,6 +717,27 @@ mod tests {
         assert_eq!(
             feature_drift(&labels, &labels, Some(StatTest::Ks), None),
             Err(DriftError::NotNumeric("a KS test"))
+        );
+    }
+
+    #[test]
+    fn csv_cells_are_typed_as_numbers_or_labels() {
+        assert_eq!(
+            Column::infer(&["1", " 2.5", "", "3e2"]),
+            Column::Numbers(vec![1.0, 2.5, 300.0])
+        );
+        assert_eq!(
+            Column::infer(&["a", "1", ""]),
+            Column::Labels(vec!["a".into(), "1".into()])
+        );
+        let labels = Column::Labels(vec!["x".into()]);
+        assert_eq!(
+            Column::like(&labels, &["1", "2"]),
+            Column::Labels(vec!["1".into(), "2".into()])
+        );
+        assert_eq!(
+            Column::infer(&["NaN", "1", "NA"]),
+            Column::Numbers(vec![1.0])
         );
     }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod device;
+mod drift;
 mod health;
 mod keys;
 mod lifecycle;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             reason,
         } => lifecycle::delete(&env, &model, &version, force, reason.as_deref()),
         Command::Policy(command) => lifecycle::policy(&env, command),
+        Command::Drift(command) => drift::run(&env, command),
         Command::Retention(command) => lifecycle::retention(&env, command),
         Command::Audit(command) => audit::run(&env, command),
         Command::Keys(command) => keys::keys(&env, command),
