@@ -123,7 +123,13 @@ pub struct FeatureWindow {
 pub enum TelemetryError {
     #[error("windows cannot be merged: {0}")]
     Incompatible(String),
+    #[error("the window is not valid: {0}")]
+    Invalid(String),
 }
+
+/// Largest window the registry accepts: features, and bin edges per feature.
+pub const MAX_FEATURES: usize = 256;
+pub const MAX_EDGES: usize = 100;
 
 /// What one model version did over a window of time on one client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,8 +198,16 @@ impl TelemetryWindow {
         self.latency.record(latency_us);
     }
 
-    /// Adds `other` into this window (both over the same bins).
+    /// Adds `other` into this window (both over the same bins); on error
+    /// this window is unchanged.
     pub fn merge(&mut self, other: &TelemetryWindow) -> Result<(), TelemetryError> {
+        let mut merged = self.clone();
+        merged.merge_into(other)?;
+        *self = merged;
+        Ok(())
+    }
+
+    fn merge_into(&mut self, other: &TelemetryWindow) -> Result<(), TelemetryError> {
         if self.features.len() != other.features.len()
             && !other.features.is_empty()
             && !self.features.is_empty()
@@ -227,6 +241,74 @@ impl TelemetryWindow {
         Ok(())
     }
 
+    /// Checks a window received from outside: bounded, consistent counts,
+    /// the standard latency bins, increasing edges, finite statistics.
+    pub fn validate(&self) -> Result<(), TelemetryError> {
+        let invalid = |what: String| Err(TelemetryError::Invalid(what));
+        if self.latency.edges != LATENCY_BOUNDS_US {
+            return invalid("latency bins must be the standard ones (outpost_core::telemetry::LATENCY_BOUNDS_US)".into());
+        }
+        if self.features.len() > MAX_FEATURES {
+            return invalid(format!(
+                "{} features; at most {MAX_FEATURES}",
+                self.features.len()
+            ));
+        }
+        if self.errors > self.calls {
+            return invalid(format!("{} errors in {} calls", self.errors, self.calls));
+        }
+        let histograms = std::iter::once(("latency".to_owned(), &self.latency)).chain(
+            self.features
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| f.histogram.as_ref().map(|h| (format!("feature {i}"), h))),
+        );
+        for (name, histogram) in histograms {
+            if histogram.edges.len() > MAX_EDGES {
+                return invalid(format!(
+                    "{name} has {} bin edges; at most {MAX_EDGES}",
+                    histogram.edges.len()
+                ));
+            }
+            if histogram.counts.len() != histogram.edges.len() + 1 {
+                return invalid(format!(
+                    "{name} has {} counts for {} edges",
+                    histogram.counts.len(),
+                    histogram.edges.len()
+                ));
+            }
+            if histogram.edges.windows(2).any(|w| w[0] >= w[1])
+                || histogram.edges.iter().any(|e| !e.is_finite())
+            {
+                return invalid(format!("{name}'s edges must be finite and increasing"));
+            }
+        }
+        let latency_calls: u64 = self.latency.counts.iter().sum();
+        if latency_calls != self.calls {
+            return invalid(format!(
+                "{latency_calls} latencies for {} calls",
+                self.calls
+            ));
+        }
+        for (i, feature) in self.features.iter().enumerate() {
+            let s = &feature.summary;
+            if s.count > self.rows {
+                return invalid(format!(
+                    "feature {i} has {} values in {} rows",
+                    s.count, self.rows
+                ));
+            }
+            if s.count > 0
+                && ![s.sum, s.sum_squares, s.min, s.max]
+                    .iter()
+                    .all(|x| x.is_finite())
+            {
+                return invalid(format!("feature {i} has non-finite statistics"));
+            }
+        }
+        Ok(())
+    }
+
     /// Latency below which `q` of the calls fell (the upper bound of that
     /// bin; `None` in the open bin or with no calls).
     pub fn latency_quantile_us(&self, q: f64) -> Option<f64> {
@@ -244,6 +326,65 @@ impl TelemetryWindow {
         }
         None
     }
+}
+
+/// One line of a performance report: a version at a stage, as reported by
+/// clients or measured in the Worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerformanceRow {
+    pub version: String,
+    pub stage: String,
+    pub source: String,
+    pub calls: u64,
+    pub rows: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    /// Upper bounds of the latency bins holding the quantile (µs); `None`
+    /// when it lies beyond the last bound or there were no calls.
+    pub p50_us: Option<f64>,
+    pub p95_us: Option<f64>,
+    pub p99_us: Option<f64>,
+}
+
+/// Merges windows per (version, stage, source) into a performance report,
+/// sorted by version, stage and source. Windows that do not merge (other
+/// feature bins) still count toward calls, errors and latency.
+pub fn performance<'a>(
+    windows: impl IntoIterator<Item = (&'a str, &'a str, &'a str, &'a TelemetryWindow)>,
+) -> Vec<PerformanceRow> {
+    let mut merged: std::collections::BTreeMap<(String, String, String), TelemetryWindow> =
+        std::collections::BTreeMap::new();
+    for (version, stage, source, window) in windows {
+        let key = (version.to_owned(), stage.to_owned(), source.to_owned());
+        let entry = merged
+            .entry(key)
+            .or_insert_with(|| TelemetryWindow::new(Vec::new()));
+        let mut timing_only = window.clone();
+        if entry.merge(window).is_err() {
+            timing_only.features.clear();
+            entry.features.clear();
+            let _ = entry.merge(&timing_only);
+        }
+    }
+    merged
+        .into_iter()
+        .map(|((version, stage, source), w)| PerformanceRow {
+            version,
+            stage,
+            source,
+            calls: w.calls,
+            rows: w.rows,
+            errors: w.errors,
+            error_rate: if w.calls == 0 {
+                0.0
+            } else {
+                w.errors as f64 / w.calls as f64
+            },
+            p50_us: w.latency_quantile_us(0.5),
+            p95_us: w.latency_quantile_us(0.95),
+            p99_us: w.latency_quantile_us(0.99),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -305,6 +446,63 @@ mod tests {
         );
         let other_bins = TelemetryWindow::new(vec![vec![3.0]]);
         assert!(left.merge(&other_bins).is_err());
+    }
+
+    #[test]
+    fn performance_merges_per_version_stage_and_source() {
+        let mut a = TelemetryWindow::new(vec![]);
+        a.record_call(&[1.0, 2.0], 1, 80.0);
+        a.record_error(300.0);
+        let mut b = TelemetryWindow::new(vec![vec![1.0]]);
+        b.record_call(&[1.0], 1, 2000.0);
+        let report = performance([
+            ("1.0.0", "production", "client", &a),
+            ("1.0.0", "production", "client", &b),
+            ("1.1.0", "canary", "worker", &a),
+        ]);
+        assert_eq!(report.len(), 2);
+        let first = &report[0];
+        assert_eq!((first.calls, first.rows, first.errors), (3, 3, 1));
+        assert!((first.error_rate - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(first.p50_us, Some(500.0));
+        assert_eq!(first.p99_us, Some(2500.0));
+        // A failed merge leaves the window as it was.
+        let mut kept = a.clone();
+        assert!(kept.merge(&b).is_err());
+        assert_eq!(kept, a);
+        assert_eq!(report[1].stage, "canary");
+    }
+
+    #[test]
+    fn received_windows_are_validated() {
+        let mut w = TelemetryWindow::new(vec![vec![1.0, 2.0]]);
+        w.record_call(&[0.5, 1.5], 1, 80.0);
+        w.validate().unwrap();
+        let mut bad = w.clone();
+        bad.errors = 5;
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("5 errors in 1 calls")
+        );
+        let mut bad = w.clone();
+        bad.latency.counts[0] += 3;
+        assert!(bad.validate().is_err());
+        let mut bad = w.clone();
+        bad.features[0].histogram.as_mut().unwrap().edges = vec![2.0, 1.0];
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("increasing")
+        );
+        let mut bad = w.clone();
+        bad.latency.edges.pop();
+        assert!(bad.validate().is_err());
+        let mut bad = w;
+        bad.features = vec![bad.features[0].clone(); MAX_FEATURES + 1];
+        assert!(bad.validate().is_err());
     }
 
     #[test]
