@@ -22,7 +22,8 @@ use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, e
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
-    admin, audit_log, blobs, lifecycle, models, openapi, predict, trust, uploads, versions,
+    admin, audit_log, blobs, lifecycle, models, openapi, predict, telemetry, trust, uploads,
+    versions,
 };
 use crate::routes::{Dispatch, Matched, Route};
 
@@ -117,6 +118,8 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         Route::Resolve => trust::resolve(&ctx, req, matched).await,
         Route::Predict => predict::predict(&ctx, req, matched).await,
         Route::ShadowResults => predict::shadow_results(&ctx, req, matched).await,
+        Route::PostTelemetry => telemetry::post(&ctx, req, matched).await,
+        Route::Performance => telemetry::performance_report(&ctx, req, matched).await,
     }
 }
 

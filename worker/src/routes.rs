@@ -61,6 +61,8 @@ pub enum Route {
     Resolve,
     Predict,
     ShadowResults,
+    PostTelemetry,
+    Performance,
 }
 
 /// Who may call a route.
@@ -440,6 +442,20 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::ShadowResults,
         Org(Viewer),
         "What the shadow version answered for recent predictions, beside the served answer (?stage=&limit=)",
+    ),
+    spec(
+        Method::Post,
+        "/v1/orgs/:org/models/:model/telemetry",
+        Route::PostTelemetry,
+        Org(Viewer),
+        "Report a telemetry window {version, stage, window}: counts, errors, latency and feature histograms (validated, bounded)",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/performance",
+        Route::Performance,
+        Org(Viewer),
+        "Calls, error rate and latency p50/p95/p99 per version, stage and source (?since=ms)",
     ),
 ];
 

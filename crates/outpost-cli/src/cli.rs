@@ -102,6 +102,14 @@ pub enum Command {
     /// Promotion policy (metric requirements per stage).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Calls, error rate and latency p50/p95/p99 per version, stage and source,
+    /// from the telemetry clients reported and the Worker recorded.
+    Perf {
+        model: String,
+        /// Only windows received since this time (ms since the epoch).
+        #[arg(long)]
+        since: Option<i64>,
+    },
     /// Drift reports (computed locally with the same statistics as the registry).
     #[command(subcommand)]
     Drift(DriftCommand),

@@ -18,6 +18,7 @@ use js_sys::{
 };
 use outpost_core::telemetry::TelemetryWindow;
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
+use outpost_infer::tensor::feature_rows;
 use outpost_infer::{ElementType, Tensor, TensorData};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -48,24 +49,6 @@ fn now_ms() -> f64 {
             now.call0(&p).ok()?.as_f64()
         })
         .unwrap_or_else(js_sys::Date::now)
-}
-
-/// The first input as rows × columns of numbers, for the feature histograms.
-fn feature_rows(tensors: &[Tensor]) -> Option<(Vec<f64>, usize)> {
-    let first = tensors.first()?;
-    let columns = match first.shape() {
-        [_, columns] => usize::try_from(*columns).ok()?,
-        [columns] => usize::try_from(*columns).ok()?,
-        _ => return None,
-    };
-    let values = match first.data() {
-        TensorData::Float(v) => v.iter().map(|&x| f64::from(x)).collect(),
-        TensorData::Double(v) => v.clone(),
-        TensorData::Int64(v) => v.iter().map(|&x| x as f64).collect(),
-        TensorData::Int32(v) => v.iter().map(|&x| f64::from(x)).collect(),
-        _ => return None,
-    };
-    Some((values, columns))
 }
 
 impl Model {

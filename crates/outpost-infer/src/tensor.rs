@@ -238,6 +238,24 @@ impl TensorSpec {
 
 /// Checks a full set of named inputs against a model's declared inputs: every
 /// declared input given, nothing undeclared, each one fitting its spec.
+/// The first input as row-major numbers with its column count, for telemetry
+/// feature histograms (`[rows, columns]` or one row of `[columns]`).
+pub fn feature_rows(tensors: &[Tensor]) -> Option<(Vec<f64>, usize)> {
+    let first = tensors.first()?;
+    let columns = match first.shape() {
+        [_, columns] | [columns] => usize::try_from(*columns).ok()?,
+        _ => return None,
+    };
+    let values = match first.data() {
+        TensorData::Float(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        TensorData::Double(v) => v.clone(),
+        TensorData::Int64(v) => v.iter().map(|&x| x as f64).collect(),
+        TensorData::Int32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        _ => return None,
+    };
+    Some((values, columns))
+}
+
 pub fn check_inputs(specs: &[TensorSpec], inputs: &[Tensor]) -> Result<(), InputError> {
     for input in inputs {
         let Some(spec) = specs.iter().find(|spec| spec.name == input.name) else {

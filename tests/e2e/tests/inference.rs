@@ -39,6 +39,10 @@ const TESTS: &[(&str, Test)] = &[
         "cli_predicts_remotely_and_natively",
         cli_predicts_remotely_and_natively,
     ),
+    (
+        "telemetry_windows_and_the_performance_report",
+        telemetry_windows_and_the_performance_report,
+    ),
 ];
 
 const MODEL: &str = "transaction-anomaly";
@@ -410,5 +414,84 @@ fn cli_predicts_remotely_and_natively(f: &Fixture) -> Result<(), Failed> {
     ensure!(!ok && stderr.contains("dimension 1 must be 4"), "{stderr}");
     let (ok, _, stderr) = cli(config, &["predict", "not-a-target", "--input", &input])?;
     ensure!(!ok && stderr.contains("ORG/MODEL@STAGE"), "{stderr}");
+    Ok(())
+}
+
+fn telemetry_windows_and_the_performance_report(f: &Fixture) -> Result<(), Failed> {
+    use outpost_core::telemetry::TelemetryWindow;
+    let viewer = &f.apis["viewer"];
+    // A client's window: 3 calls (one failed), 5 rows, over reference bins.
+    let mut window = TelemetryWindow::new(vec![vec![10.0, 100.0, 1000.0]]);
+    window.record_call(&[42.0, 14.0, 2400.0, 3.0], 2, 180.0);
+    window.record_call(&[5.0, 1.0, 50.0, 2.0, 700.0, 9.0], 2, 220.0);
+    window.record_error(4000.0);
+    let post = |body: Value| viewer.json("POST", &format!("/models/{MODEL}/telemetry"), &body);
+    let reply = post(json!({"version": "1.0.0", "stage": "production", "window": window}))?;
+    let accepted = expect_status(&reply, 202, "telemetry")?;
+    ensure!(
+        accepted["calls"] == 3 && accepted["rows"] == 5,
+        "{accepted}"
+    );
+    let mut inconsistent = serde_json::to_value(&window).map_err(|e| format!("{e}"))?;
+    inconsistent["errors"] = json!(7);
+    let detail = expect_problem(
+        &post(json!({"version": "1.0.0", "stage": "production", "window": inconsistent}))?,
+        422,
+        "inconsistent window",
+    )?;
+    ensure!(detail.contains("7 errors in 3 calls"), "{detail}");
+    let detail = expect_problem(
+        &post(json!({"version": "9.9.9", "stage": "production", "window": window}))?,
+        422,
+        "unknown version",
+    )?;
+    ensure!(detail.contains("9.9.9"), "{detail}");
+
+    // Worker-side predictions record their own windows.
+    for n in 0..3 {
+        expect_status(
+            &predict(viewer, "canary", &format!("perf-{n}"), &transactions())?,
+            200,
+            "predict",
+        )?;
+    }
+    let report = expect_status(
+        &viewer.get(&format!("/models/{MODEL}/performance"))?,
+        200,
+        "performance",
+    )?;
+    let rows = report["rows"].as_array().ok_or("no rows")?;
+    let row = |version: &str, stage: &str, source: &str| {
+        rows.iter()
+            .find(|r| r["version"] == version && r["stage"] == stage && r["source"] == source)
+    };
+    let client = row("1.0.0", "production", "client").ok_or(format!("no client row: {report}"))?;
+    ensure!(
+        client["calls"] == 3 && client["rows"] == 5 && client["errors"] == 1,
+        "{client}"
+    );
+    ensure!(
+        (client["error_rate"].as_f64().unwrap_or(0.0) - 1.0 / 3.0).abs() < 1e-12,
+        "{client}"
+    );
+    ensure!(
+        client["p50_us"] == 250.0 && client["p99_us"] == 5000.0,
+        "{client}"
+    );
+    let worker = row("1.1.0", "canary", "worker").ok_or(format!("no worker row: {report}"))?;
+    ensure!(
+        worker["calls"].as_u64().unwrap_or(0) >= 3 && worker["errors"] == 0,
+        "{worker}"
+    );
+    ensure!(
+        worker["rows"].as_u64() == worker["calls"].as_u64().map(|c| c * 4),
+        "four transactions per prediction: {worker}"
+    );
+
+    let (ok, stdout, stderr) = cli(&f.keys.config, &["perf", MODEL])?;
+    ensure!(
+        ok && stdout.contains("client") && stdout.contains("worker") && stdout.contains("33.33 %"),
+        "{stdout}{stderr}"
+    );
     Ok(())
 }

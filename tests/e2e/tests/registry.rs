@@ -1077,6 +1077,12 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
             &json!({"X": [[42.0, 14.0, 3.5, 0.1]]}),
         )?,
         "ShadowResults" => api.get("/models/fraud-detector/shadow-results")?,
+        "PostTelemetry" => api.json(
+            "POST",
+            "/models/fraud-detector/telemetry",
+            &json!({"version": "1.1.0", "stage": "production", "window": outpost_core::telemetry::TelemetryWindow::new(vec![])}),
+        )?,
+        "Performance" => api.get("/models/fraud-detector/performance")?,
         _ => return Ok(None),
     }))
 }
@@ -1321,6 +1327,18 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
         (
             "GET",
             format!("/models/{}/shadow-results", f.globex_model),
+            None,
+        ),
+        (
+            "POST",
+            format!("/models/{}/telemetry", f.globex_model),
+            Some(
+                json!({"version": "3.1.4", "stage": "production", "window": outpost_core::telemetry::TelemetryWindow::new(vec![])}),
+            ),
+        ),
+        (
+            "GET",
+            format!("/models/{}/performance", f.globex_model),
             None,
         ),
     ];

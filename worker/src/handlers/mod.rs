@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod models;
 pub mod openapi;
 pub mod predict;
+pub mod telemetry;
 pub mod trust;
 pub mod uploads;
 pub mod versions;

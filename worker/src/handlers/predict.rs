@@ -14,6 +14,7 @@ use outpost_core::ProblemKind;
 use outpost_core::digest::Digest;
 use outpost_core::lifecycle::{Stage, StageState};
 use outpost_core::routing::RolloutPolicy;
+use outpost_core::telemetry::TelemetryWindow;
 use outpost_infer::cache::ModelCache;
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
 use outpost_infer::{Model, RunError};
@@ -109,8 +110,14 @@ async fn loaded(ctx: &Ctx, model: &str, row: &VersionRow) -> ApiResult<Loaded> {
     })
 }
 
+/// What one run gave: outputs, and the first input's numbers for telemetry.
+struct RunOutcome {
+    outputs: Value,
+    features: Option<(Vec<f64>, usize)>,
+}
+
 /// Runs `model` on the JSON inputs; a wrong input is a 422 naming it.
-fn run(name: &str, model: &Model, inputs: &Value) -> ApiResult<Value> {
+fn run(name: &str, model: &Model, inputs: &Value) -> ApiResult<RunOutcome> {
     let declared = || {
         model
             .inputs()
@@ -125,7 +132,10 @@ fn run(name: &str, model: &Model, inputs: &Value) -> ApiResult<Value> {
     let tensors = inputs_from_json(model.inputs(), inputs)
         .map_err(|err| ApiError::unprocessable(format!("{err} ({name} takes {})", declared())))?;
     match model.run(&tensors) {
-        Ok(outputs) => Ok(outputs_to_json(&outputs)),
+        Ok(outputs) => Ok(RunOutcome {
+            outputs: outputs_to_json(&outputs),
+            features: outpost_infer::tensor::feature_rows(&tensors),
+        }),
         Err(RunError::Input(err)) => Err(ApiError::unprocessable(format!(
             "{err} ({name} takes {})",
             declared()
@@ -193,8 +203,17 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
     let name = format!("{model}@{}", primary_row.version);
     let primary = loaded(ctx, &model, primary_row).await?;
     let started = now_ms();
-    let outputs = run(&name, &primary.model, &inputs)?;
+    let outcome = run(&name, &primary.model, &inputs)?;
     let run_ms = now_ms() - started;
+    let outputs = outcome.outputs;
+    // The Worker's own telemetry: one window per prediction.
+    let mut window = TelemetryWindow::new(Vec::new());
+    match &outcome.features {
+        Some((values, columns)) => window.record_call(values, *columns, run_ms * 1e3),
+        None => window.record_call(&[], 0, run_ms * 1e3),
+    }
+    crate::handlers::telemetry::store(ctx, &model, &assignment.version, stage, "worker", &window)
+        .await?;
 
     let mut timing = vec![
         format!("fetch;dur={:.1}", primary.fetch_ms),
@@ -209,7 +228,8 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
         let started = now_ms();
         let result = match row_of(shadow) {
             Ok(row) => match loaded(ctx, &model, row).await {
-                Ok(loaded) => run(&format!("{model}@{shadow}"), &loaded.model, &inputs),
+                Ok(loaded) => run(&format!("{model}@{shadow}"), &loaded.model, &inputs)
+                    .map(|outcome| outcome.outputs),
                 Err(err) => Err(err),
             },
             Err(err) => Err(err),

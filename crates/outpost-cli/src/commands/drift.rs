@@ -1,3 +1,4 @@
+//! `outpost perf MODEL` (the registry's performance report) and
 //! `outpost drift compare REFERENCE.csv CURRENT.csv`: the drift report of
 //! `outpost_core::drift`, computed locally on two CSV files (header row;
 //! numeric and string columns), for data checks in CI pipelines. Each column
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use outpost_core::drift::{Column, FeatureDrift, dataset_drift, feature_drift};
+use outpost_core::telemetry::PerformanceRow;
 use serde_json::json;
 
 use super::Env;
@@ -129,6 +131,52 @@ pub fn run(env: &Env, command: DriftCommand) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `outpost perf MODEL`: the registry's performance report.
+pub fn perf(env: &Env, model: &str, since: Option<i64>) -> Result<ExitCode> {
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct Report {
+        rows: Vec<PerformanceRow>,
+    }
+    let path = format!("/models/{model}/performance?since={}", since.unwrap_or(0));
+    let report: Report = env.client()?.get(&path)?;
+    if env.json {
+        output::print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("≤ {v} µs"));
+    let rows: Vec<Vec<String>> = report
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.version.clone(),
+                r.stage.clone(),
+                r.source.clone(),
+                r.calls.to_string(),
+                r.rows.to_string(),
+                format!("{:.2} %", r.error_rate * 100.0),
+                us(r.p50_us),
+                us(r.p95_us),
+                us(r.p99_us),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("no telemetry for {model} yet");
+    } else {
+        print!(
+            "{}",
+            output::table(
+                &[
+                    "VERSION", "STAGE", "SOURCE", "CALLS", "ROWS", "ERRORS", "P50", "P95", "P99"
+                ],
+                &rows
+            )
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -74,6 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => lifecycle::delete(&env, &model, &version, force, reason.as_deref()),
         Command::Policy(command) => lifecycle::policy(&env, command),
         Command::Drift(command) => drift::run(&env, command),
+        Command::Perf { model, since } => drift::perf(&env, &model, since),
         Command::Retention(command) => lifecycle::retention(&env, command),
         Command::Audit(command) => audit::run(&env, command),
         Command::Keys(command) => keys::keys(&env, command),
