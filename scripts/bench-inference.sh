@@ -11,7 +11,7 @@ cd "$root"
 say() { printf 'bench: %s\n' "$*" >&2; }
 
 scripts/setup.sh >&2
-models="isolation_forest random_forest_classifier random_forest_regressor gradient_boosting_classifier logistic_regression standard_scaler_pipeline mlp cnn"
+models="isolation_forest random_forest_classifier random_forest_binary random_forest_regressor gradient_boosting_classifier gradient_boosting_multiclass gradient_boosting_regressor logistic_regression standard_scaler_pipeline imputer_pipeline mlp cnn"
 
 # simd128 changes every crate's code: its own target directory, so that the
 # shared one (tests, the Worker) is not rebuilt back and forth.
