@@ -355,29 +355,13 @@ impl Inner {
         state
             .update_timestamp(&self.require("timestamp.json").await?, now)
             .map_err(|e| refused("timestamp", &e))?;
-        let snapshot = state
-            .timestamp
-            .as_ref()
-            .and_then(|t| t.meta.get("snapshot.json"))
-            .map(|m| m.version)
-            .unwrap_or_default();
+        let snapshot = self.require(&state.next_snapshot_file()).await?;
         state
-            .update_snapshot(
-                &self.require(&format!("{snapshot}.snapshot.json")).await?,
-                now,
-            )
+            .update_snapshot(&snapshot, now)
             .map_err(|e| refused("snapshot", &e))?;
-        let targets = state
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.meta.get("targets.json"))
-            .map(|m| m.version)
-            .unwrap_or_default();
+        let targets = self.require(&state.next_targets_file()).await?;
         state
-            .update_targets(
-                &self.require(&format!("{targets}.targets.json")).await?,
-                now,
-            )
+            .update_targets(&targets, now)
             .map_err(|e| refused("targets", &e))?;
         self.save_state(&state).await?;
         Ok(state)

@@ -466,6 +466,28 @@ impl TrustedState {
         Ok(())
     }
 
+    /// The file name of the snapshot the trusted timestamp lists
+    /// (`N.snapshot.json`): what a client fetches next.
+    pub fn next_snapshot_file(&self) -> String {
+        let version = self
+            .timestamp
+            .as_ref()
+            .and_then(|t| t.meta.get("snapshot.json"))
+            .map_or(0, |m| m.version);
+        format!("{version}.snapshot.json")
+    }
+
+    /// The file name of the release metadata the trusted snapshot lists
+    /// (`N.targets.json`).
+    pub fn next_targets_file(&self) -> String {
+        let version = self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.meta.get("targets.json"))
+            .map_or(0, |m| m.version);
+        format!("{version}.targets.json")
+    }
+
     /// Outpost's director step: the resolution must be signed by the
     /// director, answer exactly `asked`, be fresh and not older than one
     /// already trusted, and name an artifact the release role signed.

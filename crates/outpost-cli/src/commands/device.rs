@@ -232,25 +232,11 @@ pub fn pull(env: &Env, args: &PullArgs) -> Result<ExitCode> {
     state
         .update_timestamp(&require(&client, "timestamp.json")?, now)
         .map_err(|e| refused("timestamp", e))?;
-    let snapshot = state
-        .timestamp
-        .as_ref()
-        .map(|t| t.meta["snapshot.json"].version)
-        .unwrap_or_default();
     state
-        .update_snapshot(
-            &require(&client, &format!("{snapshot}.snapshot.json"))?,
-            now,
-        )
+        .update_snapshot(&require(&client, &state.next_snapshot_file())?, now)
         .map_err(|e| refused("snapshot", e))?;
-    let targets = state
-        .snapshot
-        .as_ref()
-        .and_then(|s| s.meta.get("targets.json"))
-        .map(|m| m.version)
-        .unwrap_or_default();
     state
-        .update_targets(&require(&client, &format!("{targets}.targets.json"))?, now)
+        .update_targets(&require(&client, &state.next_targets_file())?, now)
         .map_err(|e| refused("targets", e))?;
     save(&state, dir)?;
 
