@@ -438,8 +438,6 @@ pub async fn is_released(
 /// Resolutions are short-lived: a device re-resolves, it does not cache.
 const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
 
-/// `GET /v1/orgs/{org}/models/{model}/resolve?stage=…&device=…`: the
-/// director-signed statement of which released artifact this device runs.
 /// `?stage=…&device=…` of resolve and predict: the stage is required, the
 /// device optional (without one, a caller is routed at random).
 pub fn stage_and_device(
@@ -485,6 +483,8 @@ pub fn device_bucket(ctx: &Ctx, org: &str, model: &str, device: Option<&str>) ->
     })
 }
 
+/// `GET /v1/orgs/{org}/models/{model}/resolve?stage=…&device=…`: the
+/// director-signed statement of which released artifact this device runs.
 pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     use outpost_core::routing::RolloutPolicy;
     use outpost_core::trust::{Question, Resolution};
