@@ -59,6 +59,7 @@ pub mod timefmt;
 pub mod trust;
 pub mod upload;
 pub mod version;
+pub mod webhook;
 
 pub use digest::{Digest, DigestError, HashedContent, Sha256Hasher};
 pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
