@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
-use outpost_core::digest::{Digest, Sha256Hasher};
+use outpost_core::digest::{Digest, HashedContent, Sha256Hasher};
 use outpost_core::trust::{Envelope, Question, Resolution, TrustError, TrustedState, Verified};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -100,6 +100,9 @@ struct Inner {
     store: Store,
     fetch: Function,
     now: Option<Function>,
+    /// Artifacts at least this large are hashed with WebCrypto where the
+    /// runtime has it (`crypto.subtle`), smaller ones with the Rust hasher.
+    webcrypto_above: u64,
 }
 
 /// The browser / JS-runtime device client.
@@ -141,10 +144,11 @@ fn refused(step: &str, err: &TrustError) -> JsValue {
 
 #[wasm_bindgen]
 impl OutpostClient {
-    /// `{registry, org, token?, root, deviceId?, store?, fetch?, now?}`:
+    /// `{registry, org, token?, root, deviceId?, store?, fetch?, now?, webCryptoAbove?}`:
     /// `root` is the pinned root metadata (object or JSON text) shipped with
     /// the page; `store` defaults to memory; `fetch` to the global one; `now`
-    /// (ms since the epoch) to `Date.now`.
+    /// (ms since the epoch) to `Date.now`; artifacts of at least
+    /// `webCryptoAbove` bytes (4 MiB) are hashed with WebCrypto where present.
     #[wasm_bindgen(constructor)]
     pub fn new(config: JsValue) -> Result<OutpostClient, JsValue> {
         if !config.is_object() {
@@ -196,8 +200,15 @@ impl OutpostClient {
                     .map_err(|_| config_error("`now` must be a function"))?,
             )
         };
+        let threshold = Reflect::get(&config, &JsValue::from_str("webCryptoAbove"))?;
+        let webcrypto_above = match threshold.as_f64() {
+            Some(bytes) if bytes >= 0.0 => bytes as u64,
+            Some(_) => return Err(config_error("`webCryptoAbove` must be a byte count")),
+            None => WEBCRYPTO_ABOVE,
+        };
         Ok(OutpostClient {
             inner: Rc::new(Inner {
+                webcrypto_above,
                 registry: registry.trim_end_matches('/').to_owned(),
                 org,
                 token: string_field(&config, "token")?,
@@ -244,6 +255,31 @@ impl OutpostClient {
 }
 
 const STATE_KEY: &str = "outpost:trusted-state";
+/// Default size from which WebCrypto hashes artifacts (native SHA-256 in the
+/// browser beats SHA-256 compiled to wasm on large inputs).
+const WEBCRYPTO_ABOVE: u64 = 4 << 20;
+
+/// `crypto.subtle.digest("SHA-256", bytes)`, or None without WebCrypto.
+async fn webcrypto_sha256(bytes: &[u8]) -> Result<Option<[u8; 32]>, JsValue> {
+    let global = js_sys::global();
+    let Some(subtle) = Reflect::get(&global, &JsValue::from_str("crypto"))
+        .ok()
+        .filter(JsValue::is_object)
+        .and_then(|c| Reflect::get(&c, &JsValue::from_str("subtle")).ok())
+        .filter(JsValue::is_object)
+    else {
+        return Ok(None);
+    };
+    let data = Uint8Array::from(bytes);
+    let digest = settle(call_method(
+        &subtle,
+        "digest",
+        &[JsValue::from_str("SHA-256"), data.into()],
+    )?)
+    .await?;
+    let digest = Uint8Array::new(&digest).to_vec();
+    Ok(<[u8; 32]>::try_from(digest.as_slice()).ok())
+}
 
 impl Inner {
     fn now(&self) -> Result<i64, JsValue> {
@@ -428,10 +464,24 @@ impl Inner {
         let bytes = self
             .download(&claimed.digest, claimed.length, on_progress)
             .await?;
-        let mut hasher = Sha256Hasher::new();
-        hasher.update(&bytes);
+        let webcrypto = if bytes.len() as u64 >= self.webcrypto_above {
+            webcrypto_sha256(&bytes).await?
+        } else {
+            None
+        };
+        let hashed = match webcrypto {
+            Some(digest) => HashedContent {
+                digest: Digest::from_bytes(digest),
+                length: bytes.len() as u64,
+            },
+            None => {
+                let mut hasher = Sha256Hasher::new();
+                hasher.update(&bytes);
+                hasher.finish()
+            }
+        };
         state
-            .verify_installed(&envelope, &hasher.finish())
+            .verify_installed(&envelope, &hashed)
             .map_err(|e| refused("the artifact", &e))?;
         self.store.put(&key, &bytes).await?;
         Ok(Uint8Array::from(&bytes[..]).into())

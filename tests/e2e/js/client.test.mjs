@@ -115,6 +115,37 @@ test("tampered bytes are refused with DIGEST_MISMATCH and nothing is cached", as
   assert.equal(await store.get(resolution.digest), undefined);
 });
 
+test("large artifacts are hashed with WebCrypto, and tampering is still refused", async () => {
+  let digests = 0;
+  const original = crypto.subtle.digest.bind(crypto.subtle);
+  crypto.subtle.digest = (...args) => {
+    digests += 1;
+    return original(...args);
+  };
+  try {
+    const honest = client({ webCryptoAbove: 0 });
+    const resolution = await honest.resolve(model, "production");
+    close(Model.load(await honest.fetchModel(resolution)).predict(expected.inputs), expected.outputs);
+    assert.equal(digests, 1, "the artifact went through crypto.subtle.digest");
+    const flip = hostileFetch(async (url, response) => {
+      if (!url.includes("/blobs/")) return;
+      const body = new Uint8Array(await response.arrayBuffer());
+      body[7] ^= 0x80;
+      return new Response(body, { status: 200 });
+    });
+    const tampered = client({ webCryptoAbove: 0, fetch: flip });
+    const err = await refusal(tampered.fetchModel(await tampered.resolve(model, "production")));
+    assert.equal(err.code, "DIGEST_MISMATCH");
+    assert.equal(digests, 2);
+    // Below the threshold the Rust hasher is used.
+    const small = client();
+    await small.fetchModel(await small.resolve(model, "production"));
+    assert.equal(digests, 2);
+  } finally {
+    crypto.subtle.digest = original;
+  }
+});
+
 test("endless data stops at the signed length with LENGTH_MISMATCH", async () => {
   const endless = hostileFetch(async (url, response) => {
     if (!url.includes("/blobs/")) return;

@@ -55,6 +55,11 @@ impl WorkerConfig {
         label: "main",
         config: "wrangler.toml",
     };
+    /// A Worker that uses the wasm client package (tests/e2e/client-worker).
+    pub const CLIENT_WORKER: WorkerConfig = WorkerConfig {
+        label: "client-worker",
+        config: "tests/e2e/wrangler.client-worker.toml",
+    };
     /// The Worker without its R2 binding.
     pub const NO_BUCKET: WorkerConfig = WorkerConfig {
         label: "no-bucket",

@@ -29,6 +29,7 @@ type Test = fn(&Fixture) -> Result<(), Failed>;
 
 const TESTS: &[(&str, Test)] = &[
     ("wasm_client_under_node", wasm_client_under_node),
+    ("wasm_client_inside_a_worker", wasm_client_inside_a_worker),
     (
         "demo_in_chromium_matches_native_and_refuses_tampering",
         demo_in_chromium_matches_native_and_refuses_tampering,
@@ -164,6 +165,46 @@ fn wasm_client_under_node(f: &Fixture) -> Result<(), Failed> {
     )?;
     ensure!(ok, "the wasm client tests under Node failed:\n{output}");
     ensure!(output.contains("ℹ fail 0"), "{output}");
+    Ok(())
+}
+
+/// The package inside workerd: a second local Worker imports it, resolves
+/// from the registry Worker, verifies, loads and predicts — and refuses a
+/// tampered artifact with the same code as everywhere else.
+fn wasm_client_inside_a_worker(f: &Fixture) -> Result<(), Failed> {
+    let worker = LocalWorker::start(&WorkerConfig::CLIENT_WORKER).map_err(Failed::from)?;
+    let root_json: Value = serde_json::from_slice(
+        &std::fs::read(f.keys.path("root.json")).map_err(|e| format!("{e}"))?,
+    )
+    .map_err(|e| format!("{e}"))?;
+    let run = |tamper: bool| -> Result<outpost_e2e::Reply, Failed> {
+        outpost_e2e::send(
+            "POST",
+            &worker.url("/run"),
+            &[("content-type", "application/json")],
+            Some(
+                json!({
+                    "registry": f.worker.base_url, "org": ORG, "token": f.viewer.token,
+                    "root": root_json, "model": MODEL, "stage": "production",
+                    "inputs": f.expected["inputs"], "tamper": tamper,
+                })
+                .to_string()
+                .as_bytes(),
+            ),
+        )
+    };
+    let honest = expect_status(&run(false)?, 200, "the client in a Worker")?;
+    ensure!(honest["version"] == f.expected["version"], "{honest}");
+    ensure!(
+        same(&honest["outputs"], &f.expected["outputs"]),
+        "in a Worker {} vs native {}",
+        honest["outputs"],
+        f.expected["outputs"]
+    );
+    let tampered = run(true)?;
+    ensure!(tampered.status == 422, "tampered: {}", tampered.status);
+    let body = tampered.json()?;
+    ensure!(body["error"]["code"] == "DIGEST_MISMATCH", "{body}");
     Ok(())
 }
 
