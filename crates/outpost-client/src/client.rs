@@ -241,6 +241,33 @@ impl OutpostClient {
         future_to_promise(async move { inner.fetch_model(&resolution, on_progress).await })
     }
 
+    /// Sends a telemetry window (`model.report()`) for the version a
+    /// resolution named to the registry (`POST …/models/{model}/telemetry`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn report(&self, resolution: JsValue, window: JsValue) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let field = |name: &str| {
+                Reflect::get(&resolution, &JsValue::from_str(name))
+                    .ok()
+                    .and_then(|v| v.as_string())
+                    .ok_or_else(|| config_error("pass the resolution `resolve` returned"))
+            };
+            let (model, version, stage) = (field("model")?, field("version")?, field("stage")?);
+            let window: serde_json::Value =
+                serde_json::from_str(&String::from(js_sys::JSON::stringify(&window)?))
+                    .map_err(|err| config_error(&format!("not a telemetry window: {err}")))?;
+            let body = serde_json::json!({"version": version, "stage": stage, "window": window})
+                .to_string();
+            let path = format!("/models/{}/telemetry", encode(&model));
+            let response = inner.request("POST", &path, Some(&body)).await?;
+            match status(&response) {
+                200..=299 => Ok(JsValue::UNDEFINED),
+                code => Err(registry_error(code, &Inner::text(&response).await?)),
+            }
+        })
+    }
+
     /// `resolve`, `fetchModel` and `Model.load` in one step.
     #[wasm_bindgen(unchecked_return_type = "Promise<Model>")]
     pub fn load(&self, model: String, stage: String) -> Promise {
@@ -324,8 +351,31 @@ impl Inner {
 
     /// GETs `path` under the organisation; the Response object.
     async fn get(&self, path: &str) -> Result<JsValue, JsValue> {
+        self.request("GET", path, None).await
+    }
+
+    /// Sends a request under the organisation; the Response object.
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        json: Option<&str>,
+    ) -> Result<JsValue, JsValue> {
         let init = Object::new();
         let headers = Object::new();
+        Reflect::set(
+            &init,
+            &JsValue::from_str("method"),
+            &JsValue::from_str(method),
+        )?;
+        if let Some(body) = json {
+            Reflect::set(&init, &JsValue::from_str("body"), &JsValue::from_str(body))?;
+            Reflect::set(
+                &headers,
+                &JsValue::from_str("content-type"),
+                &JsValue::from_str("application/json"),
+            )?;
+        }
         if let Some(token) = &self.token {
             Reflect::set(
                 &headers,

@@ -83,7 +83,15 @@ test("an honest registry: resolve, fetch, load and predict as natively", async (
   assert.deepEqual(again, bytes);
   assert.equal(blobs(), 1, "served from the store");
   // load() does all of it in one call.
-  close((await c.load(model, "production")).predict(expected.inputs), expected.outputs);
+  const loaded = await c.load(model, "production");
+  close(loaded.predict(expected.inputs), expected.outputs);
+  // The handle's telemetry goes to the registry and shows in its performance report.
+  await c.report(resolution, loaded.report());
+  const perf = await (await fetch(`${registry}/v1/orgs/${org}/models/${model}/performance`, {
+    headers: { authorization: `Bearer ${token}` },
+  })).json();
+  const row = perf.rows.find((r) => r.source === "client" && r.version === resolution.version && r.stage === "production");
+  assert.ok(row && row.calls >= 1 && row.rows >= expected.inputs.X.length, JSON.stringify(perf));
 });
 
 test("a cached artifact that no longer verifies is fetched again", async () => {
