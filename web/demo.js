@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 $("registry").value = params.get("registry") ?? location.origin;
 for (const field of ["org", "token", "model", "stage", "device", "root"]) {
-  if (params.has(field)) $(field === "device" ? "device" : field).value = params.get(field);
+  if (params.has(field)) $(field).value = params.get(field);
 }
 if (params.has("inputs")) $("inputs").value = params.get("inputs");
 

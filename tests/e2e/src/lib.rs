@@ -830,3 +830,34 @@ impl ReleaseKeys {
         self.run(&args)
     }
 }
+
+/// Card transactions the inference tests send: a typical one, a large one at
+/// 3 am far from home, a missing distance (NaN through JSON `null`), and one
+/// more.
+pub fn transactions() -> serde_json::Value {
+    serde_json::json!({"X": [
+        [42.0, 14.0, 3.5, 0.1],
+        [2400.0, 3.0, 800.0, 0.9],
+        [15.5, 11.0, null, 0.2],
+        [120.0, 22.0, 40.0, 0.5]
+    ]})
+}
+
+/// Model outputs equal within 1e-6 (relative, absolute below 1) where the
+/// expected value is a float; integers and labels exactly.
+pub fn same(got: &serde_json::Value, want: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (got, want) {
+        (Value::Array(g), Value::Array(w)) => {
+            g.len() == w.len() && g.iter().zip(w).all(|(g, w)| same(g, w))
+        }
+        (Value::Object(g), Value::Object(w)) => {
+            g.len() == w.len() && w.iter().all(|(k, w)| g.get(k).is_some_and(|g| same(g, w)))
+        }
+        (Value::Number(g), Value::Number(w)) if w.is_f64() => {
+            let (g, w) = (g.as_f64().unwrap_or(f64::NAN), w.as_f64().unwrap_or(0.0));
+            (g - w).abs() <= 1e-6 * w.abs().max(1.0)
+        }
+        _ => got == want,
+    }
+}

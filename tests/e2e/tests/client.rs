@@ -11,7 +11,7 @@ use std::process::Command;
 use outpost_e2e::hostile::{HostileServer, Served, Upstream};
 use outpost_e2e::{
     Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, create_token, ensure, expect_status,
-    init_org, register,
+    init_org, register, same, transactions,
 };
 use outpost_infer::Model;
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
@@ -58,15 +58,6 @@ fn package() -> Result<PathBuf, Failed> {
         "the wasm client package is missing: run scripts/build-client.sh (scripts/test.sh does) before these tests"
     );
     Ok(dir)
-}
-
-fn transactions() -> Value {
-    json!({"X": [
-        [42.0, 14.0, 3.5, 0.1],
-        [2400.0, 3.0, 800.0, 0.9],
-        [15.5, 11.0, null, 0.2],
-        [120.0, 22.0, 40.0, 0.5]
-    ]})
 }
 
 fn setup() -> Result<Fixture, Failed> {
@@ -208,23 +199,6 @@ fn wasm_client_inside_a_worker(f: &Fixture) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Equal within 1e-6 (relative, absolute below 1).
-fn same(got: &Value, want: &Value) -> bool {
-    match (got, want) {
-        (Value::Array(g), Value::Array(w)) => {
-            g.len() == w.len() && g.iter().zip(w).all(|(g, w)| same(g, w))
-        }
-        (Value::Object(g), Value::Object(w)) => {
-            g.len() == w.len() && w.iter().all(|(k, w)| g.get(k).is_some_and(|g| same(g, w)))
-        }
-        (Value::Number(g), Value::Number(w)) => {
-            let (g, w) = (g.as_f64().unwrap_or(f64::NAN), w.as_f64().unwrap_or(0.0));
-            (g - w).abs() <= 1e-6 * w.abs().max(1.0)
-        }
-        _ => got == want,
-    }
-}
-
 fn demo_url(base: &str, device: &str, token: &str) -> String {
     let inputs = transactions().to_string();
     let encode = |s: &str| -> String {
@@ -292,10 +266,10 @@ fn demo_in_chromium_matches_native_and_refuses_tampering(f: &Fixture) -> Result<
     )?;
     let worker = expect_status(&reply, 200, "worker predict")?;
     ensure!(
-        same(&worker["outputs"], &result["outputs"]),
-        "Worker {} vs Chromium {}",
-        worker["outputs"],
-        result["outputs"]
+        same(&result["outputs"], &worker["outputs"]),
+        "Chromium {} vs Worker {}",
+        result["outputs"],
+        worker["outputs"]
     );
     let steps = page["steps"].as_array().map(Vec::len).unwrap_or(0);
     ensure!(steps == 5, "five steps shown with timings: {page}");

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use outpost_e2e::{
     Api, Failed, LocalWorker, ReleaseKeys, Reply, WorkerConfig, cli, create_token, ensure,
-    expect_problem, expect_status, init_org, register,
+    expect_problem, expect_status, init_org, register, same, transactions,
 };
 use outpost_infer::Model;
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
@@ -65,40 +65,12 @@ fn artifact(version: &str) -> Result<Vec<u8>, Failed> {
     std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()).into())
 }
 
-/// Card transactions: a typical one, a large one at 3 am far from home, and
-/// a missing distance (NaN through JSON null).
-fn transactions() -> Value {
-    json!({"X": [
-        [42.0, 14.0, 3.5, 0.1],
-        [2400.0, 3.0, 800.0, 0.9],
-        [15.5, 11.0, null, 0.2],
-        [120.0, 22.0, 40.0, 0.5]
-    ]})
-}
-
 /// What outpost-infer gives natively for the same file and inputs.
 fn native(version: &str, inputs: &Value) -> Result<Value, Failed> {
     let model = Model::load(&artifact(version)?).map_err(|e| format!("{e}"))?;
     let tensors = inputs_from_json(model.inputs(), inputs).map_err(|e| format!("{e}"))?;
     let outputs = model.run(&tensors).map_err(|e| format!("{e}"))?;
     Ok(outputs_to_json(&outputs))
-}
-
-/// Same numbers within 1e-6 (the Worker runs the wasm32 build).
-fn same(got: &Value, want: &Value) -> bool {
-    match (got, want) {
-        (Value::Array(g), Value::Array(w)) => {
-            g.len() == w.len() && g.iter().zip(w).all(|(g, w)| same(g, w))
-        }
-        (Value::Object(g), Value::Object(w)) => {
-            g.len() == w.len() && w.iter().all(|(k, w)| g.get(k).is_some_and(|g| same(g, w)))
-        }
-        (Value::Number(g), Value::Number(w)) if w.is_f64() => {
-            let (g, w) = (g.as_f64().unwrap_or(f64::NAN), w.as_f64().unwrap_or(0.0));
-            (g - w).abs() <= 1e-6 * w.abs().max(1.0)
-        }
-        _ => got == want,
-    }
 }
 
 fn setup() -> Result<Fixture, Failed> {
