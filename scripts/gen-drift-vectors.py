@@ -81,7 +81,8 @@ def z_test(reference, current):
 def numeric_case(name, reference, current):
     reference = np.asarray(reference, dtype=float)
     current = np.asarray(current, dtype=float)
-    ks = stats.ks_2samp(reference, current, method="exact")
+    # scipy's default: exact up to 10 000 values per side, asymptotic beyond.
+    ks = stats.ks_2samp(reference, current)
     ref_bins, cur_bins = evidently_binned(reference, current)
     wd = stats.wasserstein_distance(reference, current)
     return {
@@ -120,7 +121,18 @@ def main():
         numeric_case("identical", [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]),
         numeric_case("disjoint", [1.0, 2.0, 3.0], [10.0, 11.0, 12.0, 13.0]),
         numeric_case("one value", [5.0], [1.0, 2.0, 9.0]),
+        # Past 10 000 values scipy switches to kstwo.sf(d, round(en)).
+        numeric_case("asymptotic", np.round(rng.lognormal(3, 1, 12000), 3), np.round(rng.lognormal(3.02, 1, 3000), 3)),
+        numeric_case("asymptotic ties", rng.integers(0, 40, 15000), rng.integers(0, 41, 11000)),
+        numeric_case("asymptotic few current", np.round(rng.normal(0, 1, 10001), 4), np.round(rng.normal(0.4, 1, 60), 4)),
     ]
+    # kstwo.sf over every region of Simard and L'Ecuyer's method choice.
+    kstwo = []
+    for n in [1, 2, 5, 30, 140, 141, 400, 1000, 9000, 60000, 150000]:
+        scaled = [c / np.sqrt(n) for c in (0.4, 0.6, 0.8, 1.0, 1.2, 1.36, 1.6, 2.0, 2.5, 3.5)]
+        for x in [0.001, 0.3 / n, 0.7 / n, 1.5 / n, 0.02, 0.05, 0.08, 0.12, 0.2, 0.35, 0.5, 0.6, 0.9, 0.99] + scaled:
+            if 0 < x < 1:
+                kstwo.append({"n": n, "x": x, "sf": float(stats.kstwo.sf(x, n))})
     categorical = [
         categorical_case("merchant types", list(rng.choice(["food", "travel", "online", "atm"], 300, p=[0.4, 0.2, 0.3, 0.1])),
                          list(rng.choice(["food", "travel", "online", "atm"], 250, p=[0.3, 0.2, 0.4, 0.1]))),
@@ -129,7 +141,7 @@ def main():
         categorical_case("binary same", ["yes"] * 40 + ["no"] * 10, ["yes"] * 80 + ["no"] * 20),
     ]
     OUT.mkdir(parents=True, exist_ok=True)
-    doc = {"scipy": scipy.__version__, "numpy": np.__version__, "numeric": numeric, "categorical": categorical}
+    doc = {"scipy": scipy.__version__, "numpy": np.__version__, "numeric": numeric, "categorical": categorical, "kstwo": kstwo}
     (OUT / "drift-vectors.json").write_text(json.dumps(doc) + "\n")
     print(f"wrote {len(numeric)} numeric and {len(categorical)} categorical cases")
 

@@ -2,7 +2,8 @@
 //! that a report agrees with scipy and Evidently to the last digits:
 //!
 //! - two-sample Kolmogorov–Smirnov as `scipy.stats.ks_2samp` (statistic, and
-//!   the exact two-sided p-value scipy uses up to 10 000 samples per side);
+//!   the exact two-sided p-value scipy uses up to 10 000 samples per side,
+//!   its asymptotic one — [`crate::kolmogorov`] — beyond);
 //! - Wasserstein-1 as `scipy.stats.wasserstein_distance`, and Evidently's
 //!   normed form (÷ the reference's population standard deviation, at least
 //!   0.001);
@@ -30,10 +31,6 @@ pub enum DriftError {
     NotNumeric(&'static str),
     #[error("a Z-test needs at most two categories, got {0}")]
     NotBinary(usize),
-    #[error(
-        "an exact KS p-value for {0} × {1} samples is out of reach (scipy switches to its asymptotic distribution there, which Outpost does not implement yet)"
-    )]
-    KsTooLarge(usize, usize),
 }
 
 fn checked(sample: &[f64], which: &'static str) -> Result<Vec<f64>, DriftError> {
@@ -118,8 +115,11 @@ fn prob_outside_band(m: u64, n: u64, g: u64, h: u64) -> f64 {
     1.0 - column[n as usize]
 }
 
-/// Two-sided two-sample KS test, as `scipy.stats.ks_2samp(..., method="exact")`
-/// (scipy's default up to 10 000 samples per side).
+/// Largest sample for which scipy (and so Outpost) computes the exact p-value.
+pub const EXACT_KS_LIMIT: usize = 10_000;
+
+/// Two-sided two-sample KS test, as `scipy.stats.ks_2samp` with its default
+/// method: exact up to [`EXACT_KS_LIMIT`] values per side, asymptotic beyond.
 pub fn ks_2samp(reference: &[f64], current: &[f64]) -> Result<KsResult, DriftError> {
     let a = checked(reference, "reference")?;
     let b = checked(current, "current")?;
@@ -129,8 +129,15 @@ pub fn ks_2samp(reference: &[f64], current: &[f64]) -> Result<KsResult, DriftErr
         let diff = count_le(&a, x) as f64 / n1 as f64 - count_le(&b, x) as f64 / n2 as f64;
         d = d.max(diff.abs());
     }
-    if n1.max(n2) > 10_000 {
-        return Err(DriftError::KsTooLarge(n1, n2));
+    if n1.max(n2) > EXACT_KS_LIMIT {
+        // scipy's asymptotic mode: the one-sample distribution at the
+        // effective size n1·n2 / (n1 + n2), rounded.
+        let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
+        let en = (m * n / (m + n)).round() as u64;
+        return Ok(KsResult {
+            statistic: d,
+            pvalue: crate::kolmogorov::kstwo_sf(en, d).clamp(0.0, 1.0),
+        });
     }
     let (n1, n2) = (n1 as u64, n2 as u64);
     let g = gcd(n1, n2);

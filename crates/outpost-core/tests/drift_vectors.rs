@@ -159,3 +159,24 @@ fn categorical_features_match_scipy_and_evidently() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn the_kolmogorov_distribution_matches_scipys_kstwo() {
+    let doc = vectors();
+    let mut failures = Vec::new();
+    let cases = doc["kstwo"].as_array().unwrap();
+    assert!(cases.len() > 100);
+    for case in cases {
+        let n = case["n"].as_u64().unwrap();
+        let x = case["x"].as_f64().unwrap();
+        let got = outpost_core::kolmogorov::kstwo_sf(n, x);
+        pvalue(
+            &format!("kstwo n={n} x={x}"),
+            "sf",
+            got,
+            want(&case["sf"]),
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
