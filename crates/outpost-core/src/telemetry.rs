@@ -9,6 +9,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::reservoir::Reservoir;
+
+/// Values each feature's sample keeps per window, and the most a received
+/// window may carry per feature and in all.
+pub const SAMPLE_CAPACITY: usize = 200;
+pub const MAX_SAMPLE_PER_FEATURE: usize = 1_000;
+pub const MAX_SAMPLE_VALUES: usize = 50_000;
+
 /// Upper bounds of the latency bins, in microseconds (the last bin is open).
 pub const LATENCY_BOUNDS_US: [f64; 14] = [
     50.0, 100.0, 250.0, 500.0, 1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 5e5, 1e6,
@@ -86,7 +94,7 @@ impl Default for FeatureSummary {
 }
 
 impl FeatureSummary {
-    fn record(&mut self, value: f64) {
+    pub(crate) fn record(&mut self, value: f64) {
         if value.is_nan() {
             return;
         }
@@ -110,13 +118,26 @@ impl FeatureSummary {
     }
 }
 
-/// One feature's telemetry: its summary, and its histogram over the
-/// reference bins when the client was given them.
+/// One feature's telemetry: its summary, its histogram over the reference
+/// bins when the client was given them, and a bounded uniform sample of its
+/// values (for KS and Wasserstein, which need values, not bins).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureWindow {
     pub summary: FeatureSummary,
     #[serde(default)]
     pub histogram: Option<Histogram>,
+    #[serde(default)]
+    pub sample: Option<Reservoir>,
+}
+
+impl FeatureWindow {
+    fn new(histogram: Option<Histogram>) -> Self {
+        Self {
+            summary: FeatureSummary::default(),
+            histogram,
+            sample: Some(Reservoir::new(SAMPLE_CAPACITY)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -156,10 +177,7 @@ impl TelemetryWindow {
             latency: Histogram::new(LATENCY_BOUNDS_US.to_vec()),
             features: reference_edges
                 .into_iter()
-                .map(|edges| FeatureWindow {
-                    summary: FeatureSummary::default(),
-                    histogram: Some(Histogram::new(edges)),
-                })
+                .map(|edges| FeatureWindow::new(Some(Histogram::new(edges))))
                 .collect(),
         }
     }
@@ -173,13 +191,7 @@ impl TelemetryWindow {
             return;
         }
         if self.features.len() < columns {
-            self.features.resize(
-                columns,
-                FeatureWindow {
-                    summary: FeatureSummary::default(),
-                    histogram: None,
-                },
-            );
+            self.features.resize(columns, FeatureWindow::new(None));
         }
         for row in values.chunks_exact(columns) {
             self.rows += 1;
@@ -187,6 +199,9 @@ impl TelemetryWindow {
                 feature.summary.record(value);
                 if let Some(histogram) = &mut feature.histogram {
                     histogram.record(value);
+                }
+                if let Some(sample) = &mut feature.sample {
+                    sample.record(value);
                 }
             }
         }
@@ -232,6 +247,11 @@ impl TelemetryWindow {
                             "one side has bins, the other not".into(),
                         ));
                     }
+                }
+                match (&mut a.sample, &b.sample) {
+                    (Some(a), Some(b)) => a.merge(b),
+                    (a @ None, Some(b)) => *a = Some(b.clone()),
+                    _ => {}
                 }
             }
         }
@@ -290,7 +310,20 @@ impl TelemetryWindow {
                 self.calls
             ));
         }
+        let mut sampled = 0;
         for (i, feature) in self.features.iter().enumerate() {
+            if let Some(sample) = &feature.sample {
+                if sample.capacity > MAX_SAMPLE_PER_FEATURE {
+                    return invalid(format!(
+                        "feature {i}'s sample capacity is {}; at most {MAX_SAMPLE_PER_FEATURE}",
+                        sample.capacity
+                    ));
+                }
+                sample
+                    .validate()
+                    .or_else(|why| invalid(format!("feature {i}: {why}")))?;
+                sampled += sample.values.len();
+            }
             let s = &feature.summary;
             if s.count > self.rows {
                 return invalid(format!(
@@ -305,6 +338,11 @@ impl TelemetryWindow {
             {
                 return invalid(format!("feature {i} has non-finite statistics"));
             }
+        }
+        if sampled > MAX_SAMPLE_VALUES {
+            return invalid(format!(
+                "{sampled} sampled values; at most {MAX_SAMPLE_VALUES} per window"
+            ));
         }
         Ok(())
     }
@@ -412,6 +450,11 @@ mod tests {
         assert_eq!(w.features[1].histogram.as_ref().unwrap().counts, [1, 1]);
         assert_eq!(w.features[1].histogram.as_ref().unwrap().missing, 1);
         assert_eq!(w.features[0].summary.mean(), Some(185.0));
+        assert_eq!(
+            w.features[0].sample.as_ref().unwrap().values,
+            [5.0, 50.0, 500.0]
+        );
+        assert_eq!(w.features[1].sample.as_ref().unwrap().values, [0.1, 0.9]);
         assert_eq!(w.latency.counts[2], 1, "120 µs falls in [100, 250)");
         w.record_error(3e6);
         assert_eq!((w.calls, w.errors), (2, 1));
