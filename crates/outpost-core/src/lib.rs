@@ -46,6 +46,7 @@ pub mod audit;
 pub mod auth;
 pub mod digest;
 pub mod drift;
+pub mod guardrail;
 pub mod kolmogorov;
 pub mod lifecycle;
 pub mod pickle;

@@ -213,9 +213,7 @@ impl ReferenceProfile {
             sampled += n;
         }
         if sampled > SAMPLE_VALUES {
-            return invalid(format!(
-                "{sampled} sampled values; at most {SAMPLE_VALUES}"
-            ));
+            return invalid(format!("{sampled} sampled values; at most {SAMPLE_VALUES}"));
         }
         Ok(())
     }

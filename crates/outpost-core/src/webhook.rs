@@ -92,6 +92,90 @@ pub fn retry_delay_s(attempt: usize) -> Option<u64> {
     SCHEDULE.get(attempt).copied()
 }
 
+/// The lifecycle events an endpoint can subscribe to (`*` is all of them).
+pub const EVENTS: [&str; 6] = [
+    "version.registered",
+    "stage.promoted",
+    "stage.rolled_back",
+    "stage.rollout_changed",
+    "guardrail.tripped",
+    "drift.detected",
+];
+
+/// Why an endpoint registration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error("webhook URLs use https{0}; got `{1}`")]
+    Scheme(&'static str, String),
+    #[error("the webhook URL has no host")]
+    NoHost,
+    #[error("the webhook URL must not carry credentials; put them in the signing secret's place")]
+    Credentials,
+    #[error("subscribe to at least one event: {events} or *", events = EVENTS.join(", "))]
+    NoEvents,
+    #[error("unknown event `{0}`; the events are {events} (or * for all)", events = EVENTS.join(", "))]
+    UnknownEvent(String),
+}
+
+/// The parts of an endpoint URL that decide whether Outpost may call it.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a> {
+    pub scheme: &'a str,
+    pub host: Option<&'a str>,
+    pub has_credentials: bool,
+}
+
+/// Checks an endpoint and its events. Plain http is only for local
+/// development (`allow_http`), where receivers run on localhost.
+pub fn check_subscription(
+    endpoint: &Endpoint<'_>,
+    events: &[String],
+    allow_http: bool,
+) -> Result<(), SubscriptionError> {
+    match endpoint.scheme {
+        "https" => {}
+        "http" if allow_http => {}
+        other => {
+            let also = if allow_http {
+                " (or http, in development)"
+            } else {
+                ""
+            };
+            return Err(SubscriptionError::Scheme(also, other.to_owned()));
+        }
+    }
+    if endpoint.host.is_none_or(str::is_empty) {
+        return Err(SubscriptionError::NoHost);
+    }
+    if endpoint.has_credentials {
+        return Err(SubscriptionError::Credentials);
+    }
+    if events.is_empty() {
+        return Err(SubscriptionError::NoEvents);
+    }
+    for event in events {
+        if event != "*" && !EVENTS.contains(&event.as_str()) {
+            return Err(SubscriptionError::UnknownEvent(event.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The body every endpoint receives: `{type, timestamp, data}`.
+pub fn payload(event: &str, timestamp_ms: i64, data: &serde_json::Value) -> String {
+    serde_json::json!({
+        "type": event,
+        "timestamp": crate::timefmt::format_utc(timestamp_ms),
+        "data": data,
+    })
+    .to_string()
+}
+
+/// A fresh `whsec_` secret from 24 random bytes.
+pub fn secret_from_bytes(bytes: &[u8]) -> String {
+    format!("whsec_{}", STANDARD.encode(bytes))
+}
+
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
@@ -148,5 +232,57 @@ mod tests {
         assert_eq!(retry_delay_s(2), Some(300));
         assert_eq!(retry_delay_s(7), Some(36_000));
         assert_eq!(retry_delay_s(8), None);
+    }
+
+    #[test]
+    fn subscriptions_need_https_a_host_and_known_events() {
+        let endpoint = |scheme, host| Endpoint {
+            scheme,
+            host,
+            has_credentials: false,
+        };
+        let events = vec!["guardrail.tripped".to_owned()];
+        check_subscription(&endpoint("https", Some("hooks.example")), &events, false).unwrap();
+        assert!(matches!(
+            check_subscription(&endpoint("http", Some("127.0.0.1")), &events, false),
+            Err(SubscriptionError::Scheme(..))
+        ));
+        check_subscription(&endpoint("http", Some("127.0.0.1")), &events, true).unwrap();
+        assert_eq!(
+            check_subscription(&endpoint("https", None), &events, false),
+            Err(SubscriptionError::NoHost)
+        );
+        let with_credentials = Endpoint {
+            has_credentials: true,
+            ..endpoint("https", Some("hooks.example"))
+        };
+        assert_eq!(
+            check_subscription(&with_credentials, &events, false),
+            Err(SubscriptionError::Credentials)
+        );
+        assert_eq!(
+            check_subscription(&endpoint("https", Some("h")), &[], false),
+            Err(SubscriptionError::NoEvents)
+        );
+        let err = check_subscription(
+            &endpoint("https", Some("h")),
+            &["stage.promote".into()],
+            false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("stage.promoted"), "{err}");
+        check_subscription(&endpoint("https", Some("h")), &["*".into()], false).unwrap();
+    }
+
+    #[test]
+    fn payloads_and_secrets_have_the_standard_shape() {
+        let body = payload("stage.rolled_back", 0, &serde_json::json!({"model": "m"}));
+        assert_eq!(
+            body,
+            r#"{"data":{"model":"m"},"timestamp":"1970-01-01T00:00:00Z","type":"stage.rolled_back"}"#
+        );
+        let secret = secret_from_bytes(&[7u8; 24]);
+        assert!(secret.starts_with("whsec_"));
+        WebhookSecret::parse(&secret).unwrap();
     }
 }

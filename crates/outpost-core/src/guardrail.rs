@@ -1,0 +1,295 @@
+//! Guardrails: the thresholds a rollout's canary must stay within — error
+//! rate, p95 latency and dataset drift share — and the decision the cron
+//! takes on what the canary's telemetry measured since the rollout began.
+//! A tripped guardrail rolls the canary back; too little traffic decides
+//! nothing (a canary is not judged on three calls).
+
+use serde::{Deserialize, Serialize};
+
+use crate::telemetry::{LATENCY_BOUNDS_US, TelemetryWindow};
+
+fn default_min_calls() -> u64 {
+    20
+}
+
+/// Thresholds for one rollout; at least one must be set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guardrails {
+    /// Failed calls ÷ calls, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_error_rate: Option<f64>,
+    /// 95th percentile of call latency, in milliseconds (at most 1 000: the
+    /// latency bins end at one second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_p95_ms: Option<f64>,
+    /// Share of drifted features, in [0, 1]; needs a reference profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_drift_share: Option<f64>,
+    /// Calls needed before the canary is judged at all.
+    #[serde(default = "default_min_calls")]
+    pub min_calls: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardrailError {
+    #[error("guardrails need at least one of max_error_rate, max_p95_ms, max_drift_share")]
+    Empty,
+    #[error("{0}")]
+    OutOfRange(String),
+}
+
+impl Guardrails {
+    pub fn validate(&self) -> Result<(), GuardrailError> {
+        if self.max_error_rate.is_none()
+            && self.max_p95_ms.is_none()
+            && self.max_drift_share.is_none()
+        {
+            return Err(GuardrailError::Empty);
+        }
+        let share = |name: &str, v: Option<f64>| match v {
+            Some(v) if !(0.0..=1.0).contains(&v) => Err(GuardrailError::OutOfRange(format!(
+                "{name} is a share between 0 and 1, got {v}"
+            ))),
+            _ => Ok(()),
+        };
+        share("max_error_rate", self.max_error_rate)?;
+        share("max_drift_share", self.max_drift_share)?;
+        let last_bound_ms = LATENCY_BOUNDS_US[LATENCY_BOUNDS_US.len() - 1] / 1e3;
+        if let Some(ms) = self.max_p95_ms
+            && !(ms > 0.0 && ms <= last_bound_ms)
+        {
+            return Err(GuardrailError::OutOfRange(format!(
+                "max_p95_ms is between 0 and {last_bound_ms} ms (the latency bins end there), got {ms}"
+            )));
+        }
+        if !(1..=1_000_000_000).contains(&self.min_calls) {
+            return Err(GuardrailError::OutOfRange(format!(
+                "min_calls is between 1 and 10⁹, got {}",
+                self.min_calls
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What the canary's telemetry showed. `p95_ms` is the upper bound of the
+/// latency bin holding the 95th percentile, infinite past the last bin;
+/// `drift_share` is absent without a reference profile or samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    pub calls: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub p95_ms: Option<f64>,
+    pub drift_share: Option<f64>,
+}
+
+impl Measured {
+    pub fn from_window(window: &TelemetryWindow, drift_share: Option<f64>) -> Self {
+        let p95_ms = (window.calls > 0).then(|| {
+            window
+                .latency_quantile_us(0.95)
+                .map_or(f64::INFINITY, |us| us / 1e3)
+        });
+        Self {
+            calls: window.calls,
+            errors: window.errors,
+            error_rate: if window.calls == 0 {
+                0.0
+            } else {
+                window.errors as f64 / window.calls as f64
+            },
+            p95_ms,
+            drift_share,
+        }
+    }
+}
+
+/// One threshold the canary crossed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Breach {
+    pub metric: String,
+    /// Infinite (serialised as null) when the p95 lies past the last bin.
+    pub measured: f64,
+    pub threshold: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    Healthy,
+    NotEnoughData { calls: u64, needed: u64 },
+    Tripped { breaches: Vec<Breach> },
+}
+
+/// Judges the canary: tripped when any set threshold is exceeded (strictly),
+/// once it has served `min_calls` calls.
+pub fn evaluate(guardrails: &Guardrails, measured: &Measured) -> Verdict {
+    if measured.calls < guardrails.min_calls {
+        return Verdict::NotEnoughData {
+            calls: measured.calls,
+            needed: guardrails.min_calls,
+        };
+    }
+    let checks = [
+        (
+            "error_rate",
+            Some(measured.error_rate),
+            guardrails.max_error_rate,
+        ),
+        ("p95_ms", measured.p95_ms, guardrails.max_p95_ms),
+        (
+            "drift_share",
+            measured.drift_share,
+            guardrails.max_drift_share,
+        ),
+    ];
+    let breaches: Vec<Breach> = checks
+        .into_iter()
+        .filter_map(|(metric, value, threshold)| {
+            let (value, threshold) = (value?, threshold?);
+            (value > threshold).then(|| Breach {
+                metric: metric.to_owned(),
+                measured: value,
+                threshold,
+            })
+        })
+        .collect();
+    if breaches.is_empty() {
+        Verdict::Healthy
+    } else {
+        Verdict::Tripped { breaches }
+    }
+}
+
+/// The history entry's reason for an automatic rollback.
+pub fn rollback_reason(canary: &str, breaches: &[Breach]) -> String {
+    let parts: Vec<String> = breaches
+        .iter()
+        .map(|b| {
+            if b.measured.is_finite() {
+                format!("{} {} > {}", b.metric, round(b.measured), b.threshold)
+            } else {
+                format!(
+                    "{} over {} > {}",
+                    b.metric,
+                    LATENCY_BOUNDS_US[LATENCY_BOUNDS_US.len() - 1] / 1e3,
+                    b.threshold
+                )
+            }
+        })
+        .collect();
+    format!(
+        "guardrail tripped for canary {canary}: {}",
+        parts.join(", ")
+    )
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn rails() -> Guardrails {
+        Guardrails {
+            max_error_rate: Some(0.05),
+            max_p95_ms: Some(100.0),
+            max_drift_share: Some(0.5),
+            min_calls: 20,
+        }
+    }
+
+    fn window(calls: u64, errors: u64, latency_us: f64) -> TelemetryWindow {
+        let mut w = TelemetryWindow::new(vec![]);
+        for i in 0..calls {
+            if i < errors {
+                w.record_error(latency_us);
+            } else {
+                w.record_call(&[], 0, latency_us);
+            }
+        }
+        w
+    }
+
+    #[test]
+    fn a_healthy_canary_passes() {
+        let m = Measured::from_window(&window(100, 2, 900.0), Some(0.0));
+        assert_eq!(m.p95_ms, Some(1.0));
+        assert_eq!(evaluate(&rails(), &m), Verdict::Healthy);
+    }
+
+    #[test]
+    fn too_few_calls_decide_nothing() {
+        let m = Measured::from_window(&window(5, 5, 900.0), None);
+        assert_eq!(
+            evaluate(&rails(), &m),
+            Verdict::NotEnoughData {
+                calls: 5,
+                needed: 20
+            }
+        );
+    }
+
+    #[test]
+    fn every_crossed_threshold_is_reported_with_its_measurement() {
+        let m = Measured::from_window(&window(40, 10, 2e6), Some(0.75));
+        let Verdict::Tripped { breaches } = evaluate(&rails(), &m) else {
+            panic!("should trip")
+        };
+        let metrics: Vec<&str> = breaches.iter().map(|b| b.metric.as_str()).collect();
+        assert_eq!(metrics, ["error_rate", "p95_ms", "drift_share"]);
+        assert_eq!(breaches[0].measured, 0.25);
+        assert!(breaches[1].measured.is_infinite());
+        let reason = rollback_reason("1.1.0", &breaches);
+        assert_eq!(
+            reason,
+            "guardrail tripped for canary 1.1.0: error_rate 0.25 > 0.05, p95_ms over 1000 > 100, drift_share 0.75 > 0.5"
+        );
+    }
+
+    #[test]
+    fn thresholds_are_exclusive_and_unset_ones_are_ignored() {
+        let only_errors = Guardrails {
+            max_error_rate: Some(0.25),
+            max_p95_ms: None,
+            max_drift_share: None,
+            min_calls: 1,
+        };
+        let m = Measured::from_window(&window(40, 10, 2e6), None);
+        assert_eq!(evaluate(&only_errors, &m), Verdict::Healthy);
+    }
+
+    #[test]
+    fn guardrails_are_validated() {
+        rails().validate().unwrap();
+        let none = Guardrails {
+            max_error_rate: None,
+            max_p95_ms: None,
+            max_drift_share: None,
+            min_calls: 1,
+        };
+        assert_eq!(none.validate(), Err(GuardrailError::Empty));
+        let mut bad = rails();
+        bad.max_error_rate = Some(1.5);
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("between 0 and 1")
+        );
+        let mut bad = rails();
+        bad.max_p95_ms = Some(5000.0);
+        assert!(bad.validate().unwrap_err().to_string().contains("1000 ms"));
+        let mut bad = rails();
+        bad.min_calls = 0;
+        assert!(bad.validate().is_err());
+        let parsed: Guardrails = serde_json::from_str(r#"{"max_error_rate": 0.1}"#).unwrap();
+        assert_eq!(parsed.min_calls, 20);
+        assert!(serde_json::from_str::<Guardrails>(r#"{"max_errors": 0.1}"#).is_err());
+    }
+}
