@@ -13,6 +13,7 @@ mod error;
 mod handlers;
 mod health;
 mod http;
+mod request_metrics;
 mod routes;
 mod scheduled;
 
@@ -22,8 +23,8 @@ use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, e
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
-    admin, audit_log, blobs, lifecycle, models, openapi, predict, telemetry, trust, uploads,
-    versions,
+    admin, audit_log, blobs, guardrails, lifecycle, metrics, models, openapi, predict, profiles,
+    telemetry, trust, uploads, versions, webhooks,
 };
 use crate::routes::{Dispatch, Matched, Route};
 
@@ -36,12 +37,24 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let method = req.method();
     let path = req.path();
+    let started = worker::Date::now().as_millis();
+    let mut series = None;
     let result =
         match routes::dispatch(&method, &path) {
-            Dispatch::Found(matched) => handle(&matched, &mut req, env).await,
+            Dispatch::Found(matched) => {
+                if matched.params.contains_key("org") {
+                    series = Some((
+                        matched.param("org").to_owned(),
+                        matched.spec.path,
+                        matched.params.get("model").cloned().unwrap_or_default(),
+                        announces(matched.spec.route),
+                    ));
+                }
+                handle(&matched, &mut req, env.clone()).await
+            }
             Dispatch::MethodNotAllowed(allowed) => Err(ApiError::from(
                 Problem::method_not_allowed(method.as_ref(), &path, &allowed),
             )),
@@ -50,14 +63,41 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
                 &path,
             ))),
         };
-    match result {
+    let response = match result {
         Ok(response) => Ok(response),
         Err(ApiError::Problem(problem)) => http::problem(&problem),
         Err(ApiError::Internal(cause)) => {
             worker::console_error!("{} {} failed: {}", method.as_ref(), path, cause);
             http::problem(&Problem::internal())
         }
+    };
+    if let (Some((org, route, model, announcing)), Ok(response)) = (series, &response) {
+        let status = response.status_code();
+        let seconds = (worker::Date::now().as_millis() - started) as f64 / 1e3;
+        request_metrics::record_request((org, route, model), status, seconds);
+        // Changes that announce themselves left deliveries in the outbox:
+        // send them once the response is on its way.
+        if announcing && status < 300 {
+            ctx.wait_until(async move {
+                if let Err(err) = handlers::webhooks::deliver_due(&env).await {
+                    worker::console_error!("webhook delivery failed: {err}");
+                }
+            });
+        }
     }
+    response
+}
+
+/// Routes whose changes may enqueue webhook deliveries.
+fn announces(route: Route) -> bool {
+    matches!(
+        route,
+        Route::RegisterVersion
+            | Route::Promote
+            | Route::Rollback
+            | Route::PutRollout
+            | Route::ClearRollout
+    )
 }
 
 async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Response> {
@@ -120,6 +160,15 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         Route::ShadowResults => predict::shadow_results(&ctx, req, matched).await,
         Route::PostTelemetry => telemetry::post(&ctx, req, matched).await,
         Route::Performance => telemetry::performance_report(&ctx, req, matched).await,
+        Route::PutReference => profiles::put(&ctx, req, matched).await,
+        Route::GetReference => profiles::get(&ctx, matched).await,
+        Route::DriftReport => telemetry::drift_report(&ctx, req, matched).await,
+        Route::GetGuardrails => guardrails::get(&ctx, matched).await,
+        Route::ListWebhooks => webhooks::list(&ctx).await,
+        Route::CreateWebhook => webhooks::create(&ctx, req).await,
+        Route::DeleteWebhook => webhooks::delete(&ctx, matched).await,
+        Route::ListDeliveries => webhooks::deliveries(&ctx, req, matched).await,
+        Route::Metrics => metrics::serve(&ctx).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The cron trigger: re-signs timestamps before they expire, applies every
-//! model's retention policy, and leaves a row in `scheduled_runs` so
-//! operators (and `/readyz`) can see that it fires. Guardrails come next.
+//! model's retention policy, holds guarded canaries to their guardrails
+//! (rolling back the ones that trip), delivers due webhooks, and leaves a row
+//! in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
 
 use outpost_core::auth::Role;
 use worker::{Env, ScheduledEvent, wasm_bindgen::JsValue};
@@ -28,6 +29,27 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
         ),
         Err(err) => {
             worker::console_error!("cron `{}`: retention failed: {err}", event.cron());
+            outcome = "failed";
+        }
+    }
+    match check_guardrails(env).await {
+        Ok((checked, rolled_back)) => worker::console_log!(
+            "cron `{}`: checked {checked} guarded canaries, rolled back {rolled_back}",
+            event.cron()
+        ),
+        Err(err) => {
+            worker::console_error!("cron `{}`: guardrails failed: {err}", event.cron());
+            outcome = "failed";
+        }
+    }
+    // Last, so that what this run announced goes out in this run.
+    match crate::handlers::webhooks::deliver_due(env).await {
+        Ok((delivered, failed)) => worker::console_log!(
+            "cron `{}`: delivered {delivered} webhooks, {failed} attempts failed",
+            event.cron()
+        ),
+        Err(err) => {
+            worker::console_error!("cron `{}`: webhook delivery failed: {err}", event.cron());
             outcome = "failed";
         }
     }
@@ -107,6 +129,42 @@ async fn apply_retention(env: &Env) -> Result<usize, String> {
     }
     if failures.is_empty() {
         Ok(deleted)
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// Checks every guarded canary, each as the `cron` operator of its
+/// organisation; one failure does not stop the others.
+async fn check_guardrails(env: &Env) -> Result<(usize, usize), String> {
+    use crate::handlers::guardrails::{self, Outcome};
+    let base = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    let rows = guardrails::all(&base).await.map_err(|e| format!("{e:?}"))?;
+    let (mut checked, mut rolled_back) = (0, 0);
+    let mut failures = Vec::new();
+    for row in rows {
+        let ctx = cron_ctx(env, &row.org)?;
+        match guardrails::check(&ctx, &row).await {
+            Ok(Outcome::Checked(verdict)) => {
+                checked += 1;
+                let verdict = serde_json::to_string(&verdict).unwrap_or_default();
+                worker::console_log!("{}/{}@{}: {verdict}", row.org, row.model, row.stage);
+            }
+            Ok(Outcome::RolledBack { seq, reason }) => {
+                checked += 1;
+                rolled_back += 1;
+                worker::console_log!(
+                    "{}/{}@{} rolled back (#{seq}): {reason}",
+                    row.org,
+                    row.model,
+                    row.stage
+                );
+            }
+            Err(err) => failures.push(format!("{}/{}@{}: {err:?}", row.org, row.model, row.stage)),
+        }
+    }
+    if failures.is_empty() {
+        Ok((checked, rolled_back))
     } else {
         Err(failures.join("; "))
     }

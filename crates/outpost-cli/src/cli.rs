@@ -113,6 +113,12 @@ pub enum Command {
     /// Drift reports (computed locally with the same statistics as the registry).
     #[command(subcommand)]
     Drift(DriftCommand),
+    /// A version's reference profile: add one (if it has none) or show it.
+    #[command(subcommand)]
+    Reference(ReferenceCommand),
+    /// Webhook endpoints of the organisation and their deliveries (admin).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Retention policy, plan and apply.
     #[command(subcommand)]
     Retention(RetentionCommand),
@@ -161,6 +167,24 @@ pub enum RolloutCommand {
         /// Admins only, with --reason: override the policy and staging gates.
         #[arg(long)]
         force: bool,
+        /// Guardrail: roll the canary back when its error rate exceeds this share.
+        #[arg(long, value_name = "SHARE")]
+        max_error_rate: Option<f64>,
+        /// Guardrail: roll the canary back when its p95 latency exceeds this (ms, ≤ 1000).
+        #[arg(long, value_name = "MS")]
+        max_p95_ms: Option<f64>,
+        /// Guardrail: roll the canary back when this share of features drifts.
+        #[arg(long, value_name = "SHARE")]
+        max_drift_share: Option<f64>,
+        /// Calls the canary must serve before guardrails judge it.
+        #[arg(long, default_value_t = 20)]
+        min_calls: u64,
+    },
+    /// A stage's guardrails and the cron's last verdict.
+    Guardrails {
+        model: String,
+        #[arg(long, default_value = "production")]
+        stage: String,
     },
     /// Send all of a stage's traffic to its stable version again.
     Clear {
@@ -334,6 +358,24 @@ pub enum DriftCommand {
         #[arg(long)]
         fail_on_drift: bool,
     },
+    /// The registry's drift report: a version's telemetry over a window
+    /// against its reference profile.
+    Report {
+        model: String,
+        #[arg(long)]
+        version: String,
+        /// Look-back: 15m, 1h, 24h, 7d … (at most 30d).
+        #[arg(long, default_value = "1h")]
+        window: String,
+        /// Only telemetry from this stage.
+        #[arg(long)]
+        stage: Option<String>,
+        #[arg(long, default_value_t = 0.5)]
+        share: f64,
+        /// Exit non-zero when the dataset drifts.
+        #[arg(long)]
+        fail_on_drift: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -452,6 +494,12 @@ pub struct PushArgs {
     /// interrupted upload resumes where it stopped (e.g. 16MiB; 5MiB-100MiB).
     #[arg(long, default_value = "16MiB")]
     pub part_size: String,
+    /// A training sample (CSV with a header row, or JSON columns
+    /// `{"feature": [values…]}`), profiled locally and stored with the
+    /// version as its reference for drift reports and guardrails. Columns in
+    /// the model's input order.
+    #[arg(long, value_name = "SAMPLE")]
+    pub reference: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -570,4 +618,45 @@ pub struct PullArgs {
     /// Where to write the artifact.
     #[arg(short, long)]
     pub output: std::path::PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReferenceCommand {
+    /// Profile a training sample (CSV or JSON columns) and store it with a
+    /// version that has no reference yet.
+    Add {
+        model: String,
+        version: String,
+        sample: std::path::PathBuf,
+    },
+    /// Show a version's reference profile per feature.
+    Show { model: String, version: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Register an endpoint; prints its signing secret once.
+    Add {
+        url: String,
+        /// Event type, repeatable (version.registered, stage.promoted,
+        /// stage.rolled_back, stage.rollout_changed, guardrail.tripped,
+        /// drift.detected), or * for all.
+        #[arg(long = "event", required = true)]
+        events: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List endpoints.
+    List,
+    /// Remove an endpoint (pending deliveries fail).
+    Remove { id: String },
+    /// Deliveries to an endpoint, newest first.
+    Deliveries {
+        id: String,
+        /// pending, delivered or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }

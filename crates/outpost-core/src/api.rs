@@ -327,6 +327,9 @@ pub struct RolloutRequest {
     /// Run beside the answer by clients, for telemetry only.
     #[serde(default)]
     pub shadow: Option<String>,
+    /// Thresholds the cron holds the canary to; a tripped one rolls it back.
+    #[serde(default)]
+    pub guardrails: Option<crate::guardrail::Guardrails>,
     #[serde(default)]
     pub reason: String,
     /// Admins only, with a reason: override the policy and staging gates.

@@ -49,6 +49,7 @@ pub mod drift;
 pub mod guardrail;
 pub mod kolmogorov;
 pub mod lifecycle;
+pub mod openmetrics;
 pub mod pickle;
 pub mod problem;
 pub mod profile;

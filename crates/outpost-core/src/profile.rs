@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::drift::{Column, DatasetDrift, DriftError, StatTest, dataset_drift, feature_drift};
 use crate::reservoir::Reservoir;
-use crate::telemetry::{FeatureSummary, Histogram, MAX_FEATURES, TelemetryWindow};
+use crate::telemetry::{FeatureSummary, Histogram, MAX_FEATURES};
 
 /// Quantile bins per numeric feature (so at most this many − 1 inner edges).
 pub const BINS: usize = 10;
 /// Sampled values per feature, and in all (keeps a profile well under D1's
 /// row size).
 pub const SAMPLE_PER_FEATURE: usize = 1_000;
-pub const SAMPLE_VALUES: usize = 40_000;
+pub const SAMPLE_VALUES: usize = 30_000;
 /// Categories kept per categorical feature (the most frequent); the rest
 /// are counted together as `other`.
 pub const MAX_CATEGORIES: usize = 100;
@@ -218,20 +218,16 @@ impl ReferenceProfile {
         Ok(())
     }
 
-    /// Tests each feature's reference sample against the window's merged
-    /// sample of it (Evidently's default test and threshold), and the
-    /// dataset against `share_threshold`. Features without current values
-    /// are reported with the reason and left out of the dataset share.
-    pub fn drift(&self, window: &TelemetryWindow, share_threshold: f64) -> DriftReport {
+    /// Tests each feature's reference sample against the telemetry's
+    /// merged sample of it (`telemetry::merge_samples`; Evidently's default
+    /// test and threshold), and the dataset against `share_threshold`.
+    /// Features without current values are reported with the reason and
+    /// left out of the dataset share.
+    pub fn drift(&self, current: &[Reservoir], share_threshold: f64) -> DriftReport {
         let mut features = Vec::with_capacity(self.features.len());
         let mut verdicts = Vec::new();
         for (i, reference) in self.features.iter().enumerate() {
-            let current = window
-                .features
-                .get(i)
-                .and_then(|f| f.sample.as_ref())
-                .map(|s| s.values.as_slice())
-                .unwrap_or(&[]);
+            let current = current.get(i).map(|s| s.values.as_slice()).unwrap_or(&[]);
             let reference_column = match &reference.shape {
                 FeatureShape::Numerical { sample, .. } => Column::Numbers(sample.clone()),
                 FeatureShape::Categorical { sample, .. } => Column::Labels(sample.clone()),
@@ -360,6 +356,7 @@ pub struct DriftReport {
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+    use crate::telemetry::TelemetryWindow;
 
     fn column(name: &str, cells: impl IntoIterator<Item = String>) -> (String, Vec<String>) {
         (name.to_owned(), cells.into_iter().collect())
@@ -462,11 +459,12 @@ mod tests {
             same.record_call(&[(i * 7 % 100) as f64, (i % 3) as f64], 2, 100.0);
             shifted.record_call(&[(i * 7 % 100) as f64 + 60.0, 0.0], 2, 100.0);
         }
-        let calm = p.drift(&same, 0.5);
+        let sample = |w: &TelemetryWindow| crate::telemetry::merge_samples([w], 1000);
+        let calm = p.drift(&sample(&same), 0.5);
         assert_eq!(calm.features[0].test, Some(StatTest::Ks));
         assert_eq!(calm.features[0].drifted, Some(false));
         assert_eq!(calm.features[0].current_values, 150);
-        let report = p.drift(&shifted, 0.5);
+        let report = p.drift(&sample(&shifted), 0.5);
         assert_eq!(report.features[0].drifted, Some(true));
         assert!(report.features[0].score.unwrap() < 1e-6);
         // The channel's labels never match the numbers the model was given:
@@ -475,7 +473,7 @@ mod tests {
         assert_eq!(report.dataset.drifted_features, 2);
         assert!(report.dataset.drifted);
         // No telemetry: every feature says why, and nothing drifts.
-        let empty = p.drift(&TelemetryWindow::new(vec![]), 0.5);
+        let empty = p.drift(&[], 0.5);
         assert!(empty.features.iter().all(|f| f.error.is_some()));
         assert!(!empty.dataset.drifted);
     }

@@ -366,6 +366,76 @@ impl TelemetryWindow {
     }
 }
 
+/// Calls, rows, errors and latency of many windows, their features left
+/// out (windows over other bins still count).
+pub fn merge_timing<'a>(windows: impl IntoIterator<Item = &'a TelemetryWindow>) -> TelemetryWindow {
+    let mut total = TelemetryWindow::new(Vec::new());
+    for window in windows {
+        total.rows += window.rows;
+        total.calls += window.calls;
+        total.errors += window.errors;
+        if total.latency.edges == window.latency.edges {
+            for (a, b) in total.latency.counts.iter_mut().zip(&window.latency.counts) {
+                *a += b;
+            }
+        }
+    }
+    total
+}
+
+/// Longest look-back a report accepts.
+pub const MAX_WINDOW_MS: i64 = 30 * 86_400_000;
+
+/// A report's look-back, `90s`, `15m`, `1h` or `7d`, in ms (1 s to 30 d).
+pub fn parse_window(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => 0,
+    };
+    let ms = number
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0 && unit_ms > 0)
+        .map(|n| n.saturating_mul(unit_ms))
+        .ok_or_else(|| {
+            format!("window is a number and a unit (s, m, h or d), like 15m or 24h; got `{text}`")
+        })?;
+    if ms > MAX_WINDOW_MS {
+        return Err(format!("window is at most 30d, got `{text}`"));
+    }
+    Ok(ms)
+}
+
+/// Most values per feature a report merges windows' samples into.
+pub const REPORT_SAMPLE: usize = 5_000;
+
+/// Each feature's samples across many windows, merged into one uniform
+/// sample of at most `capacity` values (feature i of every window).
+pub fn merge_samples<'a>(
+    windows: impl IntoIterator<Item = &'a TelemetryWindow>,
+    capacity: usize,
+) -> Vec<Reservoir> {
+    let mut merged: Vec<Reservoir> = Vec::new();
+    for window in windows {
+        for (i, feature) in window.features.iter().enumerate() {
+            let Some(sample) = &feature.sample else {
+                continue;
+            };
+            if merged.len() <= i {
+                merged.resize(i + 1, Reservoir::new(capacity));
+            }
+            merged[i].merge(sample);
+        }
+    }
+    merged
+}
+
 /// One line of a performance report: a version at a stage, as reported by
 /// clients or measured in the Worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -546,6 +616,34 @@ mod tests {
         let mut bad = w;
         bad.features = vec![bad.features[0].clone(); MAX_FEATURES + 1];
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn reports_merge_timing_and_samples_across_any_windows() {
+        let mut client = TelemetryWindow::new(vec![vec![1.0]]);
+        client.record_call(&[0.5, 2.0], 1, 80.0);
+        let mut worker = TelemetryWindow::new(vec![]);
+        worker.record_call(&[7.0, 8.0, 9.0, 10.0], 2, 300.0);
+        worker.record_error(90.0);
+        let timing = merge_timing([&client, &worker]);
+        assert_eq!((timing.calls, timing.errors, timing.rows), (3, 1, 4));
+        assert_eq!(timing.latency.counts[1], 2, "80 and 90 µs");
+        let samples = merge_samples([&client, &worker], 10);
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples[0].values, [0.5, 2.0, 7.0, 9.0]);
+        assert_eq!(samples[1].values, [8.0, 10.0]);
+        assert_eq!(samples[0].capacity, SAMPLE_CAPACITY.max(10));
+    }
+
+    #[test]
+    fn windows_are_a_number_and_a_unit() {
+        assert_eq!(parse_window("15m"), Ok(900_000));
+        assert_eq!(parse_window("24h"), Ok(86_400_000));
+        assert_eq!(parse_window("30d"), Ok(MAX_WINDOW_MS));
+        assert_eq!(parse_window("90s"), Ok(90_000));
+        for bad in ["", "h", "0h", "-1h", "1w", "31d", "1.5h"] {
+            assert!(parse_window(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

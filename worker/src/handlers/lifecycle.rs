@@ -26,7 +26,7 @@ use crate::audit::{self, CommitError, Event};
 use crate::ctx::Ctx;
 use crate::db::{self, as_i64};
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{blobs, models};
+use crate::handlers::{blobs, models, webhooks};
 use crate::http;
 use crate::routes::Matched;
 
@@ -133,6 +133,27 @@ fn stage_param(matched: &Matched) -> ApiResult<Stage> {
         .map_err(|e: String| ApiError::not_found(e))
 }
 
+/// What a move carries besides its history entry: statements to commit in
+/// the same batch (after the stage's guardrails are cleared: a move ends the
+/// rollout they guarded), details for its audit entry, and further webhook
+/// events as (type, data).
+#[derive(Default)]
+pub(crate) struct MoveExtras {
+    pub statements: Vec<D1PreparedStatement>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    pub events: Vec<(&'static str, serde_json::Value)>,
+}
+
+/// The webhook event announcing a move, if it is one subscribers see.
+fn move_event(kind: Move) -> Option<&'static str> {
+    match kind {
+        Move::Promote => Some("stage.promoted"),
+        Move::Rollback => Some("stage.rolled_back"),
+        Move::Rollout => Some("stage.rollout_changed"),
+        Move::Cleared => None,
+    }
+}
+
 /// Appends one entry to a stage's history (with its audit entry), retrying
 /// when another move of the same stage got the next sequence number first.
 /// `decide` computes the new state from the current one; `None` means "no
@@ -146,6 +167,34 @@ async fn append_move(
     forced: &[String],
     decide: &dyn Fn(&StageState) -> ApiResult<Option<StageState>>,
 ) -> ApiResult<Option<Deployment>> {
+    append_move_with(
+        ctx,
+        StageMove {
+            model,
+            stage,
+            kind,
+            reason,
+            forced,
+        },
+        decide,
+        MoveExtras::default(),
+    )
+    .await
+}
+
+pub(crate) async fn append_move_with(
+    ctx: &Ctx,
+    m: StageMove<'_>,
+    decide: &dyn Fn(&StageState) -> ApiResult<Option<StageState>>,
+    extras: MoveExtras,
+) -> ApiResult<Option<Deployment>> {
+    let StageMove {
+        model,
+        stage,
+        kind,
+        reason,
+        forced,
+    } = m;
     let org = ctx.org()?;
     let caller = ctx.caller()?;
     for _ in 0..16 {
@@ -166,15 +215,35 @@ async fn append_move(
             at: ctx.now,
             forced: forced.to_vec(),
         };
-        let insert = insert_deployment(ctx, org, &entry)?;
+        let mut statements = vec![
+            insert_deployment(ctx, org, &entry)?,
+            ctx.db
+                .prepare("DELETE FROM guardrails WHERE org = ?1 AND model = ?2 AND stage = ?3")
+                .bind(&[db::text(org), db::text(model), db::text(stage.as_str())])?,
+        ];
+        statements.extend(extras.statements.iter().cloned());
+        let announced = json!({
+            "model": model, "stage": stage, "seq": entry.seq, "from": entry.from, "to": entry.to,
+            "actor": entry.actor, "reason": reason,
+        });
+        if let Some(event) = move_event(kind) {
+            statements.push(webhooks::enqueue(ctx, org, event, &announced)?);
+        }
+        for (event, data) in &extras.events {
+            statements.push(webhooks::enqueue(ctx, org, event, data)?);
+        }
+        let mut details = json!({"from": entry.from, "to": entry.to, "reason": reason, "forced": forced, "seq": entry.seq});
+        if let Some(map) = details.as_object_mut() {
+            map.extend(extras.details.clone());
+        }
         let event = Event::by_caller(
             ctx,
             &format!("stage.{}", kind.as_str()),
             format!("models/{model}/stages/{stage}"),
-            json!({"from": entry.from, "to": entry.to, "reason": reason, "forced": forced, "seq": entry.seq}),
+            details,
         )
         .ok_or_else(|| ApiError::internal("no caller"))?;
-        match audit::commit(ctx, event, vec![insert]).await {
+        match audit::commit(ctx, event, statements).await {
             Ok(_) => return Ok(Some(entry)),
             Err(CommitError::Statement(err)) if db::is_unique_violation(&err, "deployments") => {
                 continue;
@@ -396,16 +465,16 @@ pub async fn promote(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
         reason: &body.reason,
         forced: &forced,
     };
-    move_to(ctx, stage_move, target, &location).await
+    move_to(ctx, stage_move, target, &location, MoveExtras::default()).await
 }
 
 /// Who moves which stage, and why.
-struct StageMove<'a> {
-    model: &'a str,
-    stage: Stage,
-    kind: Move,
-    reason: &'a str,
-    forced: &'a [String],
+pub(crate) struct StageMove<'a> {
+    pub model: &'a str,
+    pub stage: Stage,
+    pub kind: Move,
+    pub reason: &'a str,
+    pub forced: &'a [String],
 }
 
 /// Moves a stage to `target`: 201 with the new history entry, or 200
@@ -415,12 +484,17 @@ async fn move_to(
     m: StageMove<'_>,
     target: StageState,
     location: &str,
+    extras: MoveExtras,
 ) -> ApiResult<Response> {
-    let decide = |from: &StageState| Ok((*from != target).then(|| target.clone()));
-    match append_move(ctx, m.model, m.stage, m.kind, m.reason, m.forced, &decide).await? {
+    let (model, stage) = (m.model, m.stage);
+    // A move that sets something of its own (guardrails) is recorded even
+    // when the split stays the same.
+    let always = !extras.statements.is_empty();
+    let decide = |from: &StageState| Ok((always || *from != target).then(|| target.clone()));
+    match append_move_with(ctx, m, &decide, extras).await? {
         Some(entry) => Ok(http::created(&entry, location)?),
         None => Ok(http::json(
-            &json!({"model": m.model, "stage": m.stage, "state": target, "changed": false}),
+            &json!({"model": model, "stage": stage, "state": target, "changed": false}),
             200,
         )?),
     }
@@ -479,6 +553,34 @@ pub async fn put_rollout(ctx: &Ctx, req: &mut Request, matched: &Matched) -> Api
     policy
         .validate()
         .map_err(|e| ApiError::unprocessable(format!("{model}@{stage}: {e}")))?;
+    let mut extras = MoveExtras::default();
+    if let Some(guardrails) = &body.guardrails {
+        guardrails
+            .validate()
+            .map_err(|e| ApiError::unprocessable(format!("guardrails: {e}")))?;
+        let canary = policy.canary.as_ref().ok_or_else(|| {
+            ApiError::unprocessable(
+                "guardrails watch a canary: give the rollout a `canary` arm, or leave guardrails out",
+            )
+        })?;
+        extras.statements.push(
+            ctx.db
+                .prepare(
+                    "INSERT INTO guardrails (org, model, stage, canary, since, policy) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .bind(&[
+                    db::text(ctx.org()?),
+                    db::text(model),
+                    db::text(stage.as_str()),
+                    db::text(&canary.version),
+                    db::int(ctx.now),
+                    db::text(&serde_json::to_string(guardrails)?),
+                ])?,
+        );
+        extras
+            .details
+            .insert("guardrails".into(), serde_json::to_value(guardrails)?);
+    }
     let mut forced: Vec<String> = Vec::new();
     for version in policy.entering(&current) {
         for gate in pass_gates(ctx, model, stage, version, body.force).await? {
@@ -498,7 +600,7 @@ pub async fn put_rollout(ctx: &Ctx, req: &mut Request, matched: &Matched) -> Api
         reason: &body.reason,
         forced: &forced,
     };
-    move_to(ctx, stage_move, policy.stage_state(), &location).await
+    move_to(ctx, stage_move, policy.stage_state(), &location, extras).await
 }
 
 /// `DELETE /v1/orgs/{org}/models/{model}/stages/{stage}/rollout`: back to the

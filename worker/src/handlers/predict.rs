@@ -202,6 +202,10 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
     let primary_row = row_of(&assignment.version)?;
     let name = format!("{model}@{}", primary_row.version);
     let primary = loaded(ctx, &model, primary_row).await?;
+    crate::request_metrics::record_cache(
+        (ctx.org()?.to_owned(), matched.spec.path, model.clone()),
+        primary.cached,
+    );
     let started = now_ms();
     let outcome = run(&name, &primary.model, &inputs)?;
     let run_ms = now_ms() - started;

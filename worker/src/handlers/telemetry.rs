@@ -5,7 +5,9 @@
 //! the report is the core's merge of what was stored.
 
 use outpost_core::lifecycle::Stage;
-use outpost_core::telemetry::{TelemetryWindow, performance};
+use outpost_core::telemetry::{
+    REPORT_SAMPLE, TelemetryWindow, merge_samples, merge_timing, parse_window, performance,
+};
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -150,6 +152,109 @@ pub async fn performance_report(
     }));
     Ok(http::json(
         &json!({"model": model, "since": since, "rows": report}),
+        200,
+    )?)
+}
+
+/// Windows of one version (optionally one stage) received since `since`.
+pub async fn windows_of(
+    ctx: &Ctx,
+    model: &str,
+    version: &str,
+    stage: Option<&str>,
+    since: i64,
+) -> ApiResult<Vec<TelemetryWindow>> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        window: String,
+    }
+    let rows: Vec<Row> = db::all(
+        &ctx.db
+            .prepare(
+                "SELECT window FROM telemetry_windows
+                 WHERE org = ?1 AND model = ?2 AND version = ?3 AND (?4 IS NULL OR stage = ?4)
+                   AND received_at >= ?5
+                 ORDER BY id DESC LIMIT 20000",
+            )
+            .bind(&[
+                db::text(ctx.org()?),
+                db::text(model),
+                db::text(version),
+                db::opt_text(stage),
+                db::int(since),
+            ])?,
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| serde_json::from_str(&row.window).ok())
+        .collect())
+}
+
+/// `GET /v1/orgs/{org}/models/{model}/drift?version=&window=1h&stage=&share=0.5`:
+/// the version's reference profile against the samples its telemetry carried
+/// over the window — per feature the test, its p-value or distance, the
+/// threshold and the verdict, and dataset drift.
+pub async fn drift_report(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+    let model = matched.param("model");
+    let (mut version, mut window, mut stage, mut share) = (None, "1h".to_owned(), None, 0.5);
+    for (key, value) in req.url()?.query_pairs() {
+        match key.as_ref() {
+            "version" => version = Some(value.into_owned()),
+            "window" => window = value.into_owned(),
+            "stage" => {
+                let parsed: Stage = value.parse().map_err(ApiError::bad_request)?;
+                stage = Some(parsed);
+            }
+            "share" => {
+                share = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| (0.0..=1.0).contains(s))
+                    .ok_or_else(|| ApiError::bad_request("share is a number between 0 and 1"))?;
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter `{other}`; use version, window, stage, share"
+                )));
+            }
+        }
+    }
+    let version = version.ok_or_else(|| {
+        ApiError::bad_request("name the version whose telemetry to test: ?version=1.2.0")
+    })?;
+    let window_ms = parse_window(&window).map_err(ApiError::bad_request)?;
+    crate::handlers::models::load(ctx, model).await?;
+    let org = ctx.org()?;
+    crate::handlers::versions::load(ctx, model, &version)
+        .await?
+        .ok_or_else(|| crate::handlers::versions::not_found(org, model, &version))?;
+    let profile = crate::handlers::profiles::load(ctx, model, &version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "{model}@{version} has no reference profile to compare with; register one with `outpost push --reference sample.csv`"
+            ))
+        })?;
+    let since = ctx.now - window_ms;
+    let windows = windows_of(ctx, model, &version, stage.map(Stage::as_str), since).await?;
+    let timing = merge_timing(&windows);
+    let samples = merge_samples(&windows, REPORT_SAMPLE);
+    let report = profile.drift(&samples, share);
+    Ok(http::json(
+        &json!({
+            "model": model,
+            "version": version,
+            "stage": stage,
+            "window": window,
+            "since": since,
+            "windows": windows.len(),
+            "calls": timing.calls,
+            "rows": timing.rows,
+            "share_threshold": share,
+            "dataset": report.dataset,
+            "features": report.features,
+        }),
         200,
     )?)
 }

@@ -33,7 +33,7 @@ const VERSION_COLUMNS: &str = "v.model, v.version, v.digest, v.size, v.format, v
      v.dataset_version, v.parent_version, v.tags, v.notes, v.author, v.created_at, v.status, v.status_reason";
 
 #[derive(serde::Deserialize)]
-struct VersionRow {
+pub(crate) struct VersionRow {
     model: String,
     version: String,
     digest: String,
@@ -91,7 +91,7 @@ impl VersionRow {
     }
 }
 
-async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<VersionRow>> {
+pub(crate) async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<VersionRow>> {
     Ok(db::first::<VersionRow>(&ctx
         .db
         .prepare(format!(
@@ -101,7 +101,7 @@ async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<Version
 .await?)
 }
 
-fn not_found(org: &str, model: &str, version: &str) -> ApiError {
+pub(crate) fn not_found(org: &str, model: &str, version: &str) -> ApiError {
     ApiError::not_found(format!(
         "no version `{version}` of model `{model}` in organisation `{org}`"
     ))
@@ -249,7 +249,16 @@ pub async fn register(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
             json!({"digest": record.digest, "status": record.status, "reason": version_reason}),
         )
         .ok_or_else(|| ApiError::internal("no caller"))?;
-        match audit::commit(ctx, event, vec![insert]).await {
+        let announce = crate::handlers::webhooks::enqueue(
+            ctx,
+            &org,
+            "version.registered",
+            &json!({
+                "model": model_name, "version": record.version, "digest": record.digest,
+                "size": record.size, "status": record.status, "author": record.author,
+            }),
+        )?;
+        match audit::commit(ctx, event, vec![insert, announce]).await {
             Ok(_) => {
                 let location = format!(
                     "/v1/orgs/{org}/models/{model_name}/versions/{}",

@@ -10,12 +10,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use outpost_core::drift::{Column, FeatureDrift, dataset_drift, feature_drift};
+use outpost_core::drift::{Column, DatasetDrift, FeatureDrift, dataset_drift, feature_drift};
+use outpost_core::profile::{FeatureReport, FeatureShape, ReferenceProfile};
 use outpost_core::telemetry::PerformanceRow;
 use serde_json::json;
 
 use super::Env;
-use crate::cli::DriftCommand;
+use crate::cli::{DriftCommand, ReferenceCommand};
 use crate::output;
 
 /// Columns by header, in file order.
@@ -52,15 +53,244 @@ fn read_csv(path: &Path) -> Result<Vec<(String, Vec<String>)>> {
     Ok(columns)
 }
 
+/// Columns of a sample file: CSV with a header row, or (`.json`) an object
+/// of columns `{"feature": [numbers, strings or nulls]}` in model input order.
+pub fn read_columns(path: &Path) -> Result<Vec<(String, Vec<String>)>> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| {
+                format!(
+                    "{} is not a JSON object of columns like {{\"amount\": [1.5, 2.0]}}",
+                    path.display()
+                )
+            })?;
+        return object
+            .into_iter()
+            .map(|(name, values)| {
+                let cells = values
+                    .as_array()
+                    .ok_or_else(|| {
+                        anyhow!("column `{name}` of {} is not an array", path.display())
+                    })?
+                    .iter()
+                    .map(|v| match v {
+                        serde_json::Value::Null => Ok(String::new()),
+                        serde_json::Value::Number(n) => Ok(n.to_string()),
+                        serde_json::Value::String(s) => Ok(s.clone()),
+                        serde_json::Value::Bool(b) => Ok(b.to_string()),
+                        _ => Err(anyhow!(
+                            "column `{name}` holds a nested value; give numbers or strings"
+                        )),
+                    })
+                    .collect::<Result<Vec<String>>>()?;
+                Ok((name, cells))
+            })
+            .collect();
+    }
+    read_csv(path)
+}
+
+/// A reference profile of a sample file, made and checked locally.
+pub fn profile_of(path: &Path) -> Result<ReferenceProfile> {
+    let columns = read_columns(path)?;
+    let profile = ReferenceProfile::from_columns(&columns)
+        .map_err(|err| anyhow!("{}: {err}", path.display()))?;
+    profile
+        .validate()
+        .map_err(|err| anyhow!("{}: {err}", path.display()))?;
+    Ok(profile)
+}
+
+/// Sends a profile for `model@version`.
+pub fn put_reference(
+    env: &Env,
+    model: &str,
+    version: &str,
+    profile: &ReferenceProfile,
+) -> Result<()> {
+    let _: serde_json::Value = env.client()?.send(
+        "PUT",
+        &format!("/models/{model}/versions/{version}/reference"),
+        profile,
+    )?;
+    Ok(())
+}
+
+/// `outpost reference add|show`.
+pub fn reference(env: &Env, command: ReferenceCommand) -> Result<ExitCode> {
+    match command {
+        ReferenceCommand::Add {
+            model,
+            version,
+            sample,
+        } => {
+            let profile = profile_of(&sample)?;
+            put_reference(env, &model, &version, &profile)?;
+            println!(
+                "{model}@{version}: reference profile of {} rows, {} features stored",
+                profile.rows,
+                profile.features.len()
+            );
+        }
+        ReferenceCommand::Show { model, version } => {
+            let profile: ReferenceProfile = env
+                .client()?
+                .get(&format!("/models/{model}/versions/{version}/reference"))?;
+            if env.json {
+                output::print_json(&profile)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows: Vec<Vec<String>> = profile
+                .features
+                .iter()
+                .map(|f| {
+                    let (kind, detail) = match &f.shape {
+                        FeatureShape::Numerical {
+                            summary,
+                            median,
+                            edges,
+                            ..
+                        } => (
+                            "numerical",
+                            format!(
+                                "min {} · median {median} · max {} · {} bins",
+                                summary.min,
+                                summary.max,
+                                edges.len() + 1
+                            ),
+                        ),
+                        FeatureShape::Categorical { categories, .. } => {
+                            ("categorical", format!("{} categories", categories.len()))
+                        }
+                    };
+                    vec![
+                        f.name.clone(),
+                        kind.to_owned(),
+                        f.count.to_string(),
+                        f.missing.to_string(),
+                        detail,
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                output::table(&["FEATURE", "TYPE", "VALUES", "MISSING", "SUMMARY"], &rows)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn test_name(test: Option<outpost_core::drift::StatTest>) -> String {
+    test.and_then(|t| serde_json::to_value(t).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// `outpost drift report MODEL --version V`: the registry's drift report.
+fn report(env: &Env, command: DriftCommand) -> Result<ExitCode> {
+    let DriftCommand::Report {
+        model,
+        version,
+        window,
+        stage,
+        share,
+        fail_on_drift,
+    } = command
+    else {
+        return Err(anyhow!("not a report"));
+    };
+    let mut path = format!(
+        "/models/{model}/drift?version={}&window={}&share={share}",
+        super::versions::encode(&version),
+        super::versions::encode(&window)
+    );
+    if let Some(stage) = &stage {
+        path.push_str(&format!("&stage={}", super::versions::encode(stage)));
+    }
+    let body: serde_json::Value = env.client()?.get(&path)?;
+    let dataset: DatasetDrift = serde_json::from_value(body["dataset"].clone())
+        .context("the registry's drift report has no dataset verdict")?;
+    if env.json {
+        output::print_json(&body)?;
+    } else {
+        let features: Vec<FeatureReport> =
+            serde_json::from_value(body["features"].clone()).unwrap_or_default();
+        let rows: Vec<Vec<String>> = features
+            .iter()
+            .map(|f| {
+                vec![
+                    f.name.clone(),
+                    f.kind.clone(),
+                    test_name(f.test),
+                    f.score.map_or("-".into(), |s| format!("{s:.6}")),
+                    f.threshold.map_or("-".into(), |t| t.to_string()),
+                    match (f.drifted, &f.error) {
+                        (Some(true), _) => "DRIFT".into(),
+                        (Some(false), _) => "ok".into(),
+                        (None, Some(err)) => err.clone(),
+                        (None, None) => "-".into(),
+                    },
+                    format!("{} / {}", f.reference_values, f.current_values),
+                ]
+            })
+            .collect();
+        println!(
+            "{model}@{version}, last {window}: {} windows, {} calls, {} rows",
+            body["windows"], body["calls"], body["rows"]
+        );
+        print!(
+            "{}",
+            output::table(
+                &[
+                    "FEATURE",
+                    "TYPE",
+                    "TEST",
+                    "SCORE",
+                    "THRESHOLD",
+                    "DRIFT",
+                    "REF / CUR"
+                ],
+                &rows
+            )
+        );
+        println!(
+            "dataset: {} of {} features drifted ({:.0} %, threshold {:.0} %): {}",
+            dataset.drifted_features,
+            dataset.features,
+            dataset.share * 100.0,
+            share * 100.0,
+            if dataset.drifted { "DRIFT" } else { "no drift" }
+        );
+    }
+    Ok(if fail_on_drift && dataset.drifted {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 pub fn run(env: &Env, command: DriftCommand) -> Result<ExitCode> {
+    if matches!(command, DriftCommand::Report { .. }) {
+        return report(env, command);
+    }
     let DriftCommand::Compare {
         reference,
         current,
         share,
         fail_on_drift,
-    } = command;
-    let reference_columns = read_csv(&reference)?;
-    let current_columns: BTreeMap<String, Vec<String>> = read_csv(&current)?.into_iter().collect();
+    } = command
+    else {
+        return Err(anyhow!("not a comparison"));
+    };
+    let reference_columns = read_columns(&reference)?;
+    let current_columns: BTreeMap<String, Vec<String>> =
+        read_columns(&current)?.into_iter().collect();
     let mut reports: Vec<(String, &'static str, FeatureDrift)> = Vec::new();
     for (name, cells) in &reference_columns {
         let current_cells = current_columns.get(name).ok_or_else(|| {

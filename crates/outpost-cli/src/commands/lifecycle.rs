@@ -118,9 +118,22 @@ pub fn rollout(env: &Env, command: RolloutCommand) -> Result<ExitCode> {
             shadow,
             reason,
             force,
+            max_error_rate,
+            max_p95_ms,
+            max_drift_share,
+            min_calls,
         } => {
             let stage = stage_of(&stage)?;
+            let guardrails =
+                (max_error_rate.is_some() || max_p95_ms.is_some() || max_drift_share.is_some())
+                    .then_some(outpost_core::guardrail::Guardrails {
+                        max_error_rate,
+                        max_p95_ms,
+                        max_drift_share,
+                        min_calls,
+                    });
             let body = RolloutRequest {
+                guardrails,
                 stable,
                 canary: canary.as_deref().map(parse_arm).transpose()?,
                 variants: variants
@@ -136,6 +149,22 @@ pub fn rollout(env: &Env, command: RolloutCommand) -> Result<ExitCode> {
                 &format!("/models/{model}/stages/{stage}/rollout"),
                 &body,
             )?
+        }
+        RolloutCommand::Guardrails { model, stage } => {
+            let stage = stage_of(&stage)?;
+            let view: serde_json::Value =
+                client.get(&format!("/models/{model}/stages/{stage}/guardrails"))?;
+            if env.json {
+                output::print_json(&view)?;
+            } else {
+                println!(
+                    "{model}@{stage}: canary {} guarded by {}",
+                    view["canary"], view["guardrails"]
+                );
+                println!("  last verdict: {}", view["verdict"]);
+                println!("  measured: {}", view["measured"]);
+            }
+            return Ok(ExitCode::SUCCESS);
         }
         RolloutCommand::Clear {
             model,

@@ -14,6 +14,7 @@ mod pull;
 mod push;
 mod tokens;
 mod versions;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -75,6 +76,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Policy(command) => lifecycle::policy(&env, command),
         Command::Drift(command) => drift::run(&env, command),
         Command::Perf { model, since } => drift::perf(&env, &model, since),
+        Command::Reference(command) => drift::reference(&env, command),
+        Command::Webhooks(command) => webhooks::run(&env, command),
         Command::Retention(command) => lifecycle::retention(&env, command),
         Command::Audit(command) => audit::run(&env, command),
         Command::Keys(command) => keys::keys(&env, command),

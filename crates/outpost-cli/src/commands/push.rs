@@ -207,6 +207,13 @@ pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
         .map_err(|e: String| anyhow!(e))?;
     let bump = args.bump.as_deref().map(str::parse).transpose()?;
 
+    // The reference is profiled before anything is uploaded: a bad sample
+    // stops the push with nothing registered.
+    let profile = args
+        .reference
+        .as_deref()
+        .map(super::drift::profile_of)
+        .transpose()?;
     let part_size = parse_size(&args.part_size)?;
     let (digest, size) = hash_file(&args.file)?;
     let blob_path = format!("/blobs/sha256/{}", digest.hex());
@@ -247,6 +254,19 @@ pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
     };
     let registered: RegisteredVersion =
         client.send("POST", &format!("/models/{}/versions", args.model), &body)?;
+    if let Some(profile) = &profile {
+        let v = &registered.version;
+        super::drift::put_reference(env, &v.model, &v.version, profile).with_context(|| {
+            format!(
+                "{}@{} is registered, but its reference profile was not stored; add it with `outpost reference add {} {} {}`",
+                v.model,
+                v.version,
+                v.model,
+                v.version,
+                args.reference.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+            )
+        })?;
+    }
     if env.json {
         output::print_json(&registered)?;
     } else {
@@ -256,6 +276,13 @@ pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
             v.model, v.version, v.format, v.size, v.digest
         );
         println!("  version: {}", registered.version_reason);
+        if let Some(profile) = &profile {
+            println!(
+                "  reference: {} rows, {} features profiled",
+                profile.rows,
+                profile.features.len()
+            );
+        }
         if let Some(reason) = &v.status_reason {
             println!("  WARNING: marked {}: {reason}", v.status.as_str());
         }

@@ -1,0 +1,191 @@
+//! Guardrails at work: the cron measures each guarded canary on the
+//! telemetry its stage reported since the rollout began, asks
+//! `outpost_core::guardrail::evaluate`, and rolls a tripped canary back — one
+//! history entry, one audit entry carrying the measurements, and webhook
+//! events, all in one D1 batch. `GET …/stages/{stage}/guardrails` shows the
+//! thresholds and the last verdict.
+
+use outpost_core::guardrail::{Guardrails, Measured, Verdict, evaluate, rollback_reason};
+use outpost_core::lifecycle::{Move, Stage, StageState};
+use outpost_core::routing::RolloutPolicy;
+use outpost_core::telemetry::{REPORT_SAMPLE, merge_samples, merge_timing};
+use serde_json::{Value, json};
+use worker::Response;
+
+use crate::ctx::Ctx;
+use crate::db::{self, as_i64};
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::lifecycle::{MoveExtras, StageMove, append_move_with};
+use crate::handlers::{models, profiles, telemetry, webhooks};
+use crate::http;
+use crate::routes::Matched;
+
+#[derive(serde::Deserialize)]
+pub struct GuardrailRow {
+    pub org: String,
+    pub model: String,
+    pub stage: String,
+    pub canary: String,
+    pub since: f64,
+    pub policy: String,
+    pub checked_at: Option<f64>,
+    pub verdict: Option<String>,
+    pub measured: Option<String>,
+    pub drift_notified: f64,
+}
+
+const COLUMNS: &str =
+    "org, model, stage, canary, since, policy, checked_at, verdict, measured, drift_notified";
+
+/// Every guarded rollout, across organisations (for the cron).
+pub async fn all(ctx: &Ctx) -> ApiResult<Vec<GuardrailRow>> {
+    Ok(db::all::<GuardrailRow>(&ctx.db.prepare(format!(
+        "SELECT {COLUMNS} FROM guardrails ORDER BY org, model, stage"
+    )))
+    .await?)
+}
+
+/// What one check did.
+pub enum Outcome {
+    Checked(Verdict),
+    RolledBack { seq: i64, reason: String },
+}
+
+/// Measures and judges one guarded canary (`ctx` acts for the row's org).
+pub async fn check(ctx: &Ctx, row: &GuardrailRow) -> ApiResult<Outcome> {
+    let policy: Guardrails = serde_json::from_str(&row.policy)
+        .map_err(|_| ApiError::internal("stored guardrails are corrupt"))?;
+    let stage: Stage = row.stage.parse().map_err(ApiError::internal)?;
+    let since = as_i64(row.since);
+    let windows =
+        telemetry::windows_of(ctx, &row.model, &row.canary, Some(stage.as_str()), since).await?;
+    let timing = merge_timing(&windows);
+    let drift = profiles::load(ctx, &row.model, &row.canary)
+        .await?
+        .map(|profile| profile.drift(&merge_samples(&windows, REPORT_SAMPLE), 0.5))
+        .filter(|report| report.dataset.features > 0);
+    let measured = Measured::from_window(&timing, drift.as_ref().map(|d| d.dataset.share));
+    let verdict = evaluate(&policy, &measured);
+    let drifted = drift.as_ref().is_some_and(|d| d.dataset.drifted);
+    let drift_event = drift.as_ref().filter(|_| drifted).map(|d| {
+        json!({
+            "model": row.model, "version": row.canary, "stage": stage, "since": since,
+            "dataset": d.dataset, "features": d.features,
+        })
+    });
+    if let Verdict::Tripped { breaches } = &verdict {
+        let reason = rollback_reason(&row.canary, breaches);
+        let guardrail = json!({
+            "canary": row.canary, "since": since, "policy": policy,
+            "measured": measured, "breaches": breaches,
+        });
+        let mut extras = MoveExtras::default();
+        extras.details.insert("guardrail".into(), guardrail.clone());
+        let mut alert = guardrail;
+        alert["model"] = json!(row.model);
+        alert["stage"] = json!(stage);
+        extras.events.push(("guardrail.tripped", alert));
+        if let Some(event) = drift_event.filter(|_| as_i64(row.drift_notified) == 0) {
+            extras.events.push(("drift.detected", event));
+        }
+        let canary = row.canary.clone();
+        let decide = move |from: &StageState| -> ApiResult<Option<StageState>> {
+            let Some(mut policy) = RolloutPolicy::from_state(from) else {
+                return Ok(None);
+            };
+            if policy.canary.as_ref().map(|a| a.version.as_str()) != Some(canary.as_str()) {
+                return Ok(None);
+            }
+            policy.canary = None;
+            Ok(Some(policy.stage_state()))
+        };
+        let entry = append_move_with(
+            ctx,
+            StageMove {
+                model: &row.model,
+                stage,
+                kind: Move::Rollback,
+                reason: &reason,
+                forced: &[],
+            },
+            &decide,
+            extras,
+        )
+        .await?;
+        return Ok(match entry {
+            Some(entry) => Outcome::RolledBack {
+                seq: entry.seq,
+                reason,
+            },
+            None => Outcome::Checked(verdict),
+        });
+    }
+    let mut statements = vec![
+        ctx.db
+            .prepare(
+                "UPDATE guardrails SET checked_at = ?1, verdict = ?2, measured = ?3, drift_notified = ?4
+                 WHERE org = ?5 AND model = ?6 AND stage = ?7 AND since = ?8",
+            )
+            .bind(&[
+                db::int(ctx.now),
+                db::text(&serde_json::to_string(&verdict)?),
+                db::text(&serde_json::to_string(&measured)?),
+                db::int(i64::from(drifted)),
+                db::text(&row.org),
+                db::text(&row.model),
+                db::text(stage.as_str()),
+                db::int(since),
+            ])?,
+    ];
+    // Drift is announced once each time it appears, not on every check.
+    if let Some(event) = drift_event.filter(|_| as_i64(row.drift_notified) == 0) {
+        statements.push(webhooks::enqueue(ctx, &row.org, "drift.detected", &event)?);
+    }
+    ctx.db.batch(statements).await?;
+    Ok(Outcome::Checked(verdict))
+}
+
+/// `GET /v1/orgs/{org}/models/{model}/stages/{stage}/guardrails`.
+pub async fn get(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+    let model = matched.param("model");
+    let stage: Stage = matched
+        .param("stage")
+        .parse()
+        .map_err(|e: String| ApiError::not_found(e))?;
+    models::load(ctx, model).await?;
+    let row = db::first::<GuardrailRow>(
+        &ctx.db
+            .prepare(format!(
+                "SELECT {COLUMNS} FROM guardrails WHERE org = ?1 AND model = ?2 AND stage = ?3"
+            ))
+            .bind(&[
+                db::text(ctx.org()?),
+                db::text(model),
+                db::text(stage.as_str()),
+            ])?,
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::not_found(format!(
+            "{model}@{stage} has no guardrails; set them with the rollout (PUT …/rollout with `guardrails`)"
+        ))
+    })?;
+    let parse = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .unwrap_or(Value::Null)
+    };
+    Ok(http::json(
+        &json!({
+            "model": model,
+            "stage": stage,
+            "canary": row.canary,
+            "since": as_i64(row.since),
+            "guardrails": serde_json::from_str::<Value>(&row.policy).unwrap_or(Value::Null),
+            "checked_at": row.checked_at.map(as_i64),
+            "verdict": parse(&row.verdict),
+            "measured": parse(&row.measured),
+        }),
+        200,
+    )?)
+}

@@ -1,0 +1,197 @@
+//! `GET /v1/orgs/{org}/metrics`: the organisation's metrics in OpenMetrics
+//! text, for Prometheus-compatible scrapers (bearer token of the org).
+//!
+//! Two sources: per-isolate request series (`request_metrics`: requests by
+//! route, model and status class, latency, model-cache hits; labelled with
+//! the isolate, since each isolate counts its own) and, across every isolate
+//! and client, prediction counters and latency histograms summed from the
+//! telemetry windows in D1 per model, version, stage and source.
+
+use outpost_core::openmetrics::{CONTENT_TYPE, Exposition};
+use outpost_core::telemetry::LATENCY_BOUNDS_US;
+use worker::{Headers, Response};
+
+use crate::ctx::Ctx;
+use crate::db;
+use crate::error::ApiResult;
+use crate::request_metrics::{self, BOUNDS_S};
+
+#[derive(serde::Deserialize)]
+struct PredictionRow {
+    model: String,
+    version: String,
+    stage: String,
+    source: String,
+    calls: Option<f64>,
+    errors: Option<f64>,
+    rows: Option<f64>,
+    latency: String,
+}
+
+pub async fn serve(ctx: &Ctx) -> ApiResult<Response> {
+    let org = ctx.org()?;
+    let isolate = request_metrics::isolate();
+    let mut e = Exposition::new();
+    let series = request_metrics::snapshot(org);
+
+    e.family(
+        "outpost_http_requests",
+        "counter",
+        None,
+        "Requests this isolate served, per route, model and status class.",
+    );
+    for ((_, route, model), s) in &series {
+        for (class, n) in &s.by_status {
+            e.counter(
+                "outpost_http_requests",
+                &[
+                    ("route", route),
+                    ("model", model),
+                    ("status", class),
+                    ("isolate", &isolate),
+                ],
+                *n as f64,
+            );
+        }
+    }
+    e.family(
+        "outpost_http_request_errors",
+        "counter",
+        None,
+        "Requests this isolate answered with a 5xx problem, per route and model.",
+    );
+    for ((_, route, model), s) in &series {
+        let errors = s.by_status.get("5xx").copied().unwrap_or(0);
+        e.counter(
+            "outpost_http_request_errors",
+            &[("route", route), ("model", model), ("isolate", &isolate)],
+            errors as f64,
+        );
+    }
+    e.family(
+        "outpost_http_request_duration_seconds",
+        "histogram",
+        Some("seconds"),
+        "Time from request to response in this isolate.",
+    );
+    for ((_, route, model), s) in &series {
+        e.histogram(
+            "outpost_http_request_duration_seconds",
+            &[("route", route), ("model", model), ("isolate", &isolate)],
+            &BOUNDS_S,
+            &s.latency.counts,
+            s.latency_sum_s,
+        );
+    }
+    e.family(
+        "outpost_model_cache_hits",
+        "counter",
+        None,
+        "Predictions whose model this isolate had loaded already.",
+    );
+    for ((_, _, model), s) in series
+        .iter()
+        .filter(|(_, s)| s.cache_hits + s.cache_misses > 0)
+    {
+        e.counter(
+            "outpost_model_cache_hits",
+            &[("model", model), ("isolate", &isolate)],
+            s.cache_hits as f64,
+        );
+    }
+    e.family(
+        "outpost_model_cache_misses",
+        "counter",
+        None,
+        "Predictions that had to fetch, verify and load their model first.",
+    );
+    for ((_, _, model), s) in series
+        .iter()
+        .filter(|(_, s)| s.cache_hits + s.cache_misses > 0)
+    {
+        e.counter(
+            "outpost_model_cache_misses",
+            &[("model", model), ("isolate", &isolate)],
+            s.cache_misses as f64,
+        );
+    }
+
+    // Across isolates and clients: sums over the stored telemetry windows.
+    let buckets: Vec<String> = (0..=LATENCY_BOUNDS_US.len())
+        .map(|i| format!("sum(json_extract(window, '$.latency.counts[{i}]'))"))
+        .collect();
+    let rows = db::all::<PredictionRow>(
+        &ctx.db
+            .prepare(format!(
+                "SELECT model, version, stage, source,
+                        sum(json_extract(window, '$.calls')) AS calls,
+                        sum(json_extract(window, '$.errors')) AS errors,
+                        sum(json_extract(window, '$.rows')) AS rows,
+                        json_array({}) AS latency
+                 FROM telemetry_windows WHERE org = ?1
+                 GROUP BY model, version, stage, source ORDER BY model, version, stage, source",
+                buckets.join(", ")
+            ))
+            .bind(&[db::text(org)])?,
+    )
+    .await?;
+    let labels = |r: &PredictionRow| {
+        [
+            ("model", r.model.clone()),
+            ("version", r.version.clone()),
+            ("stage", r.stage.clone()),
+            ("source", r.source.clone()),
+        ]
+    };
+    for (name, help, value) in [
+        (
+            "outpost_predictions",
+            "Prediction calls reported by clients and recorded by the Worker.",
+            (|r: &PredictionRow| r.calls) as fn(&PredictionRow) -> Option<f64>,
+        ),
+        (
+            "outpost_prediction_errors",
+            "Prediction calls that failed.",
+            |r: &PredictionRow| r.errors,
+        ),
+        (
+            "outpost_prediction_rows",
+            "Rows predicted.",
+            |r: &PredictionRow| r.rows,
+        ),
+    ] {
+        e.family(name, "counter", None, help);
+        for r in &rows {
+            let l = labels(r);
+            let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            e.counter(name, &l, value(r).unwrap_or(0.0));
+        }
+    }
+    e.family(
+        "outpost_prediction_duration_seconds",
+        "histogram",
+        Some("seconds"),
+        "Prediction call latency as clients and the Worker measured it (bins of outpost_core::telemetry; the sum is not kept).",
+    );
+    let bounds_s: Vec<f64> = LATENCY_BOUNDS_US.iter().map(|us| us / 1e6).collect();
+    for r in &rows {
+        let counts: Vec<u64> = serde_json::from_str::<Vec<Option<f64>>>(&r.latency)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.unwrap_or(0.0) as u64)
+            .collect();
+        let l = labels(r);
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        e.histogram(
+            "outpost_prediction_duration_seconds",
+            &l,
+            &bounds_s,
+            &counts,
+            f64::NAN,
+        );
+    }
+    let headers = Headers::new();
+    headers.set("content-type", CONTENT_TYPE)?;
+    headers.set("cache-control", "no-store")?;
+    Ok(Response::ok(e.finish())?.with_headers(headers))
+}

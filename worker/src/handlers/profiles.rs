@@ -1,0 +1,120 @@
+//! Reference profiles (`outpost_core::profile`): written once per version at
+//! registration (`outpost push --reference sample.csv` computes it with the
+//! native core and sends it), read by clients for their telemetry bins and by
+//! drift reports and guardrails.
+
+use outpost_core::profile::ReferenceProfile;
+use serde_json::json;
+use worker::{Request, Response};
+
+use crate::audit::{self, Event};
+use crate::ctx::Ctx;
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::versions;
+use crate::http;
+use crate::routes::Matched;
+
+#[derive(serde::Deserialize)]
+struct ProfileRow {
+    profile: String,
+}
+
+/// The stored profile of a version, if it has one.
+pub async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<ReferenceProfile>> {
+    let row = db::first::<ProfileRow>(
+        &ctx.db
+            .prepare(
+                "SELECT profile FROM reference_profiles WHERE org = ?1 AND model = ?2 AND version = ?3",
+            )
+            .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?,
+    )
+    .await?;
+    row.map(|r| {
+        serde_json::from_str(&r.profile).map_err(|_| {
+            ApiError::internal(format!("stored profile of {model}@{version} is corrupt"))
+        })
+    })
+    .transpose()
+}
+
+/// `PUT …/models/{model}/versions/{version}/reference`: 201 the first time;
+/// the same profile again is 200; a different one is 409 (a version's
+/// reference is as immutable as the version).
+pub async fn put(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+    let (model, version) = (matched.param("model"), matched.param("version"));
+    let profile: ReferenceProfile = http::read_json(req).await?;
+    profile
+        .validate()
+        .map_err(|err| ApiError::unprocessable(err.to_string()))?;
+    let org = ctx.org()?;
+    versions::load(ctx, model, version)
+        .await?
+        .ok_or_else(|| versions::not_found(org, model, version))?;
+    let location = format!("/v1/orgs/{org}/models/{model}/versions/{version}/reference");
+    if let Some(existing) = load(ctx, model, version).await? {
+        return if existing == profile {
+            Ok(http::json(
+                &json!({"model": model, "version": version, "changed": false}),
+                200,
+            )?)
+        } else {
+            Err(ApiError::conflict(format!(
+                "{model}@{version} has a reference profile already; profiles are immutable like versions — register a new version to change it"
+            )))
+        };
+    }
+    let text = serde_json::to_string(&profile)?;
+    let insert = ctx
+        .db
+        .prepare(
+            "INSERT INTO reference_profiles (org, model, version, profile, created_at, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(&[
+            db::text(org),
+            db::text(model),
+            db::text(version),
+            db::text(&text),
+            db::int(ctx.now),
+            db::text(&ctx.caller()?.token_name),
+        ])?;
+    let names: Vec<&str> = profile.features.iter().map(|f| f.name.as_str()).collect();
+    let event = Event::by_caller(
+        ctx,
+        "version.reference",
+        format!("models/{model}/versions/{version}"),
+        json!({"rows": profile.rows, "features": names}),
+    )
+    .ok_or_else(|| ApiError::internal("no caller"))?;
+    match audit::commit(ctx, event, vec![insert]).await {
+        Ok(_) => {}
+        Err(audit::CommitError::Statement(err))
+            if db::is_unique_violation(&err, "reference_profiles") =>
+        {
+            return Err(ApiError::conflict(format!(
+                "{model}@{version} got a reference profile from another request first"
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    Ok(http::created(
+        &json!({"model": model, "version": version, "features": names, "rows": profile.rows}),
+        &location,
+    )?)
+}
+
+/// `GET …/models/{model}/versions/{version}/reference`.
+pub async fn get(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+    let (model, version) = (matched.param("model"), matched.param("version"));
+    let org = ctx.org()?;
+    versions::load(ctx, model, version)
+        .await?
+        .ok_or_else(|| versions::not_found(org, model, version))?;
+    let profile = load(ctx, model, version).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "{model}@{version} has no reference profile; add one with `outpost push --reference sample.csv` when registering"
+        ))
+    })?;
+    Ok(http::json(&profile, 200)?)
+}

@@ -1,0 +1,434 @@
+//! Webhooks: endpoints registered per organisation, an outbox of deliveries
+//! written in the same D1 batch as the change they announce (so a change is
+//! never announced without happening, nor happens unannounced), and their
+//! delivery — signed as Standard Webhooks (`outpost_core::webhook`), retried
+//! on its schedule, listed per endpoint.
+
+use outpost_core::webhook::{
+    EVENTS, Endpoint, WebhookSecret, check_subscription, payload, retry_delay_s, secret_from_bytes,
+};
+use serde_json::{Value, json};
+use worker::{D1PreparedStatement, Env, Request, Response};
+
+use crate::audit::{self, Event};
+use crate::ctx::{Ctx, random_bytes};
+use crate::db::{self, as_i64};
+use crate::error::{ApiError, ApiResult};
+use crate::http;
+use crate::routes::Matched;
+
+/// Deliveries attempted per run (a request's tail, or the cron).
+const DELIVERIES_PER_RUN: usize = 25;
+/// How long an attempt may take before it counts as failed.
+const ATTEMPT_TIMEOUT_MS: u64 = 10_000;
+const MAX_WEBHOOKS: usize = 20;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateWebhook {
+    url: String,
+    events: Vec<String>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+struct WebhookRow {
+    id: String,
+    url: String,
+    events: String,
+    description: String,
+    created_at: f64,
+    created_by: String,
+}
+
+impl WebhookRow {
+    fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "url": self.url,
+            "events": serde_json::from_str::<Value>(&self.events).unwrap_or(Value::Null),
+            "description": self.description,
+            "created_at": as_i64(self.created_at),
+            "created_by": self.created_by,
+        })
+    }
+}
+
+/// Plain http endpoints are for local development only.
+fn allow_http(env: &Env) -> bool {
+    env.var("OUTPOST_ENV")
+        .map(|v| v.to_string() == "development")
+        .unwrap_or(false)
+}
+
+/// `POST /v1/orgs/{org}/webhooks` `{url, events, description?}` → 201 with
+/// the signing secret, shown this once.
+pub async fn create(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
+    let body: CreateWebhook = http::read_json(req).await?;
+    let url = worker::Url::parse(body.url.trim())
+        .map_err(|err| ApiError::unprocessable(format!("`{}` is not a URL: {err}", body.url)))?;
+    let endpoint = Endpoint {
+        scheme: url.scheme(),
+        host: url.host_str(),
+        has_credentials: !url.username().is_empty() || url.password().is_some(),
+    };
+    check_subscription(&endpoint, &body.events, allow_http(&ctx.env))
+        .map_err(|err| ApiError::unprocessable(err.to_string()))?;
+    if body.description.len() > 200 {
+        return Err(ApiError::unprocessable(
+            "a description is at most 200 bytes",
+        ));
+    }
+    let org = ctx.org()?;
+    let existing = db::all::<Value>(
+        &ctx.db
+            .prepare("SELECT id FROM webhooks WHERE org = ?1 AND deleted_at IS NULL")
+            .bind(&[db::text(org)])?,
+    )
+    .await?;
+    if existing.len() >= MAX_WEBHOOKS {
+        return Err(ApiError::conflict(format!(
+            "{org} has {MAX_WEBHOOKS} webhooks already; delete one first"
+        )));
+    }
+    let id = format!("wh_{}", hex::encode(random_bytes(12)?));
+    let secret = secret_from_bytes(&random_bytes(24)?);
+    let mut events = body.events.clone();
+    events.sort();
+    events.dedup();
+    let caller = ctx.caller()?;
+    let row = WebhookRow {
+        id: id.clone(),
+        url: url.to_string(),
+        events: serde_json::to_string(&events)?,
+        description: body.description.clone(),
+        created_at: ctx.now as f64,
+        created_by: caller.token_name.clone(),
+    };
+    let insert = ctx
+        .db
+        .prepare(
+            "INSERT INTO webhooks (id, org, url, secret, events, description, created_at, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(&[
+            db::text(&id),
+            db::text(org),
+            db::text(&row.url),
+            db::text(&secret),
+            db::text(&row.events),
+            db::text(&row.description),
+            db::int(ctx.now),
+            db::text(&row.created_by),
+        ])?;
+    let event = Event::by_caller(
+        ctx,
+        "webhook.create",
+        format!("webhooks/{id}"),
+        json!({"url": row.url, "events": events}),
+    )
+    .ok_or_else(|| ApiError::internal("no caller"))?;
+    audit::commit(ctx, event, vec![insert]).await?;
+    let mut view = row.view();
+    view["secret"] = json!(secret);
+    Ok(http::created(
+        &view,
+        &format!("/v1/orgs/{org}/webhooks/{id}"),
+    )?)
+}
+
+/// `GET /v1/orgs/{org}/webhooks` (secrets are never listed).
+pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
+    let rows = db::all::<WebhookRow>(
+        &ctx.db
+            .prepare(
+                "SELECT id, url, events, description, created_at, created_by FROM webhooks
+                 WHERE org = ?1 AND deleted_at IS NULL ORDER BY created_at, id",
+            )
+            .bind(&[db::text(ctx.org()?)])?,
+    )
+    .await?;
+    let webhooks: Vec<Value> = rows.iter().map(WebhookRow::view).collect();
+    Ok(http::json(
+        &json!({"webhooks": webhooks, "events": EVENTS}),
+        200,
+    )?)
+}
+
+async fn load(ctx: &Ctx, id: &str) -> ApiResult<WebhookRow> {
+    db::first::<WebhookRow>(
+        &ctx.db
+            .prepare(
+                "SELECT id, url, events, description, created_at, created_by FROM webhooks
+                 WHERE org = ?1 AND id = ?2 AND deleted_at IS NULL",
+            )
+            .bind(&[db::text(ctx.org()?), db::text(id)])?,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no webhook `{id}` in this organisation")))
+}
+
+/// `DELETE /v1/orgs/{org}/webhooks/{webhook}`: stops deliveries (pending
+/// ones fail); the delivery log stays.
+pub async fn delete(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+    let id = matched.param("webhook");
+    let row = load(ctx, id).await?;
+    let org = ctx.org()?;
+    let statements = vec![
+        ctx.db
+            .prepare("UPDATE webhooks SET deleted_at = ?1 WHERE org = ?2 AND id = ?3")
+            .bind(&[db::int(ctx.now), db::text(org), db::text(id)])?,
+        ctx.db
+            .prepare(
+                "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL,
+                 last_error = 'the webhook was deleted' WHERE org = ?1 AND webhook = ?2 AND status = 'pending'",
+            )
+            .bind(&[db::text(org), db::text(id)])?,
+    ];
+    let event = Event::by_caller(
+        ctx,
+        "webhook.delete",
+        format!("webhooks/{id}"),
+        json!({"url": row.url}),
+    )
+    .ok_or_else(|| ApiError::internal("no caller"))?;
+    audit::commit(ctx, event, statements).await?;
+    Ok(http::json(&json!({"id": id, "deleted": true}), 200)?)
+}
+
+#[derive(serde::Deserialize)]
+struct DeliveryRow {
+    id: String,
+    event: String,
+    payload: String,
+    created_at: f64,
+    status: String,
+    attempts: f64,
+    next_attempt_at: Option<f64>,
+    last_attempt_at: Option<f64>,
+    response_status: Option<f64>,
+    last_error: Option<String>,
+}
+
+/// `GET /v1/orgs/{org}/webhooks/{webhook}/deliveries?status=&limit=&cursor=`,
+/// newest first.
+pub async fn deliveries(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+    let id = matched.param("webhook");
+    load(ctx, id).await?;
+    let (paging, extra) = http::paging(req, &["status"])?;
+    let status = extra
+        .iter()
+        .find(|(k, _)| k == "status")
+        .map(|(_, v)| v.clone());
+    if let Some(status) = &status
+        && !["pending", "delivered", "failed"].contains(&status.as_str())
+    {
+        return Err(ApiError::bad_request(format!(
+            "status is pending, delivered or failed, got `{status}`"
+        )));
+    }
+    let rows = db::all::<DeliveryRow>(
+        &ctx.db
+            .prepare(
+                "SELECT id, event, payload, created_at, status, attempts, next_attempt_at, last_attempt_at,
+                        response_status, last_error
+                 FROM webhook_deliveries WHERE org = ?1 AND webhook = ?2 AND (?3 IS NULL OR status = ?3)
+                 ORDER BY created_at DESC, id LIMIT ?4 OFFSET ?5",
+            )
+            .bind(&[
+                db::text(ctx.org()?),
+                db::text(id),
+                db::opt_text(status.as_deref()),
+                db::int(i64::from(paging.limit)),
+                db::int(paging.offset as i64),
+            ])?,
+    )
+    .await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "event": r.event,
+                "payload": serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null),
+                "created_at": as_i64(r.created_at),
+                "status": r.status,
+                "attempts": as_i64(r.attempts),
+                "next_attempt_at": r.next_attempt_at.map(as_i64),
+                "last_attempt_at": r.last_attempt_at.map(as_i64),
+                "response_status": r.response_status.map(as_i64),
+                "last_error": r.last_error,
+            })
+        })
+        .collect();
+    Ok(http::json(
+        &json!({"webhook": id, "deliveries": items, "next_cursor": paging.next_cursor(rows.len())}),
+        200,
+    )?)
+}
+
+/// The outbox statement announcing `event` to every endpoint of `org` that
+/// subscribed to it; run it in the batch of the change it announces.
+pub fn enqueue(ctx: &Ctx, org: &str, event: &str, data: &Value) -> ApiResult<D1PreparedStatement> {
+    Ok(ctx
+        .db
+        .prepare(
+            "INSERT INTO webhook_deliveries (id, org, webhook, event, payload, created_at, status, attempts, next_attempt_at)
+             SELECT 'msg_' || lower(hex(randomblob(16))), w.org, w.id, ?2, ?3, ?4, 'pending', 0, ?4
+             FROM webhooks w
+             WHERE w.org = ?1 AND w.deleted_at IS NULL
+               AND EXISTS (SELECT 1 FROM json_each(w.events) e WHERE e.value IN (?2, '*'))",
+        )
+        .bind(&[
+            db::text(org),
+            db::text(event),
+            db::text(&payload(event, ctx.now, data)),
+            db::int(ctx.now),
+        ])?)
+}
+
+#[derive(serde::Deserialize)]
+struct DueRow {
+    id: String,
+    payload: String,
+    attempts: f64,
+    next_attempt_at: f64,
+    url: String,
+    secret: String,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Delivered(u16),
+    Failed(Option<u16>, String),
+}
+
+async fn attempt(row: &DueRow, now_ms: i64) -> Attempt {
+    let secret = match WebhookSecret::parse(&row.secret) {
+        Ok(secret) => secret,
+        Err(err) => return Attempt::Failed(None, format!("stored secret unusable: {err}")),
+    };
+    let timestamp = now_ms.div_euclid(1000);
+    let signature = secret.sign(&row.id, timestamp, row.payload.as_bytes());
+    match send(row, timestamp, &signature).await {
+        Ok(status) if (200..300).contains(&status) => Attempt::Delivered(status),
+        Ok(status) => Attempt::Failed(Some(status), format!("the endpoint answered {status}")),
+        Err(err) => Attempt::Failed(None, err),
+    }
+}
+
+async fn send(row: &DueRow, timestamp: i64, signature: &str) -> Result<u16, String> {
+    use futures_util::future::{Either, select};
+    let headers = worker::Headers::new();
+    let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
+    set("content-type", "application/json")?;
+    set("user-agent", "Outpost-Webhooks/1")?;
+    set("webhook-id", &row.id)?;
+    set("webhook-timestamp", &timestamp.to_string())?;
+    set("webhook-signature", signature)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_headers(headers)
+        // A redirect is not followed: the endpoint is what was registered.
+        .with_redirect(worker::RequestRedirect::Manual)
+        .with_body(Some(row.payload.as_str().into()));
+    let request = Request::new_with_init(&row.url, &init).map_err(|e| e.to_string())?;
+    let fetcher = worker::Fetch::Request(request);
+    let fetch = Box::pin(fetcher.send());
+    let timeout = Box::pin(worker::Delay::from(std::time::Duration::from_millis(
+        ATTEMPT_TIMEOUT_MS,
+    )));
+    match select(fetch, timeout).await {
+        Either::Left((Ok(response), _)) => Ok(response.status_code()),
+        Either::Left((Err(err), _)) => Err(format!("the request failed: {err}")),
+        Either::Right(_) => Err(format!("no answer within {ATTEMPT_TIMEOUT_MS} ms")),
+    }
+}
+
+/// Attempts the deliveries that are due, oldest first; each is claimed
+/// first (its next attempt pushed out) so that two runs never send it twice
+/// at once. Returns (delivered, failed attempts).
+pub async fn deliver_due(env: &Env) -> Result<(usize, usize), String> {
+    let db = env.d1(crate::ctx::D1_BINDING).map_err(|e| e.to_string())?;
+    let now = worker::Date::now().as_millis() as i64;
+    let due = db::all::<DueRow>(
+        &db.prepare(
+            "SELECT d.id, d.payload, d.attempts, d.next_attempt_at, w.url, w.secret
+             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook AND w.org = d.org
+             WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND w.deleted_at IS NULL
+             ORDER BY d.next_attempt_at LIMIT ?2",
+        )
+        .bind(&[db::int(now), db::int(DELIVERIES_PER_RUN as i64)])
+        .map_err(|e| e.to_string())?,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let (mut delivered, mut failed) = (0, 0);
+    for row in due {
+        let lease = now + 2 * ATTEMPT_TIMEOUT_MS as i64;
+        let claimed = db
+            .prepare(
+                "UPDATE webhook_deliveries SET next_attempt_at = ?1
+                 WHERE id = ?2 AND status = 'pending' AND next_attempt_at = ?3",
+            )
+            .bind(&[
+                db::int(lease),
+                db::text(&row.id),
+                db::int(as_i64(row.next_attempt_at)),
+            ])
+            .map_err(|e| e.to_string())?
+            .run()
+            .await
+            .map_err(|e| e.to_string())?;
+        let changed = claimed
+            .meta()
+            .ok()
+            .flatten()
+            .and_then(|m| m.changes)
+            .unwrap_or(0);
+        if changed == 0 {
+            continue;
+        }
+        let attempts = as_i64(row.attempts) + 1;
+        let at = worker::Date::now().as_millis() as i64;
+        let update = match attempt(&row, at).await {
+            Attempt::Delivered(status) => {
+                delivered += 1;
+                db.prepare(
+                    "UPDATE webhook_deliveries SET status = 'delivered', attempts = ?1, last_attempt_at = ?2,
+                     response_status = ?3, next_attempt_at = NULL, last_error = NULL WHERE id = ?4",
+                )
+                .bind(&[
+                    db::int(attempts),
+                    db::int(at),
+                    db::int(i64::from(status)),
+                    db::text(&row.id),
+                ])
+            }
+            Attempt::Failed(status, error) => {
+                failed += 1;
+                let next = retry_delay_s(attempts as usize).map(|s| at + s as i64 * 1000);
+                db.prepare(
+                    "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, last_attempt_at = ?3,
+                     response_status = ?4, next_attempt_at = ?5, last_error = ?6 WHERE id = ?7",
+                )
+                .bind(&[
+                    db::text(if next.is_some() { "pending" } else { "failed" }),
+                    db::int(attempts),
+                    db::int(at),
+                    db::opt_int(status.map(i64::from)),
+                    db::opt_int(next),
+                    db::text(&error),
+                    db::text(&row.id),
+                ])
+            }
+        };
+        update
+            .map_err(|e| e.to_string())?
+            .run()
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((delivered, failed))
+}
