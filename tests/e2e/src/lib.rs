@@ -8,6 +8,7 @@
 //! and `scripts/test.sh` kills whatever is listed there on exit.
 
 pub mod hostile;
+pub mod receiver;
 
 use std::fs::{self, File};
 use std::io::Read;

@@ -1083,8 +1083,102 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
             &json!({"version": "1.1.0", "stage": "production", "window": outpost_core::telemetry::TelemetryWindow::new(vec![])}),
         )?,
         "Performance" => api.get("/models/fraud-detector/performance")?,
+        "PutReference" => api.json(
+            "PUT",
+            "/models/fraud-detector/versions/1.0.0/reference",
+            &matrix_profile()?,
+        )?,
+        "GetReference" => {
+            put_matrix_profile(f)?;
+            api.get("/models/fraud-detector/versions/1.0.0/reference")?
+        }
+        "DriftReport" => {
+            put_matrix_profile(f)?;
+            api.get("/models/fraud-detector/drift?version=1.0.0&window=15m")?
+        }
+        "GetGuardrails" => {
+            // On `archived`, which no other test moves (as PutRollout).
+            let op = &f.acme["operator"];
+            op.json(
+                "POST",
+                "/models/fraud-detector/stages/archived/promote",
+                &json!({"version": "1.1.0"}),
+            )?;
+            expect_status(
+                &op.json(
+                    "PUT",
+                    "/models/fraud-detector/stages/archived/rollout",
+                    &json!({"canary": {"version": "1.0.0", "weight": 1000},
+                            "guardrails": {"max_error_rate": 0.1}}),
+                )?,
+                201,
+                "guarded rollout",
+            )?;
+            api.get("/models/fraud-detector/stages/archived/guardrails")?
+        }
+        "ListWebhooks" => api.get("/webhooks")?,
+        "CreateWebhook" => api.json(
+            "POST",
+            "/webhooks",
+            // An event the registry suite never causes: nothing is sent.
+            &json!({"url": format!("https://hooks.example/{n}"), "events": ["drift.detected"]}),
+        )?,
+        "DeleteWebhook" => api.delete(&format!("/webhooks/{}", matrix_webhook(f, n)?))?,
+        "ListDeliveries" => {
+            api.get(&format!("/webhooks/{}/deliveries", matrix_webhook(f, n)?))?
+        }
+        "Metrics" => api.get("/metrics")?,
         _ => return Ok(None),
     }))
+}
+
+/// A small reference profile (two features).
+fn matrix_profile() -> Result<serde_json::Value, Failed> {
+    let column = |name: &str, values: &[&str]| {
+        (
+            name.to_owned(),
+            values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>(),
+        )
+    };
+    let profile = outpost_core::profile::ReferenceProfile::from_columns(&[
+        column("amount", &["1", "2", "3", "4", "5", "6", "7"]),
+        column(
+            "merchant",
+            &["food", "atm", "food", "web", "food", "atm", "web"],
+        ),
+    ])
+    .map_err(|e| format!("{e}"))?;
+    serde_json::to_value(profile).map_err(|e| format!("{e}").into())
+}
+
+fn put_matrix_profile(f: &Fixture) -> Result<(), Failed> {
+    let reply = f.acme["developer"].json(
+        "PUT",
+        "/models/fraud-detector/versions/1.0.0/reference",
+        &matrix_profile()?,
+    )?;
+    ensure!(
+        reply.status == 201 || reply.status == 200,
+        "profile: {} {}",
+        reply.status,
+        reply.body
+    );
+    Ok(())
+}
+
+/// A webhook of acme's for the matrix (subscribed to an event the suite never
+/// causes), made by the admin.
+fn matrix_webhook(f: &Fixture, n: &str) -> Result<String, Failed> {
+    let created = expect_status(
+        &f.acme["admin"].json(
+            "POST",
+            "/webhooks",
+            &json!({"url": format!("https://hooks.example/{n}"), "events": ["drift.detected"]}),
+        )?,
+        201,
+        "matrix webhook",
+    )?;
+    Ok(created["id"].as_str().unwrap_or_default().to_owned())
 }
 
 const MIB: u64 = 1 << 20;
@@ -1341,6 +1435,35 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
             format!("/models/{}/performance", f.globex_model),
             None,
         ),
+        (
+            "PUT",
+            format!("/models/{}/versions/3.1.4/reference", f.globex_model),
+            Some(matrix_profile()?),
+        ),
+        (
+            "GET",
+            format!("/models/{}/versions/3.1.4/reference", f.globex_model),
+            None,
+        ),
+        (
+            "GET",
+            format!("/models/{}/drift?version=3.1.4", f.globex_model),
+            None,
+        ),
+        (
+            "GET",
+            format!("/models/{}/stages/production/guardrails", f.globex_model),
+            None,
+        ),
+        ("GET", "/webhooks".into(), None),
+        (
+            "POST",
+            "/webhooks".into(),
+            Some(json!({"url": "https://hooks.example/intruder", "events": ["*"]})),
+        ),
+        ("DELETE", "/webhooks/wh_globex".into(), None),
+        ("GET", "/webhooks/wh_globex/deliveries".into(), None),
+        ("GET", "/metrics".into(), None),
     ];
     ensure!(
         probes.len() == documented_org_routes(f)?.len(),
