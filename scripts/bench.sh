@@ -9,6 +9,9 @@
 #             wasm backend (1 thread) in one Node process, plus native tract, on
 #             the conformance fixtures; the inference build's size
 #             (scripts/bench-inference.sh; a few minutes, most of it building)
+#  drift      a drift report over 20 features x 10 000 samples: outpost-core
+#             native and as wasm32 (Node) vs scipy on the same data
+#             (scripts/bench-drift.sh; a minute once scipy is installed)
 #
 # Usage: scripts/bench.sh                     every part
 #        BENCH_PARTS=inference scripts/bench.sh   only some parts
@@ -16,12 +19,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-parts=${BENCH_PARTS:-registry inference}
+parts=${BENCH_PARTS:-registry inference drift}
 for part in $parts; do
   case "$part" in
     registry) scripts/bench-registry.sh ;;
     inference) scripts/bench-inference.sh ;;
-    *) echo "bench: unknown part '$part'; the parts are: registry inference" >&2; exit 2 ;;
+    drift) scripts/bench-drift.sh ;;
+    *) echo "bench: unknown part '$part'; the parts are: registry inference drift" >&2; exit 2 ;;
   esac
 done
 cat docs/benchmarks.md

@@ -52,10 +52,18 @@ def scores(y_true, y_pred, y_score):
     }
 
 
+def write_reference(x):
+    """The first 1 000 training rows as CSV: the reference sample the demo
+    pushes with the transaction models (`outpost push --reference`)."""
+    lines = [",".join(FEATURES)] + [",".join(f"{v:.4f}" for v in row) for row in x]
+    (OUT / "transactions-reference.csv").write_text("\n".join(lines) + "\n")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     x, y = transactions(6000, seed=7)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=7, stratify=y)
+    write_reference(x_train[:1000])
     entries = []
 
     def save(model, name, version, onnx_model, metrics, params, tags, framework, notes):

@@ -46,6 +46,9 @@ for (const v of manifest.versions) {
   for (const [k, x] of Object.entries(v.metrics)) args.push("--metric", `${k}=${x}`);
   for (const [k, x] of Object.entries(v.params)) args.push("--param", `${k}=${JSON.stringify(x)}`);
   for (const t of v.tags) args.push("--tag", t);
+  // Every demo model reads the same four transaction features: their training
+  // sample is the reference drift reports and guardrails compare against.
+  args.push("--reference", path.join(models, "transactions-reference.csv"));
   const r = run(args, env);
   if (r.ok) created += 1;
   else if (!r.out.includes("already exists")) throw new Error(r.out);

@@ -65,6 +65,47 @@ function table(outputs) {
   return t;
 }
 
+// One bar per feature, scaled so that the test's threshold sits in the
+// middle: p-value tests by −log10(p) / −log10(threshold), distances by
+// score / threshold. Past the middle line the feature drifted.
+function driftChart(report) {
+  const box = $("drift");
+  box.innerHTML = "";
+  box.dataset.report = JSON.stringify(report);
+  const svgNs = "http://www.w3.org/2000/svg";
+  const rowHeight = 26, labelWidth = 150, barWidth = 360, width = labelWidth + barWidth + 230;
+  const svg = document.createElementNS(svgNs, "svg");
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", rowHeight * report.features.length + 24);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "drift per feature against its threshold");
+  const el = (name, attrs, text) => {
+    const node = document.createElementNS(svgNs, name);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  report.features.forEach((f, i) => {
+    const y = 8 + i * rowHeight;
+    el("text", { x: 0, y: y + 14, "font-size": 13 }, f.name);
+    if (f.score === null || f.score === undefined) {
+      el("text", { x: labelWidth, y: y + 14, "font-size": 12, fill: "#5b6475" }, f.error ?? "not tested");
+      return;
+    }
+    const pvalue = ["ks", "chi_square", "z_test"].includes(f.test);
+    const ratio = pvalue ? Math.log10(Math.max(f.score, 1e-300)) / Math.log10(f.threshold) : f.score / f.threshold;
+    const w = Math.max(2, Math.min(ratio, 2) / 2 * barWidth);
+    el("rect", { x: labelWidth, y, width: w, height: rowHeight - 8, fill: f.drifted ? "#d92d20" : "#12b76a", "data-feature": f.name });
+    const score = pvalue ? `p = ${f.score.toExponential(2)}` : `${f.score.toFixed(4)}`;
+    el("text", { x: labelWidth + barWidth + 8, y: y + 14, "font-size": 12 }, `${f.test} ${score} (threshold ${f.threshold}) ${f.drifted ? "DRIFT" : "ok"}`);
+  });
+  el("line", { x1: labelWidth + barWidth / 2, x2: labelWidth + barWidth / 2, y1: 0, y2: rowHeight * report.features.length + 8, stroke: "#1d2430", "stroke-dasharray": "4 3" });
+  const caption = document.createElement("p");
+  caption.textContent = `Dataset: ${report.dataset.drifted_features} of ${report.dataset.features} features drifted (share ${report.dataset.share.toFixed(2)}, threshold ${report.share_threshold}) — ${report.dataset.drifted ? "DRIFT" : "no drift"}. The dashed line is each test's threshold.`;
+  box.append(svg, caption);
+}
+
 async function pinnedRoot(registry, org, token) {
   const url = $("root").value || `${registry}/v1/orgs/${org}/trust/1.root.json`;
   const response = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -75,6 +116,7 @@ async function pinnedRoot(registry, org, token) {
 async function run() {
   $("steps").innerHTML = "";
   $("result").innerHTML = "";
+  $("drift").innerHTML = "";
   $("error").hidden = true;
   document.body.dataset.state = "running";
   const registry = $("registry").value.replace(/\/$/, "");
@@ -109,6 +151,14 @@ async function run() {
     const handle = Model.load(bytes);
     timings.load = current.done(`inputs ${handle.inputs.map((i) => `${i.name} ${i.element_type}[${i.shape.join(", ")}]`).join(", ")}`);
 
+    // The version's reference profile, when it has one: telemetry is
+    // binned over its edges, and drift is tested against it.
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    const api = `${registry}/v1/orgs/${org}/models/${encodeURIComponent(model)}`;
+    const reference = await fetch(`${api}/versions/${resolution.version}/reference`, { headers });
+    const profile = reference.ok ? await reference.json() : null;
+    if (profile) handle.setReferenceBins(profile.features.map((f) => f.edges ?? []));
+
     current = step("predict");
     const inputs = JSON.parse($("inputs").value);
     const outputs = handle.predict(inputs);
@@ -116,6 +166,19 @@ async function run() {
     $("result").append(table(outputs));
     const result = { version: resolution.version, digest: resolution.digest, arm: resolution.arm, outputs, timings };
     $("result").dataset.result = JSON.stringify(result);
+
+    if (profile) {
+      current = step("report telemetry and test drift against the reference");
+      const window = handle.report();
+      await client.report(resolution, window);
+      const response = await fetch(`${api}/drift?version=${resolution.version}&stage=${stage}&window=24h`, { headers });
+      if (!response.ok) throw Object.assign(new Error(`the drift report failed (HTTP ${response.status}): ${await response.text()}`), { code: "REGISTRY" });
+      const report = await response.json();
+      timings.drift = current.done(`${report.dataset.drifted_features} of ${report.dataset.features} features drifted over ${report.calls} calls in the last 24 h`);
+      driftChart(report);
+    } else {
+      $("drift").textContent = `${model}@${resolution.version} has no reference profile: push it with --reference to see drift here.`;
+    }
     document.body.dataset.state = "done";
     handle.free();
   } catch (err) {

@@ -1,6 +1,6 @@
 // Telemetry of the wasm client's Model: a window of calls, rows, errors,
 // latency and per-feature histograms over the reference bins — summaries,
-// never the inputs — handed over and reset by report().
+// and a bounded sample per feature, never rows — handed over and reset by report().
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
@@ -27,7 +27,11 @@ test("predictions accumulate into a telemetry window that report() hands over", 
   assert.deepEqual(window.features[2].histogram.counts, [1, 1, 1]); // 0.5 | 3.5 | 800
   assert.equal(window.features[2].histogram.missing, 1);
   assert.equal(window.features[0].summary.max, 2400);
-  assert.ok(!JSON.stringify(window).includes("3.5,"), "no raw rows in the window");
+  // Each feature keeps a bounded sample of its own values (for KS and
+  // Wasserstein in drift reports) — never whole rows.
+  assert.deepEqual(window.features[2].sample.values, [3.5, 800, 0.5]);
+  assert.equal(window.features[2].sample.capacity, 200);
+  assert.ok(!JSON.stringify(window).includes("42,14"), "no raw rows in the window");
   const next = model.report();
   assert.equal(next.calls, 0, "report() starts a new window");
   assert.deepEqual(next.features[1].histogram.edges, [6, 12, 18], "with the same bins");

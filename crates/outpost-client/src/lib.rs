@@ -15,8 +15,10 @@ use outpost_core::digest::{Digest, DigestError};
 use wasm_bindgen::prelude::*;
 
 mod client;
+mod drift;
 mod inference;
 pub use client::OutpostClient;
+pub use drift::drift_compare;
 pub use inference::Model;
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -72,13 +72,24 @@ impl Histogram {
 }
 
 /// Summary statistics of one feature, kept whether or not bins are known.
+/// With no values, `min` and `max` are +∞ and −∞ (JSON `null`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSummary {
     pub count: u64,
     pub sum: f64,
     pub sum_squares: f64,
+    #[serde(deserialize_with = "null_is_positive_infinity")]
     pub min: f64,
+    #[serde(deserialize_with = "null_is_negative_infinity")]
     pub max: f64,
+}
+
+fn null_is_positive_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+}
+
+fn null_is_negative_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NEG_INFINITY))
 }
 
 impl Default for FeatureSummary {
@@ -633,6 +644,17 @@ mod tests {
         assert_eq!(samples[0].values, [0.5, 2.0, 7.0, 9.0]);
         assert_eq!(samples[1].values, [8.0, 10.0]);
         assert_eq!(samples[0].capacity, SAMPLE_CAPACITY.max(10));
+    }
+
+    #[test]
+    fn a_window_without_values_survives_json() {
+        let mut w = TelemetryWindow::new(vec![vec![1.0]]);
+        w.record_error(50.0);
+        let text = serde_json::to_string(&w).unwrap();
+        assert!(text.contains(r#""min":null"#), "{text}");
+        let back: TelemetryWindow = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, w);
+        back.validate().unwrap();
     }
 
     #[test]

@@ -33,6 +33,8 @@ try {
     const report = await page.evaluate(() => ({
       state: document.body.dataset.state,
       result: document.getElementById("result").dataset.result ?? null,
+      drift: document.getElementById("drift").dataset.report ?? null,
+      bars: document.querySelectorAll("#drift svg rect").length,
       error: document.getElementById("error").hidden ? null : {
         code: document.getElementById("error").dataset.code,
         text: document.getElementById("error").innerText,
@@ -40,7 +42,7 @@ try {
       steps: [...document.querySelectorAll("#steps li")].map((li) => li.innerText),
     }));
     await page.screenshot({ path: `${prefix}-${++n}.png`, fullPage: true });
-    console.log(JSON.stringify({ url, ...report, result: report.result && JSON.parse(report.result), console: console_ }));
+    console.log(JSON.stringify({ url, ...report, result: report.result && JSON.parse(report.result), drift: report.drift && JSON.parse(report.drift), console: console_ }));
     await page.close();
   }
 } finally {

@@ -87,6 +87,16 @@ fn setup() -> Result<Fixture, Failed> {
         )?;
     }
     keys.release(MODEL, &["1.0.0", "1.1.0"])?;
+    // 1.0.0's training sample as its reference: the demo tests drift against it.
+    expect_status(
+        &admin.json(
+            "PUT",
+            &format!("/models/{MODEL}/versions/1.0.0/reference"),
+            &reference_profile()?,
+        )?,
+        201,
+        "reference profile",
+    )?;
     for stage in ["staging", "production"] {
         expect_status(
             &operator.json(
@@ -109,6 +119,27 @@ fn setup() -> Result<Fixture, Failed> {
         keys,
         expected: json!({"version": "1.0.0", "inputs": inputs, "outputs": outputs}),
     })
+}
+
+/// The reference profile of tests/data/models/transactions-reference.csv.
+fn reference_profile() -> Result<Value, Failed> {
+    let path = root().join("tests/data/models/transactions-reference.csv");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    let mut columns: Vec<(String, Vec<String>)> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(|name| (name.to_owned(), Vec::new()))
+        .collect();
+    for line in lines {
+        for (column, cell) in columns.iter_mut().zip(line.split(',')) {
+            column.1.push(cell.to_owned());
+        }
+    }
+    let profile = outpost_core::profile::ReferenceProfile::from_columns(&columns)
+        .map_err(|e| format!("{e}"))?;
+    serde_json::to_value(profile).map_err(|e| format!("{e}").into())
 }
 
 fn node(args: &[&str], envs: &[(&str, String)]) -> Result<(bool, String), Failed> {
@@ -272,7 +303,19 @@ fn demo_in_chromium_matches_native_and_refuses_tampering(f: &Fixture) -> Result<
         worker["outputs"]
     );
     let steps = page["steps"].as_array().map(Vec::len).unwrap_or(0);
-    ensure!(steps == 5, "five steps shown with timings: {page}");
+    ensure!(steps == 6, "six steps shown with timings: {page}");
+    // The page reported its telemetry and drew the drift report per feature.
+    let drift = &page["drift"];
+    let features = drift["features"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        features.len() == 4
+            && page["bars"] == 4
+            && features
+                .iter()
+                .all(|f| f["test"] == "ks" && f["current_values"].as_u64().unwrap_or(0) >= 3)
+            && drift["dataset"]["features"] == 4,
+        "drift chart: {page}"
+    );
     ensure!(
         artifacts.join("demo-1.png").exists(),
         "no screenshot in tests/artifacts"
