@@ -45,13 +45,19 @@ def generate(path):
         json.dump({"features": features}, out)
 
 
-def binned(reference, current, n_bins=30):
-    bins = np.histogram_bin_edges(np.concatenate([reference, current]), bins=n_bins)
-    ref = np.histogram(reference, bins)[0] / len(reference)
-    cur = np.histogram(current, bins)[0] / len(current)
-    np.place(ref, ref == 0, 0.0001)
-    np.place(cur, cur == 0, 0.0001)
-    return ref, cur
+def _reference_script():
+    """scripts/gen-drift-vectors.py, whose Evidently binning and PSI the
+    reference values were made with: the benchmark measures the same code."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent / "gen-drift-vectors.py"
+    spec = importlib.util.spec_from_file_location("gen_drift_vectors", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REFERENCE = _reference_script()
 
 
 def report(features):
@@ -59,8 +65,8 @@ def report(features):
     for reference, current in features:
         ks = stats.ks_2samp(reference, current)
         wd = stats.wasserstein_distance(reference, current) / max(np.std(reference), 0.001)
-        ref, cur = binned(reference, current)
-        psi = float(np.sum((ref - cur) * np.log(ref / cur)))
+        ref, cur = REFERENCE.evidently_binned(reference, current)
+        psi = REFERENCE.psi(ref, cur)
         kl = float(stats.entropy(ref, cur))
         js = float(distance.jensenshannon(ref, cur))
         out.append([float(ks.pvalue), float(wd), psi, kl, js])

@@ -262,8 +262,9 @@ impl Model {
     }
 
     /// The telemetry window since the last report — calls, rows, errors, a
-    /// latency histogram (µs) and per-feature summaries and histograms; never
-    /// the inputs themselves — and starts a new one.
+    /// latency histogram (µs), per-feature summaries and histograms, and a
+    /// bounded uniform sample of each feature's values (never whole rows) —
+    /// and starts a new one.
     pub fn report(&self) -> Result<JsValue, JsValue> {
         let fresh = TelemetryWindow::new(self.reference_edges.borrow().clone());
         let window = self.telemetry.replace(fresh);

@@ -95,11 +95,7 @@ impl Measured {
         Self {
             calls: window.calls,
             errors: window.errors,
-            error_rate: if window.calls == 0 {
-                0.0
-            } else {
-                window.errors as f64 / window.calls as f64
-            },
+            error_rate: window.error_rate(),
             p95_ms,
             drift_share,
         }

@@ -1,11 +1,13 @@
 //! Telemetry windows: what a client (or the Worker) reports about the
-//! predictions it made, aggregated — counts, errors, a latency histogram and
-//! per-feature histograms over the bins of the version's reference profile.
-//! Never raw inputs: a window is a fixed-size summary whatever the traffic.
+//! predictions it made, aggregated — counts, errors, a latency histogram,
+//! per-feature histograms over the bins of the version's reference profile and
+//! a bounded uniform sample of each feature's values (KS and Wasserstein need
+//! values, not bins). Never rows or request logs: a window's size is bounded
+//! whatever the traffic, and features are sampled independently.
 //!
-//! Windows merge associatively, so the registry can add up reports from many
-//! devices and many intervals; drift statistics then compare a window's
-//! feature histograms with the reference's.
+//! Windows merge (associatively below the samples' capacity), so the registry
+//! can add up reports from many devices and intervals; drift reports then
+//! test the merged samples against the reference profile's.
 
 use serde::{Deserialize, Serialize};
 
@@ -358,6 +360,15 @@ impl TelemetryWindow {
         Ok(())
     }
 
+    /// Failed calls ÷ calls (0 without calls).
+    pub fn error_rate(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.calls as f64
+        }
+    }
+
     /// Latency below which `q` of the calls fell (the upper bound of that
     /// bin; `None` in the open bin or with no calls).
     pub fn latency_quantile_us(&self, q: f64) -> Option<f64> {
@@ -494,11 +505,7 @@ pub fn performance<'a>(
             calls: w.calls,
             rows: w.rows,
             errors: w.errors,
-            error_rate: if w.calls == 0 {
-                0.0
-            } else {
-                w.errors as f64 / w.calls as f64
-            },
+            error_rate: w.error_rate(),
             p50_us: w.latency_quantile_us(0.5),
             p95_us: w.latency_quantile_us(0.95),
             p99_us: w.latency_quantile_us(0.99),

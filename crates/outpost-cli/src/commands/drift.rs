@@ -259,20 +259,9 @@ fn report(env: &Env, command: DriftCommand) -> Result<ExitCode> {
                 &rows
             )
         );
-        println!(
-            "dataset: {} of {} features drifted ({:.0} %, threshold {:.0} %): {}",
-            dataset.drifted_features,
-            dataset.features,
-            dataset.share * 100.0,
-            share * 100.0,
-            if dataset.drifted { "DRIFT" } else { "no drift" }
-        );
+        print_dataset(&dataset, share);
     }
-    Ok(if fail_on_drift && dataset.drifted {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(verdict(&dataset, fail_on_drift))
 }
 
 pub fn run(env: &Env, command: DriftCommand) -> Result<ExitCode> {
@@ -347,20 +336,29 @@ pub fn run(env: &Env, command: DriftCommand) -> Result<ExitCode> {
                 &rows
             )
         );
-        println!(
-            "dataset: {} of {} features drifted ({:.0} %, threshold {:.0} %): {}",
-            dataset.drifted_features,
-            dataset.features,
-            dataset.share * 100.0,
-            share * 100.0,
-            if dataset.drifted { "DRIFT" } else { "no drift" }
-        );
+        print_dataset(&dataset, share);
     }
-    Ok(if fail_on_drift && dataset.drifted {
+    Ok(verdict(&dataset, fail_on_drift))
+}
+
+fn print_dataset(dataset: &DatasetDrift, share: f64) {
+    println!(
+        "dataset: {} of {} features drifted ({:.0} %, threshold {:.0} %): {}",
+        dataset.drifted_features,
+        dataset.features,
+        dataset.share * 100.0,
+        share * 100.0,
+        if dataset.drifted { "DRIFT" } else { "no drift" }
+    );
+}
+
+/// The exit code: failure when asked to fail on drift and the dataset drifts.
+fn verdict(dataset: &DatasetDrift, fail_on_drift: bool) -> ExitCode {
+    if fail_on_drift && dataset.drifted {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// `outpost perf MODEL`: the registry's performance report.
