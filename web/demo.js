@@ -73,7 +73,7 @@ function driftChart(report) {
   box.innerHTML = "";
   box.dataset.report = JSON.stringify(report);
   const svgNs = "http://www.w3.org/2000/svg";
-  const rowHeight = 26, labelWidth = 150, barWidth = 360, width = labelWidth + barWidth + 230;
+  const rowHeight = 26, labelWidth = 150, barWidth = 340, width = labelWidth + barWidth + 300;
   const svg = document.createElementNS(svgNs, "svg");
   svg.setAttribute("width", width);
   svg.setAttribute("height", rowHeight * report.features.length + 24);
