@@ -99,6 +99,9 @@ Outpost is running locally (Ctrl-C stops it).
              target/debug/outpost versions search --metric 'f1>=0.95' --tag prod-ready
              target/debug/outpost compare fraud-detector@1.0.0 fraud-detector@1.1.0 fraud-detector@1.2.0
              target/debug/outpost predict demo/transaction-anomaly@production --input tests/data/transactions.json
+             target/debug/outpost perf transaction-anomaly
+             target/debug/outpost drift report transaction-anomaly --version 1.1.0 --window 24h
+  metrics    curl -H "authorization: Bearer \$OUTPOST_TOKEN" $base/v1/orgs/demo/metrics
   demo token $demo_token   (admin of organisation demo; also in .wrangler/demo-token)
   state      .wrangler/state (local D1 and R2; delete it to start over)
 MSG

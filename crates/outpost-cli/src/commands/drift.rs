@@ -158,9 +158,10 @@ pub fn reference(env: &Env, command: ReferenceCommand) -> Result<ExitCode> {
                         } => (
                             "numerical",
                             format!(
-                                "min {} · median {median} · max {} · {} bins",
-                                summary.min,
-                                summary.max,
+                                "min {} · median {} · max {} · {} bins",
+                                short(summary.min),
+                                short(*median),
+                                short(summary.max),
                                 edges.len() + 1
                             ),
                         ),
@@ -184,6 +185,12 @@ pub fn reference(env: &Env, command: ReferenceCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A number to six decimals at most, without trailing zeros.
+fn short(x: f64) -> String {
+    let text = format!("{x:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn test_name(test: Option<outpost_core::drift::StatTest>) -> String {
@@ -411,6 +418,39 @@ pub fn perf(env: &Env, model: &str, since: Option<i64>) -> Result<ExitCode> {
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_print_short() {
+        assert_eq!(short(13.693000000000001), "13.693");
+        assert_eq!(short(2.0), "2");
+        assert_eq!(short(-0.25), "-0.25");
+    }
+
+    #[test]
+    fn json_columns_read_like_csv_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.json");
+        std::fs::write(
+            &path,
+            r#"{"amount": [1.5, null, 3], "merchant": ["food", "atm", "food"]}"#,
+        )
+        .unwrap();
+        let columns = read_columns(&path).unwrap();
+        assert_eq!(columns[0].1, ["1.5", "", "3"]);
+        assert_eq!(columns[1].1, ["food", "atm", "food"]);
+        std::fs::write(&path, r#"{"amount": [[1]]}"#).unwrap();
+        assert!(
+            read_columns(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("nested")
+        );
+        let profile = {
+            std::fs::write(&path, r#"{"amount": [1, 2, 3, 4]}"#).unwrap();
+            profile_of(&path).unwrap()
+        };
+        assert_eq!(profile.rows, 4);
+    }
 
     #[test]
     fn csv_columns_are_read_by_header() {
