@@ -1,6 +1,7 @@
 //! The cron trigger: re-signs timestamps before they expire, applies every
 //! model's retention policy, holds guarded canaries to their guardrails
-//! (rolling back the ones that trip), delivers due webhooks, and leaves a row
+//! (rolling back the ones that trip), compacts old telemetry into totals,
+//! delivers due webhooks, and leaves a row
 //! in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
 
 use outpost_core::auth::Role;
@@ -39,6 +40,16 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
         ),
         Err(err) => {
             worker::console_error!("cron `{}`: guardrails failed: {err}", event.cron());
+            outcome = "failed";
+        }
+    }
+    match compact_telemetry(env).await {
+        Ok(n) => worker::console_log!("cron `{}`: compacted {n} telemetry windows", event.cron()),
+        Err(err) => {
+            worker::console_error!(
+                "cron `{}`: telemetry compaction failed: {err}",
+                event.cron()
+            );
             outcome = "failed";
         }
     }
@@ -168,6 +179,13 @@ async fn check_guardrails(env: &Env) -> Result<(usize, usize), String> {
     } else {
         Err(failures.join("; "))
     }
+}
+
+async fn compact_telemetry(env: &Env) -> Result<usize, String> {
+    let base = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    crate::handlers::telemetry::compact(&base.db, base.now)
+        .await
+        .map_err(|e| format!("{e:?}"))
 }
 
 async fn record_run(event: &ScheduledEvent, env: &Env, outcome: &str) -> worker::Result<()> {

@@ -53,6 +53,10 @@ const TESTS: &[(&str, Test)] = &[
         failed_deliveries_are_retried_and_listed,
     ),
     ("metrics_are_openmetrics_text", metrics_are_openmetrics_text),
+    (
+        "old_telemetry_is_compacted_and_still_counted",
+        old_telemetry_is_compacted_and_still_counted,
+    ),
 ];
 
 const MODEL: &str = "transaction-anomaly";
@@ -69,6 +73,7 @@ fn main() {
         &[
             "a_failing_canary_is_rolled_back_by_the_cron",
             "failed_deliveries_are_retried_and_listed",
+            "old_telemetry_is_compacted_and_still_counted",
         ],
     );
 }
@@ -861,5 +866,100 @@ fn metrics_are_openmetrics_text(f: &Fixture) -> Result<(), Failed> {
         )),
         "no request series for predict"
     );
+    Ok(())
+}
+
+/// The value of the first sample line starting with `prefix`.
+fn sample(text: &str, prefix: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .map(str::to_owned)
+}
+
+fn old_telemetry_is_compacted_and_still_counted(f: &Fixture) -> Result<(), Failed> {
+    let viewer = &f.apis["viewer"];
+    // Two windows received in 1970 (long past any report's window), on
+    // `development`, which nothing else reports on.
+    let insert = |calls: usize, errors: usize, seed: u64| -> Result<(), Failed> {
+        let w = window(&f.profile, seed, calls, errors, 0.0);
+        let json = serde_json::to_string(&w).map_err(|e| format!("{e}"))?;
+        f.worker.d1(&format!(
+            "INSERT INTO telemetry_windows (org, model, version, stage, source, received_at, window)
+             VALUES ('watch', '{MODEL}', '1.0.0', 'development', 'client', 1000, '{json}')"
+        ))?;
+        Ok(())
+    };
+    insert(3, 1, 600)?;
+    insert(4, 0, 700)?;
+    let labels =
+        format!(r#"{{model="{MODEL}",version="1.0.0",stage="development",source="client"}}"#);
+    let calls = format!("outpost_predictions_total{labels} ");
+    let errors = format!("outpost_prediction_errors_total{labels} ");
+    let count = format!("outpost_prediction_duration_seconds_count{labels} ");
+    let metrics = || -> Result<String, Failed> {
+        let reply = viewer.get("/metrics")?;
+        ensure!(
+            reply.status == 200,
+            "metrics: {} {}",
+            reply.status,
+            reply.body
+        );
+        Ok(reply.body)
+    };
+    let before = metrics()?;
+    ensure!(
+        sample(&before, &calls).as_deref() == Some("7")
+            && sample(&before, &errors).as_deref() == Some("1"),
+        "before compaction:\n{before}"
+    );
+
+    trigger_cron(f)?;
+    let left = f.worker.d1(
+        "SELECT count(*) AS n FROM telemetry_windows WHERE org = 'watch' AND stage = 'development'",
+    )?;
+    ensure!(left[0]["n"] == 0, "old windows were kept: {left:?}");
+    let totals = f.worker.d1(
+        "SELECT calls, errors, rows, latency FROM telemetry_totals WHERE org = 'watch' AND stage = 'development'",
+    )?;
+    ensure!(
+        totals.len() == 1
+            && totals[0]["calls"] == 7
+            && totals[0]["errors"] == 1
+            && totals[0]["rows"] == 30,
+        "{totals:?}"
+    );
+    // Counters do not go back: the totals still count.
+    let after = metrics()?;
+    for prefix in [&calls, &errors, &count] {
+        ensure!(
+            sample(&before, prefix) == sample(&after, prefix),
+            "{prefix} changed with compaction:\n{after}"
+        );
+    }
+    // Neither does the all-time performance report.
+    let perf = expect_status(
+        &viewer.get(&format!("/models/{MODEL}/performance"))?,
+        200,
+        "performance",
+    )?;
+    let row = perf["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["stage"] == "development"))
+        .cloned()
+        .ok_or_else(|| format!("no development row: {perf}"))?;
+    ensure!(row["calls"] == 7 && row["errors"] == 1, "{row}");
+
+    // A later compaction adds to the totals.
+    insert(2, 2, 800)?;
+    trigger_cron(f)?;
+    let totals = f.worker.d1(
+        "SELECT calls, errors FROM telemetry_totals WHERE org = 'watch' AND stage = 'development'",
+    )?;
+    ensure!(
+        totals[0]["calls"] == 9 && totals[0]["errors"] == 3,
+        "{totals:?}"
+    );
+    let last = metrics()?;
+    ensure!(sample(&last, &calls).as_deref() == Some("9"), "{last}");
     Ok(())
 }

@@ -116,21 +116,36 @@ pub async fn serve(ctx: &Ctx) -> ApiResult<Response> {
         );
     }
 
-    // Across isolates and clients: sums over the stored telemetry windows.
-    let buckets: Vec<String> = (0..=LATENCY_BOUNDS_US.len())
-        .map(|i| format!("sum(json_extract(window, '$.latency.counts[{i}]'))"))
+    // Across isolates and clients: sums over the stored telemetry windows
+    // and the totals the cron compacted older ones into.
+    let bins = 0..=LATENCY_BOUNDS_US.len();
+    let window_bins: Vec<String> = bins
+        .clone()
+        .map(|i| format!("json_extract(window, '$.latency.counts[{i}]') AS l{i}"))
         .collect();
+    let total_bins: Vec<String> = bins
+        .clone()
+        .map(|i| format!("json_extract(latency, '$[{i}]') AS l{i}"))
+        .collect();
+    let sums: Vec<String> = bins.map(|i| format!("sum(l{i})")).collect();
     let rows = db::all::<PredictionRow>(
         &ctx.db
             .prepare(format!(
-                "SELECT model, version, stage, source,
-                        sum(json_extract(window, '$.calls')) AS calls,
-                        sum(json_extract(window, '$.errors')) AS errors,
-                        sum(json_extract(window, '$.rows')) AS rows,
-                        json_array({}) AS latency
-                 FROM telemetry_windows WHERE org = ?1
+                "SELECT model, version, stage, source, sum(calls) AS calls, sum(errors) AS errors,
+                        sum(rows) AS rows, json_array({sums}) AS latency
+                 FROM (
+                   SELECT model, version, stage, source, json_extract(window, '$.calls') AS calls,
+                          json_extract(window, '$.errors') AS errors, json_extract(window, '$.rows') AS rows,
+                          {window_bins}
+                   FROM telemetry_windows WHERE org = ?1
+                   UNION ALL
+                   SELECT model, version, stage, source, calls, errors, rows, {total_bins}
+                   FROM telemetry_totals WHERE org = ?1
+                 )
                  GROUP BY model, version, stage, source ORDER BY model, version, stage, source",
-                buckets.join(", ")
+                sums = sums.join(", "),
+                window_bins = window_bins.join(", "),
+                total_bins = total_bins.join(", "),
             ))
             .bind(&[db::text(org)])?,
     )

@@ -6,7 +6,8 @@
 
 use outpost_core::lifecycle::Stage;
 use outpost_core::telemetry::{
-    REPORT_SAMPLE, TelemetryWindow, merge_samples, merge_timing, parse_window, performance,
+    Histogram, LATENCY_BOUNDS_US, MAX_WINDOW_MS, REPORT_SAMPLE, TelemetryWindow, merge_samples,
+    merge_timing, parse_window, performance,
 };
 use serde_json::json;
 use worker::{Request, Response};
@@ -138,10 +139,28 @@ pub async fn performance_report(
             .bind(&[db::text(ctx.org()?), db::text(model), db::int(since)])?,
     )
     .await?;
-    let windows: Vec<(&Row, TelemetryWindow)> = rows
+    let mut windows: Vec<(&Row, TelemetryWindow)> = rows
         .iter()
         .filter_map(|row| serde_json::from_str(&row.window).ok().map(|w| (row, w)))
         .collect();
+    // All time (the default) includes what the cron compacted.
+    let totals = if since == 0 {
+        compacted(ctx, model).await?
+    } else {
+        Vec::new()
+    };
+    let total_rows: Vec<Row> = totals
+        .iter()
+        .map(|t| Row {
+            version: t.version.clone(),
+            stage: t.stage.clone(),
+            source: t.source.clone(),
+            window: String::new(),
+        })
+        .collect();
+    for (row, total) in total_rows.iter().zip(&totals) {
+        windows.push((row, total.window()));
+    }
     let report = performance(windows.iter().map(|(row, w)| {
         (
             row.version.as_str(),
@@ -257,4 +276,111 @@ pub async fn drift_report(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiRes
         }),
         200,
     )?)
+}
+
+/// Windows are kept this long — past the longest report window, so every
+/// drift report and guardrail check sees all it asks for — then compacted.
+pub const KEEP_MS: i64 = MAX_WINDOW_MS + 5 * 86_400_000;
+
+/// Compacted telemetry of one (model, version, stage, source).
+#[derive(serde::Deserialize)]
+pub struct Total {
+    pub version: String,
+    pub stage: String,
+    pub source: String,
+    pub calls: f64,
+    pub errors: f64,
+    pub rows: f64,
+    pub latency: String,
+}
+
+impl Total {
+    /// As a window of calls, errors, rows and latency (no features).
+    pub fn window(&self) -> TelemetryWindow {
+        let mut window = TelemetryWindow::new(Vec::new());
+        window.calls = db::as_i64(self.calls) as u64;
+        window.errors = db::as_i64(self.errors) as u64;
+        window.rows = db::as_i64(self.rows) as u64;
+        let counts: Vec<u64> = serde_json::from_str::<Vec<Option<f64>>>(&self.latency)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.unwrap_or(0.0) as u64)
+            .collect();
+        if counts.len() == LATENCY_BOUNDS_US.len() + 1 {
+            window.latency = Histogram {
+                edges: LATENCY_BOUNDS_US.to_vec(),
+                counts,
+                missing: 0,
+            };
+        }
+        window
+    }
+}
+
+/// One model's compacted totals.
+pub async fn compacted(ctx: &Ctx, model: &str) -> ApiResult<Vec<Total>> {
+    Ok(db::all::<Total>(
+        &ctx.db
+            .prepare(
+                "SELECT version, stage, source, calls, errors, rows, latency FROM telemetry_totals
+                 WHERE org = ?1 AND model = ?2 ORDER BY version, stage, source",
+            )
+            .bind(&[db::text(ctx.org()?), db::text(model)])?,
+    )
+    .await?)
+}
+
+/// Folds windows received before `now − KEEP_MS` into `telemetry_totals`
+/// and deletes them, in one batch (so nothing is counted twice or lost).
+/// Returns how many windows were compacted.
+pub async fn compact(database: &worker::D1Database, now: i64) -> ApiResult<usize> {
+    let cutoff = now - KEEP_MS;
+    let bins = LATENCY_BOUNDS_US.len() + 1;
+    let sums: Vec<String> = (0..bins)
+        .map(|i| format!("sum(json_extract(window, '$.latency.counts[{i}]'))"))
+        .collect();
+    let merged: Vec<String> = (0..bins)
+        .map(|i| {
+            format!(
+                "coalesce(json_extract(telemetry_totals.latency, '$[{i}]'), 0) + coalesce(json_extract(excluded.latency, '$[{i}]'), 0)"
+            )
+        })
+        .collect();
+    #[derive(serde::Deserialize)]
+    struct Count {
+        n: f64,
+    }
+    let old = db::first::<Count>(
+        &database
+            .prepare("SELECT count(*) AS n FROM telemetry_windows WHERE received_at < ?1")
+            .bind(&[db::int(cutoff)])?,
+    )
+    .await?
+    .map_or(0, |c| db::as_i64(c.n) as usize);
+    if old == 0 {
+        return Ok(0);
+    }
+    let fold = database
+        .prepare(format!(
+            "INSERT INTO telemetry_totals (org, model, version, stage, source, calls, errors, rows, latency, compacted_through)
+             SELECT org, model, version, stage, source,
+                    sum(json_extract(window, '$.calls')), sum(json_extract(window, '$.errors')),
+                    sum(json_extract(window, '$.rows')), json_array({}), ?1
+             FROM telemetry_windows WHERE received_at < ?1
+             GROUP BY org, model, version, stage, source
+             ON CONFLICT (org, model, version, stage, source) DO UPDATE SET
+               calls = telemetry_totals.calls + excluded.calls,
+               errors = telemetry_totals.errors + excluded.errors,
+               rows = telemetry_totals.rows + excluded.rows,
+               latency = json_array({}),
+               compacted_through = excluded.compacted_through",
+            sums.join(", "),
+            merged.join(", ")
+        ))
+        .bind(&[db::int(cutoff)])?;
+    let delete = database
+        .prepare("DELETE FROM telemetry_windows WHERE received_at < ?1")
+        .bind(&[db::int(cutoff)])?;
+    database.batch(vec![fold, delete]).await?;
+    Ok(old)
 }
