@@ -83,39 +83,32 @@ pub async fn serve(ctx: &Ctx) -> ApiResult<Response> {
             s.latency_sum_s,
         );
     }
-    e.family(
-        "outpost_model_cache_hits",
-        "counter",
-        None,
-        "Predictions whose model this isolate had loaded already.",
-    );
-    for ((_, _, model), s) in series
-        .iter()
-        .filter(|(_, s)| s.cache_hits + s.cache_misses > 0)
-    {
-        e.counter(
+    type Count = fn(&request_metrics::Series) -> u64;
+    let cache: [(&str, &str, Count); 2] = [
+        (
             "outpost_model_cache_hits",
-            &[("model", model), ("isolate", &isolate)],
-            s.cache_hits as f64,
-        );
-    }
-    e.family(
-        "outpost_model_cache_misses",
-        "counter",
-        None,
-        "Predictions that had to fetch, verify and load their model first.",
-    );
-    for ((_, _, model), s) in series
-        .iter()
-        .filter(|(_, s)| s.cache_hits + s.cache_misses > 0)
-    {
-        e.counter(
+            "Predictions whose model this isolate had loaded already.",
+            |s| s.cache_hits,
+        ),
+        (
             "outpost_model_cache_misses",
-            &[("model", model), ("isolate", &isolate)],
-            s.cache_misses as f64,
-        );
+            "Predictions that had to fetch, verify and load their model first.",
+            |s| s.cache_misses,
+        ),
+    ];
+    for (name, help, count) in cache {
+        e.family(name, "counter", None, help);
+        for ((_, _, model), s) in series
+            .iter()
+            .filter(|(_, s)| s.cache_hits + s.cache_misses > 0)
+        {
+            e.counter(
+                name,
+                &[("model", model), ("isolate", &isolate)],
+                count(s) as f64,
+            );
+        }
     }
-
     // Across isolates and clients: sums over the stored telemetry windows
     // and the totals the cron compacted older ones into.
     let bins = 0..=LATENCY_BOUNDS_US.len();
