@@ -74,7 +74,11 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     if let (Some((org, route, model, announcing)), Ok(response)) = (series, &response) {
         let status = response.status_code();
         let seconds = (worker::Date::now().as_millis() - started) as f64 / 1e3;
-        request_metrics::record_request((org, route, model), status, seconds);
+        // Refused requests are not counted under the organisation they
+        // named: anyone can name any organisation (they are audited instead).
+        if status != 401 && status != 403 {
+            request_metrics::record_request((org, route, model), status, seconds);
+        }
         // Changes that announce themselves left deliveries in the outbox:
         // send them once the response is on its way.
         if announcing && status < 300 {

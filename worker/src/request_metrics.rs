@@ -43,8 +43,10 @@ thread_local! {
     static ISOLATE: String = crate::ctx::random_bytes(6).map(hex::encode).unwrap_or_else(|_| "unknown".into());
 }
 
-/// Most series kept (a bound on memory whatever paths are requested).
-const MAX_SERIES: usize = 5_000;
+/// Most series kept per organisation, and in all (bounds on memory whatever
+/// paths are requested; one organisation cannot crowd out the others).
+const MAX_SERIES_PER_ORG: usize = 1_000;
+const MAX_SERIES: usize = 20_000;
 
 fn status_class(status: u16) -> &'static str {
     match status {
@@ -58,8 +60,15 @@ fn status_class(status: u16) -> &'static str {
 fn with_series(key: Key, f: impl FnOnce(&mut Series)) {
     SERIES.with(|series| {
         let mut series = series.borrow_mut();
-        if series.len() >= MAX_SERIES && !series.contains_key(&key) {
-            return;
+        if !series.contains_key(&key) {
+            let org = &key.0;
+            let of_org = series
+                .range((org.clone(), "", String::new())..)
+                .take_while(|((o, _, _), _)| o == org)
+                .count();
+            if series.len() >= MAX_SERIES || of_org >= MAX_SERIES_PER_ORG {
+                return;
+            }
         }
         f(series.entry(key).or_default());
     });

@@ -803,7 +803,14 @@ fn metrics_are_openmetrics_text(f: &Fixture) -> Result<(), Failed> {
             "predict",
         )?;
     }
+    // A refused request names a model, but is not counted under the org.
+    let refused = outpost_e2e::get(&f.worker.url("/v1/orgs/watch/models/intruder-model/stages"))?;
+    ensure!(refused.status == 401, "anonymous: {}", refused.status);
     let reply = viewer.get("/metrics")?;
+    ensure!(
+        !reply.body.contains("intruder-model"),
+        "a refused request made a series"
+    );
     ensure!(
         reply.status == 200
             && reply
