@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::lifecycle::StageState;
+use crate::routing::RolloutPolicy;
 use crate::telemetry::{LATENCY_BOUNDS_US, TelemetryWindow};
 
 fn default_min_calls() -> u64 {
@@ -159,6 +161,18 @@ pub fn evaluate(guardrails: &Guardrails, measured: &Measured) -> Verdict {
     }
 }
 
+/// The stage's state with `canary` taken out of its rollout — stable,
+/// variants and shadow kept — or `None` when the stage no longer runs that
+/// canary (the rollout changed since it was judged: nothing to undo).
+pub fn without_canary(state: &StageState, canary: &str) -> Option<StageState> {
+    let mut policy = RolloutPolicy::from_state(state)?;
+    if policy.canary.as_ref()?.version != canary {
+        return None;
+    }
+    policy.canary = None;
+    Some(policy.stage_state())
+}
+
 /// The history entry's reason for an automatic rollback.
 pub fn rollback_reason(canary: &str, breaches: &[Breach]) -> String {
     let parts: Vec<String> = breaches
@@ -258,6 +272,32 @@ mod tests {
         };
         let m = Measured::from_window(&window(40, 10, 2e6), None);
         assert_eq!(evaluate(&only_errors, &m), Verdict::Healthy);
+    }
+
+    #[test]
+    fn a_rollback_takes_out_the_judged_canary_and_keeps_the_rest() {
+        use crate::routing::Arm;
+        let arm = |version: &str, weight| Arm {
+            version: version.into(),
+            weight,
+        };
+        let rollout = RolloutPolicy {
+            stable: "1.0.0".into(),
+            canary: Some(arm("1.1.0", 2000)),
+            variants: vec![arm("1.2.0", 1000)],
+            shadow: Some("2.0.0".into()),
+        };
+        let state = rollout.stage_state();
+        let expected = RolloutPolicy {
+            canary: None,
+            ..rollout
+        }
+        .stage_state();
+        assert_eq!(without_canary(&state, "1.1.0"), Some(expected.clone()));
+        // Another canary, no canary any more, nothing deployed: no change.
+        assert_eq!(without_canary(&state, "1.3.0"), None);
+        assert_eq!(without_canary(&expected, "1.1.0"), None);
+        assert_eq!(without_canary(&StageState::default(), "1.1.0"), None);
     }
 
     #[test]

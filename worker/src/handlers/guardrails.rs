@@ -5,9 +5,10 @@
 //! events, all in one D1 batch. `GET …/stages/{stage}/guardrails` shows the
 //! thresholds and the last verdict.
 
-use outpost_core::guardrail::{Guardrails, Measured, Verdict, evaluate, rollback_reason};
+use outpost_core::guardrail::{
+    Guardrails, Measured, Verdict, evaluate, rollback_reason, without_canary,
+};
 use outpost_core::lifecycle::{Move, Stage, StageState};
-use outpost_core::routing::RolloutPolicy;
 use outpost_core::telemetry::{REPORT_SAMPLE, merge_samples, merge_timing};
 use serde_json::{Value, json};
 use worker::Response;
@@ -89,16 +90,7 @@ pub async fn check(ctx: &Ctx, row: &GuardrailRow) -> ApiResult<Outcome> {
             extras.events.push(("drift.detected", event));
         }
         let canary = row.canary.clone();
-        let decide = move |from: &StageState| -> ApiResult<Option<StageState>> {
-            let Some(mut policy) = RolloutPolicy::from_state(from) else {
-                return Ok(None);
-            };
-            if policy.canary.as_ref().map(|a| a.version.as_str()) != Some(canary.as_str()) {
-                return Ok(None);
-            }
-            policy.canary = None;
-            Ok(Some(policy.stage_state()))
-        };
+        let decide = move |from: &StageState| Ok(without_canary(from, &canary));
         let entry = append_move_with(
             ctx,
             StageMove {
