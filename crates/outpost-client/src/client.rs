@@ -19,7 +19,9 @@ use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use outpost_core::digest::{Digest, HashedContent, Sha256Hasher};
-use outpost_core::trust::{Envelope, Question, Resolution, TrustError, TrustedState, Verified};
+use outpost_core::trust::{
+    Envelope, Question, Resolution, TrustError, TrustedState, UpdateError, Updater, Verified,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
@@ -133,6 +135,17 @@ fn string_field(config: &JsValue, name: &str) -> Result<Option<String>, JsValue>
         .as_string()
         .map(Some)
         .ok_or_else(|| config_error(&format!("`{name}` must be a string")))
+}
+
+/// A refusal of the refresh: `CODE refused at STEP: reason`, with a way out
+/// for a store whose state belongs to another root.
+fn update_refused(err: &UpdateError) -> JsValue {
+    let hint = if err.code() == "ROOT_MISMATCH" {
+        " (the store holds the state of another repository: use another store or clear it)"
+    } else {
+        ""
+    };
+    error_with_code(err.code(), &format!("{err}{hint}"))
 }
 
 fn refused(step: &str, err: &TrustError) -> JsValue {
@@ -324,20 +337,14 @@ impl Inner {
         format!("{STATE_KEY}:{}:{}", self.registry, self.org)
     }
 
-    /// The saved state when it descends from the pinned root, else the pin.
-    async fn load_state(&self) -> Result<TrustedState, JsValue> {
-        let pinned = TrustedState::from_pinned_root(&self.pinned)
-            .map_err(|e| refused("the pinned root", &e))?;
-        if let Some(bytes) = self.store.get(&self.state_key()).await?
-            && let Ok(saved) = serde_json::from_slice::<TrustedState>(&bytes)
-        {
-            let descends = saved.root.version > pinned.root.version
-                || (saved.root.version == pinned.root.version && saved.root == pinned.root);
-            if descends {
-                return Ok(saved);
-            }
-        }
-        Ok(pinned)
+    /// The saved state, if the store has one that parses. (One that does
+    /// not parse is ignored: the pin starts again.)
+    async fn saved_state(&self) -> Result<Option<TrustedState>, JsValue> {
+        Ok(self
+            .store
+            .get(&self.state_key())
+            .await?
+            .and_then(|bytes| serde_json::from_slice::<TrustedState>(&bytes).ok()))
     }
 
     async fn save_state(&self, state: &TrustedState) -> Result<(), JsValue> {
@@ -398,57 +405,29 @@ impl Inner {
     }
 
     /// Trust metadata `file`, or None when the registry has none (404).
-    async fn metadata(&self, file: &str) -> Result<Option<Envelope>, JsValue> {
+    async fn metadata(&self, file: &str) -> Result<Option<Vec<u8>>, JsValue> {
         let response = self.get(&format!("/trust/{file}")).await?;
         match status(&response) {
             404 => Ok(None),
-            200 => {
-                let text = Self::text(&response).await?;
-                serde_json::from_str(&text).map(Some).map_err(|err| {
-                    error_with_code("MALFORMED", &format!("MALFORMED refused at {file}: {err}"))
-                })
-            }
+            200 => Ok(Some(Self::text(&response).await?.into_bytes())),
             code => Err(registry_error(code, &Self::text(&response).await?)),
         }
     }
 
-    async fn require(&self, file: &str) -> Result<Envelope, JsValue> {
-        self.metadata(file).await?.ok_or_else(|| {
-            error_with_code(
-                "MISSING",
-                &format!("the registry has no {file}: has the organisation uploaded a root and a release?"),
-            )
-        })
-    }
-
-    /// TUF's order: root rotations, root freshness, timestamp → snapshot →
-    /// targets (the same steps as `outpost pull`).
+    /// TUF 5.3–5.6 through the core's updater (the same sequence as `outpost
+    /// pull`): the saved state, which must descend from the pinned root, or
+    /// the pin, refreshed from the registry and saved only when it verified.
     async fn refresh(&self) -> Result<TrustedState, JsValue> {
-        let mut state = self.load_state().await?;
-        let now = self.now()?;
-        loop {
-            let next = state.root.version + 1;
-            match self.metadata(&format!("{next}.root.json")).await? {
-                Some(root) => state
-                    .update_root(&root)
-                    .map_err(|e| refused(&format!("root {next}"), &e))?,
-                None => break,
-            }
+        let saved = self.saved_state().await?;
+        let mut updater =
+            Updater::new(Some(&self.pinned), saved, self.now()?).map_err(|e| update_refused(&e))?;
+        while let Some(request) = updater.next_file() {
+            let bytes = self.metadata(&request.file).await?;
+            updater
+                .offer(bytes.as_deref())
+                .map_err(|e| update_refused(&e))?;
         }
-        state
-            .check_root_fresh(now)
-            .map_err(|e| refused("root", &e))?;
-        state
-            .update_timestamp(&self.require("timestamp.json").await?, now)
-            .map_err(|e| refused("timestamp", &e))?;
-        let snapshot = self.require(&state.next_snapshot_file()).await?;
-        state
-            .update_snapshot(&snapshot, now)
-            .map_err(|e| refused("snapshot", &e))?;
-        let targets = self.require(&state.next_targets_file()).await?;
-        state
-            .update_targets(&targets, now)
-            .map_err(|e| refused("targets", &e))?;
+        let state = updater.finish().map_err(|e| update_refused(&e))?;
         self.save_state(&state).await?;
         Ok(state)
     }
@@ -495,7 +474,13 @@ impl Inner {
         let envelope: Envelope =
             serde_json::from_str(&String::from(js_sys::JSON::stringify(&envelope)?))
                 .map_err(|err| config_error(&format!("not a resolution: {err}")))?;
-        let state = self.load_state().await?;
+        // The trusted state as the last refresh left it, checked against the
+        // pin exactly as a refresh would start.
+        let saved = self.saved_state().await?;
+        let state = Updater::new(Some(&self.pinned), saved, self.now()?)
+            .map_err(|e| update_refused(&e))?
+            .state()
+            .clone();
         let claimed: Resolution = serde_json::from_value(envelope.signed.clone())
             .map_err(|err| config_error(&format!("not a resolution: {err}")))?;
         let key = claimed.digest.to_string();

@@ -2066,7 +2066,7 @@ fn next_release(f: &Fixture, api: &Api, key: &str) -> Result<Value, Failed> {
 }
 
 fn trust_metadata_verifies_like_a_device_would(f: &Fixture) -> Result<(), Failed> {
-    use outpost_core::trust::{Envelope, TrustedState};
+    use outpost_core::trust::{Envelope, Updater};
     let operator = &f.acme["operator"];
     // A release signed by a key the root does not name is refused.
     let forged = next_release(f, operator, "impostor.pk8")?;
@@ -2103,43 +2103,28 @@ fn trust_metadata_verifies_like_a_device_would(f: &Fixture) -> Result<(), Failed
     // A device: pinned root → timestamp → snapshot → targets, fetched from
     // the Worker, checked with the device-side code.
     let viewer = &f.acme["viewer"];
-    let fetch = |file: &str| -> Result<Envelope, Failed> {
-        let body = expect_status(&viewer.get(&format!("/trust/{file}"))?, 200, file)?;
-        serde_json::from_value(body).map_err(|e| format!("{file}: {e}").into())
+    let fetch = |file: &str| -> Result<Option<Vec<u8>>, Failed> {
+        let reply = viewer.get(&format!("/trust/{file}"))?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        let body = expect_status(&reply, 200, file)?;
+        Ok(Some(body.to_string().into_bytes()))
     };
-    let mut state =
-        TrustedState::from_pinned_root(&fetch("1.root.json")?).map_err(|e| format!("{e}"))?;
-    let mut next = 2;
-    while let Ok(root) = fetch(&format!("{next}.root.json")) {
-        state
-            .update_root(&root)
-            .map_err(|e| format!("root {next}: {e}"))?;
-        next += 1;
-    }
+    let pinned: Envelope = serde_json::from_slice(&fetch("1.root.json")?.ok_or("no root 1")?)
+        .map_err(|e| format!("{e}"))?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|e| format!("{e}"))?
         .as_millis() as i64;
-    state.check_root_fresh(now).map_err(|e| format!("{e}"))?;
-    state
-        .update_timestamp(&fetch("timestamp.json")?, now)
-        .map_err(|e| format!("timestamp: {e}"))?;
-    let snapshot_version = state
-        .timestamp
-        .as_ref()
-        .map(|t| t.meta["snapshot.json"].version)
-        .unwrap_or(0);
-    state
-        .update_snapshot(&fetch(&format!("{snapshot_version}.snapshot.json"))?, now)
-        .map_err(|e| format!("snapshot: {e}"))?;
-    let targets_version = state
-        .snapshot
-        .as_ref()
-        .map(|s| s.meta["targets.json"].version)
-        .unwrap_or(0);
-    state
-        .update_targets(&fetch(&format!("{targets_version}.targets.json"))?, now)
-        .map_err(|e| format!("targets: {e}"))?;
+    let mut updater = Updater::new(Some(&pinned), None, now).map_err(|e| format!("{e}"))?;
+    while let Some(request) = updater.next_file() {
+        updater
+            .offer(fetch(&request.file)?.as_deref())
+            .map_err(|e| format!("{e}"))?;
+    }
+    let state = updater.finish().map_err(|e| format!("{e}"))?;
+    let targets_version = state.targets.as_ref().map_or(0, |t| t.version);
     let targets = state.targets.as_ref().ok_or("no targets")?;
     ensure!(
         targets.targets.contains_key("fraud-detector/1.1.0"),
@@ -2293,6 +2278,28 @@ fn device_pull_verifies_and_installs_a_released_model(f: &Fixture) -> Result<(),
         std::fs::read(&model).map_err(|e| format!("{e}"))? == b"the previous model",
         "the previous model is untouched"
     );
+    // Issue "One home for every use case": a state directory that already
+    // holds acme's state does not descend from the impostor's root, so
+    // `--trust` is not silently ignored: ROOT_MISMATCH, model untouched, and
+    // the state itself is left as it was.
+    let kept = std::fs::read(state.join("trusted.json")).map_err(|e| format!("{e}"))?;
+    let (ok, _, stderr) = pull(&other, &state, "acme/fraud-detector@production")?;
+    ensure!(
+        !ok && stderr.contains("ROOT_MISMATCH refused at the pinned root"),
+        "a foreign --trust over an existing state must refuse: {stderr}"
+    );
+    ensure!(
+        std::fs::read(&model).map_err(|e| format!("{e}"))? == b"the previous model",
+        "the installed model is untouched"
+    );
+    ensure!(
+        std::fs::read(state.join("trusted.json")).map_err(|e| format!("{e}"))? == kept,
+        "the trusted state is untouched"
+    );
+    // The right pin over the same state still pulls.
+    let (ok, stdout, stderr) = pull(&pinned, &state, "acme/fraud-detector@production")?;
+    ensure!(ok, "the state still serves its own root: {stdout}{stderr}");
+    std::fs::write(&model, b"the previous model").map_err(|e| format!("{e}"))?;
 
     // A deployment nobody released is not handed to devices.
     let dev = &f.acme["developer"];
@@ -2445,7 +2452,7 @@ fn cli_key_ceremony_release_and_device_pull(f: &Fixture) -> Result<(), Failed> {
 }
 
 fn cron_re_signs_an_ageing_timestamp(f: &Fixture) -> Result<(), Failed> {
-    use outpost_core::trust::{Envelope, TrustedState};
+    use outpost_core::trust::{Envelope, Step, Updater};
     let viewer = &f.acme["viewer"];
     let before = expect_status(&viewer.get("/trust/timestamp.json")?, 200, "timestamp")?;
     let version = before["signed"]["version"].as_u64().ok_or("no version")?;
@@ -2473,25 +2480,30 @@ fn cron_re_signs_an_ageing_timestamp(f: &Fixture) -> Result<(), Failed> {
         "root",
     )?)
     .map_err(|e| format!("{e}"))?;
-    let mut state = TrustedState::from_pinned_root(&first).map_err(|e| format!("{e}"))?;
-    if root.signed["version"] != 1 {
-        for n in 2..=root.signed["version"].as_u64().unwrap_or(1) {
-            let next: Envelope = serde_json::from_value(expect_status(
-                &viewer.get(&format!("/trust/{n}.root.json"))?,
-                200,
-                "root",
-            )?)
-            .map_err(|e| format!("{e}"))?;
-            state.update_root(&next).map_err(|e| format!("{e}"))?;
-        }
-    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|e| format!("{e}"))?
         .as_millis() as i64;
-    let fresh: Envelope = serde_json::from_value(after).map_err(|e| format!("{e}"))?;
-    state
-        .update_timestamp(&fresh, now)
+    // The device's own sequence: root rotations up to the served root, then
+    // the re-signed timestamp offered at the timestamp step.
+    let mut updater = Updater::new(Some(&first), None, now).map_err(|e| format!("{e}"))?;
+    while let Some(request) = updater.next_file() {
+        if request.step == Step::Timestamp {
+            break;
+        }
+        let version = request.file.trim_end_matches(".root.json");
+        let served = if version.parse::<u64>().ok() <= root.signed["version"].as_u64() {
+            let reply = viewer.get(&format!("/trust/{}", request.file))?;
+            Some(expect_status(&reply, 200, "root")?.to_string().into_bytes())
+        } else {
+            None
+        };
+        updater
+            .offer(served.as_deref())
+            .map_err(|e| format!("{e}"))?;
+    }
+    updater
+        .offer(Some(after.to_string().as_bytes()))
         .map_err(|e| format!("the re-signed timestamp verifies: {e}"))?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! `outpost pull ORG/MODEL@STAGE`: the device client of the signed
-//! distribution. Every check is `outpost_core::trust`'s, in TUF's order:
-//! root rotations, root freshness, timestamp → snapshot → targets, the
-//! director's resolution for exactly this question, then the bytes. The
+//! distribution. The order and every check are `outpost_core::trust`'s:
+//! its `Updater` asks for root rotations, timestamp, snapshot and targets in
+//! TUF's order (this module only fetches), then the director's resolution
+//! for exactly this question is verified, then the bytes. The
 //! trusted state (current root, highest versions seen) lives in `--state`, so
 //! rollback protection holds across runs; the model is replaced atomically.
 
@@ -10,7 +11,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use outpost_core::trust::{Envelope, Question, TrustError, TrustedState};
+use outpost_core::trust::{
+    Envelope, Question, Step, TrustError, TrustedState, UpdateError, Updater,
+};
 
 use super::Env;
 use super::pull::install;
@@ -40,21 +43,14 @@ fn refused(step: &str, err: TrustError) -> anyhow::Error {
     )
 }
 
-fn fetch(client: &Client, file: &str) -> Result<Option<Envelope>> {
+/// Trust metadata `file`, or None when the registry has none (404).
+fn fetch(client: &Client, file: &str) -> Result<Option<Vec<u8>>> {
     let reply = client.get_reply(&format!("/trust/{file}"))?;
     match reply.status {
         404 => Ok(None),
-        200 => Ok(Some(
-            serde_json::from_str(&reply.body).with_context(|| format!("{file} is not metadata"))?,
-        )),
+        200 => Ok(Some(reply.body.into_bytes())),
         _ => Err(http::error_from(&reply)),
     }
-}
-
-fn require(client: &Client, file: &str) -> Result<Envelope> {
-    fetch(client, file)?.ok_or_else(|| {
-        anyhow!("the registry has no {file}: has the organisation uploaded a root and a release?")
-    })
 }
 
 fn save(state: &TrustedState, dir: &Path) -> Result<()> {
@@ -65,32 +61,65 @@ fn save(state: &TrustedState, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn load(trust: Option<&Path>, dir: &Path) -> Result<TrustedState> {
+/// The state saved in `dir`, if any.
+fn saved_state(dir: &Path) -> Result<Option<TrustedState>> {
     let saved = dir.join("trusted.json");
-    if saved.exists() {
-        let text = std::fs::read_to_string(&saved)?;
-        return serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is corrupt; remove it to start again from the pinned root",
-                saved.display()
-            )
-        });
+    if !saved.exists() {
+        return Ok(None);
     }
-    let path = trust.ok_or_else(|| {
-        anyhow!(
-            "no trusted state in {} yet: pass the pinned root with --trust",
-            dir.display()
+    let text = std::fs::read_to_string(&saved)?;
+    serde_json::from_str(&text).map(Some).with_context(|| {
+        format!(
+            "{} is corrupt; remove it to start again from the pinned root",
+            saved.display()
         )
-    })?;
-    from_pinned(path)
+    })
 }
 
-fn from_pinned(path: &Path) -> Result<TrustedState> {
+/// The pinned root metadata `--trust` names.
+fn pinned_root(path: &Path) -> Result<Envelope> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let envelope: Envelope = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not root metadata", path.display()))?;
-    TrustedState::from_pinned_root(&envelope).map_err(|e| refused("the pinned root", e))
+    serde_json::from_str(&text).with_context(|| format!("{} is not root metadata", path.display()))
+}
+
+/// A refusal of the refresh, with the hint that fits it.
+fn refused_update(err: UpdateError, dir: &Path) -> anyhow::Error {
+    if err.code() == "ROOT_MISMATCH" {
+        return anyhow!(
+            "{err}\nhint: the state in {} belongs to another repository than the root given with --trust; pull into a fresh --state",
+            dir.display()
+        );
+    }
+    if let TrustError::Unavailable { .. } = err.error {
+        return anyhow!(
+            "{err}\nhint: the organisation must upload a root and sign a release first"
+        );
+    }
+    refused(&err.step.to_string(), err.error)
+}
+
+/// TUF 5.3–5.6 through the core's updater: the saved state (which must
+/// descend from `--trust` when both exist) or the pin, refreshed from the
+/// registry. Nothing is saved unless the whole refresh verified.
+fn refresh(client: &Client, trust: Option<&Path>, dir: &Path, now: i64) -> Result<TrustedState> {
+    let saved = saved_state(dir)?;
+    if saved.is_none() && trust.is_none() {
+        return Err(anyhow!(
+            "no trusted state in {} yet: pass the pinned root with --trust",
+            dir.display()
+        ));
+    }
+    let pinned = trust.map(pinned_root).transpose()?;
+    let mut updater =
+        Updater::new(pinned.as_ref(), saved, now).map_err(|e| refused_update(e, dir))?;
+    while let Some(request) = updater.next_file() {
+        let bytes = fetch(client, &request.file)?;
+        updater
+            .offer(bytes.as_deref())
+            .map_err(|e| refused_update(e, dir))?;
+    }
+    updater.finish().map_err(|e| refused_update(e, dir))
 }
 
 /// Which resolution each installed file came from, by canonical path, so
@@ -138,19 +167,19 @@ pub fn verify(env: &Env, args: &VerifyArgs) -> Result<ExitCode> {
             args.state.display()
         ));
     }
-    let state = load(None, &args.state)?;
+    let state = saved_state(&args.state)?.ok_or_else(|| anyhow!("no trusted state"))?;
     if let Some(pinned) = &args.trust {
         // Rotations past the pinned root were checked when they were pulled;
-        // the state cannot be older than the pin, nor differ at the same version.
-        let pinned = from_pinned(pinned)?;
-        if pinned.root.version > state.root.version
-            || (pinned.root.version == state.root.version && pinned.root != state.root)
-        {
-            return Err(anyhow!(
-                "ROOT_MISMATCH refused at the pinned root: the state in {} does not descend from the root given with --trust\nhint: the state directory belongs to another repository; pull again into a fresh --state",
-                args.state.display()
-            ));
-        }
+        // the state must have accepted exactly this root on its way.
+        state.descends_from(&pinned_root(pinned)?).map_err(|e| {
+            refused_update(
+                UpdateError {
+                    step: Step::PinnedRoot,
+                    error: e,
+                },
+                &args.state,
+            )
+        })?;
     }
     let key = canonical(&args.file)?;
     let records = installed_records(&args.state)?;
@@ -211,33 +240,10 @@ pub fn pull(env: &Env, args: &PullArgs) -> Result<ExitCode> {
         .as_deref()
         .ok_or_else(|| anyhow!("device pulls need --state DIR"))?;
     let client = Client::new(env.settings.url()?, &org, env.settings.token()?);
-    let mut state = load(args.trust.as_deref(), dir)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
-
-    // TUF 5.3: newer roots, each signed by the old and the new threshold.
-    loop {
-        let next = state.root.version + 1;
-        match fetch(&client, &format!("{next}.root.json"))? {
-            Some(root) => state
-                .update_root(&root)
-                .map_err(|e| refused(&format!("root {next}"), e))?,
-            None => break,
-        }
-    }
-    state
-        .check_root_fresh(now)
-        .map_err(|e| refused("root", e))?;
-    state
-        .update_timestamp(&require(&client, "timestamp.json")?, now)
-        .map_err(|e| refused("timestamp", e))?;
-    state
-        .update_snapshot(&require(&client, &state.next_snapshot_file())?, now)
-        .map_err(|e| refused("snapshot", e))?;
-    state
-        .update_targets(&require(&client, &state.next_targets_file())?, now)
-        .map_err(|e| refused("targets", e))?;
+    let mut state = refresh(&client, args.trust.as_deref(), dir, now)?;
     save(&state, dir)?;
 
     let device = args.device_id.clone().unwrap_or_default();

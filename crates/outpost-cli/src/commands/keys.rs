@@ -178,7 +178,7 @@ pub fn trust(env: &Env, command: TrustCommand) -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", current.display()))?;
             let current_envelope: Envelope = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not root metadata", current.display()))?;
-            let mut state = TrustedState::from_pinned_root(&current_envelope)?;
+            let state = TrustedState::from_pinned_root(&current_envelope)?;
             let mut signed = serde_json::to_value(&state.root)?;
             let new_root = spec(&root_keys, root_threshold)?;
             // Same roles as before, new root keys and threshold.
@@ -204,8 +204,7 @@ pub fn trust(env: &Env, command: TrustCommand) -> Result<ExitCode> {
                 .map(|p| signing_key(p))
                 .collect::<Result<Vec<_>>>()?;
             let envelope = sign_all(signed, &signers)?;
-            state
-                .update_root(&envelope)
+            outpost_core::trust::verify_new_root(Some(&current_envelope), &envelope)
                 .context("the rotation does not verify: it needs a threshold of the old root keys and of the new ones")?;
             (envelope, output)
         }
@@ -352,7 +351,7 @@ mod tests {
         .unwrap();
         let root: Envelope =
             serde_json::from_str(&std::fs::read_to_string(p("root.json")).unwrap()).unwrap();
-        let mut state = TrustedState::from_pinned_root(&root).unwrap();
+        let state = TrustedState::from_pinned_root(&root).unwrap();
         assert_eq!(state.root.roles["root"].threshold, 2);
 
         // Rotating with only one of the two old keys is refused and writes nothing.
@@ -378,8 +377,8 @@ mod tests {
         rotate(vec![p("root1.pk8"), p("root2.pk8")], "root.2.json").unwrap();
         let next: Envelope =
             serde_json::from_str(&std::fs::read_to_string(p("root.2.json")).unwrap()).unwrap();
-        state.update_root(&next).unwrap();
-        assert_eq!(state.root.version, 2);
-        assert_eq!(state.root.roles["root"].keyids.len(), 1);
+        let rotated = outpost_core::trust::verify_new_root(Some(&root), &next).unwrap();
+        assert_eq!(rotated.version, 2);
+        assert_eq!(rotated.roles["root"].keyids.len(), 1);
     }
 }
