@@ -58,3 +58,21 @@ impl From<serde_json::Error> for ApiError {
         ApiError::Internal(format!("JSON: {err}"))
     }
 }
+
+/// The use cases' errors: domain outcomes become their problem, a storage
+/// failure an internal error whose cause is logged, never sent.
+impl From<outpost_registry::RegistryError> for ApiError {
+    fn from(err: outpost_registry::RegistryError) -> Self {
+        use outpost_registry::{RegistryError, StoreError};
+        match err {
+            RegistryError::Store(StoreError::Failed(cause)) => ApiError::Internal(cause),
+            other => ApiError::from(other.to_problem()),
+        }
+    }
+}
+
+impl From<outpost_registry::StoreError> for ApiError {
+    fn from(err: outpost_registry::StoreError) -> Self {
+        ApiError::from(outpost_registry::RegistryError::Store(err))
+    }
+}

@@ -107,3 +107,30 @@ pub fn paging(
     }
     Ok((paging, rest))
 }
+
+/// `?stage=…&device=…` of resolve and predict: the stage is required, the
+/// device optional (without one, a caller is routed at random). Unknown
+/// parameters are refused, naming the accepted ones.
+pub fn stage_and_device(
+    req: &worker::Request,
+    verb: &str,
+) -> crate::error::ApiResult<(outpost_core::lifecycle::Stage, Option<String>)> {
+    use crate::error::ApiError;
+    let mut stage = None;
+    let mut device = None;
+    for (key, value) in req.url()?.query_pairs() {
+        match key.as_ref() {
+            "stage" => stage = Some(value.parse().map_err(ApiError::bad_request)?),
+            "device" => device = Some(value.into_owned()),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter `{other}`; use stage, device"
+                )));
+            }
+        }
+    }
+    let stage = stage.ok_or_else(|| {
+        ApiError::bad_request(format!("give the stage to {verb}, e.g. ?stage=production"))
+    })?;
+    Ok((stage, device))
+}

@@ -16,6 +16,7 @@ mod http;
 mod request_metrics;
 mod routes;
 mod scheduled;
+mod store;
 
 use outpost_core::Problem;
 use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, event};

@@ -171,12 +171,14 @@ impl RolloutPolicy {
         self.assignment(&self.stable, bucket, ArmKind::Stable)
     }
 
+    /// A shadow equal to the version a device runs would only run it twice:
+    /// such a device gets no shadow (resolve and predict alike).
     fn assignment(&self, version: &str, bucket: u32, arm: ArmKind) -> Assignment {
         Assignment {
             version: version.to_owned(),
             bucket,
             arm,
-            shadow: self.shadow.clone(),
+            shadow: self.shadow.clone().filter(|shadow| shadow != version),
         }
     }
 
@@ -282,6 +284,22 @@ mod tests {
             (800..=1_200).contains(&gained),
             "about another 10 %: {gained}"
         );
+    }
+
+    #[test]
+    fn a_shadow_equal_to_the_routed_version_is_no_shadow() {
+        // Stored states may carry one (validate refuses it for new rollouts):
+        // devices on that version get no shadow, the others keep it.
+        let policy = RolloutPolicy {
+            canary: Some(Arm {
+                version: "2.0.0".into(),
+                weight: 1_000,
+            }),
+            shadow: Some("1.0.0".into()),
+            ..RolloutPolicy::stable("1.0.0")
+        };
+        assert_eq!(policy.route(9_999).shadow, None);
+        assert_eq!(policy.route(0).shadow.as_deref(), Some("1.0.0"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 struct Fixture {
     /// Kept running for the suite; stopped on drop.
-    _worker: LocalWorker,
+    worker: LocalWorker,
     apis: BTreeMap<&'static str, Api>,
     keys: ReleaseKeys,
 }
@@ -42,6 +42,10 @@ const TESTS: &[(&str, Test)] = &[
     (
         "telemetry_windows_and_the_performance_report",
         telemetry_windows_and_the_performance_report,
+    ),
+    (
+        "a_vanished_version_is_the_same_problem_for_predict_and_resolve",
+        a_vanished_version_is_the_same_problem_for_predict_and_resolve,
     ),
 ];
 
@@ -133,11 +137,7 @@ fn setup() -> Result<Fixture, Failed> {
         201,
         "rollout",
     )?;
-    Ok(Fixture {
-        _worker: worker,
-        apis,
-        keys,
-    })
+    Ok(Fixture { worker, apis, keys })
 }
 
 fn predict(api: &Api, stage: &str, device: &str, body: &Value) -> Result<Reply, Failed> {
@@ -464,6 +464,78 @@ fn telemetry_windows_and_the_performance_report(f: &Fixture) -> Result<(), Faile
     ensure!(
         ok && stdout.contains("client") && stdout.contains("worker") && stdout.contains("33.33 %"),
         "{stdout}{stderr}"
+    );
+    Ok(())
+}
+
+/// Issue "One home for every use case": a stage pointing at a version whose
+/// row is gone answered 409 on resolve and 500 on predict. Both routes now
+/// share one routing use case and answer the same problem.
+fn a_vanished_version_is_the_same_problem_for_predict_and_resolve(
+    f: &Fixture,
+) -> Result<(), Failed> {
+    const VANISHING: &str = "vanishing-forest";
+    let dev = &f.apis["developer"];
+    expect_status(
+        &dev.json("POST", "/models", &json!({"name": VANISHING}))?,
+        201,
+        "create model",
+    )?;
+    let bytes = artifact("1.0.0")?;
+    let digest = dev.put_blob(&bytes)?;
+    expect_status(
+        &register(
+            dev,
+            VANISHING,
+            json!({"version": "1.0.0", "digest": digest, "size": bytes.len()}),
+        )?,
+        201,
+        "register",
+    )?;
+    expect_status(
+        &f.apis["operator"].json(
+            "POST",
+            &format!("/models/{VANISHING}/stages/development/promote"),
+            &json!({"version": "1.0.0"}),
+        )?,
+        201,
+        "promote to development",
+    )?;
+    let input = transactions();
+    let viewer = &f.apis["viewer"];
+    expect_status(
+        &viewer.json(
+            "POST",
+            &format!("/models/{VANISHING}/predict?stage=development&device=d-1"),
+            &input,
+        )?,
+        200,
+        "predict before the version vanished",
+    )?;
+    // The version row disappears under the stage (an operator with database
+    // access, a restore that lost it): nothing in the API can do this.
+    f.worker.d1(&format!(
+        "DELETE FROM versions WHERE org = 'infer' AND model = '{VANISHING}' AND version = '1.0.0'"
+    ))?;
+    let resolved = viewer.get(&format!(
+        "/models/{VANISHING}/resolve?stage=development&device=d-1"
+    ))?;
+    let predicted = viewer.json(
+        "POST",
+        &format!("/models/{VANISHING}/predict?stage=development&device=d-1"),
+        &input,
+    )?;
+    let detail = expect_problem(&resolved, 409, "resolve of a vanished version")?;
+    ensure!(
+        detail.contains("points at 1.0.0, which no longer exists"),
+        "{detail}"
+    );
+    expect_problem(&predicted, 409, "predict of a vanished version")?;
+    ensure!(
+        predicted.json()? == resolved.json()?,
+        "predict and resolve answer the same problem: {} vs {}",
+        predicted.body,
+        resolved.body
     );
     Ok(())
 }

@@ -11,9 +11,7 @@
 use std::cell::RefCell;
 
 use outpost_core::ProblemKind;
-use outpost_core::digest::Digest;
-use outpost_core::lifecycle::{Stage, StageState};
-use outpost_core::routing::RolloutPolicy;
+use outpost_core::lifecycle::Stage;
 use outpost_core::telemetry::TelemetryWindow;
 use outpost_infer::cache::ModelCache;
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
@@ -26,6 +24,9 @@ use crate::db::{self, as_i64};
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::D1Store;
+use outpost_registry::ports::VersionArtifact;
+use outpost_registry::routing::{DeviceQuestion, Routed, route_device};
 
 /// Artifact bytes of loaded models an isolate keeps (Workers have 128 MB).
 const MODEL_CACHE_BYTES: u64 = 48 << 20;
@@ -40,13 +41,6 @@ fn now_ms() -> f64 {
     worker::Date::now().as_millis() as f64
 }
 
-#[derive(serde::Deserialize)]
-struct VersionRow {
-    version: String,
-    digest: String,
-    size: f64,
-}
-
 /// How a model was obtained, for Server-Timing.
 struct Loaded {
     model: Model,
@@ -57,8 +51,9 @@ struct Loaded {
 
 /// The model for `row`: from the isolate's cache, or read from R2, re-hashed
 /// against its digest, loaded and cached.
-async fn loaded(ctx: &Ctx, model: &str, row: &VersionRow) -> ApiResult<Loaded> {
-    if let Some(cached) = MODELS.with(|m| m.borrow_mut().get(&row.digest)) {
+async fn loaded(ctx: &Ctx, model: &str, row: &VersionArtifact) -> ApiResult<Loaded> {
+    let key = row.digest.to_string();
+    if let Some(cached) = MODELS.with(|m| m.borrow_mut().get(&key)) {
         return Ok(Loaded {
             model: cached,
             fetch_ms: 0.0,
@@ -67,7 +62,7 @@ async fn loaded(ctx: &Ctx, model: &str, row: &VersionRow) -> ApiResult<Loaded> {
         });
     }
     let name = format!("{model}@{}", row.version);
-    let digest: Digest = row.digest.parse().map_err(ApiError::internal)?;
+    let digest = row.digest;
     let started = now_ms();
     let fetched = crate::handlers::lifecycle::reverify(ctx, &digest).await?;
     let fetch_ms = now_ms() - started;
@@ -89,7 +84,7 @@ async fn loaded(ctx: &Ctx, model: &str, row: &VersionRow) -> ApiResult<Loaded> {
         Some((true, None)) => {
             return Err(ApiError::unprocessable(format!(
                 "{name} is too large to run in the Worker ({} bytes)",
-                as_i64(row.size)
+                row.length
             )));
         }
         Some((true, Some(bytes))) => bytes,
@@ -98,10 +93,7 @@ async fn loaded(ctx: &Ctx, model: &str, row: &VersionRow) -> ApiResult<Loaded> {
     let model = Model::load(&bytes)
         .map_err(|err| ApiError::unprocessable(format!("{name} cannot be run: {err}")))?;
     let load_ms = now_ms() - started;
-    MODELS.with(|m| {
-        m.borrow_mut()
-            .insert(&row.digest, model.clone(), as_i64(row.size) as u64)
-    });
+    MODELS.with(|m| m.borrow_mut().insert(&key, model.clone(), row.length));
     Ok(Loaded {
         model,
         fetch_ms,
@@ -147,61 +139,27 @@ fn run(name: &str, model: &Model, inputs: &Value) -> ApiResult<RunOutcome> {
 /// `POST /v1/orgs/{org}/models/{model}/predict?stage=&device=`.
 pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model").to_owned();
-    let (stage, device) = crate::handlers::trust::stage_and_device(req, "predict with")?;
+    let (stage, device) = http::stage_and_device(req, "predict with")?;
     let inputs: Value = http::read_json(req).await?;
     let org = ctx.org()?.to_owned();
-
-    #[derive(serde::Deserialize)]
-    struct StateRow {
-        to_state: String,
-    }
-    let state: StageState = match db::first::<StateRow>(
-        &ctx.db
-            .prepare(
-                "SELECT to_state FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1",
-            )
-            .bind(&[db::text(&org), db::text(&model), db::text(stage.as_str())])?,
-    )
-    .await?
-    {
-        Some(row) => serde_json::from_str(&row.to_state)?,
-        None => StageState::default(),
-    };
-    let Some(rollout) = RolloutPolicy::from_state(&state) else {
-        crate::handlers::models::load(ctx, &model).await?;
-        return Err(ApiError::not_found(format!(
-            "nothing is deployed to {model}@{stage}"
-        )));
-    };
-    let bucket = crate::handlers::trust::device_bucket(ctx, &org, &model, device.as_deref())?;
-    let assignment = rollout.route(bucket);
-    let shadow_version = assignment
-        .shadow
-        .clone()
-        .filter(|shadow| *shadow != assignment.version);
-    let rows: Vec<VersionRow> = db::all(
-        &ctx.db
-            .prepare(
-                "SELECT version, digest, size FROM versions WHERE org = ?1 AND model = ?2 AND version IN (?3, ?4)",
-            )
-            .bind(&[
-                db::text(&org),
-                db::text(&model),
-                db::text(&assignment.version),
-                db::text(shadow_version.as_deref().unwrap_or(&assignment.version)),
-            ])?,
+    // The same routing as resolve (outpost_registry::routing): predict runs
+    // exactly what resolve would sign for this device.
+    let Routed {
+        assignment,
+        primary: primary_row,
+        shadow: shadow_row,
+    } = route_device(
+        &D1Store::new(ctx),
+        &DeviceQuestion {
+            org: &org,
+            model: &model,
+            stage,
+            device: device.as_deref(),
+        },
     )
     .await?;
-    let row_of = |version: &str| {
-        rows.iter()
-            .find(|row| row.version == version)
-            .ok_or_else(|| {
-                ApiError::internal(format!("{model}@{stage} names missing version {version}"))
-            })
-    };
-    let primary_row = row_of(&assignment.version)?;
     let name = format!("{model}@{}", primary_row.version);
-    let primary = loaded(ctx, &model, primary_row).await?;
+    let primary = loaded(ctx, &model, &primary_row).await?;
     crate::request_metrics::record_cache(
         (ctx.org()?.to_owned(), matched.spec.path, model.clone()),
         primary.cached,
@@ -228,14 +186,12 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
             if primary.cached { "hit" } else { "miss" }
         ),
     ];
-    if let Some(shadow) = &shadow_version {
+    if let Some(shadow_row) = &shadow_row {
+        let shadow = &shadow_row.version;
         let started = now_ms();
-        let result = match row_of(shadow) {
-            Ok(row) => match loaded(ctx, &model, row).await {
-                Ok(loaded) => run(&format!("{model}@{shadow}"), &loaded.model, &inputs)
-                    .map(|outcome| outcome.outputs),
-                Err(err) => Err(err),
-            },
+        let result = match loaded(ctx, &model, shadow_row).await {
+            Ok(loaded) => run(&format!("{model}@{shadow}"), &loaded.model, &inputs)
+                .map(|outcome| outcome.outputs),
             Err(err) => Err(err),
         };
         let shadow_ms = now_ms() - started;
@@ -260,7 +216,7 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
         "device": device,
         "version": assignment.version,
         "arm": assignment.arm,
-        "digest": primary_row.digest,
+        "digest": primary_row.digest.to_string(),
         "outputs": outputs,
     });
     let mut response = http::json(&body, 200)?;

@@ -6,7 +6,6 @@
 //! device runs, and a release may only name registered versions whose digest
 //! and size it repeats exactly.
 
-use base64::Engine;
 use outpost_core::signing::SigningKey;
 use outpost_core::timefmt::format_utc;
 use outpost_core::trust::{
@@ -22,33 +21,14 @@ use crate::db::{self, as_i64};
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
-
-/// Worker secret: the online snapshot/timestamp key (base64 PKCS#8).
-pub const ONLINE_KEY: &str = "OUTPOST_ONLINE_KEY";
-/// Worker secret: the director key that signs resolutions (base64 PKCS#8).
-pub const DIRECTOR_KEY: &str = "OUTPOST_DIRECTOR_KEY";
+use crate::store::D1Store;
+use crate::store::keys::{DIRECTOR_KEY, ONLINE_KEY, online_key};
+use outpost_registry::resolve::resolve_device;
+use outpost_registry::routing::DeviceQuestion;
 
 /// How long online metadata stays valid; the cron re-signs before that.
 const SNAPSHOT_LIFETIME_MS: i64 = 7 * 86_400_000;
 const TIMESTAMP_LIFETIME_MS: i64 = 86_400_000;
-
-pub fn online_key(env: &worker::Env, name: &str) -> ApiResult<SigningKey> {
-    let text = env
-        .secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .map_err(|_| {
-            ApiError::new(
-                ProblemKind::ServiceUnavailable,
-                format!("signed distribution is not configured: the Worker has no {name} secret"),
-            )
-        })?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .map_err(|_| ApiError::internal(format!("{name} is not base64")))?;
-    SigningKey::from_pkcs8(&bytes)
-        .map_err(|_| ApiError::internal(format!("{name} is not an ed25519 PKCS#8 key")))
-}
 
 /// `GET /v1/keys`: the deployment's online public keys, for `outpost trust init`.
 pub fn deployment_keys(env: &worker::Env) -> ApiResult<Response> {
@@ -435,201 +415,16 @@ pub async fn is_released(
     })
 }
 
-/// Resolutions are short-lived: a device re-resolves, it does not cache.
-const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
-
-/// `?stage=…&device=…` of resolve and predict: the stage is required, the
-/// device optional (without one, a caller is routed at random).
-pub fn stage_and_device(
-    req: &Request,
-    verb: &str,
-) -> ApiResult<(outpost_core::lifecycle::Stage, Option<String>)> {
-    let mut stage = None;
-    let mut device = None;
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
-            "stage" => stage = Some(value.parse().map_err(ApiError::bad_request)?),
-            "device" => device = Some(value.into_owned()),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use stage, device"
-                )));
-            }
-        }
-    }
-    let stage = stage.ok_or_else(|| {
-        ApiError::bad_request(format!("give the stage to {verb}, e.g. ?stage=production"))
-    })?;
-    Ok((stage, device))
-}
-
-/// The routing bucket of a device: keyed by a salt derived from the director
-/// secret (stable for the deployment, unknown to anyone who could choose
-/// device ids), or random for a caller that names no device.
-pub fn device_bucket(ctx: &Ctx, org: &str, model: &str, device: Option<&str>) -> ApiResult<u32> {
-    use outpost_core::routing::{BUCKETS, bucket_for};
-    let secret = ctx
-        .env
-        .secret(DIRECTOR_KEY)
-        .map(|s| s.to_string())
-        .or_else(|_| ctx.env.var(DIRECTOR_KEY).map(|v| v.to_string()))?;
-    let salt = outpost_core::Digest::of(format!("outpost-routing-salt\0{secret}").as_bytes());
-    Ok(match device {
-        Some(device) => bucket_for(salt.as_bytes(), org, model, device),
-        None => {
-            let random = crate::ctx::random_bytes(4)?;
-            u32::from_be_bytes([random[0], random[1], random[2], random[3]]) % BUCKETS
-        }
-    })
-}
-
 /// `GET /v1/orgs/{org}/models/{model}/resolve?stage=…&device=…`: the
 /// director-signed statement of which released artifact this device runs.
 pub async fn resolve(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
-    use outpost_core::routing::RolloutPolicy;
-    use outpost_core::trust::{Question, Resolution};
-
-    let model = matched.param("model");
-    let (stage, device) = stage_and_device(req, "resolve")?;
-    let org = ctx.org()?.to_owned();
-    // The hot path of every device: one round trip for the stage and the
-    // release, one (batched) for the version rows and the counter.
-    #[derive(serde::Deserialize)]
-    struct HeadRow {
-        state: Option<String>,
-        release: Option<String>,
-    }
-    let head = db::first::<HeadRow>(
-        &ctx.db
-            .prepare(
-                "SELECT (SELECT to_state FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1) AS state,
-                        (SELECT body FROM trust_metadata WHERE org = ?1 AND role = 'targets' ORDER BY version DESC LIMIT 1) AS release",
-            )
-            .bind(&[db::text(&org), db::text(model), db::text(stage.as_str())])?,
-    )
-    .await?
-    .unwrap_or(HeadRow {
-        state: None,
-        release: None,
-    });
-    let state: outpost_core::lifecycle::StageState = match &head.state {
-        Some(text) => serde_json::from_str(text)?,
-        None => Default::default(),
+    let (stage, device) = http::stage_and_device(req, "resolve")?;
+    let asked = DeviceQuestion {
+        org: ctx.org()?,
+        model: matched.param("model"),
+        stage,
+        device: device.as_deref(),
     };
-    let release: Option<Targets> = match &head.release {
-        Some(text) => Some(serde_json::from_value(
-            serde_json::from_str::<Envelope>(text)?.signed,
-        )?),
-        None => None,
-    };
-    let Some(rollout) = RolloutPolicy::from_state(&state) else {
-        // Only now tell an unknown model from an empty stage: resolve is the
-        // hot path and a deployed stage implies the model exists.
-        crate::handlers::models::load(ctx, model).await?;
-        return Err(ApiError::not_found(format!(
-            "nothing is deployed to {model}@{stage}"
-        )));
-    };
-    let director = online_key(&ctx.env, DIRECTOR_KEY)?;
-    let bucket = device_bucket(ctx, &org, model, device.as_deref())?;
-    let assignment = rollout.route(bucket);
-    let shadow_version = assignment.shadow.as_deref().unwrap_or(&assignment.version);
-    let results = ctx
-        .db
-        .batch(vec![
-            ctx.db
-                .prepare(
-                    "SELECT version, digest, size FROM versions WHERE org = ?1 AND model = ?2 AND version IN (?3, ?4)",
-                )
-                .bind(&[
-                    db::text(&org),
-                    db::text(model),
-                    db::text(&assignment.version),
-                    db::text(shadow_version),
-                ])?,
-            ctx.db
-                .prepare(
-                    "INSERT INTO counters (org, name, value) VALUES (?1, 'resolution', 1)
-                     ON CONFLICT (org, name) DO UPDATE SET value = value + 1 RETURNING value",
-                )
-                .bind(&[db::text(&org)])?,
-        ])
-        .await?;
-    let (Some(rows), Some(counter)) = (results.first(), results.get(1)) else {
-        return Err(ApiError::internal(
-            "a D1 batch of two returned fewer results",
-        ));
-    };
-    let rows: Vec<VersionRow> = rows.results()?;
-    #[derive(serde::Deserialize)]
-    struct Counter {
-        value: f64,
-    }
-    let counter = counter
-        .results::<Counter>()?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::internal("the resolution counter returned nothing"))?;
-    let released = |version: &str| released_target(&rows, release.as_ref(), model, stage, version);
-    let chosen = released(&assignment.version)?;
-    let shadow = match &assignment.shadow {
-        Some(version) => Some(released(version)?),
-        None => None,
-    };
-    let resolution = Resolution {
-        kind: "outpost-resolution".into(),
-        question: Question {
-            org: org.clone(),
-            model: model.to_owned(),
-            stage: stage.to_string(),
-            device: device.unwrap_or_default(),
-        },
-        version: chosen.version,
-        arm: assignment.arm,
-        target: chosen.target,
-        digest: chosen.digest,
-        length: chosen.length,
-        shadow,
-        resolution_version: as_i64(counter.value) as u64,
-        expires: format_utc(ctx.now + RESOLUTION_LIFETIME_MS),
-    };
-    let envelope = sign_online(&director, resolution.to_signed())?;
+    let envelope = resolve_device(&D1Store::new(ctx), &asked).await?;
     Ok(http::json(&envelope, 200)?)
-}
-
-#[derive(serde::Deserialize)]
-struct VersionRow {
-    version: String,
-    digest: String,
-    size: f64,
-}
-
-/// A deployed version as devices see it: registered (one of `rows`) and
-/// released with exactly this digest and length.
-fn released_target(
-    rows: &[VersionRow],
-    release: Option<&Targets>,
-    model: &str,
-    stage: outpost_core::lifecycle::Stage,
-    version: &str,
-) -> ApiResult<outpost_core::trust::ReleasedTarget> {
-    let row = rows.iter().find(|r| r.version == version).ok_or_else(|| {
-        ApiError::conflict(format!(
-            "{model}@{stage} points at {version}, which no longer exists"
-        ))
-    })?;
-    let digest: outpost_core::Digest = row.digest.parse().map_err(ApiError::internal)?;
-    let length = as_i64(row.size) as u64;
-    let target = outpost_core::trust::target_path(model, version);
-    if !release.is_some_and(|r| r.names(&target, &digest, length)) {
-        return Err(ApiError::conflict(format!(
-            "{model}@{version} is deployed to {stage} but not released: sign a release naming `{target}` (outpost release sign) first"
-        )));
-    }
-    Ok(outpost_core::trust::ReleasedTarget {
-        version: version.to_owned(),
-        target,
-        digest,
-        length,
-    })
 }

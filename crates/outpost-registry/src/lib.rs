@@ -1,0 +1,42 @@
+//! Outpost's use cases, each written once as a plain async function over
+//! small storage ports, so that the Worker (D1, R2, secrets), native tests
+//! (the in-memory adapters of the `memory` feature) and any later shell run
+//! the same order of reads, decisions and writes.
+//!
+//! The layers: `outpost-core` decides (pure functions, no I/O); this crate
+//! orders a use case (what is read, which decision is asked, what is written
+//! and what error comes back); shells only move bytes between HTTP, storage
+//! and these functions. See `docs/architecture.md`.
+//!
+//! Futures here are not `Send` (Worker futures are not), and every port
+//! method takes the organisation first: a query outside the caller's
+//! organisation cannot be written.
+//!
+//! ```
+//! # #[cfg(feature = "memory")] {
+//! use outpost_core::lifecycle::{Stage, StageState};
+//! use outpost_registry::memory::MemoryRegistry;
+//! use outpost_registry::routing::{DeviceQuestion, route_device};
+//!
+//! let registry = MemoryRegistry::new();
+//! registry.add_model("acme", "fraud");
+//! registry.add_version("acme", "fraud", "1.0.0", b"weights");
+//! registry.deploy("acme", "fraud", Stage::Development, StageState::single("1.0.0"));
+//! let asked = DeviceQuestion { org: "acme", model: "fraud", stage: Stage::Development, device: Some("dev-1") };
+//! let routed = pollster::block_on(route_device(&registry, &asked)).unwrap();
+//! assert_eq!(routed.primary.version, "1.0.0");
+//! # }
+//! ```
+//!
+//! Use cases so far: device routing ([`routing::route_device`], which
+//! predict serves from) and resolution ([`resolve::resolve_device`]), which
+//! share one routing path so that predict answers exactly what resolve signs.
+
+pub mod error;
+#[cfg(feature = "memory")]
+pub mod memory;
+pub mod ports;
+pub mod resolve;
+pub mod routing;
+
+pub use error::{RegistryError, StoreError};

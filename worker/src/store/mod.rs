@@ -1,0 +1,229 @@
+//! The D1/R2 adapters of `outpost-registry`'s ports. The SQL of every use
+//! case that has moved into `outpost-registry` lives here, and nowhere in
+//! the handlers; each port method is the query (or the one `batch()`) the
+//! handler ran before, so round trips stay as they were.
+
+pub mod keys;
+
+use outpost_core::Digest;
+use outpost_core::lifecycle::{Stage, StageState};
+use outpost_core::signing::SigningKey;
+use outpost_core::trust::{Envelope, Targets};
+use outpost_registry::StoreError;
+use outpost_registry::ports::{
+    Clock, Keys, Models, Resolutions, StageHead, Stages, VersionArtifact, Versions,
+};
+
+use crate::ctx::Ctx;
+use crate::db::{self, as_i64};
+
+/// The registry's storage as the ports see it, for one request.
+pub struct D1Store<'a> {
+    ctx: &'a Ctx,
+}
+
+impl<'a> D1Store<'a> {
+    pub fn new(ctx: &'a Ctx) -> Self {
+        Self { ctx }
+    }
+}
+
+fn failed(err: impl std::fmt::Display) -> StoreError {
+    StoreError::new(err)
+}
+
+#[derive(serde::Deserialize)]
+struct VersionRow {
+    version: String,
+    digest: String,
+    size: f64,
+}
+
+impl VersionRow {
+    fn into_artifact(self) -> Result<VersionArtifact, StoreError> {
+        Ok(VersionArtifact {
+            digest: self.digest.parse::<Digest>().map_err(failed)?,
+            length: as_i64(self.size) as u64,
+            version: self.version,
+        })
+    }
+}
+
+fn artifacts(rows: Vec<VersionRow>) -> Result<Vec<VersionArtifact>, StoreError> {
+    rows.into_iter().map(VersionRow::into_artifact).collect()
+}
+
+/// `SELECT version, digest, size` of one or two versions of a model.
+fn version_rows_statement(
+    ctx: &Ctx,
+    org: &str,
+    model: &str,
+    versions: &[&str],
+) -> Result<worker::D1PreparedStatement, StoreError> {
+    let (first, second) = match versions {
+        [one] => (*one, *one),
+        [one, two] => (*one, *two),
+        _ => {
+            return Err(StoreError::new(format!(
+                "version rows are read one or two at a time, not {}",
+                versions.len()
+            )));
+        }
+    };
+    ctx.db
+        .prepare(
+            "SELECT version, digest, size FROM versions WHERE org = ?1 AND model = ?2 AND version IN (?3, ?4)",
+        )
+        .bind(&[
+            db::text(org),
+            db::text(model),
+            db::text(first),
+            db::text(second),
+        ])
+        .map_err(failed)
+}
+
+impl Models for D1Store<'_> {
+    async fn model_exists(&self, org: &str, model: &str) -> Result<bool, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Found {
+            #[expect(dead_code, reason = "only its presence matters")]
+            found: f64,
+        }
+        let statement = self
+            .ctx
+            .db
+            .prepare("SELECT 1 AS found FROM models WHERE org = ?1 AND name = ?2")
+            .bind(&[db::text(org), db::text(model)])
+            .map_err(failed)?;
+        Ok(db::first::<Found>(&statement)
+            .await
+            .map_err(failed)?
+            .is_some())
+    }
+}
+
+impl Stages for D1Store<'_> {
+    async fn stage_head(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+        with_release: bool,
+    ) -> Result<StageHead, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct HeadRow {
+            state: Option<String>,
+            #[serde(default)]
+            release: Option<String>,
+        }
+        // One round trip for the stage and, for resolve, the release.
+        let sql = if with_release {
+            "SELECT (SELECT to_state FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1) AS state,
+                    (SELECT body FROM trust_metadata WHERE org = ?1 AND role = 'targets' ORDER BY version DESC LIMIT 1) AS release"
+        } else {
+            "SELECT (SELECT to_state FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1) AS state"
+        };
+        let statement = self
+            .ctx
+            .db
+            .prepare(sql)
+            .bind(&[db::text(org), db::text(model), db::text(stage.as_str())])
+            .map_err(failed)?;
+        let Some(row) = db::first::<HeadRow>(&statement).await.map_err(failed)? else {
+            return Ok(StageHead::default());
+        };
+        let state = row
+            .state
+            .map(|text| serde_json::from_str::<StageState>(&text))
+            .transpose()
+            .map_err(failed)?;
+        let release = row
+            .release
+            .map(|text| {
+                let envelope: Envelope = serde_json::from_str(&text)?;
+                serde_json::from_value::<Targets>(envelope.signed)
+            })
+            .transpose()
+            .map_err(failed)?;
+        Ok(StageHead { state, release })
+    }
+}
+
+impl Versions for D1Store<'_> {
+    async fn version_artifacts(
+        &self,
+        org: &str,
+        model: &str,
+        versions: &[&str],
+    ) -> Result<Vec<VersionArtifact>, StoreError> {
+        let statement = version_rows_statement(self.ctx, org, model, versions)?;
+        artifacts(db::all(&statement).await.map_err(failed)?)
+    }
+}
+
+impl Resolutions for D1Store<'_> {
+    async fn artifacts_and_next_resolution(
+        &self,
+        org: &str,
+        model: &str,
+        versions: &[&str],
+    ) -> Result<(Vec<VersionArtifact>, u64), StoreError> {
+        let counter = self
+            .ctx
+            .db
+            .prepare(
+                "INSERT INTO counters (org, name, value) VALUES (?1, 'resolution', 1)
+                 ON CONFLICT (org, name) DO UPDATE SET value = value + 1 RETURNING value",
+            )
+            .bind(&[db::text(org)])
+            .map_err(failed)?;
+        let results = self
+            .ctx
+            .db
+            .batch(vec![
+                version_rows_statement(self.ctx, org, model, versions)?,
+                counter,
+            ])
+            .await
+            .map_err(failed)?;
+        let (Some(rows), Some(counter)) = (results.first(), results.get(1)) else {
+            return Err(StoreError::new("a D1 batch of two returned fewer results"));
+        };
+        #[derive(serde::Deserialize)]
+        struct Counter {
+            value: f64,
+        }
+        let number = counter
+            .results::<Counter>()
+            .map_err(failed)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::new("the resolution counter returned nothing"))?;
+        Ok((
+            artifacts(rows.results().map_err(failed)?)?,
+            as_i64(number.value) as u64,
+        ))
+    }
+}
+
+impl Keys for D1Store<'_> {
+    fn director(&self) -> Result<SigningKey, StoreError> {
+        keys::online_key(&self.ctx.env, keys::DIRECTOR_KEY)
+    }
+
+    fn routing_salt(&self) -> Result<Digest, StoreError> {
+        keys::routing_salt(&self.ctx.env)
+    }
+}
+
+impl Clock for D1Store<'_> {
+    fn now_ms(&self) -> i64 {
+        self.ctx.now
+    }
+
+    fn random_u32(&self) -> Result<u32, StoreError> {
+        let bytes = crate::ctx::random_bytes(4).map_err(|_| StoreError::new("no randomness"))?;
+        Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+}
