@@ -53,6 +53,15 @@ impl Ctx {
             .ok_or_else(|| ApiError::internal("organisation route without a caller"))
     }
 
+    /// The caller as the actor of a change (use cases' audit entries).
+    pub fn actor(&self) -> ApiResult<outpost_registry::ports::Actor> {
+        let caller = self.caller()?;
+        Ok(outpost_registry::ports::Actor::Caller {
+            token_id: caller.token_id.clone(),
+            role: caller.role,
+        })
+    }
+
     /// The organisation every query of this request is scoped to: the token's
     /// own, which authentication has checked equals the one in the path.
     pub fn org(&self) -> ApiResult<&str> {

@@ -102,7 +102,13 @@ async fn refresh_timestamps(env: &Env) -> Result<usize, String> {
     let mut refreshed = 0;
     let mut failures = Vec::new();
     for row in orgs {
-        match crate::handlers::trust::refresh_timestamp(&cron_ctx(env, &row.org)?).await {
+        // The cron acts as itself (actor `cron` in the audit log), no caller.
+        match outpost_registry::trust::refresh_timestamp(
+            &crate::store::D1Store::new(&base),
+            &row.org,
+        )
+        .await
+        {
             Ok(true) => refreshed += 1,
             Ok(false) => {}
             Err(err) => failures.push(format!("{}: {err:?}", row.org)),

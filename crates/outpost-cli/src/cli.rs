@@ -599,6 +599,9 @@ pub struct VerifyArgs {
     pub state: std::path::PathBuf,
 }
 
+/// `outpost pull`'s flags as given; [`PullArgs::into_request`] checks them
+/// and tells a registry download from a device pull (raw flags → working
+/// arguments, as ripgrep's `LowArgs` → `HiArgs`).
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// MODEL (with --version: a registry download), or ORG/MODEL@STAGE (a
@@ -659,4 +662,89 @@ pub enum WebhooksCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+}
+
+/// A registry download: `outpost pull MODEL --version V -o FILE`.
+#[derive(Debug)]
+pub struct DownloadArgs {
+    pub model: String,
+    pub version: String,
+    pub output: std::path::PathBuf,
+}
+
+/// A device pull through the signed distribution:
+/// `outpost pull ORG/MODEL@STAGE --state DIR [--trust root.json] -o FILE`.
+#[derive(Debug)]
+pub struct DevicePullArgs {
+    /// `ORG/MODEL@STAGE`, checked by [`parse_target`] where it is used.
+    pub target: String,
+    pub device_id: Option<String>,
+    pub trust: Option<std::path::PathBuf>,
+    pub state: std::path::PathBuf,
+    pub output: std::path::PathBuf,
+}
+
+/// What `outpost pull` was asked to do.
+#[derive(Debug)]
+pub enum PullRequest {
+    Download(DownloadArgs),
+    Device(DevicePullArgs),
+}
+
+impl PullArgs {
+    pub fn into_request(self) -> anyhow::Result<PullRequest> {
+        if self.model.contains('@') {
+            let state = self
+                .state
+                .ok_or_else(|| anyhow::anyhow!("device pulls need --state DIR"))?;
+            return Ok(PullRequest::Device(DevicePullArgs {
+                target: self.model,
+                device_id: self.device_id,
+                trust: self.trust,
+                state,
+                output: self.output,
+            }));
+        }
+        let version = self.version.ok_or_else(|| {
+            anyhow::anyhow!(
+                "give --version for a registry download, or ORG/MODEL@STAGE with --trust and --state for a device pull"
+            )
+        })?;
+        Ok(PullRequest::Download(DownloadArgs {
+            model: self.model,
+            version,
+            output: self.output,
+        }))
+    }
+}
+
+/// `ORG/MODEL@STAGE`.
+pub fn parse_target(text: &str) -> anyhow::Result<(String, String, String)> {
+    let (path, stage) = text
+        .split_once('@')
+        .ok_or_else(|| anyhow::anyhow!("`{text}` must be ORG/MODEL@STAGE"))?;
+    let (org, model) = path
+        .split_once('/')
+        .ok_or_else(|| anyhow::anyhow!("`{text}` must be ORG/MODEL@STAGE"))?;
+    if org.is_empty() || model.is_empty() || stage.is_empty() {
+        return Err(anyhow::anyhow!("`{text}` must be ORG/MODEL@STAGE"));
+    }
+    Ok((org.to_owned(), model.to_owned(), stage.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_target;
+
+    #[test]
+    fn targets_parse() {
+        let parsed = parse_target("acme/fraud-detector@production").ok();
+        assert_eq!(
+            parsed,
+            Some(("acme".into(), "fraud-detector".into(), "production".into()))
+        );
+        assert!(parse_target("fraud-detector@production").is_err());
+        assert!(parse_target("acme/fraud").is_err());
+        assert!(parse_target("/m@s").is_err());
+    }
 }

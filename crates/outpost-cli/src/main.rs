@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod config;
 mod http;
+mod install;
 mod output;
 
 use std::process::ExitCode;

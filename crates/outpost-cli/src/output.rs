@@ -1,6 +1,7 @@
 //! Printing: aligned tables for people, JSON for programs.
 
 use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Renders rows as left-aligned columns under a header.
@@ -50,6 +51,18 @@ pub fn time(ms: i64) -> String {
     // `YYYY-MM-DDTHH:MM:SSZ` → `YYYY-MM-DD HH:MM`
     let full = outpost_core::timefmt::format_utc(ms);
     format!("{} {}", &full[..10], &full[11..16])
+}
+
+/// A progress bar over `len` bytes, labelled `what` (hashing, uploading, pulling).
+pub fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! anything about it.
 
 use outpost_core::lifecycle::Stage;
+use outpost_core::trust::TrustError;
 use outpost_core::{Problem, ProblemKind};
 
 /// A port failed under a use case.
@@ -51,6 +52,40 @@ pub enum RegistryError {
         stage: Stage,
         target: String,
     },
+    /// Uploaded trust metadata failed the device-side checks (its code, e.g.
+    /// `BAD_SIGNATURE`, travels as the problem's `code`).
+    #[error("{0}")]
+    TrustRefused(TrustError),
+    #[error("organisation `{org}` has no root yet; upload one with `outpost trust upload`")]
+    NoRoot { org: String },
+    /// A root that does not let this deployment sign: devices would reject
+    /// everything the Worker serves.
+    #[error(
+        "the root's {role} role does not include this deployment's {which} key {key_id} (GET /v1/keys)"
+    )]
+    RootLacksKey {
+        role: &'static str,
+        which: &'static str,
+        key_id: String,
+    },
+    #[error("target `{path}` must be named MODEL/VERSION")]
+    TargetUnnamed { path: String },
+    #[error("target `{path}` is not a registered version")]
+    TargetNotRegistered { path: String },
+    #[error(
+        "target `{path}` says {declared} / {length} bytes, but the registry holds {digest} / {size} bytes"
+    )]
+    TargetMismatch {
+        path: String,
+        declared: String,
+        length: u64,
+        digest: String,
+        size: u64,
+    },
+    #[error("another root or release was stored concurrently; fetch the current one and retry")]
+    ConcurrentRoot,
+    #[error("another release was stored concurrently; fetch targets.json again, re-sign and retry")]
+    ConcurrentRelease,
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -62,9 +97,16 @@ impl RegistryError {
             RegistryError::ModelNotFound { .. } | RegistryError::NothingDeployed { .. } => {
                 ProblemKind::NotFound
             }
-            RegistryError::VersionVanished { .. } | RegistryError::NotReleased { .. } => {
-                ProblemKind::Conflict
-            }
+            RegistryError::VersionVanished { .. }
+            | RegistryError::NotReleased { .. }
+            | RegistryError::ConcurrentRoot
+            | RegistryError::ConcurrentRelease => ProblemKind::Conflict,
+            RegistryError::TrustRefused(_)
+            | RegistryError::NoRoot { .. }
+            | RegistryError::RootLacksKey { .. }
+            | RegistryError::TargetUnnamed { .. }
+            | RegistryError::TargetNotRegistered { .. }
+            | RegistryError::TargetMismatch { .. } => ProblemKind::UnprocessableContent,
             RegistryError::Store(StoreError::NotConfigured(_)) => ProblemKind::ServiceUnavailable,
             RegistryError::Store(StoreError::Failed(_)) => ProblemKind::Internal,
         }
@@ -77,6 +119,9 @@ impl RegistryError {
             RegistryError::Store(StoreError::Failed(_)) => Problem::internal(),
             RegistryError::Store(StoreError::NotConfigured(detail)) => {
                 Problem::new(ProblemKind::ServiceUnavailable, detail.clone())
+            }
+            RegistryError::TrustRefused(err) => {
+                Problem::new(self.kind(), err.to_string()).with_extension("code", err.code())
             }
             other => Problem::new(other.kind(), other.to_string()),
         }

@@ -30,7 +30,10 @@
 //!
 //! Use cases so far: device routing ([`routing::route_device`], which
 //! predict serves from) and resolution ([`resolve::resolve_device`]), which
-//! share one routing path so that predict answers exactly what resolve signs.
+//! share one routing path so that predict answers exactly what resolve signs;
+//! the trust repository ([`trust::upload_root`], [`trust::upload_release`],
+//! and the cron's [`trust::refresh_timestamp`]), whose writes commit with
+//! their audit entry through the [`ports::Commit`] port.
 
 pub mod error;
 #[cfg(feature = "memory")]
@@ -38,5 +41,6 @@ pub mod memory;
 pub mod ports;
 pub mod resolve;
 pub mod routing;
+pub mod trust;
 
 pub use error::{RegistryError, StoreError};

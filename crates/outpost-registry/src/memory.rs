@@ -6,14 +6,16 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
+use outpost_core::audit::{AuditEntry, Outcome, chain_after};
 use outpost_core::digest::Digest;
 use outpost_core::lifecycle::{Stage, StageState};
 use outpost_core::signing::SigningKey;
-use outpost_core::trust::Targets;
+use outpost_core::trust::{Envelope, Targets};
 
 use crate::error::StoreError;
 use crate::ports::{
-    Clock, Keys, Models, Resolutions, StageHead, Stages, VersionArtifact, Versions,
+    AuditEvent, Change, Clock, Commit, CommitError, Keys, Models, OnlineKey, Resolutions,
+    StageHead, Stages, TrustFiles, TrustRole, VersionArtifact, Versions,
 };
 
 type ModelKey = (String, String);
@@ -32,6 +34,10 @@ pub struct MemoryRegistry {
     director_seed: u8,
     salt: Digest,
     failing: RefCell<BTreeSet<&'static str>>,
+    trust_files: RefCell<BTreeMap<(String, TrustRole, u64), Envelope>>,
+    audit: RefCell<Vec<AuditEntry>>,
+    online_seed: u8,
+    racing: RefCell<Vec<(String, TrustRole, u64, Envelope)>>,
 }
 
 /// 2026-11-22T23:15:26Z: the default clock.
@@ -56,6 +62,10 @@ impl MemoryRegistry {
             director_seed: 7,
             salt: Digest::of(b"outpost-routing-salt\0memory"),
             failing: RefCell::default(),
+            trust_files: RefCell::default(),
+            audit: RefCell::default(),
+            online_seed: 5,
+            racing: RefCell::default(),
         }
     }
 
@@ -106,6 +116,52 @@ impl MemoryRegistry {
     /// The next value [`Clock::random_u32`] returns.
     pub fn set_random(&self, value: u32) {
         self.random.set(value);
+    }
+
+    /// The online (snapshot/timestamp) key this registry signs with.
+    pub fn online_key(&self) -> SigningKey {
+        test_key(self.online_seed)
+    }
+
+    /// Stores trust metadata directly (as an earlier upload would have).
+    pub fn put_trust_file(&self, org: &str, role: TrustRole, version: u64, envelope: Envelope) {
+        self.trust_files
+            .borrow_mut()
+            .insert((org.to_owned(), role, version), envelope);
+    }
+
+    /// A concurrent writer: stores this file just before the next commit,
+    /// after the use case has read what it reads.
+    pub fn store_before_next_commit(
+        &self,
+        org: &str,
+        role: TrustRole,
+        version: u64,
+        envelope: Envelope,
+    ) {
+        self.racing
+            .borrow_mut()
+            .push((org.to_owned(), role, version, envelope));
+    }
+
+    /// Every stored version of `role`, oldest first.
+    pub fn trust_files(&self, org: &str, role: TrustRole) -> Vec<(u64, Envelope)> {
+        self.trust_files
+            .borrow()
+            .iter()
+            .filter(|((o, r, _), _)| o == org && *r == role)
+            .map(|((_, _, v), e)| (*v, e.clone()))
+            .collect()
+    }
+
+    /// The organisation's audit chain, oldest first.
+    pub fn audit_log(&self, org: &str) -> Vec<AuditEntry> {
+        self.audit
+            .borrow()
+            .iter()
+            .filter(|e| e.org == org)
+            .cloned()
+            .collect()
     }
 
     /// Makes the port method `name` fail with a storage error.
@@ -222,5 +278,81 @@ impl Clock for MemoryRegistry {
     fn random_u32(&self) -> Result<u32, StoreError> {
         self.check("random_u32")?;
         Ok(self.random.get())
+    }
+}
+
+impl OnlineKey for MemoryRegistry {
+    fn online(&self) -> Result<SigningKey, StoreError> {
+        self.check("online")?;
+        Ok(self.online_key())
+    }
+}
+
+impl TrustFiles for MemoryRegistry {
+    async fn latest_trust_file(
+        &self,
+        org: &str,
+        role: TrustRole,
+    ) -> Result<Option<(u64, Envelope)>, StoreError> {
+        self.check("latest_trust_file")?;
+        Ok(self.trust_files(org, role).pop())
+    }
+}
+
+impl Commit for MemoryRegistry {
+    /// All or nothing, like D1's `batch()`: every change is checked against
+    /// its unique key before any is applied, then the audit entry chains.
+    async fn commit(
+        &self,
+        org: &str,
+        changes: Vec<Change>,
+        event: AuditEvent,
+    ) -> Result<(), CommitError> {
+        self.check("commit")?;
+        for (org, role, version, envelope) in self.racing.take() {
+            self.put_trust_file(&org, role, version, envelope);
+        }
+        {
+            let files = self.trust_files.borrow();
+            for change in &changes {
+                let Change::TrustFile { role, version, .. } = change;
+                if files.contains_key(&(org.to_owned(), *role, *version)) {
+                    return Err(CommitError::Conflict("trust_metadata"));
+                }
+            }
+        }
+        for change in changes {
+            let Change::TrustFile {
+                role,
+                version,
+                envelope,
+            } = change;
+            self.put_trust_file(org, role, version, envelope);
+        }
+        let (actor, role) = event.actor.audit_fields();
+        let mut audit = self.audit.borrow_mut();
+        let last = audit
+            .iter()
+            .rev()
+            .find(|e| e.org == org)
+            .map(|e| (e.seq, e.hash.clone()));
+        let entry = chain_after(
+            AuditEntry {
+                org: org.to_owned(),
+                seq: 0,
+                at: self.now.get(),
+                actor: Some(actor),
+                role: Some(role),
+                action: event.action,
+                target: event.target,
+                outcome: Outcome::Ok,
+                details: event.details,
+                prev_hash: String::new(),
+                hash: String::new(),
+            },
+            last.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+        );
+        audit.push(entry);
+        Ok(())
     }
 }

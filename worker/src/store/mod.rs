@@ -11,7 +11,8 @@ use outpost_core::signing::SigningKey;
 use outpost_core::trust::{Envelope, Targets};
 use outpost_registry::StoreError;
 use outpost_registry::ports::{
-    Clock, Keys, Models, Resolutions, StageHead, Stages, VersionArtifact, Versions,
+    AuditEvent, Change, Clock, Commit, CommitError, Keys, Models, OnlineKey, Resolutions,
+    StageHead, Stages, TrustFiles, TrustRole, VersionArtifact, Versions,
 };
 
 use crate::ctx::Ctx;
@@ -225,5 +226,99 @@ impl Clock for D1Store<'_> {
     fn random_u32(&self) -> Result<u32, StoreError> {
         let bytes = crate::ctx::random_bytes(4).map_err(|_| StoreError::new("no randomness"))?;
         Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+}
+
+impl OnlineKey for D1Store<'_> {
+    fn online(&self) -> Result<SigningKey, StoreError> {
+        keys::online_key(&self.ctx.env, keys::ONLINE_KEY)
+    }
+}
+
+impl TrustFiles for D1Store<'_> {
+    async fn latest_trust_file(
+        &self,
+        org: &str,
+        role: TrustRole,
+    ) -> Result<Option<(u64, Envelope)>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            version: f64,
+            body: String,
+        }
+        let statement = self
+            .ctx
+            .db
+            .prepare(
+                "SELECT version, body FROM trust_metadata WHERE org = ?1 AND role = ?2 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(&[db::text(org), db::text(role.as_str())])
+            .map_err(failed)?;
+        db::first::<Row>(&statement)
+            .await
+            .map_err(failed)?
+            .map(|row| {
+                serde_json::from_str(&row.body)
+                    .map(|envelope| (as_i64(row.version) as u64, envelope))
+            })
+            .transpose()
+            .map_err(failed)
+    }
+}
+
+impl Commit for D1Store<'_> {
+    /// The changes' statements and the audit entry in one D1 `batch()`
+    /// (`audit::commit` chains the entry and retries a lost race for the
+    /// next audit position); a unique violation of a change is a conflict.
+    async fn commit(
+        &self,
+        org: &str,
+        changes: Vec<Change>,
+        event: AuditEvent,
+    ) -> Result<(), CommitError> {
+        let mut statements = Vec::with_capacity(changes.len());
+        for change in changes {
+            let Change::TrustFile {
+                role,
+                version,
+                envelope,
+            } = change;
+            let body = serde_json::to_string(&envelope).map_err(failed)?;
+            statements.push(
+                self.ctx
+                    .db
+                    .prepare(
+                        "INSERT INTO trust_metadata (org, role, version, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .bind(&[
+                        db::text(org),
+                        db::text(role.as_str()),
+                        db::int(version as i64),
+                        db::text(&body),
+                        db::int(self.ctx.now),
+                    ])
+                    .map_err(failed)?,
+            );
+        }
+        let (actor, role) = event.actor.audit_fields();
+        let event = crate::audit::Event {
+            org: org.to_owned(),
+            actor: Some(actor),
+            role: Some(role),
+            action: event.action,
+            target: event.target,
+            outcome: outpost_core::audit::Outcome::Ok,
+            details: event.details,
+        };
+        match crate::audit::commit(self.ctx, event, statements).await {
+            Ok(_) => Ok(()),
+            Err(crate::audit::CommitError::Statement(err))
+                if db::is_unique_violation(&err, "trust_metadata") =>
+            {
+                Err(CommitError::Conflict("trust_metadata"))
+            }
+            Err(crate::audit::CommitError::Statement(err)) => Err(failed(err).into()),
+            Err(crate::audit::CommitError::Other(err)) => Err(failed(err).into()),
+        }
     }
 }

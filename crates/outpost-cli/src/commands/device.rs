@@ -16,24 +16,10 @@ use outpost_core::trust::{
 };
 
 use super::Env;
-use super::pull::install;
-use crate::cli::{PullArgs, VerifyArgs};
+use crate::cli::{DevicePullArgs, VerifyArgs, parse_target};
 use crate::http::{self, Client};
+use crate::install::install;
 use crate::output;
-
-/// `ORG/MODEL@STAGE`.
-pub fn parse_target(text: &str) -> Result<(String, String, String)> {
-    let (path, stage) = text
-        .split_once('@')
-        .ok_or_else(|| anyhow!("`{text}` must be ORG/MODEL@STAGE"))?;
-    let (org, model) = path
-        .split_once('/')
-        .ok_or_else(|| anyhow!("`{text}` must be ORG/MODEL@STAGE"))?;
-    if org.is_empty() || model.is_empty() || stage.is_empty() {
-        return Err(anyhow!("`{text}` must be ORG/MODEL@STAGE"));
-    }
-    Ok((org.to_owned(), model.to_owned(), stage.to_owned()))
-}
 
 fn refused(step: &str, err: TrustError) -> anyhow::Error {
     anyhow!(
@@ -233,12 +219,9 @@ pub fn verify(env: &Env, args: &VerifyArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn pull(env: &Env, args: &PullArgs) -> Result<ExitCode> {
-    let (org, model, stage) = parse_target(&args.model)?;
-    let dir = args
-        .state
-        .as_deref()
-        .ok_or_else(|| anyhow!("device pulls need --state DIR"))?;
+pub fn pull(env: &Env, args: &DevicePullArgs) -> Result<ExitCode> {
+    let (org, model, stage) = parse_target(&args.target)?;
+    let dir = args.state.as_path();
     let client = Client::new(env.settings.url()?, &org, env.settings.token()?);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -299,21 +282,4 @@ pub fn pull(env: &Env, args: &PullArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_target;
-
-    #[test]
-    fn targets_parse() {
-        let parsed = parse_target("acme/fraud-detector@production").ok();
-        assert_eq!(
-            parsed,
-            Some(("acme".into(), "fraud-detector".into(), "production".into()))
-        );
-        assert!(parse_target("fraud-detector@production").is_err());
-        assert!(parse_target("acme/fraud").is_err());
-        assert!(parse_target("/m@s").is_err());
-    }
 }

@@ -55,7 +55,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Versions(command) => versions::run(&env, command),
         Command::Compare(args) => versions::compare(&env, &args),
         Command::Tag(args) => versions::tag(&env, &args),
-        Command::Pull(args) => pull::run(&env, &args),
+        Command::Pull(args) => match args.into_request()? {
+            crate::cli::PullRequest::Download(args) => pull::run(&env, &args),
+            crate::cli::PullRequest::Device(args) => device::pull(&env, &args),
+        },
         Command::Verify(args) => device::verify(&env, &args),
         Command::Predict(args) => predict::run(&env, &args),
         Command::Promote(args) => lifecycle::promote(&env, &args),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use outpost_core::api::{BlobRecord, RegisterVersionRequest, RegisteredVersion};
 use outpost_core::digest::{Digest, Sha256Hasher};
 use outpost_core::upload::{PartPlan, StartUpload, UploadState};
@@ -17,18 +17,7 @@ use serde_json::{Map, Value};
 use super::Env;
 use crate::cli::PushArgs;
 use crate::http;
-use crate::output;
-
-pub fn progress(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_owned());
-    bar
-}
+use crate::output::{self, progress};
 
 /// Streams a file through SHA-256.
 pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
