@@ -58,6 +58,7 @@ impl Ctx {
         let caller = self.caller()?;
         Ok(outpost_registry::ports::Actor::Caller {
             token_id: caller.token_id.clone(),
+            name: caller.token_name.clone(),
             role: caller.role,
         })
     }

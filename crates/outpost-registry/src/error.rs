@@ -3,7 +3,9 @@
 //! into RFC 9457 problem+json in `worker/src/error.rs`) without deciding
 //! anything about it.
 
-use outpost_core::lifecycle::Stage;
+use outpost_core::guardrail::GuardrailError;
+use outpost_core::lifecycle::{GateFailure, LifecycleError, Stage};
+use outpost_core::routing::RolloutError;
 use outpost_core::trust::TrustError;
 use outpost_core::{Problem, ProblemKind};
 
@@ -86,8 +88,63 @@ pub enum RegistryError {
     ConcurrentRoot,
     #[error("another release was stored concurrently; fetch targets.json again, re-sign and retry")]
     ConcurrentRelease,
+    #[error("only an admin may force a promotion past its gates")]
+    ForceNeedsAdmin,
+    #[error("a forced promotion needs a reason")]
+    ForceNeedsReason,
+    #[error("no version `{version}` of model `{model}`")]
+    VersionNotFound { model: String, version: String },
+    /// The gates a version failed on its way into a stage (each with its
+    /// stable name), and whether an admin's force could override them all.
+    #[error("{model}@{version} cannot go to {stage}: {}", gate_details(.failures))]
+    GatesFailed {
+        model: String,
+        version: String,
+        stage: Stage,
+        failures: Vec<GateFailure>,
+        forceable: bool,
+    },
+    #[error(
+        "nothing is deployed to {model}@{stage}: promote a stable version first, or name one with `stable`"
+    )]
+    NoStableVersion { model: String, stage: Stage },
+    #[error("{model}@{stage}: {error}")]
+    InvalidRollout {
+        model: String,
+        stage: Stage,
+        error: RolloutError,
+    },
+    #[error("guardrails: {0}")]
+    InvalidGuardrails(GuardrailError),
+    #[error("guardrails watch a canary: give the rollout a `canary` arm, or leave guardrails out")]
+    GuardrailsWithoutCanary,
+    /// Clearing a rollout of a stage that never had a version.
+    #[error("nothing is deployed to {model}@{stage}")]
+    NothingToClear { model: String, stage: Stage },
+    #[error("{model}@{stage}: {error}")]
+    NoRollbackTarget {
+        model: String,
+        stage: Stage,
+        error: LifecycleError,
+    },
+    #[error("{model}@{version} has been deleted, so {stage} cannot roll back to it")]
+    RollbackToDeleted {
+        model: String,
+        version: String,
+        stage: Stage,
+    },
+    #[error("{model}@{stage} kept moving under this request; retry")]
+    StageKeptMoving { model: String, stage: Stage },
     #[error("{0}")]
     Store(#[from] StoreError),
+}
+
+fn gate_details(failures: &[GateFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("{}: {}", f.gate, f.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl RegistryError {
@@ -100,7 +157,19 @@ impl RegistryError {
             RegistryError::VersionVanished { .. }
             | RegistryError::NotReleased { .. }
             | RegistryError::ConcurrentRoot
-            | RegistryError::ConcurrentRelease => ProblemKind::Conflict,
+            | RegistryError::ConcurrentRelease
+            | RegistryError::NoStableVersion { .. }
+            | RegistryError::NothingToClear { .. }
+            | RegistryError::NoRollbackTarget { .. }
+            | RegistryError::RollbackToDeleted { .. }
+            | RegistryError::StageKeptMoving { .. } => ProblemKind::Conflict,
+            RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
+            RegistryError::VersionNotFound { .. } => ProblemKind::NotFound,
+            RegistryError::ForceNeedsReason
+            | RegistryError::GatesFailed { .. }
+            | RegistryError::InvalidRollout { .. }
+            | RegistryError::InvalidGuardrails(_)
+            | RegistryError::GuardrailsWithoutCanary => ProblemKind::UnprocessableContent,
             RegistryError::TrustRefused(_)
             | RegistryError::NoRoot { .. }
             | RegistryError::RootLacksKey { .. }
@@ -120,6 +189,13 @@ impl RegistryError {
             RegistryError::Store(StoreError::NotConfigured(detail)) => {
                 Problem::new(ProblemKind::ServiceUnavailable, detail.clone())
             }
+            RegistryError::GatesFailed {
+                failures,
+                forceable,
+                ..
+            } => Problem::new(self.kind(), self.to_string())
+                .with_extension("failed_gates", failures)
+                .with_extension("forceable", forceable),
             RegistryError::TrustRefused(err) => {
                 Problem::new(self.kind(), err.to_string()).with_extension("code", err.code())
             }

@@ -32,8 +32,10 @@
 //! predict serves from) and resolution ([`resolve::resolve_device`]), which
 //! share one routing path so that predict answers exactly what resolve signs;
 //! the trust repository ([`trust::upload_root`], [`trust::upload_release`],
-//! and the cron's [`trust::refresh_timestamp`]), whose writes commit with
-//! their audit entry through the [`ports::Commit`] port.
+//! and the cron's [`trust::refresh_timestamp`]), and the stage moves
+//! ([`stages::promote`], [`stages::set_rollout`], [`stages::clear_rollout`],
+//! [`stages::rollback`], and [`stages::append_move`] under them), whose
+//! writes commit with their audit entry through the [`ports::Commit`] port.
 
 pub mod error;
 #[cfg(feature = "memory")]
@@ -41,6 +43,7 @@ pub mod memory;
 pub mod ports;
 pub mod resolve;
 pub mod routing;
+pub mod stages;
 pub mod trust;
 
 pub use error::{RegistryError, StoreError};

@@ -6,26 +6,38 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
+use outpost_core::api::ModelPolicies;
 use outpost_core::audit::{AuditEntry, Outcome, chain_after};
 use outpost_core::digest::Digest;
-use outpost_core::lifecycle::{Stage, StageState};
+use outpost_core::guardrail::Guardrails;
+use outpost_core::lifecycle::{Deployment, Move, Stage, StageState};
 use outpost_core::signing::SigningKey;
 use outpost_core::trust::{Envelope, Targets};
+use serde_json::Value;
 
 use crate::error::StoreError;
 use crate::ports::{
-    AuditEvent, Change, Clock, Commit, CommitError, Keys, Models, OnlineKey, Resolutions,
-    StageHead, Stages, TrustFiles, TrustRole, VersionArtifact, Versions,
+    AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, GateFacts, Keys, Models,
+    OnlineKey, Policies, Rehashed, Resolutions, Runtime, StageHead, Stages, TrustFiles, TrustRole,
+    VersionArtifact, VersionDetails, Versions,
 };
 
 type ModelKey = (String, String);
+/// A stage's guardrails: the canary watched, since when (ms), the policy.
+type Watched = (String, i64, Guardrails);
 
 /// A whole registry in memory. Interior mutability: use cases take `&self`
 /// ports, as they do over D1.
 #[derive(Debug)]
 pub struct MemoryRegistry {
     models: RefCell<BTreeSet<ModelKey>>,
-    stages: RefCell<BTreeMap<(String, String, Stage), StageState>>,
+    deployments: RefCell<BTreeMap<(String, String, Stage, i64), Deployment>>,
+    guardrails: RefCell<BTreeMap<(String, String, Stage), Watched>>,
+    outbox: RefCell<Vec<(String, &'static str, Value)>>,
+    gate_facts: RefCell<BTreeMap<(String, String, String), GateFacts>>,
+    policies: RefCell<BTreeMap<(String, String), ModelPolicies>>,
+    blobs: RefCell<BTreeMap<(String, Digest), Vec<u8>>>,
+    unloadable: RefCell<BTreeSet<Digest>>,
     versions: RefCell<BTreeMap<(String, String, String), VersionArtifact>>,
     releases: RefCell<BTreeMap<String, Targets>>,
     counters: RefCell<BTreeMap<String, u64>>,
@@ -37,7 +49,7 @@ pub struct MemoryRegistry {
     trust_files: RefCell<BTreeMap<(String, TrustRole, u64), Envelope>>,
     audit: RefCell<Vec<AuditEntry>>,
     online_seed: u8,
-    racing: RefCell<Vec<(String, TrustRole, u64, Envelope)>>,
+    racing: RefCell<Vec<(String, Change)>>,
 }
 
 /// 2026-11-22T23:15:26Z: the default clock.
@@ -53,7 +65,13 @@ impl MemoryRegistry {
     pub fn new() -> Self {
         Self {
             models: RefCell::default(),
-            stages: RefCell::default(),
+            deployments: RefCell::default(),
+            guardrails: RefCell::default(),
+            outbox: RefCell::default(),
+            gate_facts: RefCell::default(),
+            policies: RefCell::default(),
+            blobs: RefCell::default(),
+            unloadable: RefCell::default(),
             versions: RefCell::default(),
             releases: RefCell::default(),
             counters: RefCell::default(),
@@ -80,16 +98,98 @@ impl MemoryRegistry {
             .insert((org.to_owned(), model.to_owned()));
     }
 
-    /// Registers `version` with the digest and length of `bytes`.
+    /// Registers `version` (an ONNX model, status ok, no metrics) with the
+    /// digest and length of `bytes`, which are stored as its artifact.
     pub fn add_version(&self, org: &str, model: &str, version: &str, bytes: &[u8]) {
+        let digest = Digest::of(bytes);
+        let key = (org.to_owned(), model.to_owned(), version.to_owned());
         self.versions.borrow_mut().insert(
-            (org.to_owned(), model.to_owned(), version.to_owned()),
+            key.clone(),
             VersionArtifact {
                 version: version.to_owned(),
-                digest: Digest::of(bytes),
+                digest,
                 length: bytes.len() as u64,
             },
         );
+        self.gate_facts.borrow_mut().insert(
+            key,
+            GateFacts {
+                digest,
+                length: bytes.len() as u64,
+                format: "onnx".into(),
+                metrics: BTreeMap::new(),
+                status: "ok".into(),
+                status_reason: None,
+            },
+        );
+        self.blobs
+            .borrow_mut()
+            .insert((org.to_owned(), digest), bytes.to_vec());
+    }
+
+    /// Changes what the gates see of a registered version.
+    pub fn edit_gate_facts(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+        edit: impl FnOnce(&mut GateFacts),
+    ) {
+        if let Some(facts) = self.gate_facts.borrow_mut().get_mut(&(
+            org.to_owned(),
+            model.to_owned(),
+            version.to_owned(),
+        )) {
+            edit(facts);
+        }
+    }
+
+    /// Replaces (or, with `None`, removes) a stored artifact's bytes.
+    pub fn set_blob(&self, org: &str, digest: Digest, bytes: Option<Vec<u8>>) {
+        let key = (org.to_owned(), digest);
+        match bytes {
+            Some(bytes) => self.blobs.borrow_mut().insert(key, bytes),
+            None => self.blobs.borrow_mut().remove(&key),
+        };
+    }
+
+    /// Makes the runtime refuse to load the artifact with this digest.
+    pub fn make_unloadable(&self, digest: Digest) {
+        self.unloadable.borrow_mut().insert(digest);
+    }
+
+    pub fn set_policies(&self, org: &str, model: &str, policies: ModelPolicies) {
+        self.policies
+            .borrow_mut()
+            .insert((org.to_owned(), model.to_owned()), policies);
+    }
+
+    /// A stage's history, oldest first.
+    pub fn history(&self, org: &str, model: &str, stage: Stage) -> Vec<Deployment> {
+        self.deployments
+            .borrow()
+            .iter()
+            .filter(|((o, m, s, _), _)| o == org && m == model && *s == stage)
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
+
+    /// The guardrails set on a stage: (canary, since, policy).
+    pub fn guardrails_of(&self, org: &str, model: &str, stage: Stage) -> Option<Watched> {
+        self.guardrails
+            .borrow()
+            .get(&(org.to_owned(), model.to_owned(), stage))
+            .cloned()
+    }
+
+    /// The webhook events the organisation's outbox received, in order.
+    pub fn outbox(&self, org: &str) -> Vec<(&'static str, Value)> {
+        self.outbox
+            .borrow()
+            .iter()
+            .filter(|(o, _, _)| o == org)
+            .map(|(_, e, d)| (*e, d.clone()))
+            .collect()
     }
 
     /// Deletes a version row out of band (what a stage must survive).
@@ -99,10 +199,25 @@ impl MemoryRegistry {
             .remove(&(org.to_owned(), model.to_owned(), version.to_owned()));
     }
 
+    /// Appends a history entry moving `stage` to `state` (as an earlier
+    /// promotion would have).
     pub fn deploy(&self, org: &str, model: &str, stage: Stage, state: StageState) {
-        self.stages
+        let head = self.history(org, model, stage).pop();
+        let entry = Deployment {
+            model: model.to_owned(),
+            stage,
+            seq: head.as_ref().map_or(1, |h| h.seq + 1),
+            kind: Move::Promote,
+            from: head.map(|h| h.to).unwrap_or_default(),
+            to: state,
+            actor: "fixture".into(),
+            reason: String::new(),
+            at: self.now.get(),
+            forced: Vec::new(),
+        };
+        self.deployments
             .borrow_mut()
-            .insert((org.to_owned(), model.to_owned(), stage), state);
+            .insert((org.to_owned(), model.to_owned(), stage, entry.seq), entry);
     }
 
     pub fn set_release(&self, org: &str, targets: Targets) {
@@ -130,18 +245,10 @@ impl MemoryRegistry {
             .insert((org.to_owned(), role, version), envelope);
     }
 
-    /// A concurrent writer: stores this file just before the next commit,
-    /// after the use case has read what it reads.
-    pub fn store_before_next_commit(
-        &self,
-        org: &str,
-        role: TrustRole,
-        version: u64,
-        envelope: Envelope,
-    ) {
-        self.racing
-            .borrow_mut()
-            .push((org.to_owned(), role, version, envelope));
+    /// A concurrent writer: `change` is applied just before the next
+    /// commit, after the use case has read what it reads.
+    pub fn commit_first(&self, org: &str, change: Change) {
+        self.racing.borrow_mut().push((org.to_owned(), change));
     }
 
     /// Every stored version of `role`, oldest first.
@@ -167,6 +274,40 @@ impl MemoryRegistry {
     /// Makes the port method `name` fail with a storage error.
     pub fn fail(&self, name: &'static str) {
         self.failing.borrow_mut().insert(name);
+    }
+
+    fn apply(&self, org: &str, change: Change) {
+        match change {
+            Change::TrustFile {
+                role,
+                version,
+                envelope,
+            } => self.put_trust_file(org, role, version, envelope),
+            Change::Deployment(d) => {
+                self.deployments
+                    .borrow_mut()
+                    .insert((org.to_owned(), d.model.clone(), d.stage, d.seq), d);
+            }
+            Change::ClearGuardrails { model, stage } => {
+                self.guardrails
+                    .borrow_mut()
+                    .remove(&(org.to_owned(), model, stage));
+            }
+            Change::SetGuardrails {
+                model,
+                stage,
+                canary,
+                since,
+                policy,
+            } => {
+                self.guardrails
+                    .borrow_mut()
+                    .insert((org.to_owned(), model, stage), (canary, since, policy));
+            }
+            Change::Webhook { event, data } => {
+                self.outbox.borrow_mut().push((org.to_owned(), event, data));
+            }
+        }
     }
 
     fn check(&self, name: &'static str) -> Result<(), StoreError> {
@@ -219,11 +360,7 @@ impl Stages for MemoryRegistry {
     ) -> Result<StageHead, StoreError> {
         self.check("stage_head")?;
         Ok(StageHead {
-            state: self
-                .stages
-                .borrow()
-                .get(&(org.to_owned(), model.to_owned(), stage))
-                .cloned(),
+            state: self.history(org, model, stage).pop().map(|h| h.to),
             release: with_release
                 .then(|| self.releases.borrow().get(org).cloned())
                 .flatten(),
@@ -309,25 +446,38 @@ impl Commit for MemoryRegistry {
         event: AuditEvent,
     ) -> Result<(), CommitError> {
         self.check("commit")?;
-        for (org, role, version, envelope) in self.racing.take() {
-            self.put_trust_file(&org, role, version, envelope);
+        if self.failing.borrow().contains("commit_conflict") {
+            return Err(CommitError::Conflict("deployments"));
+        }
+        for (racer, change) in self.racing.take() {
+            self.apply(&racer, change);
         }
         {
             let files = self.trust_files.borrow();
+            let deployments = self.deployments.borrow();
             for change in &changes {
-                let Change::TrustFile { role, version, .. } = change;
-                if files.contains_key(&(org.to_owned(), *role, *version)) {
-                    return Err(CommitError::Conflict("trust_metadata"));
+                match change {
+                    Change::TrustFile { role, version, .. }
+                        if files.contains_key(&(org.to_owned(), *role, *version)) =>
+                    {
+                        return Err(CommitError::Conflict("trust_metadata"));
+                    }
+                    Change::Deployment(d)
+                        if deployments.contains_key(&(
+                            org.to_owned(),
+                            d.model.clone(),
+                            d.stage,
+                            d.seq,
+                        )) =>
+                    {
+                        return Err(CommitError::Conflict("deployments"));
+                    }
+                    _ => {}
                 }
             }
         }
         for change in changes {
-            let Change::TrustFile {
-                role,
-                version,
-                envelope,
-            } = change;
-            self.put_trust_file(org, role, version, envelope);
+            self.apply(org, change);
         }
         let (actor, role) = event.actor.audit_fields();
         let mut audit = self.audit.borrow_mut();
@@ -354,5 +504,98 @@ impl Commit for MemoryRegistry {
         );
         audit.push(entry);
         Ok(())
+    }
+}
+
+impl Deployments for MemoryRegistry {
+    async fn stage_head_entry(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+    ) -> Result<Option<Deployment>, StoreError> {
+        self.check("stage_head_entry")?;
+        Ok(self.history(org, model, stage).pop())
+    }
+
+    async fn stage_history(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+    ) -> Result<Vec<Deployment>, StoreError> {
+        self.check("stage_history")?;
+        Ok(self.history(org, model, stage))
+    }
+
+    async fn was_in_staging(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .history(org, model, Stage::Staging)
+            .iter()
+            .any(|d| d.to.targets.iter().any(|t| t.version == version)))
+    }
+}
+
+impl VersionDetails for MemoryRegistry {
+    async fn gate_facts(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<GateFacts>, StoreError> {
+        self.check("gate_facts")?;
+        let exists = self.versions.borrow().contains_key(&(
+            org.to_owned(),
+            model.to_owned(),
+            version.to_owned(),
+        ));
+        Ok(exists
+            .then(|| {
+                self.gate_facts
+                    .borrow()
+                    .get(&(org.to_owned(), model.to_owned(), version.to_owned()))
+                    .cloned()
+            })
+            .flatten())
+    }
+}
+
+impl Policies for MemoryRegistry {
+    async fn model_policies(&self, org: &str, model: &str) -> Result<ModelPolicies, StoreError> {
+        Ok(self
+            .policies
+            .borrow()
+            .get(&(org.to_owned(), model.to_owned()))
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+impl Blobs for MemoryRegistry {
+    async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError> {
+        self.check("rehash")?;
+        Ok(self
+            .blobs
+            .borrow()
+            .get(&(org.to_owned(), *digest))
+            .map(|bytes| Rehashed {
+                matches: Digest::of(bytes) == *digest,
+                bytes: Some(bytes.clone()),
+            }))
+    }
+}
+
+impl Runtime for MemoryRegistry {
+    fn check_loadable(&self, bytes: &[u8]) -> Result<(), String> {
+        if self.unloadable.borrow().contains(&Digest::of(bytes)) {
+            Err("unsupported operator TreeEnsembleRegressor".into())
+        } else {
+            Ok(())
+        }
     }
 }

@@ -6,9 +6,11 @@
 //! Futures are not `Send`: the Worker's are not, and nothing here needs to
 //! cross threads.
 
+use outpost_core::api::ModelPolicies;
 use outpost_core::auth::Role;
 use outpost_core::digest::Digest;
-use outpost_core::lifecycle::{Stage, StageState};
+use outpost_core::guardrail::Guardrails;
+use outpost_core::lifecycle::{Deployment, Stage, StageState};
 use outpost_core::signing::SigningKey;
 use outpost_core::trust::{Envelope, Targets};
 
@@ -101,15 +103,36 @@ pub trait Clock {
 /// organisation's operator, and is recorded as `cron`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
-    Caller { token_id: String, role: Role },
+    /// `name` is the token's name: what the deployment history shows.
+    Caller {
+        token_id: String,
+        name: String,
+        role: Role,
+    },
     Cron,
 }
 
 impl Actor {
+    /// The name the deployment history records for this actor.
+    pub fn history_name(&self) -> &str {
+        match self {
+            Actor::Caller { name, .. } => name,
+            Actor::Cron => "cron",
+        }
+    }
+
+    /// The role this actor acts with (the cron acts as an operator).
+    pub fn role(&self) -> Role {
+        match self {
+            Actor::Caller { role, .. } => *role,
+            Actor::Cron => Role::Operator,
+        }
+    }
+
     /// The audit log's `actor` and `role` for this actor.
     pub fn audit_fields(&self) -> (String, String) {
         match self {
-            Actor::Caller { token_id, role } => (token_id.clone(), role.as_str().to_owned()),
+            Actor::Caller { token_id, role, .. } => (token_id.clone(), role.as_str().to_owned()),
             Actor::Cron => ("cron".to_owned(), Role::Operator.as_str().to_owned()),
         }
     }
@@ -155,6 +178,24 @@ pub enum Change {
         version: u64,
         envelope: Envelope,
     },
+    /// A new entry of a stage's history; `(org, model, stage, seq)` is
+    /// unique, which is what serialises concurrent moves of one stage.
+    Deployment(Deployment),
+    /// A move ends the rollout its stage's guardrails watched.
+    ClearGuardrails { model: String, stage: Stage },
+    /// Guardrails for the canary a rollout sets, watched from `since` (ms).
+    SetGuardrails {
+        model: String,
+        stage: Stage,
+        canary: String,
+        since: i64,
+        policy: Guardrails,
+    },
+    /// An outbox delivery of `event` to every endpoint subscribed to it.
+    Webhook {
+        event: &'static str,
+        data: serde_json::Value,
+    },
 }
 
 /// Why a commit did not happen.
@@ -195,4 +236,83 @@ pub trait TrustFiles {
 /// The online key (snapshot and timestamp), beside the director's.
 pub trait OnlineKey {
     fn online(&self) -> Result<SigningKey, StoreError>;
+}
+
+/// Stage histories: append-only, one sequence per model and stage.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Deployments {
+    /// The newest entry of one stage, if it ever moved.
+    async fn stage_head_entry(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+    ) -> Result<Option<Deployment>, StoreError>;
+    /// One stage's whole history, oldest first.
+    async fn stage_history(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+    ) -> Result<Vec<Deployment>, StoreError>;
+    /// Whether `version` was ever part of the staging stage.
+    async fn was_in_staging(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What the promotion gates need of a version row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateFacts {
+    pub digest: Digest,
+    /// Bytes.
+    pub length: u64,
+    /// `onnx`, `pickle`, … (`outpost_core::version::ArtifactFormat`).
+    pub format: String,
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    /// `ok` or `unsafe` (with the scan's reason).
+    pub status: String,
+    pub status_reason: Option<String>,
+}
+
+/// Version details beyond the artifact.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait VersionDetails {
+    async fn gate_facts(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<GateFacts>, StoreError>;
+}
+
+/// A model's promotion and retention policies.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Policies {
+    async fn model_policies(&self, org: &str, model: &str) -> Result<ModelPolicies, StoreError>;
+}
+
+/// An artifact read back from storage and hashed again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rehashed {
+    /// Whether the stored bytes still hash to the digest.
+    pub matches: bool,
+    /// The bytes, when small enough to inspect (the runtime check).
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// Artifacts (R2): content-addressed per organisation.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Blobs {
+    /// Re-reads and re-hashes the artifact; `None` when it is missing.
+    async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError>;
+}
+
+/// The model runtime, for the promotion gate "it loads".
+pub trait Runtime {
+    /// Whether an ONNX model loads, optimises and plans (the reason if not).
+    fn check_loadable(&self, bytes: &[u8]) -> Result<(), String>;
 }

@@ -18,7 +18,7 @@ use outpost_core::signing::SigningKey;
 use outpost_core::timefmt::format_utc;
 use outpost_core::trust::{Envelope, RoleSpec, root_metadata};
 use outpost_registry::memory::{MemoryRegistry, NOW, test_key};
-use outpost_registry::ports::{Actor, TrustRole};
+use outpost_registry::ports::{Actor, Change, TrustRole};
 use outpost_registry::trust::{
     TIMESTAMP_LIFETIME_MS, refresh_timestamp, upload_release, upload_root,
 };
@@ -31,6 +31,7 @@ const DAY: i64 = 86_400_000;
 fn operator() -> Actor {
     Actor::Caller {
         token_id: "tok_operator".into(),
+        name: "ci-operator".into(),
         role: Role::Operator,
     }
 }
@@ -215,7 +216,14 @@ fn a_root_stored_concurrently_is_a_conflict() {
     let all = [&old[0], &old[1], &new[0], &new[1]];
     let rotation = envelope(root(&registry, 2, &[&new[0], &new[1]]), &all);
     // Another request stores version 2 after this one read version 1.
-    registry.store_before_next_commit(ORG, TrustRole::Root, 2, rotation.clone());
+    registry.commit_first(
+        ORG,
+        Change::TrustFile {
+            role: TrustRole::Root,
+            version: 2,
+            envelope: rotation.clone(),
+        },
+    );
     let problem = upload(&registry, rotation).unwrap_err();
     assert_eq!(versions(&registry, TrustRole::Root), [1, 2]);
     assert_eq!(registry.audit_log(ORG).len(), 1, "the loser wrote nothing");

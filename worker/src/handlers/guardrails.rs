@@ -16,10 +16,11 @@ use worker::Response;
 use crate::ctx::Ctx;
 use crate::db::{self, as_i64};
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::lifecycle::{MoveExtras, StageMove, append_move_with};
 use crate::handlers::{models, profiles, telemetry, webhooks};
 use crate::http;
 use crate::routes::Matched;
+use outpost_registry::ports::Actor;
+use outpost_registry::stages::{MoveExtras, StageMove, append_move};
 
 #[derive(serde::Deserialize)]
 pub struct GuardrailRow {
@@ -91,12 +92,15 @@ pub async fn check(ctx: &Ctx, row: &GuardrailRow) -> ApiResult<Outcome> {
         }
         let canary = row.canary.clone();
         let decide = move |from: &StageState| Ok(without_canary(from, &canary));
-        let entry = append_move_with(
-            ctx,
-            StageMove {
+        // The cron acts as itself: history and audit name `cron`.
+        let entry = append_move(
+            &crate::store::D1Store::new(ctx),
+            &StageMove {
+                org: &row.org,
                 model: &row.model,
                 stage,
                 kind: Move::Rollback,
+                actor: &Actor::Cron,
                 reason: &reason,
                 forced: &[],
             },

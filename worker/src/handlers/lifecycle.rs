@@ -5,20 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::StreamExt;
 use outpost_core::api::{
     Deleted, ModelPolicies, Page, PromoteRequest, RetentionReport, RollbackRequest, RolloutRequest,
     RolloutView, StagesView,
 };
-use outpost_core::auth::Role;
-use outpost_core::digest::{Digest, Sha256Hasher};
+use outpost_core::digest::Digest;
 use outpost_core::lifecycle::{
-    Deployment, GateInputs, Move, RetentionCandidate, RetentionPolicy, Stage, StageState,
-    all_forceable, evaluate_gates, plan_deletion, plan_retention, replay, rollback_target,
+    Deployment, Move, RetentionCandidate, RetentionPolicy, Stage, StageState, plan_deletion,
+    plan_retention, replay,
 };
 use outpost_core::routing::RolloutPolicy;
-use outpost_core::version::{ArtifactFormat, parse_version};
-use outpost_core::{Problem, ProblemKind};
+use outpost_core::version::parse_version;
 use serde_json::json;
 use worker::{D1PreparedStatement, Request, Response};
 
@@ -26,99 +23,25 @@ use crate::audit::{self, CommitError, Event};
 use crate::ctx::Ctx;
 use crate::db::{self, as_i64};
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{blobs, models, webhooks};
+use crate::handlers::{blobs, models};
 use crate::http;
 use crate::routes::Matched;
-
-#[derive(serde::Deserialize)]
-struct DeploymentRow {
-    model: String,
-    stage: String,
-    seq: f64,
-    kind: String,
-    from_state: String,
-    to_state: String,
-    actor: String,
-    reason: String,
-    at: f64,
-    forced: String,
-}
-
-impl DeploymentRow {
-    fn deployment(self) -> ApiResult<Deployment> {
-        let corrupt =
-            |what: &str| ApiError::internal(format!("stored deployment {what} is corrupt"));
-        Ok(Deployment {
-            stage: self.stage.parse().map_err(|_| corrupt("stage"))?,
-            kind: Move::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
-            from: serde_json::from_str(&self.from_state).map_err(|_| corrupt("from"))?,
-            to: serde_json::from_str(&self.to_state).map_err(|_| corrupt("to"))?,
-            forced: serde_json::from_str(&self.forced).map_err(|_| corrupt("forced"))?,
-            model: self.model,
-            seq: as_i64(self.seq),
-            actor: self.actor,
-            reason: self.reason,
-            at: as_i64(self.at),
-        })
-    }
-}
-
-const DEPLOYMENT_COLUMNS: &str =
-    "model, stage, seq, kind, from_state, to_state, actor, reason, at, forced";
+use crate::store::{self, D1Store};
+use outpost_registry::stages::{self, Moved};
 
 /// The whole history of one model (optionally one stage), oldest first.
 async fn history_of(ctx: &Ctx, model: &str, stage: Option<Stage>) -> ApiResult<Vec<Deployment>> {
-    let org = ctx.org()?;
-    let statement = match stage {
-        Some(stage) => ctx
-            .db
-            .prepare(format!(
-                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq"
-            ))
-            .bind(&[db::text(org), db::text(model), db::text(stage.as_str())])?,
-        None => ctx
-            .db
-            .prepare(format!(
-                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE org = ?1 AND model = ?2 ORDER BY at, stage, seq"
-            ))
-            .bind(&[db::text(org), db::text(model)])?,
-    };
-    db::all::<DeploymentRow>(&statement)
-        .await?
-        .into_iter()
-        .map(DeploymentRow::deployment)
-        .collect()
+    Ok(store::lifecycle::history(ctx, ctx.org()?, model, stage).await?)
 }
 
 /// The newest entry of one stage, if it ever moved.
 pub(crate) async fn head_of(ctx: &Ctx, model: &str, stage: Stage) -> ApiResult<Option<Deployment>> {
-    db::first::<DeploymentRow>(
-        &ctx.db
-            .prepare(format!(
-                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1"
-            ))
-            .bind(&[db::text(ctx.org()?), db::text(model), db::text(stage.as_str())])?,
-    )
-    .await?
-    .map(DeploymentRow::deployment)
-    .transpose()
+    Ok(store::lifecycle::head(ctx, ctx.org()?, model, stage).await?)
 }
 
 /// Every stage's current state, from the newest entries of the history.
 async fn current_states(ctx: &Ctx, model: &str) -> ApiResult<BTreeMap<Stage, StageState>> {
-    let rows = db::all::<DeploymentRow>(
-        &ctx.db
-            .prepare(format!(
-                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE org = ?1 AND model = ?2
-                   AND seq = (SELECT MAX(seq) FROM deployments e WHERE e.org = d.org AND e.model = d.model AND e.stage = d.stage)"
-            ))
-            .bind(&[db::text(ctx.org()?), db::text(model)])?,
-    )
-    .await?;
-    let history = rows
-        .into_iter()
-        .map(DeploymentRow::deployment)
-        .collect::<ApiResult<Vec<_>>>()?;
+    let history = store::lifecycle::heads(ctx, ctx.org()?, model).await?;
     Ok(replay(&history)
         .into_iter()
         .filter(|(_, state)| !state.is_empty())
@@ -133,371 +56,34 @@ fn stage_param(matched: &Matched) -> ApiResult<Stage> {
         .map_err(|e: String| ApiError::not_found(e))
 }
 
-/// What a move carries besides its history entry: statements to commit in
-/// the same batch (after the stage's guardrails are cleared: a move ends the
-/// rollout they guarded), details for its audit entry, and further webhook
-/// events as (type, data).
-#[derive(Default)]
-pub(crate) struct MoveExtras {
-    pub statements: Vec<D1PreparedStatement>,
-    pub details: serde_json::Map<String, serde_json::Value>,
-    pub events: Vec<(&'static str, serde_json::Value)>,
-}
-
-/// The webhook event announcing a move, if it is one subscribers see.
-fn move_event(kind: Move) -> Option<&'static str> {
-    match kind {
-        Move::Promote => Some("stage.promoted"),
-        Move::Rollback => Some("stage.rolled_back"),
-        Move::Rollout => Some("stage.rollout_changed"),
-        Move::Cleared => None,
-    }
-}
-
-/// Appends one entry to a stage's history (with its audit entry), retrying
-/// when another move of the same stage got the next sequence number first.
-/// `decide` computes the new state from the current one; `None` means "no
-/// change".
-async fn append_move(
-    ctx: &Ctx,
-    model: &str,
-    stage: Stage,
-    kind: Move,
-    reason: &str,
-    forced: &[String],
-    decide: &dyn Fn(&StageState) -> ApiResult<Option<StageState>>,
-) -> ApiResult<Option<Deployment>> {
-    append_move_with(
-        ctx,
-        StageMove {
-            model,
-            stage,
-            kind,
-            reason,
-            forced,
-        },
-        decide,
-        MoveExtras::default(),
-    )
-    .await
-}
-
-pub(crate) async fn append_move_with(
-    ctx: &Ctx,
-    m: StageMove<'_>,
-    decide: &dyn Fn(&StageState) -> ApiResult<Option<StageState>>,
-    extras: MoveExtras,
-) -> ApiResult<Option<Deployment>> {
-    let StageMove {
-        model,
-        stage,
-        kind,
-        reason,
-        forced,
-    } = m;
-    let org = ctx.org()?;
-    let caller = ctx.caller()?;
-    for _ in 0..16 {
-        let head = head_of(ctx, model, stage).await?;
-        let from = head.as_ref().map(|h| h.to.clone()).unwrap_or_default();
-        let Some(to) = decide(&from)? else {
-            return Ok(None);
-        };
-        let entry = Deployment {
-            model: model.to_owned(),
-            stage,
-            seq: head.as_ref().map_or(1, |h| h.seq + 1),
-            kind,
-            from,
-            to,
-            actor: caller.token_name.clone(),
-            reason: reason.to_owned(),
-            at: ctx.now,
-            forced: forced.to_vec(),
-        };
-        let mut statements = vec![
-            insert_deployment(ctx, org, &entry)?,
-            ctx.db
-                .prepare("DELETE FROM guardrails WHERE org = ?1 AND model = ?2 AND stage = ?3")
-                .bind(&[db::text(org), db::text(model), db::text(stage.as_str())])?,
-        ];
-        statements.extend(extras.statements.iter().cloned());
-        let announced = json!({
-            "model": model, "stage": stage, "seq": entry.seq, "from": entry.from, "to": entry.to,
-            "actor": entry.actor, "reason": reason,
-        });
-        if let Some(event) = move_event(kind) {
-            statements.push(webhooks::enqueue(ctx, org, event, &announced)?);
-        }
-        for (event, data) in &extras.events {
-            statements.push(webhooks::enqueue(ctx, org, event, data)?);
-        }
-        let mut details = json!({"from": entry.from, "to": entry.to, "reason": reason, "forced": forced, "seq": entry.seq});
-        if let Some(map) = details.as_object_mut() {
-            map.extend(extras.details.clone());
-        }
-        let event = Event::by_caller(
-            ctx,
-            &format!("stage.{}", kind.as_str()),
-            format!("models/{model}/stages/{stage}"),
-            details,
-        )
-        .ok_or_else(|| ApiError::internal("no caller"))?;
-        match audit::commit(ctx, event, statements).await {
-            Ok(_) => return Ok(Some(entry)),
-            Err(CommitError::Statement(err)) if db::is_unique_violation(&err, "deployments") => {
-                continue;
-            }
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(ApiError::conflict(format!(
-        "{model}@{stage} kept moving under this request; retry"
-    )))
-}
-
-fn insert_deployment(ctx: &Ctx, org: &str, entry: &Deployment) -> ApiResult<D1PreparedStatement> {
-    Ok(ctx
-        .db
-        .prepare(
-            "INSERT INTO deployments (org, model, stage, seq, kind, from_state, to_state, actor, reason, at, forced)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(&[
-            db::text(org),
-            db::text(&entry.model),
-            db::text(entry.stage.as_str()),
-            db::int(entry.seq),
-            db::text(entry.kind.as_str()),
-            db::text(&serde_json::to_string(&entry.from)?),
-            db::text(&serde_json::to_string(&entry.to)?),
-            db::text(&entry.actor),
-            db::text(&entry.reason),
-            db::int(entry.at),
-            db::text(&serde_json::to_string(&entry.forced)?),
-        ])?)
-}
-
-#[derive(serde::Deserialize)]
-struct GateRow {
-    digest: String,
-    size: f64,
-    format: String,
-    metrics: String,
-    status: String,
-    status_reason: Option<String>,
-}
-
 async fn policies(ctx: &Ctx, model: &str) -> ApiResult<ModelPolicies> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        promotion: String,
-        retention: Option<String>,
-    }
-    let row = db::first::<Row>(
-        &ctx.db
-            .prepare(
-                "SELECT promotion, retention FROM model_policies WHERE org = ?1 AND model = ?2",
-            )
-            .bind(&[db::text(ctx.org()?), db::text(model)])?,
-    )
-    .await?;
-    Ok(match row {
-        None => ModelPolicies::default(),
-        Some(row) => ModelPolicies {
-            promotion: serde_json::from_str(&row.promotion)?,
-            retention: row
-                .retention
-                .as_deref()
-                .map(serde_json::from_str)
-                .transpose()?,
-        },
-    })
+    Ok(store::lifecycle::policies(ctx, ctx.org()?, model).await?)
 }
 
-/// Re-reads the artifact from R2 and hashes it; `None` when it is missing.
-/// Returns the bytes too when small enough to load for the runtime check.
-pub async fn reverify(ctx: &Ctx, digest: &Digest) -> ApiResult<Option<(bool, Option<Vec<u8>>)>> {
-    let key = blobs::object_key(ctx.org()?, digest);
-    let Some(object) = ctx.bucket()?.get(&key).execute().await? else {
-        return Ok(None);
-    };
-    let keep = object.size() <= crate::handlers::versions::MAX_INSPECTED_BYTES;
-    let mut stream = object
-        .body()
-        .ok_or_else(|| ApiError::internal("R2 object without a body"))?
-        .stream()?;
-    let mut hasher = Sha256Hasher::new();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        if keep {
-            bytes.extend_from_slice(&chunk);
-        }
+/// A stage move's answer: 201 with the new history entry, or 200
+/// `changed: false` when the stage already was there.
+fn moved(model: &str, stage: Stage, location: &str, moved: Moved) -> ApiResult<Response> {
+    match moved {
+        Moved::Entry(entry) => Ok(http::created(&entry, location)?),
+        Moved::Unchanged(state) => Ok(http::json(
+            &json!({"model": model, "stage": stage, "state": state, "changed": false}),
+            200,
+        )?),
     }
-    Ok(Some((
-        hasher.finish().digest == *digest,
-        keep.then_some(bytes),
-    )))
-}
-
-async fn was_in_staging(ctx: &Ctx, model: &str, version: &str) -> ApiResult<bool> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        #[allow(dead_code)]
-        hit: f64,
-    }
-    Ok(db::first::<Row>(
-        &ctx.db
-            .prepare(
-                "SELECT 1 AS hit FROM deployments d, json_each(d.to_state, '$.targets') t
-                 WHERE d.org = ?1 AND d.model = ?2 AND d.stage = 'staging'
-                   AND json_extract(t.value, '$.version') = ?3 LIMIT 1",
-            )
-            .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?,
-    )
-    .await?
-    .is_some())
-}
-
-/// Runs every gate for `version` entering `stage`; returns the gates an
-/// admin's force overrode, or the problem naming each failing gate.
-async fn pass_gates(
-    ctx: &Ctx,
-    model: &str,
-    stage: Stage,
-    version: &str,
-    force: bool,
-) -> ApiResult<Vec<String>> {
-    let org = ctx.org()?;
-    let row = db::first::<GateRow>(
-        &ctx.db
-            .prepare(
-                "SELECT digest, size, format, metrics, status, status_reason FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3",
-            )
-            .bind(&[db::text(org), db::text(model), db::text(version)])?,
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no version `{version}` of model `{model}`")))?;
-    let digest: Digest = row.digest.parse().map_err(ApiError::internal)?;
-    let metrics: BTreeMap<String, f64> = serde_json::from_str(&row.metrics)?;
-    let policy = policies(ctx, model).await?.promotion;
-    let verified = reverify(ctx, &digest).await?;
-    let loadable = match (row.format.parse::<ArtifactFormat>(), &verified) {
-        (Ok(ArtifactFormat::Onnx), Some((true, Some(bytes)))) => {
-            Some(outpost_infer::load::check_loadable(bytes).map_err(|e| e.to_string()))
-        }
-        _ => None,
-    };
-    let inputs = GateInputs {
-        stage,
-        version,
-        artifact_present: verified.is_some(),
-        digest_verified: verified.as_ref().map(|(ok, _)| *ok),
-        status_unsafe: (row.status == "unsafe")
-            .then(|| row.status_reason.as_deref().unwrap_or("unsafe")),
-        loadable,
-        metrics: &metrics,
-        policy: &policy,
-        was_in_staging: was_in_staging(ctx, model, version).await?,
-        released: crate::handlers::trust::is_released(
-            ctx,
-            model,
-            version,
-            &digest,
-            as_i64(row.size) as u64,
-        )
-        .await?,
-    };
-    let failures = evaluate_gates(&inputs);
-    if failures.is_empty() {
-        Ok(Vec::new())
-    } else if force && all_forceable(&failures) {
-        Ok(failures.iter().map(|f| f.gate.clone()).collect())
-    } else {
-        let detail = failures
-            .iter()
-            .map(|f| format!("{}: {}", f.gate, f.detail))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Err(ApiError::from(
-            Problem::new(
-                ProblemKind::UnprocessableContent,
-                format!("{model}@{version} cannot go to {stage}: {detail}"),
-            )
-            .with_extension("failed_gates", &failures)
-            .with_extension("forceable", all_forceable(&failures)),
-        ))
-    }
-}
-
-/// Force is an admin's, and always carries a reason.
-fn check_force(ctx: &Ctx, force: bool, reason: &str) -> ApiResult<()> {
-    if force && !ctx.caller()?.role.allows(Role::Admin) {
-        return Err(ApiError::new(
-            ProblemKind::Forbidden,
-            "only an admin may force a promotion past its gates",
-        ));
-    }
-    if force && reason.trim().is_empty() {
-        return Err(ApiError::unprocessable("a forced promotion needs a reason"));
-    }
-    Ok(())
 }
 
 /// `POST /v1/orgs/{org}/models/{model}/stages/{stage}/promote`.
 pub async fn promote(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let body: PromoteRequest = http::read_json(req).await?;
-    let model = matched.param("model");
-    let stage = stage_param(matched)?;
-    models::load(ctx, model).await?;
-    let org = ctx.org()?;
-    check_force(ctx, body.force, &body.reason)?;
-    let forced = pass_gates(ctx, model, stage, &body.version, body.force).await?;
-
-    let location = format!("/v1/orgs/{org}/models/{model}/stages/{stage}");
-    let target = StageState::single(&body.version);
-    let stage_move = StageMove {
+    let (model, stage, org) = (matched.param("model"), stage_param(matched)?, ctx.org()?);
+    let result =
+        stages::promote(&D1Store::new(ctx), org, &ctx.actor()?, model, stage, &body).await?;
+    moved(
         model,
         stage,
-        kind: Move::Promote,
-        reason: &body.reason,
-        forced: &forced,
-    };
-    move_to(ctx, stage_move, target, &location, MoveExtras::default()).await
-}
-
-/// Who moves which stage, and why.
-pub(crate) struct StageMove<'a> {
-    pub model: &'a str,
-    pub stage: Stage,
-    pub kind: Move,
-    pub reason: &'a str,
-    pub forced: &'a [String],
-}
-
-/// Moves a stage to `target`: 201 with the new history entry, or 200
-/// `changed: false` when it is there already.
-async fn move_to(
-    ctx: &Ctx,
-    m: StageMove<'_>,
-    target: StageState,
-    location: &str,
-    extras: MoveExtras,
-) -> ApiResult<Response> {
-    let (model, stage) = (m.model, m.stage);
-    // A move that sets something of its own (guardrails) is recorded even
-    // when the split stays the same.
-    let always = !extras.statements.is_empty();
-    let decide = |from: &StageState| Ok((always || *from != target).then(|| target.clone()));
-    match append_move_with(ctx, m, &decide, extras).await? {
-        Some(entry) => Ok(http::created(&entry, location)?),
-        None => Ok(http::json(
-            &json!({"model": model, "stage": stage, "state": target, "changed": false}),
-            200,
-        )?),
-    }
+        &format!("/v1/orgs/{org}/models/{model}/stages/{stage}"),
+        result,
+    )
 }
 
 /// `GET /v1/orgs/{org}/models/{model}/stages/{stage}/rollout`.
@@ -520,113 +106,39 @@ pub async fn get_rollout(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 }
 
 /// `PUT /v1/orgs/{org}/models/{model}/stages/{stage}/rollout`: canary, A/B
-/// variants and shadow of a stage. Every version that newly enters the stage
-/// passes the same gates as a promotion to it.
+/// variants and shadow of a stage (`outpost_registry::stages::set_rollout`).
 pub async fn put_rollout(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let body: RolloutRequest = http::read_json(req).await?;
-    let model = matched.param("model");
-    let stage = stage_param(matched)?;
-    models::load(ctx, model).await?;
-    check_force(ctx, body.force, &body.reason)?;
-    let current = head_of(ctx, model, stage)
-        .await?
-        .map(|h| h.to)
-        .unwrap_or_default();
-    let stable = match body
-        .stable
-        .clone()
-        .or_else(|| current.primary().map(str::to_owned))
-    {
-        Some(stable) => stable,
-        None => {
-            return Err(ApiError::conflict(format!(
-                "nothing is deployed to {model}@{stage}: promote a stable version first, or name one with `stable`"
-            )));
-        }
-    };
-    let policy = RolloutPolicy {
-        stable,
-        canary: body.canary,
-        variants: body.variants,
-        shadow: body.shadow,
-    };
-    policy
-        .validate()
-        .map_err(|e| ApiError::unprocessable(format!("{model}@{stage}: {e}")))?;
-    let mut extras = MoveExtras::default();
-    if let Some(guardrails) = &body.guardrails {
-        guardrails
-            .validate()
-            .map_err(|e| ApiError::unprocessable(format!("guardrails: {e}")))?;
-        let canary = policy.canary.as_ref().ok_or_else(|| {
-            ApiError::unprocessable(
-                "guardrails watch a canary: give the rollout a `canary` arm, or leave guardrails out",
-            )
-        })?;
-        extras.statements.push(
-            ctx.db
-                .prepare(
-                    "INSERT INTO guardrails (org, model, stage, canary, since, policy) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .bind(&[
-                    db::text(ctx.org()?),
-                    db::text(model),
-                    db::text(stage.as_str()),
-                    db::text(&canary.version),
-                    db::int(ctx.now),
-                    db::text(&serde_json::to_string(guardrails)?),
-                ])?,
-        );
-        extras
-            .details
-            .insert("guardrails".into(), serde_json::to_value(guardrails)?);
-    }
-    let mut forced: Vec<String> = Vec::new();
-    for version in policy.entering(&current) {
-        for gate in pass_gates(ctx, model, stage, version, body.force).await? {
-            if !forced.contains(&gate) {
-                forced.push(gate);
-            }
-        }
-    }
-    let location = format!(
-        "/v1/orgs/{}/models/{model}/stages/{stage}/rollout",
-        ctx.org()?
-    );
-    let stage_move = StageMove {
+    let (model, stage, org) = (matched.param("model"), stage_param(matched)?, ctx.org()?);
+    let result =
+        stages::set_rollout(&D1Store::new(ctx), org, &ctx.actor()?, model, stage, &body).await?;
+    moved(
         model,
         stage,
-        kind: Move::Rollout,
-        reason: &body.reason,
-        forced: &forced,
-    };
-    move_to(ctx, stage_move, policy.stage_state(), &location, extras).await
+        &format!("/v1/orgs/{org}/models/{model}/stages/{stage}/rollout"),
+        result,
+    )
 }
 
 /// `DELETE /v1/orgs/{org}/models/{model}/stages/{stage}/rollout`: back to the
 /// stable version alone (no canary, variants or shadow).
 pub async fn clear_rollout(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
-    let model = matched.param("model");
-    let stage = stage_param(matched)?;
-    models::load(ctx, model).await?;
+    let (model, stage, org) = (matched.param("model"), stage_param(matched)?, ctx.org()?);
     let reason = req
         .url()?
         .query_pairs()
         .find(|(k, _)| k == "reason")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let decide = |from: &StageState| -> ApiResult<Option<StageState>> {
-        let stable = from
-            .primary()
-            .ok_or_else(|| ApiError::conflict(format!("nothing is deployed to {model}@{stage}")))?;
-        let target = StageState::single(stable);
-        Ok((*from != target).then_some(target))
-    };
-    let entry = append_move(ctx, model, stage, Move::Rollout, &reason, &[], &decide).await?;
-    let state = head_of(ctx, model, stage)
-        .await?
-        .map(|h| h.to)
-        .unwrap_or_default();
+    let (entry, state) = stages::clear_rollout(
+        &D1Store::new(ctx),
+        org,
+        &ctx.actor()?,
+        model,
+        stage,
+        &reason,
+    )
+    .await?;
     Ok(http::json(
         &json!({"model": model, "stage": stage, "state": state, "changed": entry.is_some()}),
         200,
@@ -636,39 +148,12 @@ pub async fn clear_rollout(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiRe
 /// `POST /v1/orgs/{org}/models/{model}/stages/{stage}/rollback`.
 pub async fn rollback(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let body: RollbackRequest = http::read_json(req).await?;
-    let model = matched.param("model");
-    let stage = stage_param(matched)?;
-    models::load(ctx, model).await?;
-    let history = history_of(ctx, model, Some(stage)).await?;
-    let target = rollback_target(&history, body.version.as_deref())
-        .map_err(|e| ApiError::conflict(format!("{model}@{stage}: {e}")))?;
-    for version in target.versions() {
-        let exists = db::first::<serde_json::Value>(
-            &ctx.db
-                .prepare(
-                    "SELECT version FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3",
-                )
-                .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?,
-        )
-        .await?;
-        if exists.is_none() {
-            return Err(ApiError::conflict(format!(
-                "{model}@{version} has been deleted, so {stage} cannot roll back to it"
-            )));
-        }
-    }
-    let reason = if body.reason.trim().is_empty() {
-        "rollback".to_owned()
-    } else {
-        body.reason.clone()
-    };
-    let decide = |_: &StageState| Ok(Some(target.clone()));
-    let entry = append_move(ctx, model, stage, Move::Rollback, &reason, &[], &decide)
-        .await?
-        .ok_or_else(|| ApiError::internal("rollback made no entry"))?;
+    let (model, stage, org) = (matched.param("model"), stage_param(matched)?, ctx.org()?);
+    let entry =
+        stages::rollback(&D1Store::new(ctx), org, &ctx.actor()?, model, stage, &body).await?;
     Ok(http::created(
         &entry,
-        &format!("/v1/orgs/{}/models/{model}/stages/{stage}", ctx.org()?),
+        &format!("/v1/orgs/{org}/models/{model}/stages/{stage}"),
     )?)
 }
 
@@ -781,7 +266,7 @@ async fn deletion(
             at: ctx.now,
             forced: vec!["deletion".into()],
         };
-        statements.push(insert_deployment(ctx, org, &entry)?);
+        statements.push(store::lifecycle::insert_deployment(ctx, org, &entry)?);
     }
     statements.push(
         ctx.db

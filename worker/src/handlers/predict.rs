@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
 use crate::store::D1Store;
-use outpost_registry::ports::VersionArtifact;
+use outpost_registry::ports::{Rehashed, VersionArtifact};
 use outpost_registry::routing::{DeviceQuestion, Routed, route_device};
 
 /// Artifact bytes of loaded models an isolate keeps (Workers have 128 MB).
@@ -64,7 +64,7 @@ async fn loaded(ctx: &Ctx, model: &str, row: &VersionArtifact) -> ApiResult<Load
     let name = format!("{model}@{}", row.version);
     let digest = row.digest;
     let started = now_ms();
-    let fetched = crate::handlers::lifecycle::reverify(ctx, &digest).await?;
+    let fetched = crate::store::lifecycle::reverify(ctx, ctx.org()?, &digest).await?;
     let fetch_ms = now_ms() - started;
     let bytes = match fetched {
         None => {
@@ -73,7 +73,7 @@ async fn loaded(ctx: &Ctx, model: &str, row: &VersionArtifact) -> ApiResult<Load
                 format!("the artifact of {name} is missing from storage"),
             ));
         }
-        Some((false, _)) => {
+        Some(Rehashed { matches: false, .. }) => {
             return Err(ApiError::new(
                 ProblemKind::ServiceUnavailable,
                 format!(
@@ -81,13 +81,15 @@ async fn loaded(ctx: &Ctx, model: &str, row: &VersionArtifact) -> ApiResult<Load
                 ),
             ));
         }
-        Some((true, None)) => {
+        Some(Rehashed { bytes: None, .. }) => {
             return Err(ApiError::unprocessable(format!(
                 "{name} is too large to run in the Worker ({} bytes)",
                 row.length
             )));
         }
-        Some((true, Some(bytes))) => bytes,
+        Some(Rehashed {
+            bytes: Some(bytes), ..
+        }) => bytes,
     };
     let started = now_ms();
     let model = Model::load(&bytes)

@@ -6,7 +6,7 @@
 //! device runs, and a release may only name registered versions whose digest
 //! and size it repeats exactly.
 
-use outpost_core::trust::{Envelope, Targets};
+use outpost_core::trust::Envelope;
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -143,25 +143,6 @@ pub async fn get_target(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResul
             ctx.org()?
         ))),
     }
-}
-
-/// Whether the organisation's current release metadata names this version
-/// with exactly this digest and length.
-pub async fn is_released(
-    ctx: &Ctx,
-    model: &str,
-    version: &str,
-    digest: &outpost_core::Digest,
-    length: u64,
-) -> ApiResult<bool> {
-    Ok(match latest(ctx, "targets").await? {
-        Some((_, envelope)) => serde_json::from_value::<Targets>(envelope.signed)?.names(
-            &outpost_core::trust::target_path(model, version),
-            digest,
-            length,
-        ),
-        None => false,
-    })
 }
 
 /// `GET /v1/orgs/{org}/models/{model}/resolve?stage=…&device=…`: the

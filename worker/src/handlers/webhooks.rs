@@ -5,7 +5,7 @@
 //! on its schedule, listed per endpoint.
 
 use outpost_core::webhook::{
-    EVENTS, Endpoint, WebhookSecret, check_subscription, payload, retry_delay_s, secret_from_bytes,
+    EVENTS, Endpoint, WebhookSecret, check_subscription, retry_delay_s, secret_from_bytes,
 };
 use serde_json::{Value, json};
 use worker::{D1PreparedStatement, Env, Request, Response};
@@ -268,24 +268,9 @@ pub async fn deliveries(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResul
     )?)
 }
 
-/// The outbox statement announcing `event` to every endpoint of `org` that
-/// subscribed to it; run it in the batch of the change it announces.
+/// The outbox statement announcing `event` (see `store::enqueue_webhook`).
 pub fn enqueue(ctx: &Ctx, org: &str, event: &str, data: &Value) -> ApiResult<D1PreparedStatement> {
-    Ok(ctx
-        .db
-        .prepare(
-            "INSERT INTO webhook_deliveries (id, org, webhook, event, payload, created_at, status, attempts, next_attempt_at)
-             SELECT 'msg_' || lower(hex(randomblob(16))), w.org, w.id, ?2, ?3, ?4, 'pending', 0, ?4
-             FROM webhooks w
-             WHERE w.org = ?1 AND w.deleted_at IS NULL
-               AND EXISTS (SELECT 1 FROM json_each(w.events) e WHERE e.value IN (?2, '*'))",
-        )
-        .bind(&[
-            db::text(org),
-            db::text(event),
-            db::text(&payload(event, ctx.now, data)),
-            db::int(ctx.now),
-        ])?)
+    Ok(crate::store::enqueue_webhook(ctx, org, event, data)?)
 }
 
 #[derive(serde::Deserialize)]

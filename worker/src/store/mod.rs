@@ -4,6 +4,7 @@
 //! handler ran before, so round trips stay as they were.
 
 pub mod keys;
+pub mod lifecycle;
 
 use outpost_core::Digest;
 use outpost_core::lifecycle::{Stage, StageState};
@@ -14,6 +15,8 @@ use outpost_registry::ports::{
     AuditEvent, Change, Clock, Commit, CommitError, Keys, Models, OnlineKey, Resolutions,
     StageHead, Stages, TrustFiles, TrustRole, VersionArtifact, Versions,
 };
+
+use worker::D1PreparedStatement;
 
 use crate::ctx::Ctx;
 use crate::db::{self, as_i64};
@@ -29,7 +32,7 @@ impl<'a> D1Store<'a> {
     }
 }
 
-fn failed(err: impl std::fmt::Display) -> StoreError {
+pub(crate) fn failed(err: impl std::fmt::Display) -> StoreError {
     StoreError::new(err)
 }
 
@@ -266,6 +269,81 @@ impl TrustFiles for D1Store<'_> {
     }
 }
 
+impl D1Store<'_> {
+    /// The statement that applies one change.
+    fn statement(&self, org: &str, change: &Change) -> Result<D1PreparedStatement, StoreError> {
+        let db = &self.ctx.db;
+        match change {
+            Change::TrustFile {
+                role,
+                version,
+                envelope,
+            } => db
+                .prepare(
+                    "INSERT INTO trust_metadata (org, role, version, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .bind(&[
+                    db::text(org),
+                    db::text(role.as_str()),
+                    db::int(*version as i64),
+                    db::text(&serde_json::to_string(envelope).map_err(failed)?),
+                    db::int(self.ctx.now),
+                ])
+                .map_err(failed),
+            Change::Deployment(entry) => lifecycle::insert_deployment(self.ctx, org, entry),
+            Change::ClearGuardrails { model, stage } => db
+                .prepare("DELETE FROM guardrails WHERE org = ?1 AND model = ?2 AND stage = ?3")
+                .bind(&[db::text(org), db::text(model), db::text(stage.as_str())])
+                .map_err(failed),
+            Change::SetGuardrails {
+                model,
+                stage,
+                canary,
+                since,
+                policy,
+            } => db
+                .prepare(
+                    "INSERT INTO guardrails (org, model, stage, canary, since, policy) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .bind(&[
+                    db::text(org),
+                    db::text(model),
+                    db::text(stage.as_str()),
+                    db::text(canary),
+                    db::int(*since),
+                    db::text(&serde_json::to_string(policy).map_err(failed)?),
+                ])
+                .map_err(failed),
+            Change::Webhook { event, data } => enqueue_webhook(self.ctx, org, event, data),
+        }
+    }
+}
+
+/// The outbox statement announcing `event` to every endpoint of `org` that
+/// subscribed to it; run it in the batch of the change it announces.
+pub fn enqueue_webhook(
+    ctx: &Ctx,
+    org: &str,
+    event: &str,
+    data: &serde_json::Value,
+) -> Result<D1PreparedStatement, StoreError> {
+    ctx.db
+        .prepare(
+            "INSERT INTO webhook_deliveries (id, org, webhook, event, payload, created_at, status, attempts, next_attempt_at)
+             SELECT 'msg_' || lower(hex(randomblob(16))), w.org, w.id, ?2, ?3, ?4, 'pending', 0, ?4
+             FROM webhooks w
+             WHERE w.org = ?1 AND w.deleted_at IS NULL
+               AND EXISTS (SELECT 1 FROM json_each(w.events) e WHERE e.value IN (?2, '*'))",
+        )
+        .bind(&[
+            db::text(org),
+            db::text(event),
+            db::text(&outpost_core::webhook::payload(event, ctx.now, data)),
+            db::int(ctx.now),
+        ])
+        .map_err(failed)
+}
+
 impl Commit for D1Store<'_> {
     /// The changes' statements and the audit entry in one D1 `batch()`
     /// (`audit::commit` chains the entry and retries a lost race for the
@@ -277,28 +355,8 @@ impl Commit for D1Store<'_> {
         event: AuditEvent,
     ) -> Result<(), CommitError> {
         let mut statements = Vec::with_capacity(changes.len());
-        for change in changes {
-            let Change::TrustFile {
-                role,
-                version,
-                envelope,
-            } = change;
-            let body = serde_json::to_string(&envelope).map_err(failed)?;
-            statements.push(
-                self.ctx
-                    .db
-                    .prepare(
-                        "INSERT INTO trust_metadata (org, role, version, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )
-                    .bind(&[
-                        db::text(org),
-                        db::text(role.as_str()),
-                        db::int(version as i64),
-                        db::text(&body),
-                        db::int(self.ctx.now),
-                    ])
-                    .map_err(failed)?,
-            );
+        for change in &changes {
+            statements.push(self.statement(org, change)?);
         }
         let (actor, role) = event.actor.audit_fields();
         let event = crate::audit::Event {
@@ -316,6 +374,11 @@ impl Commit for D1Store<'_> {
                 if db::is_unique_violation(&err, "trust_metadata") =>
             {
                 Err(CommitError::Conflict("trust_metadata"))
+            }
+            Err(crate::audit::CommitError::Statement(err))
+                if db::is_unique_violation(&err, "deployments") =>
+            {
+                Err(CommitError::Conflict("deployments"))
             }
             Err(crate::audit::CommitError::Statement(err)) => Err(failed(err).into()),
             Err(crate::audit::CommitError::Other(err)) => Err(failed(err).into()),
