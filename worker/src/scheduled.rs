@@ -9,7 +9,7 @@ use worker::{Env, ScheduledEvent, wasm_bindgen::JsValue};
 
 use crate::ctx::{Caller, Ctx};
 use crate::db;
-use crate::handlers::lifecycle::run_retention;
+use outpost_registry::ports::Actor;
 
 pub async fn run(event: &ScheduledEvent, env: &Env) {
     let mut outcome = "ok";
@@ -138,8 +138,16 @@ async fn apply_retention(env: &Env) -> Result<usize, String> {
     let mut deleted = 0;
     let mut failures = Vec::new();
     for row in rows {
-        let ctx = cron_ctx(env, &row.org)?;
-        match run_retention(&ctx, &row.model, false).await {
+        // The cron acts as itself (actor `cron` in history and audit).
+        match outpost_registry::deletion::retention(
+            &crate::store::D1Store::new(&base),
+            &row.org,
+            &Actor::Cron,
+            &row.model,
+            false,
+        )
+        .await
+        {
             Ok(report) => deleted += report.drops.len(),
             Err(err) => failures.push(format!("{}/{}: {err:?}", row.org, row.model)),
         }

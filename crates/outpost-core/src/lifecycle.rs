@@ -154,6 +154,20 @@ impl StageState {
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty() && self.shadow.is_none()
     }
+
+    /// This state with `version` gone from every arm and the shadow: what a
+    /// force-deletion leaves of a stage that used it.
+    pub fn without_version(&self, version: &str) -> StageState {
+        StageState {
+            targets: self
+                .targets
+                .iter()
+                .filter(|t| t.version != version)
+                .cloned()
+                .collect(),
+            shadow: self.shadow.clone().filter(|s| s != version),
+        }
+    }
 }
 
 /// Why a stage moved.
@@ -592,6 +606,27 @@ pub fn plan_retention(
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deleted_version_leaves_every_arm_and_the_shadow() {
+        let state = crate::routing::RolloutPolicy {
+            canary: Some(crate::routing::Arm {
+                version: "2.0.0".into(),
+                weight: 1_000,
+            }),
+            shadow: Some("2.0.0".into()),
+            ..crate::routing::RolloutPolicy::stable("1.0.0")
+        }
+        .stage_state();
+        assert_eq!(state.without_version("2.0.0").targets.len(), 1);
+        assert_eq!(state.without_version("2.0.0").shadow, None);
+        assert_eq!(state.without_version("1.0.0").primary(), Some("2.0.0"));
+        assert!(
+            StageState::single("1.0.0")
+                .without_version("1.0.0")
+                .is_empty()
+        );
+    }
 
     fn entry(stage: Stage, seq: i64, from: &StageState, to: &StageState) -> Deployment {
         Deployment {

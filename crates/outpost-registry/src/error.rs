@@ -4,7 +4,7 @@
 //! anything about it.
 
 use outpost_core::guardrail::GuardrailError;
-use outpost_core::lifecycle::{GateFailure, LifecycleError, Stage};
+use outpost_core::lifecycle::{DeletionRefusal, GateFailure, LifecycleError, Stage};
 use outpost_core::routing::RolloutError;
 use outpost_core::trust::TrustError;
 use outpost_core::{Problem, ProblemKind};
@@ -136,6 +136,12 @@ pub enum RegistryError {
     #[error("{model}@{stage} kept moving under this request; retry")]
     StageKeptMoving { model: String, stage: Stage },
     #[error("{0}")]
+    DeletionRefused(DeletionRefusal),
+    #[error("a stage moved while deleting; retry")]
+    StageMovedWhileDeleting,
+    #[error("model `{model}` has no retention policy; set one first (PUT …/models/{model}/policy)")]
+    NoRetentionPolicy { model: String },
+    #[error("{0}")]
     Store(#[from] StoreError),
 }
 
@@ -162,14 +168,17 @@ impl RegistryError {
             | RegistryError::NothingToClear { .. }
             | RegistryError::NoRollbackTarget { .. }
             | RegistryError::RollbackToDeleted { .. }
-            | RegistryError::StageKeptMoving { .. } => ProblemKind::Conflict,
+            | RegistryError::StageKeptMoving { .. }
+            | RegistryError::DeletionRefused(_)
+            | RegistryError::StageMovedWhileDeleting => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::VersionNotFound { .. } => ProblemKind::NotFound,
             RegistryError::ForceNeedsReason
             | RegistryError::GatesFailed { .. }
             | RegistryError::InvalidRollout { .. }
             | RegistryError::InvalidGuardrails(_)
-            | RegistryError::GuardrailsWithoutCanary => ProblemKind::UnprocessableContent,
+            | RegistryError::GuardrailsWithoutCanary
+            | RegistryError::NoRetentionPolicy { .. } => ProblemKind::UnprocessableContent,
             RegistryError::TrustRefused(_)
             | RegistryError::NoRoot { .. }
             | RegistryError::RootLacksKey { .. }

@@ -35,8 +35,11 @@
 //! and the cron's [`trust::refresh_timestamp`]), and the stage moves
 //! ([`stages::promote`], [`stages::set_rollout`], [`stages::clear_rollout`],
 //! [`stages::rollback`], and [`stages::append_move`] under them), whose
-//! writes commit with their audit entry through the [`ports::Commit`] port.
+//! writes commit with their audit entry through the [`ports::Commit`] port;
+//! deletion and retention ([`deletion::delete_version`],
+//! [`deletion::retention`]).
 
+pub mod deletion;
 pub mod error;
 #[cfg(feature = "memory")]
 pub mod memory;

@@ -19,7 +19,7 @@ use crate::error::StoreError;
 use crate::ports::{
     AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, GateFacts, Keys, Models,
     OnlineKey, Policies, Rehashed, Resolutions, Runtime, StageHead, Stages, TrustFiles, TrustRole,
-    VersionArtifact, VersionDetails, Versions,
+    VersionAge, VersionArtifact, VersionDetails, Versions,
 };
 
 type ModelKey = (String, String);
@@ -38,6 +38,9 @@ pub struct MemoryRegistry {
     policies: RefCell<BTreeMap<(String, String), ModelPolicies>>,
     blobs: RefCell<BTreeMap<(String, Digest), Vec<u8>>>,
     unloadable: RefCell<BTreeSet<Digest>>,
+    /// Artifact rows (D1's `blobs`); objects are in `blobs`.
+    blob_rows: RefCell<BTreeSet<(String, Digest)>>,
+    created_at: RefCell<BTreeMap<(String, String, String), i64>>,
     versions: RefCell<BTreeMap<(String, String, String), VersionArtifact>>,
     releases: RefCell<BTreeMap<String, Targets>>,
     counters: RefCell<BTreeMap<String, u64>>,
@@ -72,6 +75,8 @@ impl MemoryRegistry {
             policies: RefCell::default(),
             blobs: RefCell::default(),
             unloadable: RefCell::default(),
+            blob_rows: RefCell::default(),
+            created_at: RefCell::default(),
             versions: RefCell::default(),
             releases: RefCell::default(),
             counters: RefCell::default(),
@@ -125,6 +130,27 @@ impl MemoryRegistry {
         self.blobs
             .borrow_mut()
             .insert((org.to_owned(), digest), bytes.to_vec());
+        self.blob_rows.borrow_mut().insert((org.to_owned(), digest));
+        self.created_at.borrow_mut().insert(
+            (org.to_owned(), model.to_owned(), version.to_owned()),
+            self.now.get(),
+        );
+    }
+
+    /// Whether the artifact's row and object are still stored.
+    pub fn has_blob(&self, org: &str, digest: Digest) -> (bool, bool) {
+        let key = (org.to_owned(), digest);
+        (
+            self.blob_rows.borrow().contains(&key),
+            self.blobs.borrow().contains_key(&key),
+        )
+    }
+
+    /// Whether a version row exists.
+    pub fn has_version(&self, org: &str, model: &str, version: &str) -> bool {
+        self.versions
+            .borrow()
+            .contains_key(&(org.to_owned(), model.to_owned(), version.to_owned()))
     }
 
     /// Changes what the gates see of a registered version.
@@ -303,6 +329,16 @@ impl MemoryRegistry {
                 self.guardrails
                     .borrow_mut()
                     .insert((org.to_owned(), model, stage), (canary, since, policy));
+            }
+            Change::DeleteVersion { model, version } => {
+                let key = (org.to_owned(), model, version);
+                self.versions.borrow_mut().remove(&key);
+                self.gate_facts.borrow_mut().remove(&key);
+            }
+            Change::DeleteBlob { digest } => {
+                self.blob_rows
+                    .borrow_mut()
+                    .remove(&(org.to_owned(), digest));
             }
             Change::Webhook { event, data } => {
                 self.outbox.borrow_mut().push((org.to_owned(), event, data));
@@ -528,6 +564,27 @@ impl Deployments for MemoryRegistry {
         Ok(self.history(org, model, stage))
     }
 
+    async fn stage_heads(&self, org: &str, model: &str) -> Result<Vec<Deployment>, StoreError> {
+        let mut heads: BTreeMap<Stage, Deployment> = BTreeMap::new();
+        for entry in self.model_history(org, model).await? {
+            heads.insert(entry.stage, entry);
+        }
+        Ok(heads.into_values().collect())
+    }
+
+    async fn model_history(&self, org: &str, model: &str) -> Result<Vec<Deployment>, StoreError> {
+        self.check("model_history")?;
+        let mut all: Vec<Deployment> = self
+            .deployments
+            .borrow()
+            .iter()
+            .filter(|((o, m, _, _), _)| o == org && m == model)
+            .map(|(_, d)| d.clone())
+            .collect();
+        all.sort_by_key(|d| (d.at, d.stage, d.seq));
+        Ok(all)
+    }
+
     async fn was_in_staging(
         &self,
         org: &str,
@@ -542,6 +599,45 @@ impl Deployments for MemoryRegistry {
 }
 
 impl VersionDetails for MemoryRegistry {
+    async fn deletion_facts(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<(Digest, u64)>, StoreError> {
+        let versions = self.versions.borrow();
+        let Some(row) = versions.get(&(org.to_owned(), model.to_owned(), version.to_owned()))
+        else {
+            return Ok(None);
+        };
+        let others = versions
+            .iter()
+            .filter(|((o, m, v), other)| {
+                o == org && other.digest == row.digest && !(m == model && v == version)
+            })
+            .count() as u64;
+        Ok(Some((row.digest, others)))
+    }
+
+    async fn version_ages(&self, org: &str, model: &str) -> Result<Vec<VersionAge>, StoreError> {
+        let created = self.created_at.borrow();
+        let facts = self.gate_facts.borrow();
+        Ok(self
+            .versions
+            .borrow()
+            .keys()
+            .filter(|(o, m, _)| o == org && m == model)
+            .map(|key| VersionAge {
+                version: key.2.clone(),
+                created_at: created.get(key).copied().unwrap_or_default(),
+                metrics: facts
+                    .get(key)
+                    .map(|f| f.metrics.clone())
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
     async fn gate_facts(
         &self,
         org: &str,
@@ -587,6 +683,17 @@ impl Blobs for MemoryRegistry {
                 matches: Digest::of(bytes) == *digest,
                 bytes: Some(bytes.clone()),
             }))
+    }
+
+    async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
+        self.remove_object(org, digest);
+        Ok(())
+    }
+}
+
+impl MemoryRegistry {
+    fn remove_object(&self, org: &str, digest: &Digest) {
+        self.blobs.borrow_mut().remove(&(org.to_owned(), *digest));
     }
 }
 

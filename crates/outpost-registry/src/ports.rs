@@ -191,6 +191,10 @@ pub enum Change {
         since: i64,
         policy: Guardrails,
     },
+    /// Removes a version row.
+    DeleteVersion { model: String, version: String },
+    /// Removes an artifact's row (its R2 object goes after the commit).
+    DeleteBlob { digest: Digest },
     /// An outbox delivery of `event` to every endpoint subscribed to it.
     Webhook {
         event: &'static str,
@@ -255,6 +259,11 @@ pub trait Deployments {
         model: &str,
         stage: Stage,
     ) -> Result<Vec<Deployment>, StoreError>;
+    /// The newest entry of every stage of a model (stages that never moved
+    /// are absent).
+    async fn stage_heads(&self, org: &str, model: &str) -> Result<Vec<Deployment>, StoreError>;
+    /// A model's whole history, every stage, oldest first.
+    async fn model_history(&self, org: &str, model: &str) -> Result<Vec<Deployment>, StoreError>;
     /// Whether `version` was ever part of the staging stage.
     async fn was_in_staging(
         &self,
@@ -278,9 +287,28 @@ pub struct GateFacts {
     pub status_reason: Option<String>,
 }
 
+/// What retention knows of one version row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionAge {
+    pub version: String,
+    /// ms since the epoch.
+    pub created_at: i64,
+    pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
 /// Version details beyond the artifact.
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait VersionDetails {
+    /// The version's digest and how many *other* versions of the
+    /// organisation use the same artifact (the blob goes when none does).
+    async fn deletion_facts(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<(Digest, u64)>, StoreError>;
+    /// Every version of a model, for retention.
+    async fn version_ages(&self, org: &str, model: &str) -> Result<Vec<VersionAge>, StoreError>;
     async fn gate_facts(
         &self,
         org: &str,
@@ -309,6 +337,9 @@ pub struct Rehashed {
 pub trait Blobs {
     /// Re-reads and re-hashes the artifact; `None` when it is missing.
     async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError>;
+    /// Deletes the artifact's object (after its row is gone: an object left
+    /// behind by a failure is unreachable and harmless).
+    async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError>;
 }
 
 /// The model runtime, for the promotion gate "it loads".

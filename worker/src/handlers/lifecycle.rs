@@ -1,32 +1,27 @@
-//! Stages, promotion with gates, rollback, history, deletion and retention.
-//!
-//! The decisions are `outpost_core::lifecycle`'s; this module gathers the
-//! facts they need from D1 and R2 and appends to the deployment history.
+//! Stages, promotion with gates, rollback, history, deletion and retention:
+//! HTTP in and out. The use cases are `outpost_registry::stages` and
+//! `outpost_registry::deletion`; the reads that only show state (stages,
+//! history, policies) stay here over `store::lifecycle`.
 
 use std::collections::BTreeMap;
 
 use outpost_core::api::{
-    Deleted, ModelPolicies, Page, PromoteRequest, RetentionReport, RollbackRequest, RolloutRequest,
-    RolloutView, StagesView,
+    ModelPolicies, Page, PromoteRequest, RollbackRequest, RolloutRequest, RolloutView, StagesView,
 };
-use outpost_core::digest::Digest;
-use outpost_core::lifecycle::{
-    Deployment, Move, RetentionCandidate, RetentionPolicy, Stage, StageState, plan_deletion,
-    plan_retention, replay,
-};
+use outpost_core::lifecycle::{Deployment, Stage, StageState, replay};
 use outpost_core::routing::RolloutPolicy;
-use outpost_core::version::parse_version;
 use serde_json::json;
-use worker::{D1PreparedStatement, Request, Response};
+use worker::{Request, Response};
 
-use crate::audit::{self, CommitError, Event};
+use crate::audit::{self, Event};
 use crate::ctx::Ctx;
-use crate::db::{self, as_i64};
+use crate::db;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{blobs, models};
+use crate::handlers::models;
 use crate::http;
 use crate::routes::Matched;
 use crate::store::{self, D1Store};
+use outpost_registry::deletion;
 use outpost_registry::stages::{self, Moved};
 
 /// The whole history of one model (optionally one stage), oldest first.
@@ -213,123 +208,10 @@ pub async fn history(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
     Ok(http::json(&Page { items, next_cursor }, 200)?)
 }
 
-/// Statements and R2 key that delete one version (and its blob when no other
-/// version of the organisation uses it).
-async fn deletion(
-    ctx: &Ctx,
-    model: &str,
-    version: &str,
-    cleared: &[Stage],
-    reason: &str,
-) -> ApiResult<(Vec<D1PreparedStatement>, Option<String>)> {
-    let org = ctx.org()?;
-    #[derive(serde::Deserialize)]
-    struct Row {
-        digest: String,
-        others: f64,
-    }
-    let row = db::first::<Row>(
-        &ctx.db
-            .prepare(
-                "SELECT v.digest,
-                        (SELECT COUNT(*) FROM versions o WHERE o.org = v.org AND o.digest = v.digest
-                           AND NOT (o.model = v.model AND o.version = v.version)) AS others
-                 FROM versions v WHERE v.org = ?1 AND v.model = ?2 AND v.version = ?3",
-            )
-            .bind(&[db::text(org), db::text(model), db::text(version)])?,
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no version `{version}` of model `{model}`")))?;
-    let mut statements = Vec::new();
-    let caller = ctx.caller()?;
-    for stage in cleared {
-        let head = head_of(ctx, model, *stage).await?;
-        let from = head.as_ref().map(|h| h.to.clone()).unwrap_or_default();
-        let to = StageState {
-            targets: from
-                .targets
-                .iter()
-                .filter(|t| t.version != version)
-                .cloned()
-                .collect(),
-            shadow: from.shadow.clone().filter(|s| s != version),
-        };
-        let entry = Deployment {
-            model: model.to_owned(),
-            stage: *stage,
-            seq: head.as_ref().map_or(1, |h| h.seq + 1),
-            kind: Move::Cleared,
-            from,
-            to,
-            actor: caller.token_name.clone(),
-            reason: format!("{version} deleted: {reason}"),
-            at: ctx.now,
-            forced: vec!["deletion".into()],
-        };
-        statements.push(store::lifecycle::insert_deployment(ctx, org, &entry)?);
-    }
-    statements.push(
-        ctx.db
-            .prepare("DELETE FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3")
-            .bind(&[db::text(org), db::text(model), db::text(version)])?,
-    );
-    let mut blob_key = None;
-    if row.others == 0.0 {
-        statements.push(
-            ctx.db
-                .prepare("DELETE FROM blobs WHERE org = ?1 AND digest = ?2")
-                .bind(&[db::text(org), db::text(&row.digest)])?,
-        );
-        let digest: Digest = row.digest.parse().map_err(ApiError::internal)?;
-        blob_key = Some(blobs::object_key(org, &digest));
-    }
-    Ok((statements, blob_key))
-}
-
-/// Deletes one version that `plan_deletion` allowed, with its audit entry.
-async fn delete_version(
-    ctx: &Ctx,
-    model: &str,
-    version: &str,
-    cleared: &[Stage],
-    reason: &str,
-    action: &str,
-) -> ApiResult<Deleted> {
-    let (statements, blob_key) = deletion(ctx, model, version, cleared, reason).await?;
-    let event = Event::by_caller(
-        ctx,
-        action,
-        format!("models/{model}/versions/{version}"),
-        json!({"reason": reason, "cleared": cleared, "blob_removed": blob_key.is_some()}),
-    )
-    .ok_or_else(|| ApiError::internal("no caller"))?;
-    match audit::commit(ctx, event, statements).await {
-        Ok(_) => {}
-        Err(CommitError::Statement(err)) if db::is_unique_violation(&err, "deployments") => {
-            return Err(ApiError::conflict("a stage moved while deleting; retry"));
-        }
-        Err(err) => return Err(err.into()),
-    }
-    if let Some(key) = &blob_key {
-        // The rows are gone; an object left behind by a failure here is
-        // unreachable and harmless.
-        if let Err(err) = ctx.bucket()?.delete(key).await {
-            worker::console_warn!("deleting R2 object {key}: {err}");
-        }
-    }
-    Ok(Deleted {
-        model: model.to_owned(),
-        version: version.to_owned(),
-        cleared: cleared.to_vec(),
-        blob_removed: blob_key.is_some(),
-    })
-}
-
 /// `DELETE /v1/orgs/{org}/models/{model}/versions/{version}?force=true&reason=…`.
 pub async fn delete(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
     let version = matched.param("version");
-    models::load(ctx, model).await?;
     let mut force = false;
     let mut reason = String::new();
     for (key, value) in req.url()?.query_pairs() {
@@ -343,10 +225,16 @@ pub async fn delete(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Re
             }
         }
     }
-    let current = current_states(ctx, model).await?;
-    let cleared = plan_deletion(version, &current, force, &reason)
-        .map_err(|e| ApiError::conflict(e.to_string()))?;
-    let deleted = delete_version(ctx, model, version, &cleared, &reason, "version.delete").await?;
+    let deleted = deletion::delete_version(
+        &D1Store::new(ctx),
+        ctx.org()?,
+        &ctx.actor()?,
+        model,
+        version,
+        force,
+        &reason,
+    )
+    .await?;
     Ok(http::json(&deleted, 200)?)
 }
 
@@ -394,74 +282,16 @@ pub async fn put_policy(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiR
     Ok(http::json(&body, 200)?)
 }
 
-/// Retention's facts about every version of a model.
-async fn retention_candidates(ctx: &Ctx, model: &str) -> ApiResult<Vec<RetentionCandidate>> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        version: String,
-        created_at: f64,
-        metrics: String,
-    }
-    let rows = db::all::<Row>(
-        &ctx.db
-            .prepare(
-                "SELECT version, created_at, metrics FROM versions WHERE org = ?1 AND model = ?2",
-            )
-            .bind(&[db::text(ctx.org()?), db::text(model)])?,
-    )
-    .await?;
-    let current = current_states(ctx, model).await?;
-    let history = history_of(ctx, model, None).await?;
-    rows.into_iter()
-        .map(|row| {
-            let deployed_now = current
-                .values()
-                .any(|s| s.versions().any(|v| v == row.version));
-            let last_deployed_at = history
-                .iter()
-                .filter(|d| {
-                    d.from
-                        .versions()
-                        .chain(d.to.versions())
-                        .any(|v| v == row.version)
-                })
-                .map(|d| d.at)
-                .max();
-            Ok(RetentionCandidate {
-                version: parse_version(&row.version).map_err(ApiError::internal)?,
-                created_at: as_i64(row.created_at),
-                metrics: serde_json::from_str(&row.metrics)?,
-                deployed_now,
-                last_deployed_at,
-            })
-        })
-        .collect()
-}
-
-/// Plans (and unless `dry_run`, applies) a model's retention policy.
-pub async fn run_retention(ctx: &Ctx, model: &str, dry_run: bool) -> ApiResult<RetentionReport> {
-    let Some(policy): Option<RetentionPolicy> = policies(ctx, model).await?.retention else {
-        return Err(ApiError::unprocessable(format!(
-            "model `{model}` has no retention policy; set one first (PUT …/models/{model}/policy)"
-        )));
-    };
-    let drops = plan_retention(&policy, &retention_candidates(ctx, model).await?, ctx.now);
-    if !dry_run {
-        for drop in &drops {
-            let reason = format!("retention: {}", drop.reasons.join("; "));
-            delete_version(ctx, model, &drop.version, &[], &reason, "retention.delete").await?;
-        }
-    }
-    Ok(RetentionReport {
-        model: model.to_owned(),
-        dry_run,
-        drops,
-    })
-}
-
 /// `GET …/models/{model}/retention` (plan) and `POST …/retention` (apply).
 pub async fn retention(ctx: &Ctx, matched: &Matched, dry_run: bool) -> ApiResult<Response> {
     let model = matched.param("model");
-    models::load(ctx, model).await?;
-    Ok(http::json(&run_retention(ctx, model, dry_run).await?, 200)?)
+    let report = deletion::retention(
+        &D1Store::new(ctx),
+        ctx.org()?,
+        &ctx.actor()?,
+        model,
+        dry_run,
+    )
+    .await?;
+    Ok(http::json(&report, 200)?)
 }

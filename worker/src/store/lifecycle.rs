@@ -10,7 +10,7 @@ use outpost_core::digest::{Digest, Sha256Hasher};
 use outpost_core::lifecycle::{Deployment, Move, Stage};
 use outpost_registry::StoreError;
 use outpost_registry::ports::{
-    Blobs, Deployments, GateFacts, Policies, Rehashed, Runtime, VersionDetails,
+    Blobs, Deployments, GateFacts, Policies, Rehashed, Runtime, VersionAge, VersionDetails,
 };
 use worker::D1PreparedStatement;
 
@@ -227,6 +227,14 @@ impl Deployments for D1Store<'_> {
         history(self.ctx, org, model, Some(stage)).await
     }
 
+    async fn stage_heads(&self, org: &str, model: &str) -> Result<Vec<Deployment>, StoreError> {
+        heads(self.ctx, org, model).await
+    }
+
+    async fn model_history(&self, org: &str, model: &str) -> Result<Vec<Deployment>, StoreError> {
+        history(self.ctx, org, model, None).await
+    }
+
     async fn was_in_staging(
         &self,
         org: &str,
@@ -256,6 +264,69 @@ impl Deployments for D1Store<'_> {
 }
 
 impl VersionDetails for D1Store<'_> {
+    async fn deletion_facts(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<(Digest, u64)>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            digest: String,
+            others: f64,
+        }
+        let statement = self
+            .ctx
+            .db
+            .prepare(
+                "SELECT v.digest,
+                        (SELECT COUNT(*) FROM versions o WHERE o.org = v.org AND o.digest = v.digest
+                           AND NOT (o.model = v.model AND o.version = v.version)) AS others
+                 FROM versions v WHERE v.org = ?1 AND v.model = ?2 AND v.version = ?3",
+            )
+            .bind(&[db::text(org), db::text(model), db::text(version)])
+            .map_err(failed)?;
+        db::first::<Row>(&statement)
+            .await
+            .map_err(failed)?
+            .map(|row| {
+                Ok((
+                    row.digest.parse().map_err(failed)?,
+                    as_i64(row.others) as u64,
+                ))
+            })
+            .transpose()
+    }
+
+    async fn version_ages(&self, org: &str, model: &str) -> Result<Vec<VersionAge>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            version: String,
+            created_at: f64,
+            metrics: String,
+        }
+        let statement = self
+            .ctx
+            .db
+            .prepare(
+                "SELECT version, created_at, metrics FROM versions WHERE org = ?1 AND model = ?2",
+            )
+            .bind(&[db::text(org), db::text(model)])
+            .map_err(failed)?;
+        db::all::<Row>(&statement)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|row| {
+                Ok(VersionAge {
+                    version: row.version,
+                    created_at: as_i64(row.created_at),
+                    metrics: serde_json::from_str(&row.metrics).map_err(failed)?,
+                })
+            })
+            .collect()
+    }
+
     async fn gate_facts(
         &self,
         org: &str,
@@ -302,6 +373,18 @@ impl Policies for D1Store<'_> {
 impl Blobs for D1Store<'_> {
     async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError> {
         reverify(self.ctx, org, digest).await
+    }
+
+    async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
+        let key = crate::handlers::blobs::object_key(org, digest);
+        let bucket = self
+            .ctx
+            .bucket()
+            .map_err(|_| StoreError::new("no R2 binding"))?;
+        if let Err(err) = bucket.delete(&key).await {
+            worker::console_warn!("deleting R2 object {key}: {err}");
+        }
+        Ok(())
     }
 }
 

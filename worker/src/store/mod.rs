@@ -314,6 +314,14 @@ impl D1Store<'_> {
                     db::text(&serde_json::to_string(policy).map_err(failed)?),
                 ])
                 .map_err(failed),
+            Change::DeleteVersion { model, version } => db
+                .prepare("DELETE FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3")
+                .bind(&[db::text(org), db::text(model), db::text(version)])
+                .map_err(failed),
+            Change::DeleteBlob { digest } => db
+                .prepare("DELETE FROM blobs WHERE org = ?1 AND digest = ?2")
+                .bind(&[db::text(org), db::text(&digest.to_string())])
+                .map_err(failed),
             Change::Webhook { event, data } => enqueue_webhook(self.ctx, org, event, data),
         }
     }
