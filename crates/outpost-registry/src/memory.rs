@@ -49,6 +49,7 @@ pub struct MemoryRegistry {
     director_seed: u8,
     salt: Digest,
     failing: RefCell<BTreeSet<&'static str>>,
+    unconfigured: RefCell<BTreeSet<&'static str>>,
     trust_files: RefCell<BTreeMap<(String, TrustRole, u64), Envelope>>,
     audit: RefCell<Vec<AuditEntry>>,
     online_seed: u8,
@@ -85,6 +86,7 @@ impl MemoryRegistry {
             director_seed: 7,
             salt: Digest::of(b"outpost-routing-salt\0memory"),
             failing: RefCell::default(),
+            unconfigured: RefCell::default(),
             trust_files: RefCell::default(),
             audit: RefCell::default(),
             online_seed: 5,
@@ -346,7 +348,18 @@ impl MemoryRegistry {
         }
     }
 
+    /// Makes the port method `name` answer "not configured" (a missing
+    /// secret or binding).
+    pub fn unconfigure(&self, name: &'static str) {
+        self.unconfigured.borrow_mut().insert(name);
+    }
+
     fn check(&self, name: &'static str) -> Result<(), StoreError> {
+        if self.unconfigured.borrow().contains(name) {
+            return Err(StoreError::NotConfigured(format!(
+                "signed distribution is not configured: no {name} key"
+            )));
+        }
         if self.failing.borrow().contains(name) {
             return Err(StoreError::new(format!("{name}: injected failure")));
         }

@@ -333,3 +333,16 @@ fn storage_failures_are_internal_and_say_nothing_of_the_cause() {
     assert!(matches!(err, RegistryError::Store(_)), "{err:?}");
     insta::assert_json_snapshot!(err.to_problem());
 }
+
+#[test]
+fn a_deployment_without_its_keys_is_unavailable_not_broken() {
+    let registry = registry();
+    registry.deploy(ORG, MODEL, Stage::Production, StageState::single("1.0.0"));
+    registry.set_release(ORG, release(&["1.0.0"]));
+    registry.unconfigure("director");
+    let problem = resolve(&registry, &asked(Stage::Production, Some("dev-1"))).unwrap_err();
+    assert_eq!(problem.status, 503);
+    assert!(problem.detail.unwrap().contains("director"));
+    // Predict needs no director key.
+    assert!(route(&registry, &asked(Stage::Production, Some("dev-1"))).is_ok());
+}

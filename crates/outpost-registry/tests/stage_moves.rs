@@ -512,3 +512,95 @@ fn a_rollback_needs_an_earlier_state_whose_versions_still_exist() {
     insta::assert_json_snapshot!("deleted", deleted.unwrap_err().to_problem());
     assert_eq!(registry.history(ORG, MODEL, Stage::Staging).len(), 2);
 }
+
+/// The guardrail trip's path: the cron appends the canary-less state with
+/// its measurements in the audit details and extra webhook events.
+#[test]
+fn a_guardrail_trip_rolls_the_canary_back_as_the_cron_and_announces_it() {
+    use outpost_core::guardrail::without_canary;
+    use outpost_registry::stages::{MoveExtras, StageMove, append_move};
+    let registry = registry();
+    release_all(&registry);
+    for version in ["1.0.0", "1.1.0"] {
+        to(&registry, Stage::Staging, version).unwrap();
+    }
+    to(&registry, Stage::Canary, "1.0.0").unwrap();
+    rollout(
+        &registry,
+        Stage::Canary,
+        RolloutRequest {
+            canary: canary("1.1.0", 3_000),
+            guardrails: Some(serde_json::from_value(json!({"max_error_rate": 0.05})).unwrap()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut extras = MoveExtras::default();
+    extras.details.insert(
+        "guardrail".into(),
+        json!({"breaches": ["error rate 0.3 > 0.05"]}),
+    );
+    extras.events.push((
+        "guardrail.tripped",
+        json!({"model": MODEL, "canary": "1.1.0"}),
+    ));
+    let decide = |from: &StageState| Ok(without_canary(from, "1.1.0"));
+    let entry = block_on(append_move(
+        &registry,
+        &StageMove {
+            org: ORG,
+            model: MODEL,
+            stage: Stage::Canary,
+            kind: Move::Rollback,
+            actor: &Actor::Cron,
+            reason: "guardrail tripped",
+            forced: &[],
+        },
+        &decide,
+        extras,
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(entry.to, StageState::single("1.0.0"));
+    assert_eq!(entry.actor, "cron");
+    let audit = registry.audit_log(ORG).pop().unwrap();
+    assert_eq!(audit.actor.as_deref(), Some("cron"));
+    assert_eq!(audit.role.as_deref(), Some("operator"));
+    assert_eq!(
+        audit.details["guardrail"]["breaches"][0],
+        "error rate 0.3 > 0.05"
+    );
+    let events: Vec<&str> = registry.outbox(ORG).iter().map(|(e, _)| *e).collect();
+    assert_eq!(
+        &events[events.len() - 2..],
+        ["stage.rolled_back", "guardrail.tripped"]
+    );
+    assert_eq!(registry.guardrails_of(ORG, MODEL, Stage::Canary), None);
+    // A second trip finds no canary: nothing is written.
+    let again = block_on(append_move(
+        &registry,
+        &StageMove {
+            org: ORG,
+            model: MODEL,
+            stage: Stage::Canary,
+            kind: Move::Rollback,
+            actor: &Actor::Cron,
+            reason: "guardrail tripped",
+            forced: &[],
+        },
+        &decide,
+        MoveExtras::default(),
+    ))
+    .unwrap();
+    assert_eq!(again, None);
+}
+
+#[test]
+fn a_move_that_fails_to_commit_writes_nothing() {
+    let registry = registry();
+    registry.fail("commit");
+    let problem = to(&registry, Stage::Staging, "1.0.0").unwrap_err();
+    assert_eq!(problem.status, 500);
+    assert!(registry.history(ORG, MODEL, Stage::Staging).is_empty());
+    assert!(registry.outbox(ORG).is_empty());
+}

@@ -351,3 +351,23 @@ fn storage_failures_write_nothing() {
         assert_eq!(registry.audit_log(ORG).len(), 1, "{port}");
     }
 }
+
+#[test]
+fn a_timestamp_re_signed_meanwhile_by_a_release_is_left_alone() {
+    let registry = with_root();
+    registry.set_now(NOW + TIMESTAMP_LIFETIME_MS / 2 + 1);
+    let (_, current) = registry
+        .trust_files(ORG, TrustRole::Timestamp)
+        .pop()
+        .unwrap();
+    registry.commit_first(
+        ORG,
+        Change::TrustFile {
+            role: TrustRole::Timestamp,
+            version: 2,
+            envelope: current,
+        },
+    );
+    assert!(!block_on(refresh_timestamp(&registry, ORG)).unwrap());
+    assert_eq!(registry.audit_log(ORG).len(), 1, "no entry for the cron");
+}
