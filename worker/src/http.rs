@@ -70,6 +70,26 @@ impl Paging {
 
 /// Reads `limit` and `cursor`, and the route's own parameters named in
 /// `extra`; any other parameter is a 400 naming what is accepted.
+/// The query string's pairs in order (repeats kept), refusing a parameter
+/// not in `accepted` with a 400 that names the accepted ones: the one query
+/// extractor every route uses.
+pub fn query(
+    req: &worker::Request,
+    accepted: &[&str],
+) -> crate::error::ApiResult<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for (key, value) in req.url()?.query_pairs() {
+        if !accepted.contains(&key.as_ref()) {
+            return Err(crate::error::ApiError::bad_request(format!(
+                "unknown query parameter `{key}`; use {}",
+                accepted.join(", ")
+            )));
+        }
+        pairs.push((key.into_owned(), value.into_owned()));
+    }
+    Ok(pairs)
+}
+
 pub fn paging(
     req: &worker::Request,
     extra: &[&str],
@@ -81,8 +101,9 @@ pub fn paging(
         offset: 0,
     };
     let mut rest = Vec::new();
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
+    let accepted: Vec<&str> = extra.iter().copied().chain(["limit", "cursor"]).collect();
+    for (key, value) in query(req, &accepted)? {
+        match key.as_str() {
             "limit" => {
                 paging.limit = value
                     .parse()
@@ -94,15 +115,7 @@ pub fn paging(
                 paging.offset =
                     decode_cursor(&value).map_err(|e| ApiError::bad_request(e.to_string()))?;
             }
-            other if extra.contains(&other) => rest.push((key.into_owned(), value.into_owned())),
-            other => {
-                let accepted: Vec<&str> =
-                    extra.iter().copied().chain(["limit", "cursor"]).collect();
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use {}",
-                    accepted.join(", ")
-                )));
-            }
+            _ => rest.push((key, value)),
         }
     }
     Ok((paging, rest))
@@ -118,15 +131,11 @@ pub fn stage_and_device(
     use crate::error::ApiError;
     let mut stage = None;
     let mut device = None;
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
-            "stage" => stage = Some(value.parse().map_err(ApiError::bad_request)?),
-            "device" => device = Some(value.into_owned()),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use stage, device"
-                )));
-            }
+    for (key, value) in query(req, &["stage", "device"])? {
+        if key == "stage" {
+            stage = Some(value.parse().map_err(ApiError::bad_request)?);
+        } else {
+            device = Some(value);
         }
     }
     let stage = stage.ok_or_else(|| {

@@ -59,8 +59,11 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     );
     let mut args: Vec<JsValue> = vec![db::text(ctx.org()?)];
     let mut limit = 100u32;
-    for (key, value) in req.url()?.query_pairs() {
-        let fragment = match key.as_ref() {
+    let accepted = [
+        "action", "outcome", "actor", "target", "after", "cursor", "limit",
+    ];
+    for (key, value) in http::query(req, &accepted)? {
+        let fragment = match key.as_str() {
             "action" => " AND action = ?#",
             "outcome" => " AND outcome = ?#",
             "actor" => " AND actor = ?#",
@@ -81,11 +84,7 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
                     .ok_or_else(|| ApiError::bad_request(format!("limit must be 1-{MAX_LIMIT}")))?;
                 continue;
             }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use action, outcome, actor, target, after, limit"
-                )));
-            }
+            _ => continue,
         };
         args.push(db::text(&value));
         sql.push_str(&fragment.replace("?#", &format!("?{}", args.len())));

@@ -119,11 +119,9 @@ pub async fn put_rollout(ctx: &Ctx, req: &mut Request, matched: &Matched) -> Api
 /// stable version alone (no canary, variants or shadow).
 pub async fn clear_rollout(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     let (model, stage, org) = (matched.param("model"), stage_param(matched)?, ctx.org()?);
-    let reason = req
-        .url()?
-        .query_pairs()
-        .find(|(k, _)| k == "reason")
-        .map(|(_, v)| v.into_owned())
+    let reason = http::query(req, &["reason"])?
+        .pop()
+        .map(|(_, reason)| reason)
         .unwrap_or_default();
     let (entry, state) = stages::clear_rollout(
         &D1Store::new(ctx),
@@ -214,15 +212,10 @@ pub async fn delete(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Re
     let version = matched.param("version");
     let mut force = false;
     let mut reason = String::new();
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
+    for (key, value) in http::query(req, &["force", "reason"])? {
+        match key.as_str() {
             "force" => force = value == "true",
-            "reason" => reason = value.into_owned(),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use force, reason"
-                )));
-            }
+            _ => reason = value,
         }
     }
     let deleted = deletion::delete_version(

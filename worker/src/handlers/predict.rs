@@ -283,8 +283,8 @@ pub async fn shadow_results(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiR
     let model = matched.param("model");
     let mut stage: Option<Stage> = None;
     let mut limit = 50i64;
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
+    for (key, value) in http::query(req, &["stage", "limit"])? {
+        match key.as_str() {
             "stage" => stage = Some(value.parse::<Stage>().map_err(ApiError::bad_request)?),
             "limit" => {
                 limit = value
@@ -293,11 +293,7 @@ pub async fn shadow_results(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiR
                     .filter(|n| (1..=500).contains(n))
                     .ok_or_else(|| ApiError::bad_request("limit is a number from 1 to 500"))?;
             }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use stage, limit"
-                )));
-            }
+            _ => {}
         }
     }
     crate::handlers::models::load(ctx, model).await?;

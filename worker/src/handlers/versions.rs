@@ -568,8 +568,8 @@ pub async fn latest(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
 pub async fn compare(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     let mut wanted: Vec<(String, String)> = Vec::new();
     let mut metrics: Vec<String> = Vec::new();
-    for (key, value) in req.url()?.query_pairs() {
-        match key.as_ref() {
+    for (key, value) in http::query(req, &["v", "metric"])? {
+        match key.as_str() {
             "v" => {
                 let (model, version) = value.split_once('@').ok_or_else(|| {
                     ApiError::bad_request(format!("`v={value}` must be model@version"))
@@ -578,13 +578,9 @@ pub async fn compare(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
             }
             "metric" => {
                 validate_metric_name(&value).map_err(|e| ApiError::bad_request(e.to_string()))?;
-                metrics.push(value.into_owned());
+                metrics.push(value);
             }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`; use v, metric"
-                )));
-            }
+            _ => {}
         }
     }
     if wanted.len() < 2 || wanted.len() > 20 {
