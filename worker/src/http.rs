@@ -68,8 +68,6 @@ impl Paging {
     }
 }
 
-/// Reads `limit` and `cursor`, and the route's own parameters named in
-/// `extra`; any other parameter is a 400 naming what is accepted.
 /// The query string's pairs in order (repeats kept), refusing a parameter
 /// not in `accepted` with a 400 that names the accepted ones: the one query
 /// extractor every route uses.
@@ -90,6 +88,8 @@ pub fn query(
     Ok(pairs)
 }
 
+/// Reads `limit` and `cursor`, and the route's own parameters named in
+/// `extra`; any other parameter is a 400 naming what is accepted.
 pub fn paging(
     req: &worker::Request,
     extra: &[&str],

@@ -20,7 +20,7 @@ use std::rc::Rc;
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use outpost_core::digest::{Digest, HashedContent, Sha256Hasher};
 use outpost_core::trust::{
-    Envelope, Question, Resolution, TrustError, TrustedState, UpdateError, Updater, Verified,
+    Envelope, Question, Resolution, Step, TrustError, TrustedState, UpdateError, Updater, Verified,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -474,13 +474,15 @@ impl Inner {
         let envelope: Envelope =
             serde_json::from_str(&String::from(js_sys::JSON::stringify(&envelope)?))
                 .map_err(|err| config_error(&format!("not a resolution: {err}")))?;
-        // The trusted state as the last refresh left it, checked against the
-        // pin exactly as a refresh would start.
+        // The trusted state as the last refresh left it; offline, so it must
+        // already descend from the pin (no rotation can follow here).
         let saved = self.saved_state().await?;
-        let state = Updater::new(Some(&self.pinned), saved, self.now()?)
-            .map_err(|e| update_refused(&e))?
-            .state()
-            .clone();
+        let state = TrustedState::resume(saved, &self.pinned).map_err(|error| {
+            update_refused(&UpdateError {
+                step: Step::PinnedRoot,
+                error,
+            })
+        })?;
         let claimed: Resolution = serde_json::from_value(envelope.signed.clone())
             .map_err(|err| config_error(&format!("not a resolution: {err}")))?;
         let key = claimed.digest.to_string();

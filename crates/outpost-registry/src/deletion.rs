@@ -17,6 +17,7 @@ use crate::ports::{
     Actor, AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, Models, Policies,
     VersionDetails,
 };
+use crate::stages::require_model;
 
 /// Every port deletion and retention use.
 pub trait DeletionPorts:
@@ -29,8 +30,9 @@ impl<T> DeletionPorts for T where
 {
 }
 
-/// Every stage's current state, from the newest entries of the history.
-async fn current_states(
+/// Every stage's current state, from the newest entries of the history
+/// (stages that are empty now are left out).
+pub async fn current_states(
     ports: &impl Deployments,
     org: &str,
     model: &str,
@@ -138,12 +140,7 @@ pub async fn delete_version(
     force: bool,
     reason: &str,
 ) -> Result<Deleted, RegistryError> {
-    if !ports.model_exists(org, model).await? {
-        return Err(RegistryError::ModelNotFound {
-            org: org.to_owned(),
-            model: model.to_owned(),
-        });
-    }
+    require_model(ports, org, model).await?;
     let current = current_states(ports, org, model).await?;
     // Deleting is an admin's (the route says so); force only clears stages.
     let cleared =
@@ -206,12 +203,7 @@ pub async fn retention(
     model: &str,
     dry_run: bool,
 ) -> Result<RetentionReport, RegistryError> {
-    if !ports.model_exists(org, model).await? {
-        return Err(RegistryError::ModelNotFound {
-            org: org.to_owned(),
-            model: model.to_owned(),
-        });
-    }
+    require_model(ports, org, model).await?;
     let Some(policy) = ports.model_policies(org, model).await?.retention else {
         return Err(RegistryError::NoRetentionPolicy {
             model: model.to_owned(),

@@ -483,6 +483,19 @@ impl TrustFiles for MemoryRegistry {
         self.check("latest_trust_file")?;
         Ok(self.trust_files(org, role).pop())
     }
+
+    async fn trust_file(
+        &self,
+        org: &str,
+        role: TrustRole,
+        version: u64,
+    ) -> Result<Option<Envelope>, StoreError> {
+        Ok(self
+            .trust_files
+            .borrow()
+            .get(&(org.to_owned(), role, version))
+            .cloned())
+    }
 }
 
 impl Commit for MemoryRegistry {

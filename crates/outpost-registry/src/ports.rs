@@ -158,6 +158,17 @@ pub enum TrustRole {
 }
 
 impl TrustRole {
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            TrustRole::Root,
+            TrustRole::Targets,
+            TrustRole::Snapshot,
+            TrustRole::Timestamp,
+        ]
+        .into_iter()
+        .find(|role| role.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TrustRole::Root => "root",
@@ -235,6 +246,13 @@ pub trait TrustFiles {
         org: &str,
         role: TrustRole,
     ) -> Result<Option<(u64, Envelope)>, StoreError>;
+    /// One stored version of `role`.
+    async fn trust_file(
+        &self,
+        org: &str,
+        role: TrustRole,
+        version: u64,
+    ) -> Result<Option<Envelope>, StoreError>;
 }
 
 /// The online key (snapshot and timestamp), beside the director's.

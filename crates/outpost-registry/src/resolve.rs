@@ -7,7 +7,7 @@ use outpost_core::trust::{Envelope, Question, ReleasedTarget, Resolution, Target
 
 use crate::error::{RegistryError, StoreError};
 use crate::ports::{Clock, Keys, Models, Resolutions, Stages, VersionArtifact};
-use crate::routing::{DeviceQuestion, Routed, assign, needed, pick};
+use crate::routing::{DeviceQuestion, assign, needed, row_of};
 
 /// Resolutions are short-lived: a device re-resolves, it does not cache.
 pub const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
@@ -48,17 +48,23 @@ pub async fn resolve_device(
     asked: &DeviceQuestion<'_>,
 ) -> Result<Envelope, RegistryError> {
     let (assignment, release) = assign(ports, asked, true).await?;
+    // The key before anything is numbered: a deployment without one
+    // answers 503 and spends no resolution number.
+    let director = ports.director()?;
     let (rows, number) = ports
         .artifacts_and_next_resolution(asked.org, asked.model, &needed(&assignment))
         .await?;
-    let Routed {
-        assignment,
-        primary,
-        shadow,
-    } = pick(asked, assignment, &rows)?;
-    let chosen = released(asked, release.as_ref(), &primary)?;
-    let shadow = shadow
-        .map(|row| released(asked, release.as_ref(), &row))
+    // The primary (row, then release), then the shadow: the same rows and
+    // missing-version answer as predict's routing.
+    let chosen = released(
+        asked,
+        release.as_ref(),
+        &row_of(asked, &rows, &assignment.version)?,
+    )?;
+    let shadow = assignment
+        .shadow
+        .as_deref()
+        .map(|version| released(asked, release.as_ref(), &row_of(asked, &rows, version)?))
         .transpose()?;
     let resolution = Resolution {
         kind: "outpost-resolution".into(),
@@ -78,7 +84,7 @@ pub async fn resolve_device(
         expires: format_utc(ports.now_ms() + RESOLUTION_LIFETIME_MS),
     };
     let signed = resolution.to_signed();
-    let signature = ports.director()?.sign(&signed).map_err(StoreError::new)?;
+    let signature = director.sign(&signed).map_err(StoreError::new)?;
     Ok(Envelope {
         signed,
         signatures: vec![signature],

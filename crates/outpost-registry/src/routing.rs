@@ -73,6 +73,22 @@ pub(crate) fn needed(assignment: &Assignment) -> Vec<&str> {
         .collect()
 }
 
+/// The row of one assigned version, or the missing-version refusal.
+pub(crate) fn row_of(
+    asked: &DeviceQuestion<'_>,
+    rows: &[VersionArtifact],
+    version: &str,
+) -> Result<VersionArtifact, RegistryError> {
+    rows.iter()
+        .find(|row| row.version == version)
+        .cloned()
+        .ok_or_else(|| RegistryError::VersionVanished {
+            model: asked.model.to_owned(),
+            stage: asked.stage,
+            version: version.to_owned(),
+        })
+}
+
 /// The second half: the rows of the assigned versions, refusing when one
 /// is gone (the stage names a version that no longer exists).
 pub(crate) fn pick(
@@ -80,18 +96,12 @@ pub(crate) fn pick(
     assignment: Assignment,
     rows: &[VersionArtifact],
 ) -> Result<Routed, RegistryError> {
-    let row = |version: &str| {
-        rows.iter()
-            .find(|row| row.version == version)
-            .cloned()
-            .ok_or_else(|| RegistryError::VersionVanished {
-                model: asked.model.to_owned(),
-                stage: asked.stage,
-                version: version.to_owned(),
-            })
-    };
-    let primary = row(&assignment.version)?;
-    let shadow = assignment.shadow.as_deref().map(row).transpose()?;
+    let primary = row_of(asked, rows, &assignment.version)?;
+    let shadow = assignment
+        .shadow
+        .as_deref()
+        .map(|version| row_of(asked, rows, version))
+        .transpose()?;
     Ok(Routed {
         assignment,
         primary,

@@ -144,7 +144,12 @@ fn check_force(actor: &Actor, force: bool, reason: &str) -> Result<(), RegistryE
     Ok(())
 }
 
-async fn require_model(ports: &impl Models, org: &str, model: &str) -> Result<(), RegistryError> {
+/// `ModelNotFound` unless the model exists.
+pub(crate) async fn require_model(
+    ports: &impl Models,
+    org: &str,
+    model: &str,
+) -> Result<(), RegistryError> {
     if ports.model_exists(org, model).await? {
         Ok(())
     } else {

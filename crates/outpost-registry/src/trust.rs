@@ -270,3 +270,44 @@ pub async fn refresh_timestamp(
         Err(CommitError::Store(err)) => Err(err.into()),
     }
 }
+
+/// A trust file name as served under `…/trust/`: `root.json`,
+/// `timestamp.json`, `snapshot.json`, `targets.json` (the newest), or
+/// `N.root.json`, `N.snapshot.json`, `N.targets.json` (one version; the
+/// timestamp is never versioned). `None` for anything else.
+pub fn parse_trust_file(file: &str) -> Option<(TrustRole, Option<u64>)> {
+    let stem = file.strip_suffix(".json")?;
+    let (version, role) = match stem.split_once('.') {
+        Some((n, role)) => (Some(n.parse::<u64>().ok()?), role),
+        None => (None, stem),
+    };
+    let role = TrustRole::parse(role)?;
+    (role != TrustRole::Timestamp || version.is_none()).then_some((role, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_file_names() {
+        assert_eq!(parse_trust_file("root.json"), Some((TrustRole::Root, None)));
+        assert_eq!(
+            parse_trust_file("3.targets.json"),
+            Some((TrustRole::Targets, Some(3)))
+        );
+        assert_eq!(
+            parse_trust_file("timestamp.json"),
+            Some((TrustRole::Timestamp, None))
+        );
+        for bad in [
+            "7.timestamp.json",
+            "root",
+            "x.root.json",
+            "1.keys.json",
+            "-1.root.json",
+        ] {
+            assert_eq!(parse_trust_file(bad), None, "{bad}");
+        }
+    }
+}

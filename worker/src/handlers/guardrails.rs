@@ -16,7 +16,7 @@ use worker::Response;
 use crate::ctx::Ctx;
 use crate::db::{self, as_i64};
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{models, profiles, telemetry, webhooks};
+use crate::handlers::{models, profiles, telemetry};
 use crate::http;
 use crate::routes::Matched;
 use outpost_registry::ports::Actor;
@@ -135,7 +135,12 @@ pub async fn check(ctx: &Ctx, row: &GuardrailRow) -> ApiResult<Outcome> {
     ];
     // Drift is announced once each time it appears, not on every check.
     if let Some(event) = drift_event.filter(|_| as_i64(row.drift_notified) == 0) {
-        statements.push(webhooks::enqueue(ctx, &row.org, "drift.detected", &event)?);
+        statements.push(crate::store::enqueue_webhook(
+            ctx,
+            &row.org,
+            "drift.detected",
+            &event,
+        )?);
     }
     ctx.db.batch(statements).await?;
     Ok(Outcome::Checked(verdict))

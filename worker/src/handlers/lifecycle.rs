@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use outpost_core::api::{
     ModelPolicies, Page, PromoteRequest, RollbackRequest, RolloutRequest, RolloutView, StagesView,
 };
-use outpost_core::lifecycle::{Deployment, Stage, StageState, replay};
+use outpost_core::lifecycle::{Deployment, Stage, StageState};
 use outpost_core::routing::RolloutPolicy;
 use serde_json::json;
 use worker::{Request, Response};
@@ -30,18 +30,13 @@ async fn history_of(ctx: &Ctx, model: &str, stage: Option<Stage>) -> ApiResult<V
 }
 
 /// The newest entry of one stage, if it ever moved.
-pub(crate) async fn head_of(ctx: &Ctx, model: &str, stage: Stage) -> ApiResult<Option<Deployment>> {
+async fn head_of(ctx: &Ctx, model: &str, stage: Stage) -> ApiResult<Option<Deployment>> {
     Ok(store::lifecycle::head(ctx, ctx.org()?, model, stage).await?)
 }
 
-/// Every stage's current state, from the newest entries of the history.
+/// Every stage's current state.
 async fn current_states(ctx: &Ctx, model: &str) -> ApiResult<BTreeMap<Stage, StageState>> {
-    let history = store::lifecycle::heads(ctx, ctx.org()?, model).await?;
-    Ok(replay(&history)
-        .into_iter()
-        .filter(|(_, state)| !state.is_empty())
-        .map(|((_, stage), state)| (stage, state))
-        .collect())
+    Ok(deletion::current_states(&D1Store::new(ctx), ctx.org()?, model).await?)
 }
 
 fn stage_param(matched: &Matched) -> ApiResult<Stage> {
@@ -120,7 +115,8 @@ pub async fn put_rollout(ctx: &Ctx, req: &mut Request, matched: &Matched) -> Api
 pub async fn clear_rollout(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     let (model, stage, org) = (matched.param("model"), stage_param(matched)?, ctx.org()?);
     let reason = http::query(req, &["reason"])?
-        .pop()
+        .into_iter()
+        .next()
         .map(|(_, reason)| reason)
         .unwrap_or_default();
     let (entry, state) = stages::clear_rollout(

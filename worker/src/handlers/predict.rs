@@ -1,8 +1,10 @@
 //! Predictions in the Worker: `POST …/models/{model}/predict?stage=&device=`
-//! picks the version exactly as a device resolving the stage would (same
-//! rollout, same sticky bucket), runs it with `outpost-infer`, and also runs
-//! the stage's shadow version when one is set; the shadow's result is
-//! recorded for comparison, never returned.
+//! picks the version exactly as a device resolving the stage would
+//! (`outpost_registry::routing`: same rollout, same sticky bucket, the same
+//! 409 when the stage names a version — primary or shadow — that no longer
+//! exists), runs it with `outpost-infer`, and also runs the stage's shadow
+//! version when one is set; the shadow's output is recorded for comparison,
+//! never returned.
 //!
 //! Loaded models are cached per isolate by digest within a memory budget, so
 //! a warm isolate only runs. Every artifact read from R2 is re-hashed against

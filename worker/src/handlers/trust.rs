@@ -11,15 +11,16 @@ use serde_json::json;
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
-use crate::db::{self, as_i64};
+use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
 use crate::store::D1Store;
 use crate::store::keys::{DIRECTOR_KEY, ONLINE_KEY, online_key};
+use outpost_registry::ports::TrustFiles;
 use outpost_registry::resolve::resolve_device;
 use outpost_registry::routing::DeviceQuestion;
-use outpost_registry::trust::{upload_release, upload_root};
+use outpost_registry::trust::{parse_trust_file, upload_release, upload_root};
 
 /// `GET /v1/keys`: the deployment's online public keys, for `outpost trust init`.
 pub fn deployment_keys(env: &worker::Env) -> ApiResult<Response> {
@@ -29,23 +30,6 @@ pub fn deployment_keys(env: &worker::Env) -> ApiResult<Response> {
         &json!({"online": online.public(), "director": director.public()}),
         200,
     )?)
-}
-
-#[derive(serde::Deserialize)]
-struct MetaRow {
-    version: f64,
-    body: String,
-}
-
-async fn latest(ctx: &Ctx, role: &str) -> ApiResult<Option<(u64, Envelope)>> {
-    let row = db::first::<MetaRow>(
-        &ctx.db
-            .prepare("SELECT version, body FROM trust_metadata WHERE org = ?1 AND role = ?2 ORDER BY version DESC LIMIT 1")
-            .bind(&[db::text(ctx.org()?), db::text(role)])?,
-    )
-    .await?;
-    row.map(|row| Ok((as_i64(row.version) as u64, serde_json::from_str(&row.body)?)))
-        .transpose()
 }
 
 /// `PUT /v1/orgs/{org}/trust/root`: the first root, or a rotation.
@@ -81,26 +65,12 @@ pub async fn get_file(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
             ctx.org().unwrap_or_default()
         ))
     };
-    let stem = file.strip_suffix(".json").ok_or_else(not_found)?;
-    let (version, role) = match stem.split_once('.') {
-        Some((n, role)) => (Some(n.parse::<u64>().map_err(|_| not_found())?), role),
-        None => (None, stem),
-    };
-    if !["root", "targets", "snapshot", "timestamp"].contains(&role)
-        || (role == "timestamp" && version.is_some())
-    {
-        return Err(not_found());
-    }
+    let (role, version) = parse_trust_file(file).ok_or_else(not_found)?;
+    let store = D1Store::new(ctx);
+    let org = ctx.org()?;
     let envelope = match version {
-        None => latest(ctx, role).await?.map(|(_, e)| e),
-        Some(version) => db::first::<MetaRow>(
-            &ctx.db
-                .prepare("SELECT version, body FROM trust_metadata WHERE org = ?1 AND role = ?2 AND version = ?3")
-                .bind(&[db::text(ctx.org()?), db::text(role), db::int(version as i64)])?,
-        )
-        .await?
-        .map(|row| serde_json::from_str::<Envelope>(&row.body))
-        .transpose()?,
+        None => store.latest_trust_file(org, role).await?.map(|(_, e)| e),
+        Some(version) => store.trust_file(org, role, version).await?,
     }
     .ok_or_else(not_found)?;
     let response = http::json(&envelope, 200)?;

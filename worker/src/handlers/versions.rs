@@ -249,7 +249,7 @@ pub async fn register(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
             json!({"digest": record.digest, "status": record.status, "reason": version_reason}),
         )
         .ok_or_else(|| ApiError::internal("no caller"))?;
-        let announce = crate::handlers::webhooks::enqueue(
+        let announce = crate::store::enqueue_webhook(
             ctx,
             &org,
             "version.registered",

@@ -8,7 +8,7 @@ use outpost_core::webhook::{
     EVENTS, Endpoint, WebhookSecret, check_subscription, retry_delay_s, secret_from_bytes,
 };
 use serde_json::{Value, json};
-use worker::{D1PreparedStatement, Env, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::audit::{self, Event};
 use crate::ctx::{Ctx, random_bytes};
@@ -266,11 +266,6 @@ pub async fn deliveries(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResul
         &json!({"webhook": id, "deliveries": items, "next_cursor": paging.next_cursor(rows.len())}),
         200,
     )?)
-}
-
-/// The outbox statement announcing `event` (see `store::enqueue_webhook`).
-pub fn enqueue(ctx: &Ctx, org: &str, event: &str, data: &Value) -> ApiResult<D1PreparedStatement> {
-    Ok(crate::store::enqueue_webhook(ctx, org, event, data)?)
 }
 
 #[derive(serde::Deserialize)]

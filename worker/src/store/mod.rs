@@ -244,11 +244,6 @@ impl TrustFiles for D1Store<'_> {
         org: &str,
         role: TrustRole,
     ) -> Result<Option<(u64, Envelope)>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            version: f64,
-            body: String,
-        }
         let statement = self
             .ctx
             .db
@@ -257,15 +252,33 @@ impl TrustFiles for D1Store<'_> {
             )
             .bind(&[db::text(org), db::text(role.as_str())])
             .map_err(failed)?;
-        db::first::<Row>(&statement)
+        db::first::<TrustRow>(&statement)
             .await
             .map_err(failed)?
-            .map(|row| {
-                serde_json::from_str(&row.body)
-                    .map(|envelope| (as_i64(row.version) as u64, envelope))
-            })
+            .map(TrustRow::parse)
             .transpose()
-            .map_err(failed)
+    }
+
+    async fn trust_file(
+        &self,
+        org: &str,
+        role: TrustRole,
+        version: u64,
+    ) -> Result<Option<Envelope>, StoreError> {
+        let statement = self
+            .ctx
+            .db
+            .prepare(
+                "SELECT version, body FROM trust_metadata WHERE org = ?1 AND role = ?2 AND version = ?3",
+            )
+            .bind(&[db::text(org), db::text(role.as_str()), db::int(version as i64)])
+            .map_err(failed)?;
+        Ok(db::first::<TrustRow>(&statement)
+            .await
+            .map_err(failed)?
+            .map(TrustRow::parse)
+            .transpose()?
+            .map(|(_, envelope)| envelope))
     }
 }
 
@@ -350,6 +363,19 @@ pub fn enqueue_webhook(
             db::int(ctx.now),
         ])
         .map_err(failed)
+}
+
+#[derive(serde::Deserialize)]
+struct TrustRow {
+    version: f64,
+    body: String,
+}
+
+impl TrustRow {
+    fn parse(self) -> Result<(u64, Envelope), StoreError> {
+        let envelope = serde_json::from_str(&self.body).map_err(failed)?;
+        Ok((as_i64(self.version) as u64, envelope))
+    }
 }
 
 impl Commit for D1Store<'_> {

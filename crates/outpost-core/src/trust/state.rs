@@ -74,6 +74,32 @@ impl TrustedState {
         })
     }
 
+    /// The state a device may use offline (no rotation can follow): the
+    /// saved one when it descends from `pinned`, the pin itself when nothing
+    /// was saved. A saved state the pin does not reach is `RootMismatch`.
+    pub fn resume(saved: Option<TrustedState>, pinned: &Envelope) -> Result<Self, TrustError> {
+        match saved {
+            None => Self::from_pinned_root(pinned),
+            Some(mut saved) => {
+                saved.descends_from(pinned)?;
+                saved.remember(pinned)?;
+                Ok(saved)
+            }
+        }
+    }
+
+    /// Records the fingerprint of `root` (a pin this state was found to
+    /// descend from) if this state has none for its version yet: states
+    /// saved before fingerprints existed keep matching their pin after their
+    /// next rotation.
+    pub(crate) fn remember(&mut self, root: &Envelope) -> Result<(), TrustError> {
+        let version = parse::<Root>(root, "root", "root")?.version;
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.roots.entry(version) {
+            entry.insert(fingerprint(root)?);
+        }
+        Ok(())
+    }
+
     /// Whether this state grew from `pinned` by verified rotations: the root
     /// it accepted at the pin's version is exactly the pin. A state saved
     /// before fingerprints were kept descends only from its own current root.

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::updater::Updater;
 use super::*;
 use crate::digest::{Digest, HashedContent};
 use crate::signing::SigningKey;
@@ -687,5 +688,58 @@ fn the_pinned_root_must_be_self_signed_to_its_threshold() {
     assert_eq!(
         TrustedState::from_pinned_root(&half).unwrap_err().code(),
         "BAD_SIGNATURE"
+    );
+}
+
+/// A state saved before root fingerprints were kept (no `roots`) matches
+/// the pin it equals, and keeps matching it after a rotation.
+#[test]
+fn a_state_saved_before_fingerprints_keeps_its_pin_across_rotations() {
+    let repo = Repo::new();
+    let pin = repo.root();
+    let mut legacy = device_at(&repo, 1);
+    legacy.roots.clear();
+    let mut updater = Updater::new(Some(&pin), Some(legacy), NOW).unwrap();
+    // A rotation to root 2 signed by both thresholds.
+    let keys: Vec<&SigningKey> = repo.root_keys.iter().collect();
+    let rotated = sign(repo.root_value(2, &keys), &keys);
+    let served = [
+        ("2.root.json", serde_json::to_vec(&rotated).unwrap()),
+        (
+            "timestamp.json",
+            serde_json::to_vec(&repo.timestamp(2, 2, NOW + DAY)).unwrap(),
+        ),
+        (
+            "2.snapshot.json",
+            serde_json::to_vec(&repo.snapshot(2, 2)).unwrap(),
+        ),
+    ];
+    let artifacts: &[(&str, &[u8])] = &[("fraud/1.0.0.onnx", OLD)];
+    let targets = serde_json::to_vec(&repo.targets(2, artifacts, &repo.release_signers())).unwrap();
+    while let Some(request) = updater.next_file() {
+        let bytes = served
+            .iter()
+            .find(|(name, _)| *name == request.file)
+            .map(|(_, b)| b.clone())
+            .or_else(|| (request.file == "2.targets.json").then(|| targets.clone()));
+        updater.offer(bytes.as_deref()).unwrap();
+    }
+    let state = updater.finish().unwrap();
+    assert_eq!(state.root.version, 2);
+    state.descends_from(&pin).unwrap();
+    assert!(TrustedState::resume(Some(state), &pin).is_ok());
+}
+
+#[test]
+fn offline_use_refuses_a_state_the_pin_does_not_reach() {
+    let repo = Repo::new();
+    let state = device_at(&repo, 1);
+    let keys: Vec<&SigningKey> = repo.root_keys.iter().collect();
+    let newer_pin = sign(repo.root_value(2, &keys), &keys);
+    assert_eq!(
+        TrustedState::resume(Some(state), &newer_pin)
+            .unwrap_err()
+            .code(),
+        "ROOT_MISMATCH"
     );
 }

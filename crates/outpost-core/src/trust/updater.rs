@@ -131,7 +131,11 @@ impl Updater {
                 // The pin must be a valid root on its own, whatever the state.
                 let pinned_state = TrustedState::from_pinned_root(pin).map_err(at_pin)?;
                 match saved.descends_from(pin) {
-                    Ok(()) => saved,
+                    Ok(()) => {
+                        let mut saved = saved;
+                        saved.remember(pin).map_err(at_pin)?;
+                        saved
+                    }
                     Err(_) if pinned_state.root.version > saved.root.version => {
                         pending_pin = Some(pin.clone());
                         saved
