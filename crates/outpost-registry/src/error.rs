@@ -141,6 +141,9 @@ pub enum RegistryError {
     StageMovedWhileDeleting,
     #[error("model `{model}` has no retention policy; set one first (PUT …/models/{model}/policy)")]
     NoRetentionPolicy { model: String },
+    /// A promotion or retention policy that does not hold together.
+    #[error("{0}")]
+    InvalidPolicy(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -178,7 +181,8 @@ impl RegistryError {
             | RegistryError::InvalidRollout { .. }
             | RegistryError::InvalidGuardrails(_)
             | RegistryError::GuardrailsWithoutCanary
-            | RegistryError::NoRetentionPolicy { .. } => ProblemKind::UnprocessableContent,
+            | RegistryError::NoRetentionPolicy { .. }
+            | RegistryError::InvalidPolicy(_) => ProblemKind::UnprocessableContent,
             RegistryError::TrustRefused(_)
             | RegistryError::NoRoot { .. }
             | RegistryError::RootLacksKey { .. }

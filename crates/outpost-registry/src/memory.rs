@@ -332,6 +332,9 @@ impl MemoryRegistry {
                     .borrow_mut()
                     .insert((org.to_owned(), model, stage), (canary, since, policy));
             }
+            Change::SetPolicies { model, policies } => {
+                self.set_policies(org, &model, policies);
+            }
             Change::DeleteVersion { model, version } => {
                 let key = (org.to_owned(), model, version);
                 self.versions.borrow_mut().remove(&key);

@@ -202,6 +202,11 @@ pub enum Change {
         since: i64,
         policy: Guardrails,
     },
+    /// Sets (inserts or replaces) a model's policies.
+    SetPolicies {
+        model: String,
+        policies: ModelPolicies,
+    },
     /// Removes a version row.
     DeleteVersion { model: String, version: String },
     /// Removes an artifact's row (its R2 object goes after the commit).

@@ -5,7 +5,7 @@
 //! stage took the next sequence number first, the move re-reads and
 //! decides again.
 
-use outpost_core::api::{PromoteRequest, RollbackRequest, RolloutRequest};
+use outpost_core::api::{ModelPolicies, PromoteRequest, RollbackRequest, RolloutRequest};
 use outpost_core::auth::Role;
 use outpost_core::lifecycle::{
     Deployment, GateInputs, Move, Stage, StageState, all_forceable, evaluate_gates, rollback_target,
@@ -490,4 +490,40 @@ pub async fn rollback(
     append_move(ports, &m, &decide, MoveExtras::default())
         .await?
         .ok_or_else(|| StoreError::new("rollback made no entry").into())
+}
+
+/// `PUT …/models/{model}/policy`: the promotion and retention policies,
+/// validated by the core, set with their audit entry.
+///
+/// Errors: `ModelNotFound`, `InvalidPolicy` (422), `Store`.
+pub async fn set_policies(
+    ports: &(impl Models + Commit),
+    org: &str,
+    actor: &Actor,
+    model: &str,
+    policies: ModelPolicies,
+) -> Result<ModelPolicies, RegistryError> {
+    require_model(ports, org, model).await?;
+    policies
+        .promotion
+        .validate()
+        .map_err(RegistryError::InvalidPolicy)?;
+    if let Some(retention) = &policies.retention {
+        retention.validate().map_err(RegistryError::InvalidPolicy)?;
+    }
+    let event = AuditEvent {
+        actor: actor.clone(),
+        action: "policy.set".into(),
+        target: format!("models/{model}/policy"),
+        details: serde_json::to_value(&policies).map_err(StoreError::new)?,
+    };
+    let change = Change::SetPolicies {
+        model: model.to_owned(),
+        policies: policies.clone(),
+    };
+    match ports.commit(org, vec![change], event).await {
+        Ok(()) => Ok(policies),
+        Err(CommitError::Conflict(what)) => Err(StoreError::new(format!("{what} conflict")).into()),
+        Err(CommitError::Store(err)) => Err(err.into()),
+    }
 }

@@ -13,9 +13,7 @@ use outpost_core::routing::RolloutPolicy;
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::audit::{self, Event};
 use crate::ctx::Ctx;
-use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::models;
 use crate::http;
@@ -237,38 +235,15 @@ pub async fn get_policy(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 /// `PUT /v1/orgs/{org}/models/{model}/policy`.
 pub async fn put_policy(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let body: ModelPolicies = http::read_json(req).await?;
-    let model = matched.param("model");
-    models::load(ctx, model).await?;
-    body.promotion.validate().map_err(ApiError::unprocessable)?;
-    if let Some(retention) = &body.retention {
-        retention.validate().map_err(ApiError::unprocessable)?;
-    }
-    let upsert = ctx
-        .db
-        .prepare(
-            "INSERT INTO model_policies (org, model, promotion, retention, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (org, model) DO UPDATE SET promotion = excluded.promotion, retention = excluded.retention, updated_at = excluded.updated_at",
-        )
-        .bind(&[
-            db::text(ctx.org()?),
-            db::text(model),
-            db::text(&serde_json::to_string(&body.promotion)?),
-            body.retention
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()?
-                .map_or(wasm_bindgen::JsValue::NULL, |s| db::text(&s)),
-            db::int(ctx.now),
-        ])?;
-    let event = Event::by_caller(
-        ctx,
-        "policy.set",
-        format!("models/{model}/policy"),
-        serde_json::to_value(&body)?,
+    let set = stages::set_policies(
+        &D1Store::new(ctx),
+        ctx.org()?,
+        &ctx.actor()?,
+        matched.param("model"),
+        body,
     )
-    .ok_or_else(|| ApiError::internal("no caller"))?;
-    audit::commit(ctx, event, vec![upsert]).await?;
-    Ok(http::json(&body, 200)?)
+    .await?;
+    Ok(http::json(&set, 200)?)
 }
 
 /// `GET …/models/{model}/retention` (plan) and `POST …/retention` (apply).

@@ -11,13 +11,12 @@ use serde_json::json;
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
-use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
 use crate::store::D1Store;
 use crate::store::keys::{DIRECTOR_KEY, ONLINE_KEY, online_key};
-use outpost_registry::ports::TrustFiles;
+use outpost_registry::ports::{TrustFiles, Versions};
 use outpost_registry::resolve::resolve_device;
 use outpost_registry::routing::DeviceQuestion;
 use outpost_registry::trust::{parse_trust_file, upload_release, upload_root};
@@ -90,20 +89,11 @@ pub async fn get_target(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResul
     let model = matched.param("model");
     let file = matched.param("file");
     let (hash, version) = outpost_core::trust::parse_target_file(file);
-    #[derive(serde::Deserialize)]
-    struct Row {
-        digest: String,
-    }
-    let row = db::first::<Row>(
-        &ctx.db
-            .prepare("SELECT digest FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3")
-            .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?,
-    )
-    .await?;
-    let digest: Option<outpost_core::Digest> = match row {
-        Some(row) => Some(row.digest.parse().map_err(ApiError::internal)?),
-        None => None,
-    };
+    let digest = D1Store::new(ctx)
+        .version_artifacts(ctx.org()?, model, &[version])
+        .await?
+        .pop()
+        .map(|row| row.digest);
     match digest {
         Some(digest) if hash.is_none_or(|h| h.eq_ignore_ascii_case(&digest.hex())) => {
             crate::handlers::blobs::serve(ctx, req, &digest).await

@@ -3,6 +3,7 @@
 //! the handlers; each port method is the query (or the one `batch()`) the
 //! handler ran before, so round trips stay as they were.
 
+pub mod audit_log;
 pub mod keys;
 pub mod lifecycle;
 
@@ -325,6 +326,24 @@ impl D1Store<'_> {
                     db::text(canary),
                     db::int(*since),
                     db::text(&serde_json::to_string(policy).map_err(failed)?),
+                ])
+                .map_err(failed),
+            Change::SetPolicies { model, policies } => db
+                .prepare(
+                    "INSERT INTO model_policies (org, model, promotion, retention, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (org, model) DO UPDATE SET promotion = excluded.promotion, retention = excluded.retention, updated_at = excluded.updated_at",
+                )
+                .bind(&[
+                    db::text(org),
+                    db::text(model),
+                    db::text(&serde_json::to_string(&policies.promotion).map_err(failed)?),
+                    match &policies.retention {
+                        Some(retention) => {
+                            db::text(&serde_json::to_string(retention).map_err(failed)?)
+                        }
+                        None => wasm_bindgen::JsValue::NULL,
+                    },
+                    db::int(self.ctx.now),
                 ])
                 .map_err(failed),
             Change::DeleteVersion { model, version } => db
