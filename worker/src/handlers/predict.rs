@@ -22,11 +22,11 @@ use serde_json::{Value, json};
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
-use crate::db::{self, as_i64};
+use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
-use crate::store::D1Store;
+use crate::store::{self, D1Store};
 use outpost_registry::ports::{Rehashed, VersionArtifact};
 use outpost_registry::routing::{DeviceQuestion, Routed, route_device};
 
@@ -256,26 +256,22 @@ async fn record_shadow(
             (None, Some("internal error".to_owned()))
         }
     };
-    ctx.db
-        .prepare(
-            "INSERT INTO shadow_results (org, model, stage, device, version, outputs, shadow_version, shadow_outputs, shadow_error, shadow_ms, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(&[
-            db::text(ctx.org()?),
-            db::text(model),
-            db::text(stage.as_str()),
-            db::opt_text(device),
-            db::text(version),
-            db::opt_text(bounded(outputs).as_deref()),
-            db::text(shadow),
-            db::opt_text(shadow_outputs.as_deref()),
-            db::opt_text(error.as_deref()),
-            db::real(shadow_ms),
-            db::int(ctx.now),
-        ])?
-        .run()
-        .await?;
+    store::shadow::record(
+        ctx,
+        &store::shadow::ShadowRun {
+            org: ctx.org()?,
+            model,
+            stage,
+            device,
+            version,
+            outputs: bounded(outputs).as_deref(),
+            shadow,
+            shadow_outputs: shadow_outputs.as_deref(),
+            shadow_error: error.as_deref(),
+            shadow_ms,
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -299,33 +295,7 @@ pub async fn shadow_results(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiR
         }
     }
     crate::handlers::models::load(ctx, model).await?;
-    #[derive(serde::Deserialize)]
-    struct Row {
-        stage: String,
-        device: Option<String>,
-        version: String,
-        outputs: Option<String>,
-        shadow_version: String,
-        shadow_outputs: Option<String>,
-        shadow_error: Option<String>,
-        shadow_ms: f64,
-        created_at: f64,
-    }
-    let rows: Vec<Row> = db::all(
-        &ctx.db
-            .prepare(
-                "SELECT stage, device, version, outputs, shadow_version, shadow_outputs, shadow_error, shadow_ms, created_at
-                 FROM shadow_results WHERE org = ?1 AND model = ?2 AND (?3 IS NULL OR stage = ?3)
-                 ORDER BY id DESC LIMIT ?4",
-            )
-            .bind(&[
-                db::text(ctx.org()?),
-                db::text(model),
-                db::opt_text(stage.map(Stage::as_str)),
-                db::int(limit),
-            ])?,
-    )
-    .await?;
+    let rows = store::shadow::newest(ctx, ctx.org()?, model, stage, limit).await?;
     let parse = |text: &Option<String>| {
         text.as_deref()
             .and_then(|t| serde_json::from_str::<Value>(t).ok())

@@ -6,6 +6,7 @@
 pub mod audit_log;
 pub mod keys;
 pub mod lifecycle;
+pub mod shadow;
 
 use outpost_core::Digest;
 use outpost_core::lifecycle::{Stage, StageState};
