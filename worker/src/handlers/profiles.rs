@@ -14,24 +14,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::versions;
 use crate::http;
 use crate::routes::Matched;
-
-#[derive(serde::Deserialize)]
-struct ProfileRow {
-    profile: String,
-}
+use crate::store;
 
 /// The stored profile of a version, if it has one.
 pub async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<ReferenceProfile>> {
-    let row = db::first::<ProfileRow>(
-        &ctx.db
-            .prepare(
-                "SELECT profile FROM reference_profiles WHERE org = ?1 AND model = ?2 AND version = ?3",
-            )
-            .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?,
-    )
-    .await?;
-    row.map(|r| {
-        serde_json::from_str(&r.profile).map_err(|_| {
+    let text = store::profiles::profile_text(ctx, ctx.org()?, model, version).await?;
+    text.map(|text| {
+        serde_json::from_str(&text).map_err(|_| {
             ApiError::internal(format!("stored profile of {model}@{version} is corrupt"))
         })
     })
@@ -65,20 +54,8 @@ pub async fn put(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<R
         };
     }
     let text = serde_json::to_string(&profile)?;
-    let insert = ctx
-        .db
-        .prepare(
-            "INSERT INTO reference_profiles (org, model, version, profile, created_at, created_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&[
-            db::text(org),
-            db::text(model),
-            db::text(version),
-            db::text(&text),
-            db::int(ctx.now),
-            db::text(&ctx.caller()?.token_name),
-        ])?;
+    let insert =
+        store::profiles::insert(ctx, org, (model, version), &text, &ctx.caller()?.token_name)?;
     let names: Vec<&str> = profile.features.iter().map(|f| f.name.as_str()).collect();
     let event = Event::by_caller(
         ctx,

@@ -6,6 +6,8 @@
 pub mod audit_log;
 pub mod keys;
 pub mod lifecycle;
+pub mod models;
+pub mod profiles;
 pub mod shadow;
 
 use outpost_core::Digest;
