@@ -14,37 +14,18 @@ use serde_json::{Value, json};
 use worker::Response;
 
 use crate::ctx::Ctx;
-use crate::db::{self, as_i64};
+use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{models, profiles, telemetry};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::{self, guardrails::GuardrailRow};
 use outpost_registry::ports::Actor;
 use outpost_registry::stages::{MoveExtras, StageMove, append_move};
 
-#[derive(serde::Deserialize)]
-pub struct GuardrailRow {
-    pub org: String,
-    pub model: String,
-    pub stage: String,
-    pub canary: String,
-    pub since: f64,
-    pub policy: String,
-    pub checked_at: Option<f64>,
-    pub verdict: Option<String>,
-    pub measured: Option<String>,
-    pub drift_notified: f64,
-}
-
-const COLUMNS: &str =
-    "org, model, stage, canary, since, policy, checked_at, verdict, measured, drift_notified";
-
 /// Every guarded rollout, across organisations (for the cron).
 pub async fn all(ctx: &Ctx) -> ApiResult<Vec<GuardrailRow>> {
-    Ok(db::all::<GuardrailRow>(&ctx.db.prepare(format!(
-        "SELECT {COLUMNS} FROM guardrails ORDER BY org, model, stage"
-    )))
-    .await?)
+    Ok(store::guardrails::all(ctx).await?)
 }
 
 /// What one check did.
@@ -116,23 +97,13 @@ pub async fn check(ctx: &Ctx, row: &GuardrailRow) -> ApiResult<Outcome> {
             None => Outcome::Checked(verdict),
         });
     }
-    let mut statements = vec![
-        ctx.db
-            .prepare(
-                "UPDATE guardrails SET checked_at = ?1, verdict = ?2, measured = ?3, drift_notified = ?4
-                 WHERE org = ?5 AND model = ?6 AND stage = ?7 AND since = ?8",
-            )
-            .bind(&[
-                db::int(ctx.now),
-                db::text(&serde_json::to_string(&verdict)?),
-                db::text(&serde_json::to_string(&measured)?),
-                db::int(i64::from(drifted)),
-                db::text(&row.org),
-                db::text(&row.model),
-                db::text(stage.as_str()),
-                db::int(since),
-            ])?,
-    ];
+    let mut statements = vec![store::guardrails::record_check(
+        ctx,
+        row,
+        &serde_json::to_string(&verdict)?,
+        &serde_json::to_string(&measured)?,
+        drifted,
+    )?];
     // Drift is announced once each time it appears, not on every check.
     if let Some(event) = drift_event.filter(|_| as_i64(row.drift_notified) == 0) {
         statements.push(crate::store::enqueue_webhook(
@@ -154,18 +125,8 @@ pub async fn get(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
         .parse()
         .map_err(|e: String| ApiError::not_found(e))?;
     models::load(ctx, model).await?;
-    let row = db::first::<GuardrailRow>(
-        &ctx.db
-            .prepare(format!(
-                "SELECT {COLUMNS} FROM guardrails WHERE org = ?1 AND model = ?2 AND stage = ?3"
-            ))
-            .bind(&[
-                db::text(ctx.org()?),
-                db::text(model),
-                db::text(stage.as_str()),
-            ])?,
-    )
-    .await?
+    let row = store::guardrails::of_stage(ctx, ctx.org()?, model, stage)
+        .await?
     .ok_or_else(|| {
         ApiError::not_found(format!(
             "{model}@{stage} has no guardrails; set them with the rollout (PUT …/rollout with `guardrails`)"
