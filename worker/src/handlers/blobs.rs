@@ -18,7 +18,7 @@ use worker::{FixedLengthStream, Headers, Request, Response};
 
 use crate::audit::{self, Event};
 use crate::ctx::Ctx;
-use crate::db::{self, as_i64};
+use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
@@ -39,18 +39,10 @@ fn path_digest(matched: &Matched) -> ApiResult<Digest> {
     })
 }
 
-#[derive(serde::Deserialize)]
-pub struct BlobRow {
-    pub size: f64,
-}
+pub use crate::store::blobs::BlobRow;
 
 pub async fn find(ctx: &Ctx, digest: &Digest) -> ApiResult<Option<BlobRow>> {
-    Ok(db::first::<BlobRow>(
-        &ctx.db
-            .prepare("SELECT size FROM blobs WHERE org = ?1 AND digest = ?2")
-            .bind(&[db::text(ctx.org()?), db::text(&digest.to_string())])?,
-    )
-    .await?)
+    Ok(crate::store::blobs::find(ctx, ctx.org()?, digest).await?)
 }
 
 /// `PUT /v1/orgs/{org}/blobs/sha256/{hex}`.
@@ -161,19 +153,8 @@ pub async fn record_blob(
     also: Vec<worker::D1PreparedStatement>,
     details: serde_json::Value,
 ) -> ApiResult<()> {
-    let insert = ctx
-        .db
-        .prepare(
-            "INSERT INTO blobs (org, digest, size, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (org, digest) DO NOTHING",
-        )
-        .bind(&[
-            db::text(ctx.org()?),
-            db::text(&digest.to_string()),
-            db::int(size as i64),
-            db::int(ctx.now),
-            db::text(&ctx.caller()?.token_name),
-        ])?;
+    let insert =
+        crate::store::blobs::insert(ctx, ctx.org()?, digest, size, &ctx.caller()?.token_name)?;
     let event = Event::by_caller(ctx, "blob.upload", format!("blobs/{digest}"), details)
         .ok_or_else(|| ApiError::internal("no caller"))?;
     let mut statements = vec![insert];

@@ -4,6 +4,7 @@
 //! handler ran before, so round trips stay as they were.
 
 pub mod audit_log;
+pub mod blobs;
 pub mod guardrails;
 pub mod keys;
 pub mod lifecycle;
