@@ -12,21 +12,9 @@ use outpost_core::telemetry::LATENCY_BOUNDS_US;
 use worker::{Headers, Response};
 
 use crate::ctx::Ctx;
-use crate::db;
 use crate::error::ApiResult;
 use crate::request_metrics::{self, BOUNDS_S};
-
-#[derive(serde::Deserialize)]
-struct PredictionRow {
-    model: String,
-    version: String,
-    stage: String,
-    source: String,
-    calls: Option<f64>,
-    errors: Option<f64>,
-    rows: Option<f64>,
-    latency: String,
-}
+use crate::store::{self, telemetry::PredictionRow};
 
 pub async fn serve(ctx: &Ctx) -> ApiResult<Response> {
     let org = ctx.org()?;
@@ -111,38 +99,7 @@ pub async fn serve(ctx: &Ctx) -> ApiResult<Response> {
     }
     // Across isolates and clients: sums over the stored telemetry windows
     // and the totals the cron compacted older ones into.
-    let bins = 0..=LATENCY_BOUNDS_US.len();
-    let window_bins: Vec<String> = bins
-        .clone()
-        .map(|i| format!("json_extract(window, '$.latency.counts[{i}]') AS l{i}"))
-        .collect();
-    let total_bins: Vec<String> = bins
-        .clone()
-        .map(|i| format!("json_extract(latency, '$[{i}]') AS l{i}"))
-        .collect();
-    let sums: Vec<String> = bins.map(|i| format!("sum(l{i})")).collect();
-    let rows = db::all::<PredictionRow>(
-        &ctx.db
-            .prepare(format!(
-                "SELECT model, version, stage, source, sum(calls) AS calls, sum(errors) AS errors,
-                        sum(rows) AS rows, json_array({sums}) AS latency
-                 FROM (
-                   SELECT model, version, stage, source, json_extract(window, '$.calls') AS calls,
-                          json_extract(window, '$.errors') AS errors, json_extract(window, '$.rows') AS rows,
-                          {window_bins}
-                   FROM telemetry_windows WHERE org = ?1
-                   UNION ALL
-                   SELECT model, version, stage, source, calls, errors, rows, {total_bins}
-                   FROM telemetry_totals WHERE org = ?1
-                 )
-                 GROUP BY model, version, stage, source ORDER BY model, version, stage, source",
-                sums = sums.join(", "),
-                window_bins = window_bins.join(", "),
-                total_bins = total_bins.join(", "),
-            ))
-            .bind(&[db::text(org)])?,
-    )
-    .await?;
+    let rows = store::telemetry::prediction_totals(ctx, org).await?;
     let labels = |r: &PredictionRow| {
         [
             ("model", r.model.clone()),

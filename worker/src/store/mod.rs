@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod models;
 pub mod profiles;
 pub mod shadow;
+pub mod telemetry;
 
 use outpost_core::Digest;
 use outpost_core::lifecycle::{Stage, StageState};
