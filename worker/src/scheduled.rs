@@ -197,7 +197,7 @@ async fn check_guardrails(env: &Env) -> Result<(usize, usize), String> {
 
 async fn compact_telemetry(env: &Env) -> Result<usize, String> {
     let base = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
-    crate::handlers::telemetry::compact(&base.db, base.now)
+    crate::store::telemetry::compact(&base.db, base.now)
         .await
         .map_err(|e| format!("{e:?}"))
 }

@@ -6,17 +6,18 @@
 
 use outpost_core::lifecycle::Stage;
 use outpost_core::telemetry::{
-    Histogram, LATENCY_BOUNDS_US, MAX_WINDOW_MS, REPORT_SAMPLE, TelemetryWindow, merge_samples,
-    merge_timing, parse_window, performance,
+    MAX_WINDOW_MS, REPORT_SAMPLE, TelemetryWindow, merge_samples, merge_timing, parse_window,
+    performance,
 };
 use serde_json::json;
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
-use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::{self, D1Store, telemetry::WindowRow};
+use outpost_registry::ports::Versions;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,23 +36,13 @@ pub async fn store(
     source: &str,
     window: &TelemetryWindow,
 ) -> ApiResult<()> {
-    ctx.db
-        .prepare(
-            "INSERT INTO telemetry_windows (org, model, version, stage, source, received_at, window)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(&[
-            db::text(ctx.org()?),
-            db::text(model),
-            db::text(version),
-            db::text(stage.as_str()),
-            db::text(source),
-            db::int(ctx.now),
-            db::text(&serde_json::to_string(window)?),
-        ])?
-        .run()
-        .await?;
-    Ok(())
+    Ok(store::telemetry::insert_window(
+        ctx,
+        ctx.org()?,
+        (model, version, stage, source),
+        &serde_json::to_string(window)?,
+    )
+    .await?)
 }
 
 /// `POST /v1/orgs/{org}/models/{model}/telemetry` `{version, stage, window}`.
@@ -62,21 +53,10 @@ pub async fn post(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<
         .window
         .validate()
         .map_err(|err| ApiError::unprocessable(err.to_string()))?;
-    #[derive(serde::Deserialize)]
-    struct Row {
-        #[allow(dead_code)]
-        hit: f64,
-    }
-    let known = db::first::<Row>(
-        &ctx.db
-            .prepare("SELECT 1 AS hit FROM versions WHERE org = ?1 AND model = ?2 AND version = ?3")
-            .bind(&[
-                db::text(ctx.org()?),
-                db::text(model),
-                db::text(&report.version),
-            ])?,
-    )
-    .await?;
+    let known = D1Store::new(ctx)
+        .version_artifacts(ctx.org()?, model, &[report.version.as_str()])
+        .await?
+        .pop();
     if known.is_none() {
         crate::handlers::models::load(ctx, model).await?;
         return Err(ApiError::unprocessable(format!(
@@ -114,23 +94,8 @@ pub async fn performance_report(
             .map_err(|_| ApiError::bad_request("since is milliseconds since the epoch"))?;
     }
     crate::handlers::models::load(ctx, model).await?;
-    #[derive(serde::Deserialize)]
-    struct Row {
-        version: String,
-        stage: String,
-        source: String,
-        window: String,
-    }
-    let rows: Vec<Row> = db::all(
-        &ctx.db
-            .prepare(
-                "SELECT version, stage, source, window FROM telemetry_windows
-                 WHERE org = ?1 AND model = ?2 AND received_at >= ?3 ORDER BY id LIMIT 50000",
-            )
-            .bind(&[db::text(ctx.org()?), db::text(model), db::int(since)])?,
-    )
-    .await?;
-    let mut windows: Vec<(&Row, TelemetryWindow)> = rows
+    let rows = store::telemetry::windows_since(ctx, ctx.org()?, model, since).await?;
+    let mut windows: Vec<(&WindowRow, TelemetryWindow)> = rows
         .iter()
         .filter_map(|row| serde_json::from_str(&row.window).ok().map(|w| (row, w)))
         .collect();
@@ -140,9 +105,9 @@ pub async fn performance_report(
     } else {
         Vec::new()
     };
-    let total_rows: Vec<Row> = totals
+    let total_rows: Vec<WindowRow> = totals
         .iter()
-        .map(|t| Row {
+        .map(|t| WindowRow {
             version: t.version.clone(),
             stage: t.stage.clone(),
             source: t.source.clone(),
@@ -174,27 +139,8 @@ pub async fn windows_of(
     stage: Option<&str>,
     since: i64,
 ) -> ApiResult<Vec<TelemetryWindow>> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        window: String,
-    }
-    let rows: Vec<Row> = db::all(
-        &ctx.db
-            .prepare(
-                "SELECT window FROM telemetry_windows
-                 WHERE org = ?1 AND model = ?2 AND version = ?3 AND (?4 IS NULL OR stage = ?4)
-                   AND received_at >= ?5
-                 ORDER BY id DESC LIMIT 20000",
-            )
-            .bind(&[
-                db::text(ctx.org()?),
-                db::text(model),
-                db::text(version),
-                db::opt_text(stage),
-                db::int(since),
-            ])?,
-    )
-    .await?;
+    let rows =
+        store::telemetry::version_windows(ctx, ctx.org()?, (model, version), stage, since).await?;
     Ok(rows
         .iter()
         .filter_map(|row| serde_json::from_str(&row.window).ok())
@@ -269,105 +215,9 @@ pub async fn drift_report(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiRes
 /// drift report and guardrail check sees all it asks for — then compacted.
 pub const KEEP_MS: i64 = MAX_WINDOW_MS + 5 * 86_400_000;
 
-/// Compacted telemetry of one (model, version, stage, source).
-#[derive(serde::Deserialize)]
-pub struct Total {
-    pub version: String,
-    pub stage: String,
-    pub source: String,
-    pub calls: f64,
-    pub errors: f64,
-    pub rows: f64,
-    pub latency: String,
-}
-
-impl Total {
-    /// As a window of calls, errors, rows and latency (no features).
-    pub fn window(&self) -> TelemetryWindow {
-        let mut window = TelemetryWindow::new(Vec::new());
-        window.calls = db::as_i64(self.calls) as u64;
-        window.errors = db::as_i64(self.errors) as u64;
-        window.rows = db::as_i64(self.rows) as u64;
-        let counts: Vec<u64> = serde_json::from_str::<Vec<Option<f64>>>(&self.latency)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.unwrap_or(0.0) as u64)
-            .collect();
-        if counts.len() == LATENCY_BOUNDS_US.len() + 1 {
-            window.latency = Histogram {
-                edges: LATENCY_BOUNDS_US.to_vec(),
-                counts,
-                missing: 0,
-            };
-        }
-        window
-    }
-}
+pub use crate::store::telemetry::Total;
 
 /// One model's compacted totals.
 pub async fn compacted(ctx: &Ctx, model: &str) -> ApiResult<Vec<Total>> {
-    Ok(db::all::<Total>(
-        &ctx.db
-            .prepare(
-                "SELECT version, stage, source, calls, errors, rows, latency FROM telemetry_totals
-                 WHERE org = ?1 AND model = ?2 ORDER BY version, stage, source",
-            )
-            .bind(&[db::text(ctx.org()?), db::text(model)])?,
-    )
-    .await?)
-}
-
-/// Folds windows received before `now − KEEP_MS` into `telemetry_totals`
-/// and deletes them, in one batch (so nothing is counted twice or lost).
-/// Returns how many windows were compacted.
-pub async fn compact(database: &worker::D1Database, now: i64) -> ApiResult<usize> {
-    let cutoff = now - KEEP_MS;
-    let bins = LATENCY_BOUNDS_US.len() + 1;
-    let sums: Vec<String> = (0..bins)
-        .map(|i| format!("sum(json_extract(window, '$.latency.counts[{i}]'))"))
-        .collect();
-    let merged: Vec<String> = (0..bins)
-        .map(|i| {
-            format!(
-                "coalesce(json_extract(telemetry_totals.latency, '$[{i}]'), 0) + coalesce(json_extract(excluded.latency, '$[{i}]'), 0)"
-            )
-        })
-        .collect();
-    #[derive(serde::Deserialize)]
-    struct Count {
-        n: f64,
-    }
-    let old = db::first::<Count>(
-        &database
-            .prepare("SELECT count(*) AS n FROM telemetry_windows WHERE received_at < ?1")
-            .bind(&[db::int(cutoff)])?,
-    )
-    .await?
-    .map_or(0, |c| db::as_i64(c.n) as usize);
-    if old == 0 {
-        return Ok(0);
-    }
-    let fold = database
-        .prepare(format!(
-            "INSERT INTO telemetry_totals (org, model, version, stage, source, calls, errors, rows, latency, compacted_through)
-             SELECT org, model, version, stage, source,
-                    sum(json_extract(window, '$.calls')), sum(json_extract(window, '$.errors')),
-                    sum(json_extract(window, '$.rows')), json_array({}), ?1
-             FROM telemetry_windows WHERE received_at < ?1
-             GROUP BY org, model, version, stage, source
-             ON CONFLICT (org, model, version, stage, source) DO UPDATE SET
-               calls = telemetry_totals.calls + excluded.calls,
-               errors = telemetry_totals.errors + excluded.errors,
-               rows = telemetry_totals.rows + excluded.rows,
-               latency = json_array({}),
-               compacted_through = excluded.compacted_through",
-            sums.join(", "),
-            merged.join(", ")
-        ))
-        .bind(&[db::int(cutoff)])?;
-    let delete = database
-        .prepare("DELETE FROM telemetry_windows WHERE received_at < ?1")
-        .bind(&[db::int(cutoff)])?;
-    database.batch(vec![fold, delete]).await?;
-    Ok(old)
+    Ok(store::telemetry::totals(ctx, ctx.org()?, model).await?)
 }
