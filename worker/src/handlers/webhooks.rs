@@ -12,10 +12,14 @@ use worker::{Env, Request, Response};
 
 use crate::audit::{self, Event};
 use crate::ctx::{Ctx, random_bytes};
-use crate::db::{self, as_i64};
+use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::{
+    self,
+    webhooks::{DueRow, WebhookRow},
+};
 
 /// Deliveries attempted per run (a request's tail, or the cron).
 const DELIVERIES_PER_RUN: usize = 25;
@@ -32,27 +36,16 @@ struct CreateWebhook {
     description: String,
 }
 
-#[derive(serde::Deserialize, serde::Serialize)]
-struct WebhookRow {
-    id: String,
-    url: String,
-    events: String,
-    description: String,
-    created_at: f64,
-    created_by: String,
-}
-
-impl WebhookRow {
-    fn view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "url": self.url,
-            "events": serde_json::from_str::<Value>(&self.events).unwrap_or(Value::Null),
-            "description": self.description,
-            "created_at": as_i64(self.created_at),
-            "created_by": self.created_by,
-        })
-    }
+/// The public view of an endpoint (never its secret).
+fn view(row: &WebhookRow) -> Value {
+    json!({
+        "id": row.id,
+        "url": row.url,
+        "events": serde_json::from_str::<Value>(&row.events).unwrap_or(Value::Null),
+        "description": row.description,
+        "created_at": as_i64(row.created_at),
+        "created_by": row.created_by,
+    })
 }
 
 /// Plain http endpoints are for local development only.
@@ -81,13 +74,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
         ));
     }
     let org = ctx.org()?;
-    let existing = db::all::<Value>(
-        &ctx.db
-            .prepare("SELECT id FROM webhooks WHERE org = ?1 AND deleted_at IS NULL")
-            .bind(&[db::text(org)])?,
-    )
-    .await?;
-    if existing.len() >= MAX_WEBHOOKS {
+    if store::webhooks::active_count(ctx, org).await? >= MAX_WEBHOOKS {
         return Err(ApiError::conflict(format!(
             "{org} has {MAX_WEBHOOKS} webhooks already; delete one first"
         )));
@@ -106,22 +93,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
         created_at: ctx.now as f64,
         created_by: caller.token_name.clone(),
     };
-    let insert = ctx
-        .db
-        .prepare(
-            "INSERT INTO webhooks (id, org, url, secret, events, description, created_at, created_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(&[
-            db::text(&id),
-            db::text(org),
-            db::text(&row.url),
-            db::text(&secret),
-            db::text(&row.events),
-            db::text(&row.description),
-            db::int(ctx.now),
-            db::text(&row.created_by),
-        ])?;
+    let insert = store::webhooks::insert(ctx, org, &row, &secret)?;
     let event = Event::by_caller(
         ctx,
         "webhook.create",
@@ -130,7 +102,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     )
     .ok_or_else(|| ApiError::internal("no caller"))?;
     audit::commit(ctx, event, vec![insert]).await?;
-    let mut view = row.view();
+    let mut view = view(&row);
     view["secret"] = json!(secret);
     Ok(http::created(
         &view,
@@ -140,16 +112,8 @@ pub async fn create(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
 
 /// `GET /v1/orgs/{org}/webhooks` (secrets are never listed).
 pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
-    let rows = db::all::<WebhookRow>(
-        &ctx.db
-            .prepare(
-                "SELECT id, url, events, description, created_at, created_by FROM webhooks
-                 WHERE org = ?1 AND deleted_at IS NULL ORDER BY created_at, id",
-            )
-            .bind(&[db::text(ctx.org()?)])?,
-    )
-    .await?;
-    let webhooks: Vec<Value> = rows.iter().map(WebhookRow::view).collect();
+    let rows = store::webhooks::active(ctx, ctx.org()?).await?;
+    let webhooks: Vec<Value> = rows.iter().map(view).collect();
     Ok(http::json(
         &json!({"webhooks": webhooks, "events": EVENTS}),
         200,
@@ -157,16 +121,9 @@ pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
 }
 
 async fn load(ctx: &Ctx, id: &str) -> ApiResult<WebhookRow> {
-    db::first::<WebhookRow>(
-        &ctx.db
-            .prepare(
-                "SELECT id, url, events, description, created_at, created_by FROM webhooks
-                 WHERE org = ?1 AND id = ?2 AND deleted_at IS NULL",
-            )
-            .bind(&[db::text(ctx.org()?), db::text(id)])?,
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no webhook `{id}` in this organisation")))
+    store::webhooks::one(ctx, ctx.org()?, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no webhook `{id}` in this organisation")))
 }
 
 /// `DELETE /v1/orgs/{org}/webhooks/{webhook}`: stops deliveries (pending
@@ -175,17 +132,7 @@ pub async fn delete(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let id = matched.param("webhook");
     let row = load(ctx, id).await?;
     let org = ctx.org()?;
-    let statements = vec![
-        ctx.db
-            .prepare("UPDATE webhooks SET deleted_at = ?1 WHERE org = ?2 AND id = ?3")
-            .bind(&[db::int(ctx.now), db::text(org), db::text(id)])?,
-        ctx.db
-            .prepare(
-                "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL,
-                 last_error = 'the webhook was deleted' WHERE org = ?1 AND webhook = ?2 AND status = 'pending'",
-            )
-            .bind(&[db::text(org), db::text(id)])?,
-    ];
+    let statements = store::webhooks::delete(ctx, org, id)?;
     let event = Event::by_caller(
         ctx,
         "webhook.delete",
@@ -195,20 +142,6 @@ pub async fn delete(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     .ok_or_else(|| ApiError::internal("no caller"))?;
     audit::commit(ctx, event, statements).await?;
     Ok(http::json(&json!({"id": id, "deleted": true}), 200)?)
-}
-
-#[derive(serde::Deserialize)]
-struct DeliveryRow {
-    id: String,
-    event: String,
-    payload: String,
-    created_at: f64,
-    status: String,
-    attempts: f64,
-    next_attempt_at: Option<f64>,
-    last_attempt_at: Option<f64>,
-    response_status: Option<f64>,
-    last_error: Option<String>,
 }
 
 /// `GET /v1/orgs/{org}/webhooks/{webhook}/deliveries?status=&limit=&cursor=`,
@@ -228,21 +161,12 @@ pub async fn deliveries(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResul
             "status is pending, delivered or failed, got `{status}`"
         )));
     }
-    let rows = db::all::<DeliveryRow>(
-        &ctx.db
-            .prepare(
-                "SELECT id, event, payload, created_at, status, attempts, next_attempt_at, last_attempt_at,
-                        response_status, last_error
-                 FROM webhook_deliveries WHERE org = ?1 AND webhook = ?2 AND (?3 IS NULL OR status = ?3)
-                 ORDER BY created_at DESC, id LIMIT ?4 OFFSET ?5",
-            )
-            .bind(&[
-                db::text(ctx.org()?),
-                db::text(id),
-                db::opt_text(status.as_deref()),
-                db::int(i64::from(paging.limit)),
-                db::int(paging.offset as i64),
-            ])?,
+    let rows = store::webhooks::deliveries(
+        ctx,
+        ctx.org()?,
+        id,
+        status.as_deref(),
+        (paging.limit, paging.offset),
     )
     .await?;
     let items: Vec<Value> = rows
@@ -266,16 +190,6 @@ pub async fn deliveries(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResul
         &json!({"webhook": id, "deliveries": items, "next_cursor": paging.next_cursor(rows.len())}),
         200,
     )?)
-}
-
-#[derive(serde::Deserialize)]
-struct DueRow {
-    id: String,
-    payload: String,
-    attempts: f64,
-    next_attempt_at: f64,
-    url: String,
-    secret: String,
 }
 
 /// What one attempt came to.
@@ -332,81 +246,36 @@ async fn send(row: &DueRow, timestamp: i64, signature: &str) -> Result<u16, Stri
 pub async fn deliver_due(env: &Env) -> Result<(usize, usize), String> {
     let db = env.d1(crate::ctx::D1_BINDING).map_err(|e| e.to_string())?;
     let now = worker::Date::now().as_millis() as i64;
-    let due = db::all::<DueRow>(
-        &db.prepare(
-            "SELECT d.id, d.payload, d.attempts, d.next_attempt_at, w.url, w.secret
-             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook AND w.org = d.org
-             WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND w.deleted_at IS NULL
-             ORDER BY d.next_attempt_at LIMIT ?2",
-        )
-        .bind(&[db::int(now), db::int(DELIVERIES_PER_RUN as i64)])
-        .map_err(|e| e.to_string())?,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let due = store::webhooks::due(&db, now, DELIVERIES_PER_RUN)
+        .await
+        .map_err(|e| e.to_string())?;
     let (mut delivered, mut failed) = (0, 0);
     for row in due {
         let lease = now + 2 * ATTEMPT_TIMEOUT_MS as i64;
-        let claimed = db
-            .prepare(
-                "UPDATE webhook_deliveries SET next_attempt_at = ?1
-                 WHERE id = ?2 AND status = 'pending' AND next_attempt_at = ?3",
-            )
-            .bind(&[
-                db::int(lease),
-                db::text(&row.id),
-                db::int(as_i64(row.next_attempt_at)),
-            ])
-            .map_err(|e| e.to_string())?
-            .run()
+        if !store::webhooks::claim(&db, &row, lease)
             .await
-            .map_err(|e| e.to_string())?;
-        let changed = claimed
-            .meta()
-            .ok()
-            .flatten()
-            .and_then(|m| m.changes)
-            .unwrap_or(0);
-        if changed == 0 {
+            .map_err(|e| e.to_string())?
+        {
             continue;
         }
         let attempts = as_i64(row.attempts) + 1;
         let at = worker::Date::now().as_millis() as i64;
-        let update = match attempt(&row, at).await {
+        let outcome = match attempt(&row, at).await {
             Attempt::Delivered(status) => {
                 delivered += 1;
-                db.prepare(
-                    "UPDATE webhook_deliveries SET status = 'delivered', attempts = ?1, last_attempt_at = ?2,
-                     response_status = ?3, next_attempt_at = NULL, last_error = NULL WHERE id = ?4",
-                )
-                .bind(&[
-                    db::int(attempts),
-                    db::int(at),
-                    db::int(i64::from(status)),
-                    db::text(&row.id),
-                ])
+                store::webhooks::Outcome::Delivered(status)
             }
             Attempt::Failed(status, error) => {
                 failed += 1;
                 let next = retry_delay_s(attempts as usize).map(|s| at + s as i64 * 1000);
-                db.prepare(
-                    "UPDATE webhook_deliveries SET status = ?1, attempts = ?2, last_attempt_at = ?3,
-                     response_status = ?4, next_attempt_at = ?5, last_error = ?6 WHERE id = ?7",
-                )
-                .bind(&[
-                    db::text(if next.is_some() { "pending" } else { "failed" }),
-                    db::int(attempts),
-                    db::int(at),
-                    db::opt_int(status.map(i64::from)),
-                    db::opt_int(next),
-                    db::text(&error),
-                    db::text(&row.id),
-                ])
+                store::webhooks::Outcome::Failed {
+                    status,
+                    next,
+                    error,
+                }
             }
         };
-        update
-            .map_err(|e| e.to_string())?
-            .run()
+        store::webhooks::record_attempt(&db, &row.id, attempts, at, &outcome)
             .await
             .map_err(|e| e.to_string())?;
     }

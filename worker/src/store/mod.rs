@@ -12,6 +12,7 @@ pub mod models;
 pub mod profiles;
 pub mod shadow;
 pub mod telemetry;
+pub mod webhooks;
 
 use outpost_core::Digest;
 use outpost_core::lifecycle::{Stage, StageState};
