@@ -14,36 +14,13 @@ use crate::db::{self, as_i64};
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::{self, admin::TokenListRow};
 
 fn mint() -> ApiResult<MintedToken> {
     // 4 bytes per output character is far more than rejection sampling needs.
     let random = random_bytes(4 * (auth::TOKEN_ID_LEN + auth::TOKEN_SECRET_LEN) * 2)?;
     MintedToken::from_random(&random)
         .ok_or_else(|| ApiError::internal("token minting ran out of randomness"))
-}
-
-fn insert_token(
-    ctx: &Ctx,
-    org: &str,
-    minted: &MintedToken,
-    record: &TokenRecord,
-) -> ApiResult<worker::D1PreparedStatement> {
-    Ok(ctx
-        .db
-        .prepare(
-            "INSERT INTO tokens (id, org, name, role, secret_hash, created_at, created_by, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(&[
-            db::text(&minted.id),
-            db::text(org),
-            db::text(&record.name),
-            db::text(record.role.as_str()),
-            db::text(&minted.secret_hash.to_string()),
-            db::int(record.created_at),
-            db::opt_text(record.created_by.as_deref()),
-            db::opt_int(record.expires_at),
-        ])?)
 }
 
 /// `POST /v1/admin/init`.
@@ -64,14 +41,7 @@ pub async fn init(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
         expires_at: None,
         revoked_at: None,
     };
-    let insert_org = ctx
-        .db
-        .prepare("INSERT INTO organizations (name, display_name, created_at) VALUES (?1, ?2, ?3)")
-        .bind(&[
-            db::text(&body.org),
-            db::text(&display_name),
-            db::int(ctx.now),
-        ])?;
+    let insert_org = store::admin::insert_org(ctx, &body.org, &display_name)?;
     let event = Event {
         org: body.org.clone(),
         actor: Some("bootstrap".into()),
@@ -84,7 +54,10 @@ pub async fn init(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     match audit::commit(
         ctx,
         event,
-        vec![insert_org, insert_token(ctx, &body.org, &minted, &record)?],
+        vec![
+            insert_org,
+            store::admin::insert_token(ctx, &body.org, &minted, &record)?,
+        ],
     )
     .await
     {
@@ -111,23 +84,12 @@ pub async fn init(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     Ok(http::created(&response, &format!("/v1/orgs/{}", body.org))?)
 }
 
-#[derive(serde::Deserialize)]
-struct OrgRow {
-    name: String,
-    display_name: String,
-    created_at: f64,
-}
-
 /// `GET /v1/orgs/{org}`.
 pub async fn get_org(ctx: &Ctx) -> ApiResult<Response> {
     let org = ctx.org()?;
-    let row = db::first::<OrgRow>(
-        &ctx.db
-            .prepare("SELECT name, display_name, created_at FROM organizations WHERE name = ?1")
-            .bind(&[db::text(org)])?,
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("organisation `{org}` does not exist")))?;
+    let row = store::admin::org(ctx, org)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("organisation `{org}` does not exist")))?;
     Ok(http::json(
         &OrgRecord {
             name: row.name,
@@ -152,49 +114,27 @@ pub fn whoami(ctx: &Ctx) -> ApiResult<Response> {
     )?)
 }
 
-#[derive(serde::Deserialize)]
-struct TokenListRow {
-    id: String,
-    name: String,
-    role: String,
-    created_at: f64,
-    created_by: Option<String>,
-    expires_at: Option<f64>,
-    revoked_at: Option<f64>,
+fn record(row: TokenListRow) -> ApiResult<TokenRecord> {
+    Ok(TokenRecord {
+        role: row
+            .role
+            .parse()
+            .map_err(|_| ApiError::internal(format!("stored role `{}`", row.role)))?,
+        id: row.id,
+        name: row.name,
+        created_at: as_i64(row.created_at),
+        created_by: row.created_by,
+        expires_at: row.expires_at.map(as_i64),
+        revoked_at: row.revoked_at.map(as_i64),
+    })
 }
-
-impl TokenListRow {
-    fn record(self) -> ApiResult<TokenRecord> {
-        Ok(TokenRecord {
-            role: self
-                .role
-                .parse()
-                .map_err(|_| ApiError::internal(format!("stored role `{}`", self.role)))?,
-            id: self.id,
-            name: self.name,
-            created_at: as_i64(self.created_at),
-            created_by: self.created_by,
-            expires_at: self.expires_at.map(as_i64),
-            revoked_at: self.revoked_at.map(as_i64),
-        })
-    }
-}
-
-const TOKEN_COLUMNS: &str = "id, name, role, created_at, created_by, expires_at, revoked_at";
 
 /// `GET /v1/orgs/{org}/tokens`.
 pub async fn list_tokens(ctx: &Ctx) -> ApiResult<Response> {
-    let rows = db::all::<TokenListRow>(
-        &ctx.db
-            .prepare(format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE org = ?1 ORDER BY created_at, id"
-            ))
-            .bind(&[db::text(ctx.org()?)])?,
-    )
-    .await?;
+    let rows = store::admin::tokens(ctx, ctx.org()?).await?;
     let items = rows
         .into_iter()
-        .map(TokenListRow::record)
+        .map(record)
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(http::json(&json!({ "items": items }), 200)?)
 }
@@ -242,7 +182,12 @@ pub async fn create_token(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
         json!({"name": name, "role": body.role, "expires_at": expires_at}),
     )
     .ok_or_else(|| ApiError::internal("no caller"))?;
-    audit::commit(ctx, event, vec![insert_token(ctx, org, &minted, &record)?]).await?;
+    audit::commit(
+        ctx,
+        event,
+        vec![store::admin::insert_token(ctx, org, &minted, &record)?],
+    )
+    .await?;
     let location = format!("/v1/orgs/{org}/tokens/{}", minted.id);
     Ok(http::created(
         &TokenCreated {
@@ -257,25 +202,14 @@ pub async fn create_token(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
 pub async fn revoke_token(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let org = ctx.org()?;
     let id = matched.param("token");
-    let row = db::first::<TokenListRow>(
-        &ctx.db
-            .prepare(format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE org = ?1 AND id = ?2"
-            ))
-            .bind(&[db::text(org), db::text(id)])?,
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no token `{id}` in organisation `{org}`")))?;
-    let mut record = row.record()?;
+    let row = store::admin::token(ctx, org, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no token `{id}` in organisation `{org}`")))?;
+    let mut record = record(row)?;
     if record.revoked_at.is_some() {
         return Ok(http::json(&record, 200)?);
     }
-    let update = ctx
-        .db
-        .prepare(
-            "UPDATE tokens SET revoked_at = ?1 WHERE org = ?2 AND id = ?3 AND revoked_at IS NULL",
-        )
-        .bind(&[db::int(ctx.now), db::text(org), db::text(id)])?;
+    let update = store::admin::revoke_token(ctx, org, id)?;
     let event = Event::by_caller(
         ctx,
         "token.revoke",

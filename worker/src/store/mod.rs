@@ -3,6 +3,7 @@
 //! the handlers; each port method is the query (or the one `batch()`) the
 //! handler ran before, so round trips stay as they were.
 
+pub mod admin;
 pub mod audit_log;
 pub mod blobs;
 pub mod guardrails;
