@@ -25,49 +25,29 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::blobs;
 use crate::http;
 use crate::routes::Matched;
+use crate::store::{
+    self,
+    uploads::{PartRow, UploadRow},
+};
 
 /// Header carrying a part's declared sha256 (`sha256:<hex>`).
 pub const PART_DIGEST_HEADER: &str = "x-outpost-part-sha256";
 
-#[derive(serde::Deserialize)]
-struct UploadRow {
-    id: String,
-    digest: String,
-    size: f64,
-    part_size: f64,
-    r2_upload_id: String,
+fn upload_digest(row: &UploadRow) -> ApiResult<Digest> {
+    row.digest
+        .parse()
+        .map_err(|_| ApiError::internal("stored upload digest is corrupt"))
 }
 
-impl UploadRow {
-    fn digest(&self) -> ApiResult<Digest> {
-        self.digest
-            .parse()
-            .map_err(|_| ApiError::internal("stored upload digest is corrupt"))
-    }
-
-    fn plan(&self) -> ApiResult<PartPlan> {
-        PartPlan::new(as_i64(self.size) as u64, as_i64(self.part_size) as u64)
-            .map_err(ApiError::internal)
-    }
+fn upload_plan(row: &UploadRow) -> ApiResult<PartPlan> {
+    PartPlan::new(as_i64(row.size) as u64, as_i64(row.part_size) as u64).map_err(ApiError::internal)
 }
-
-#[derive(serde::Deserialize)]
-struct PartRow {
-    part_number: f64,
-    etag: String,
-}
-
-const UPLOAD_COLUMNS: &str = "id, digest, size, part_size, r2_upload_id";
 
 async fn load(ctx: &Ctx, id: &str) -> ApiResult<UploadRow> {
     let org = ctx.org()?;
-    db::first::<UploadRow>(
-        &ctx.db
-            .prepare(format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE org = ?1 AND id = ?2"))
-            .bind(&[db::text(org), db::text(id)])?,
-    )
-    .await?
-    .ok_or_else(|| {
+    store::uploads::by_id(ctx, org, id)
+        .await?
+        .ok_or_else(|| {
         ApiError::not_found(format!(
             "no open upload `{id}` in organisation `{org}`; it may have completed, or start one with POST /v1/orgs/{org}/uploads"
         ))
@@ -75,19 +55,14 @@ async fn load(ctx: &Ctx, id: &str) -> ApiResult<UploadRow> {
 }
 
 async fn parts(ctx: &Ctx, id: &str) -> ApiResult<Vec<PartRow>> {
-    Ok(db::all::<PartRow>(
-        &ctx.db
-            .prepare("SELECT part_number, etag FROM upload_parts WHERE org = ?1 AND upload_id = ?2 ORDER BY part_number")
-            .bind(&[db::text(ctx.org()?), db::text(id)])?,
-    )
-    .await?)
+    Ok(store::uploads::parts(ctx, ctx.org()?, id).await?)
 }
 
 async fn state(ctx: &Ctx, row: &UploadRow) -> ApiResult<UploadState> {
-    let plan = row.plan()?;
+    let plan = upload_plan(row)?;
     Ok(UploadState {
         id: row.id.clone(),
-        digest: row.digest()?,
+        digest: upload_digest(row)?,
         size: plan.size,
         part_size: plan.part_size,
         parts: plan.parts(),
@@ -118,16 +93,9 @@ pub async fn start(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     let plan = PartPlan::new(body.size, body.part_size.unwrap_or(DEFAULT_PART_SIZE))
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
 
-    let resumable = db::first::<UploadRow>(
-        &ctx.db
-            .prepare(format!(
-                "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE org = ?1 AND digest = ?2"
-            ))
-            .bind(&[db::text(&org), db::text(&body.digest.to_string())])?,
-    )
-    .await?;
+    let resumable = store::uploads::by_digest(ctx, &org, &body.digest).await?;
     if let Some(row) = resumable {
-        if row.plan()? != plan {
+        if upload_plan(&row)? != plan {
             return Err(ApiError::conflict(format!(
                 "an upload of {} is open with size {} and part size {}; resume it with those, or abort it (DELETE /v1/orgs/{org}/uploads/{})",
                 body.digest, row.size, row.part_size, row.id
@@ -145,22 +113,14 @@ pub async fn start(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     let r2_upload_id = r2_upload.upload_id().await;
     let id = outpost_core::auth::base62_from_random(&random_bytes(64)?, 16)
         .ok_or_else(|| ApiError::internal("upload id ran out of randomness"))?;
-    let insert = ctx
-        .db
-        .prepare(
-            "INSERT INTO uploads (org, id, digest, size, part_size, r2_upload_id, created_at, created_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(&[
-            db::text(&org),
-            db::text(&id),
-            db::text(&body.digest.to_string()),
-            db::int(plan.size as i64),
-            db::int(plan.part_size as i64),
-            db::text(&r2_upload_id),
-            db::int(ctx.now),
-            db::text(&ctx.caller()?.token_name),
-        ])?;
+    let insert = store::uploads::insert(
+        ctx,
+        &org,
+        (&id, &body.digest),
+        &plan,
+        &r2_upload_id,
+        &ctx.caller()?.token_name,
+    )?;
     let event = Event::by_caller(
         ctx,
         "upload.start",
@@ -203,7 +163,7 @@ pub async fn status(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 /// `PUT /v1/orgs/{org}/uploads/{upload}/parts/{part}`.
 pub async fn put_part(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let row = load(ctx, matched.param("upload")).await?;
-    let plan = row.plan()?;
+    let plan = upload_plan(&row)?;
     let number: u64 = matched
         .param("part")
         .parse()
@@ -233,7 +193,7 @@ pub async fn put_part(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
             }
             chunk
         });
-    let key = blobs::object_key(ctx.org()?, &row.digest()?);
+    let key = blobs::object_key(ctx.org()?, &upload_digest(&row)?);
     let upload = ctx
         .bucket()?
         .resume_multipart_upload(&key, &row.r2_upload_id)?;
@@ -267,21 +227,14 @@ pub async fn put_part(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
             .with_extension("actual", received.digest.to_string()),
         ));
     }
-    ctx.db
-        .prepare(
-            "INSERT INTO upload_parts (org, upload_id, part_number, etag, sha256, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (org, upload_id, part_number) DO UPDATE SET etag = excluded.etag, sha256 = excluded.sha256, size = excluded.size",
-        )
-        .bind(&[
-            db::text(ctx.org()?),
-            db::text(&row.id),
-            db::int(number as i64),
-            db::text(&uploaded.etag()),
-            db::text(&declared.to_string()),
-            db::int(length as i64),
-        ])?
-        .run()
-        .await?;
+    store::uploads::record_part(
+        ctx,
+        ctx.org()?,
+        &row.id,
+        number,
+        (&uploaded.etag(), &declared, length),
+    )
+    .await?;
     Ok(http::json(
         &json!({"part": number, "size": length, "sha256": declared}),
         200,
@@ -289,22 +242,14 @@ pub async fn put_part(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
 }
 
 fn cleanup(ctx: &Ctx, id: &str) -> ApiResult<Vec<worker::D1PreparedStatement>> {
-    let org = ctx.org()?;
-    Ok(vec![
-        ctx.db
-            .prepare("DELETE FROM upload_parts WHERE org = ?1 AND upload_id = ?2")
-            .bind(&[db::text(org), db::text(id)])?,
-        ctx.db
-            .prepare("DELETE FROM uploads WHERE org = ?1 AND id = ?2")
-            .bind(&[db::text(org), db::text(id)])?,
-    ])
+    Ok(store::uploads::cleanup(ctx, ctx.org()?, id)?)
 }
 
 /// `POST /v1/orgs/{org}/uploads/{upload}/complete`.
 pub async fn complete(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let row = load(ctx, matched.param("upload")).await?;
-    let plan = row.plan()?;
-    let digest = row.digest()?;
+    let plan = upload_plan(&row)?;
+    let digest = upload_digest(&row)?;
     let org = ctx.org()?.to_owned();
     let received = parts(ctx, &row.id).await?;
     let done: Vec<u64> = received
@@ -379,7 +324,7 @@ pub async fn complete(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 /// `DELETE /v1/orgs/{org}/uploads/{upload}`.
 pub async fn abort(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let row = load(ctx, matched.param("upload")).await?;
-    let key = blobs::object_key(ctx.org()?, &row.digest()?);
+    let key = blobs::object_key(ctx.org()?, &upload_digest(&row)?);
     let upload = ctx
         .bucket()?
         .resume_multipart_upload(&key, &row.r2_upload_id)?;

@@ -13,6 +13,7 @@ pub mod models;
 pub mod profiles;
 pub mod shadow;
 pub mod telemetry;
+pub mod uploads;
 pub mod webhooks;
 
 use outpost_core::Digest;
