@@ -7,13 +7,10 @@ use outpost_core::api::{
     VersionRecord, VersionStatus, best_per_metric,
 };
 use outpost_core::digest::Digest;
-use outpost_core::query::{
-    MetricFilter, SortKey, VersionQuery, metric_json_path, validate_metric_name,
-};
+use outpost_core::query::{SortKey, VersionQuery, metric_json_path, validate_metric_name};
 use outpost_core::version::{ArtifactFormat, Bump, next_version, parse_version, validate_tag};
 use outpost_infer::inspect::inspect_artifact;
-use serde_json::{Value, json};
-use wasm_bindgen::JsValue;
+use serde_json::json;
 use worker::{Request, Response};
 
 use crate::audit::{self, CommitError, Event};
@@ -23,82 +20,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::{blobs, models};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::{self, versions::VersionRow};
 
 /// Artifacts up to this size are read and inspected at registration; larger
 /// ones are recorded as declared, and pickle-based ones are marked unsafe
 /// because they could not be scanned.
 pub const MAX_INSPECTED_BYTES: u64 = 64 << 20;
 
-const VERSION_COLUMNS: &str = "v.model, v.version, v.digest, v.size, v.format, v.framework, v.schema, v.metrics, v.params,
-     v.dataset_version, v.parent_version, v.tags, v.notes, v.author, v.created_at, v.status, v.status_reason";
-
-#[derive(serde::Deserialize)]
-pub(crate) struct VersionRow {
-    model: String,
-    version: String,
-    digest: String,
-    size: f64,
-    format: String,
-    framework: Option<String>,
-    schema: Option<String>,
-    metrics: String,
-    params: String,
-    dataset_version: Option<String>,
-    parent_version: Option<String>,
-    tags: String,
-    notes: String,
-    author: String,
-    created_at: f64,
-    status: String,
-    status_reason: Option<String>,
-}
-
-impl VersionRow {
-    fn record(self) -> ApiResult<VersionRecord> {
-        let bad = |what: &str| {
-            ApiError::internal(format!(
-                "stored {what} of {}@{} is corrupt",
-                self.model, self.version
-            ))
-        };
-        Ok(VersionRecord {
-            digest: self.digest.parse().map_err(|_| bad("digest"))?,
-            format: self.format.parse().map_err(|_| bad("format"))?,
-            schema: self
-                .schema
-                .as_deref()
-                .map(serde_json::from_str)
-                .transpose()
-                .map_err(|_| bad("schema"))?,
-            metrics: serde_json::from_str(&self.metrics).map_err(|_| bad("metrics"))?,
-            params: serde_json::from_str(&self.params).map_err(|_| bad("params"))?,
-            tags: serde_json::from_str(&self.tags).map_err(|_| bad("tags"))?,
-            status: match self.status.as_str() {
-                "unsafe" => VersionStatus::Unsafe,
-                _ => VersionStatus::Ready,
-            },
-            size: as_i64(self.size) as u64,
-            created_at: as_i64(self.created_at),
-            model: self.model,
-            version: self.version,
-            framework: self.framework,
-            dataset_version: self.dataset_version,
-            parent_version: self.parent_version,
-            notes: self.notes,
-            author: self.author,
-            status_reason: self.status_reason,
-        })
-    }
-}
-
 pub(crate) async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<VersionRow>> {
-    Ok(db::first::<VersionRow>(&ctx
-        .db
-        .prepare(format!(
-            "SELECT {VERSION_COLUMNS} FROM versions v WHERE v.org = ?1 AND v.model = ?2 AND v.version = ?3"
-        ))
-        .bind(&[db::text(ctx.org()?), db::text(model), db::text(version)])?)
-.await?)
+    Ok(store::versions::version(ctx, ctx.org()?, model, version).await?)
 }
 
 pub(crate) fn not_found(org: &str, model: &str, version: &str) -> ApiError {
@@ -113,22 +43,10 @@ async fn latest_of(
     model: &str,
     metric: Option<&str>,
 ) -> ApiResult<Option<(semver::Version, Option<f64>)>> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        version: String,
-        metric: Option<f64>,
-    }
     let path = metric
         .map(metric_json_path)
         .unwrap_or_else(|| "$.\"\"".into());
-    let row = db::first::<Row>(&ctx
-        .db
-        .prepare(
-            "SELECT version, json_extract(metrics, ?3) AS metric FROM versions WHERE org = ?1 AND model = ?2
-             ORDER BY major DESC, minor DESC, patch DESC, prerelease = '' DESC, prerelease DESC LIMIT 1",
-        )
-        .bind(&[db::text(ctx.org()?), db::text(model), db::text(&path)])?)
-.await?;
+    let row = store::versions::highest(ctx, ctx.org()?, model, &path).await?;
     Ok(row.and_then(|row| Some((parse_version(&row.version).ok()?, row.metric))))
 }
 
@@ -241,7 +159,7 @@ pub async fn register(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
             status,
             status_reason: status_reason.clone(),
         };
-        let insert = insert_statement(ctx, &org, &version, &record)?;
+        let insert = store::versions::insert(ctx, &org, &version, &record)?;
         let event = Event::by_caller(
             ctx,
             "version.register",
@@ -293,46 +211,6 @@ fn dedup(tags: &[String]) -> Vec<String> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
-}
-
-fn insert_statement(
-    ctx: &Ctx,
-    org: &str,
-    version: &semver::Version,
-    record: &VersionRecord,
-) -> ApiResult<worker::D1PreparedStatement> {
-    Ok(ctx
-        .db
-        .prepare(
-            "INSERT INTO versions (org, model, version, major, minor, patch, prerelease, digest, size, format,
-                framework, schema, metrics, params, dataset_version, parent_version, tags, notes, author,
-                created_at, status, status_reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
-        )
-        .bind(&[
-            db::text(org),
-            db::text(&record.model),
-            db::text(&record.version),
-            db::int(version.major as i64),
-            db::int(version.minor as i64),
-            db::int(version.patch as i64),
-            db::text(version.pre.as_str()),
-            db::text(&record.digest.to_string()),
-            db::int(record.size as i64),
-            db::text(record.format.as_str()),
-            db::opt_text(record.framework.as_deref()),
-            record.schema.as_ref().map_or(JsValue::NULL, |s| db::text(&s.to_string())),
-            db::text(&serde_json::to_string(&record.metrics)?),
-            db::text(&Value::Object(record.params.clone()).to_string()),
-            db::opt_text(record.dataset_version.as_deref()),
-            db::opt_text(record.parent_version.as_deref()),
-            db::text(&serde_json::to_string(&record.tags)?),
-            db::text(&record.notes),
-            db::text(&record.author),
-            db::int(record.created_at),
-            db::text(record.status.as_str()),
-            db::opt_text(record.status_reason.as_deref()),
-        ])?)
 }
 
 /// Reads the artifact once and decides its format, schema and safety.
@@ -405,10 +283,7 @@ pub async fn change_tags(ctx: &Ctx, req: &mut Request, matched: &Matched) -> Api
         return Ok(http::json(&record, 200)?);
     }
     // Compare-and-set on the old value, so concurrent tag edits cannot lose one.
-    let update = ctx
-        .db
-        .prepare("UPDATE versions SET tags = ?1 WHERE org = ?2 AND model = ?3 AND version = ?4 AND tags = ?5")
-        .bind(&[db::text(&new_tags), db::text(org), db::text(model), db::text(version), db::text(&old_tags)])?;
+    let update = store::versions::set_tags(ctx, org, (model, version), &old_tags, &new_tags)?;
     let event = Event::by_caller(
         ctx,
         "version.tags",
@@ -426,81 +301,6 @@ pub async fn change_tags(ctx: &Ctx, req: &mut Request, matched: &Matched) -> Api
         ));
     }
     Ok(http::json(&after.record()?, 200)?)
-}
-
-/// Builds the search statement; every value is bound, only fixed SQL
-/// fragments are concatenated.
-fn search_statement(ctx: &Ctx, query: &VersionQuery) -> ApiResult<worker::D1PreparedStatement> {
-    let mut sql = format!(
-        "SELECT {VERSION_COLUMNS} FROM versions v JOIN models m ON m.org = v.org AND m.name = v.model WHERE v.org = ?1"
-    );
-    let mut args: Vec<JsValue> = vec![db::text(ctx.org()?)];
-    let mut bind = |sql: &mut String, fragment: &str, value: JsValue| {
-        args.push(value);
-        sql.push_str(&fragment.replace("?#", &format!("?{}", args.len())));
-    };
-    if let Some(model) = &query.model {
-        bind(&mut sql, " AND v.model = ?#", db::text(model));
-    }
-    for tag in &query.tags {
-        bind(
-            &mut sql,
-            " AND EXISTS (SELECT 1 FROM json_each(v.tags) t WHERE t.value = ?#)",
-            db::text(tag),
-        );
-    }
-    for MetricFilter { metric, op, value } in &query.metrics {
-        bind(
-            &mut sql,
-            " AND json_extract(v.metrics, ?#)",
-            db::text(&metric_json_path(metric)),
-        );
-        bind(&mut sql, &format!(" {} ?#", op.sql()), db::real(*value));
-    }
-    if let Some(format) = &query.format {
-        bind(&mut sql, " AND v.format = ?#", db::text(format));
-    }
-    if let Some(author) = &query.author {
-        bind(&mut sql, " AND v.author = ?#", db::text(author));
-    }
-    if let Some(status) = &query.status {
-        bind(&mut sql, " AND v.status = ?#", db::text(status));
-    }
-    if let Some(after) = query.created_after {
-        bind(&mut sql, " AND v.created_at >= ?#", db::int(after));
-    }
-    if let Some(before) = query.created_before {
-        bind(&mut sql, " AND v.created_at < ?#", db::int(before));
-    }
-    if let Some(text) = &query.text {
-        bind(
-            &mut sql,
-            " AND (instr(lower(v.model), lower(?#)) > 0 OR instr(lower(m.description), lower(?#)) > 0 OR instr(lower(v.notes), lower(?#)) > 0)",
-            db::text(text),
-        );
-    }
-    let dir = if query.descending { "DESC" } else { "ASC" };
-    let semver = format!(
-        "v.major {dir}, v.minor {dir}, v.patch {dir}, v.prerelease = '' {dir}, v.prerelease {dir}"
-    );
-    match &query.sort {
-        SortKey::Created => {
-            sql.push_str(&format!(" ORDER BY v.created_at {dir}, v.model, {semver}"))
-        }
-        SortKey::Version => sql.push_str(&format!(" ORDER BY {semver}, v.model")),
-        SortKey::Name => sql.push_str(&format!(" ORDER BY v.model {dir}, {semver}")),
-        SortKey::Metric(metric) => {
-            bind(
-                &mut sql,
-                " ORDER BY json_extract(v.metrics, ?#)",
-                db::text(&metric_json_path(metric)),
-            );
-            sql.push_str(&format!(" {dir} NULLS LAST, v.model, {semver}"));
-        }
-    }
-    bind(&mut sql, " LIMIT ?#", db::int(i64::from(query.limit)));
-    bind(&mut sql, " OFFSET ?#", db::int(query.offset as i64));
-    Ok(ctx.db.prepare(sql).bind(&args)?)
 }
 
 fn parse_query(req: &Request, model: Option<&str>) -> ApiResult<VersionQuery> {
@@ -523,11 +323,11 @@ fn parse_query(req: &Request, model: Option<&str>) -> ApiResult<VersionQuery> {
 }
 
 async fn run_search(ctx: &Ctx, query: &VersionQuery) -> ApiResult<Vec<VersionRecord>> {
-    db::all::<VersionRow>(&search_statement(ctx, query)?)
+    Ok(store::versions::search(ctx, ctx.org()?, query)
         .await?
         .into_iter()
         .map(VersionRow::record)
-        .collect()
+        .collect::<Result<_, _>>()?)
 }
 
 /// `GET /v1/orgs/{org}/versions` and `GET …/models/{model}/versions`.

@@ -14,6 +14,7 @@ pub mod profiles;
 pub mod shadow;
 pub mod telemetry;
 pub mod uploads;
+pub mod versions;
 pub mod webhooks;
 
 use outpost_core::Digest;
