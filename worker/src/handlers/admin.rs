@@ -24,7 +24,7 @@ fn mint() -> ApiResult<MintedToken> {
 }
 
 /// `POST /v1/admin/init`.
-pub async fn init(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
+pub async fn admin_init(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     let body: InitRequest = http::read_json(req).await?;
     auth::validate_org_name(&body.org).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let display_name = body
@@ -101,7 +101,7 @@ pub async fn get_org(ctx: &Ctx) -> ApiResult<Response> {
 }
 
 /// `GET /v1/orgs/{org}/whoami`.
-pub fn whoami(ctx: &Ctx) -> ApiResult<Response> {
+pub fn who_am_i(ctx: &Ctx) -> ApiResult<Response> {
     let caller = ctx.caller()?;
     Ok(http::json(
         &json!({

@@ -13,7 +13,7 @@ use crate::store::audit_log::AuditFilter;
 
 /// Filters: `action`, `outcome`, `actor`, `target` (prefix), `after` (seq),
 /// `limit`; entries in ascending `seq`; the cursor is the last seq returned.
-pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
+pub async fn list_audit(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     let accepted = [
         "action", "outcome", "actor", "target", "after", "cursor", "limit",
     ];

@@ -46,7 +46,7 @@ pub async fn find(ctx: &Ctx, digest: &Digest) -> ApiResult<Option<BlobRow>> {
 }
 
 /// `PUT /v1/orgs/{org}/blobs/sha256/{hex}`.
-pub async fn put(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+pub async fn put_blob(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let digest = path_digest(matched)?;
     let size: u64 = req
         .headers()
@@ -164,7 +164,7 @@ pub async fn record_blob(
 }
 
 /// `GET` / `HEAD /v1/orgs/{org}/blobs/sha256/{hex}`.
-pub async fn get(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+pub async fn get_blob(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     serve(ctx, req, &path_digest(matched)?).await
 }
 

@@ -118,7 +118,7 @@ pub async fn check(ctx: &Ctx, row: &GuardrailRow) -> ApiResult<Outcome> {
 }
 
 /// `GET /v1/orgs/{org}/models/{model}/stages/{stage}/guardrails`.
-pub async fn get(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn get_guardrails(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
     let stage: Stage = matched
         .param("stage")

@@ -16,7 +16,7 @@ use crate::error::ApiResult;
 use crate::request_metrics::{self, BOUNDS_S};
 use crate::store::{self, telemetry::PredictionRow};
 
-pub async fn serve(ctx: &Ctx) -> ApiResult<Response> {
+pub async fn metrics(ctx: &Ctx) -> ApiResult<Response> {
     let org = ctx.org()?;
     let isolate = request_metrics::isolate();
     let mut e = Exposition::new();

@@ -1,16 +1,19 @@
 //! Request handlers, one module per resource. Each extracts what the request
-//! says, calls the core to decide, moves data through D1/R2, and answers.
+//! says, calls one use case (`outpost_registry`) or reads through the store
+//! (`crate::store`, which holds every SQL string), and maps the answer. No
+//! handler decides, and none holds SQL.
 
 pub mod admin;
 pub mod audit_log;
 pub mod blobs;
 pub mod guardrails;
-pub mod lifecycle;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod policies;
 pub mod predict;
 pub mod profiles;
+pub mod stages;
 pub mod telemetry;
 pub mod trust;
 pub mod uploads;

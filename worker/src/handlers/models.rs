@@ -28,7 +28,7 @@ pub async fn load(ctx: &Ctx, name: &str) -> ApiResult<ModelRow> {
 }
 
 /// `POST /v1/orgs/{org}/models`.
-pub async fn create(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
+pub async fn create_model(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     let body: CreateModelRequest = http::read_json(req).await?;
     validate_model_name(&body.name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     for tag in &body.tags {
@@ -84,7 +84,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
 }
 
 /// `GET /v1/orgs/{org}/models/{model}`.
-pub async fn get(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn get_model(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     Ok(http::json(
         &load(ctx, matched.param("model")).await?.record(),
         200,
@@ -92,7 +92,7 @@ pub async fn get(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 }
 
 /// `GET /v1/orgs/{org}/models?limit=&cursor=`.
-pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
+pub async fn list_models(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     let (paging, _) = http::paging(req, &[])?;
     let (limit, offset) = (paging.limit, paging.offset);
     let rows = store::models::page(ctx, ctx.org()?, limit, offset).await?;

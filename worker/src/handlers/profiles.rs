@@ -30,7 +30,7 @@ pub async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<Ref
 /// `PUT …/models/{model}/versions/{version}/reference`: 201 the first time;
 /// the same profile again is 200; a different one is 409 (a version's
 /// reference is as immutable as the version).
-pub async fn put(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+pub async fn put_reference(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let (model, version) = (matched.param("model"), matched.param("version"));
     let profile: ReferenceProfile = http::read_json(req).await?;
     profile
@@ -82,7 +82,7 @@ pub async fn put(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<R
 }
 
 /// `GET …/models/{model}/versions/{version}/reference`.
-pub async fn get(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn get_reference(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let (model, version) = (matched.param("model"), matched.param("version"));
     let org = ctx.org()?;
     versions::load(ctx, model, version)

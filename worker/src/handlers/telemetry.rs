@@ -7,7 +7,6 @@
 use outpost_core::lifecycle::Stage;
 use outpost_core::telemetry::{
     MAX_WINDOW_MS, REPORT_SAMPLE, TelemetryWindow, merge_samples, merge_timing, parse_window,
-    performance,
 };
 use serde_json::json;
 use worker::{Request, Response};
@@ -46,7 +45,11 @@ pub async fn store(
 }
 
 /// `POST /v1/orgs/{org}/models/{model}/telemetry` `{version, stage, window}`.
-pub async fn post(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+pub async fn post_telemetry(
+    ctx: &Ctx,
+    req: &mut Request,
+    matched: &Matched,
+) -> ApiResult<Response> {
     let model = matched.param("model");
     let report: TelemetryReport = http::read_json(req).await?;
     report
@@ -81,11 +84,7 @@ pub async fn post(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<
 
 /// `GET /v1/orgs/{org}/models/{model}/performance?since=`: calls, errors,
 /// error rate and latency quantiles per version, stage and source.
-pub async fn performance_report(
-    ctx: &Ctx,
-    req: &Request,
-    matched: &Matched,
-) -> ApiResult<Response> {
+pub async fn performance(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
     let mut since = 0i64;
     for (_, value) in http::query(req, &["since"])? {
@@ -117,7 +116,7 @@ pub async fn performance_report(
     for (row, total) in total_rows.iter().zip(&totals) {
         windows.push((row, total.window()));
     }
-    let report = performance(windows.iter().map(|(row, w)| {
+    let report = outpost_core::telemetry::performance(windows.iter().map(|(row, w)| {
         (
             row.version.as_str(),
             row.stage.as_str(),

@@ -56,7 +56,7 @@ pub async fn put_targets(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
 /// `GET /v1/orgs/{org}/trust/{file}`: `root.json`, `timestamp.json`,
 /// `snapshot.json`, `targets.json` (newest), or `N.root.json`,
 /// `N.snapshot.json`, `N.targets.json` (immutable).
-pub async fn get_file(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn get_trust_file(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let file = matched.param("file");
     let not_found = || {
         ApiError::not_found(format!(

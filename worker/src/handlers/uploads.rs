@@ -76,7 +76,7 @@ async fn state(ctx: &Ctx, row: &UploadRow) -> ApiResult<UploadState> {
 
 /// `POST /v1/orgs/{org}/uploads`: start, or resume the open upload of the
 /// same digest.
-pub async fn start(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
+pub async fn start_upload(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     let body: StartUpload = http::read_json(req).await?;
     let org = ctx.org()?.to_owned();
     if let Some(existing) = blobs::find(ctx, &body.digest).await? {
@@ -155,13 +155,17 @@ pub async fn start(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
 }
 
 /// `GET /v1/orgs/{org}/uploads/{upload}`.
-pub async fn status(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn upload_status(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let row = load(ctx, matched.param("upload")).await?;
     Ok(http::json(&state(ctx, &row).await?, 200)?)
 }
 
 /// `PUT /v1/orgs/{org}/uploads/{upload}/parts/{part}`.
-pub async fn put_part(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+pub async fn put_upload_part(
+    ctx: &Ctx,
+    req: &mut Request,
+    matched: &Matched,
+) -> ApiResult<Response> {
     let row = load(ctx, matched.param("upload")).await?;
     let plan = upload_plan(&row)?;
     let number: u64 = matched
@@ -246,7 +250,7 @@ fn cleanup(ctx: &Ctx, id: &str) -> ApiResult<Vec<worker::D1PreparedStatement>> {
 }
 
 /// `POST /v1/orgs/{org}/uploads/{upload}/complete`.
-pub async fn complete(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn complete_upload(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let row = load(ctx, matched.param("upload")).await?;
     let plan = upload_plan(&row)?;
     let digest = upload_digest(&row)?;
@@ -322,7 +326,7 @@ pub async fn complete(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 }
 
 /// `DELETE /v1/orgs/{org}/uploads/{upload}`.
-pub async fn abort(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn abort_upload(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let row = load(ctx, matched.param("upload")).await?;
     let key = blobs::object_key(ctx.org()?, &upload_digest(&row)?);
     let upload = ctx

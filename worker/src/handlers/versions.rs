@@ -20,7 +20,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::{blobs, models};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::D1Store;
 use crate::store::{self, versions::VersionRow};
+use outpost_registry::deletion;
 
 /// Artifacts up to this size are read and inspected at registration; larger
 /// ones are recorded as declared, and pickle-based ones are marked unsafe
@@ -51,7 +53,11 @@ async fn latest_of(
 }
 
 /// `POST /v1/orgs/{org}/models/{model}/versions`.
-pub async fn register(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+pub async fn register_version(
+    ctx: &Ctx,
+    req: &mut Request,
+    matched: &Matched,
+) -> ApiResult<Response> {
     let body: RegisterVersionRequest = http::read_json(req).await?;
     let model_name = matched.param("model");
     let model = models::load(ctx, model_name).await?;
@@ -251,7 +257,7 @@ async fn inspect(
 }
 
 /// `GET /v1/orgs/{org}/models/{model}/versions/{version}`.
-pub async fn get(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn get_version(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let (model, version) = (matched.param("model"), matched.param("version"));
     let row = load(ctx, model, version)
         .await?
@@ -331,7 +337,7 @@ async fn run_search(ctx: &Ctx, query: &VersionQuery) -> ApiResult<Vec<VersionRec
 }
 
 /// `GET /v1/orgs/{org}/versions` and `GET …/models/{model}/versions`.
-pub async fn search(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+pub async fn search_versions(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     let model = matched.params.get("model").map(String::as_str);
     if let Some(model) = model {
         models::load(ctx, model).await?;
@@ -344,7 +350,7 @@ pub async fn search(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Re
 
 /// `GET /v1/orgs/{org}/versions/latest`: the newest matching version (highest
 /// semver within one model; most recently registered across models).
-pub async fn latest(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
+pub async fn latest_version(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     let mut query = parse_query(req, None)?;
     let url = req.url()?;
     if !url.query_pairs().any(|(k, _)| k == "sort") {
@@ -365,7 +371,7 @@ pub async fn latest(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
 }
 
 /// `GET /v1/orgs/{org}/compare?v=model@1.0.0&v=model@1.1.0&metric=f1`.
-pub async fn compare(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
+pub async fn compare_versions(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     let mut wanted: Vec<(String, String)> = Vec::new();
     let mut metrics: Vec<String> = Vec::new();
     for (key, value) in http::query(req, &["v", "metric"])? {
@@ -432,4 +438,29 @@ pub async fn compare(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
         },
         200,
     )?)
+}
+
+/// `DELETE /v1/orgs/{org}/models/{model}/versions/{version}?force=true&reason=…`.
+pub async fn delete_version(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+    let model = matched.param("model");
+    let version = matched.param("version");
+    let mut force = false;
+    let mut reason = String::new();
+    for (key, value) in http::query(req, &["force", "reason"])? {
+        match key.as_str() {
+            "force" => force = value == "true",
+            _ => reason = value,
+        }
+    }
+    let deleted = deletion::delete_version(
+        &D1Store::new(ctx),
+        ctx.org()?,
+        &ctx.actor()?,
+        model,
+        version,
+        force,
+        &reason,
+    )
+    .await?;
+    Ok(http::json(&deleted, 200)?)
 }

@@ -57,7 +57,7 @@ fn allow_http(env: &Env) -> bool {
 
 /// `POST /v1/orgs/{org}/webhooks` `{url, events, description?}` → 201 with
 /// the signing secret, shown this once.
-pub async fn create(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
+pub async fn create_webhook(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     let body: CreateWebhook = http::read_json(req).await?;
     let url = worker::Url::parse(body.url.trim())
         .map_err(|err| ApiError::unprocessable(format!("`{}` is not a URL: {err}", body.url)))?;
@@ -111,7 +111,7 @@ pub async fn create(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
 }
 
 /// `GET /v1/orgs/{org}/webhooks` (secrets are never listed).
-pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
+pub async fn list_webhooks(ctx: &Ctx) -> ApiResult<Response> {
     let rows = store::webhooks::active(ctx, ctx.org()?).await?;
     let webhooks: Vec<Value> = rows.iter().map(view).collect();
     Ok(http::json(
@@ -128,7 +128,7 @@ async fn load(ctx: &Ctx, id: &str) -> ApiResult<WebhookRow> {
 
 /// `DELETE /v1/orgs/{org}/webhooks/{webhook}`: stops deliveries (pending
 /// ones fail); the delivery log stays.
-pub async fn delete(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn delete_webhook(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let id = matched.param("webhook");
     let row = load(ctx, id).await?;
     let org = ctx.org()?;
@@ -146,7 +146,7 @@ pub async fn delete(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 
 /// `GET /v1/orgs/{org}/webhooks/{webhook}/deliveries?status=&limit=&cursor=`,
 /// newest first.
-pub async fn deliveries(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
+pub async fn list_deliveries(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     let id = matched.param("webhook");
     load(ctx, id).await?;
     let (paging, extra) = http::paging(req, &["status"])?;

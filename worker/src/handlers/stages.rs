@@ -1,12 +1,11 @@
-//! Stages, promotion with gates, rollback, history, deletion and retention:
-//! HTTP in and out. The use cases are `outpost_registry::stages` and
-//! `outpost_registry::deletion`; the reads that only show state (stages,
-//! history, policies) stay here over `store::lifecycle`.
+//! Stages: what runs where (list, one stage, rollout, history) and the
+//! moves (promote, rollout, clear, rollback), over the use cases in
+//! `outpost_registry::stages`; the read-only views read `store::lifecycle`.
 
 use std::collections::BTreeMap;
 
 use outpost_core::api::{
-    ModelPolicies, Page, PromoteRequest, RollbackRequest, RolloutRequest, RolloutView, StagesView,
+    Page, PromoteRequest, RollbackRequest, RolloutRequest, RolloutView, StagesView,
 };
 use outpost_core::lifecycle::{Deployment, Stage, StageState};
 use outpost_core::routing::RolloutPolicy;
@@ -42,10 +41,6 @@ fn stage_param(matched: &Matched) -> ApiResult<Stage> {
         .param("stage")
         .parse()
         .map_err(|e: String| ApiError::not_found(e))
-}
-
-async fn policies(ctx: &Ctx, model: &str) -> ApiResult<ModelPolicies> {
-    Ok(store::lifecycle::policies(ctx, ctx.org()?, model).await?)
 }
 
 /// A stage move's answer: 201 with the new history entry, or 200
@@ -145,7 +140,7 @@ pub async fn rollback(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
 }
 
 /// `GET /v1/orgs/{org}/models/{model}/stages`.
-pub async fn stages(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn list_stages(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
     models::load(ctx, model).await?;
     let stages = current_states(ctx, model).await?;
@@ -161,7 +156,7 @@ pub async fn stages(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 /// `GET /v1/orgs/{org}/models/{model}/stages/{stage}`: the version a client
 /// asking for `model@stage` gets, read from the history on every request so a
 /// promotion is visible at once.
-pub async fn stage(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
+pub async fn get_stage(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
     let stage = stage_param(matched)?;
     models::load(ctx, model).await?;
@@ -198,64 +193,4 @@ pub async fn history(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<R
         .collect();
     let next_cursor = paging.next_cursor(items.len());
     Ok(http::json(&Page { items, next_cursor }, 200)?)
-}
-
-/// `DELETE /v1/orgs/{org}/models/{model}/versions/{version}?force=true&reason=…`.
-pub async fn delete(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
-    let model = matched.param("model");
-    let version = matched.param("version");
-    let mut force = false;
-    let mut reason = String::new();
-    for (key, value) in http::query(req, &["force", "reason"])? {
-        match key.as_str() {
-            "force" => force = value == "true",
-            _ => reason = value,
-        }
-    }
-    let deleted = deletion::delete_version(
-        &D1Store::new(ctx),
-        ctx.org()?,
-        &ctx.actor()?,
-        model,
-        version,
-        force,
-        &reason,
-    )
-    .await?;
-    Ok(http::json(&deleted, 200)?)
-}
-
-/// `GET /v1/orgs/{org}/models/{model}/policy`.
-pub async fn get_policy(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
-    let model = matched.param("model");
-    models::load(ctx, model).await?;
-    Ok(http::json(&policies(ctx, model).await?, 200)?)
-}
-
-/// `PUT /v1/orgs/{org}/models/{model}/policy`.
-pub async fn put_policy(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
-    let body: ModelPolicies = http::read_json(req).await?;
-    let set = stages::set_policies(
-        &D1Store::new(ctx),
-        ctx.org()?,
-        &ctx.actor()?,
-        matched.param("model"),
-        body,
-    )
-    .await?;
-    Ok(http::json(&set, 200)?)
-}
-
-/// `GET …/models/{model}/retention` (plan) and `POST …/retention` (apply).
-pub async fn retention(ctx: &Ctx, matched: &Matched, dry_run: bool) -> ApiResult<Response> {
-    let model = matched.param("model");
-    let report = deletion::retention(
-        &D1Store::new(ctx),
-        ctx.org()?,
-        &ctx.actor()?,
-        model,
-        dry_run,
-    )
-    .await?;
-    Ok(http::json(&report, 200)?)
 }
