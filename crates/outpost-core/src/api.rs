@@ -131,6 +131,58 @@ pub struct RegisterVersionRequest {
     pub notes: String,
 }
 
+/// Why a registration request is refused before anything is read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("{0}")]
+    Tag(crate::version::VersionError),
+    #[error("{0}")]
+    MetricName(crate::query::QueryError),
+    #[error("metric `{0}` must be a finite number")]
+    MetricNotFinite(String),
+    #[error("notes are limited to 16 KiB")]
+    NotesTooLong,
+    #[error("give either `version` or `bump`, not both")]
+    VersionAndBump,
+    #[error("{0}")]
+    Version(crate::version::VersionError),
+    #[error("give an explicit `version` (e.g. \"1.2.0\") or a `bump` (major, minor, patch, auto)")]
+    NoVersion,
+}
+
+impl RegisterVersionRequest {
+    /// Checks everything the caller said (tags, metric names and values,
+    /// notes, version or bump) before anything is read; the explicit
+    /// version, if one was given.
+    pub fn validate(&self) -> Result<Option<semver::Version>, RegistrationError> {
+        for tag in &self.tags {
+            crate::version::validate_tag(tag).map_err(RegistrationError::Tag)?;
+        }
+        for (name, value) in &self.metrics {
+            crate::query::validate_metric_name(name).map_err(RegistrationError::MetricName)?;
+            if !value.is_finite() {
+                return Err(RegistrationError::MetricNotFinite(name.clone()));
+            }
+        }
+        if self.notes.len() > 16 * 1024 {
+            return Err(RegistrationError::NotesTooLong);
+        }
+        if self.version.is_some() && self.bump.is_some() {
+            return Err(RegistrationError::VersionAndBump);
+        }
+        let explicit = self
+            .version
+            .as_deref()
+            .map(crate::version::parse_version)
+            .transpose()
+            .map_err(RegistrationError::Version)?;
+        if explicit.is_none() && self.bump.is_none() {
+            return Err(RegistrationError::NoVersion);
+        }
+        Ok(explicit)
+    }
+}
+
 /// Whether a version may be loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -250,6 +302,55 @@ pub fn best_per_metric(
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+
+    fn registration(extra: serde_json::Value) -> RegisterVersionRequest {
+        let mut body = serde_json::json!({"digest": crate::Digest::of(b"m"), "size": 1});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        serde_json::from_value(body).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn registrations_are_checked_before_anything_is_read() {
+        let ok = registration(serde_json::json!({"version": "1.2.0", "metrics": {"f1": 0.9}}));
+        assert_eq!(
+            ok.validate().map(|v| v.map(|v| v.to_string())),
+            Ok(Some("1.2.0".into()))
+        );
+        assert_eq!(
+            registration(serde_json::json!({"bump": "auto"})).validate(),
+            Ok(None)
+        );
+        for (body, code) in [
+            (
+                serde_json::json!({"bump": "patch", "tags": ["no spaces"]}),
+                "tag",
+            ),
+            (
+                serde_json::json!({"bump": "patch", "metrics": {"f 1": 1.0}}),
+                "metric name",
+            ),
+            (
+                serde_json::json!({"version": "1.0.0", "bump": "patch"}),
+                "both",
+            ),
+            (serde_json::json!({"version": "one"}), "not semver"),
+            (serde_json::json!({}), "neither"),
+            (
+                serde_json::json!({"bump": "patch", "notes": "x".repeat(16 * 1024 + 1)}),
+                "notes",
+            ),
+        ] {
+            assert!(registration(body).validate().is_err(), "{code}");
+        }
+        let mut infinite = registration(serde_json::json!({"bump": "patch"}));
+        infinite.metrics.insert("f1".into(), f64::INFINITY);
+        assert_eq!(
+            infinite.validate(),
+            Err(RegistrationError::MetricNotFinite("f1".into()))
+        );
+    }
 
     fn compared(version: &str, f1: Option<f64>, loss: Option<f64>) -> ComparedVersion {
         let mut metrics = BTreeMap::new();

@@ -3,6 +3,8 @@
 //! into RFC 9457 problem+json in `worker/src/error.rs`) without deciding
 //! anything about it.
 
+use outpost_core::api::RegistrationError;
+use outpost_core::digest::Digest;
 use outpost_core::guardrail::GuardrailError;
 use outpost_core::lifecycle::{DeletionRefusal, GateFailure, LifecycleError, Stage};
 use outpost_core::routing::RolloutError;
@@ -141,6 +143,27 @@ pub enum RegistryError {
     StageMovedWhileDeleting,
     #[error("model `{model}` has no retention policy; set one first (PUT …/models/{model}/policy)")]
     NoRetentionPolicy { model: String },
+    #[error("{0}")]
+    InvalidRegistration(RegistrationError),
+    #[error("parent version `{parent}` of model `{model}` does not exist")]
+    ParentMissing { model: String, parent: String },
+    #[error("artifact {digest} is not uploaded; PUT it to /v1/orgs/{org}/blobs/sha256/{} first", .digest.hex())]
+    ArtifactNotUploaded { org: String, digest: Digest },
+    #[error("artifact {digest} has {stored} bytes, but the registration declares {declared}")]
+    ArtifactSizeMismatch {
+        digest: Digest,
+        stored: u64,
+        declared: u64,
+    },
+    /// The bytes are not what the registration says (or not a model at all).
+    #[error("{0}")]
+    ArtifactRefused(String),
+    #[error(
+        "version {version} of model `{model}` already exists and versions are immutable; register a new version (e.g. bump patch)"
+    )]
+    VersionExists { model: String, version: String },
+    #[error("other registrations of `{model}` kept taking the next version number; retry")]
+    BumpKeptRacing { model: String },
     /// A promotion or retention policy that does not hold together.
     #[error("{0}")]
     InvalidPolicy(String),
@@ -173,7 +196,9 @@ impl RegistryError {
             | RegistryError::RollbackToDeleted { .. }
             | RegistryError::StageKeptMoving { .. }
             | RegistryError::DeletionRefused(_)
-            | RegistryError::StageMovedWhileDeleting => ProblemKind::Conflict,
+            | RegistryError::StageMovedWhileDeleting
+            | RegistryError::VersionExists { .. }
+            | RegistryError::BumpKeptRacing { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::VersionNotFound { .. } => ProblemKind::NotFound,
             RegistryError::ForceNeedsReason
@@ -182,7 +207,12 @@ impl RegistryError {
             | RegistryError::InvalidGuardrails(_)
             | RegistryError::GuardrailsWithoutCanary
             | RegistryError::NoRetentionPolicy { .. }
-            | RegistryError::InvalidPolicy(_) => ProblemKind::UnprocessableContent,
+            | RegistryError::InvalidPolicy(_)
+            | RegistryError::InvalidRegistration(_)
+            | RegistryError::ParentMissing { .. }
+            | RegistryError::ArtifactNotUploaded { .. }
+            | RegistryError::ArtifactSizeMismatch { .. }
+            | RegistryError::ArtifactRefused(_) => ProblemKind::UnprocessableContent,
             RegistryError::TrustRefused(_)
             | RegistryError::NoRoot { .. }
             | RegistryError::RootLacksKey { .. }

@@ -37,7 +37,7 @@
 //! [`stages::rollback`], and [`stages::append_move`] under them), whose
 //! writes commit with their audit entry through the [`ports::Commit`] port;
 //! deletion and retention ([`deletion::delete_version`],
-//! [`deletion::retention`]).
+//! [`deletion::retention`]); registration ([`versions::register_version`]).
 
 pub mod deletion;
 pub mod error;
@@ -48,5 +48,6 @@ pub mod resolve;
 pub mod routing;
 pub mod stages;
 pub mod trust;
+pub mod versions;
 
 pub use error::{RegistryError, StoreError};

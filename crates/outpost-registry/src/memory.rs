@@ -6,20 +6,21 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
-use outpost_core::api::ModelPolicies;
+use outpost_core::api::{ModelPolicies, VersionRecord};
 use outpost_core::audit::{AuditEntry, Outcome, chain_after};
 use outpost_core::digest::Digest;
 use outpost_core::guardrail::Guardrails;
 use outpost_core::lifecycle::{Deployment, Move, Stage, StageState};
 use outpost_core::signing::SigningKey;
 use outpost_core::trust::{Envelope, Targets};
+use outpost_core::version::{ArtifactFormat, PrimaryMetric};
 use serde_json::Value;
 
 use crate::error::StoreError;
 use crate::ports::{
-    AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, GateFacts, Keys, Models,
-    OnlineKey, Policies, Rehashed, Resolutions, Runtime, StageHead, Stages, TrustFiles, TrustRole,
-    VersionAge, VersionArtifact, VersionDetails, Versions,
+    AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, GateFacts, Inspection,
+    Keys, Models, OnlineKey, Policies, Rehashed, Resolutions, Runtime, StageHead, Stages,
+    TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions,
 };
 
 type ModelKey = (String, String);
@@ -54,6 +55,8 @@ pub struct MemoryRegistry {
     audit: RefCell<Vec<AuditEntry>>,
     online_seed: u8,
     racing: RefCell<Vec<(String, Change)>>,
+    primary_metrics: RefCell<BTreeMap<ModelKey, PrimaryMetric>>,
+    registered: RefCell<BTreeMap<(String, String, String), VersionRecord>>,
 }
 
 /// 2026-11-22T23:15:26Z: the default clock.
@@ -91,6 +94,8 @@ impl MemoryRegistry {
             audit: RefCell::default(),
             online_seed: 5,
             racing: RefCell::default(),
+            primary_metrics: RefCell::default(),
+            registered: RefCell::default(),
         }
     }
 
@@ -184,6 +189,30 @@ impl MemoryRegistry {
     /// Makes the runtime refuse to load the artifact with this digest.
     pub fn make_unloadable(&self, digest: Digest) {
         self.unloadable.borrow_mut().insert(digest);
+    }
+
+    pub fn set_primary_metric(&self, org: &str, model: &str, metric: PrimaryMetric) {
+        self.primary_metrics
+            .borrow_mut()
+            .insert((org.to_owned(), model.to_owned()), metric);
+    }
+
+    /// A version registered through the use case, as recorded.
+    pub fn registered(&self, org: &str, model: &str, version: &str) -> Option<VersionRecord> {
+        self.registered
+            .borrow()
+            .get(&(org.to_owned(), model.to_owned(), version.to_owned()))
+            .cloned()
+    }
+
+    /// Stores an uploaded artifact (row and object) without a version.
+    pub fn upload(&self, org: &str, bytes: &[u8]) -> Digest {
+        let digest = Digest::of(bytes);
+        self.blobs
+            .borrow_mut()
+            .insert((org.to_owned(), digest), bytes.to_vec());
+        self.blob_rows.borrow_mut().insert((org.to_owned(), digest));
+        digest
     }
 
     pub fn set_policies(&self, org: &str, model: &str, policies: ModelPolicies) {
@@ -332,6 +361,33 @@ impl MemoryRegistry {
                     .borrow_mut()
                     .insert((org.to_owned(), model, stage), (canary, since, policy));
             }
+            Change::RegisterVersion(record) => {
+                let metrics = record.metrics.clone();
+                let key = (org.to_owned(), record.model.clone(), record.version.clone());
+                self.versions.borrow_mut().insert(
+                    key.clone(),
+                    VersionArtifact {
+                        version: record.version.clone(),
+                        digest: record.digest,
+                        length: record.size,
+                    },
+                );
+                self.gate_facts.borrow_mut().insert(
+                    key.clone(),
+                    GateFacts {
+                        digest: record.digest,
+                        length: record.size,
+                        format: record.format.as_str().to_owned(),
+                        metrics,
+                        status: record.status.as_str().to_owned(),
+                        status_reason: record.status_reason.clone(),
+                    },
+                );
+                self.created_at
+                    .borrow_mut()
+                    .insert(key.clone(), record.created_at);
+                self.registered.borrow_mut().insert(key, record);
+            }
             Change::SetPolicies { model, policies } => {
                 self.set_policies(org, &model, policies);
             }
@@ -399,6 +455,22 @@ impl Models for MemoryRegistry {
             .models
             .borrow()
             .contains(&(org.to_owned(), model.to_owned())))
+    }
+
+    async fn model_primary_metric(
+        &self,
+        org: &str,
+        model: &str,
+    ) -> Result<Option<Option<PrimaryMetric>>, StoreError> {
+        if !self.model_exists(org, model).await? {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.primary_metrics
+                .borrow()
+                .get(&(org.to_owned(), model.to_owned()))
+                .cloned(),
+        ))
     }
 }
 
@@ -527,6 +599,15 @@ impl Commit for MemoryRegistry {
                     {
                         return Err(CommitError::Conflict("trust_metadata"));
                     }
+                    Change::RegisterVersion(record)
+                        if self.versions.borrow().contains_key(&(
+                            org.to_owned(),
+                            record.model.clone(),
+                            record.version.clone(),
+                        )) =>
+                    {
+                        return Err(CommitError::Conflict("versions"));
+                    }
                     Change::Deployment(d)
                         if deployments.contains_key(&(
                             org.to_owned(),
@@ -648,6 +729,27 @@ impl VersionDetails for MemoryRegistry {
         Ok(Some((row.digest, others)))
     }
 
+    async fn highest_version(
+        &self,
+        org: &str,
+        model: &str,
+        metric: Option<&str>,
+    ) -> Result<Option<(semver::Version, Option<f64>)>, StoreError> {
+        let facts = self.gate_facts.borrow();
+        Ok(self
+            .versions
+            .borrow()
+            .keys()
+            .filter(|(o, m, _)| o == org && m == model)
+            .filter_map(|key| Some((semver::Version::parse(&key.2).ok()?, key)))
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(version, key)| {
+                let value = metric
+                    .and_then(|name| facts.get(key).and_then(|f| f.metrics.get(name).copied()));
+                (version, value)
+            }))
+    }
+
     async fn version_ages(&self, org: &str, model: &str) -> Result<Vec<VersionAge>, StoreError> {
         let created = self.created_at.borrow();
         let facts = self.gate_facts.borrow();
@@ -714,6 +816,18 @@ impl Blobs for MemoryRegistry {
             }))
     }
 
+    async fn stored_size(&self, org: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        let key = (org.to_owned(), *digest);
+        if !self.blob_rows.borrow().contains(&key) {
+            return Ok(None);
+        }
+        Ok(self.blobs.borrow().get(&key).map(|b| b.len() as u64))
+    }
+
+    async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.blobs.borrow().get(&(org.to_owned(), *digest)).cloned())
+    }
+
     async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
         self.remove_object(org, digest);
         Ok(())
@@ -733,5 +847,28 @@ impl Runtime for MemoryRegistry {
         } else {
             Ok(())
         }
+    }
+
+    /// A stand-in for the real inspection: empty bytes are not a model,
+    /// bytes that mention `os.system` are an unsafe pickle, anything else is
+    /// what was declared (ONNX by default).
+    fn inspect(
+        &self,
+        bytes: &[u8],
+        declared: Option<ArtifactFormat>,
+    ) -> Result<Inspection, String> {
+        if bytes.is_empty() {
+            return Err("an empty file is not a model".into());
+        }
+        let calls_system = bytes.windows(9).any(|w| w == b"os.system");
+        Ok(Inspection {
+            format: if calls_system {
+                ArtifactFormat::Pickle
+            } else {
+                declared.unwrap_or(ArtifactFormat::Onnx)
+            },
+            schema: None,
+            unsafe_reason: calls_system.then(|| "calls os.system".to_owned()),
+        })
     }
 }

@@ -13,6 +13,7 @@ use outpost_core::guardrail::Guardrails;
 use outpost_core::lifecycle::{Deployment, Stage, StageState};
 use outpost_core::signing::SigningKey;
 use outpost_core::trust::{Envelope, Targets};
+use outpost_core::version::{ArtifactFormat, PrimaryMetric};
 
 use crate::error::StoreError;
 
@@ -39,6 +40,13 @@ pub struct VersionArtifact {
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Models {
     async fn model_exists(&self, org: &str, model: &str) -> Result<bool, StoreError>;
+    /// `None` when the model does not exist; else its primary metric, if
+    /// it has one (what `auto` bumps compare).
+    async fn model_primary_metric(
+        &self,
+        org: &str,
+        model: &str,
+    ) -> Result<Option<Option<PrimaryMetric>>, StoreError>;
 }
 
 /// Stages: the head of each stage's append-only deployment history.
@@ -202,6 +210,9 @@ pub enum Change {
         since: i64,
         policy: Guardrails,
     },
+    /// Registers a version (`(org, model, version)` is unique: versions are
+    /// immutable).
+    RegisterVersion(outpost_core::api::VersionRecord),
     /// Sets (inserts or replaces) a model's policies.
     SetPolicies {
         model: String,
@@ -330,6 +341,14 @@ pub trait VersionDetails {
         model: &str,
         version: &str,
     ) -> Result<Option<(Digest, u64)>, StoreError>;
+    /// The highest registered version (by semver) and its value of the
+    /// metric `metric`, if any.
+    async fn highest_version(
+        &self,
+        org: &str,
+        model: &str,
+        metric: Option<&str>,
+    ) -> Result<Option<(semver::Version, Option<f64>)>, StoreError>;
     /// Every version of a model, for retention.
     async fn version_ages(&self, org: &str, model: &str) -> Result<Vec<VersionAge>, StoreError>;
     async fn gate_facts(
@@ -360,13 +379,33 @@ pub struct Rehashed {
 pub trait Blobs {
     /// Re-reads and re-hashes the artifact; `None` when it is missing.
     async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError>;
+    /// The stored size of an uploaded artifact, `None` if it was never
+    /// uploaded (or finished uploading).
+    async fn stored_size(&self, org: &str, digest: &Digest) -> Result<Option<u64>, StoreError>;
+    /// The artifact's bytes (`None`: its object is missing).
+    async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
     /// Deletes the artifact's object (after its row is gone: an object left
     /// behind by a failure is unreachable and harmless).
     async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError>;
 }
 
-/// The model runtime, for the promotion gate "it loads".
+/// What inspecting an artifact at registration found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspection {
+    pub format: ArtifactFormat,
+    /// ONNX inputs/outputs, safetensors tensors, the pickle scan, or none.
+    pub schema: Option<serde_json::Value>,
+    /// Why the artifact must not be loaded, if it must not.
+    pub unsafe_reason: Option<String>,
+}
+
+/// The model runtime: the promotion gate "it loads", and inspection at
+/// registration (format, schema, safety scan).
 pub trait Runtime {
     /// Whether an ONNX model loads, optimises and plans (the reason if not).
     fn check_loadable(&self, bytes: &[u8]) -> Result<(), String>;
+    /// Inspects the bytes (the declared format, if any, is checked against
+    /// them); the reason when they are not what they claim.
+    fn inspect(&self, bytes: &[u8], declared: Option<ArtifactFormat>)
+    -> Result<Inspection, String>;
 }

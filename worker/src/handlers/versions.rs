@@ -3,31 +3,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use outpost_core::api::{
-    ComparedVersion, Comparison, Page, RegisterVersionRequest, RegisteredVersion, TagChange,
-    VersionRecord, VersionStatus, best_per_metric,
+    ComparedVersion, Comparison, Page, RegisterVersionRequest, TagChange, VersionRecord,
+    best_per_metric,
 };
-use outpost_core::digest::Digest;
-use outpost_core::query::{SortKey, VersionQuery, metric_json_path, validate_metric_name};
-use outpost_core::version::{ArtifactFormat, Bump, next_version, parse_version, validate_tag};
-use outpost_infer::inspect::inspect_artifact;
+use outpost_core::query::{SortKey, VersionQuery, validate_metric_name};
+use outpost_core::version::validate_tag;
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::audit::{self, CommitError, Event};
+use crate::audit::{self, Event};
 use crate::ctx::Ctx;
-use crate::db::{self, as_i64};
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{blobs, models};
+use crate::handlers::models;
 use crate::http;
 use crate::routes::Matched;
 use crate::store::D1Store;
 use crate::store::{self, versions::VersionRow};
-use outpost_registry::deletion;
-
-/// Artifacts up to this size are read and inspected at registration; larger
-/// ones are recorded as declared, and pickle-based ones are marked unsafe
-/// because they could not be scanned.
-pub const MAX_INSPECTED_BYTES: u64 = 64 << 20;
+use outpost_registry::{deletion, versions};
 
 pub(crate) async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<VersionRow>> {
     Ok(store::versions::version(ctx, ctx.org()?, model, version).await?)
@@ -39,19 +31,6 @@ pub(crate) fn not_found(org: &str, model: &str, version: &str) -> ApiError {
     ))
 }
 
-/// The highest registered version and its value of `metric`.
-async fn latest_of(
-    ctx: &Ctx,
-    model: &str,
-    metric: Option<&str>,
-) -> ApiResult<Option<(semver::Version, Option<f64>)>> {
-    let path = metric
-        .map(metric_json_path)
-        .unwrap_or_else(|| "$.\"\"".into());
-    let row = store::versions::highest(ctx, ctx.org()?, model, &path).await?;
-    Ok(row.and_then(|row| Some((parse_version(&row.version).ok()?, row.metric))))
-}
-
 /// `POST /v1/orgs/{org}/models/{model}/versions`.
 pub async fn register_version(
     ctx: &Ctx,
@@ -59,201 +38,14 @@ pub async fn register_version(
     matched: &Matched,
 ) -> ApiResult<Response> {
     let body: RegisterVersionRequest = http::read_json(req).await?;
-    let model_name = matched.param("model");
-    let model = models::load(ctx, model_name).await?;
-    let org = ctx.org()?.to_owned();
-
-    // Validate everything the caller said before touching storage.
-    for tag in &body.tags {
-        validate_tag(tag).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    }
-    for (name, value) in &body.metrics {
-        validate_metric_name(name).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-        if !value.is_finite() {
-            return Err(ApiError::unprocessable(format!(
-                "metric `{name}` must be a finite number"
-            )));
-        }
-    }
-    if body.notes.len() > 16 * 1024 {
-        return Err(ApiError::unprocessable("notes are limited to 16 KiB"));
-    }
-    if body.version.is_some() && body.bump.is_some() {
-        return Err(ApiError::unprocessable(
-            "give either `version` or `bump`, not both",
-        ));
-    }
-    let explicit = body
-        .version
-        .as_deref()
-        .map(parse_version)
-        .transpose()
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    if explicit.is_none() && body.bump.is_none() {
-        return Err(ApiError::unprocessable(
-            "give an explicit `version` (e.g. \"1.2.0\") or a `bump` (major, minor, patch, auto)",
-        ));
-    }
-    if let Some(parent) = &body.parent_version
-        && load(ctx, model_name, parent).await?.is_none()
-    {
-        return Err(ApiError::unprocessable(format!(
-            "parent version `{parent}` of model `{model_name}` does not exist"
-        )));
-    }
-
-    // The artifact must be uploaded and verified already.
-    let Some(blob) = blobs::find(ctx, &body.digest).await? else {
-        return Err(ApiError::unprocessable(format!(
-            "artifact {} is not uploaded; PUT it to /v1/orgs/{org}/blobs/sha256/{} first",
-            body.digest,
-            body.digest.hex()
-        )));
-    };
-    let stored_size = as_i64(blob.size) as u64;
-    if stored_size != body.size {
-        return Err(ApiError::unprocessable(format!(
-            "artifact {} has {stored_size} bytes, but the registration declares {}",
-            body.digest, body.size
-        )));
-    }
-
-    let inspection = inspect(ctx, &org, &body.digest, body.size, body.format).await?;
-    let (status, status_reason) = match &inspection.unsafe_reason {
-        Some(reason) => (VersionStatus::Unsafe, Some(reason.clone())),
-        None => (VersionStatus::Ready, None),
-    };
-
-    let primary = model.primary_metric();
-    // Bumps race each other for the next number: retry with a fresh latest.
-    let attempts = if explicit.is_some() { 1 } else { 5 };
-    for _ in 0..attempts {
-        let (version, version_reason) = match &explicit {
-            Some(version) => (version.clone(), "explicit version".to_owned()),
-            None => {
-                let latest =
-                    latest_of(ctx, model_name, primary.as_ref().map(|p| p.name.as_str())).await?;
-                let new_metric = primary
-                    .as_ref()
-                    .and_then(|p| body.metrics.get(&p.name).copied());
-                let decision = next_version(
-                    body.bump.as_ref().unwrap_or(&Bump::Patch),
-                    latest.as_ref().map(|(v, m)| (v, *m)),
-                    primary.as_ref(),
-                    new_metric,
-                );
-                let version = parse_version(&decision.version).map_err(ApiError::internal)?;
-                (version, decision.reason)
-            }
-        };
-        let record = VersionRecord {
-            model: model_name.to_owned(),
-            version: version.to_string(),
-            digest: body.digest,
-            size: body.size,
-            format: inspection.format,
-            framework: body.framework.clone(),
-            schema: inspection.schema.clone(),
-            metrics: body.metrics.clone(),
-            params: body.params.clone(),
-            dataset_version: body.dataset_version.clone(),
-            parent_version: body.parent_version.clone(),
-            tags: dedup(&body.tags),
-            notes: body.notes.clone(),
-            author: ctx.caller()?.token_name.clone(),
-            created_at: ctx.now,
-            status,
-            status_reason: status_reason.clone(),
-        };
-        let insert = store::versions::insert(ctx, &org, &version, &record)?;
-        let event = Event::by_caller(
-            ctx,
-            "version.register",
-            format!("models/{model_name}/versions/{}", record.version),
-            json!({"digest": record.digest, "status": record.status, "reason": version_reason}),
-        )
-        .ok_or_else(|| ApiError::internal("no caller"))?;
-        let announce = crate::store::enqueue_webhook(
-            ctx,
-            &org,
-            "version.registered",
-            &json!({
-                "model": model_name, "version": record.version, "digest": record.digest,
-                "size": record.size, "status": record.status, "author": record.author,
-            }),
-        )?;
-        match audit::commit(ctx, event, vec![insert, announce]).await {
-            Ok(_) => {
-                let location = format!(
-                    "/v1/orgs/{org}/models/{model_name}/versions/{}",
-                    record.version
-                );
-                return Ok(http::created(
-                    &RegisteredVersion {
-                        version: record,
-                        version_reason,
-                    },
-                    &location,
-                )?);
-            }
-            Err(CommitError::Statement(err)) if db::is_unique_violation(&err, "versions") => {
-                if explicit.is_some() {
-                    return Err(ApiError::conflict(format!(
-                        "version {version} of model `{model_name}` already exists and versions are immutable; register a new version (e.g. bump patch)"
-                    )));
-                }
-            }
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(ApiError::conflict(format!(
-        "other registrations of `{model_name}` kept taking the next version number; retry"
-    )))
-}
-
-fn dedup(tags: &[String]) -> Vec<String> {
-    tags.iter()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
-}
-
-/// Reads the artifact once and decides its format, schema and safety.
-async fn inspect(
-    ctx: &Ctx,
-    org: &str,
-    digest: &Digest,
-    size: u64,
-    declared: Option<ArtifactFormat>,
-) -> ApiResult<outpost_infer::inspect::Inspection> {
-    if size > MAX_INSPECTED_BYTES {
-        let format = declared.unwrap_or(ArtifactFormat::Other);
-        let pickled = matches!(
-            format,
-            ArtifactFormat::Pickle | ArtifactFormat::Joblib | ArtifactFormat::Pytorch
-        );
-        return Ok(outpost_infer::inspect::Inspection {
-            format,
-            schema: None,
-            unsafe_reason: pickled.then(|| {
-                format!("{format} artifacts over {MAX_INSPECTED_BYTES} bytes are not scanned, so they are not trusted")
-            }),
-        });
-    }
-    let key = blobs::object_key(org, digest);
-    let object = ctx
-        .bucket()?
-        .get(&key)
-        .execute()
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("blob row without R2 object: {key}")))?;
-    let bytes = object
-        .body()
-        .ok_or_else(|| ApiError::internal("R2 object without a body"))?
-        .bytes()
-        .await?;
-    inspect_artifact(&bytes, declared).map_err(|e| ApiError::unprocessable(e.to_string()))
+    let (org, model) = (ctx.org()?, matched.param("model"));
+    let registered =
+        versions::register_version(&D1Store::new(ctx), org, &ctx.actor()?, model, &body).await?;
+    let location = format!(
+        "/v1/orgs/{org}/models/{model}/versions/{}",
+        registered.version.version
+    );
+    Ok(http::created(&registered, &location)?)
 }
 
 /// `GET /v1/orgs/{org}/models/{model}/versions/{version}`.

@@ -10,7 +10,8 @@ use outpost_core::digest::{Digest, Sha256Hasher};
 use outpost_core::lifecycle::{Deployment, Move, Stage};
 use outpost_registry::StoreError;
 use outpost_registry::ports::{
-    Blobs, Deployments, GateFacts, Policies, Rehashed, Runtime, VersionAge, VersionDetails,
+    Blobs, Deployments, GateFacts, Inspection, Policies, Rehashed, Runtime, VersionAge,
+    VersionDetails,
 };
 use worker::D1PreparedStatement;
 
@@ -187,7 +188,7 @@ pub async fn reverify(
     let Some(object) = bucket.get(&key).execute().await.map_err(failed)? else {
         return Ok(None);
     };
-    let keep = object.size() <= crate::handlers::versions::MAX_INSPECTED_BYTES;
+    let keep = object.size() <= outpost_registry::versions::MAX_INSPECTED_BYTES;
     let mut stream = object
         .body()
         .ok_or_else(|| StoreError::new("R2 object without a body"))?
@@ -298,6 +299,26 @@ impl VersionDetails for D1Store<'_> {
             .transpose()
     }
 
+    async fn highest_version(
+        &self,
+        org: &str,
+        model: &str,
+        metric: Option<&str>,
+    ) -> Result<Option<(semver::Version, Option<f64>)>, StoreError> {
+        let path = metric
+            .map(outpost_core::query::metric_json_path)
+            .unwrap_or_else(|| "$.\"\"".into());
+        let row = super::versions::highest(self.ctx, org, model, &path)
+            .await
+            .map_err(failed)?;
+        Ok(row.and_then(|row| {
+            Some((
+                outpost_core::version::parse_version(&row.version).ok()?,
+                row.metric,
+            ))
+        }))
+    }
+
     async fn version_ages(&self, org: &str, model: &str) -> Result<Vec<VersionAge>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {
@@ -375,6 +396,28 @@ impl Blobs for D1Store<'_> {
         reverify(self.ctx, org, digest).await
     }
 
+    async fn stored_size(&self, org: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        Ok(super::blobs::find(self.ctx, org, digest)
+            .await
+            .map_err(failed)?
+            .map(|row| as_i64(row.size) as u64))
+    }
+
+    async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = crate::handlers::blobs::object_key(org, digest);
+        let bucket = self
+            .ctx
+            .bucket()
+            .map_err(|_| StoreError::new("no R2 binding"))?;
+        let Some(object) = bucket.get(&key).execute().await.map_err(failed)? else {
+            return Ok(None);
+        };
+        let body = object
+            .body()
+            .ok_or_else(|| StoreError::new("R2 object without a body"))?;
+        Ok(Some(body.bytes().await.map_err(failed)?))
+    }
+
     async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
         let key = crate::handlers::blobs::object_key(org, digest);
         let bucket = self
@@ -391,5 +434,19 @@ impl Blobs for D1Store<'_> {
 impl Runtime for D1Store<'_> {
     fn check_loadable(&self, bytes: &[u8]) -> Result<(), String> {
         outpost_infer::load::check_loadable(bytes).map_err(|e| e.to_string())
+    }
+
+    fn inspect(
+        &self,
+        bytes: &[u8],
+        declared: Option<outpost_core::version::ArtifactFormat>,
+    ) -> Result<Inspection, String> {
+        let found =
+            outpost_infer::inspect::inspect_artifact(bytes, declared).map_err(|e| e.to_string())?;
+        Ok(Inspection {
+            format: found.format,
+            schema: found.schema,
+            unsafe_reason: found.unsafe_reason,
+        })
     }
 }

@@ -21,6 +21,7 @@ use outpost_core::Digest;
 use outpost_core::lifecycle::{Stage, StageState};
 use outpost_core::signing::SigningKey;
 use outpost_core::trust::{Envelope, Targets};
+use outpost_core::version::PrimaryMetric;
 use outpost_registry::StoreError;
 use outpost_registry::ports::{
     AuditEvent, Change, Clock, Commit, CommitError, Keys, Models, OnlineKey, Resolutions,
@@ -115,6 +116,17 @@ impl Models for D1Store<'_> {
             .await
             .map_err(failed)?
             .is_some())
+    }
+
+    async fn model_primary_metric(
+        &self,
+        org: &str,
+        model: &str,
+    ) -> Result<Option<Option<PrimaryMetric>>, StoreError> {
+        Ok(models::model(self.ctx, org, model)
+            .await
+            .map_err(failed)?
+            .map(|row| row.primary_metric()))
     }
 }
 
@@ -338,6 +350,10 @@ impl D1Store<'_> {
                     db::text(&serde_json::to_string(policy).map_err(failed)?),
                 ])
                 .map_err(failed),
+            Change::RegisterVersion(record) => {
+                let version = outpost_core::version::parse_version(&record.version).map_err(failed)?;
+                versions::insert(self.ctx, org, &version, record)
+            }
             Change::SetPolicies { model, policies } => db
                 .prepare(
                     "INSERT INTO model_policies (org, model, promotion, retention, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -442,6 +458,11 @@ impl Commit for D1Store<'_> {
                 if db::is_unique_violation(&err, "deployments") =>
             {
                 Err(CommitError::Conflict("deployments"))
+            }
+            Err(crate::audit::CommitError::Statement(err))
+                if db::is_unique_violation(&err, "versions") =>
+            {
+                Err(CommitError::Conflict("versions"))
             }
             Err(crate::audit::CommitError::Statement(err)) => Err(failed(err).into()),
             Err(crate::audit::CommitError::Other(err)) => Err(failed(err).into()),
