@@ -20,20 +20,20 @@ impl ApiError {
         ApiError::Problem(Box::new(Problem::new(kind, detail)))
     }
 
-    pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(ProblemKind::BadRequest, detail)
+    pub fn bad_request(detail: impl std::fmt::Display) -> Self {
+        Self::new(ProblemKind::BadRequest, detail.to_string())
     }
 
-    pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(ProblemKind::NotFound, detail)
+    pub fn not_found(detail: impl std::fmt::Display) -> Self {
+        Self::new(ProblemKind::NotFound, detail.to_string())
     }
 
-    pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(ProblemKind::Conflict, detail)
+    pub fn conflict(detail: impl std::fmt::Display) -> Self {
+        Self::new(ProblemKind::Conflict, detail.to_string())
     }
 
-    pub fn unprocessable(detail: impl Into<String>) -> Self {
-        Self::new(ProblemKind::UnprocessableContent, detail)
+    pub fn unprocessable(detail: impl std::fmt::Display) -> Self {
+        Self::new(ProblemKind::UnprocessableContent, detail.to_string())
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {

@@ -59,19 +59,19 @@ impl fmt::Display for Stage {
     }
 }
 
+/// A stage name that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown stage `{0}`; use development, staging, canary, production or archived")]
+pub struct UnknownStage(pub String);
+
 impl FromStr for Stage {
-    type Err = String;
+    type Err = UnknownStage;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Stage::ALL
             .into_iter()
             .find(|stage| stage.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown stage `{}`; use development, staging, canary, production or archived",
-                    s.chars().take(40).collect::<String>()
-                )
-            })
+            .ok_or_else(|| UnknownStage(s.chars().take(40).collect()))
     }
 }
 
@@ -295,11 +295,22 @@ pub struct PolicyRule {
     pub stages: Vec<Stage>,
 }
 
+/// Why a promotion or retention policy is refused when it is set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{0}")]
+    Requirement(crate::query::QueryError),
+    #[error("min_metric `{0}` must use >=, >, <= or <")]
+    MinMetricOperator(String),
+    #[error("a retention policy needs keep_last, min_metric or max_age_days")]
+    NothingToRetainBy,
+}
+
 impl PromotionPolicy {
     /// Parses every requirement, so a bad policy is refused when it is set.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), PolicyError> {
         for rule in &self.rules {
-            MetricFilter::parse(&rule.requirement).map_err(|e| e.to_string())?;
+            MetricFilter::parse(&rule.requirement).map_err(PolicyError::Requirement)?;
         }
         Ok(())
     }
@@ -504,18 +515,18 @@ pub struct RetentionPolicy {
 }
 
 impl RetentionPolicy {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), PolicyError> {
         if let Some(rule) = &self.min_metric {
-            let filter = MetricFilter::parse(rule).map_err(|e| e.to_string())?;
+            let filter = MetricFilter::parse(rule).map_err(PolicyError::Requirement)?;
             if !matches!(
                 filter.op,
                 CompareOp::Ge | CompareOp::Gt | CompareOp::Le | CompareOp::Lt
             ) {
-                return Err(format!("min_metric `{rule}` must use >=, >, <= or <"));
+                return Err(PolicyError::MinMetricOperator(rule.clone()));
             }
         }
         if self.keep_last.is_none() && self.min_metric.is_none() && self.max_age_days.is_none() {
-            return Err("a retention policy needs keep_last, min_metric or max_age_days".into());
+            return Err(PolicyError::NothingToRetainBy);
         }
         Ok(())
     }

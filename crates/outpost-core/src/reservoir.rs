@@ -100,33 +100,40 @@ impl Reservoir {
     }
 
     /// Checks a reservoir received from outside.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SampleError> {
         if self.capacity > MAX_CAPACITY {
-            return Err(format!(
+            return Err(SampleError(format!(
                 "a sample's capacity is at most {MAX_CAPACITY}, got {}",
                 self.capacity
-            ));
+            )));
         }
         if self.values.len() > self.capacity {
-            return Err(format!(
+            return Err(SampleError(format!(
                 "a sample holds {} values over its capacity {}",
                 self.values.len(),
                 self.capacity
-            ));
+            )));
         }
         if (self.values.len() as u64) > self.seen {
-            return Err(format!(
+            return Err(SampleError(format!(
                 "a sample holds {} values but saw only {}",
                 self.values.len(),
                 self.seen
-            ));
+            )));
         }
         if self.values.iter().any(|v| !v.is_finite()) {
-            return Err("a sample holds a value that is not a finite number".into());
+            return Err(SampleError(
+                "a sample holds a value that is not a finite number".into(),
+            ));
         }
         Ok(())
     }
 }
+
+/// Why a sample received from outside is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SampleError(String);
 
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests")]
@@ -209,11 +216,16 @@ mod tests {
         r.record(1.0);
         assert!(r.validate().is_ok());
         r.values.push(2.0);
-        assert!(r.validate().unwrap_err().contains("saw only 1"));
+        assert!(r.validate().unwrap_err().to_string().contains("saw only 1"));
         r.seen = 5;
         r.values.push(3.0);
-        assert!(r.validate().unwrap_err().contains("over its capacity"));
+        assert!(
+            r.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("over its capacity")
+        );
         r.values = vec![f64::INFINITY];
-        assert!(r.validate().unwrap_err().contains("finite"));
+        assert!(r.validate().unwrap_err().to_string().contains("finite"));
     }
 }

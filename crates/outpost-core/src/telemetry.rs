@@ -408,8 +408,13 @@ pub fn merge_timing<'a>(windows: impl IntoIterator<Item = &'a TelemetryWindow>) 
 /// Longest look-back a report accepts.
 pub const MAX_WINDOW_MS: i64 = 30 * 86_400_000;
 
+/// A look-back that is not a number and a unit within 1 s to 30 d.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WindowError(String);
+
 /// A report's look-back, `90s`, `15m`, `1h` or `7d`, in ms (1 s to 30 d).
-pub fn parse_window(text: &str) -> Result<i64, String> {
+pub fn parse_window(text: &str) -> Result<i64, WindowError> {
     let text = text.trim();
     let split = text.len().saturating_sub(1);
     let (number, unit) = text.split_at(split);
@@ -426,10 +431,12 @@ pub fn parse_window(text: &str) -> Result<i64, String> {
         .filter(|n| *n > 0 && unit_ms > 0)
         .map(|n| n.saturating_mul(unit_ms))
         .ok_or_else(|| {
-            format!("window is a number and a unit (s, m, h or d), like 15m or 24h; got `{text}`")
+            WindowError(format!(
+                "window is a number and a unit (s, m, h or d), like 15m or 24h; got `{text}`"
+            ))
         })?;
     if ms > MAX_WINDOW_MS {
-        return Err(format!("window is at most 30d, got `{text}`"));
+        return Err(WindowError(format!("window is at most 30d, got `{text}`")));
     }
     Ok(ms)
 }

@@ -256,8 +256,13 @@ impl fmt::Display for ArtifactFormat {
     }
 }
 
+/// A format name that is none of the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format `{0}`; use onnx, safetensors, pickle, joblib, pytorch or other")]
+pub struct UnknownFormat(pub String);
+
 impl FromStr for ArtifactFormat {
-    type Err = String;
+    type Err = UnknownFormat;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         [
@@ -270,12 +275,7 @@ impl FromStr for ArtifactFormat {
         ]
         .into_iter()
         .find(|f| f.as_str() == s)
-        .ok_or_else(|| {
-            format!(
-                "unknown format `{}`; use onnx, safetensors, pickle, joblib, pytorch or other",
-                clip(s)
-            )
-        })
+        .ok_or_else(|| UnknownFormat(clip(s)))
     }
 }
 

@@ -6,7 +6,7 @@
 use outpost_core::api::RegistrationError;
 use outpost_core::digest::Digest;
 use outpost_core::guardrail::GuardrailError;
-use outpost_core::lifecycle::{DeletionRefusal, GateFailure, LifecycleError, Stage};
+use outpost_core::lifecycle::{DeletionRefusal, GateFailure, LifecycleError, PolicyError, Stage};
 use outpost_core::routing::RolloutError;
 use outpost_core::trust::TrustError;
 use outpost_core::{Problem, ProblemKind};
@@ -166,7 +166,7 @@ pub enum RegistryError {
     BumpKeptRacing { model: String },
     /// A promotion or retention policy that does not hold together.
     #[error("{0}")]
-    InvalidPolicy(String),
+    InvalidPolicy(PolicyError),
     #[error("{0}")]
     Store(#[from] StoreError),
 }

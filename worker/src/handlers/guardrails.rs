@@ -123,7 +123,7 @@ pub async fn get_guardrails(ctx: &Ctx, matched: &Matched) -> ApiResult<Response>
     let stage: Stage = matched
         .param("stage")
         .parse()
-        .map_err(|e: String| ApiError::not_found(e))?;
+        .map_err(ApiError::not_found)?;
     models::load(ctx, model).await?;
     let row = store::guardrails::of_stage(ctx, ctx.org()?, model, stage)
         .await?

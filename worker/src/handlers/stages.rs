@@ -37,10 +37,7 @@ async fn current_states(ctx: &Ctx, model: &str) -> ApiResult<BTreeMap<Stage, Sta
 }
 
 fn stage_param(matched: &Matched) -> ApiResult<Stage> {
-    matched
-        .param("stage")
-        .parse()
-        .map_err(|e: String| ApiError::not_found(e))
+    matched.param("stage").parse().map_err(ApiError::not_found)
 }
 
 /// A stage move's answer: 201 with the new history entry, or 200

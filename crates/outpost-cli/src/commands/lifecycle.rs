@@ -91,7 +91,7 @@ fn parse_arm(text: &str) -> Result<Arm> {
 
 pub fn rollout(env: &Env, command: RolloutCommand) -> Result<ExitCode> {
     let client = env.client()?;
-    let stage_of = |text: &str| -> Result<Stage> { text.parse().map_err(|e: String| anyhow!(e)) };
+    let stage_of = |text: &str| -> Result<Stage> { Ok(text.parse::<Stage>()?) };
     let answer: Value = match command {
         RolloutCommand::Show { model, stage } => {
             let stage = stage_of(&stage)?;
@@ -196,7 +196,7 @@ pub fn rollout(env: &Env, command: RolloutCommand) -> Result<ExitCode> {
 }
 
 pub fn promote(env: &Env, args: &PromoteArgs) -> Result<ExitCode> {
-    let stage: Stage = args.stage.parse().map_err(|e: String| anyhow!(e))?;
+    let stage: Stage = args.stage.parse()?;
     let body = PromoteRequest {
         version: args.version.clone(),
         reason: args.reason.clone(),
@@ -223,7 +223,7 @@ pub fn promote(env: &Env, args: &PromoteArgs) -> Result<ExitCode> {
 }
 
 pub fn rollback(env: &Env, args: &RollbackArgs) -> Result<ExitCode> {
-    let stage: Stage = args.stage.parse().map_err(|e: String| anyhow!(e))?;
+    let stage: Stage = args.stage.parse()?;
     let body = RollbackRequest {
         version: args.version.clone(),
         reason: args.reason.clone(),

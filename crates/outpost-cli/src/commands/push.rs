@@ -191,9 +191,9 @@ pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
     let format = args
         .format
         .as_deref()
-        .map(str::parse)
+        .map(str::parse::<outpost_core::version::ArtifactFormat>)
         .transpose()
-        .map_err(|e: String| anyhow!(e))?;
+        .map_err(|e| anyhow!(e))?;
     let bump = args.bump.as_deref().map(str::parse).transpose()?;
 
     // The reference is profiled before anything is uploaded: a bad sample
