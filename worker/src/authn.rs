@@ -10,11 +10,11 @@ use outpost_core::digest::Digest;
 use serde_json::json;
 use worker::Request;
 
-use crate::audit::{self, Event};
 use crate::ctx::{Caller, Ctx};
-use crate::db::{self, as_i64};
+use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{Access, Matched, method_name};
+use crate::store::audit::{self, Event};
 
 /// Name of the Worker secret that authorises `POST /v1/admin/init`.
 pub const BOOTSTRAP_SECRET: &str = "OUTPOST_BOOTSTRAP_SECRET";
@@ -27,16 +27,7 @@ fn bearer(req: &Request) -> Option<String> {
         .then(|| value.trim().to_owned())
 }
 
-#[derive(serde::Deserialize)]
-struct TokenRow {
-    id: String,
-    org: String,
-    name: String,
-    role: String,
-    secret_hash: String,
-    expires_at: Option<f64>,
-    revoked_at: Option<f64>,
-}
+use crate::store::admin::TokenRow;
 
 /// Checks the caller against the route's access rule; on success the caller
 /// (if any) is stored in `ctx`.
@@ -86,13 +77,7 @@ pub async fn authenticate(ctx: &mut Ctx, req: &Request, matched: &Matched) -> Ap
 }
 
 async fn load_token(ctx: &Ctx, id: &str) -> ApiResult<Option<TokenRow>> {
-    Ok(db::first::<TokenRow>(&ctx
-        .db
-        .prepare(
-            "SELECT id, org, name, role, secret_hash, expires_at, revoked_at FROM tokens WHERE id = ?1",
-        )
-        .bind(&[db::text(id)])?)
-.await?)
+    Ok(crate::store::admin::token_by_id(ctx, id).await?)
 }
 
 fn stored_token(row: &TokenRow) -> Option<StoredToken> {

@@ -7,7 +7,6 @@ use serde_json::json;
 use worker::{Env, Response};
 
 use crate::ctx::{D1_BINDING, R2_BINDING};
-use crate::db;
 use crate::http;
 
 /// Liveness: answers without touching any dependency, so a slow D1 cannot make
@@ -34,17 +33,6 @@ pub async fn readyz(env: &Env) -> worker::Result<Response> {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct MigrationRow {
-    name: String,
-}
-
-#[derive(serde::Deserialize)]
-struct ScheduledRunRow {
-    cron: String,
-    finished_at: f64,
-}
-
 async fn probe_d1(env: &Env) -> DependencyCheck {
     let db = match env.d1(D1_BINDING) {
         Ok(db) => db,
@@ -55,10 +43,7 @@ async fn probe_d1(env: &Env) -> DependencyCheck {
         }
     };
     // The newest applied migration doubles as the schema version.
-    let schema = db::first::<MigrationRow>(
-        &db.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1"),
-    )
-    .await;
+    let schema = crate::store::health::schema_version(&db).await;
     let mut check = match schema {
         Ok(Some(row)) => DependencyCheck::ok().with_info("schema", row.name),
         Ok(None) => {
@@ -72,10 +57,7 @@ async fn probe_d1(env: &Env) -> DependencyCheck {
             ));
         }
     };
-    let last_run = db::first::<ScheduledRunRow>(
-        &db.prepare("SELECT cron, finished_at FROM scheduled_runs ORDER BY id DESC LIMIT 1"),
-    )
-    .await;
+    let last_run = crate::store::health::last_scheduled_run(&db).await;
     if let Ok(Some(run)) = last_run {
         check = check.with_info(
             "last_scheduled_run",

@@ -5,7 +5,6 @@
 //! problem+json. Errors never escape as panics or plain-text 500s: the fetch
 //! handler turns anything unexpected into a generic problem and logs the cause.
 
-mod audit;
 mod authn;
 mod ctx;
 mod db;

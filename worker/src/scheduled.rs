@@ -5,10 +5,9 @@
 //! in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
 
 use outpost_core::auth::Role;
-use worker::{Env, ScheduledEvent, wasm_bindgen::JsValue};
+use worker::{Env, ScheduledEvent};
 
 use crate::ctx::{Caller, Ctx};
-use crate::db;
 use outpost_registry::ports::Actor;
 
 pub async fn run(event: &ScheduledEvent, env: &Env) {
@@ -87,18 +86,10 @@ fn cron_ctx(env: &Env, org: &str) -> Result<Ctx, String> {
 /// Keeps every organisation's timestamp fresh, so devices never see the
 /// online metadata expire (which they would rightly treat as a freeze).
 async fn refresh_timestamps(env: &Env) -> Result<usize, String> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        org: String,
-    }
     let base = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
-    let orgs = db::all::<Row>(
-        &base
-            .db
-            .prepare("SELECT DISTINCT org FROM trust_metadata WHERE role = 'timestamp'"),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let orgs = crate::store::cron::orgs_with_timestamps(&base)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut refreshed = 0;
     let mut failures = Vec::new();
     for row in orgs {
@@ -124,17 +115,10 @@ async fn refresh_timestamps(env: &Env) -> Result<usize, String> {
 /// Runs retention for every model that has a policy, as the `cron` actor of
 /// its organisation. One model's failure does not stop the others.
 async fn apply_retention(env: &Env) -> Result<usize, String> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        org: String,
-        model: String,
-    }
     let base = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
-    let rows = db::all::<Row>(&base.db.prepare(
-        "SELECT org, model FROM model_policies WHERE retention IS NOT NULL ORDER BY org, model",
-    ))
-    .await
-    .map_err(|e| e.to_string())?;
+    let rows = crate::store::cron::models_with_retention(&base)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut deleted = 0;
     let mut failures = Vec::new();
     for row in rows {
@@ -204,16 +188,5 @@ async fn compact_telemetry(env: &Env) -> Result<usize, String> {
 
 async fn record_run(event: &ScheduledEvent, env: &Env, outcome: &str) -> worker::Result<()> {
     let db = env.d1(crate::ctx::D1_BINDING)?;
-    db.prepare(
-        "INSERT INTO scheduled_runs (cron, scheduled_at, finished_at, outcome) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .bind(&[
-        JsValue::from_str(&event.cron()),
-        JsValue::from_f64(event.schedule()),
-        JsValue::from_f64(worker::Date::now().as_millis() as f64),
-        JsValue::from_str(outcome),
-    ])?
-    .run()
-    .await?;
-    Ok(())
+    crate::store::cron::record_run(&db, &event.cron(), event.schedule(), outcome).await
 }

@@ -8,12 +8,12 @@ use outpost_core::auth::{self, MintedToken, Role};
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::audit::{self, CommitError, Event};
 use crate::ctx::{Ctx, random_bytes};
 use crate::db::{self, as_i64};
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::audit::{self, CommitError, Event};
 use crate::store::{self, admin::TokenListRow};
 
 fn mint() -> ApiResult<MintedToken> {

@@ -16,12 +16,12 @@ use outpost_core::range::{RangeDecision, decide_range, if_none_match_hits};
 use serde_json::json;
 use worker::{FixedLengthStream, Headers, Request, Response};
 
-use crate::audit::{self, Event};
 use crate::ctx::Ctx;
 use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::audit::{self, Event};
 
 /// Header carrying the declared artifact size.
 pub const SIZE_HEADER: &str = "x-outpost-size";

@@ -7,12 +7,12 @@ use outpost_core::version::{validate_model_name, validate_tag};
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::audit::{self, CommitError, Event};
 use crate::ctx::Ctx;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::audit::{self, CommitError, Event};
 use crate::store::{self, models::ModelRow};
 
 /// Loads a model of the caller's organisation, or 404.

@@ -7,7 +7,6 @@ use outpost_core::profile::ReferenceProfile;
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::audit::{self, Event};
 use crate::ctx::Ctx;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
@@ -15,6 +14,7 @@ use crate::handlers::versions;
 use crate::http;
 use crate::routes::Matched;
 use crate::store;
+use crate::store::audit::{self, Event};
 
 /// The stored profile of a version, if it has one.
 pub async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<ReferenceProfile>> {

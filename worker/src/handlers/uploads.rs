@@ -18,13 +18,13 @@ use outpost_core::{Problem, ProblemKind};
 use serde_json::json;
 use worker::{FixedLengthStream, Request, Response, UploadedPart};
 
-use crate::audit::{self, Event};
 use crate::ctx::{Ctx, random_bytes};
 use crate::db::{self, as_i64};
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::blobs;
 use crate::http;
 use crate::routes::Matched;
+use crate::store::audit::{self, Event};
 use crate::store::{
     self,
     uploads::{PartRow, UploadRow},

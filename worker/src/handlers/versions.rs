@@ -11,13 +11,13 @@ use outpost_core::version::validate_tag;
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::audit::{self, Event};
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::models;
 use crate::http;
 use crate::routes::Matched;
 use crate::store::D1Store;
+use crate::store::audit::{self, Event};
 use crate::store::{self, versions::VersionRow};
 use outpost_registry::{deletion, versions};
 

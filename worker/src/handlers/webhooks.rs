@@ -10,12 +10,12 @@ use outpost_core::webhook::{
 use serde_json::{Value, json};
 use worker::{Env, Request, Response};
 
-use crate::audit::{self, Event};
 use crate::ctx::{Ctx, random_bytes};
 use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
+use crate::store::audit::{self, Event};
 use crate::store::{
     self,
     webhooks::{DueRow, WebhookRow},

@@ -103,3 +103,27 @@ pub fn revoke_token(ctx: &Ctx, org: &str, id: &str) -> worker::Result<D1Prepared
         )
         .bind(&[db::int(ctx.now), db::text(org), db::text(id)])
 }
+
+/// A token as authentication reads it: by its id alone (the id names the
+/// organisation; the route's organisation is checked against it after).
+#[derive(Debug, serde::Deserialize)]
+pub struct TokenRow {
+    pub id: String,
+    pub org: String,
+    pub name: String,
+    pub role: String,
+    pub secret_hash: String,
+    pub expires_at: Option<f64>,
+    pub revoked_at: Option<f64>,
+}
+
+pub async fn token_by_id(ctx: &Ctx, id: &str) -> worker::Result<Option<TokenRow>> {
+    db::first::<TokenRow>(
+        &ctx.db
+            .prepare(
+                "SELECT id, org, name, role, secret_hash, expires_at, revoked_at FROM tokens WHERE id = ?1",
+            )
+            .bind(&[db::text(id)])?,
+    )
+    .await
+}

@@ -1,4 +1,4 @@
-//! Reading the audit log (writing is `crate::audit::commit`, with the change
+//! Reading the audit log (writing is `crate::store::audit::commit`, with the change
 //! it records).
 
 use outpost_core::audit::{AuditEntry, Outcome};

@@ -4,9 +4,12 @@
 //! handler ran before, so round trips stay as they were.
 
 pub mod admin;
+pub mod audit;
 pub mod audit_log;
 pub mod blobs;
+pub mod cron;
 pub mod guardrails;
+pub mod health;
 pub mod keys;
 pub mod lifecycle;
 pub mod models;
@@ -438,7 +441,7 @@ impl Commit for D1Store<'_> {
             statements.push(self.statement(org, change)?);
         }
         let (actor, role) = event.actor.audit_fields();
-        let event = crate::audit::Event {
+        let event = crate::store::audit::Event {
             org: org.to_owned(),
             actor: Some(actor),
             role: Some(role),
@@ -447,25 +450,25 @@ impl Commit for D1Store<'_> {
             outcome: outpost_core::audit::Outcome::Ok,
             details: event.details,
         };
-        match crate::audit::commit(self.ctx, event, statements).await {
+        match crate::store::audit::commit(self.ctx, event, statements).await {
             Ok(_) => Ok(()),
-            Err(crate::audit::CommitError::Statement(err))
+            Err(crate::store::audit::CommitError::Statement(err))
                 if db::is_unique_violation(&err, "trust_metadata") =>
             {
                 Err(CommitError::Conflict("trust_metadata"))
             }
-            Err(crate::audit::CommitError::Statement(err))
+            Err(crate::store::audit::CommitError::Statement(err))
                 if db::is_unique_violation(&err, "deployments") =>
             {
                 Err(CommitError::Conflict("deployments"))
             }
-            Err(crate::audit::CommitError::Statement(err))
+            Err(crate::store::audit::CommitError::Statement(err))
                 if db::is_unique_violation(&err, "versions") =>
             {
                 Err(CommitError::Conflict("versions"))
             }
-            Err(crate::audit::CommitError::Statement(err)) => Err(failed(err).into()),
-            Err(crate::audit::CommitError::Other(err)) => Err(failed(err).into()),
+            Err(crate::store::audit::CommitError::Statement(err)) => Err(failed(err).into()),
+            Err(crate::store::audit::CommitError::Other(err)) => Err(failed(err).into()),
         }
     }
 }
