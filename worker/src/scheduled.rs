@@ -4,10 +4,9 @@
 //! delivers due webhooks, and leaves a row
 //! in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
 
-use outpost_core::auth::Role;
 use worker::{Env, ScheduledEvent};
 
-use crate::ctx::{Caller, Ctx};
+use crate::ctx::Ctx;
 use outpost_registry::ports::Actor;
 
 pub async fn run(event: &ScheduledEvent, env: &Env) {
@@ -69,18 +68,6 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
             event.cron()
         );
     }
-}
-
-/// A context acting as the `cron` operator of `org`.
-fn cron_ctx(env: &Env, org: &str) -> Result<Ctx, String> {
-    let mut ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
-    ctx.caller = Some(Caller {
-        token_id: "cron".into(),
-        token_name: "cron".into(),
-        org: org.to_owned(),
-        role: Role::Operator,
-    });
-    Ok(ctx)
 }
 
 /// Keeps every organisation's timestamp fresh, so devices never see the
@@ -152,8 +139,7 @@ async fn check_guardrails(env: &Env) -> Result<(usize, usize), String> {
     let (mut checked, mut rolled_back) = (0, 0);
     let mut failures = Vec::new();
     for row in rows {
-        let ctx = cron_ctx(env, &row.org)?;
-        match guardrails::check(&ctx, &row).await {
+        match guardrails::check(&base, &row).await {
             Ok(Outcome::Checked(verdict)) => {
                 checked += 1;
                 let verdict = serde_json::to_string(&verdict).unwrap_or_default();

@@ -604,3 +604,59 @@ fn a_move_that_fails_to_commit_writes_nothing() {
     assert!(registry.history(ORG, MODEL, Stage::Staging).is_empty());
     assert!(registry.outbox(ORG).is_empty());
 }
+
+#[test]
+fn a_metric_below_the_policy_fails_the_policy_gate_which_an_admin_may_force() {
+    use outpost_core::api::ModelPolicies;
+    let registry = registry();
+    registry.edit_gate_facts(ORG, MODEL, "1.0.0", |facts| {
+        facts.metrics.insert("f1".into(), 0.8);
+    });
+    let policies: ModelPolicies = serde_json::from_value(
+        json!({"promotion": {"rules": [{"requirement": "f1>=0.85", "stages": ["staging"]}]}}),
+    )
+    .unwrap();
+    block_on(outpost_registry::stages::set_policies(
+        &registry,
+        ORG,
+        &actor(Role::Operator),
+        MODEL,
+        policies,
+    ))
+    .unwrap();
+    let problem = to(&registry, Stage::Staging, "1.0.0").unwrap_err();
+    assert_eq!(problem.extensions["failed_gates"][0]["gate"], "policy");
+    assert_eq!(problem.extensions["forceable"], true);
+    let forced = entry(
+        promote_as(
+            &registry,
+            Role::Admin,
+            Stage::Staging,
+            "1.0.0",
+            true,
+            "known gap",
+        )
+        .unwrap(),
+    );
+    assert_eq!(forced.forced, ["policy"]);
+    // Another stage is not held to the staging rule.
+    entry(to(&registry, Stage::Development, "1.0.0").unwrap());
+}
+
+#[test]
+fn an_invalid_policy_is_refused_when_it_is_set() {
+    use outpost_core::api::ModelPolicies;
+    let registry = registry();
+    let policies: ModelPolicies =
+        serde_json::from_value(json!({"retention": {"min_metric": "f1==0.9"}})).unwrap();
+    let err = block_on(outpost_registry::stages::set_policies(
+        &registry,
+        ORG,
+        &actor(Role::Operator),
+        MODEL,
+        policies,
+    ))
+    .unwrap_err();
+    insta::assert_json_snapshot!(err.to_problem());
+    assert!(registry.audit_log(ORG).is_empty());
+}

@@ -34,16 +34,24 @@ pub enum Outcome {
     RolledBack { seq: i64, reason: String },
 }
 
-/// Measures and judges one guarded canary (`ctx` acts for the row's org).
+/// Measures and judges one guarded canary of the row's organisation (the
+/// cron calls it; `ctx` carries no caller, and a trip is the cron's move).
 pub async fn check(ctx: &Ctx, row: &GuardrailRow) -> ApiResult<Outcome> {
     let policy: Guardrails = serde_json::from_str(&row.policy)
         .map_err(|_| ApiError::internal("stored guardrails are corrupt"))?;
     let stage: Stage = row.stage.parse().map_err(ApiError::internal)?;
     let since = as_i64(row.since);
-    let windows =
-        telemetry::windows_of(ctx, &row.model, &row.canary, Some(stage.as_str()), since).await?;
+    let windows = telemetry::windows_of(
+        ctx,
+        &row.org,
+        &row.model,
+        &row.canary,
+        Some(stage.as_str()),
+        since,
+    )
+    .await?;
     let timing = merge_timing(&windows);
-    let drift = profiles::load(ctx, &row.model, &row.canary)
+    let drift = profiles::load(ctx, &row.org, &row.model, &row.canary)
         .await?
         .map(|profile| profile.drift(&merge_samples(&windows, REPORT_SAMPLE), 0.5))
         .filter(|report| report.dataset.features > 0);

@@ -17,8 +17,13 @@ use crate::store;
 use crate::store::audit::{self, Event};
 
 /// The stored profile of a version, if it has one.
-pub async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<ReferenceProfile>> {
-    let text = store::profiles::profile_text(ctx, ctx.org()?, model, version).await?;
+pub async fn load(
+    ctx: &Ctx,
+    org: &str,
+    model: &str,
+    version: &str,
+) -> ApiResult<Option<ReferenceProfile>> {
+    let text = store::profiles::profile_text(ctx, org, model, version).await?;
     text.map(|text| {
         serde_json::from_str(&text).map_err(|_| {
             ApiError::internal(format!("stored profile of {model}@{version} is corrupt"))
@@ -41,7 +46,7 @@ pub async fn put_reference(ctx: &Ctx, req: &mut Request, matched: &Matched) -> A
         .await?
         .ok_or_else(|| versions::not_found(org, model, version))?;
     let location = format!("/v1/orgs/{org}/models/{model}/versions/{version}/reference");
-    if let Some(existing) = load(ctx, model, version).await? {
+    if let Some(existing) = load(ctx, org, model, version).await? {
         return if existing == profile {
             Ok(http::json(
                 &json!({"model": model, "version": version, "changed": false}),
@@ -88,7 +93,7 @@ pub async fn get_reference(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> 
     versions::load(ctx, model, version)
         .await?
         .ok_or_else(|| versions::not_found(org, model, version))?;
-    let profile = load(ctx, model, version).await?.ok_or_else(|| {
+    let profile = load(ctx, org, model, version).await?.ok_or_else(|| {
         ApiError::not_found(format!(
             "{model}@{version} has no reference profile; add one with `outpost push --reference sample.csv` when registering"
         ))

@@ -133,13 +133,13 @@ pub async fn performance(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResu
 /// Windows of one version (optionally one stage) received since `since`.
 pub async fn windows_of(
     ctx: &Ctx,
+    org: &str,
     model: &str,
     version: &str,
     stage: Option<&str>,
     since: i64,
 ) -> ApiResult<Vec<TelemetryWindow>> {
-    let rows =
-        store::telemetry::version_windows(ctx, ctx.org()?, (model, version), stage, since).await?;
+    let rows = store::telemetry::version_windows(ctx, org, (model, version), stage, since).await?;
     Ok(rows
         .iter()
         .filter_map(|row| serde_json::from_str(&row.window).ok())
@@ -180,7 +180,7 @@ pub async fn drift_report(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiRes
     crate::handlers::versions::load(ctx, model, &version)
         .await?
         .ok_or_else(|| crate::handlers::versions::not_found(org, model, &version))?;
-    let profile = crate::handlers::profiles::load(ctx, model, &version)
+    let profile = crate::handlers::profiles::load(ctx, ctx.org()?, model, &version)
         .await?
         .ok_or_else(|| {
             ApiError::conflict(format!(
@@ -188,7 +188,15 @@ pub async fn drift_report(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiRes
             ))
         })?;
     let since = ctx.now - window_ms;
-    let windows = windows_of(ctx, model, &version, stage.map(Stage::as_str), since).await?;
+    let windows = windows_of(
+        ctx,
+        ctx.org()?,
+        model,
+        &version,
+        stage.map(Stage::as_str),
+        since,
+    )
+    .await?;
     let timing = merge_timing(&windows);
     let samples = merge_samples(&windows, REPORT_SAMPLE);
     let report = profile.drift(&samples, share);
