@@ -77,6 +77,37 @@ pub struct CreateModelRequest {
     pub primary_metric: Option<PrimaryMetric>,
 }
 
+/// Why a model cannot be created as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelRequestError {
+    #[error("{0}")]
+    Name(crate::version::VersionError),
+    #[error("{0}")]
+    Tag(crate::version::VersionError),
+    #[error("{0}")]
+    MetricName(crate::query::QueryError),
+    #[error("description is limited to 4096 bytes")]
+    DescriptionTooLong,
+}
+
+impl CreateModelRequest {
+    /// Checks the name, tags, primary metric name and description length.
+    pub fn validate(&self) -> Result<(), ModelRequestError> {
+        crate::version::validate_model_name(&self.name).map_err(ModelRequestError::Name)?;
+        for tag in &self.tags {
+            crate::version::validate_tag(tag).map_err(ModelRequestError::Tag)?;
+        }
+        if let Some(metric) = &self.primary_metric {
+            crate::query::validate_metric_name(&metric.name)
+                .map_err(ModelRequestError::MetricName)?;
+        }
+        if self.description.len() > 4096 {
+            return Err(ModelRequestError::DescriptionTooLong);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
     pub name: String,

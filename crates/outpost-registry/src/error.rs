@@ -3,7 +3,7 @@
 //! into RFC 9457 problem+json in `worker/src/error.rs`) without deciding
 //! anything about it.
 
-use outpost_core::api::RegistrationError;
+use outpost_core::api::{ModelRequestError, RegistrationError};
 use outpost_core::digest::Digest;
 use outpost_core::guardrail::GuardrailError;
 use outpost_core::lifecycle::{DeletionRefusal, GateFailure, LifecycleError, PolicyError, Stage};
@@ -144,6 +144,10 @@ pub enum RegistryError {
     #[error("model `{model}` has no retention policy; set one first (PUT …/models/{model}/policy)")]
     NoRetentionPolicy { model: String },
     #[error("{0}")]
+    InvalidModel(ModelRequestError),
+    #[error("model `{model}` already exists in organisation `{org}`")]
+    ModelExists { org: String, model: String },
+    #[error("{0}")]
     InvalidRegistration(RegistrationError),
     #[error("parent version `{parent}` of model `{model}` does not exist")]
     ParentMissing { model: String, parent: String },
@@ -198,6 +202,7 @@ impl RegistryError {
             | RegistryError::DeletionRefused(_)
             | RegistryError::StageMovedWhileDeleting
             | RegistryError::VersionExists { .. }
+            | RegistryError::ModelExists { .. }
             | RegistryError::BumpKeptRacing { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::VersionNotFound { .. } => ProblemKind::NotFound,
@@ -209,6 +214,7 @@ impl RegistryError {
             | RegistryError::NoRetentionPolicy { .. }
             | RegistryError::InvalidPolicy(_)
             | RegistryError::InvalidRegistration(_)
+            | RegistryError::InvalidModel(_)
             | RegistryError::ParentMissing { .. }
             | RegistryError::ArtifactNotUploaded { .. }
             | RegistryError::ArtifactSizeMismatch { .. }

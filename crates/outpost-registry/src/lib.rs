@@ -37,12 +37,14 @@
 //! [`stages::rollback`], and [`stages::append_move`] under them), whose
 //! writes commit with their audit entry through the [`ports::Commit`] port;
 //! deletion and retention ([`deletion::delete_version`],
-//! [`deletion::retention`]); registration ([`versions::register_version`]).
+//! [`deletion::retention`]); registration ([`versions::register_version`]);
+//! models ([`models::create_model`]).
 
 pub mod deletion;
 pub mod error;
 #[cfg(feature = "memory")]
 pub mod memory;
+pub mod models;
 pub mod ports;
 pub mod resolve;
 pub mod routing;

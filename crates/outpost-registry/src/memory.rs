@@ -361,6 +361,12 @@ impl MemoryRegistry {
                     .borrow_mut()
                     .insert((org.to_owned(), model, stage), (canary, since, policy));
             }
+            Change::CreateModel { request, .. } => {
+                self.add_model(org, &request.name);
+                if let Some(metric) = request.primary_metric {
+                    self.set_primary_metric(org, &request.name, metric);
+                }
+            }
             Change::RegisterVersion(record) => {
                 let metrics = record.metrics.clone();
                 let key = (org.to_owned(), record.model.clone(), record.version.clone());
@@ -598,6 +604,14 @@ impl Commit for MemoryRegistry {
                         if files.contains_key(&(org.to_owned(), *role, *version)) =>
                     {
                         return Err(CommitError::Conflict("trust_metadata"));
+                    }
+                    Change::CreateModel { request, .. }
+                        if self
+                            .models
+                            .borrow()
+                            .contains(&(org.to_owned(), request.name.clone())) =>
+                    {
+                        return Err(CommitError::Conflict("models"));
                     }
                     Change::RegisterVersion(record)
                         if self.versions.borrow().contains_key(&(

@@ -210,6 +210,11 @@ pub enum Change {
         since: i64,
         policy: Guardrails,
     },
+    /// Creates a model (`(org, name)` is unique), recording who created it.
+    CreateModel {
+        request: outpost_core::api::CreateModelRequest,
+        created_by: String,
+    },
     /// Registers a version (`(org, model, version)` is unique: versions are
     /// immutable).
     RegisterVersion(outpost_core::api::VersionRecord),

@@ -353,6 +353,20 @@ impl D1Store<'_> {
                     db::text(&serde_json::to_string(policy).map_err(failed)?),
                 ])
                 .map_err(failed),
+            Change::CreateModel {
+                request,
+                created_by,
+            } => {
+                let tags = serde_json::to_string(&request.tags).map_err(failed)?;
+                let primary = request
+                    .primary_metric
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .map_err(failed)?;
+                models::insert(self.ctx, org, request, &tags, primary.as_deref(), created_by)
+                    .map_err(failed)
+            }
             Change::RegisterVersion(record) => {
                 let version = outpost_core::version::parse_version(&record.version).map_err(failed)?;
                 versions::insert(self.ctx, org, &version, record)
@@ -461,6 +475,11 @@ impl Commit for D1Store<'_> {
                 if db::is_unique_violation(&err, "deployments") =>
             {
                 Err(CommitError::Conflict("deployments"))
+            }
+            Err(crate::store::audit::CommitError::Statement(err))
+                if db::is_unique_violation(&err, "models") =>
+            {
+                Err(CommitError::Conflict("models"))
             }
             Err(crate::store::audit::CommitError::Statement(err))
                 if db::is_unique_violation(&err, "versions") =>
