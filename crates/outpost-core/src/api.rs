@@ -270,6 +270,27 @@ pub struct TagChange {
     pub remove: Vec<String>,
 }
 
+impl TagChange {
+    /// Every tag added or removed must be a valid tag.
+    pub fn validate(&self) -> Result<(), crate::version::VersionError> {
+        for tag in self.add.iter().chain(&self.remove) {
+            crate::version::validate_tag(tag)?;
+        }
+        Ok(())
+    }
+
+    /// The tags after this change: `current` plus `add` minus `remove`, as a
+    /// sorted set (removal wins when a tag is in both).
+    pub fn apply(&self, current: &[String]) -> Vec<String> {
+        let mut tags: std::collections::BTreeSet<String> = current.iter().cloned().collect();
+        tags.extend(self.add.iter().cloned());
+        for tag in &self.remove {
+            tags.remove(tag);
+        }
+        tags.into_iter().collect()
+    }
+}
+
 /// A page of results with the cursor of the next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
@@ -333,6 +354,21 @@ pub fn best_per_metric(
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_change_is_a_set_operation() {
+        let change = TagChange {
+            add: vec!["b".into(), "c".into()],
+            remove: vec!["a".into(), "c".into()],
+        };
+        assert_eq!(change.apply(&["a".into(), "d".into()]), ["b", "d"]);
+        assert!(change.validate().is_ok());
+        let bad = TagChange {
+            add: vec!["no spaces".into()],
+            ..TagChange::default()
+        };
+        assert!(bad.validate().is_err());
+    }
 
     fn registration(extra: serde_json::Value) -> RegisterVersionRequest {
         let mut body = serde_json::json!({"digest": crate::Digest::of(b"m"), "size": 1});

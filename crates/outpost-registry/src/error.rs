@@ -145,6 +145,17 @@ pub enum RegistryError {
     NoRetentionPolicy { model: String },
     #[error("{0}")]
     InvalidModel(ModelRequestError),
+    /// A version asked for by path that does not exist.
+    #[error("no version `{version}` of model `{model}` in organisation `{org}`")]
+    NoSuchVersion {
+        org: String,
+        model: String,
+        version: String,
+    },
+    #[error("{0}")]
+    InvalidTag(outpost_core::version::VersionError),
+    #[error("the tags changed concurrently; read them again and retry")]
+    TagsChangedConcurrently,
     #[error("model `{model}` already exists in organisation `{org}`")]
     ModelExists { org: String, model: String },
     #[error("{0}")]
@@ -203,9 +214,12 @@ impl RegistryError {
             | RegistryError::StageMovedWhileDeleting
             | RegistryError::VersionExists { .. }
             | RegistryError::ModelExists { .. }
+            | RegistryError::TagsChangedConcurrently
             | RegistryError::BumpKeptRacing { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
-            RegistryError::VersionNotFound { .. } => ProblemKind::NotFound,
+            RegistryError::VersionNotFound { .. } | RegistryError::NoSuchVersion { .. } => {
+                ProblemKind::NotFound
+            }
             RegistryError::ForceNeedsReason
             | RegistryError::GatesFailed { .. }
             | RegistryError::InvalidRollout { .. }
@@ -215,6 +229,7 @@ impl RegistryError {
             | RegistryError::InvalidPolicy(_)
             | RegistryError::InvalidRegistration(_)
             | RegistryError::InvalidModel(_)
+            | RegistryError::InvalidTag(_)
             | RegistryError::ParentMissing { .. }
             | RegistryError::ArtifactNotUploaded { .. }
             | RegistryError::ArtifactSizeMismatch { .. }

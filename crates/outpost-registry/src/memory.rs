@@ -361,6 +361,19 @@ impl MemoryRegistry {
                     .borrow_mut()
                     .insert((org.to_owned(), model, stage), (canary, since, policy));
             }
+            Change::SetTags {
+                model,
+                version,
+                old,
+                new,
+            } => {
+                let key = (org.to_owned(), model, version);
+                if let Some(record) = self.registered.borrow_mut().get_mut(&key)
+                    && record.tags == old
+                {
+                    record.tags = new;
+                }
+            }
             Change::CreateModel { request, .. } => {
                 self.add_model(org, &request.name);
                 if let Some(metric) = request.primary_metric {
@@ -762,6 +775,19 @@ impl VersionDetails for MemoryRegistry {
                     .and_then(|name| facts.get(key).and_then(|f| f.metrics.get(name).copied()));
                 (version, value)
             }))
+    }
+
+    async fn version_record(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        Ok(self
+            .registered
+            .borrow()
+            .get(&(org.to_owned(), model.to_owned(), version.to_owned()))
+            .cloned())
     }
 
     async fn version_ages(&self, org: &str, model: &str) -> Result<Vec<VersionAge>, StoreError> {

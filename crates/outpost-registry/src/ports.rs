@@ -210,6 +210,14 @@ pub enum Change {
         since: i64,
         policy: Guardrails,
     },
+    /// Replaces a version's tags if they still are `old` (compare-and-set,
+    /// so concurrent edits cannot lose one).
+    SetTags {
+        model: String,
+        version: String,
+        old: Vec<String>,
+        new: Vec<String>,
+    },
     /// Creates a model (`(org, name)` is unique), recording who created it.
     CreateModel {
         request: outpost_core::api::CreateModelRequest,
@@ -354,6 +362,13 @@ pub trait VersionDetails {
         model: &str,
         metric: Option<&str>,
     ) -> Result<Option<(semver::Version, Option<f64>)>, StoreError>;
+    /// A version as the API shows it.
+    async fn version_record(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<outpost_core::api::VersionRecord>, StoreError>;
     /// Every version of a model, for retention.
     async fn version_ages(&self, org: &str, model: &str) -> Result<Vec<VersionAge>, StoreError>;
     async fn gate_facts(

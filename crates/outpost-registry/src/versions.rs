@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use outpost_core::api::{RegisterVersionRequest, RegisteredVersion, VersionRecord, VersionStatus};
+use outpost_core::api::{
+    RegisterVersionRequest, RegisteredVersion, TagChange, VersionRecord, VersionStatus,
+};
 use outpost_core::version::{ArtifactFormat, Bump, next_version, parse_version};
 use serde_json::json;
 
@@ -197,4 +199,58 @@ pub async fn register_version(
     Err(RegistryError::BumpKeptRacing {
         model: model.to_owned(),
     })
+}
+
+/// `PATCH …/versions/{version}/tags`: adds and removes tags, audited; the
+/// version as it is after the change (unchanged tags write nothing).
+///
+/// Errors: `InvalidTag` (422), `NoSuchVersion` (404),
+/// `TagsChangedConcurrently` (409), `Store`.
+pub async fn change_tags(
+    ports: &(impl VersionDetails + Commit),
+    org: &str,
+    actor: &Actor,
+    (model, version): (&str, &str),
+    change: &TagChange,
+) -> Result<VersionRecord, RegistryError> {
+    change.validate().map_err(RegistryError::InvalidTag)?;
+    let missing = || RegistryError::NoSuchVersion {
+        org: org.to_owned(),
+        model: model.to_owned(),
+        version: version.to_owned(),
+    };
+    let record = ports
+        .version_record(org, model, version)
+        .await?
+        .ok_or_else(missing)?;
+    let new = change.apply(&record.tags);
+    if new == record.tags {
+        return Ok(record);
+    }
+    let event = AuditEvent {
+        actor: actor.clone(),
+        action: "version.tags".into(),
+        target: format!("models/{model}/versions/{version}"),
+        details: json!({"add": change.add, "remove": change.remove}),
+    };
+    let set = Change::SetTags {
+        model: model.to_owned(),
+        version: version.to_owned(),
+        old: record.tags.clone(),
+        new: new.clone(),
+    };
+    match ports.commit(org, vec![set], event).await {
+        Ok(()) => {}
+        Err(CommitError::Conflict(_)) => return Err(RegistryError::TagsChangedConcurrently),
+        Err(CommitError::Store(err)) => return Err(err.into()),
+    }
+    // The compare-and-set wrote nothing if another edit came first.
+    let after = ports
+        .version_record(org, model, version)
+        .await?
+        .ok_or_else(missing)?;
+    if after.tags != new {
+        return Err(RegistryError::TagsChangedConcurrently);
+    }
+    Ok(after)
 }

@@ -32,7 +32,10 @@ fn a_model_is_created_once_with_its_audit_entry() {
     let metric = block_on(registry.model_primary_metric("acme", "fraud")).unwrap();
     assert_eq!(metric.flatten().map(|m| m.name), Some("f1".into()));
     let entry = registry.audit_log("acme").pop().unwrap();
-    assert_eq!((entry.action.as_str(), entry.target.as_str()), ("model.create", "models/fraud"));
+    assert_eq!(
+        (entry.action.as_str(), entry.target.as_str()),
+        ("model.create", "models/fraud")
+    );
     let again = block_on(create_model(&registry, "acme", &developer(), &body)).unwrap_err();
     insta::assert_json_snapshot!(again.to_problem());
     // Another organisation's namespace is its own.
@@ -48,7 +51,12 @@ fn invalid_requests_create_nothing() {
         json!({"name": "fraud", "primary_metric": {"name": "f 1", "higher_is_better": true}}),
         json!({"name": "fraud", "description": "x".repeat(4097)}),
     ] {
-        let err = block_on(create_model(&registry, "acme", &developer(), &request(body)));
+        let err = block_on(create_model(
+            &registry,
+            "acme",
+            &developer(),
+            &request(body),
+        ));
         assert_eq!(err.unwrap_err().to_problem().status, 422);
     }
     assert!(!block_on(registry.model_exists("acme", "fraud")).unwrap());

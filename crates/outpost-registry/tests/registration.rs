@@ -259,3 +259,81 @@ fn artifacts_too_large_to_scan_are_not_trusted_if_pickled() {
     assert_eq!(record.status, VersionStatus::Unsafe);
     assert!(record.status_reason.unwrap().contains("not scanned"));
 }
+
+#[test]
+fn tags_change_as_a_set_with_their_audit_entry() {
+    use outpost_core::api::TagChange;
+    use outpost_registry::versions::change_tags;
+    let registry = registry();
+    let body = request(
+        &registry,
+        b"one",
+        json!({"version": "1.0.0", "tags": ["a"]}),
+    );
+    register(&registry, &body).unwrap();
+    let change = TagChange {
+        add: vec!["b".into()],
+        remove: vec!["a".into()],
+    };
+    let at = (MODEL, "1.0.0");
+    let after = block_on(change_tags(&registry, ORG, &developer(), at, &change)).unwrap();
+    assert_eq!(after.tags, ["b"]);
+    assert_eq!(
+        registry.audit_log(ORG).pop().unwrap().action,
+        "version.tags"
+    );
+    // The same change again writes nothing.
+    let entries = registry.audit_log(ORG).len();
+    block_on(change_tags(&registry, ORG, &developer(), at, &change)).unwrap();
+    assert_eq!(registry.audit_log(ORG).len(), entries);
+    let missing = block_on(change_tags(
+        &registry,
+        ORG,
+        &developer(),
+        (MODEL, "9.9.9"),
+        &change,
+    ));
+    insta::assert_json_snapshot!(
+        "tags_of_a_missing_version",
+        missing.unwrap_err().to_problem()
+    );
+}
+
+#[test]
+fn a_concurrent_tag_edit_is_not_lost() {
+    use outpost_core::api::TagChange;
+    use outpost_registry::versions::change_tags;
+    let registry = registry();
+    let body = request(
+        &registry,
+        b"one",
+        json!({"version": "1.0.0", "tags": ["a"]}),
+    );
+    register(&registry, &body).unwrap();
+    // Another edit lands between this one's read and its write.
+    registry.commit_first(
+        ORG,
+        Change::SetTags {
+            model: MODEL.into(),
+            version: "1.0.0".into(),
+            old: vec!["a".into()],
+            new: vec!["a".into(), "z".into()],
+        },
+    );
+    let change = TagChange {
+        add: vec!["b".into()],
+        ..TagChange::default()
+    };
+    let lost = block_on(change_tags(
+        &registry,
+        ORG,
+        &developer(),
+        (MODEL, "1.0.0"),
+        &change,
+    ));
+    insta::assert_json_snapshot!("tags_changed_concurrently", lost.unwrap_err().to_problem());
+    assert_eq!(
+        registry.registered(ORG, MODEL, "1.0.0").unwrap().tags,
+        ["a", "z"]
+    );
+}

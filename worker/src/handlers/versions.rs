@@ -7,8 +7,6 @@ use outpost_core::api::{
     best_per_metric,
 };
 use outpost_core::query::{SortKey, VersionQuery, validate_metric_name};
-use outpost_core::version::validate_tag;
-use serde_json::json;
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
@@ -17,7 +15,6 @@ use crate::handlers::models;
 use crate::http;
 use crate::routes::Matched;
 use crate::store::D1Store;
-use crate::store::audit::{self, Event};
 use crate::store::{self, versions::VersionRow};
 use outpost_registry::{deletion, versions};
 
@@ -60,45 +57,10 @@ pub async fn get_version(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 /// `PATCH …/versions/{version}/tags` with `{"add": [...], "remove": [...]}`.
 pub async fn change_tags(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let change: TagChange = http::read_json(req).await?;
-    for tag in change.add.iter().chain(&change.remove) {
-        validate_tag(tag).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    }
-    let (model, version) = (matched.param("model"), matched.param("version"));
-    let org = ctx.org()?;
-    let row = load(ctx, model, version)
-        .await?
-        .ok_or_else(|| not_found(org, model, version))?;
-    let old_tags = row.tags.clone();
-    let mut record = row.record()?;
-    let mut tags: BTreeSet<String> = record.tags.iter().cloned().collect();
-    tags.extend(change.add.iter().cloned());
-    for tag in &change.remove {
-        tags.remove(tag);
-    }
-    record.tags = tags.into_iter().collect();
-    let new_tags = serde_json::to_string(&record.tags)?;
-    if new_tags == old_tags {
-        return Ok(http::json(&record, 200)?);
-    }
-    // Compare-and-set on the old value, so concurrent tag edits cannot lose one.
-    let update = store::versions::set_tags(ctx, org, (model, version), &old_tags, &new_tags)?;
-    let event = Event::by_caller(
-        ctx,
-        "version.tags",
-        format!("models/{model}/versions/{version}"),
-        json!({"add": change.add, "remove": change.remove}),
-    )
-    .ok_or_else(|| ApiError::internal("no caller"))?;
-    audit::commit(ctx, event, vec![update]).await?;
-    let after = load(ctx, model, version)
-        .await?
-        .ok_or_else(|| not_found(org, model, version))?;
-    if after.tags != new_tags {
-        return Err(ApiError::conflict(
-            "the tags changed concurrently; read them again and retry",
-        ));
-    }
-    Ok(http::json(&after.record()?, 200)?)
+    let at = (matched.param("model"), matched.param("version"));
+    let record =
+        versions::change_tags(&D1Store::new(ctx), ctx.org()?, &ctx.actor()?, at, &change).await?;
+    Ok(http::json(&record, 200)?)
 }
 
 fn parse_query(req: &Request, model: Option<&str>) -> ApiResult<VersionQuery> {

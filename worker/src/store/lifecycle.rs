@@ -319,6 +319,19 @@ impl VersionDetails for D1Store<'_> {
         }))
     }
 
+    async fn version_record(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<outpost_core::api::VersionRecord>, StoreError> {
+        super::versions::version(self.ctx, org, model, version)
+            .await
+            .map_err(failed)?
+            .map(super::versions::VersionRow::record)
+            .transpose()
+    }
+
     async fn version_ages(&self, org: &str, model: &str) -> Result<Vec<VersionAge>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {

@@ -353,6 +353,19 @@ impl D1Store<'_> {
                     db::text(&serde_json::to_string(policy).map_err(failed)?),
                 ])
                 .map_err(failed),
+            Change::SetTags {
+                model,
+                version,
+                old,
+                new,
+            } => versions::set_tags(
+                self.ctx,
+                org,
+                (model, version),
+                &serde_json::to_string(old).map_err(failed)?,
+                &serde_json::to_string(new).map_err(failed)?,
+            )
+            .map_err(failed),
             Change::CreateModel {
                 request,
                 created_by,
