@@ -156,6 +156,14 @@ pub enum RegistryError {
     InvalidTag(outpost_core::version::VersionError),
     #[error("the tags changed concurrently; read them again and retry")]
     TagsChangedConcurrently,
+    #[error("{0}")]
+    InvalidProfile(outpost_core::profile::ProfileError),
+    #[error(
+        "{model}@{version} has a reference profile already; profiles are immutable like versions — register a new version to change it"
+    )]
+    ReferenceExists { model: String, version: String },
+    #[error("{model}@{version} got a reference profile from another request first")]
+    ReferenceRaced { model: String, version: String },
     #[error("model `{model}` already exists in organisation `{org}`")]
     ModelExists { org: String, model: String },
     #[error("{0}")]
@@ -215,6 +223,8 @@ impl RegistryError {
             | RegistryError::VersionExists { .. }
             | RegistryError::ModelExists { .. }
             | RegistryError::TagsChangedConcurrently
+            | RegistryError::ReferenceExists { .. }
+            | RegistryError::ReferenceRaced { .. }
             | RegistryError::BumpKeptRacing { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::VersionNotFound { .. } | RegistryError::NoSuchVersion { .. } => {
@@ -230,6 +240,7 @@ impl RegistryError {
             | RegistryError::InvalidRegistration(_)
             | RegistryError::InvalidModel(_)
             | RegistryError::InvalidTag(_)
+            | RegistryError::InvalidProfile(_)
             | RegistryError::ParentMissing { .. }
             | RegistryError::ArtifactNotUploaded { .. }
             | RegistryError::ArtifactSizeMismatch { .. }

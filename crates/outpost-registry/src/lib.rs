@@ -38,7 +38,8 @@
 //! writes commit with their audit entry through the [`ports::Commit`] port;
 //! deletion and retention ([`deletion::delete_version`],
 //! [`deletion::retention`]); registration ([`versions::register_version`]);
-//! models ([`models::create_model`]).
+//! models ([`models::create_model`]); tags ([`versions::change_tags`]);
+//! reference profiles ([`profiles::set_reference`]).
 
 pub mod deletion;
 pub mod error;
@@ -46,6 +47,7 @@ pub mod error;
 pub mod memory;
 pub mod models;
 pub mod ports;
+pub mod profiles;
 pub mod resolve;
 pub mod routing;
 pub mod stages;

@@ -11,6 +11,7 @@ use outpost_core::audit::{AuditEntry, Outcome, chain_after};
 use outpost_core::digest::Digest;
 use outpost_core::guardrail::Guardrails;
 use outpost_core::lifecycle::{Deployment, Move, Stage, StageState};
+use outpost_core::profile::ReferenceProfile;
 use outpost_core::signing::SigningKey;
 use outpost_core::trust::{Envelope, Targets};
 use outpost_core::version::{ArtifactFormat, PrimaryMetric};
@@ -19,7 +20,7 @@ use serde_json::Value;
 use crate::error::StoreError;
 use crate::ports::{
     AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, GateFacts, Inspection,
-    Keys, Models, OnlineKey, Policies, Rehashed, Resolutions, Runtime, StageHead, Stages,
+    Keys, Models, OnlineKey, Policies, Profiles, Rehashed, Resolutions, Runtime, StageHead, Stages,
     TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions,
 };
 
@@ -57,6 +58,7 @@ pub struct MemoryRegistry {
     racing: RefCell<Vec<(String, Change)>>,
     primary_metrics: RefCell<BTreeMap<ModelKey, PrimaryMetric>>,
     registered: RefCell<BTreeMap<(String, String, String), VersionRecord>>,
+    references: RefCell<BTreeMap<(String, String, String), ReferenceProfile>>,
 }
 
 /// 2026-11-22T23:15:26Z: the default clock.
@@ -96,6 +98,7 @@ impl MemoryRegistry {
             racing: RefCell::default(),
             primary_metrics: RefCell::default(),
             registered: RefCell::default(),
+            references: RefCell::default(),
         }
     }
 
@@ -361,6 +364,16 @@ impl MemoryRegistry {
                     .borrow_mut()
                     .insert((org.to_owned(), model, stage), (canary, since, policy));
             }
+            Change::SetReference {
+                model,
+                version,
+                profile,
+                ..
+            } => {
+                self.references
+                    .borrow_mut()
+                    .insert((org.to_owned(), model, version), *profile);
+            }
             Change::SetTags {
                 model,
                 version,
@@ -617,6 +630,15 @@ impl Commit for MemoryRegistry {
                         if files.contains_key(&(org.to_owned(), *role, *version)) =>
                     {
                         return Err(CommitError::Conflict("trust_metadata"));
+                    }
+                    Change::SetReference { model, version, .. }
+                        if self.references.borrow().contains_key(&(
+                            org.to_owned(),
+                            model.clone(),
+                            version.clone(),
+                        )) =>
+                    {
+                        return Err(CommitError::Conflict("reference_profiles"));
                     }
                     Change::CreateModel { request, .. }
                         if self
@@ -910,5 +932,20 @@ impl Runtime for MemoryRegistry {
             schema: None,
             unsafe_reason: calls_system.then(|| "calls os.system".to_owned()),
         })
+    }
+}
+
+impl Profiles for MemoryRegistry {
+    async fn reference_profile(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<ReferenceProfile>, StoreError> {
+        Ok(self
+            .references
+            .borrow()
+            .get(&(org.to_owned(), model.to_owned(), version.to_owned()))
+            .cloned())
     }
 }

@@ -36,6 +36,17 @@ pub struct VersionArtifact {
     pub length: u64,
 }
 
+/// Reference profiles: one per version.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Profiles {
+    async fn reference_profile(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<outpost_core::profile::ReferenceProfile>, StoreError>;
+}
+
 /// Models: names inside an organisation.
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Models {
@@ -217,6 +228,13 @@ pub enum Change {
         version: String,
         old: Vec<String>,
         new: Vec<String>,
+    },
+    /// Stores a version's reference profile (one per version, written once).
+    SetReference {
+        model: String,
+        version: String,
+        profile: Box<outpost_core::profile::ReferenceProfile>,
+        created_by: String,
     },
     /// Creates a model (`(org, name)` is unique), recording who created it.
     CreateModel {

@@ -337,3 +337,55 @@ fn a_concurrent_tag_edit_is_not_lost() {
         ["a", "z"]
     );
 }
+
+fn profile(values: &[&str]) -> outpost_core::profile::ReferenceProfile {
+    outpost_core::profile::ReferenceProfile::from_columns(&[(
+        "amount".to_owned(),
+        values.iter().map(|v| (*v).to_owned()).collect(),
+    )])
+    .unwrap()
+}
+
+#[test]
+fn a_reference_profile_is_written_once() {
+    use outpost_registry::profiles::{Stored, set_reference};
+    let registry = registry();
+    let body = request(&registry, b"one", json!({"version": "1.0.0"}));
+    register(&registry, &body).unwrap();
+    let at = (MODEL, "1.0.0");
+    let first = profile(&["1.0", "2.5", "3.0"]);
+    let stored = block_on(set_reference(
+        &registry,
+        ORG,
+        &developer(),
+        at,
+        first.clone(),
+    ));
+    assert_eq!(stored.unwrap(), Stored::Created);
+    assert_eq!(
+        registry.audit_log(ORG).pop().unwrap().action,
+        "version.reference"
+    );
+    let again = block_on(set_reference(&registry, ORG, &developer(), at, first));
+    assert_eq!(
+        again.unwrap(),
+        Stored::Unchanged,
+        "the same profile again changes nothing"
+    );
+    let other = block_on(set_reference(
+        &registry,
+        ORG,
+        &developer(),
+        at,
+        profile(&["9.0"]),
+    ));
+    insta::assert_json_snapshot!("another_reference", other.unwrap_err().to_problem());
+    let missing = block_on(set_reference(
+        &registry,
+        ORG,
+        &developer(),
+        (MODEL, "2.0.0"),
+        profile(&["1.0"]),
+    ));
+    assert_eq!(missing.unwrap_err().to_problem().status, 404);
+}

@@ -8,13 +8,12 @@ use serde_json::json;
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
-use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::versions;
 use crate::http;
 use crate::routes::Matched;
-use crate::store;
-use crate::store::audit::{self, Event};
+use crate::store::{self, D1Store};
+use outpost_registry::profiles::{self, Stored};
 
 /// The stored profile of a version, if it has one.
 pub async fn load(
@@ -38,52 +37,27 @@ pub async fn load(
 pub async fn put_reference(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let (model, version) = (matched.param("model"), matched.param("version"));
     let profile: ReferenceProfile = http::read_json(req).await?;
-    profile
-        .validate()
-        .map_err(|err| ApiError::unprocessable(err.to_string()))?;
     let org = ctx.org()?;
-    versions::load(ctx, model, version)
-        .await?
-        .ok_or_else(|| versions::not_found(org, model, version))?;
-    let location = format!("/v1/orgs/{org}/models/{model}/versions/{version}/reference");
-    if let Some(existing) = load(ctx, org, model, version).await? {
-        return if existing == profile {
-            Ok(http::json(
-                &json!({"model": model, "version": version, "changed": false}),
-                200,
-            )?)
-        } else {
-            Err(ApiError::conflict(format!(
-                "{model}@{version} has a reference profile already; profiles are immutable like versions — register a new version to change it"
-            )))
-        };
-    }
-    let text = serde_json::to_string(&profile)?;
-    let insert =
-        store::profiles::insert(ctx, org, (model, version), &text, &ctx.caller()?.token_name)?;
-    let names: Vec<&str> = profile.features.iter().map(|f| f.name.as_str()).collect();
-    let event = Event::by_caller(
-        ctx,
-        "version.reference",
-        format!("models/{model}/versions/{version}"),
-        json!({"rows": profile.rows, "features": names}),
+    let names: Vec<String> = profile.features.iter().map(|f| f.name.clone()).collect();
+    let rows = profile.rows;
+    let stored = profiles::set_reference(
+        &D1Store::new(ctx),
+        org,
+        &ctx.actor()?,
+        (model, version),
+        profile,
     )
-    .ok_or_else(|| ApiError::internal("no caller"))?;
-    match audit::commit(ctx, event, vec![insert]).await {
-        Ok(_) => {}
-        Err(audit::CommitError::Statement(err))
-            if db::is_unique_violation(&err, "reference_profiles") =>
-        {
-            return Err(ApiError::conflict(format!(
-                "{model}@{version} got a reference profile from another request first"
-            )));
-        }
-        Err(err) => return Err(err.into()),
+    .await?;
+    match stored {
+        Stored::Unchanged => Ok(http::json(
+            &json!({"model": model, "version": version, "changed": false}),
+            200,
+        )?),
+        Stored::Created => Ok(http::created(
+            &json!({"model": model, "version": version, "features": names, "rows": rows}),
+            &format!("/v1/orgs/{org}/models/{model}/versions/{version}/reference"),
+        )?),
     }
-    Ok(http::created(
-        &json!({"model": model, "version": version, "features": names, "rows": profile.rows}),
-        &location,
-    )?)
 }
 
 /// `GET …/models/{model}/versions/{version}/reference`.

@@ -353,6 +353,19 @@ impl D1Store<'_> {
                     db::text(&serde_json::to_string(policy).map_err(failed)?),
                 ])
                 .map_err(failed),
+            Change::SetReference {
+                model,
+                version,
+                profile,
+                created_by,
+            } => profiles::insert(
+                self.ctx,
+                org,
+                (model, version),
+                &serde_json::to_string(profile).map_err(failed)?,
+                created_by,
+            )
+            .map_err(failed),
             Change::SetTags {
                 model,
                 version,
@@ -490,6 +503,11 @@ impl Commit for D1Store<'_> {
                 Err(CommitError::Conflict("deployments"))
             }
             Err(crate::store::audit::CommitError::Statement(err))
+                if db::is_unique_violation(&err, "reference_profiles") =>
+            {
+                Err(CommitError::Conflict("reference_profiles"))
+            }
+            Err(crate::store::audit::CommitError::Statement(err))
                 if db::is_unique_violation(&err, "models") =>
             {
                 Err(CommitError::Conflict("models"))
@@ -502,5 +520,20 @@ impl Commit for D1Store<'_> {
             Err(crate::store::audit::CommitError::Statement(err)) => Err(failed(err).into()),
             Err(crate::store::audit::CommitError::Other(err)) => Err(failed(err).into()),
         }
+    }
+}
+
+impl outpost_registry::ports::Profiles for D1Store<'_> {
+    async fn reference_profile(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<outpost_core::profile::ReferenceProfile>, StoreError> {
+        profiles::profile_text(self.ctx, org, model, version)
+            .await
+            .map_err(failed)?
+            .map(|text| serde_json::from_str(&text).map_err(failed))
+            .transpose()
     }
 }
