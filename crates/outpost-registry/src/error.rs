@@ -158,6 +158,14 @@ pub enum RegistryError {
     TagsChangedConcurrently,
     #[error("{0}")]
     InvalidProfile(outpost_core::profile::ProfileError),
+    #[error("{0}")]
+    InvalidSubscription(outpost_core::webhook::SubscriptionError),
+    #[error("a description is at most 200 bytes")]
+    WebhookDescriptionTooLong,
+    #[error("{org} has {max} webhooks already; delete one first")]
+    TooManyWebhooks { org: String, max: usize },
+    #[error("no webhook `{id}` in this organisation")]
+    WebhookNotFound { id: String },
     #[error(
         "{model}@{version} has a reference profile already; profiles are immutable like versions — register a new version to change it"
     )]
@@ -225,11 +233,12 @@ impl RegistryError {
             | RegistryError::TagsChangedConcurrently
             | RegistryError::ReferenceExists { .. }
             | RegistryError::ReferenceRaced { .. }
+            | RegistryError::TooManyWebhooks { .. }
             | RegistryError::BumpKeptRacing { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
-            RegistryError::VersionNotFound { .. } | RegistryError::NoSuchVersion { .. } => {
-                ProblemKind::NotFound
-            }
+            RegistryError::VersionNotFound { .. }
+            | RegistryError::NoSuchVersion { .. }
+            | RegistryError::WebhookNotFound { .. } => ProblemKind::NotFound,
             RegistryError::ForceNeedsReason
             | RegistryError::GatesFailed { .. }
             | RegistryError::InvalidRollout { .. }
@@ -241,6 +250,8 @@ impl RegistryError {
             | RegistryError::InvalidModel(_)
             | RegistryError::InvalidTag(_)
             | RegistryError::InvalidProfile(_)
+            | RegistryError::InvalidSubscription(_)
+            | RegistryError::WebhookDescriptionTooLong
             | RegistryError::ParentMissing { .. }
             | RegistryError::ArtifactNotUploaded { .. }
             | RegistryError::ArtifactSizeMismatch { .. }

@@ -39,7 +39,8 @@
 //! deletion and retention ([`deletion::delete_version`],
 //! [`deletion::retention`]); registration ([`versions::register_version`]);
 //! models ([`models::create_model`]); tags ([`versions::change_tags`]);
-//! reference profiles ([`profiles::set_reference`]).
+//! reference profiles ([`profiles::set_reference`]); webhook endpoints
+//! ([`webhooks::create_webhook`], [`webhooks::delete_webhook`]).
 
 pub mod deletion;
 pub mod error;
@@ -53,5 +54,6 @@ pub mod routing;
 pub mod stages;
 pub mod trust;
 pub mod versions;
+pub mod webhooks;
 
 pub use error::{RegistryError, StoreError};

@@ -21,12 +21,15 @@ use crate::error::StoreError;
 use crate::ports::{
     AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, GateFacts, Inspection,
     Keys, Models, OnlineKey, Policies, Profiles, Rehashed, Resolutions, Runtime, StageHead, Stages,
-    TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions,
+    TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions, WebhookEndpoint,
+    Webhooks,
 };
 
 type ModelKey = (String, String);
 /// A stage's guardrails: the canary watched, since when (ms), the policy.
 type Watched = (String, i64, Guardrails);
+/// A webhook endpoint, its secret, and whether it was deleted.
+type StoredWebhook = (WebhookEndpoint, String, bool);
 
 /// A whole registry in memory. Interior mutability: use cases take `&self`
 /// ports, as they do over D1.
@@ -59,6 +62,9 @@ pub struct MemoryRegistry {
     primary_metrics: RefCell<BTreeMap<ModelKey, PrimaryMetric>>,
     registered: RefCell<BTreeMap<(String, String, String), VersionRecord>>,
     references: RefCell<BTreeMap<(String, String, String), ReferenceProfile>>,
+    /// Endpoints by (org, id), with their secret and whether deleted.
+    webhooks: RefCell<BTreeMap<(String, String), StoredWebhook>>,
+    random_counter: Cell<u8>,
 }
 
 /// 2026-11-22T23:15:26Z: the default clock.
@@ -99,6 +105,8 @@ impl MemoryRegistry {
             primary_metrics: RefCell::default(),
             registered: RefCell::default(),
             references: RefCell::default(),
+            webhooks: RefCell::default(),
+            random_counter: Cell::new(0),
         }
     }
 
@@ -364,6 +372,17 @@ impl MemoryRegistry {
                     .borrow_mut()
                     .insert((org.to_owned(), model, stage), (canary, since, policy));
             }
+            Change::CreateWebhook(endpoint, secret) => {
+                self.webhooks.borrow_mut().insert(
+                    (org.to_owned(), endpoint.id.clone()),
+                    (endpoint, secret, false),
+                );
+            }
+            Change::DeleteWebhook { id } => {
+                if let Some(entry) = self.webhooks.borrow_mut().get_mut(&(org.to_owned(), id)) {
+                    entry.2 = true;
+                }
+            }
             Change::SetReference {
                 model,
                 version,
@@ -571,6 +590,13 @@ impl Clock for MemoryRegistry {
     fn random_u32(&self) -> Result<u32, StoreError> {
         self.check("random_u32")?;
         Ok(self.random.get())
+    }
+
+    /// Deterministic "random" bytes: a counter, so ids differ per call.
+    fn random_bytes(&self, n: usize) -> Result<Vec<u8>, StoreError> {
+        let next = self.random_counter.get().wrapping_add(1);
+        self.random_counter.set(next);
+        Ok(vec![next; n])
     }
 }
 
@@ -947,5 +973,35 @@ impl Profiles for MemoryRegistry {
             .borrow()
             .get(&(org.to_owned(), model.to_owned(), version.to_owned()))
             .cloned())
+    }
+}
+
+impl MemoryRegistry {
+    /// A webhook's secret, as stored (tests compare it with what was shown).
+    pub fn webhook_secret(&self, org: &str, id: &str) -> Option<String> {
+        self.webhooks
+            .borrow()
+            .get(&(org.to_owned(), id.to_owned()))
+            .map(|(_, secret, _)| secret.clone())
+    }
+}
+
+impl Webhooks for MemoryRegistry {
+    async fn webhook_count(&self, org: &str) -> Result<usize, StoreError> {
+        Ok(self
+            .webhooks
+            .borrow()
+            .iter()
+            .filter(|((o, _), (_, _, deleted))| o == org && !deleted)
+            .count())
+    }
+
+    async fn webhook(&self, org: &str, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        Ok(self
+            .webhooks
+            .borrow()
+            .get(&(org.to_owned(), id.to_owned()))
+            .filter(|(_, _, deleted)| !deleted)
+            .map(|(endpoint, _, _)| endpoint.clone()))
     }
 }

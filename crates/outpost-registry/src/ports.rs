@@ -36,6 +36,27 @@ pub struct VersionArtifact {
     pub length: u64,
 }
 
+/// A registered webhook endpoint (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub url: String,
+    /// Sorted, without repeats.
+    pub events: Vec<String>,
+    pub description: String,
+    /// ms since the epoch.
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// Webhook endpoints of an organisation.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Webhooks {
+    /// How many endpoints the organisation has (deleted ones excluded).
+    async fn webhook_count(&self, org: &str) -> Result<usize, StoreError>;
+    async fn webhook(&self, org: &str, id: &str) -> Result<Option<WebhookEndpoint>, StoreError>;
+}
+
 /// Reference profiles: one per version.
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Profiles {
@@ -116,6 +137,8 @@ pub trait Clock {
     fn now_ms(&self) -> i64;
     /// A uniformly random `u32` (buckets of devices without an id).
     fn random_u32(&self) -> Result<u32, StoreError>;
+    /// `n` cryptographically random bytes (ids, secrets).
+    fn random_bytes(&self, n: usize) -> Result<Vec<u8>, StoreError>;
 }
 
 /// Who made a change: the holder of a token, or the cron (which acts as the
@@ -236,6 +259,10 @@ pub enum Change {
         profile: Box<outpost_core::profile::ReferenceProfile>,
         created_by: String,
     },
+    /// Registers a webhook endpoint with its signing secret.
+    CreateWebhook(WebhookEndpoint, String),
+    /// Deletes an endpoint: its pending deliveries fail, the log stays.
+    DeleteWebhook { id: String },
     /// Creates a model (`(org, name)` is unique), recording who created it.
     CreateModel {
         request: outpost_core::api::CreateModelRequest,

@@ -4,28 +4,26 @@
 //! delivery — signed as Standard Webhooks (`outpost_core::webhook`), retried
 //! on its schedule, listed per endpoint.
 
-use outpost_core::webhook::{
-    EVENTS, Endpoint, WebhookSecret, check_subscription, retry_delay_s, secret_from_bytes,
-};
+use outpost_core::webhook::{EVENTS, Endpoint, WebhookSecret, retry_delay_s};
 use serde_json::{Value, json};
 use worker::{Env, Request, Response};
 
-use crate::ctx::{Ctx, random_bytes};
+use crate::ctx::Ctx;
 use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
-use crate::store::audit::{self, Event};
+use crate::store::D1Store;
 use crate::store::{
     self,
     webhooks::{DueRow, WebhookRow},
 };
+use outpost_registry::webhooks::{self, NewWebhook};
 
 /// Deliveries attempted per run (a request's tail, or the cron).
 const DELIVERIES_PER_RUN: usize = 25;
 /// How long an attempt may take before it counts as failed.
 const ATTEMPT_TIMEOUT_MS: u64 = 10_000;
-const MAX_WEBHOOKS: usize = 20;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,52 +59,33 @@ pub async fn create_webhook(ctx: &Ctx, req: &mut Request) -> ApiResult<Response>
     let body: CreateWebhook = http::read_json(req).await?;
     let url = worker::Url::parse(body.url.trim())
         .map_err(|err| ApiError::unprocessable(format!("`{}` is not a URL: {err}", body.url)))?;
-    let endpoint = Endpoint {
-        scheme: url.scheme(),
-        host: url.host_str(),
-        has_credentials: !url.username().is_empty() || url.password().is_some(),
+    let normalised = url.to_string();
+    let new = NewWebhook {
+        url: &normalised,
+        endpoint: Endpoint {
+            scheme: url.scheme(),
+            host: url.host_str(),
+            has_credentials: !url.username().is_empty() || url.password().is_some(),
+        },
+        events: &body.events,
+        description: &body.description,
+        allow_http: allow_http(&ctx.env),
     };
-    check_subscription(&endpoint, &body.events, allow_http(&ctx.env))
-        .map_err(|err| ApiError::unprocessable(err.to_string()))?;
-    if body.description.len() > 200 {
-        return Err(ApiError::unprocessable(
-            "a description is at most 200 bytes",
-        ));
-    }
     let org = ctx.org()?;
-    if store::webhooks::active_count(ctx, org).await? >= MAX_WEBHOOKS {
-        return Err(ApiError::conflict(format!(
-            "{org} has {MAX_WEBHOOKS} webhooks already; delete one first"
-        )));
-    }
-    let id = format!("wh_{}", hex::encode(random_bytes(12)?));
-    let secret = secret_from_bytes(&random_bytes(24)?);
-    let mut events = body.events.clone();
-    events.sort();
-    events.dedup();
-    let caller = ctx.caller()?;
-    let row = WebhookRow {
-        id: id.clone(),
-        url: url.to_string(),
-        events: serde_json::to_string(&events)?,
-        description: body.description.clone(),
-        created_at: ctx.now as f64,
-        created_by: caller.token_name.clone(),
-    };
-    let insert = store::webhooks::insert(ctx, org, &row, &secret)?;
-    let event = Event::by_caller(
-        ctx,
-        "webhook.create",
-        format!("webhooks/{id}"),
-        json!({"url": row.url, "events": events}),
-    )
-    .ok_or_else(|| ApiError::internal("no caller"))?;
-    audit::commit(ctx, event, vec![insert]).await?;
-    let mut view = view(&row);
+    let (endpoint, secret) =
+        webhooks::create_webhook(&D1Store::new(ctx), org, &ctx.actor()?, &new).await?;
+    let mut view = json!({
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "description": endpoint.description,
+        "created_at": endpoint.created_at,
+        "created_by": endpoint.created_by,
+    });
     view["secret"] = json!(secret);
     Ok(http::created(
         &view,
-        &format!("/v1/orgs/{org}/webhooks/{id}"),
+        &format!("/v1/orgs/{org}/webhooks/{}", endpoint.id),
     )?)
 }
 
@@ -130,17 +109,7 @@ async fn load(ctx: &Ctx, id: &str) -> ApiResult<WebhookRow> {
 /// ones fail); the delivery log stays.
 pub async fn delete_webhook(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let id = matched.param("webhook");
-    let row = load(ctx, id).await?;
-    let org = ctx.org()?;
-    let statements = store::webhooks::delete(ctx, org, id)?;
-    let event = Event::by_caller(
-        ctx,
-        "webhook.delete",
-        format!("webhooks/{id}"),
-        json!({"url": row.url}),
-    )
-    .ok_or_else(|| ApiError::internal("no caller"))?;
-    audit::commit(ctx, event, statements).await?;
+    webhooks::delete_webhook(&D1Store::new(ctx), ctx.org()?, &ctx.actor()?, id).await?;
     Ok(http::json(&json!({"id": id, "deleted": true}), 200)?)
 }
 

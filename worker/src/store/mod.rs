@@ -252,6 +252,10 @@ impl Clock for D1Store<'_> {
         self.ctx.now
     }
 
+    fn random_bytes(&self, n: usize) -> Result<Vec<u8>, StoreError> {
+        crate::ctx::random_bytes(n).map_err(|_| StoreError::new("no randomness"))
+    }
+
     fn random_u32(&self) -> Result<u32, StoreError> {
         let bytes = crate::ctx::random_bytes(4).map_err(|_| StoreError::new("no randomness"))?;
         Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
@@ -309,10 +313,38 @@ impl TrustFiles for D1Store<'_> {
 }
 
 impl D1Store<'_> {
-    /// The statement that applies one change.
+    /// The statements that apply one change.
+    fn statements(
+        &self,
+        org: &str,
+        change: &Change,
+    ) -> Result<Vec<D1PreparedStatement>, StoreError> {
+        match change {
+            Change::CreateWebhook(endpoint, secret) => {
+                let row = webhooks::WebhookRow {
+                    id: endpoint.id.clone(),
+                    url: endpoint.url.clone(),
+                    events: serde_json::to_string(&endpoint.events).map_err(failed)?,
+                    description: endpoint.description.clone(),
+                    created_at: endpoint.created_at as f64,
+                    created_by: endpoint.created_by.clone(),
+                };
+                Ok(vec![
+                    webhooks::insert(self.ctx, org, &row, secret).map_err(failed)?,
+                ])
+            }
+            Change::DeleteWebhook { id } => webhooks::delete(self.ctx, org, id).map_err(failed),
+            other => Ok(vec![self.statement(org, other)?]),
+        }
+    }
+
+    /// The statement that applies a one-statement change.
     fn statement(&self, org: &str, change: &Change) -> Result<D1PreparedStatement, StoreError> {
         let db = &self.ctx.db;
         match change {
+            Change::CreateWebhook(..) | Change::DeleteWebhook { .. } => Err(StoreError::new(
+                "webhook changes take several statements; use `statements`",
+            )),
             Change::TrustFile {
                 role,
                 version,
@@ -478,7 +510,7 @@ impl Commit for D1Store<'_> {
     ) -> Result<(), CommitError> {
         let mut statements = Vec::with_capacity(changes.len());
         for change in &changes {
-            statements.push(self.statement(org, change)?);
+            statements.extend(self.statements(org, change)?);
         }
         let (actor, role) = event.actor.audit_fields();
         let event = crate::store::audit::Event {
@@ -534,6 +566,33 @@ impl outpost_registry::ports::Profiles for D1Store<'_> {
             .await
             .map_err(failed)?
             .map(|text| serde_json::from_str(&text).map_err(failed))
+            .transpose()
+    }
+}
+
+impl outpost_registry::ports::Webhooks for D1Store<'_> {
+    async fn webhook_count(&self, org: &str) -> Result<usize, StoreError> {
+        webhooks::active_count(self.ctx, org).await.map_err(failed)
+    }
+
+    async fn webhook(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> Result<Option<outpost_registry::ports::WebhookEndpoint>, StoreError> {
+        webhooks::one(self.ctx, org, id)
+            .await
+            .map_err(failed)?
+            .map(|row| {
+                Ok(outpost_registry::ports::WebhookEndpoint {
+                    events: serde_json::from_str(&row.events).map_err(failed)?,
+                    id: row.id,
+                    url: row.url,
+                    description: row.description,
+                    created_at: as_i64(row.created_at),
+                    created_by: row.created_by,
+                })
+            })
             .transpose()
     }
 }

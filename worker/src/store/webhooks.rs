@@ -50,7 +50,7 @@ pub fn insert(
             db::text(secret),
             db::text(&row.events),
             db::text(&row.description),
-            db::int(ctx.now),
+            db::real(row.created_at),
             db::text(&row.created_by),
         ])
 }
