@@ -160,6 +160,10 @@ pub enum RegistryError {
     InvalidProfile(outpost_core::profile::ProfileError),
     #[error("{0}")]
     InvalidSubscription(outpost_core::webhook::SubscriptionError),
+    #[error("{0}")]
+    InvalidWindow(outpost_core::telemetry::TelemetryError),
+    #[error("{model} has no version `{version}`; telemetry is reported for registered versions")]
+    TelemetryForUnknownVersion { model: String, version: String },
     #[error("a description is at most 200 bytes")]
     WebhookDescriptionTooLong,
     #[error("{org} has {max} webhooks already; delete one first")]
@@ -251,6 +255,8 @@ impl RegistryError {
             | RegistryError::InvalidTag(_)
             | RegistryError::InvalidProfile(_)
             | RegistryError::InvalidSubscription(_)
+            | RegistryError::InvalidWindow(_)
+            | RegistryError::TelemetryForUnknownVersion { .. }
             | RegistryError::WebhookDescriptionTooLong
             | RegistryError::ParentMissing { .. }
             | RegistryError::ArtifactNotUploaded { .. }

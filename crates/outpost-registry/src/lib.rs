@@ -40,7 +40,8 @@
 //! [`deletion::retention`]); registration ([`versions::register_version`]);
 //! models ([`models::create_model`]); tags ([`versions::change_tags`]);
 //! reference profiles ([`profiles::set_reference`]); webhook endpoints
-//! ([`webhooks::create_webhook`], [`webhooks::delete_webhook`]).
+//! ([`webhooks::create_webhook`], [`webhooks::delete_webhook`]); client
+//! telemetry ([`telemetry::report_window`]).
 
 pub mod deletion;
 pub mod error;
@@ -52,6 +53,7 @@ pub mod profiles;
 pub mod resolve;
 pub mod routing;
 pub mod stages;
+pub mod telemetry;
 pub mod trust;
 pub mod versions;
 pub mod webhooks;

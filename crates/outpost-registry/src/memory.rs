@@ -13,6 +13,7 @@ use outpost_core::guardrail::Guardrails;
 use outpost_core::lifecycle::{Deployment, Move, Stage, StageState};
 use outpost_core::profile::ReferenceProfile;
 use outpost_core::signing::SigningKey;
+use outpost_core::telemetry::TelemetryWindow;
 use outpost_core::trust::{Envelope, Targets};
 use outpost_core::version::{ArtifactFormat, PrimaryMetric};
 use serde_json::Value;
@@ -21,8 +22,8 @@ use crate::error::StoreError;
 use crate::ports::{
     AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, GateFacts, Inspection,
     Keys, Models, OnlineKey, Policies, Profiles, Rehashed, Resolutions, Runtime, StageHead, Stages,
-    TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions, WebhookEndpoint,
-    Webhooks,
+    Telemetry, TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions,
+    WebhookEndpoint, Webhooks,
 };
 
 type ModelKey = (String, String);
@@ -30,6 +31,8 @@ type ModelKey = (String, String);
 type Watched = (String, i64, Guardrails);
 /// A webhook endpoint, its secret, and whether it was deleted.
 type StoredWebhook = (WebhookEndpoint, String, bool);
+/// A telemetry window with its org, model, version, stage and source.
+type StoredWindow = (String, String, String, Stage, String, TelemetryWindow);
 
 /// A whole registry in memory. Interior mutability: use cases take `&self`
 /// ports, as they do over D1.
@@ -65,6 +68,7 @@ pub struct MemoryRegistry {
     /// Endpoints by (org, id), with their secret and whether deleted.
     webhooks: RefCell<BTreeMap<(String, String), StoredWebhook>>,
     random_counter: Cell<u8>,
+    windows: RefCell<Vec<StoredWindow>>,
 }
 
 /// 2026-11-22T23:15:26Z: the default clock.
@@ -107,6 +111,7 @@ impl MemoryRegistry {
             references: RefCell::default(),
             webhooks: RefCell::default(),
             random_counter: Cell::new(0),
+            windows: RefCell::default(),
         }
     }
 
@@ -1003,5 +1008,36 @@ impl Webhooks for MemoryRegistry {
             .get(&(org.to_owned(), id.to_owned()))
             .filter(|(_, _, deleted)| !deleted)
             .map(|(endpoint, _, _)| endpoint.clone()))
+    }
+}
+
+impl MemoryRegistry {
+    /// How many telemetry windows a version has at a stage, by source.
+    pub fn window_count(&self, org: &str, model: &str, version: &str, source: &str) -> usize {
+        self.windows
+            .borrow()
+            .iter()
+            .filter(|(o, m, v, _, s, _)| o == org && m == model && v == version && s == source)
+            .count()
+    }
+}
+
+impl Telemetry for MemoryRegistry {
+    async fn insert_window(
+        &self,
+        org: &str,
+        (model, version, stage, source): (&str, &str, Stage, &str),
+        window: &TelemetryWindow,
+    ) -> Result<(), StoreError> {
+        self.check("insert_window")?;
+        self.windows.borrow_mut().push((
+            org.to_owned(),
+            model.to_owned(),
+            version.to_owned(),
+            stage,
+            source.to_owned(),
+            window.clone(),
+        ));
+        Ok(())
     }
 }

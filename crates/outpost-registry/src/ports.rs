@@ -36,6 +36,20 @@ pub struct VersionArtifact {
     pub length: u64,
 }
 
+/// Telemetry windows: aggregated sketches from clients and the Worker.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Telemetry {
+    /// Stores one (validated) window for a version at a stage; `source` is
+    /// `client` or `worker`.
+    /// `at` is (model, version, stage, source).
+    async fn insert_window(
+        &self,
+        org: &str,
+        at: (&str, &str, Stage, &str),
+        window: &outpost_core::telemetry::TelemetryWindow,
+    ) -> Result<(), StoreError>;
+}
+
 /// A registered webhook endpoint (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookEndpoint {

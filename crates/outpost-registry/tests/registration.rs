@@ -389,3 +389,40 @@ fn a_reference_profile_is_written_once() {
     ));
     assert_eq!(missing.unwrap_err().to_problem().status, 404);
 }
+
+#[test]
+fn telemetry_is_stored_for_registered_versions_only() {
+    use outpost_core::lifecycle::Stage;
+    use outpost_core::telemetry::TelemetryWindow;
+    use outpost_registry::telemetry::report_window;
+    let registry = registry();
+    let body = request(&registry, b"one", json!({"version": "1.0.0"}));
+    register(&registry, &body).unwrap();
+    let mut window = TelemetryWindow::new(Vec::new());
+    window.record_call(&[], 0, 1_500.0);
+    let at = (MODEL, "1.0.0", Stage::Production);
+    block_on(report_window(&registry, ORG, at, &window)).unwrap();
+    assert_eq!(registry.window_count(ORG, MODEL, "1.0.0", "client"), 1);
+    let unknown = block_on(report_window(
+        &registry,
+        ORG,
+        (MODEL, "9.9.9", Stage::Production),
+        &window,
+    ));
+    insta::assert_json_snapshot!(
+        "telemetry_for_unknown_version",
+        unknown.unwrap_err().to_problem()
+    );
+    let no_model = block_on(report_window(
+        &registry,
+        ORG,
+        ("nope", "1.0.0", Stage::Production),
+        &window,
+    ));
+    assert_eq!(no_model.unwrap_err().to_problem().status, 404);
+    let mut inconsistent = window.clone();
+    inconsistent.errors = inconsistent.calls + 1;
+    let refused = block_on(report_window(&registry, ORG, at, &inconsistent));
+    assert_eq!(refused.unwrap_err().to_problem().status, 422);
+    assert_eq!(registry.window_count(ORG, MODEL, "1.0.0", "client"), 1);
+}

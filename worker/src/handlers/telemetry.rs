@@ -16,7 +16,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
 use crate::store::{self, D1Store, telemetry::WindowRow};
-use outpost_registry::ports::Versions;
+use outpost_registry::ports::Telemetry;
+use outpost_registry::telemetry;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +27,7 @@ struct TelemetryReport {
     window: TelemetryWindow,
 }
 
-/// Stores one window (already validated).
+/// Stores one window (already validated), e.g. the Worker's own.
 pub async fn store(
     ctx: &Ctx,
     model: &str,
@@ -35,13 +36,9 @@ pub async fn store(
     source: &str,
     window: &TelemetryWindow,
 ) -> ApiResult<()> {
-    Ok(store::telemetry::insert_window(
-        ctx,
-        ctx.org()?,
-        (model, version, stage, source),
-        &serde_json::to_string(window)?,
-    )
-    .await?)
+    Ok(D1Store::new(ctx)
+        .insert_window(ctx.org()?, (model, version, stage, source), window)
+        .await?)
 }
 
 /// `POST /v1/orgs/{org}/models/{model}/telemetry` `{version, stage, window}`.
@@ -52,27 +49,10 @@ pub async fn post_telemetry(
 ) -> ApiResult<Response> {
     let model = matched.param("model");
     let report: TelemetryReport = http::read_json(req).await?;
-    report
-        .window
-        .validate()
-        .map_err(|err| ApiError::unprocessable(err.to_string()))?;
-    let known = D1Store::new(ctx)
-        .version_artifacts(ctx.org()?, model, &[report.version.as_str()])
-        .await?
-        .pop();
-    if known.is_none() {
-        crate::handlers::models::load(ctx, model).await?;
-        return Err(ApiError::unprocessable(format!(
-            "{model} has no version `{}`; telemetry is reported for registered versions",
-            report.version
-        )));
-    }
-    store(
-        ctx,
-        model,
-        &report.version,
-        report.stage,
-        "client",
+    telemetry::report_window(
+        &D1Store::new(ctx),
+        ctx.org()?,
+        (model, &report.version, report.stage),
         &report.window,
     )
     .await?;

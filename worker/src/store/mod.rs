@@ -596,3 +596,17 @@ impl outpost_registry::ports::Webhooks for D1Store<'_> {
             .transpose()
     }
 }
+
+impl outpost_registry::ports::Telemetry for D1Store<'_> {
+    async fn insert_window(
+        &self,
+        org: &str,
+        at: (&str, &str, Stage, &str),
+        window: &outpost_core::telemetry::TelemetryWindow,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(window).map_err(failed)?;
+        telemetry::insert_window(self.ctx, org, at, &text)
+            .await
+            .map_err(failed)
+    }
+}
