@@ -162,6 +162,16 @@ pub enum RegistryError {
     InvalidSubscription(outpost_core::webhook::SubscriptionError),
     #[error("{0}")]
     InvalidWindow(outpost_core::telemetry::TelemetryError),
+    #[error("{0}")]
+    InvalidOrgName(outpost_core::auth::AuthError),
+    #[error("organisation `{org}` already exists; ask one of its admins for a token")]
+    OrgExists { org: String },
+    #[error("token name must be 1-64 characters")]
+    TokenName,
+    #[error("expires_in must be at least 1 second")]
+    TokenLifetime,
+    #[error("no token `{id}` in organisation `{org}`")]
+    TokenNotFound { org: String, id: String },
     #[error("{model} has no version `{version}`; telemetry is reported for registered versions")]
     TelemetryForUnknownVersion { model: String, version: String },
     #[error("a description is at most 200 bytes")]
@@ -238,11 +248,13 @@ impl RegistryError {
             | RegistryError::ReferenceExists { .. }
             | RegistryError::ReferenceRaced { .. }
             | RegistryError::TooManyWebhooks { .. }
+            | RegistryError::OrgExists { .. }
             | RegistryError::BumpKeptRacing { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::VersionNotFound { .. }
             | RegistryError::NoSuchVersion { .. }
-            | RegistryError::WebhookNotFound { .. } => ProblemKind::NotFound,
+            | RegistryError::WebhookNotFound { .. }
+            | RegistryError::TokenNotFound { .. } => ProblemKind::NotFound,
             RegistryError::ForceNeedsReason
             | RegistryError::GatesFailed { .. }
             | RegistryError::InvalidRollout { .. }
@@ -256,6 +268,9 @@ impl RegistryError {
             | RegistryError::InvalidProfile(_)
             | RegistryError::InvalidSubscription(_)
             | RegistryError::InvalidWindow(_)
+            | RegistryError::InvalidOrgName(_)
+            | RegistryError::TokenName
+            | RegistryError::TokenLifetime
             | RegistryError::TelemetryForUnknownVersion { .. }
             | RegistryError::WebhookDescriptionTooLong
             | RegistryError::ParentMissing { .. }

@@ -41,7 +41,8 @@
 //! models ([`models::create_model`]); tags ([`versions::change_tags`]);
 //! reference profiles ([`profiles::set_reference`]); webhook endpoints
 //! ([`webhooks::create_webhook`], [`webhooks::delete_webhook`]); client
-//! telemetry ([`telemetry::report_window`]).
+//! telemetry ([`telemetry::report_window`]); organisations and tokens
+//! ([`tokens::init_org`], [`tokens::create_token`], [`tokens::revoke_token`]).
 
 pub mod deletion;
 pub mod error;
@@ -54,6 +55,7 @@ pub mod resolve;
 pub mod routing;
 pub mod stages;
 pub mod telemetry;
+pub mod tokens;
 pub mod trust;
 pub mod versions;
 pub mod webhooks;

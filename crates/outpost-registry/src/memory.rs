@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
-use outpost_core::api::{ModelPolicies, VersionRecord};
+use outpost_core::api::{ModelPolicies, TokenRecord, VersionRecord};
 use outpost_core::audit::{AuditEntry, Outcome, chain_after};
 use outpost_core::digest::Digest;
 use outpost_core::guardrail::Guardrails;
@@ -22,8 +22,8 @@ use crate::error::StoreError;
 use crate::ports::{
     AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, GateFacts, Inspection,
     Keys, Models, OnlineKey, Policies, Profiles, Rehashed, Resolutions, Runtime, StageHead, Stages,
-    Telemetry, TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions,
-    WebhookEndpoint, Webhooks,
+    Telemetry, Tokens, TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails,
+    Versions, WebhookEndpoint, Webhooks,
 };
 
 type ModelKey = (String, String);
@@ -69,6 +69,8 @@ pub struct MemoryRegistry {
     webhooks: RefCell<BTreeMap<(String, String), StoredWebhook>>,
     random_counter: Cell<u8>,
     windows: RefCell<Vec<StoredWindow>>,
+    orgs: RefCell<BTreeMap<String, String>>,
+    tokens: RefCell<BTreeMap<(String, String), (TokenRecord, Digest)>>,
 }
 
 /// 2026-11-22T23:15:26Z: the default clock.
@@ -112,6 +114,8 @@ impl MemoryRegistry {
             webhooks: RefCell::default(),
             random_counter: Cell::new(0),
             windows: RefCell::default(),
+            orgs: RefCell::default(),
+            tokens: RefCell::default(),
         }
     }
 
@@ -376,6 +380,22 @@ impl MemoryRegistry {
                 self.guardrails
                     .borrow_mut()
                     .insert((org.to_owned(), model, stage), (canary, since, policy));
+            }
+            Change::CreateOrg { name, display_name } => {
+                self.orgs.borrow_mut().insert(name, display_name);
+            }
+            Change::CreateToken {
+                record,
+                secret_hash,
+            } => {
+                self.tokens
+                    .borrow_mut()
+                    .insert((org.to_owned(), record.id.clone()), (record, secret_hash));
+            }
+            Change::RevokeToken { id } => {
+                if let Some((record, _)) = self.tokens.borrow_mut().get_mut(&(org.to_owned(), id)) {
+                    record.revoked_at.get_or_insert(self.now.get());
+                }
             }
             Change::CreateWebhook(endpoint, secret) => {
                 self.webhooks.borrow_mut().insert(
@@ -662,6 +682,9 @@ impl Commit for MemoryRegistry {
                     {
                         return Err(CommitError::Conflict("trust_metadata"));
                     }
+                    Change::CreateOrg { name, .. } if self.orgs.borrow().contains_key(name) => {
+                        return Err(CommitError::Conflict("organizations"));
+                    }
                     Change::SetReference { model, version, .. }
                         if self.references.borrow().contains_key(&(
                             org.to_owned(),
@@ -718,7 +741,7 @@ impl Commit for MemoryRegistry {
                 seq: 0,
                 at: self.now.get(),
                 actor: Some(actor),
-                role: Some(role),
+                role,
                 action: event.action,
                 target: event.target,
                 outcome: Outcome::Ok,
@@ -1039,5 +1062,21 @@ impl Telemetry for MemoryRegistry {
             window.clone(),
         ));
         Ok(())
+    }
+}
+
+impl MemoryRegistry {
+    /// A token's record and secret hash, as stored.
+    pub fn stored_token(&self, org: &str, id: &str) -> Option<(TokenRecord, Digest)> {
+        self.tokens
+            .borrow()
+            .get(&(org.to_owned(), id.to_owned()))
+            .cloned()
+    }
+}
+
+impl Tokens for MemoryRegistry {
+    async fn token(&self, org: &str, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.stored_token(org, id).map(|(record, _)| record))
     }
 }

@@ -36,6 +36,16 @@ pub struct VersionArtifact {
     pub length: u64,
 }
 
+/// Tokens of an organisation (authentication reads them by id elsewhere).
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Tokens {
+    async fn token(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> Result<Option<outpost_core::api::TokenRecord>, StoreError>;
+}
+
 /// Telemetry windows: aggregated sketches from clients and the Worker.
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Telemetry {
@@ -166,6 +176,9 @@ pub enum Actor {
         role: Role,
     },
     Cron,
+    /// The deployment's bootstrap secret creating an organisation (it has
+    /// no role inside any organisation).
+    Bootstrap,
 }
 
 impl Actor {
@@ -174,6 +187,7 @@ impl Actor {
         match self {
             Actor::Caller { name, .. } => name,
             Actor::Cron => "cron",
+            Actor::Bootstrap => "bootstrap",
         }
     }
 
@@ -182,14 +196,18 @@ impl Actor {
         match self {
             Actor::Caller { role, .. } => *role,
             Actor::Cron => Role::Operator,
+            Actor::Bootstrap => Role::Admin,
         }
     }
 
     /// The audit log's `actor` and `role` for this actor.
-    pub fn audit_fields(&self) -> (String, String) {
+    pub fn audit_fields(&self) -> (String, Option<String>) {
         match self {
-            Actor::Caller { token_id, role, .. } => (token_id.clone(), role.as_str().to_owned()),
-            Actor::Cron => ("cron".to_owned(), Role::Operator.as_str().to_owned()),
+            Actor::Caller { token_id, role, .. } => {
+                (token_id.clone(), Some(role.as_str().to_owned()))
+            }
+            Actor::Cron => ("cron".to_owned(), Some(Role::Operator.as_str().to_owned())),
+            Actor::Bootstrap => ("bootstrap".to_owned(), None),
         }
     }
 }
@@ -273,6 +291,15 @@ pub enum Change {
         profile: Box<outpost_core::profile::ReferenceProfile>,
         created_by: String,
     },
+    /// Creates an organisation (`name` is unique).
+    CreateOrg { name: String, display_name: String },
+    /// Stores a minted token: its record and the hash of its secret.
+    CreateToken {
+        record: outpost_core::api::TokenRecord,
+        secret_hash: Digest,
+    },
+    /// Revokes a token (permanent).
+    RevokeToken { id: String },
     /// Registers a webhook endpoint with its signing secret.
     CreateWebhook(WebhookEndpoint, String),
     /// Deletes an endpoint: its pending deliveries fail, the log stays.

@@ -2,7 +2,8 @@
 //! `crate::authn`'s).
 
 use outpost_core::api::TokenRecord;
-use outpost_core::auth::MintedToken;
+use outpost_core::digest::Digest;
+use outpost_registry::StoreError;
 use worker::D1PreparedStatement;
 
 use crate::ctx::Ctx;
@@ -38,7 +39,8 @@ pub async fn org(ctx: &Ctx, name: &str) -> worker::Result<Option<OrgRow>> {
 pub fn insert_token(
     ctx: &Ctx,
     org: &str,
-    minted: &MintedToken,
+    id: &str,
+    secret_hash: &Digest,
     record: &TokenRecord,
 ) -> worker::Result<worker::D1PreparedStatement> {
     ctx
@@ -48,11 +50,11 @@ pub fn insert_token(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .bind(&[
-            db::text(&minted.id),
+            db::text(id),
             db::text(org),
             db::text(&record.name),
             db::text(record.role.as_str()),
-            db::text(&minted.secret_hash.to_string()),
+            db::text(&secret_hash.to_string()),
             db::int(record.created_at),
             db::opt_text(record.created_by.as_deref()),
             db::opt_int(record.expires_at),
@@ -71,6 +73,23 @@ pub struct TokenListRow {
 }
 
 const TOKEN_COLUMNS: &str = "id, name, role, created_at, created_by, expires_at, revoked_at";
+
+impl TokenListRow {
+    pub fn record(self) -> Result<TokenRecord, StoreError> {
+        Ok(TokenRecord {
+            role: self
+                .role
+                .parse()
+                .map_err(|_| StoreError::new(format!("stored role `{}`", self.role)))?,
+            id: self.id,
+            name: self.name,
+            created_at: db::as_i64(self.created_at),
+            created_by: self.created_by,
+            expires_at: self.expires_at.map(db::as_i64),
+            revoked_at: self.revoked_at.map(db::as_i64),
+        })
+    }
+}
 
 pub async fn tokens(ctx: &Ctx, org: &str) -> worker::Result<Vec<TokenListRow>> {
     db::all::<TokenListRow>(

@@ -342,6 +342,15 @@ impl D1Store<'_> {
     fn statement(&self, org: &str, change: &Change) -> Result<D1PreparedStatement, StoreError> {
         let db = &self.ctx.db;
         match change {
+            Change::CreateOrg { name, display_name } => {
+                admin::insert_org(self.ctx, name, display_name).map_err(failed)
+            }
+            Change::CreateToken {
+                record,
+                secret_hash,
+            } => admin::insert_token(self.ctx, org, &record.id, secret_hash, record)
+                .map_err(failed),
+            Change::RevokeToken { id } => admin::revoke_token(self.ctx, org, id).map_err(failed),
             Change::CreateWebhook(..) | Change::DeleteWebhook { .. } => Err(StoreError::new(
                 "webhook changes take several statements; use `statements`",
             )),
@@ -516,7 +525,7 @@ impl Commit for D1Store<'_> {
         let event = crate::store::audit::Event {
             org: org.to_owned(),
             actor: Some(actor),
-            role: Some(role),
+            role,
             action: event.action,
             target: event.target,
             outcome: outpost_core::audit::Outcome::Ok,
@@ -533,6 +542,11 @@ impl Commit for D1Store<'_> {
                 if db::is_unique_violation(&err, "deployments") =>
             {
                 Err(CommitError::Conflict("deployments"))
+            }
+            Err(crate::store::audit::CommitError::Statement(err))
+                if db::is_unique_violation(&err, "organizations") =>
+            {
+                Err(CommitError::Conflict("organizations"))
             }
             Err(crate::store::audit::CommitError::Statement(err))
                 if db::is_unique_violation(&err, "reference_profiles") =>
@@ -608,5 +622,19 @@ impl outpost_registry::ports::Telemetry for D1Store<'_> {
         telemetry::insert_window(self.ctx, org, at, &text)
             .await
             .map_err(failed)
+    }
+}
+
+impl outpost_registry::ports::Tokens for D1Store<'_> {
+    async fn token(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> Result<Option<outpost_core::api::TokenRecord>, StoreError> {
+        admin::token(self.ctx, org, id)
+            .await
+            .map_err(failed)?
+            .map(admin::TokenListRow::record)
+            .transpose()
     }
 }
