@@ -133,7 +133,8 @@ async fn apply_retention(env: &Env) -> Result<usize, String> {
 /// Checks every guarded canary, each as the `cron` operator of its
 /// organisation; one failure does not stop the others.
 async fn check_guardrails(env: &Env) -> Result<(usize, usize), String> {
-    use crate::handlers::guardrails::{self, Outcome};
+    use crate::handlers::guardrails;
+    use outpost_registry::guardrails::CheckOutcome as Outcome;
     let base = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
     let rows = guardrails::all(&base).await.map_err(|e| format!("{e:?}"))?;
     let (mut checked, mut rolled_back) = (0, 0);

@@ -42,10 +42,12 @@
 //! reference profiles ([`profiles::set_reference`]); webhook endpoints
 //! ([`webhooks::create_webhook`], [`webhooks::delete_webhook`]); client
 //! telemetry ([`telemetry::report_window`]); organisations and tokens
-//! ([`tokens::init_org`], [`tokens::create_token`], [`tokens::revoke_token`]).
+//! ([`tokens::init_org`], [`tokens::create_token`], [`tokens::revoke_token`]);
+//! the cron's guardrail check ([`guardrails::check_guardrail`]).
 
 pub mod deletion;
 pub mod error;
+pub mod guardrails;
 #[cfg(feature = "memory")]
 pub mod memory;
 pub mod models;

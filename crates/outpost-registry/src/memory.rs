@@ -70,6 +70,7 @@ pub struct MemoryRegistry {
     random_counter: Cell<u8>,
     windows: RefCell<Vec<StoredWindow>>,
     orgs: RefCell<BTreeMap<String, String>>,
+    checks: RefCell<Vec<(String, String, Stage, Value)>>,
     tokens: RefCell<BTreeMap<(String, String), (TokenRecord, Digest)>>,
 }
 
@@ -115,6 +116,7 @@ impl MemoryRegistry {
             random_counter: Cell::new(0),
             windows: RefCell::default(),
             orgs: RefCell::default(),
+            checks: RefCell::default(),
             tokens: RefCell::default(),
         }
     }
@@ -380,6 +382,16 @@ impl MemoryRegistry {
                 self.guardrails
                     .borrow_mut()
                     .insert((org.to_owned(), model, stage), (canary, since, policy));
+            }
+            Change::RecordGuardrailCheck {
+                model,
+                stage,
+                verdict,
+                ..
+            } => {
+                self.checks
+                    .borrow_mut()
+                    .push((org.to_owned(), model, stage, verdict));
             }
             Change::CreateOrg { name, display_name } => {
                 self.orgs.borrow_mut().insert(name, display_name);
@@ -657,6 +669,14 @@ impl TrustFiles for MemoryRegistry {
 }
 
 impl Commit for MemoryRegistry {
+    async fn apply(&self, org: &str, changes: Vec<Change>) -> Result<(), CommitError> {
+        self.check("commit")?;
+        for change in changes {
+            self.apply(org, change);
+        }
+        Ok(())
+    }
+
     /// All or nothing, like D1's `batch()`: every change is checked against
     /// its unique key before any is applied, then the audit entry chains.
     async fn commit(
@@ -1045,7 +1065,51 @@ impl MemoryRegistry {
     }
 }
 
+impl MemoryRegistry {
+    /// The guardrail verdicts recorded for a stage, oldest first.
+    pub fn recorded_checks(&self, org: &str, model: &str, stage: Stage) -> Vec<Value> {
+        self.checks
+            .borrow()
+            .iter()
+            .filter(|(o, m, s, _)| o == org && m == model && *s == stage)
+            .map(|(_, _, _, v)| v.clone())
+            .collect()
+    }
+
+    /// Stores a window as a client would have reported it.
+    pub fn add_window(&self, org: &str, at: (&str, &str, Stage), window: TelemetryWindow) {
+        let (model, version, stage) = at;
+        self.windows.borrow_mut().push((
+            org.to_owned(),
+            model.to_owned(),
+            version.to_owned(),
+            stage,
+            "client".to_owned(),
+            window,
+        ));
+    }
+}
+
 impl Telemetry for MemoryRegistry {
+    async fn version_windows(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+        stage: Option<Stage>,
+        _since: i64,
+    ) -> Result<Vec<TelemetryWindow>, StoreError> {
+        Ok(self
+            .windows
+            .borrow()
+            .iter()
+            .filter(|(o, m, v, s, _, _)| {
+                o == org && m == model && v == version && stage.is_none_or(|want| *s == want)
+            })
+            .map(|(.., w)| w.clone())
+            .collect())
+    }
+
     async fn insert_window(
         &self,
         org: &str,

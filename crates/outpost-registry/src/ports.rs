@@ -58,6 +58,16 @@ pub trait Telemetry {
         at: (&str, &str, Stage, &str),
         window: &outpost_core::telemetry::TelemetryWindow,
     ) -> Result<(), StoreError>;
+    /// One version's windows (optionally at one stage) received since
+    /// `since` (ms).
+    async fn version_windows(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+        stage: Option<Stage>,
+        since: i64,
+    ) -> Result<Vec<outpost_core::telemetry::TelemetryWindow>, StoreError>;
 }
 
 /// A registered webhook endpoint (never its secret).
@@ -300,6 +310,16 @@ pub enum Change {
     },
     /// Revokes a token (permanent).
     RevokeToken { id: String },
+    /// Records a guardrail check of the rollout watched since `since`:
+    /// verdict and measurements (JSON), and whether drift was announced.
+    RecordGuardrailCheck {
+        model: String,
+        stage: Stage,
+        since: i64,
+        verdict: serde_json::Value,
+        measured: serde_json::Value,
+        drift_notified: bool,
+    },
     /// Registers a webhook endpoint with its signing secret.
     CreateWebhook(WebhookEndpoint, String),
     /// Deletes an endpoint: its pending deliveries fail, the log stays.
@@ -339,9 +359,12 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
-/// Atomic writes with their audit entry.
+/// Atomic writes with their audit entry (or, for bookkeeping that is not a
+/// change of state — a check's verdict — without one).
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Commit {
+    /// Applies `changes` all or nothing, with no audit entry.
+    async fn apply(&self, org: &str, changes: Vec<Change>) -> Result<(), CommitError>;
     /// Applies `changes` and appends `event` to the organisation's audit
     /// chain, all or nothing.
     async fn commit(

@@ -660,3 +660,96 @@ fn an_invalid_policy_is_refused_when_it_is_set() {
     insta::assert_json_snapshot!(err.to_problem());
     assert!(registry.audit_log(ORG).is_empty());
 }
+
+fn watched(registry: &MemoryRegistry) -> outpost_registry::guardrails::WatchedCanary {
+    let (canary, since, policy) = registry.guardrails_of(ORG, MODEL, Stage::Canary).unwrap();
+    outpost_registry::guardrails::WatchedCanary {
+        org: ORG.into(),
+        model: MODEL.into(),
+        stage: Stage::Canary,
+        canary,
+        since,
+        policy,
+        drift_notified: false,
+    }
+}
+
+fn guarded_canary(registry: &MemoryRegistry) {
+    release_all(registry);
+    for version in ["1.0.0", "1.1.0"] {
+        to(registry, Stage::Staging, version).unwrap();
+    }
+    to(registry, Stage::Canary, "1.0.0").unwrap();
+    rollout(
+        registry,
+        Stage::Canary,
+        RolloutRequest {
+            canary: canary("1.1.0", 3_000),
+            guardrails: Some(
+                serde_json::from_value(json!({"max_error_rate": 0.05, "min_calls": 10})).unwrap(),
+            ),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+}
+
+fn window(calls: usize, errors: usize) -> outpost_core::telemetry::TelemetryWindow {
+    let mut window = outpost_core::telemetry::TelemetryWindow::new(Vec::new());
+    for _ in 0..calls - errors {
+        window.record_call(&[], 0, 2_000.0);
+    }
+    for _ in 0..errors {
+        window.record_error(2_000.0);
+    }
+    window
+}
+
+#[test]
+fn the_cron_trips_a_failing_canary_through_the_guardrail_check() {
+    use outpost_registry::guardrails::{CheckOutcome, check_guardrail};
+    let registry = registry();
+    guarded_canary(&registry);
+    registry.add_window(ORG, (MODEL, "1.1.0", Stage::Canary), window(20, 6));
+    let outcome = block_on(check_guardrail(&registry, &watched(&registry))).unwrap();
+    let CheckOutcome::RolledBack { reason, .. } = outcome else {
+        panic!("expected a rollback, got {outcome:?}");
+    };
+    assert!(reason.contains("1.1.0"), "{reason}");
+    let head = registry.history(ORG, MODEL, Stage::Canary).pop().unwrap();
+    assert_eq!((head.kind, head.actor.as_str()), (Move::Rollback, "cron"));
+    assert_eq!(head.to, StageState::single("1.0.0"));
+    let audit = registry.audit_log(ORG).pop().unwrap();
+    assert!(audit.details["guardrail"]["breaches"].is_array());
+    assert!(
+        registry
+            .outbox(ORG)
+            .iter()
+            .any(|(e, _)| *e == "guardrail.tripped")
+    );
+}
+
+#[test]
+fn a_healthy_canary_gets_its_verdict_recorded_and_stays() {
+    use outpost_registry::guardrails::{CheckOutcome, check_guardrail};
+    let registry = registry();
+    guarded_canary(&registry);
+    registry.add_window(ORG, (MODEL, "1.1.0", Stage::Canary), window(20, 0));
+    let entries = registry.audit_log(ORG).len();
+    let outcome = block_on(check_guardrail(&registry, &watched(&registry))).unwrap();
+    assert!(matches!(outcome, CheckOutcome::Checked(_)), "{outcome:?}");
+    assert_eq!(registry.recorded_checks(ORG, MODEL, Stage::Canary).len(), 1);
+    assert_eq!(
+        registry.audit_log(ORG).len(),
+        entries,
+        "a verdict is not a change"
+    );
+    assert_eq!(
+        registry
+            .history(ORG, MODEL, Stage::Canary)
+            .pop()
+            .unwrap()
+            .kind,
+        Move::Rollout
+    );
+}

@@ -53,7 +53,7 @@ pub async fn of_stage(
 /// whether drift has been announced for this episode.
 pub fn record_check(
     ctx: &Ctx,
-    row: &GuardrailRow,
+    (org, model, stage, since): (&str, &str, outpost_core::lifecycle::Stage, i64),
     verdict: &str,
     measured: &str,
     drift_notified: bool,
@@ -68,9 +68,9 @@ pub fn record_check(
             db::text(verdict),
             db::text(measured),
             db::int(i64::from(drift_notified)),
-            db::text(&row.org),
-            db::text(&row.model),
-            db::text(&row.stage),
-            db::real(row.since),
+            db::text(org),
+            db::text(model),
+            db::text(stage.as_str()),
+            db::int(since),
         ])
 }

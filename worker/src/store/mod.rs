@@ -342,6 +342,21 @@ impl D1Store<'_> {
     fn statement(&self, org: &str, change: &Change) -> Result<D1PreparedStatement, StoreError> {
         let db = &self.ctx.db;
         match change {
+            Change::RecordGuardrailCheck {
+                model,
+                stage,
+                since,
+                verdict,
+                measured,
+                drift_notified,
+            } => guardrails::record_check(
+                self.ctx,
+                (org, model, *stage, *since),
+                &verdict.to_string(),
+                &measured.to_string(),
+                *drift_notified,
+            )
+            .map_err(failed),
             Change::CreateOrg { name, display_name } => {
                 admin::insert_org(self.ctx, name, display_name).map_err(failed)
             }
@@ -508,6 +523,15 @@ impl TrustRow {
 }
 
 impl Commit for D1Store<'_> {
+    async fn apply(&self, org: &str, changes: Vec<Change>) -> Result<(), CommitError> {
+        let mut statements = Vec::with_capacity(changes.len());
+        for change in &changes {
+            statements.extend(self.statements(org, change)?);
+        }
+        self.ctx.db.batch(statements).await.map_err(failed)?;
+        Ok(())
+    }
+
     /// The changes' statements and the audit entry in one D1 `batch()`
     /// (`audit::commit` chains the entry and retries a lost race for the
     /// next audit position); a unique violation of a change is a conflict.
@@ -612,6 +636,29 @@ impl outpost_registry::ports::Webhooks for D1Store<'_> {
 }
 
 impl outpost_registry::ports::Telemetry for D1Store<'_> {
+    async fn version_windows(
+        &self,
+        org: &str,
+        model: &str,
+        version: &str,
+        stage: Option<Stage>,
+        since: i64,
+    ) -> Result<Vec<outpost_core::telemetry::TelemetryWindow>, StoreError> {
+        let rows = telemetry::version_windows(
+            self.ctx,
+            org,
+            (model, version),
+            stage.map(Stage::as_str),
+            since,
+        )
+        .await
+        .map_err(failed)?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| serde_json::from_str(&row.window).ok())
+            .collect())
+    }
+
     async fn insert_window(
         &self,
         org: &str,
