@@ -20,10 +20,10 @@ use serde_json::Value;
 
 use crate::error::StoreError;
 use crate::ports::{
-    AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, GateFacts, Inspection,
-    Keys, Models, OnlineKey, Policies, Profiles, Rehashed, Resolutions, Runtime, StageHead, Stages,
-    Telemetry, Tokens, TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails,
-    Versions, WebhookEndpoint, Webhooks,
+    AttemptOutcome, AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments,
+    DueDelivery, GateFacts, Inspection, Keys, Models, OnlineKey, Outbox, Policies, Profiles,
+    Rehashed, Resolutions, Runtime, Sender, StageHead, Stages, Telemetry, Tokens, TrustFiles,
+    TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions, WebhookEndpoint, Webhooks,
 };
 
 type ModelKey = (String, String);
@@ -33,6 +33,8 @@ type Watched = (String, i64, Guardrails);
 type StoredWebhook = (WebhookEndpoint, String, bool);
 /// A telemetry window with its org, model, version, stage and source.
 type StoredWindow = (String, String, String, Stage, String, TelemetryWindow);
+/// A request the sender posted: url, headers, body.
+pub type Posted = (String, Vec<(String, String)>, String);
 
 /// A whole registry in memory. Interior mutability: use cases take `&self`
 /// ports, as they do over D1.
@@ -71,6 +73,9 @@ pub struct MemoryRegistry {
     windows: RefCell<Vec<StoredWindow>>,
     orgs: RefCell<BTreeMap<String, String>>,
     checks: RefCell<Vec<(String, String, Stage, Value)>>,
+    deliveries: RefCell<Vec<(DueDelivery, Option<AttemptOutcome>)>>,
+    responses: RefCell<std::collections::VecDeque<Result<u16, String>>>,
+    posted: RefCell<Vec<Posted>>,
     tokens: RefCell<BTreeMap<(String, String), (TokenRecord, Digest)>>,
 }
 
@@ -117,6 +122,9 @@ impl MemoryRegistry {
             windows: RefCell::default(),
             orgs: RefCell::default(),
             checks: RefCell::default(),
+            deliveries: RefCell::default(),
+            responses: RefCell::default(),
+            posted: RefCell::default(),
             tokens: RefCell::default(),
         }
     }
@@ -1142,5 +1150,100 @@ impl MemoryRegistry {
 impl Tokens for MemoryRegistry {
     async fn token(&self, org: &str, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         Ok(self.stored_token(org, id).map(|(record, _)| record))
+    }
+}
+
+impl MemoryRegistry {
+    /// Puts a delivery in the outbox, due at `next_attempt_at`.
+    pub fn queue_delivery(&self, delivery: DueDelivery) {
+        self.deliveries.borrow_mut().push((delivery, None));
+    }
+
+    /// The next answers the sender gives, in order (then 200s).
+    pub fn respond_with(&self, answers: Vec<Result<u16, String>>) {
+        self.responses.borrow_mut().extend(answers);
+    }
+
+    /// What was posted: (url, headers, body).
+    pub fn posted(&self) -> Vec<Posted> {
+        self.posted.borrow().clone()
+    }
+
+    /// A delivery's state: (attempts, next attempt, last outcome).
+    pub fn delivery(&self, id: &str) -> Option<(u64, i64, Option<AttemptOutcome>)> {
+        self.deliveries
+            .borrow()
+            .iter()
+            .find(|(d, _)| d.id == id)
+            .map(|(d, o)| (d.attempts, d.next_attempt_at, o.clone()))
+    }
+}
+
+impl Outbox for MemoryRegistry {
+    async fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<DueDelivery>, StoreError> {
+        Ok(self
+            .deliveries
+            .borrow()
+            .iter()
+            .filter(|(d, o)| {
+                d.next_attempt_at <= now && !matches!(o, Some(AttemptOutcome::Delivered(_)))
+            })
+            .filter(|(_, o)| !matches!(o, Some(AttemptOutcome::Failed { next: None, .. })))
+            .map(|(d, _)| d.clone())
+            .take(limit)
+            .collect())
+    }
+
+    async fn claim_delivery(&self, due: &DueDelivery, lease: i64) -> Result<bool, StoreError> {
+        let mut deliveries = self.deliveries.borrow_mut();
+        let Some((stored, _)) = deliveries.iter_mut().find(|(d, _)| d.id == due.id) else {
+            return Ok(false);
+        };
+        if stored.next_attempt_at != due.next_attempt_at {
+            return Ok(false);
+        }
+        stored.next_attempt_at = lease;
+        Ok(true)
+    }
+
+    async fn record_attempt(
+        &self,
+        id: &str,
+        attempts: u64,
+        _at: i64,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        let mut deliveries = self.deliveries.borrow_mut();
+        if let Some((stored, last)) = deliveries.iter_mut().find(|(d, _)| d.id == id) {
+            stored.attempts = attempts;
+            if let AttemptOutcome::Failed {
+                next: Some(next), ..
+            } = outcome
+            {
+                stored.next_attempt_at = *next;
+            }
+            *last = Some(outcome.clone());
+        }
+        Ok(())
+    }
+}
+
+impl Sender for MemoryRegistry {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &str,
+        _timeout_ms: u64,
+    ) -> Result<u16, String> {
+        self.posted.borrow_mut().push((
+            url.to_owned(),
+            headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            body.to_owned(),
+        ));
+        self.responses.borrow_mut().pop_front().unwrap_or(Ok(200))
     }
 }

@@ -173,6 +173,11 @@ pub trait Clock {
     fn random_u32(&self) -> Result<u32, StoreError>;
     /// `n` cryptographically random bytes (ids, secrets).
     fn random_bytes(&self, n: usize) -> Result<Vec<u8>, StoreError>;
+    /// The time now, read again (for work that outlasts a request, like a
+    /// run of webhook deliveries); `now_ms` unless the runtime can tell.
+    fn wall_clock_ms(&self) -> i64 {
+        self.now_ms()
+    }
 }
 
 /// Who made a change: the holder of a token, or the cron (which acts as the
@@ -537,4 +542,59 @@ pub trait Runtime {
     /// them); the reason when they are not what they claim.
     fn inspect(&self, bytes: &[u8], declared: Option<ArtifactFormat>)
     -> Result<Inspection, String>;
+}
+
+/// A delivery of the webhook outbox that is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// The message id (`webhook-id`), the same on every retry.
+    pub id: String,
+    pub payload: String,
+    pub attempts: u64,
+    pub next_attempt_at: i64,
+    pub url: String,
+    /// `whsec_…`.
+    pub secret: String,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered(u16),
+    /// The status if one came back, when to try again (`None`: given up),
+    /// and why.
+    Failed {
+        status: Option<u16>,
+        next: Option<i64>,
+        error: String,
+    },
+}
+
+/// The webhook outbox, across organisations (deliveries are made by the
+/// cron and after responses).
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Outbox {
+    async fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<DueDelivery>, StoreError>;
+    /// Claims a due delivery by pushing its next attempt out to `lease`;
+    /// false when another run claimed it first.
+    async fn claim_delivery(&self, due: &DueDelivery, lease: i64) -> Result<bool, StoreError>;
+    async fn record_attempt(
+        &self,
+        id: &str,
+        attempts: u64,
+        at: i64,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError>;
+}
+
+/// Sends an HTTP POST (webhooks): the status, or why nothing came back.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Sender {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &str,
+        timeout_ms: u64,
+    ) -> Result<u16, String>;
 }

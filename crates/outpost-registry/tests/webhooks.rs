@@ -101,3 +101,62 @@ fn an_organisation_has_a_bounded_number_of_endpoints() {
     ));
     insta::assert_json_snapshot!("too_many", one_more.unwrap_err().to_problem());
 }
+
+fn delivery(id: &str, due_at: i64) -> outpost_registry::ports::DueDelivery {
+    outpost_registry::ports::DueDelivery {
+        id: id.into(),
+        payload: r#"{"type":"stage.promoted"}"#.into(),
+        attempts: 0,
+        next_attempt_at: due_at,
+        url: "https://hooks.example.com/outpost".into(),
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+    }
+}
+
+#[test]
+fn due_deliveries_are_signed_sent_and_retried_on_the_schedule() {
+    use outpost_core::webhook::WebhookSecret;
+    use outpost_registry::memory::NOW;
+    use outpost_registry::ports::AttemptOutcome;
+    use outpost_registry::webhooks::deliver_due;
+    let registry = MemoryRegistry::new();
+    registry.queue_delivery(delivery("msg_ok", NOW - 1));
+    registry.queue_delivery(delivery("msg_flaky", NOW - 1));
+    registry.queue_delivery(delivery("msg_later", NOW + 60_000));
+    registry.respond_with(vec![Ok(204), Ok(503)]);
+    let (delivered, failed) = block_on(deliver_due(&registry)).unwrap();
+    assert_eq!((delivered, failed), (1, 1), "the later one is not due");
+    // Each request carries a Standard Webhooks signature that verifies.
+    let posted = registry.posted();
+    let header = |name: &str| {
+        posted[0]
+            .1
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
+    assert_eq!(
+        header("webhook-signature"),
+        secret.sign("msg_ok", timestamp, posted[0].2.as_bytes())
+    );
+    assert!(matches!(
+        registry.delivery("msg_ok").unwrap().2,
+        Some(AttemptOutcome::Delivered(204))
+    ));
+    // The 503 is retried 5 s later (the schedule's first step).
+    let (attempts, next, outcome) = registry.delivery("msg_flaky").unwrap();
+    assert_eq!(attempts, 1);
+    assert_eq!(next, NOW + 5_000);
+    assert!(matches!(
+        outcome,
+        Some(AttemptOutcome::Failed {
+            status: Some(503),
+            ..
+        })
+    ));
+    // Nothing is due again before then.
+    assert_eq!(block_on(deliver_due(&registry)).unwrap(), (0, 0));
+}

@@ -4,7 +4,7 @@
 //! delivery — signed as Standard Webhooks (`outpost_core::webhook`), retried
 //! on its schedule, listed per endpoint.
 
-use outpost_core::webhook::{EVENTS, Endpoint, WebhookSecret, retry_delay_s};
+use outpost_core::webhook::{EVENTS, Endpoint};
 use serde_json::{Value, json};
 use worker::{Env, Request, Response};
 
@@ -14,16 +14,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
 use crate::store::D1Store;
-use crate::store::{
-    self,
-    webhooks::{DueRow, WebhookRow},
-};
+use crate::store::{self, webhooks::WebhookRow};
 use outpost_registry::webhooks::{self, NewWebhook};
-
-/// Deliveries attempted per run (a request's tail, or the cron).
-const DELIVERIES_PER_RUN: usize = 25;
-/// How long an attempt may take before it counts as failed.
-const ATTEMPT_TIMEOUT_MS: u64 = 10_000;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,92 +153,12 @@ pub async fn list_deliveries(ctx: &Ctx, req: &Request, matched: &Matched) -> Api
     )?)
 }
 
-/// What one attempt came to.
-enum Attempt {
-    Delivered(u16),
-    Failed(Option<u16>, String),
-}
-
-async fn attempt(row: &DueRow, now_ms: i64) -> Attempt {
-    let secret = match WebhookSecret::parse(&row.secret) {
-        Ok(secret) => secret,
-        Err(err) => return Attempt::Failed(None, format!("stored secret unusable: {err}")),
-    };
-    let timestamp = now_ms.div_euclid(1000);
-    let signature = secret.sign(&row.id, timestamp, row.payload.as_bytes());
-    match send(row, timestamp, &signature).await {
-        Ok(status) if (200..300).contains(&status) => Attempt::Delivered(status),
-        Ok(status) => Attempt::Failed(Some(status), format!("the endpoint answered {status}")),
-        Err(err) => Attempt::Failed(None, err),
-    }
-}
-
-async fn send(row: &DueRow, timestamp: i64, signature: &str) -> Result<u16, String> {
-    use futures_util::future::{Either, select};
-    let headers = worker::Headers::new();
-    let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
-    set("content-type", "application/json")?;
-    set("user-agent", "Outpost-Webhooks/1")?;
-    set("webhook-id", &row.id)?;
-    set("webhook-timestamp", &timestamp.to_string())?;
-    set("webhook-signature", signature)?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_headers(headers)
-        // A redirect is not followed: the endpoint is what was registered.
-        .with_redirect(worker::RequestRedirect::Manual)
-        .with_body(Some(row.payload.as_str().into()));
-    let request = Request::new_with_init(&row.url, &init).map_err(|e| e.to_string())?;
-    let fetcher = worker::Fetch::Request(request);
-    let fetch = Box::pin(fetcher.send());
-    let timeout = Box::pin(worker::Delay::from(std::time::Duration::from_millis(
-        ATTEMPT_TIMEOUT_MS,
-    )));
-    match select(fetch, timeout).await {
-        Either::Left((Ok(response), _)) => Ok(response.status_code()),
-        Either::Left((Err(err), _)) => Err(format!("the request failed: {err}")),
-        Either::Right(_) => Err(format!("no answer within {ATTEMPT_TIMEOUT_MS} ms")),
-    }
-}
-
-/// Attempts the deliveries that are due, oldest first; each is claimed
-/// first (its next attempt pushed out) so that two runs never send it twice
-/// at once. Returns (delivered, failed attempts).
+/// Attempts the deliveries that are due (`outpost_registry::webhooks::
+/// deliver_due`): after a response that announced something, and from the
+/// cron. Returns (delivered, failed attempts).
 pub async fn deliver_due(env: &Env) -> Result<(usize, usize), String> {
-    let db = env.d1(crate::ctx::D1_BINDING).map_err(|e| e.to_string())?;
-    let now = worker::Date::now().as_millis() as i64;
-    let due = store::webhooks::due(&db, now, DELIVERIES_PER_RUN)
+    let ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    webhooks::deliver_due(&D1Store::new(&ctx))
         .await
-        .map_err(|e| e.to_string())?;
-    let (mut delivered, mut failed) = (0, 0);
-    for row in due {
-        let lease = now + 2 * ATTEMPT_TIMEOUT_MS as i64;
-        if !store::webhooks::claim(&db, &row, lease)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            continue;
-        }
-        let attempts = as_i64(row.attempts) + 1;
-        let at = worker::Date::now().as_millis() as i64;
-        let outcome = match attempt(&row, at).await {
-            Attempt::Delivered(status) => {
-                delivered += 1;
-                store::webhooks::Outcome::Delivered(status)
-            }
-            Attempt::Failed(status, error) => {
-                failed += 1;
-                let next = retry_delay_s(attempts as usize).map(|s| at + s as i64 * 1000);
-                store::webhooks::Outcome::Failed {
-                    status,
-                    next,
-                    error,
-                }
-            }
-        };
-        store::webhooks::record_attempt(&db, &row.id, attempts, at, &outcome)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok((delivered, failed))
+        .map_err(|e| e.to_string())
 }

@@ -256,6 +256,10 @@ impl Clock for D1Store<'_> {
         crate::ctx::random_bytes(n).map_err(|_| StoreError::new("no randomness"))
     }
 
+    fn wall_clock_ms(&self) -> i64 {
+        worker::Date::now().as_millis() as i64
+    }
+
     fn random_u32(&self) -> Result<u32, StoreError> {
         let bytes = crate::ctx::random_bytes(4).map_err(|_| StoreError::new("no randomness"))?;
         Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
@@ -683,5 +687,83 @@ impl outpost_registry::ports::Tokens for D1Store<'_> {
             .map_err(failed)?
             .map(admin::TokenListRow::record)
             .transpose()
+    }
+}
+
+impl outpost_registry::ports::Outbox for D1Store<'_> {
+    async fn due_deliveries(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<outpost_registry::ports::DueDelivery>, StoreError> {
+        Ok(webhooks::due(&self.ctx.db, now, limit)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|row| outpost_registry::ports::DueDelivery {
+                id: row.id,
+                payload: row.payload,
+                attempts: as_i64(row.attempts) as u64,
+                next_attempt_at: as_i64(row.next_attempt_at),
+                url: row.url,
+                secret: row.secret,
+            })
+            .collect())
+    }
+
+    async fn claim_delivery(
+        &self,
+        due: &outpost_registry::ports::DueDelivery,
+        lease: i64,
+    ) -> Result<bool, StoreError> {
+        webhooks::claim(&self.ctx.db, &due.id, due.next_attempt_at, lease)
+            .await
+            .map_err(failed)
+    }
+
+    async fn record_attempt(
+        &self,
+        id: &str,
+        attempts: u64,
+        at: i64,
+        outcome: &outpost_registry::ports::AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        webhooks::record_attempt(&self.ctx.db, id, attempts as i64, at, outcome)
+            .await
+            .map_err(failed)
+    }
+}
+
+impl outpost_registry::ports::Sender for D1Store<'_> {
+    /// A POST through the Workers runtime's `fetch`, redirects not followed
+    /// (the endpoint is what was registered), bounded by `timeout_ms`.
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &str,
+        timeout_ms: u64,
+    ) -> Result<u16, String> {
+        use futures_util::future::{Either, select};
+        let sent = worker::Headers::new();
+        for (name, value) in headers {
+            sent.set(name, value).map_err(|e| e.to_string())?;
+        }
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post)
+            .with_headers(sent)
+            .with_redirect(worker::RequestRedirect::Manual)
+            .with_body(Some(body.into()));
+        let request = worker::Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+        let fetcher = worker::Fetch::Request(request);
+        let fetch = Box::pin(fetcher.send());
+        let timeout = Box::pin(worker::Delay::from(std::time::Duration::from_millis(
+            timeout_ms,
+        )));
+        match select(fetch, timeout).await {
+            Either::Left((Ok(response), _)) => Ok(response.status_code()),
+            Either::Left((Err(err), _)) => Err(format!("the request failed: {err}")),
+            Either::Right(_) => Err(format!("no answer within {timeout_ms} ms")),
+        }
     }
 }

@@ -2,10 +2,11 @@
 //! enqueues a delivery is `super::enqueue_webhook`, committed with the
 //! change it announces).
 
+use outpost_registry::ports::AttemptOutcome;
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::ctx::Ctx;
-use crate::db::{self, as_i64};
+use crate::db;
 
 #[derive(Debug, serde::Deserialize, serde::Serialize)]
 pub struct WebhookRow {
@@ -162,17 +163,18 @@ pub async fn due(db: &D1Database, now: i64, limit: usize) -> worker::Result<Vec<
 
 /// Claims a due delivery by pushing its next attempt out to `lease`;
 /// false when another run claimed it first.
-pub async fn claim(db: &D1Database, row: &DueRow, lease: i64) -> worker::Result<bool> {
+pub async fn claim(
+    db: &D1Database,
+    id: &str,
+    next_attempt_at: i64,
+    lease: i64,
+) -> worker::Result<bool> {
     let claimed = db
         .prepare(
             "UPDATE webhook_deliveries SET next_attempt_at = ?1
              WHERE id = ?2 AND status = 'pending' AND next_attempt_at = ?3",
         )
-        .bind(&[
-            db::int(lease),
-            db::text(&row.id),
-            db::int(as_i64(row.next_attempt_at)),
-        ])?
+        .bind(&[db::int(lease), db::text(id), db::int(next_attempt_at)])?
         .run()
         .await?;
     Ok(claimed
@@ -184,29 +186,16 @@ pub async fn claim(db: &D1Database, row: &DueRow, lease: i64) -> worker::Result<
         > 0)
 }
 
-/// How an attempt ended.
-#[derive(Debug)]
-pub enum Outcome {
-    Delivered(u16),
-    /// The status if one came back, when to try again (`None`: given up),
-    /// and why.
-    Failed {
-        status: Option<u16>,
-        next: Option<i64>,
-        error: String,
-    },
-}
-
 /// Records attempt number `attempts` at `at`.
 pub async fn record_attempt(
     db: &D1Database,
     id: &str,
     attempts: i64,
     at: i64,
-    outcome: &Outcome,
+    outcome: &AttemptOutcome,
 ) -> worker::Result<()> {
     let statement = match outcome {
-        Outcome::Delivered(status) => db
+        AttemptOutcome::Delivered(status) => db
             .prepare(
                 "UPDATE webhook_deliveries SET status = 'delivered', attempts = ?1, last_attempt_at = ?2,
                  response_status = ?3, next_attempt_at = NULL, last_error = NULL WHERE id = ?4",
@@ -217,7 +206,7 @@ pub async fn record_attempt(
                 db::int(i64::from(*status)),
                 db::text(id),
             ])?,
-        Outcome::Failed {
+        AttemptOutcome::Failed {
             status,
             next,
             error,
