@@ -1,0 +1,11 @@
+//! The registry's use cases against the in-memory adapters, one module per
+//! area, in one test binary (one link instead of eight).
+
+mod deletion;
+mod device_routing;
+mod models;
+mod registration;
+mod stage_moves;
+mod tokens;
+mod trust_repository;
+mod webhooks;
