@@ -17,7 +17,7 @@
 //! - [`query`]: version search filters (`f1>=0.85`), sorting and cursors.
 //! - [`pickle`]: the static safety scan of pickle-based artifacts.
 //! - [`audit`]: the audit log's hash chain and its verification.
-//! - [`range`]: HTTP Range and If-None-Match decisions for artifact downloads.
+//! - [`conditional`]: RFC 9110 conditional and range requests on artifact downloads.
 //! - [`upload`]: how large artifacts are cut into parts for resumable uploads.
 //! - [`lifecycle`]: stages, deployment history and its replay, rollback,
 //!   promotion gates, deletion and retention rules.
@@ -44,6 +44,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod conditional;
 pub mod digest;
 pub mod drift;
 pub mod guardrail;
@@ -54,7 +55,6 @@ pub mod pickle;
 pub mod problem;
 pub mod profile;
 pub mod query;
-pub mod range;
 pub mod readiness;
 pub mod reservoir;
 pub mod routing;

@@ -9,7 +9,10 @@ use outpost_core::guardrail::GuardrailError;
 use outpost_core::lifecycle::{DeletionRefusal, GateFailure, LifecycleError, PolicyError, Stage};
 use outpost_core::routing::RolloutError;
 use outpost_core::trust::TrustError;
+use outpost_core::upload::{PartPlan, PlanError};
 use outpost_core::{Problem, ProblemKind};
+
+use crate::ports::Received;
 
 /// A port failed under a use case.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,8 +215,76 @@ pub enum RegistryError {
     /// A promotion or retention policy that does not hold together.
     #[error("{0}")]
     InvalidPolicy(PolicyError),
+    #[error("no blob {digest} in organisation `{org}`")]
+    BlobNotFound { org: String, digest: Digest },
+    #[error("{digest} is stored with size {stored}, not {declared}: the declared size is wrong")]
+    BlobSizeConflict {
+        digest: Digest,
+        stored: u64,
+        declared: u64,
+    },
+    /// The bytes of a whole upload were not the declared ones.
+    #[error("{}; nothing was stored", mismatch(*.declared, *.received))]
+    UploadMismatch {
+        declared: (Digest, u64),
+        received: Received,
+    },
+    #[error("{0}")]
+    InvalidPartPlan(PlanError),
+    #[error(
+        "an upload of {digest} is open with size {} and part size {}; resume it with those, or abort it (DELETE /v1/orgs/{org}/uploads/{id})",
+        .plan.size, .plan.part_size
+    )]
+    UploadOpenWithOtherPlan {
+        org: String,
+        digest: Digest,
+        plan: PartPlan,
+        id: String,
+    },
+    #[error("an upload of this digest was started concurrently; start again to resume it")]
+    UploadStartedConcurrently,
+    #[error(
+        "no open upload `{id}` in organisation `{org}`; it may have completed, or start one with POST /v1/orgs/{org}/uploads"
+    )]
+    UploadNotFound { org: String, id: String },
+    #[error("{0}")]
+    NoSuchPart(PlanError),
+    #[error("part {number}: {}; send it again", mismatch(*.declared, *.received))]
+    PartMismatch {
+        number: u64,
+        declared: (Digest, u64),
+        received: Received,
+    },
+    #[error("parts {missing:?} have not been received; upload them, then complete")]
+    PartsMissing { missing: Vec<u64> },
+    #[error("{}; the upload was discarded, nothing was stored", mismatch(*.declared, *.received))]
+    AssembledMismatch {
+        declared: (Digest, u64),
+        received: Received,
+    },
     #[error("{0}")]
     Store(#[from] StoreError),
+}
+
+/// How received bytes differ from the declared digest and length: the
+/// length first, since a wrong length explains a wrong digest.
+fn mismatch((digest, length): (Digest, u64), received: Received) -> String {
+    if received.length != length {
+        format!(
+            "size mismatch: declared {length} bytes, received {}{}",
+            if received.length > length {
+                "at least "
+            } else {
+                ""
+            },
+            received.length
+        )
+    } else {
+        format!(
+            "digest mismatch: declared {digest}, received {}",
+            received.digest
+        )
+    }
 }
 
 fn gate_details(failures: &[GateFailure]) -> String {
@@ -249,12 +320,18 @@ impl RegistryError {
             | RegistryError::ReferenceRaced { .. }
             | RegistryError::TooManyWebhooks { .. }
             | RegistryError::OrgExists { .. }
-            | RegistryError::BumpKeptRacing { .. } => ProblemKind::Conflict,
+            | RegistryError::BumpKeptRacing { .. }
+            | RegistryError::UploadOpenWithOtherPlan { .. }
+            | RegistryError::UploadStartedConcurrently
+            | RegistryError::PartsMissing { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::VersionNotFound { .. }
             | RegistryError::NoSuchVersion { .. }
             | RegistryError::WebhookNotFound { .. }
-            | RegistryError::TokenNotFound { .. } => ProblemKind::NotFound,
+            | RegistryError::TokenNotFound { .. }
+            | RegistryError::BlobNotFound { .. }
+            | RegistryError::UploadNotFound { .. }
+            | RegistryError::NoSuchPart(_) => ProblemKind::NotFound,
             RegistryError::ForceNeedsReason
             | RegistryError::GatesFailed { .. }
             | RegistryError::InvalidRollout { .. }
@@ -276,7 +353,12 @@ impl RegistryError {
             | RegistryError::ParentMissing { .. }
             | RegistryError::ArtifactNotUploaded { .. }
             | RegistryError::ArtifactSizeMismatch { .. }
-            | RegistryError::ArtifactRefused(_) => ProblemKind::UnprocessableContent,
+            | RegistryError::ArtifactRefused(_)
+            | RegistryError::BlobSizeConflict { .. }
+            | RegistryError::UploadMismatch { .. }
+            | RegistryError::InvalidPartPlan(_)
+            | RegistryError::PartMismatch { .. }
+            | RegistryError::AssembledMismatch { .. } => ProblemKind::UnprocessableContent,
             RegistryError::TrustRefused(_)
             | RegistryError::NoRoot { .. }
             | RegistryError::RootLacksKey { .. }
@@ -306,6 +388,24 @@ impl RegistryError {
             RegistryError::TrustRefused(err) => {
                 Problem::new(self.kind(), err.to_string()).with_extension("code", err.code())
             }
+            RegistryError::PartsMissing { missing } => {
+                Problem::new(self.kind(), self.to_string()).with_extension("missing", missing)
+            }
+            RegistryError::UploadMismatch {
+                declared: (digest, _),
+                received,
+            }
+            | RegistryError::PartMismatch {
+                declared: (digest, _),
+                received,
+                ..
+            }
+            | RegistryError::AssembledMismatch {
+                declared: (digest, _),
+                received,
+            } => Problem::new(self.kind(), self.to_string())
+                .with_extension("expected", digest.to_string())
+                .with_extension("actual", received.digest.to_string()),
             other => Problem::new(other.kind(), other.to_string()),
         }
     }

@@ -43,8 +43,12 @@
 //! ([`webhooks::create_webhook`], [`webhooks::delete_webhook`]); client
 //! telemetry ([`telemetry::report_window`]); organisations and tokens
 //! ([`tokens::init_org`], [`tokens::create_token`], [`tokens::revoke_token`]);
-//! the cron's guardrail check ([`guardrails::check_guardrail`]).
+//! the cron's guardrail check ([`guardrails::check_guardrail`]); artifacts
+//! ([`blobs::put_blob`], [`blobs::download_blob`] under RFC 9110's
+//! conditional rules) and resumable uploads ([`uploads::start_upload`],
+//! [`uploads::put_part`], [`uploads::complete_upload`], …).
 
+pub mod blobs;
 pub mod deletion;
 pub mod error;
 pub mod guardrails;
@@ -59,6 +63,7 @@ pub mod stages;
 pub mod telemetry;
 pub mod tokens;
 pub mod trust;
+pub mod uploads;
 pub mod versions;
 pub mod webhooks;
 

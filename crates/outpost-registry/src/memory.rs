@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use outpost_core::api::{ModelPolicies, TokenRecord, VersionRecord};
 use outpost_core::audit::{AuditEntry, Outcome, chain_after};
+use outpost_core::conditional::ByteRange;
 use outpost_core::digest::Digest;
 use outpost_core::guardrail::Guardrails;
 use outpost_core::lifecycle::{Deployment, Move, Stage, StageState};
@@ -20,10 +21,11 @@ use serde_json::Value;
 
 use crate::error::StoreError;
 use crate::ports::{
-    AttemptOutcome, AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments,
-    DueDelivery, GateFacts, Inspection, Keys, Models, OnlineKey, Outbox, Policies, Profiles,
-    Rehashed, Resolutions, Runtime, Sender, StageHead, Stages, Telemetry, Tokens, TrustFiles,
-    TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions, WebhookEndpoint, Webhooks,
+    Arrival, AttemptOutcome, AuditEvent, BlobFacts, Blobs, Change, Clock, Commit, CommitError,
+    Deployments, DueDelivery, GateFacts, Inspection, Keys, Models, OnlineKey, OpenUpload, Outbox,
+    Policies, Profiles, Received, Rehashed, Resolutions, Runtime, Sender, StageHead, Stages,
+    Telemetry, Tokens, TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails,
+    Versions, WebhookEndpoint, Webhooks,
 };
 
 type ModelKey = (String, String);
@@ -49,7 +51,15 @@ pub struct MemoryRegistry {
     blobs: RefCell<BTreeMap<(String, Digest), Vec<u8>>>,
     unloadable: RefCell<BTreeSet<Digest>>,
     /// Artifact rows (D1's `blobs`); objects are in `blobs`.
-    blob_rows: RefCell<BTreeSet<(String, Digest)>>,
+    /// Each with its upload time (ms).
+    blob_rows: RefCell<BTreeMap<(String, Digest), i64>>,
+    /// Open multipart uploads by (org, id).
+    uploads: RefCell<BTreeMap<(String, String), OpenUpload>>,
+    /// Parts' bytes in the object store, by (org, backend id, number).
+    part_objects: RefCell<BTreeMap<(String, String, u64), Vec<u8>>>,
+    /// Multipart uploads begun in the object store and not yet completed
+    /// or aborted, by backend id.
+    multiparts: RefCell<BTreeSet<String>>,
     created_at: RefCell<BTreeMap<(String, String, String), i64>>,
     versions: RefCell<BTreeMap<(String, String, String), VersionArtifact>>,
     releases: RefCell<BTreeMap<String, Targets>>,
@@ -100,6 +110,9 @@ impl MemoryRegistry {
             blobs: RefCell::default(),
             unloadable: RefCell::default(),
             blob_rows: RefCell::default(),
+            uploads: RefCell::default(),
+            part_objects: RefCell::default(),
+            multiparts: RefCell::default(),
             created_at: RefCell::default(),
             versions: RefCell::default(),
             releases: RefCell::default(),
@@ -167,7 +180,9 @@ impl MemoryRegistry {
         self.blobs
             .borrow_mut()
             .insert((org.to_owned(), digest), bytes.to_vec());
-        self.blob_rows.borrow_mut().insert((org.to_owned(), digest));
+        self.blob_rows
+            .borrow_mut()
+            .insert((org.to_owned(), digest), self.now.get());
         self.created_at.borrow_mut().insert(
             (org.to_owned(), model.to_owned(), version.to_owned()),
             self.now.get(),
@@ -178,7 +193,7 @@ impl MemoryRegistry {
     pub fn has_blob(&self, org: &str, digest: Digest) -> (bool, bool) {
         let key = (org.to_owned(), digest);
         (
-            self.blob_rows.borrow().contains(&key),
+            self.blob_rows.borrow().contains_key(&key),
             self.blobs.borrow().contains_key(&key),
         )
     }
@@ -241,7 +256,9 @@ impl MemoryRegistry {
         self.blobs
             .borrow_mut()
             .insert((org.to_owned(), digest), bytes.to_vec());
-        self.blob_rows.borrow_mut().insert((org.to_owned(), digest));
+        self.blob_rows
+            .borrow_mut()
+            .insert((org.to_owned(), digest), self.now.get());
         digest
     }
 
@@ -361,6 +378,11 @@ impl MemoryRegistry {
     /// Makes the port method `name` fail with a storage error.
     pub fn fail(&self, name: &'static str) {
         self.failing.borrow_mut().insert(name);
+    }
+
+    /// Undoes [`Self::fail`].
+    pub fn heal(&self, name: &'static str) {
+        self.failing.borrow_mut().remove(name);
     }
 
     fn apply(&self, org: &str, change: Change) {
@@ -496,6 +518,32 @@ impl MemoryRegistry {
                 self.blob_rows
                     .borrow_mut()
                     .remove(&(org.to_owned(), digest));
+            }
+            Change::RecordBlob { digest, .. } => {
+                self.blob_rows
+                    .borrow_mut()
+                    .entry((org.to_owned(), digest))
+                    .or_insert(self.now.get());
+            }
+            Change::OpenUpload { upload, .. } => {
+                self.uploads
+                    .borrow_mut()
+                    .insert((org.to_owned(), upload.id.clone()), upload);
+            }
+            Change::RecordPart {
+                upload,
+                number,
+                etag,
+                ..
+            } => {
+                if let Some(open) = self.uploads.borrow_mut().get_mut(&(org.to_owned(), upload)) {
+                    open.parts.retain(|(n, _)| *n != number);
+                    open.parts.push((number, etag));
+                    open.parts.sort();
+                }
+            }
+            Change::CloseUpload { id } => {
+                self.uploads.borrow_mut().remove(&(org.to_owned(), id));
             }
             Change::Webhook { event, data } => {
                 self.outbox.borrow_mut().push((org.to_owned(), event, data));
@@ -749,6 +797,15 @@ impl Commit for MemoryRegistry {
                     {
                         return Err(CommitError::Conflict("deployments"));
                     }
+                    Change::OpenUpload { upload, .. }
+                        if self
+                            .uploads
+                            .borrow()
+                            .iter()
+                            .any(|((o, _), open)| o == org && open.digest == upload.digest) =>
+                    {
+                        return Err(CommitError::Conflict("uploads"));
+                    }
                     _ => {}
                 }
             }
@@ -947,7 +1004,22 @@ impl Policies for MemoryRegistry {
     }
 }
 
+/// Bytes `range` of `bytes` (clamped: ranges are decided against the
+/// stored size, so clamping only matters if the test edited the bytes).
+fn slice(bytes: &[u8], range: ByteRange) -> Vec<u8> {
+    let start = usize::try_from(range.start)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let end = usize::try_from(range.end.saturating_add(1))
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    bytes[start..end.max(start)].to_vec()
+}
+
 impl Blobs for MemoryRegistry {
+    type Incoming = Vec<u8>;
+    type Object = Vec<u8>;
+
     async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError> {
         self.check("rehash")?;
         Ok(self
@@ -960,12 +1032,68 @@ impl Blobs for MemoryRegistry {
             }))
     }
 
-    async fn stored_size(&self, org: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
+    async fn blob_facts(
+        &self,
+        org: &str,
+        digest: &Digest,
+    ) -> Result<Option<BlobFacts>, StoreError> {
+        self.check("blob_facts")?;
         let key = (org.to_owned(), *digest);
-        if !self.blob_rows.borrow().contains(&key) {
+        let Some(created_at) = self.blob_rows.borrow().get(&key).copied() else {
             return Ok(None);
+        };
+        Ok(self.blobs.borrow().get(&key).map(|bytes| BlobFacts {
+            size: bytes.len() as u64,
+            created_at,
+        }))
+    }
+
+    /// Stores the bytes only if they are `size` bytes hashing to `digest`,
+    /// like R2's checked put.
+    async fn put_object(
+        &self,
+        org: &str,
+        digest: &Digest,
+        size: u64,
+        body: Vec<u8>,
+    ) -> Result<Arrival, StoreError> {
+        self.check("put_object")?;
+        let received = Received {
+            length: body.len() as u64,
+            digest: Digest::of(&body),
+        };
+        if received.length != size || received.digest != *digest {
+            return Ok(Arrival::Refused(received));
         }
-        Ok(self.blobs.borrow().get(&key).map(|b| b.len() as u64))
+        self.blobs
+            .borrow_mut()
+            .insert((org.to_owned(), *digest), body);
+        Ok(Arrival::Stored {
+            etag: digest.hex(),
+            received,
+        })
+    }
+
+    async fn open_object(
+        &self,
+        org: &str,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let bytes = self.blobs.borrow().get(&(org.to_owned(), *digest)).cloned();
+        Ok(match range {
+            None => bytes,
+            Some(range) => bytes.map(|b| slice(&b, range)),
+        })
+    }
+
+    async fn read_range(
+        &self,
+        org: &str,
+        digest: &Digest,
+        range: ByteRange,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.open_object(org, digest, Some(range)).await
     }
 
     async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
@@ -978,7 +1106,112 @@ impl Blobs for MemoryRegistry {
     }
 }
 
+impl crate::ports::Uploads for MemoryRegistry {
+    type Part = Vec<u8>;
+
+    async fn open_upload(&self, org: &str, id: &str) -> Result<Option<OpenUpload>, StoreError> {
+        self.check("open_upload")?;
+        Ok(self
+            .uploads
+            .borrow()
+            .get(&(org.to_owned(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn open_upload_of(
+        &self,
+        org: &str,
+        digest: &Digest,
+    ) -> Result<Option<OpenUpload>, StoreError> {
+        Ok(self
+            .uploads
+            .borrow()
+            .iter()
+            .find(|((o, _), open)| o == org && open.digest == *digest)
+            .map(|(_, open)| open.clone()))
+    }
+
+    async fn begin_multipart(&self, _org: &str, _digest: &Digest) -> Result<String, StoreError> {
+        self.check("begin_multipart")?;
+        let id = format!("mpu-{}", self.multiparts.borrow().len() + 1);
+        self.multiparts.borrow_mut().insert(id.clone());
+        Ok(id)
+    }
+
+    async fn abort_multipart(&self, org: &str, _digest: &Digest, backend_id: &str) {
+        self.multiparts.borrow_mut().remove(backend_id);
+        self.part_objects
+            .borrow_mut()
+            .retain(|(o, b, _), _| !(o == org && b == backend_id));
+    }
+
+    /// Refuses a part of the wrong length (R2's fixed-length stream does).
+    async fn put_part(
+        &self,
+        org: &str,
+        upload: &OpenUpload,
+        number: u64,
+        length: u64,
+        body: Vec<u8>,
+    ) -> Result<Arrival, StoreError> {
+        self.check("put_part")?;
+        let received = Received {
+            length: body.len() as u64,
+            digest: Digest::of(&body),
+        };
+        if received.length != length {
+            return Ok(Arrival::Refused(received));
+        }
+        self.part_objects
+            .borrow_mut()
+            .insert((org.to_owned(), upload.backend_id.clone(), number), body);
+        Ok(Arrival::Stored {
+            etag: format!("etag-{number}-{}", &received.digest.hex()[..8]),
+            received,
+        })
+    }
+
+    async fn complete_multipart(
+        &self,
+        org: &str,
+        upload: &OpenUpload,
+    ) -> Result<Received, StoreError> {
+        self.check("complete_multipart")?;
+        let mut object = Vec::new();
+        {
+            let parts = self.part_objects.borrow();
+            for (number, _) in &upload.parts {
+                let key = (org.to_owned(), upload.backend_id.clone(), *number);
+                let part = parts
+                    .get(&key)
+                    .ok_or_else(|| StoreError::new(format!("part {number} is not stored")))?;
+                object.extend_from_slice(part);
+            }
+        }
+        self.multiparts.borrow_mut().remove(&upload.backend_id);
+        let received = Received {
+            length: object.len() as u64,
+            digest: Digest::of(&object),
+        };
+        self.blobs
+            .borrow_mut()
+            .insert((org.to_owned(), upload.digest), object);
+        Ok(received)
+    }
+}
+
 impl MemoryRegistry {
+    /// Multipart uploads open in the object store (begun, not completed or
+    /// aborted): what a failed start must not leave behind.
+    pub fn open_multiparts(&self) -> usize {
+        self.multiparts.borrow().len()
+    }
+
+    /// Whether the artifact's object exists (whatever its row says).
+    pub fn has_object(&self, org: &str, digest: Digest) -> bool {
+        self.blobs.borrow().contains_key(&(org.to_owned(), digest))
+    }
+
     fn remove_object(&self, org: &str, digest: &Digest) {
         self.blobs.borrow_mut().remove(&(org.to_owned(), *digest));
     }

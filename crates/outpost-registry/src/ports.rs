@@ -346,6 +346,29 @@ pub enum Change {
     DeleteVersion { model: String, version: String },
     /// Removes an artifact's row (its R2 object goes after the commit).
     DeleteBlob { digest: Digest },
+    /// Records an artifact whose object holds verified bytes; identical
+    /// content recorded concurrently keeps the first row.
+    RecordBlob {
+        digest: Digest,
+        size: u64,
+        created_by: String,
+    },
+    /// Opens a multipart upload (one per digest: `(org, digest)` is unique).
+    OpenUpload {
+        upload: OpenUpload,
+        created_by: String,
+    },
+    /// Records (or replaces) a received part with its store etag, sha256
+    /// and length.
+    RecordPart {
+        upload: String,
+        number: u64,
+        etag: String,
+        digest: Digest,
+        length: u64,
+    },
+    /// Forgets an upload and its parts.
+    CloseUpload { id: String },
     /// An outbox delivery of `event` to every endpoint subscribed to it.
     Webhook {
         event: &'static str,
@@ -362,6 +385,19 @@ pub enum CommitError {
     Conflict(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl CommitError {
+    /// For changes that cannot conflict (idempotent inserts): a conflict is
+    /// a storage fault like any other.
+    pub fn into_store(self) -> StoreError {
+        match self {
+            CommitError::Conflict(what) => {
+                StoreError::new(format!("unexpected conflict on {what}"))
+            }
+            CommitError::Store(err) => err,
+        }
+    }
 }
 
 /// Atomic writes with their audit entry (or, for bookkeeping that is not a
@@ -508,14 +544,73 @@ pub struct Rehashed {
     pub bytes: Option<Vec<u8>>,
 }
 
+/// What actually arrived of a declared artifact or part, hashed as it
+/// streamed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes (at least this many when the store stopped reading early).
+    pub length: u64,
+    pub digest: Digest,
+}
+
+/// How an object store took a body declared to be of a given length (and,
+/// for whole artifacts, digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrival {
+    /// Stored; `etag` is the store's name for the bytes (multipart parts
+    /// need it to be assembled, a whole object's is unused).
+    Stored { etag: String, received: Received },
+    /// The store refused the bytes against the declaration (length or
+    /// sha256) and kept nothing.
+    Refused(Received),
+}
+
+/// A stored artifact's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobFacts {
+    /// Bytes.
+    pub size: u64,
+    /// ms since the epoch (the artifact's `Last-Modified`).
+    pub created_at: i64,
+}
+
 /// Artifacts (R2): content-addressed per organisation.
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Blobs {
+    /// A body on its way in (the Worker's request stream).
+    type Incoming;
+    /// A body on its way out (the Worker's R2 object body).
+    type Object;
+    /// The artifact's row, if it was uploaded (and finished uploading).
+    async fn blob_facts(&self, org: &str, digest: &Digest)
+    -> Result<Option<BlobFacts>, StoreError>;
+    /// Streams `body` into the object of `digest`, which the store checks
+    /// against `size` bytes and the digest as it writes: on a mismatch it
+    /// keeps nothing and says what arrived.
+    async fn put_object(
+        &self,
+        org: &str,
+        digest: &Digest,
+        size: u64,
+        body: Self::Incoming,
+    ) -> Result<Arrival, StoreError>;
+    /// The object, or `range` of it (`None`: the object is missing).
+    async fn open_object(
+        &self,
+        org: &str,
+        digest: &Digest,
+        range: Option<outpost_core::conditional::ByteRange>,
+    ) -> Result<Option<Self::Object>, StoreError>;
+    /// `range` of the object's bytes, read into memory (small parts of a
+    /// multipart answer); `None`: the object is missing.
+    async fn read_range(
+        &self,
+        org: &str,
+        digest: &Digest,
+        range: outpost_core::conditional::ByteRange,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Re-reads and re-hashes the artifact; `None` when it is missing.
     async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError>;
-    /// The stored size of an uploaded artifact, `None` if it was never
-    /// uploaded (or finished uploading).
-    async fn stored_size(&self, org: &str, digest: &Digest) -> Result<Option<u64>, StoreError>;
     /// The artifact's bytes (`None`: its object is missing).
     async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
     /// Deletes the artifact's object (after its row is gone: an object left
@@ -542,6 +637,61 @@ pub trait Runtime {
     /// them); the reason when they are not what they claim.
     fn inspect(&self, bytes: &[u8], declared: Option<ArtifactFormat>)
     -> Result<Inspection, String>;
+}
+
+/// An open multipart upload, with the parts received so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenUpload {
+    pub id: String,
+    pub digest: Digest,
+    pub plan: outpost_core::upload::PartPlan,
+    /// The object store's id of the multipart upload.
+    pub backend_id: String,
+    /// Received parts (number, the store's etag), by number.
+    pub parts: Vec<(u64, String)>,
+}
+
+impl OpenUpload {
+    /// The numbers of the parts received.
+    pub fn parts_done(&self) -> Vec<u64> {
+        self.parts.iter().map(|(number, _)| *number).collect()
+    }
+}
+
+/// Resumable multipart uploads: rows in D1, parts in R2.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Uploads {
+    /// A part's body on its way in.
+    type Part;
+    async fn open_upload(&self, org: &str, id: &str) -> Result<Option<OpenUpload>, StoreError>;
+    /// The open upload of `digest` (at most one: asking again resumes it).
+    async fn open_upload_of(
+        &self,
+        org: &str,
+        digest: &Digest,
+    ) -> Result<Option<OpenUpload>, StoreError>;
+    /// Starts a multipart upload of the object of `digest` in the object
+    /// store; its id.
+    async fn begin_multipart(&self, org: &str, digest: &Digest) -> Result<String, StoreError>;
+    /// Abandons a multipart upload in the object store (best effort: an
+    /// abandoned one expires there on its own).
+    async fn abort_multipart(&self, org: &str, digest: &Digest, backend_id: &str);
+    /// Streams part `number` of `length` bytes into the upload, hashing it.
+    async fn put_part(
+        &self,
+        org: &str,
+        upload: &OpenUpload,
+        number: u64,
+        length: u64,
+        body: Self::Part,
+    ) -> Result<Arrival, StoreError>;
+    /// Assembles the received parts into the object and hashes all of it
+    /// again end to end.
+    async fn complete_multipart(
+        &self,
+        org: &str,
+        upload: &OpenUpload,
+    ) -> Result<Received, StoreError>;
 }
 
 /// A delivery of the webhook outbox that is due.

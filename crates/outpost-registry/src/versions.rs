@@ -93,8 +93,9 @@ pub async fn register_version(
     }
     // The artifact must be uploaded and verified already.
     let stored = ports
-        .stored_size(org, &request.digest)
+        .blob_facts(org, &request.digest)
         .await?
+        .map(|facts| facts.size)
         .ok_or_else(|| RegistryError::ArtifactNotUploaded {
             org: org.to_owned(),
             digest: request.digest,

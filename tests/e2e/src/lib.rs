@@ -407,7 +407,10 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub headers: Vec<(String, String)>,
+    /// The body as text (empty when it is not UTF-8).
     pub body: String,
+    /// The body's bytes.
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -457,12 +460,18 @@ pub fn send(
         .find(|(k, _)| k == "content-type")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let body = response.body_mut().read_to_string().unwrap_or_default();
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
     Ok(Reply {
         status,
         content_type,
         headers,
-        body,
+        body: String::from_utf8(bytes.clone()).unwrap_or_default(),
+        bytes,
     })
 }
 

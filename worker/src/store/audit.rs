@@ -28,22 +28,6 @@ pub struct Event {
     pub details: Value,
 }
 
-impl Event {
-    /// An event by the request's caller.
-    pub fn by_caller(ctx: &Ctx, action: &str, target: String, details: Value) -> Option<Self> {
-        let caller = ctx.caller.as_ref()?;
-        Some(Event {
-            org: caller.org.clone(),
-            actor: Some(caller.token_id.clone()),
-            role: Some(caller.role.as_str().to_owned()),
-            action: action.to_owned(),
-            target,
-            outcome: Outcome::Ok,
-            details,
-        })
-    }
-}
-
 #[derive(serde::Deserialize)]
 struct LastRow {
     seq: f64,

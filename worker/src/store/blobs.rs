@@ -1,21 +1,37 @@
-//! Artifact rows (`blobs`): one per organisation and digest; the bytes are
-//! the R2 object `orgs/{org}/sha256/{hex}`.
+//! Artifacts: one row per organisation and digest (`blobs`), the bytes in
+//! the R2 object `orgs/{org}/sha256/{hex}`. R2 checks an upload's sha256
+//! and length itself (`put(..).sha256(..)` with a fixed-length stream), so
+//! bytes that are not the declared ones are never stored.
 
-use outpost_core::digest::Digest;
-use worker::D1PreparedStatement;
+use std::cell::RefCell;
+use std::rc::Rc;
 
+use futures_util::StreamExt;
+use outpost_core::conditional::ByteRange;
+use outpost_core::digest::{Digest, Sha256Hasher};
+use outpost_registry::StoreError;
+use outpost_registry::ports::{Arrival, BlobFacts, Blobs, Received, Rehashed};
+use worker::{ByteStream, D1PreparedStatement, FixedLengthStream, ResponseBody};
+
+use super::{D1Store, failed};
 use crate::ctx::Ctx;
-use crate::db;
+use crate::db::{self, as_i64};
 
-#[derive(Debug, serde::Deserialize)]
-pub struct BlobRow {
-    pub size: f64,
+/// The R2 key of a blob: under its organisation, by digest.
+pub fn object_key(org: &str, digest: &Digest) -> String {
+    format!("orgs/{org}/sha256/{}", digest.hex())
 }
 
-pub async fn find(ctx: &Ctx, org: &str, digest: &Digest) -> worker::Result<Option<BlobRow>> {
+#[derive(Debug, serde::Deserialize)]
+struct BlobRow {
+    size: f64,
+    created_at: f64,
+}
+
+async fn find(ctx: &Ctx, org: &str, digest: &Digest) -> worker::Result<Option<BlobRow>> {
     db::first::<BlobRow>(
         &ctx.db
-            .prepare("SELECT size FROM blobs WHERE org = ?1 AND digest = ?2")
+            .prepare("SELECT size, created_at FROM blobs WHERE org = ?1 AND digest = ?2")
             .bind(&[db::text(org), db::text(&digest.to_string())])?,
     )
     .await
@@ -42,4 +58,193 @@ pub fn insert(
             db::int(ctx.now),
             db::text(created_by),
         ])
+}
+
+pub(super) fn bucket(ctx: &Ctx) -> Result<worker::Bucket, StoreError> {
+    ctx.bucket()
+        .map_err(|_| StoreError::NotConfigured("the R2 binding is not configured".into()))
+}
+
+/// A request body passed through a sha256 hasher on its way to R2, so that
+/// what arrived can be reported when R2 refuses it.
+pub(super) struct Tapped {
+    hasher: Rc<RefCell<Sha256Hasher>>,
+}
+
+impl Tapped {
+    /// Wraps `body` as a stream of exactly `length` bytes for R2.
+    pub(super) fn wrap(body: ByteStream, length: u64) -> (Self, FixedLengthStream) {
+        let hasher = Rc::new(RefCell::new(Sha256Hasher::new()));
+        let tap = Rc::clone(&hasher);
+        let body = body.map(move |chunk| {
+            if let Ok(bytes) = &chunk {
+                tap.borrow_mut().update(bytes);
+            }
+            chunk
+        });
+        (Self { hasher }, FixedLengthStream::wrap(body, length))
+    }
+
+    /// What passed through (the stream is done or dropped by then).
+    pub(super) fn received(self) -> Received {
+        // Take the state out even if the stream still holds the tap.
+        let done = std::mem::replace(&mut *self.hasher.borrow_mut(), Sha256Hasher::new()).finish();
+        Received {
+            length: done.length,
+            digest: done.digest,
+        }
+    }
+}
+
+impl Blobs for D1Store<'_> {
+    /// `None`: the request had no body.
+    type Incoming = Option<ByteStream>;
+    type Object = ResponseBody;
+
+    async fn blob_facts(
+        &self,
+        org: &str,
+        digest: &Digest,
+    ) -> Result<Option<BlobFacts>, StoreError> {
+        Ok(find(self.ctx, org, digest)
+            .await
+            .map_err(failed)?
+            .map(|row| BlobFacts {
+                size: as_i64(row.size) as u64,
+                created_at: as_i64(row.created_at),
+            }))
+    }
+
+    async fn put_object(
+        &self,
+        org: &str,
+        digest: &Digest,
+        size: u64,
+        body: Option<ByteStream>,
+    ) -> Result<Arrival, StoreError> {
+        let bucket = bucket(self.ctx)?;
+        let key = object_key(org, digest);
+        if size == 0 {
+            // An empty body has no stream to wrap.
+            let put = bucket
+                .put(&key, Vec::<u8>::new())
+                .sha256(digest.as_bytes().to_vec())
+                .execute()
+                .await;
+            let received = Received {
+                length: 0,
+                digest: Digest::of(&[]),
+            };
+            return match put {
+                Ok(object) => Ok(Arrival::Stored {
+                    etag: object.map(|o| o.etag()).unwrap_or_default(),
+                    received,
+                }),
+                Err(_) if received.digest != *digest => Ok(Arrival::Refused(received)),
+                Err(err) => Err(failed(format!("R2 put of {key}: {err}"))),
+            };
+        }
+        let Some(body) = body else {
+            return Ok(Arrival::Refused(Received {
+                length: 0,
+                digest: Digest::of(&[]),
+            }));
+        };
+        let (tapped, stream) = Tapped::wrap(body, size);
+        let put = bucket
+            .put(&key, stream)
+            .sha256(digest.as_bytes().to_vec())
+            .execute()
+            .await;
+        let received = tapped.received();
+        match put {
+            Ok(object) => Ok(Arrival::Stored {
+                etag: object.map(|o| o.etag()).unwrap_or_default(),
+                received,
+            }),
+            // R2 stored nothing; if the bytes are what was declared, the
+            // failure was R2's own.
+            Err(_) if received.length != size || received.digest != *digest => {
+                Ok(Arrival::Refused(received))
+            }
+            Err(err) => Err(failed(format!("R2 put of {key}: {err}"))),
+        }
+    }
+
+    async fn open_object(
+        &self,
+        org: &str,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<Option<ResponseBody>, StoreError> {
+        let bucket = bucket(self.ctx)?;
+        let key = object_key(org, digest);
+        let mut get = bucket.get(&key);
+        if let Some(range) = range {
+            get = get.range(worker::Range::OffsetWithLength {
+                offset: range.start,
+                length: range.length(),
+            });
+        }
+        let Some(object) = get.execute().await.map_err(failed)? else {
+            return Ok(None);
+        };
+        let body = object
+            .body()
+            .ok_or_else(|| StoreError::new("R2 object without a body"))?;
+        Ok(Some(body.response_body().map_err(failed)?))
+    }
+
+    async fn read_range(
+        &self,
+        org: &str,
+        digest: &Digest,
+        range: ByteRange,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = object_key(org, digest);
+        let object = bucket(self.ctx)?
+            .get(&key)
+            .range(worker::Range::OffsetWithLength {
+                offset: range.start,
+                length: range.length(),
+            })
+            .execute()
+            .await
+            .map_err(failed)?;
+        let Some(object) = object else {
+            return Ok(None);
+        };
+        let body = object
+            .body()
+            .ok_or_else(|| StoreError::new("R2 object without a body"))?;
+        Ok(Some(body.bytes().await.map_err(failed)?))
+    }
+
+    async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError> {
+        super::lifecycle::reverify(self.ctx, org, digest).await
+    }
+
+    async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = object_key(org, digest);
+        let Some(object) = bucket(self.ctx)?
+            .get(&key)
+            .execute()
+            .await
+            .map_err(failed)?
+        else {
+            return Ok(None);
+        };
+        let body = object
+            .body()
+            .ok_or_else(|| StoreError::new("R2 object without a body"))?;
+        Ok(Some(body.bytes().await.map_err(failed)?))
+    }
+
+    async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
+        let key = object_key(org, digest);
+        if let Err(err) = bucket(self.ctx)?.delete(&key).await {
+            worker::console_warn!("deleting R2 object {key}: {err}");
+        }
+        Ok(())
+    }
 }

@@ -10,8 +10,7 @@ use outpost_core::digest::{Digest, Sha256Hasher};
 use outpost_core::lifecycle::{Deployment, Move, Stage};
 use outpost_registry::StoreError;
 use outpost_registry::ports::{
-    Blobs, Deployments, GateFacts, Inspection, Policies, Rehashed, Runtime, VersionAge,
-    VersionDetails,
+    Deployments, GateFacts, Inspection, Policies, Rehashed, Runtime, VersionAge, VersionDetails,
 };
 use worker::D1PreparedStatement;
 
@@ -183,7 +182,7 @@ pub async fn reverify(
     org: &str,
     digest: &Digest,
 ) -> Result<Option<Rehashed>, StoreError> {
-    let key = crate::handlers::blobs::object_key(org, digest);
+    let key = super::blobs::object_key(org, digest);
     let bucket = ctx.bucket().map_err(|_| StoreError::new("no R2 binding"))?;
     let Some(object) = bucket.get(&key).execute().await.map_err(failed)? else {
         return Ok(None);
@@ -401,46 +400,6 @@ impl VersionDetails for D1Store<'_> {
 impl Policies for D1Store<'_> {
     async fn model_policies(&self, org: &str, model: &str) -> Result<ModelPolicies, StoreError> {
         policies(self.ctx, org, model).await
-    }
-}
-
-impl Blobs for D1Store<'_> {
-    async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError> {
-        reverify(self.ctx, org, digest).await
-    }
-
-    async fn stored_size(&self, org: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
-        Ok(super::blobs::find(self.ctx, org, digest)
-            .await
-            .map_err(failed)?
-            .map(|row| as_i64(row.size) as u64))
-    }
-
-    async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = crate::handlers::blobs::object_key(org, digest);
-        let bucket = self
-            .ctx
-            .bucket()
-            .map_err(|_| StoreError::new("no R2 binding"))?;
-        let Some(object) = bucket.get(&key).execute().await.map_err(failed)? else {
-            return Ok(None);
-        };
-        let body = object
-            .body()
-            .ok_or_else(|| StoreError::new("R2 object without a body"))?;
-        Ok(Some(body.bytes().await.map_err(failed)?))
-    }
-
-    async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
-        let key = crate::handlers::blobs::object_key(org, digest);
-        let bucket = self
-            .ctx
-            .bucket()
-            .map_err(|_| StoreError::new("no R2 binding"))?;
-        if let Err(err) = bucket.delete(&key).await {
-            worker::console_warn!("deleting R2 object {key}: {err}");
-        }
-        Ok(())
     }
 }
 

@@ -338,6 +338,7 @@ impl D1Store<'_> {
                 ])
             }
             Change::DeleteWebhook { id } => webhooks::delete(self.ctx, org, id).map_err(failed),
+            Change::CloseUpload { id } => uploads::cleanup(self.ctx, org, id).map_err(failed),
             other => Ok(vec![self.statement(org, other)?]),
         }
     }
@@ -370,9 +371,11 @@ impl D1Store<'_> {
             } => admin::insert_token(self.ctx, org, &record.id, secret_hash, record)
                 .map_err(failed),
             Change::RevokeToken { id } => admin::revoke_token(self.ctx, org, id).map_err(failed),
-            Change::CreateWebhook(..) | Change::DeleteWebhook { .. } => Err(StoreError::new(
-                "webhook changes take several statements; use `statements`",
-            )),
+            Change::CreateWebhook(..) | Change::DeleteWebhook { .. } | Change::CloseUpload { .. } => {
+                Err(StoreError::new(
+                    "this change takes several statements; use `statements`",
+                ))
+            }
             Change::TrustFile {
                 role,
                 version,
@@ -484,6 +487,22 @@ impl D1Store<'_> {
                 .bind(&[db::text(org), db::text(&digest.to_string())])
                 .map_err(failed),
             Change::Webhook { event, data } => enqueue_webhook(self.ctx, org, event, data),
+            Change::RecordBlob {
+                digest,
+                size,
+                created_by,
+            } => blobs::insert(self.ctx, org, digest, *size, created_by).map_err(failed),
+            Change::OpenUpload { upload, created_by } => {
+                uploads::insert(self.ctx, org, upload, created_by).map_err(failed)
+            }
+            Change::RecordPart {
+                upload,
+                number,
+                etag,
+                digest,
+                length,
+            } => uploads::record_part(self.ctx, org, (upload, *number), (etag, digest, *length))
+                .map_err(failed),
         }
     }
 }
@@ -590,6 +609,11 @@ impl Commit for D1Store<'_> {
                 if db::is_unique_violation(&err, "versions") =>
             {
                 Err(CommitError::Conflict("versions"))
+            }
+            Err(crate::store::audit::CommitError::Statement(err))
+                if db::is_unique_violation(&err, "uploads") =>
+            {
+                Err(CommitError::Conflict("uploads"))
             }
             Err(crate::store::audit::CommitError::Statement(err)) => Err(failed(err).into()),
             Err(crate::store::audit::CommitError::Other(err)) => Err(failed(err).into()),

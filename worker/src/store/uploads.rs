@@ -1,70 +1,84 @@
-//! Open multipart uploads and the parts they received (R2 holds the
-//! parts' bytes).
+//! Open multipart uploads and the parts they received (rows in D1; R2 holds
+//! the parts' bytes under its own multipart upload).
 
-use outpost_core::digest::Digest;
+use futures_util::StreamExt;
+use outpost_core::digest::{Digest, Sha256Hasher};
 use outpost_core::upload::PartPlan;
-use worker::D1PreparedStatement;
+use outpost_registry::StoreError;
+use outpost_registry::ports::{Arrival, OpenUpload, Received, Uploads};
+use worker::{ByteStream, D1PreparedStatement, UploadedPart};
 
+use super::blobs::{Tapped, bucket, object_key};
+use super::{D1Store, failed};
 use crate::ctx::Ctx;
-use crate::db;
+use crate::db::{self, as_i64};
 
 #[derive(Debug, serde::Deserialize)]
-pub struct UploadRow {
-    pub id: String,
-    pub digest: String,
-    pub size: f64,
-    pub part_size: f64,
-    pub r2_upload_id: String,
+struct UploadRow {
+    id: String,
+    digest: String,
+    size: f64,
+    part_size: f64,
+    r2_upload_id: String,
 }
 
 #[derive(Debug, serde::Deserialize)]
-pub struct PartRow {
-    pub part_number: f64,
-    pub etag: String,
+struct PartRow {
+    part_number: f64,
+    etag: String,
 }
 
 const UPLOAD_COLUMNS: &str = "id, digest, size, part_size, r2_upload_id";
 
-pub async fn by_id(ctx: &Ctx, org: &str, id: &str) -> worker::Result<Option<UploadRow>> {
-    db::first::<UploadRow>(
-        &ctx.db
-            .prepare(format!(
-                "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE org = ?1 AND id = ?2"
-            ))
-            .bind(&[db::text(org), db::text(id)])?,
-    )
-    .await
-}
-
-/// The open upload of a digest, if any (one per digest: asking again resumes).
-pub async fn by_digest(ctx: &Ctx, org: &str, digest: &Digest) -> worker::Result<Option<UploadRow>> {
-    db::first::<UploadRow>(
-        &ctx.db
-            .prepare(format!(
-                "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE org = ?1 AND digest = ?2"
-            ))
-            .bind(&[db::text(org), db::text(&digest.to_string())])?,
-    )
-    .await
-}
-
-/// The parts an upload received, by number.
-pub async fn parts(ctx: &Ctx, org: &str, id: &str) -> worker::Result<Vec<PartRow>> {
-    db::all::<PartRow>(
+/// The upload a row describes, with its parts (one more query).
+async fn with_parts(ctx: &Ctx, org: &str, row: UploadRow) -> Result<OpenUpload, StoreError> {
+    let parts = db::all::<PartRow>(
         &ctx.db
             .prepare("SELECT part_number, etag FROM upload_parts WHERE org = ?1 AND upload_id = ?2 ORDER BY part_number")
-            .bind(&[db::text(org), db::text(id)])?,
+            .bind(&[db::text(org), db::text(&row.id)])
+            .map_err(failed)?,
     )
     .await
+    .map_err(failed)?;
+    Ok(OpenUpload {
+        digest: row.digest.parse().map_err(failed)?,
+        plan: PartPlan::new(as_i64(row.size) as u64, as_i64(row.part_size) as u64)
+            .map_err(failed)?,
+        backend_id: row.r2_upload_id,
+        parts: parts
+            .into_iter()
+            .map(|p| (as_i64(p.part_number) as u64, p.etag))
+            .collect(),
+        id: row.id,
+    })
 }
 
-/// The statement opening an upload of `digest` with `plan`.
+async fn one(
+    ctx: &Ctx,
+    org: &str,
+    (column, value): (&str, &str),
+) -> Result<Option<OpenUpload>, StoreError> {
+    let row = db::first::<UploadRow>(
+        &ctx.db
+            .prepare(format!(
+                "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE org = ?1 AND {column} = ?2"
+            ))
+            .bind(&[db::text(org), db::text(value)])
+            .map_err(failed)?,
+    )
+    .await
+    .map_err(failed)?;
+    match row {
+        Some(row) => Ok(Some(with_parts(ctx, org, row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The statement opening an upload (`(org, digest)` is unique).
 pub fn insert(
     ctx: &Ctx,
     org: &str,
-    (id, digest): (&str, &Digest),
-    plan: &PartPlan,
-    r2_upload_id: &str,
+    upload: &OpenUpload,
     created_by: &str,
 ) -> worker::Result<D1PreparedStatement> {
     ctx.db
@@ -74,25 +88,24 @@ pub fn insert(
         )
         .bind(&[
             db::text(org),
-            db::text(id),
-            db::text(&digest.to_string()),
-            db::int(plan.size as i64),
-            db::int(plan.part_size as i64),
-            db::text(r2_upload_id),
+            db::text(&upload.id),
+            db::text(&upload.digest.to_string()),
+            db::int(upload.plan.size as i64),
+            db::int(upload.plan.part_size as i64),
+            db::text(&upload.backend_id),
             db::int(ctx.now),
             db::text(created_by),
         ])
 }
 
-/// Records (or replaces) part `number` with its R2 etag, declared sha256 and
-/// length.
-pub async fn record_part(
+/// The statement recording (or replacing) part `number` with its R2 etag,
+/// sha256 and length.
+pub fn record_part(
     ctx: &Ctx,
     org: &str,
-    upload: &str,
-    number: u64,
+    (upload, number): (&str, u64),
     (etag, sha256, length): (&str, &Digest, u64),
-) -> worker::Result<()> {
+) -> worker::Result<D1PreparedStatement> {
     ctx.db
         .prepare(
             "INSERT INTO upload_parts (org, upload_id, part_number, etag, sha256, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -105,10 +118,7 @@ pub async fn record_part(
             db::text(etag),
             db::text(&sha256.to_string()),
             db::int(length as i64),
-        ])?
-        .run()
-        .await?;
-    Ok(())
+        ])
 }
 
 /// The statements forgetting an upload and its parts.
@@ -121,4 +131,109 @@ pub fn cleanup(ctx: &Ctx, org: &str, id: &str) -> worker::Result<Vec<D1PreparedS
             .prepare("DELETE FROM uploads WHERE org = ?1 AND id = ?2")
             .bind(&[db::text(org), db::text(id)])?,
     ])
+}
+
+impl Uploads for D1Store<'_> {
+    type Part = ByteStream;
+
+    async fn open_upload(&self, org: &str, id: &str) -> Result<Option<OpenUpload>, StoreError> {
+        one(self.ctx, org, ("id", id)).await
+    }
+
+    async fn open_upload_of(
+        &self,
+        org: &str,
+        digest: &Digest,
+    ) -> Result<Option<OpenUpload>, StoreError> {
+        one(self.ctx, org, ("digest", &digest.to_string())).await
+    }
+
+    async fn begin_multipart(&self, org: &str, digest: &Digest) -> Result<String, StoreError> {
+        let upload = bucket(self.ctx)?
+            .create_multipart_upload(object_key(org, digest))
+            .execute()
+            .await
+            .map_err(failed)?;
+        Ok(upload.upload_id().await)
+    }
+
+    async fn abort_multipart(&self, org: &str, digest: &Digest, backend_id: &str) {
+        let aborted = match bucket(self.ctx) {
+            Ok(bucket) => match bucket.resume_multipart_upload(object_key(org, digest), backend_id)
+            {
+                Ok(upload) => upload.abort().await,
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(worker::Error::RustError(err.to_string())),
+        };
+        if let Err(err) = aborted {
+            worker::console_warn!("aborting R2 upload {backend_id}: {err}");
+        }
+    }
+
+    async fn put_part(
+        &self,
+        org: &str,
+        upload: &OpenUpload,
+        number: u64,
+        length: u64,
+        body: ByteStream,
+    ) -> Result<Arrival, StoreError> {
+        let part_number =
+            u16::try_from(number).map_err(|_| StoreError::new("part number over u16"))?;
+        let multipart = bucket(self.ctx)?
+            .resume_multipart_upload(object_key(org, &upload.digest), &upload.backend_id)
+            .map_err(failed)?;
+        let (tapped, stream) = Tapped::wrap(body, length);
+        let uploaded = multipart.upload_part(part_number, stream).await;
+        let received = tapped.received();
+        match uploaded {
+            Ok(part) => Ok(Arrival::Stored {
+                etag: part.etag(),
+                received,
+            }),
+            Err(_) if received.length != length => Ok(Arrival::Refused(received)),
+            Err(err) => Err(failed(format!("R2 upload_part: {err}"))),
+        }
+    }
+
+    async fn complete_multipart(
+        &self,
+        org: &str,
+        upload: &OpenUpload,
+    ) -> Result<Received, StoreError> {
+        let bucket = bucket(self.ctx)?;
+        let key = object_key(org, &upload.digest);
+        bucket
+            .resume_multipart_upload(&key, &upload.backend_id)
+            .map_err(failed)?
+            .complete(
+                upload
+                    .parts
+                    .iter()
+                    .map(|(number, etag)| UploadedPart::new(*number as u16, etag.clone())),
+            )
+            .await
+            .map_err(failed)?;
+        let object = bucket
+            .get(&key)
+            .execute()
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| StoreError::new("completed multipart object is missing"))?;
+        let mut stream = object
+            .body()
+            .ok_or_else(|| StoreError::new("completed object without a body"))?
+            .stream()
+            .map_err(failed)?;
+        let mut hasher = Sha256Hasher::new();
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk.map_err(failed)?);
+        }
+        let done = hasher.finish();
+        Ok(Received {
+            length: done.length,
+            digest: done.digest,
+        })
+    }
 }

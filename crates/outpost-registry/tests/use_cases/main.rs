@@ -1,6 +1,7 @@
 //! The registry's use cases against the in-memory adapters, one module per
 //! area, in one test binary (one link instead of eight).
 
+mod artifacts;
 mod deletion;
 mod device_routing;
 mod models;

@@ -371,3 +371,19 @@ fn a_timestamp_re_signed_meanwhile_by_a_release_is_left_alone() {
     assert!(!block_on(refresh_timestamp(&registry, ORG)).unwrap());
     assert_eq!(registry.audit_log(ORG).len(), 1, "no entry for the cron");
 }
+
+#[test]
+fn a_root_that_breaks_the_metadata_format_is_refused_on_upload() {
+    let registry = MemoryRegistry::new();
+    let keys = [test_key(1), test_key(2)];
+    let mut first = root(&registry, 1, &[&keys[0], &keys[1]]);
+    // The hostile input: a release role that any zero signatures satisfy.
+    first["roles"]["targets"]["threshold"] = json!(0);
+    let refused = upload(&registry, envelope(first, &[&keys[0], &keys[1]])).unwrap_err();
+    assert_eq!(refused.status, 422);
+    assert_eq!(refused.extensions["code"], "MALFORMED", "{refused:?}");
+    let detail = refused.detail.unwrap_or_default();
+    assert!(detail.contains("threshold is 0"), "{detail}");
+    assert!(versions(&registry, TrustRole::Root).is_empty());
+    assert!(registry.audit_log(ORG).is_empty());
+}

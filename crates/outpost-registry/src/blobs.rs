@@ -1,0 +1,200 @@
+//! Content-addressed artifacts: uploading one whole, and downloading one
+//! under RFC 9110's conditional and range rules.
+//!
+//! An upload names its sha256 and size up front. The object store checks
+//! both while the body streams in, so a wrong digest or length stores
+//! nothing; only then is the artifact's row written, with its audit entry.
+//! Identical content is stored once per organisation. Downloads are
+//! immutable: the entity tag is the digest, `Last-Modified` the upload time.
+
+use outpost_core::api::BlobRecord;
+use outpost_core::conditional::{
+    self, ByteRange, Conditions, Method, Multipart, Outcome, Representation,
+};
+use outpost_core::digest::Digest;
+use serde_json::json;
+
+use crate::error::RegistryError;
+use crate::ports::{Actor, Arrival, AuditEvent, BlobFacts, Blobs, Change, Clock, Commit};
+
+/// `PUT …/blobs/sha256/{hex}` with the declared `size`.
+///
+/// Errors: `BlobSizeConflict` (422) when the digest is stored with another
+/// size, `UploadMismatch` (422, nothing stored) when the bytes are not the
+/// declared ones, `Store`.
+pub async fn put_blob<S: Blobs + Commit>(
+    store: &S,
+    org: &str,
+    actor: &Actor,
+    (digest, size): (Digest, u64),
+    body: S::Incoming,
+) -> Result<BlobRecord, RegistryError> {
+    if let Some(existing) = store.blob_facts(org, &digest).await? {
+        if existing.size != size {
+            return Err(RegistryError::BlobSizeConflict {
+                digest,
+                stored: existing.size,
+                declared: size,
+            });
+        }
+        return Ok(BlobRecord {
+            digest,
+            size,
+            created: false,
+        });
+    }
+    match store.put_object(org, &digest, size, body).await? {
+        Arrival::Stored { .. } => {}
+        Arrival::Refused(received) => {
+            return Err(RegistryError::UploadMismatch {
+                declared: (digest, size),
+                received,
+            });
+        }
+    }
+    record_blob(
+        store,
+        org,
+        actor,
+        (digest, size),
+        Vec::new(),
+        json!({"size": size}),
+    )
+    .await?;
+    Ok(BlobRecord {
+        digest,
+        size,
+        created: true,
+    })
+}
+
+/// Writes the row of verified bytes now in the object store, with its
+/// audit entry and `also` (an upload's cleanup), in one commit.
+pub(crate) async fn record_blob(
+    store: &impl Commit,
+    org: &str,
+    actor: &Actor,
+    (digest, size): (Digest, u64),
+    also: Vec<Change>,
+    details: serde_json::Value,
+) -> Result<(), RegistryError> {
+    let mut changes = vec![Change::RecordBlob {
+        digest,
+        size,
+        created_by: actor.history_name().to_owned(),
+    }];
+    changes.extend(also);
+    let event = AuditEvent {
+        actor: actor.clone(),
+        action: "blob.upload".into(),
+        target: format!("blobs/{digest}"),
+        details,
+    };
+    store
+        .commit(org, changes, event)
+        .await
+        .map_err(|err| RegistryError::Store(err.into_store()))
+}
+
+/// A download's answer: the representation's validators and what to send.
+#[derive(Debug)]
+pub struct Download<B> {
+    /// The strong entity tag, quoted: `"sha256:…"`.
+    pub etag: String,
+    /// The IMF-fixdate of the upload (`Last-Modified`).
+    pub last_modified: String,
+    /// The whole artifact's size in bytes.
+    pub size: u64,
+    pub answer: Answer<B>,
+}
+
+/// What to send (RFC 9110 status in brackets).
+#[derive(Debug)]
+pub enum Answer<B> {
+    /// [412] a precondition failed.
+    PreconditionFailed,
+    /// [304] the client's copy is current.
+    NotModified,
+    /// [416] no requested range is satisfiable.
+    Unsatisfiable,
+    /// [200] the whole artifact (`None` for HEAD: headers only).
+    Whole(Option<B>),
+    /// [206] one range.
+    Part(ByteRange, Option<B>),
+    /// [206] several ranges, framed: the header block of each part is
+    /// followed by its bytes, then `framing.closing`.
+    Parts(Multipart, Vec<Vec<u8>>),
+}
+
+/// `GET`/`HEAD …/blobs/sha256/{hex}` (and every route that serves an
+/// artifact): decides the answer in the core from the request's conditions
+/// and opens only what it sends. `boundary` frames a multipart answer.
+///
+/// Errors: `BlobNotFound` (404), `Store` (a row without its object too).
+pub async fn download_blob<S: Blobs + Clock>(
+    store: &S,
+    org: &str,
+    digest: &Digest,
+    method: Method,
+    conditions: &Conditions<'_>,
+) -> Result<Download<S::Object>, RegistryError> {
+    let Some(BlobFacts { size, created_at }) = store.blob_facts(org, digest).await? else {
+        return Err(RegistryError::BlobNotFound {
+            org: org.to_owned(),
+            digest: *digest,
+        });
+    };
+    let etag = format!("\"{digest}\"");
+    let modified = u64::try_from(created_at.div_euclid(1000)).unwrap_or(0);
+    let representation = Representation {
+        etag: &etag,
+        last_modified: Some(modified),
+        size,
+    };
+    let missing = || {
+        RegistryError::Store(crate::StoreError::new(format!(
+            "artifact {digest} of organisation {org} has a row but no object"
+        )))
+    };
+    let answer = match conditional::evaluate(method, conditions, &representation) {
+        Outcome::PreconditionFailed => Answer::PreconditionFailed,
+        Outcome::NotModified => Answer::NotModified,
+        Outcome::Unsatisfiable => Answer::Unsatisfiable,
+        Outcome::Full if method == Method::Head => Answer::Whole(None),
+        Outcome::Full => Answer::Whole(Some(
+            store
+                .open_object(org, digest, None)
+                .await?
+                .ok_or_else(missing)?,
+        )),
+        Outcome::Partial(range) => Answer::Part(
+            range,
+            Some(
+                store
+                    .open_object(org, digest, Some(range))
+                    .await?
+                    .ok_or_else(missing)?,
+            ),
+        ),
+        Outcome::Multipart(ranges) => {
+            let boundary = hex::encode(store.random_bytes(12)?);
+            let framing = Multipart::new(&boundary, "application/octet-stream", &ranges, size);
+            let mut bodies = Vec::with_capacity(ranges.len());
+            for range in &ranges {
+                bodies.push(
+                    store
+                        .read_range(org, digest, *range)
+                        .await?
+                        .ok_or_else(missing)?,
+                );
+            }
+            Answer::Parts(framing, bodies)
+        }
+    };
+    Ok(Download {
+        etag,
+        last_modified: conditional::format_http_date(modified),
+        size,
+        answer,
+    })
+}

@@ -1,0 +1,380 @@
+//! Artifacts and resumable uploads against the in-memory adapters: what is
+//! stored, what is refused and leaves nothing behind, and how downloads
+//! answer RFC 9110's conditions.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use outpost_core::auth::Role;
+use outpost_core::conditional::{ByteRange, Conditions, Method};
+use outpost_core::digest::Digest;
+use outpost_core::upload::{MIN_PART_SIZE, StartUpload};
+use outpost_registry::blobs::{Answer, download_blob, put_blob};
+use outpost_registry::memory::MemoryRegistry;
+use outpost_registry::ports::{Actor, Blobs};
+use outpost_registry::uploads::{
+    Started, abort_upload, complete_upload, put_part, start_upload, upload_status,
+};
+use pollster::block_on;
+
+fn developer() -> Actor {
+    Actor::Caller {
+        token_id: "tok_dev".into(),
+        name: "ci-developer".into(),
+        role: Role::Developer,
+    }
+}
+
+const BYTES: &[u8] = b"0123456789";
+
+fn stored(registry: &MemoryRegistry) -> Digest {
+    let digest = Digest::of(BYTES);
+    block_on(put_blob(
+        registry,
+        "acme",
+        &developer(),
+        (digest, 10),
+        BYTES.to_vec(),
+    ))
+    .unwrap();
+    digest
+}
+
+#[test]
+fn an_artifact_is_stored_once_and_only_as_declared() {
+    let registry = MemoryRegistry::new();
+    let digest = Digest::of(BYTES);
+    let record = block_on(put_blob(
+        &registry,
+        "acme",
+        &developer(),
+        (digest, 10),
+        BYTES.to_vec(),
+    ))
+    .unwrap();
+    assert!(record.created);
+    let entry = registry.audit_log("acme").pop().unwrap();
+    assert_eq!(entry.action, "blob.upload");
+    // The same content again is not stored twice; a wrong size for it is
+    // refused.
+    let again = block_on(put_blob(
+        &registry,
+        "acme",
+        &developer(),
+        (digest, 10),
+        BYTES.to_vec(),
+    ))
+    .unwrap();
+    assert!(!again.created);
+    let wrong = block_on(put_blob(
+        &registry,
+        "acme",
+        &developer(),
+        (digest, 11),
+        BYTES.to_vec(),
+    ))
+    .unwrap_err();
+    assert_eq!(wrong.to_problem().status, 422);
+    assert_eq!(registry.audit_log("acme").len(), 1);
+
+    // Bytes that are not the declared ones store nothing, row or object.
+    let other = Digest::of(b"something else");
+    for (declared, body) in [
+        ((other, 10), BYTES.to_vec()),        // wrong digest
+        ((other, 14), b"something".to_vec()), // wrong length
+    ] {
+        let refused =
+            block_on(put_blob(&registry, "acme", &developer(), declared, body)).unwrap_err();
+        insta::assert_json_snapshot!(refused.to_problem());
+        assert_eq!(registry.has_blob("acme", other), (false, false));
+    }
+    // Another organisation does not see it.
+    assert!(
+        block_on(registry.blob_facts("other", &digest))
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn get(registry: &MemoryRegistry, digest: &Digest, conditions: Conditions<'_>) -> Answer<Vec<u8>> {
+    block_on(download_blob(
+        registry,
+        "acme",
+        digest,
+        Method::Get,
+        &conditions,
+    ))
+    .unwrap()
+    .answer
+}
+
+#[test]
+fn downloads_follow_the_conditional_request_rules_as_a_whole() {
+    let registry = MemoryRegistry::new();
+    let digest = stored(&registry);
+    let download = block_on(download_blob(
+        &registry,
+        "acme",
+        &digest,
+        Method::Get,
+        &Conditions::default(),
+    ))
+    .unwrap();
+    assert_eq!(download.etag, format!("\"{digest}\""));
+    assert!(download.last_modified.ends_with(" GMT"));
+    assert!(matches!(download.answer, Answer::Whole(Some(ref b)) if b == BYTES));
+
+    // The hostile case: If-Range naming another representation sends all.
+    let answer = get(
+        &registry,
+        &digest,
+        Conditions {
+            range: Some("bytes=0-9"),
+            if_range: Some("\"something-else\""),
+            ..Conditions::default()
+        },
+    );
+    assert!(matches!(answer, Answer::Whole(Some(ref b)) if b == BYTES));
+    let etag = format!("\"{digest}\"");
+    let answer = get(
+        &registry,
+        &digest,
+        Conditions {
+            range: Some("bytes=2-4"),
+            if_range: Some(&etag),
+            ..Conditions::default()
+        },
+    );
+    assert!(
+        matches!(answer, Answer::Part(ByteRange { start: 2, end: 4 }, Some(ref b)) if b == b"234")
+    );
+    let answer = get(
+        &registry,
+        &digest,
+        Conditions {
+            range: Some("bytes=0-1,8-"),
+            ..Conditions::default()
+        },
+    );
+    let Answer::Parts(framing, bodies) = answer else {
+        panic!("expected a multipart answer");
+    };
+    assert_eq!(bodies, vec![b"01".to_vec(), b"89".to_vec()]);
+    assert!(
+        framing
+            .content_type
+            .starts_with("multipart/byteranges; boundary=")
+    );
+    assert!(matches!(
+        get(
+            &registry,
+            &digest,
+            Conditions {
+                if_match: Some("\"sha256:0000\""),
+                if_none_match: Some(&etag),
+                ..Conditions::default()
+            }
+        ),
+        Answer::PreconditionFailed
+    ));
+    assert!(matches!(
+        get(
+            &registry,
+            &digest,
+            Conditions {
+                if_none_match: Some(&etag),
+                ..Conditions::default()
+            }
+        ),
+        Answer::NotModified
+    ));
+    assert!(matches!(
+        get(
+            &registry,
+            &digest,
+            Conditions {
+                range: Some("bytes=10-"),
+                ..Conditions::default()
+            }
+        ),
+        Answer::Unsatisfiable
+    ));
+    // HEAD opens nothing.
+    let head = block_on(download_blob(
+        &registry,
+        "acme",
+        &digest,
+        Method::Head,
+        &Conditions::default(),
+    ))
+    .unwrap();
+    assert!(matches!(head.answer, Answer::Whole(None)));
+    // Unknown digests and other organisations' artifacts are not found.
+    let missing = block_on(download_blob(
+        &registry,
+        "other",
+        &digest,
+        Method::Get,
+        &Conditions::default(),
+    ))
+    .unwrap_err();
+    assert_eq!(missing.to_problem().status, 404);
+}
+
+/// An artifact of three parts of the smallest size (the last one short).
+fn three_parts() -> (Vec<u8>, Vec<Vec<u8>>) {
+    let part = usize::try_from(MIN_PART_SIZE).unwrap();
+    let whole: Vec<u8> = (0..2 * part + 7).map(|i| (i % 251) as u8).collect();
+    let parts = whole.chunks(part).map(<[u8]>::to_vec).collect();
+    (whole, parts)
+}
+
+fn start(registry: &MemoryRegistry, whole: &[u8]) -> Started {
+    let request = StartUpload {
+        digest: Digest::of(whole),
+        size: whole.len() as u64,
+        part_size: Some(MIN_PART_SIZE),
+    };
+    block_on(start_upload(registry, "acme", &developer(), &request)).unwrap()
+}
+
+#[test]
+fn a_multipart_upload_resumes_checks_each_part_and_completes_once() {
+    let registry = MemoryRegistry::new();
+    let (whole, parts) = three_parts();
+    let Started::Opened(state) = start(&registry, &whole) else {
+        panic!("expected a new upload");
+    };
+    assert_eq!((state.parts, state.parts_done.len()), (3, 0));
+    let id = state.id.clone();
+    let put = |number: u64, bytes: &[u8], declared: Digest| {
+        block_on(put_part(
+            &registry,
+            "acme",
+            (&id, number),
+            declared,
+            bytes.to_vec(),
+        ))
+    };
+    put(1, &parts[0], Digest::of(&parts[0])).unwrap();
+    // A part whose bytes are not its declared sha256 is not recorded.
+    let wrong = put(2, &parts[1], Digest::of(b"nope")).unwrap_err();
+    insta::assert_json_snapshot!(wrong.to_problem());
+    assert!(wrong.to_string().contains("digest mismatch"));
+    // A part of the wrong length is refused by the store.
+    let short = put(2, &parts[1][..10], Digest::of(&parts[1][..10])).unwrap_err();
+    assert!(short.to_string().contains("size mismatch"), "{short}");
+    // Numbers outside the plan are not parts.
+    assert_eq!(
+        put(4, &parts[2], Digest::of(&parts[2]))
+            .unwrap_err()
+            .to_problem()
+            .status,
+        404
+    );
+
+    // Asking again for the same digest resumes, with what arrived.
+    let Started::Resumed(resumed) = start(&registry, &whole) else {
+        panic!("expected to resume");
+    };
+    assert_eq!(
+        (resumed.id.as_str(), resumed.parts_done.clone()),
+        (id.as_str(), vec![1])
+    );
+    // Completing early names what is missing.
+    let early = block_on(complete_upload(&registry, "acme", &developer(), &id)).unwrap_err();
+    insta::assert_json_snapshot!(early.to_problem());
+
+    put(3, &parts[2], Digest::of(&parts[2])).unwrap();
+    put(2, &parts[1], Digest::of(&parts[1])).unwrap();
+    let status = block_on(upload_status(&registry, "acme", &id)).unwrap();
+    assert_eq!(status.parts_done, vec![1, 2, 3]);
+    let record = block_on(complete_upload(&registry, "acme", &developer(), &id)).unwrap();
+    assert!(record.created);
+    assert_eq!(registry.has_blob("acme", Digest::of(&whole)), (true, true));
+    // The upload is gone; starting again finds the stored artifact.
+    assert_eq!(
+        block_on(upload_status(&registry, "acme", &id))
+            .unwrap_err()
+            .to_problem()
+            .status,
+        404
+    );
+    assert!(matches!(start(&registry, &whole), Started::Stored(r) if !r.created));
+}
+
+#[test]
+fn an_upload_that_assembles_to_other_bytes_leaves_nothing() {
+    let registry = MemoryRegistry::new();
+    let (whole, parts) = three_parts();
+    // Declare the digest of other content of the same size.
+    let mut other = whole.clone();
+    other[0] ^= 1;
+    let Started::Opened(state) = start(&registry, &other) else {
+        panic!("expected a new upload");
+    };
+    for (i, part) in parts.iter().enumerate() {
+        block_on(put_part(
+            &registry,
+            "acme",
+            (&state.id, i as u64 + 1),
+            Digest::of(part),
+            part.clone(),
+        ))
+        .unwrap();
+    }
+    let refused =
+        block_on(complete_upload(&registry, "acme", &developer(), &state.id)).unwrap_err();
+    assert_eq!(refused.to_problem().status, 422);
+    assert!(
+        refused.to_string().contains("nothing was stored"),
+        "{refused}"
+    );
+    assert_eq!(
+        registry.has_blob("acme", Digest::of(&other)),
+        (false, false)
+    );
+    assert!(!registry.has_object("acme", Digest::of(&other)));
+    assert_eq!(
+        block_on(upload_status(&registry, "acme", &state.id))
+            .unwrap_err()
+            .to_problem()
+            .status,
+        404
+    );
+}
+
+#[test]
+fn aborting_or_failing_to_start_leaves_no_multipart_upload_behind() {
+    let registry = MemoryRegistry::new();
+    let (whole, _) = three_parts();
+    let Started::Opened(state) = start(&registry, &whole) else {
+        panic!("expected a new upload");
+    };
+    assert_eq!(registry.open_multiparts(), 1);
+    block_on(abort_upload(&registry, "acme", &developer(), &state.id)).unwrap();
+    assert_eq!(registry.open_multiparts(), 0);
+    assert_eq!(
+        registry.audit_log("acme").pop().unwrap().action,
+        "upload.abort"
+    );
+
+    // A start whose row cannot be written abandons its multipart upload.
+    registry.fail("commit");
+    let request = StartUpload {
+        digest: Digest::of(&whole),
+        size: whole.len() as u64,
+        part_size: Some(MIN_PART_SIZE),
+    };
+    let failed = block_on(start_upload(&registry, "acme", &developer(), &request)).unwrap_err();
+    assert_eq!(failed.to_problem().status, 500);
+    assert_eq!(registry.open_multiparts(), 0);
+    // An impossible geometry is refused before anything is begun.
+    registry.heal("commit");
+    let tiny = StartUpload {
+        part_size: Some(1),
+        ..request
+    };
+    let refused = block_on(start_upload(&registry, "acme", &developer(), &tiny)).unwrap_err();
+    assert_eq!(refused.to_problem().status, 422);
+    assert_eq!(registry.open_multiparts(), 0);
+}
