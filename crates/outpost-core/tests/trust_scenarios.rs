@@ -455,6 +455,71 @@ fn scenarios() -> Vec<Scenario> {
         ),
     ];
 
+    // Roots that break the metadata format (TUF §4.3) are refused when
+    // loaded, whether pinned or rotated to, not when a later step trips
+    // over them (the hostile input: a release threshold of 0).
+    let edited_root = |version: u64, keys: &[&SigningKey], edit: &dyn Fn(&mut Value)| {
+        let mut signed = repo.root_signed(version, keys, NOW + 365 * DAY);
+        edit(&mut signed);
+        signed
+    };
+    let release_threshold_zero = |signed: &mut Value| {
+        signed["roles"]["targets"]["threshold"] = json!(0);
+    };
+    all.push(Scenario {
+        pinned: envelope(
+            edited_root(1, &root_keys, &release_threshold_zero),
+            &root_keys,
+        ),
+        ..scenario(
+            "pinned-root-with-release-threshold-zero",
+            honest(&repo, 1),
+            Err(("MALFORMED", "the pinned root")),
+        )
+    });
+    for (name, edit) in [
+        (
+            "rotated-root-with-release-threshold-zero",
+            &release_threshold_zero as &dyn Fn(&mut Value),
+        ),
+        ("rotated-root-of-spec-version-2", &|signed: &mut Value| {
+            signed["spec_version"] = json!("2.0.0");
+        }),
+        ("rotated-root-without-a-timestamp-role", &|signed: &mut Value| {
+            if let Some(roles) = signed["roles"].as_object_mut() {
+                roles.remove("timestamp");
+            }
+        }),
+        ("rotated-root-with-an-rsa-key", &|signed: &mut Value| {
+            if let Some(keys) = signed["keys"].as_object_mut() {
+                for key in keys.values_mut() {
+                    key["keytype"] = json!("rsa");
+                }
+            }
+        }),
+    ] {
+        all.push(scenario(
+            name,
+            with(
+                honest(&repo, 1),
+                "2.root.json",
+                &envelope(edited_root(2, &new_root_refs, edit), &both),
+            ),
+            Err(("MALFORMED", "root 2")),
+        ));
+    }
+    let mut version_zero = repo.timestamp_signed(1, 1, NOW + DAY);
+    version_zero["version"] = json!(0);
+    all.push(scenario(
+        "timestamp-of-version-zero",
+        with(
+            honest(&repo, 1),
+            "timestamp.json",
+            &envelope(version_zero, &[&repo.timestamp]),
+        ),
+        Err(("MALFORMED", "timestamp")),
+    ));
+
     // Scenarios that start from a saved state.
     let at_5 = device_after(&repo, &pinned, 5);
     all.push(Scenario {
@@ -682,4 +747,16 @@ fn every_scenario_ends_exactly_as_expected() {
         checked += 1;
     }
     assert!(checked >= 25, "{checked} scenarios");
+}
+
+/// The hostile input as filed: a repository whose root gives the release
+/// role a threshold of 0. Pinned, it is refused at once.
+#[test]
+fn a_root_with_a_release_threshold_of_zero_is_refused_when_pinned() {
+    let dir = data_dir().join("../hostile/tuf-threshold-zero");
+    let root: Envelope =
+        serde_json::from_slice(&std::fs::read(dir.join("root.json")).unwrap()).unwrap();
+    let err = TrustedState::from_pinned_root(&root).unwrap_err();
+    assert_eq!(err.code(), "MALFORMED", "{err}");
+    assert!(err.to_string().contains("targets role's threshold is 0"), "{err}");
 }

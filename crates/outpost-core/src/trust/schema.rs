@@ -142,8 +142,170 @@ pub struct ReleasedTarget {
     pub length: u64,
 }
 
-/// Parses the `signed` part of `envelope` as `kind` metadata for `role`.
-pub(crate) fn parse<T: DeserializeOwned>(
+/// The constraints of a metadata format that its types alone do not carry
+/// (TUF 1.0.31 §4, as python-tuf's `Metadata` classes enforce them on
+/// load): checked whenever metadata is parsed, so a device, the wasm client
+/// and the Worker's upload refuse the same files at the same point — when
+/// they are loaded, not when a later step happens to trip over them.
+pub(crate) trait Schema {
+    /// Why the document breaks its format, if it does.
+    fn check(&self) -> Result<(), String>;
+}
+
+/// The top-level roles a root must define, no more and no fewer (§4.3).
+pub const TOP_LEVEL_ROLES: [&str; 4] = ["root", "snapshot", "targets", "timestamp"];
+
+/// `spec_version`: `MAJOR.MINOR.PATCH`, digits only, major 1 (§4.2: a
+/// client must refuse metadata of a major version it does not support).
+fn check_spec_version(text: &str) -> Result<(), String> {
+    let parts: Vec<&str> = text.split('.').collect();
+    let numeric = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if parts.len() != 3 || !parts.iter().all(numeric) {
+        return Err(format!("spec_version `{text}` is not MAJOR.MINOR.PATCH"));
+    }
+    if parts[0].trim_start_matches('0') != "1" {
+        return Err(format!(
+            "spec_version `{text}` is not of major version 1, the version this client implements"
+        ));
+    }
+    Ok(())
+}
+
+/// `version` ≥ 1, `expires` in the one accepted form (§4.2).
+fn check_common(spec_version: &str, version: u64, expires: &str) -> Result<(), String> {
+    check_spec_version(spec_version)?;
+    if version < 1 {
+        return Err("version must be at least 1".into());
+    }
+    if crate::timefmt::parse_utc(expires).is_none() {
+        return Err(format!("expires `{expires}` is not YYYY-MM-DDTHH:MM:SSZ"));
+    }
+    Ok(())
+}
+
+/// A role's keys: a threshold of at least 1 that the listed keys can meet,
+/// key ids without repeats, each naming a key the root defines.
+fn check_role_keys(
+    name: &str,
+    role: &RoleKeys,
+    keys: &BTreeMap<String, PublicKey>,
+) -> Result<(), String> {
+    if role.threshold < 1 {
+        return Err(format!(
+            "the {name} role's threshold is {}; it must be at least 1",
+            role.threshold
+        ));
+    }
+    let distinct: std::collections::BTreeSet<&String> = role.keyids.iter().collect();
+    if distinct.len() != role.keyids.len() {
+        return Err(format!("the {name} role lists a key id twice"));
+    }
+    if let Some(unknown) = role.keyids.iter().find(|id| !keys.contains_key(*id)) {
+        return Err(format!(
+            "the {name} role names key {unknown}, which the root does not define"
+        ));
+    }
+    if role.threshold > role.keyids.len() {
+        return Err(format!(
+            "the {name} role's threshold {} exceeds its {} keys: it could never be met",
+            role.threshold,
+            role.keyids.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Key types and schemes this client verifies (TUF's `ed25519`, with its
+/// 32-byte public key as 64 hex digits).
+fn check_key(id: &str, key: &PublicKey) -> Result<(), String> {
+    if key.keytype != "ed25519" || key.scheme != "ed25519" {
+        return Err(format!(
+            "key {id} is {}/{}; only ed25519/ed25519 keys are supported",
+            key.keytype, key.scheme
+        ));
+    }
+    let public = &key.keyval.public;
+    if public.len() != 64 || !public.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "key {id}'s public value is not 32 bytes of hex"
+        ));
+    }
+    Ok(())
+}
+
+impl Schema for Root {
+    fn check(&self) -> Result<(), String> {
+        check_common(&self.spec_version, self.version, &self.expires)?;
+        for (id, key) in &self.keys {
+            check_key(id, key)?;
+        }
+        let names: Vec<&str> = self.roles.keys().map(String::as_str).collect();
+        if names != TOP_LEVEL_ROLES {
+            return Err(format!(
+                "roles are {names:?}; a root defines exactly {TOP_LEVEL_ROLES:?}"
+            ));
+        }
+        for (name, role) in &self.roles {
+            check_role_keys(name, role, &self.keys)?;
+        }
+        if let Some(director) = &self.director {
+            check_role_keys("director", director, &self.keys)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_meta_file(name: &str, file: &MetaFile) -> Result<(), String> {
+    if file.version < 1 {
+        return Err(format!("{name}'s version must be at least 1"));
+    }
+    if file.hashes.as_ref().is_some_and(BTreeMap::is_empty) {
+        return Err(format!("{name}'s hashes are empty"));
+    }
+    Ok(())
+}
+
+impl Schema for MetaIndex {
+    fn check(&self) -> Result<(), String> {
+        check_common(&self.spec_version, self.version, &self.expires)?;
+        if self.kind == "timestamp" && (self.meta.len() != 1 || !self.meta.contains_key("snapshot.json")) {
+            return Err("timestamp meta must list exactly snapshot.json".into());
+        }
+        for (name, file) in &self.meta {
+            check_meta_file(name, file)?;
+        }
+        Ok(())
+    }
+}
+
+impl Schema for Targets {
+    fn check(&self) -> Result<(), String> {
+        check_common(&self.spec_version, self.version, &self.expires)?;
+        if let Some((path, _)) = self.targets.iter().find(|(_, file)| file.hashes.is_empty()) {
+            return Err(format!("target `{path}` has no hashes"));
+        }
+        Ok(())
+    }
+}
+
+impl Schema for Resolution {
+    fn check(&self) -> Result<(), String> {
+        if self.resolution_version < 1 {
+            return Err("resolution_version must be at least 1".into());
+        }
+        if crate::timefmt::parse_utc(&self.expires).is_none() {
+            return Err(format!(
+                "expires `{}` is not YYYY-MM-DDTHH:MM:SSZ",
+                self.expires
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses the `signed` part of `envelope` as `kind` metadata for `role`,
+/// with its format's constraints ([`Schema`]).
+pub(crate) fn parse<T: DeserializeOwned + Schema>(
     envelope: &Envelope,
     role: &str,
     kind: &str,
@@ -155,10 +317,16 @@ pub(crate) fn parse<T: DeserializeOwned>(
             detail: format!("`_type` is {found:?}, expected `{kind}`"),
         });
     }
-    serde_json::from_value(envelope.signed.clone()).map_err(|e| TrustError::Malformed {
+    let parsed: T =
+        serde_json::from_value(envelope.signed.clone()).map_err(|e| TrustError::Malformed {
+            role: role.into(),
+            detail: e.to_string(),
+        })?;
+    parsed.check().map_err(|detail| TrustError::Malformed {
         role: role.into(),
-        detail: e.to_string(),
-    })
+        detail,
+    })?;
+    Ok(parsed)
 }
 
 impl Resolution {
