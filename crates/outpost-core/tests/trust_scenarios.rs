@@ -485,11 +485,14 @@ fn scenarios() -> Vec<Scenario> {
         ("rotated-root-of-spec-version-2", &|signed: &mut Value| {
             signed["spec_version"] = json!("2.0.0");
         }),
-        ("rotated-root-without-a-timestamp-role", &|signed: &mut Value| {
-            if let Some(roles) = signed["roles"].as_object_mut() {
-                roles.remove("timestamp");
-            }
-        }),
+        (
+            "rotated-root-without-a-timestamp-role",
+            &|signed: &mut Value| {
+                if let Some(roles) = signed["roles"].as_object_mut() {
+                    roles.remove("timestamp");
+                }
+            },
+        ),
         ("rotated-root-with-an-rsa-key", &|signed: &mut Value| {
             if let Some(keys) = signed["keys"].as_object_mut() {
                 for key in keys.values_mut() {
@@ -758,5 +761,8 @@ fn a_root_with_a_release_threshold_of_zero_is_refused_when_pinned() {
         serde_json::from_slice(&std::fs::read(dir.join("root.json")).unwrap()).unwrap();
     let err = TrustedState::from_pinned_root(&root).unwrap_err();
     assert_eq!(err.code(), "MALFORMED", "{err}");
-    assert!(err.to_string().contains("targets role's threshold is 0"), "{err}");
+    assert!(
+        err.to_string().contains("targets role's threshold is 0"),
+        "{err}"
+    );
 }

@@ -226,9 +226,7 @@ fn check_key(id: &str, key: &PublicKey) -> Result<(), String> {
     }
     let public = &key.keyval.public;
     if public.len() != 64 || !public.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "key {id}'s public value is not 32 bytes of hex"
-        ));
+        return Err(format!("key {id}'s public value is not 32 bytes of hex"));
     }
     Ok(())
 }
@@ -268,7 +266,9 @@ fn check_meta_file(name: &str, file: &MetaFile) -> Result<(), String> {
 impl Schema for MetaIndex {
     fn check(&self) -> Result<(), String> {
         check_common(&self.spec_version, self.version, &self.expires)?;
-        if self.kind == "timestamp" && (self.meta.len() != 1 || !self.meta.contains_key("snapshot.json")) {
+        if self.kind == "timestamp"
+            && (self.meta.len() != 1 || !self.meta.contains_key("snapshot.json"))
+        {
             return Err("timestamp meta must list exactly snapshot.json".into());
         }
         for (name, file) in &self.meta {
