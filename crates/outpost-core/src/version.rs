@@ -50,6 +50,61 @@ pub fn parse_version(text: &str) -> Result<Version, VersionError> {
     Ok(version)
 }
 
+/// A text key whose byte order is SemVer 2.0.0 §11 precedence, so storage
+/// can order versions with a plain `ORDER BY` (SQLite's BINARY collation),
+/// numeric identifiers of any size included.
+///
+/// - A number is its digit count's own length (one digit), the digit
+///   count, then the digits: longer numbers sort after shorter ones, and
+///   equal lengths compare digit by digit. `42` → `1242`.
+/// - MAJOR, MINOR and PATCH follow one another (each self-delimiting).
+/// - No pre-release: `~`, which sorts after `-`, so a release outranks its
+///   pre-releases (§11.3).
+/// - A pre-release: `-`, then each identifier — a numeric one as `1` and its
+///   number, an alphanumeric one as `2`, its ASCII text and `!` (below every
+///   character identifiers may contain, so `alpha` < `alphabet`) — then `.`,
+///   which sorts before `1` and `2`, so fewer identifiers rank lower when the
+///   rest are equal (§11.4). Numeric identifiers rank below alphanumeric ones.
+///
+/// The migration that added the key computes the same key in SQL for rows
+/// stored before it (`worker/migrations/0012_version_precedence.sql`).
+pub fn precedence_key(version: &Version) -> String {
+    let mut key = String::new();
+    for part in [version.major, version.minor, version.patch] {
+        push_number(&mut key, &part.to_string());
+    }
+    if version.pre.is_empty() {
+        key.push('~');
+        return key;
+    }
+    key.push('-');
+    for identifier in version.pre.as_str().split('.') {
+        if !identifier.is_empty() && identifier.bytes().all(|b| b.is_ascii_digit()) {
+            key.push('1');
+            push_number(&mut key, identifier);
+        } else {
+            key.push('2');
+            key.push_str(identifier);
+            key.push('!');
+        }
+    }
+    key.push('.');
+    key
+}
+
+/// Appends a decimal number (leading zeros dropped) in the length-prefixed
+/// form of [`precedence_key`].
+fn push_number(key: &mut String, digits: &str) {
+    let digits = match digits.trim_start_matches('0') {
+        "" => "0",
+        trimmed => trimmed,
+    };
+    let length = digits.len().to_string();
+    key.push_str(&length.len().to_string());
+    key.push_str(&length);
+    key.push_str(digits);
+}
+
 fn clip(text: &str) -> String {
     text.chars().take(80).collect()
 }
@@ -400,5 +455,78 @@ mod tests {
             ArtifactFormat::Onnx
         );
         assert!("exe".parse::<ArtifactFormat>().is_err());
+    }
+
+    #[test]
+    fn precedence_keys_order_like_semver_section_11() {
+        // §11's own example, then numeric identifiers of any size.
+        let ordered = [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.10",
+            "1.0.0-beta.11",
+            "1.0.0-beta.99999999999999999999999999",
+            "1.0.0-beta.100000000000000000000000000",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.0.1-0",
+            "1.0.1-a-",
+            "1.0.1",
+            "1.2.0",
+            "1.10.0",
+            "2.0.0",
+            "10.0.0",
+            "18446744073709551615.0.0",
+        ];
+        let keys: Vec<String> = ordered
+            .iter()
+            .map(|v| precedence_key(&parse_version(v).unwrap()))
+            .collect();
+        for (i, pair) in keys.windows(2).enumerate() {
+            assert!(
+                pair[0] < pair[1],
+                "{} must sort before {}: {} vs {}",
+                ordered[i],
+                ordered[i + 1],
+                pair[0],
+                pair[1]
+            );
+        }
+        // The semver crate agrees on every pair.
+        for a in ordered {
+            for b in ordered {
+                let (va, vb) = (parse_version(a).unwrap(), parse_version(b).unwrap());
+                assert_eq!(
+                    precedence_key(&va).cmp(&precedence_key(&vb)),
+                    va.cmp(&vb),
+                    "{a} vs {b}"
+                );
+            }
+        }
+        assert_eq!(
+            precedence_key(&parse_version("1.0.42").unwrap()),
+            "1111101242~"
+        );
+    }
+
+    /// The same rows as the migration's backfill SQL gave in local D1
+    /// (run once when it was written; the SQL cannot run natively here).
+    #[test]
+    fn precedence_keys_match_the_migration_backfill() {
+        for (version, from_sql) in [
+            ("1.0.42", "1111101242~"),
+            ("1.0.0-beta.10", "111110110-2beta!11210."),
+            ("1.0.0-alpha.beta", "111110110-2alpha!2beta!."),
+            ("10.2.0-rc.1.a-b.0", "1210112110-2rc!11112a-b!1110."),
+            (
+                "1.0.0-beta.100000000000000000000000",
+                "111110110-2beta!1224100000000000000000000000.",
+            ),
+        ] {
+            assert_eq!(precedence_key(&parse_version(version).unwrap()), from_sql);
+        }
     }
 }

@@ -43,11 +43,11 @@ impl ModelRow {
 }
 
 /// Columns of a model with its version count and highest version.
-const MODEL_SELECT: &str = "SELECT m.name, m.description, m.owner, m.tags, m.primary_metric, m.created_at, m.created_by,
+const MODEL_SELECT: &str =
+    "SELECT m.name, m.description, m.owner, m.tags, m.primary_metric, m.created_at, m.created_by,
         (SELECT COUNT(*) FROM versions v WHERE v.org = m.org AND v.model = m.name) AS version_count,
         (SELECT v.version FROM versions v WHERE v.org = m.org AND v.model = m.name
-           ORDER BY v.major DESC, v.minor DESC, v.patch DESC, v.prerelease = '' DESC, v.prerelease DESC
-           LIMIT 1) AS latest_version
+           ORDER BY v.precedence DESC LIMIT 1) AS latest_version
      FROM models m";
 
 /// One model of `org`.

@@ -106,7 +106,7 @@ pub async fn highest(
         &ctx.db
             .prepare(
                 "SELECT version, json_extract(metrics, ?3) AS metric FROM versions WHERE org = ?1 AND model = ?2
-                 ORDER BY major DESC, minor DESC, patch DESC, prerelease = '' DESC, prerelease DESC LIMIT 1",
+                 ORDER BY precedence DESC LIMIT 1",
             )
             .bind(&[db::text(org), db::text(model), db::text(path)])?,
     )
@@ -125,16 +125,16 @@ pub fn insert(
         .prepare(
             "INSERT INTO versions (org, model, version, major, minor, patch, prerelease, digest, size, format,
                 framework, schema, metrics, params, dataset_version, parent_version, tags, notes, author,
-                created_at, status, status_reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+                created_at, status, status_reason, precedence)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
         )
         .bind(&[
             db::text(org),
             db::text(&record.model),
             db::text(&record.version),
-            db::int(version.major as i64),
-            db::int(version.minor as i64),
-            db::int(version.patch as i64),
+            db::int(i64::try_from(version.major).unwrap_or(i64::MAX)),
+            db::int(i64::try_from(version.minor).unwrap_or(i64::MAX)),
+            db::int(i64::try_from(version.patch).unwrap_or(i64::MAX)),
             db::text(version.pre.as_str()),
             db::text(&record.digest.to_string()),
             db::int(record.size as i64),
@@ -151,6 +151,7 @@ pub fn insert(
             db::int(record.created_at),
             db::text(record.status.as_str()),
             db::opt_text(record.status_reason.as_deref()),
+            db::text(&outpost_core::version::precedence_key(version)),
         ])
         .map_err(failed)
 }
@@ -231,9 +232,8 @@ fn search_statement(
         );
     }
     let dir = if query.descending { "DESC" } else { "ASC" };
-    let semver = format!(
-        "v.major {dir}, v.minor {dir}, v.patch {dir}, v.prerelease = '' {dir}, v.prerelease {dir}"
-    );
+    // SemVer §11 precedence (outpost_core::version::precedence_key).
+    let semver = format!("v.precedence {dir}");
     match &query.sort {
         SortKey::Created => {
             sql.push_str(&format!(" ORDER BY v.created_at {dir}, v.model, {semver}"))
