@@ -4,7 +4,7 @@
 
 use outpost_core::Problem;
 use outpost_core::ProblemKind;
-use outpost_core::audit::Outcome;
+use outpost_core::audit::{DenialWindows, Outcome};
 use outpost_core::auth::{self, Denial, PresentedToken, Role, StoredToken};
 use outpost_core::digest::Digest;
 use serde_json::json;
@@ -68,9 +68,15 @@ pub async fn authenticate(ctx: &mut Ctx, req: &Request, matched: &Matched) -> Ap
                     ctx.caller = Some(caller);
                     Ok(())
                 }
-                Err((actor, denial)) => {
-                    Err(deny(ctx, &org, actor, &action, required, denial).await)
-                }
+                Err((actor, denial)) => Err(deny(
+                    ctx,
+                    &org,
+                    (actor, matched.spec.path),
+                    &action,
+                    required,
+                    denial,
+                )
+                .await),
             }
         }
     }
@@ -91,27 +97,64 @@ fn stored_token(row: &TokenRow) -> Option<StoredToken> {
     })
 }
 
-/// Records the denial in the organisation named by the request (so its
-/// operators see probes against it) and builds the 401/403.
+thread_local! {
+    /// This isolate's windows of token holders' refusals.
+    static DENIALS: std::cell::RefCell<DenialWindows> =
+        std::cell::RefCell::new(DenialWindows::new(4_096));
+}
+
+/// Refusals without a valid token this isolate has answered, for the
+/// sampled log line.
+static ANONYMOUS_REFUSALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Records the denial and builds the 401/403. A token holder's refusal is
+/// audited in the organisation named by the request (so its operators see
+/// probes against it), one entry per token, action and window under a
+/// flood (`outpost_core::audit::DenialWindows`). A refusal without a valid
+/// token is counted in the organisation's metrics and logged 1 in 100:
+/// anyone can send one, so appending each to the hash chain would let
+/// anyone write to it.
 async fn deny(
     ctx: &Ctx,
     org: &str,
-    actor: Option<String>,
+    (actor, route): (Option<String>, &'static str),
     action: &str,
     required: Role,
     denial: Denial,
 ) -> ApiError {
-    let event = Event {
-        org: org.to_owned(),
-        actor,
-        role: None,
-        action: action.to_owned(),
-        target: format!("orgs/{org}"),
-        outcome: Outcome::Denied,
-        details: json!({"reason": denial.to_string(), "required_role": required.as_str()}),
+    let audited = match (&actor, denial.by_token_holder()) {
+        (Some(token), true) => {
+            DENIALS.with(|windows| windows.borrow_mut().observe(token, action, ctx.now))
+        }
+        _ => {
+            crate::request_metrics::record_refusal((org.to_owned(), route, String::new()));
+            let seen = ANONYMOUS_REFUSALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if seen % 100 == 0 {
+                worker::console_log!(
+                    "refused without a valid token: {action} on `{org}` ({denial}); {} so far in this isolate",
+                    seen + 1
+                );
+            }
+            None
+        }
     };
-    if let Err(err) = audit::commit(ctx, event, Vec::new()).await {
-        worker::console_error!("recording a denied request failed: {err:?}");
+    if let Some(unrecorded) = audited {
+        let event = Event {
+            org: org.to_owned(),
+            actor,
+            role: None,
+            action: action.to_owned(),
+            target: format!("orgs/{org}"),
+            outcome: Outcome::Denied,
+            details: json!({
+                "reason": denial.to_string(),
+                "required_role": required.as_str(),
+                "unrecorded_since_last": unrecorded,
+            }),
+        };
+        if let Err(err) = audit::commit(ctx, event, Vec::new()).await {
+            worker::console_error!("recording a denied request failed: {err:?}");
+        }
     }
     let kind = if denial.status() == 401 {
         ProblemKind::Unauthorized

@@ -21,6 +21,8 @@ pub struct Series {
     pub latency_sum_s: f64,
     pub cache_hits: u64,
     pub cache_misses: u64,
+    /// Requests refused without a valid token.
+    pub refused_unauthenticated: u64,
 }
 
 impl Default for Series {
@@ -31,6 +33,7 @@ impl Default for Series {
             latency_sum_s: 0.0,
             cache_hits: 0,
             cache_misses: 0,
+            refused_unauthenticated: 0,
         }
     }
 }
@@ -80,6 +83,12 @@ pub fn record_request(key: Key, status: u16, seconds: f64) {
         s.latency.record(seconds);
         s.latency_sum_s += seconds;
     });
+}
+
+/// A request refused for want of a valid token (not audited: see
+/// `authn::deny`).
+pub fn record_refusal(key: Key) {
+    with_series(key, |s| s.refused_unauthenticated += 1);
 }
 
 pub fn record_cache(key: Key, hit: bool) {

@@ -32,6 +32,58 @@ impl Outcome {
     }
 }
 
+/// How long one audited refusal stands for the refusals of the same token
+/// and action after it (ms).
+pub const DENIAL_WINDOW_MS: i64 = 60_000;
+
+/// Refusals of a token holder, aggregated per (token, action) and window:
+/// the first refusal of a window is audited, carrying how many refusals of
+/// that pair went unrecorded since the entry before it; the rest are only
+/// counted. A flood from one token then writes one entry per window, not
+/// one per request. Memory is bounded: at most `capacity` pairs are
+/// tracked, pairs whose window ended are forgotten first, and a pair that
+/// finds no room is audited (never silently dropped).
+#[derive(Debug, Clone)]
+pub struct DenialWindows {
+    capacity: usize,
+    /// (token, action) → (start of its window in ms, refusals not audited).
+    open: std::collections::BTreeMap<(String, String), (i64, u64)>,
+}
+
+impl DenialWindows {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            open: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Observes a refusal of `token` for `action` at `now` (ms): `Some(n)`
+    /// when it is to be audited (`n` refusals of the pair were counted but
+    /// not audited since its last entry), `None` when it is only counted.
+    pub fn observe(&mut self, token: &str, action: &str, now: i64) -> Option<u64> {
+        let key = (token.to_owned(), action.to_owned());
+        if let Some((start, suppressed)) = self.open.get_mut(&key) {
+            if now.saturating_sub(*start) < DENIAL_WINDOW_MS && now >= *start {
+                *suppressed += 1;
+                return None;
+            }
+            let unrecorded = *suppressed;
+            *start = now;
+            *suppressed = 0;
+            return Some(unrecorded);
+        }
+        if self.open.len() >= self.capacity {
+            self.open
+                .retain(|_, (start, _)| now.saturating_sub(*start) < DENIAL_WINDOW_MS);
+        }
+        if self.open.len() < self.capacity {
+            self.open.insert(key, (now, 0));
+        }
+        Some(0)
+    }
+}
+
 /// One entry as stored and served.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -203,5 +255,26 @@ mod tests {
         let err = verify_chain(&rehashed).unwrap_err();
         assert_eq!(err.seq, 3);
         assert!(err.reason.contains("prev_hash"));
+    }
+
+    #[test]
+    fn a_flood_of_refusals_is_one_entry_per_token_action_and_window() {
+        let mut windows = DenialWindows::new(2);
+        assert_eq!(windows.observe("tok_a", "POST /models", 0), Some(0));
+        for at in 1..100 {
+            assert_eq!(windows.observe("tok_a", "POST /models", at), None);
+        }
+        // Another action or token is its own pair.
+        assert_eq!(windows.observe("tok_a", "DELETE /models", 5), Some(0));
+        // The next window's first refusal carries the count of the last.
+        assert_eq!(
+            windows.observe("tok_a", "POST /models", DENIAL_WINDOW_MS),
+            Some(99)
+        );
+        // No room (both pairs' windows still open): audited, not dropped.
+        assert_eq!(windows.observe("tok_b", "POST /models", 10), Some(0));
+        assert_eq!(windows.observe("tok_b", "POST /models", 11), Some(0));
+        // A clock that goes back does not silence a pair.
+        assert_eq!(windows.observe("tok_a", "DELETE /models", 1), Some(0));
     }
 }

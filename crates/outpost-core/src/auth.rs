@@ -241,6 +241,15 @@ pub enum Denial {
 }
 
 impl Denial {
+    /// Whether the caller proved it holds a token that exists (its secret
+    /// matched) and was refused for what that token is: such refusals are
+    /// audited. The others — no token, or one that is unknown, malformed or
+    /// wrongly signed — come from anyone, so recording each would let
+    /// anyone write to an organisation's audit chain; they are counted.
+    pub fn by_token_holder(&self) -> bool {
+        !matches!(self, Denial::MissingToken | Denial::InvalidToken)
+    }
+
     /// 401 when the caller is not authenticated, 403 when it is but may not.
     pub fn status(&self) -> u16 {
         match self {

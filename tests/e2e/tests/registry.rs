@@ -106,6 +106,10 @@ const TESTS: &[(&str, Test)] = &[
         search_paginates_with_cursors,
     ),
     ("latest_and_compare", latest_and_compare),
+    (
+        "pre_releases_order_by_semver_precedence",
+        pre_releases_order_by_semver_precedence,
+    ),
     ("tags_change_and_are_audited", tags_change_and_are_audited),
     ("role_by_route_matrix", role_by_route_matrix),
     (
@@ -113,6 +117,10 @@ const TESTS: &[(&str, Test)] = &[
         cross_organisation_probes_are_denied_and_leak_nothing,
     ),
     ("denied_requests_are_recorded", denied_requests_are_recorded),
+    (
+        "floods_of_refusals_leave_the_audit_log_bounded",
+        floods_of_refusals_leave_the_audit_log_bounded,
+    ),
     (
         "fifty_concurrent_registrations_make_one_version",
         fifty_concurrent_registrations_make_one_version,
@@ -868,6 +876,58 @@ fn search_filters_by_metric_thresholds_tags_and_text(f: &Fixture) -> Result<(), 
     Ok(())
 }
 
+/// SemVer 2.0.0 §11 everywhere: beta.10 after beta.2 (a hostile input
+/// answered beta.2 as "latest"), numeric identifiers beyond 64 bits, and a
+/// release after its pre-releases.
+fn pre_releases_order_by_semver_precedence(f: &Fixture) -> Result<(), Failed> {
+    let dev = &f.acme["developer"];
+    expect_status(
+        &dev.json("POST", "/models", &json!({"name": "prereleases"}))?,
+        201,
+        "model",
+    )?;
+    let digest = dev.put_blob(b"prerelease weights")?;
+    let huge = "1.0.0-beta.100000000000000000000000";
+    let registered = ["1.0.0-beta.2", "1.0.0-beta.10", huge, "1.0.0-beta.9"];
+    for version in registered {
+        expect_status(
+            &register(
+                dev,
+                "prereleases",
+                json!({"version": version, "digest": digest, "size": 18}),
+            )?,
+            201,
+            version,
+        )?;
+    }
+    let viewer = &f.acme["viewer"];
+    let latest = expect_status(
+        &viewer.get("/versions/latest?model=prereleases")?,
+        200,
+        "latest",
+    )?;
+    ensure!(latest["version"] == huge, "latest: {latest}");
+    let ascending = viewer.get("/models/prereleases/versions?sort=version&order=asc")?;
+    let expected: Vec<String> = ["1.0.0-beta.2", "1.0.0-beta.9", "1.0.0-beta.10", huge]
+        .iter()
+        .map(|v| format!("prereleases@{v}"))
+        .collect();
+    let seen = versions_of(&ascending)?;
+    ensure!(seen == expected, "ascending: {seen:?}");
+    expect_status(
+        &register(
+            dev,
+            "prereleases",
+            json!({"version": "1.0.0", "digest": digest, "size": 18}),
+        )?,
+        201,
+        "release",
+    )?;
+    let model = expect_status(&viewer.get("/models/prereleases")?, 200, "model")?;
+    ensure!(model["latest_version"] == "1.0.0", "{model}");
+    Ok(())
+}
+
 fn search_paginates_with_cursors(f: &Fixture) -> Result<(), Failed> {
     let dev = &f.acme["developer"];
     expect_status(
@@ -1602,6 +1662,75 @@ fn denied_requests_are_recorded(f: &Fixture) -> Result<(), Failed> {
             .is_some_and(|d| d.contains("developer role"))),
         "the denial is in acme's audit log: {rows:?}"
     );
+    Ok(())
+}
+
+/// Anyone can send a request without a valid token, so such refusals are
+/// counted, never appended to the audit chain one by one; a token holder's
+/// refusals are audited once per token, action and window.
+fn floods_of_refusals_leave_the_audit_log_bounded(f: &Fixture) -> Result<(), Failed> {
+    let denied = |action: &str| -> Result<usize, Failed> {
+        Ok(f
+            .worker
+            .d1(&format!(
+                "SELECT seq FROM audit_log WHERE org = 'acme' AND outcome = 'denied' AND action = '{action}'"
+            ))?
+            .len())
+    };
+    let trust = "GET /v1/orgs/:org/trust/:file";
+    let models = "POST /v1/orgs/:org/models";
+    let (trust_before, models_before) = (denied(trust)?, denied(models)?);
+    let url = f.worker.url("/v1/orgs/acme/trust/timestamp.json");
+    let flood: Vec<_> = (0..48)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let headers: &[(&str, &str)] = match i % 3 {
+                    0 => &[],
+                    1 => &[("authorization", "Bearer opt_garbage")],
+                    _ => &[(
+                        "authorization",
+                        "Bearer opt_0123456789abcdef_0123456789abcdef0123456789abcdef",
+                    )],
+                };
+                send("GET", &url, headers, None)
+                    .map(|r| r.status)
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = flood.into_iter().map(|h| h.join().unwrap_or(0)).collect();
+    ensure!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    let viewer = &f.acme["viewer"];
+    for _ in 0..20 {
+        expect_problem(
+            &viewer.json("POST", "/models", &json!({"name": "flooded"}))?,
+            403,
+            "viewer creates",
+        )?;
+    }
+    ensure!(
+        denied(trust)? == trust_before,
+        "refusals without a valid token wrote {} audit entries",
+        denied(trust)? - trust_before
+    );
+    let grown = denied(models)? - models_before;
+    ensure!(
+        (1..=2).contains(&grown),
+        "20 refusals of one token wrote {grown} audit entries (one per window expected)"
+    );
+    // Counted instead, in the organisation's metrics.
+    let metrics = f.acme["admin"].get("/metrics")?;
+    let counted: f64 = metrics
+        .body
+        .lines()
+        .filter(|l| {
+            l.starts_with("outpost_requests_refused_unauthenticated")
+                && l.contains("route=\"/v1/orgs/:org/trust/:file\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    ensure!(counted >= 48.0, "counted {counted}:\n{}", metrics.body);
     Ok(())
 }
 

@@ -71,6 +71,20 @@ pub async fn metrics(ctx: &Ctx) -> ApiResult<Response> {
             s.latency_sum_s,
         );
     }
+    let refused = "outpost_requests_refused_unauthenticated";
+    e.family(
+        refused,
+        "counter",
+        None,
+        "Requests naming this organisation that this isolate refused for want of a valid token (counted, not audited: anyone can send them).",
+    );
+    for ((_, route, _), s) in series.iter().filter(|(_, s)| s.refused_unauthenticated > 0) {
+        e.counter(
+            refused,
+            &[("route", route), ("isolate", &isolate)],
+            s.refused_unauthenticated as f64,
+        );
+    }
     type Count = fn(&request_metrics::Series) -> u64;
     let cache: [(&str, &str, Count); 2] = [
         (
