@@ -20,6 +20,21 @@ pub fn problem(problem: &Problem) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", PROBLEM_JSON)?;
     headers.set("cache-control", "no-store")?;
+    // The header fields RFC 9110 requires beside these statuses, from the
+    // members that carry the same facts in the body.
+    if let (405, Some(allowed)) = (problem.status, problem.extensions.get("allowed")) {
+        let methods: Vec<&str> = allowed
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        headers.set("allow", &methods.join(", "))?; // §10.2.1
+    }
+    if let (429 | 503, Some(seconds)) = (
+        problem.status,
+        problem.extensions.get("retry_after").and_then(serde_json::Value::as_u64),
+    ) {
+        headers.set("retry-after", &seconds.to_string())?; // §10.2.3
+    }
     Ok(Response::ok(problem.to_json())?
         .with_status(problem.status)
         .with_headers(headers))

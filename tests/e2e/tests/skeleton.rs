@@ -203,6 +203,8 @@ fn wrong_method_is_405_problem_json(w: &Workers) -> Result<(), Failed> {
     let reply = request("DELETE", &w.main.url("/healthz"))?;
     let body = expect_problem(&reply, 405, "method-not-allowed")?;
     ensure!(body["allowed"] == serde_json::json!(["GET"]), "{body}");
+    // RFC 9110 §15.5.6: a 405 carries Allow.
+    ensure!(reply.header("allow") == Some("GET"), "{:?}", reply.headers);
     Ok(())
 }
 
