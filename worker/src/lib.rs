@@ -13,6 +13,7 @@ mod handlers;
 mod health;
 mod http;
 mod request_metrics;
+mod ratelimit;
 mod routes;
 mod scheduled;
 mod store;
@@ -115,6 +116,13 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
     }
     let mut ctx = Ctx::new(env)?;
     authn::authenticate(&mut ctx, req, matched).await?;
+    if let (Some(class), Some(caller)) = (routes::rate_class(matched.spec.route), &ctx.caller) {
+        for (limiter, key) in
+            outpost_core::ratelimit::counters(class, &caller.org, &caller.token_id)
+        {
+            ratelimit::draw(&ctx.env, ctx.now, limiter, key).await?;
+        }
+    }
     match matched.spec.route {
         Route::Healthz | Route::Readyz | Route::OpenApi | Route::DeploymentKeys => {
             Err(ApiError::internal("unreachable"))

@@ -84,6 +84,21 @@ pub enum Access {
     Org(Role),
 }
 
+/// The rate-limit class of a route (`outpost_core::ratelimit`): the write
+/// and expensive routes; `None` for the rest.
+pub fn rate_class(route: Route) -> Option<outpost_core::ratelimit::Class> {
+    use outpost_core::ratelimit::Class;
+    match route {
+        Route::PutBlob | Route::StartUpload | Route::PutUploadPart | Route::CompleteUpload => {
+            Some(Class::Upload)
+        }
+        Route::Predict => Some(Class::Predict),
+        Route::DriftReport | Route::Performance => Some(Class::Report),
+        Route::PostTelemetry => Some(Class::Telemetry),
+        _ => None,
+    }
+}
+
 /// One row of the table.
 #[derive(Debug)]
 pub struct RouteSpec {

@@ -18,6 +18,7 @@
 //! - [`pickle`]: the static safety scan of pickle-based artifacts.
 //! - [`audit`]: the audit log's hash chain and its verification.
 //! - [`conditional`]: RFC 9110 conditional and range requests on artifact downloads.
+//! - [`ratelimit`]: which rate-limit counters a request draws on.
 //! - [`upload`]: how large artifacts are cut into parts for resumable uploads.
 //! - [`lifecycle`]: stages, deployment history and its replay, rollback,
 //!   promotion gates, deletion and retention rules.
@@ -55,6 +56,7 @@ pub mod pickle;
 pub mod problem;
 pub mod profile;
 pub mod query;
+pub mod ratelimit;
 pub mod readiness;
 pub mod reservoir;
 pub mod routing;

@@ -26,12 +26,18 @@ pub enum ProblemKind {
     Conflict,
     PayloadTooLarge,
     UnprocessableContent,
+    /// 412: a precondition (`If-Match`, `If-Unmodified-Since`) failed.
+    PreconditionFailed,
+    /// 416: no requested range is satisfiable.
+    RangeNotSatisfiable,
+    /// 429: a rate limit; `retry_after` (seconds) goes with it.
+    TooManyRequests,
     Internal,
     ServiceUnavailable,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 10] = [
+    pub const ALL: [ProblemKind; 13] = [
         ProblemKind::BadRequest,
         ProblemKind::Unauthorized,
         ProblemKind::Forbidden,
@@ -40,6 +46,9 @@ impl ProblemKind {
         ProblemKind::Conflict,
         ProblemKind::PayloadTooLarge,
         ProblemKind::UnprocessableContent,
+        ProblemKind::PreconditionFailed,
+        ProblemKind::RangeNotSatisfiable,
+        ProblemKind::TooManyRequests,
         ProblemKind::Internal,
         ProblemKind::ServiceUnavailable,
     ];
@@ -54,6 +63,9 @@ impl ProblemKind {
             ProblemKind::Conflict => 409,
             ProblemKind::PayloadTooLarge => 413,
             ProblemKind::UnprocessableContent => 422,
+            ProblemKind::PreconditionFailed => 412,
+            ProblemKind::RangeNotSatisfiable => 416,
+            ProblemKind::TooManyRequests => 429,
             ProblemKind::Internal => 500,
             ProblemKind::ServiceUnavailable => 503,
         }
@@ -70,6 +82,9 @@ impl ProblemKind {
             ProblemKind::Conflict => "conflict",
             ProblemKind::PayloadTooLarge => "payload-too-large",
             ProblemKind::UnprocessableContent => "unprocessable-content",
+            ProblemKind::PreconditionFailed => "precondition-failed",
+            ProblemKind::RangeNotSatisfiable => "range-not-satisfiable",
+            ProblemKind::TooManyRequests => "too-many-requests",
             ProblemKind::Internal => "internal",
             ProblemKind::ServiceUnavailable => "service-unavailable",
         }
@@ -85,6 +100,9 @@ impl ProblemKind {
             ProblemKind::Conflict => "Conflict",
             ProblemKind::PayloadTooLarge => "Payload too large",
             ProblemKind::UnprocessableContent => "Unprocessable content",
+            ProblemKind::PreconditionFailed => "Precondition failed",
+            ProblemKind::RangeNotSatisfiable => "Range not satisfiable",
+            ProblemKind::TooManyRequests => "Too many requests",
             ProblemKind::Internal => "Internal error",
             ProblemKind::ServiceUnavailable => "Service unavailable",
         }

@@ -61,6 +61,11 @@ impl WorkerConfig {
         label: "client-worker",
         config: "tests/e2e/wrangler.client-worker.toml",
     };
+    /// The Worker with rate limits small enough to reach in a test.
+    pub const RATE_LIMITED: WorkerConfig = WorkerConfig {
+        label: "rate-limited",
+        config: "tests/e2e/wrangler.rate-limited.toml",
+    };
     /// The Worker without its R2 binding.
     pub const NO_BUCKET: WorkerConfig = WorkerConfig {
         label: "no-bucket",

@@ -1690,7 +1690,7 @@ fn floods_of_refusals_leave_the_audit_log_bounded(f: &Fixture) -> Result<(), Fai
                     1 => &[("authorization", "Bearer opt_garbage")],
                     _ => &[(
                         "authorization",
-                        "Bearer opt_0123456789abcdef_0123456789abcdef0123456789abcdef",
+                        "Bearer opt_0123456789abcdef_0123456789abcdef0123456789abcdef0123456789a",
                     )],
                 };
                 send("GET", &url, headers, None)

@@ -14,6 +14,7 @@ type Test = fn(&Workers) -> Result<(), Failed>;
 struct Workers {
     main: LocalWorker,
     no_bucket: LocalWorker,
+    rate_limited: LocalWorker,
 }
 
 const TESTS: &[(&str, Test)] = &[
@@ -51,6 +52,10 @@ const TESTS: &[(&str, Test)] = &[
         "cli_health_explains_an_unreachable_registry",
         cli_health_explains_an_unreachable_registry,
     ),
+    (
+        "rate_limits_per_token_organisation_and_client_address",
+        rate_limits_per_token_organisation_and_client_address,
+    ),
 ];
 
 fn main() {
@@ -58,15 +63,22 @@ fn main() {
     let workers = if args.list {
         None
     } else {
-        // Start both Workers at once: start-up dominates this suite.
+        // Start the Workers at once: start-up dominates this suite.
         let no_bucket = std::thread::spawn(|| LocalWorker::start(&WorkerConfig::NO_BUCKET));
+        let rate_limited = std::thread::spawn(|| LocalWorker::start(&WorkerConfig::RATE_LIMITED));
         let main = LocalWorker::start(&WorkerConfig::MAIN);
-        let no_bucket = no_bucket
-            .join()
-            .unwrap_or_else(|_| Err("the start-up thread panicked".to_owned()));
-        match (main, no_bucket) {
-            (Ok(main), Ok(no_bucket)) => Some(Arc::new(Workers { main, no_bucket })),
-            (Err(e), _) | (_, Err(e)) => {
+        let joined = |handle: std::thread::JoinHandle<Result<LocalWorker, String>>| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err("the start-up thread panicked".to_owned()))
+        };
+        match (main, joined(no_bucket), joined(rate_limited)) {
+            (Ok(main), Ok(no_bucket), Ok(rate_limited)) => Some(Arc::new(Workers {
+                main,
+                no_bucket,
+                rate_limited,
+            })),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 eprintln!("could not start the local Worker: {e}");
                 std::process::exit(1);
             }
@@ -305,5 +317,90 @@ fn cli_health_explains_an_unreachable_registry(_: &Workers) -> Result<(), Failed
         stderr.contains("could not reach") && stderr.contains("scripts/dev.sh"),
         "says what to do next: {stderr}"
     );
+    Ok(())
+}
+
+/// The rate-limited Worker's two checks, in this order: the address
+/// limiter counts every token lookup of this client, so the address test,
+/// which exhausts it, must come last.
+fn rate_limits_per_token_organisation_and_client_address(w: &Workers) -> Result<(), Failed> {
+    expensive_routes_are_rate_limited_per_token_and_organisation(w)?;
+    token_lookups_are_rate_limited_per_client_address(w)
+}
+
+/// Uploads by one token, then by another of the same organisation, in a
+/// burst: each token has 5 per window and the organisation 8 (the test
+/// configuration). A burst spans at most two windows, so 11 requests of one
+/// token must meet at least one 429, with Retry-After and problem+json.
+fn expensive_routes_are_rate_limited_per_token_and_organisation(w: &Workers) -> Result<(), Failed> {
+    let admin = outpost_e2e::init_org(&w.rate_limited, "limited")?;
+    let (_, first) = outpost_e2e::create_token(&admin, "first", "developer")?;
+    let (_, second) = outpost_e2e::create_token(&admin, "second", "developer")?;
+    let burst = |api: &outpost_e2e::Api, tag: &str| -> Result<Vec<outpost_e2e::Reply>, Failed> {
+        (0..11)
+            .map(|i| {
+                let bytes = format!("{tag} artifact {i}").into_bytes();
+                let digest = outpost_core::Digest::of(&bytes);
+                api.put_blob_as(&bytes, &digest.hex(), bytes.len() as u64)
+            })
+            .collect()
+    };
+    let replies = burst(&first, "first")?;
+    let refused: Vec<&outpost_e2e::Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    let stored = replies.iter().filter(|r| r.status == 201).count();
+    ensure!(
+        !refused.is_empty() && stored + refused.len() == replies.len() && stored <= 10,
+        "statuses {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let body = expect_problem(refused[0], 429, "too-many-requests")?;
+    ensure!(body["retry_after"] == 60, "{body}");
+    ensure!(
+        refused[0].header("retry-after") == Some("60"),
+        "{:?}",
+        refused[0].headers
+    );
+    // The organisation's own counter: a second token meets it too.
+    let replies = burst(&second, "second")?;
+    ensure!(
+        replies.iter().any(|r| r.status == 429),
+        "statuses {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    // Routes outside the expensive classes are not limited.
+    for _ in 0..12 {
+        let reply = first.get("/models")?;
+        ensure!(reply.status == 200, "{}: {}", reply.status, reply.body);
+    }
+    Ok(())
+}
+
+/// Well-formed but unknown tokens make the Worker read the database; the
+/// client address is limited before that read (100 per window here; a burst
+/// spans at most two windows, so 201 lookups meet a 429).
+fn token_lookups_are_rate_limited_per_client_address(w: &Workers) -> Result<(), Failed> {
+    let url = w.rate_limited.url("/v1/orgs/nobody/trust/timestamp.json");
+    let statuses: Vec<u16> = (0..201)
+        .map(|_| {
+            outpost_e2e::send(
+                "GET",
+                &url,
+                &[(
+                    "authorization",
+                    "Bearer opt_0123456789abcdef_0123456789abcdef0123456789abcdef0123456789a",
+                )],
+                None,
+            )
+            .map(|r| r.status)
+            .unwrap_or(0)
+        })
+        .collect();
+    ensure!(
+        statuses.iter().all(|s| *s == 401 || *s == 429) && statuses.contains(&429),
+        "{statuses:?}"
+    );
+    // Without a token nothing is read, so nothing is drawn: still 401.
+    let bare = request("GET", &url)?;
+    ensure!(bare.status == 401, "{}", bare.status);
     Ok(())
 }

@@ -105,18 +105,19 @@ fn respond(download: Download<ResponseBody>) -> ApiResult<Response> {
     // Content-addressed: the bytes behind this URL can never change.
     headers.set("cache-control", "private, max-age=31536000, immutable")?;
     headers.set("accept-ranges", "bytes")?;
-    let refusal = |status: u16, title: &str, detail: String| -> ApiResult<Response> {
-        let mut problem = outpost_core::Problem::new(outpost_core::ProblemKind::BadRequest, detail);
-        problem.status = status;
-        problem.title = title.into();
-        Ok(http::problem(&problem)?.with_headers(headers.clone()))
+    // A refusal keeps its problem+json type and gains the validators.
+    let refusal = |kind, detail: String| -> ApiResult<Response> {
+        let response = http::problem(&outpost_core::Problem::new(kind, detail))?;
+        for (name, value) in headers.entries() {
+            response.headers().set(&name, &value)?;
+        }
+        Ok(response)
     };
     let octets = "application/octet-stream";
     match answer {
         Answer::NotModified => Ok(Response::empty()?.with_status(304).with_headers(headers)),
         Answer::PreconditionFailed => refusal(
-            412,
-            "Precondition Failed",
+            outpost_core::ProblemKind::PreconditionFailed,
             format!(
                 "the artifact's current entity tag is {etag}; a precondition of the request does not hold"
             ),
@@ -124,8 +125,7 @@ fn respond(download: Download<ResponseBody>) -> ApiResult<Response> {
         Answer::Unsatisfiable => {
             headers.set("content-range", &format!("bytes */{size}"))?;
             refusal(
-                416,
-                "Range Not Satisfiable",
+                outpost_core::ProblemKind::RangeNotSatisfiable,
                 format!("the requested range lies outside the artifact's {size} bytes"),
             )
         }
