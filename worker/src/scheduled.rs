@@ -1,7 +1,8 @@
 //! The cron trigger: re-signs timestamps before they expire, applies every
 //! model's retention policy, holds guarded canaries to their guardrails
 //! (rolling back the ones that trip), compacts old telemetry into totals,
-//! delivers due webhooks, and leaves a row
+//! collects artifacts no version refers to, delivers due webhooks, and
+//! leaves a row
 //! in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
 
 use worker::{Env, ScheduledEvent};
@@ -51,6 +52,18 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
             outcome = "failed";
         }
     }
+    match collect_blobs(env).await {
+        Ok(collected) => worker::console_log!(
+            "cron `{}`: collected {} unreferenced artifacts ({} objects)",
+            event.cron(),
+            collected.rows,
+            collected.objects
+        ),
+        Err(err) => {
+            worker::console_error!("cron `{}`: artifact collection failed: {err}", event.cron());
+            outcome = "failed";
+        }
+    }
     // Last, so that what this run announced goes out in this run.
     match crate::handlers::webhooks::deliver_due(env).await {
         Ok((delivered, failed)) => worker::console_log!(
@@ -68,6 +81,15 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
             event.cron()
         );
     }
+}
+
+/// Removes artifacts no version refers to once their grace period is over
+/// (`outpost_registry::blobs::collect_unreferenced`), 100 per run.
+async fn collect_blobs(env: &Env) -> Result<outpost_registry::blobs::Collected, String> {
+    let ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    outpost_registry::blobs::collect_unreferenced(&crate::store::D1Store::new(&ctx), 100)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Keeps every organisation's timestamp fresh, so devices never see the

@@ -11,6 +11,12 @@ pub const MAX_PART_SIZE: u64 = 100 << 20;
 pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
 pub const MAX_PARTS: u64 = 10_000;
 
+/// How long an uploaded artifact that no version refers to is kept before
+/// the cron collects it (ms): an upload is followed by its registration
+/// within seconds, and a day leaves room for a client that retries. So a
+/// refused registration leaves no artifact behind for longer than this.
+pub const UNREFERENCED_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("part size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes, got {0}")]

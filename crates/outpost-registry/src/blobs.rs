@@ -198,3 +198,50 @@ pub async fn download_blob<S: Blobs + Clock>(
         answer,
     })
 }
+
+/// What a collection run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Rows removed.
+    pub rows: usize,
+    /// Objects deleted with them.
+    pub objects: usize,
+}
+
+/// The cron's collection of artifacts no version refers to, once they are
+/// older than [`outpost_core::upload::UNREFERENCED_GRACE_MS`]: an upload
+/// whose registration was refused (or never came) leaves nothing behind
+/// for longer. Each removal is audited in its organisation, as the cron.
+/// At most `limit` per run.
+///
+/// Errors: `Store`.
+pub async fn collect_unreferenced<S: Blobs + Commit + Clock>(
+    store: &S,
+    limit: usize,
+) -> Result<Collected, RegistryError> {
+    let before = store
+        .now_ms()
+        .saturating_sub(outpost_core::upload::UNREFERENCED_GRACE_MS);
+    let mut collected = Collected::default();
+    for (org, digest) in store.unreferenced_blobs(before, limit).await? {
+        let event = AuditEvent {
+            actor: Actor::Cron,
+            action: "blob.collect".into(),
+            target: format!("blobs/{digest}"),
+            details: json!({"reason": "no version refers to it", "grace_ms": outpost_core::upload::UNREFERENCED_GRACE_MS}),
+        };
+        store
+            .commit(&org, vec![Change::CollectBlob { digest, before }], event)
+            .await
+            .map_err(|err| RegistryError::Store(err.into_store()))?;
+        // The guarded delete may have kept the row (a registration took
+        // it); only an artifact whose row is gone loses its object.
+        if store.blob_facts(&org, &digest).await?.is_none() {
+            collected.rows += 1;
+            if store.delete_stale_object(&org, &digest, before).await? {
+                collected.objects += 1;
+            }
+        }
+    }
+    Ok(collected)
+}

@@ -60,6 +60,8 @@ pub struct MemoryRegistry {
     /// Multipart uploads begun in the object store and not yet completed
     /// or aborted, by backend id.
     multiparts: RefCell<BTreeSet<String>>,
+    /// When each object was last written (ms), like R2's `uploaded`.
+    object_written: RefCell<BTreeMap<(String, Digest), i64>>,
     created_at: RefCell<BTreeMap<(String, String, String), i64>>,
     versions: RefCell<BTreeMap<(String, String, String), VersionArtifact>>,
     releases: RefCell<BTreeMap<String, Targets>>,
@@ -113,6 +115,7 @@ impl MemoryRegistry {
             uploads: RefCell::default(),
             part_objects: RefCell::default(),
             multiparts: RefCell::default(),
+            object_written: RefCell::default(),
             created_at: RefCell::default(),
             versions: RefCell::default(),
             releases: RefCell::default(),
@@ -177,9 +180,7 @@ impl MemoryRegistry {
                 status_reason: None,
             },
         );
-        self.blobs
-            .borrow_mut()
-            .insert((org.to_owned(), digest), bytes.to_vec());
+        self.write_object(org, digest, bytes.to_vec());
         self.blob_rows
             .borrow_mut()
             .insert((org.to_owned(), digest), self.now.get());
@@ -226,7 +227,12 @@ impl MemoryRegistry {
     pub fn set_blob(&self, org: &str, digest: Digest, bytes: Option<Vec<u8>>) {
         let key = (org.to_owned(), digest);
         match bytes {
-            Some(bytes) => self.blobs.borrow_mut().insert(key, bytes),
+            Some(bytes) => {
+                self.object_written
+                    .borrow_mut()
+                    .insert(key.clone(), self.now.get());
+                self.blobs.borrow_mut().insert(key, bytes)
+            }
             None => self.blobs.borrow_mut().remove(&key),
         };
     }
@@ -253,9 +259,7 @@ impl MemoryRegistry {
     /// Stores an uploaded artifact (row and object) without a version.
     pub fn upload(&self, org: &str, bytes: &[u8]) -> Digest {
         let digest = Digest::of(bytes);
-        self.blobs
-            .borrow_mut()
-            .insert((org.to_owned(), digest), bytes.to_vec());
+        self.write_object(org, digest, bytes.to_vec());
         self.blob_rows
             .borrow_mut()
             .insert((org.to_owned(), digest), self.now.get());
@@ -518,6 +522,22 @@ impl MemoryRegistry {
                 self.blob_rows
                     .borrow_mut()
                     .remove(&(org.to_owned(), digest));
+            }
+            Change::CollectBlob { digest, before } => {
+                let key = (org.to_owned(), digest);
+                let referenced = self
+                    .versions
+                    .borrow()
+                    .iter()
+                    .any(|((o, _, _), v)| o == org && v.digest == digest);
+                let old = self
+                    .blob_rows
+                    .borrow()
+                    .get(&key)
+                    .is_some_and(|created| *created < before);
+                if old && !referenced {
+                    self.blob_rows.borrow_mut().remove(&key);
+                }
             }
             Change::RecordBlob { digest, .. } => {
                 self.blob_rows
@@ -1065,9 +1085,7 @@ impl Blobs for MemoryRegistry {
         if received.length != size || received.digest != *digest {
             return Ok(Arrival::Refused(received));
         }
-        self.blobs
-            .borrow_mut()
-            .insert((org.to_owned(), *digest), body);
+        self.write_object(org, *digest, body);
         Ok(Arrival::Stored {
             etag: digest.hex(),
             received,
@@ -1098,6 +1116,49 @@ impl Blobs for MemoryRegistry {
 
     async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.blobs.borrow().get(&(org.to_owned(), *digest)).cloned())
+    }
+
+    async fn unreferenced_blobs(
+        &self,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, Digest)>, StoreError> {
+        self.check("unreferenced_blobs")?;
+        let versions = self.versions.borrow();
+        let mut old: Vec<(i64, String, Digest)> = self
+            .blob_rows
+            .borrow()
+            .iter()
+            .filter(|((org, digest), created)| {
+                **created < before
+                    && !versions
+                        .iter()
+                        .any(|((o, _, _), v)| o == org && v.digest == *digest)
+            })
+            .map(|((org, digest), created)| (*created, org.clone(), *digest))
+            .collect();
+        old.sort();
+        Ok(old
+            .into_iter()
+            .take(limit)
+            .map(|(_, org, digest)| (org, digest))
+            .collect())
+    }
+
+    async fn delete_stale_object(
+        &self,
+        org: &str,
+        digest: &Digest,
+        before: i64,
+    ) -> Result<bool, StoreError> {
+        let key = (org.to_owned(), *digest);
+        let written = self.object_written.borrow().get(&key).copied();
+        if written.is_some_and(|at| at < before) {
+            self.remove_object(org, digest);
+            self.object_written.borrow_mut().remove(&key);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
@@ -1193,9 +1254,7 @@ impl crate::ports::Uploads for MemoryRegistry {
             length: object.len() as u64,
             digest: Digest::of(&object),
         };
-        self.blobs
-            .borrow_mut()
-            .insert((org.to_owned(), upload.digest), object);
+        self.write_object(org, upload.digest, object);
         Ok(received)
     }
 }
@@ -1210,6 +1269,14 @@ impl MemoryRegistry {
     /// Whether the artifact's object exists (whatever its row says).
     pub fn has_object(&self, org: &str, digest: Digest) -> bool {
         self.blobs.borrow().contains_key(&(org.to_owned(), digest))
+    }
+
+    fn write_object(&self, org: &str, digest: Digest, bytes: Vec<u8>) {
+        let key = (org.to_owned(), digest);
+        self.object_written
+            .borrow_mut()
+            .insert(key.clone(), self.now.get());
+        self.blobs.borrow_mut().insert(key, bytes);
     }
 
     fn remove_object(&self, org: &str, digest: &Digest) {

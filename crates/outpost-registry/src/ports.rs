@@ -346,6 +346,10 @@ pub enum Change {
     DeleteVersion { model: String, version: String },
     /// Removes an artifact's row (its R2 object goes after the commit).
     DeleteBlob { digest: Digest },
+    /// Removes an artifact's row if it was recorded before `before` (ms) and
+    /// no version refers to it *at the time of the write* (a registration
+    /// that took it meanwhile keeps it).
+    CollectBlob { digest: Digest, before: i64 },
     /// Records an artifact whose object holds verified bytes; identical
     /// content recorded concurrently keeps the first row.
     RecordBlob {
@@ -611,6 +615,22 @@ pub trait Blobs {
     ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Re-reads and re-hashes the artifact; `None` when it is missing.
     async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError>;
+    /// Artifacts, across organisations, recorded before `before` (ms) that
+    /// no version refers to: at most `limit`, oldest first.
+    async fn unreferenced_blobs(
+        &self,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, Digest)>, StoreError>;
+    /// Deletes the object if it was last written before `before` (ms);
+    /// whether it did. An object written since (the same content uploaded
+    /// again while its old row was being collected) stays.
+    async fn delete_stale_object(
+        &self,
+        org: &str,
+        digest: &Digest,
+        before: i64,
+    ) -> Result<bool, StoreError>;
     /// The artifact's bytes (`None`: its object is missing).
     async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
     /// Deletes the artifact's object (after its row is gone: an object left

@@ -122,6 +122,10 @@ const TESTS: &[(&str, Test)] = &[
         floods_of_refusals_leave_the_audit_log_bounded,
     ),
     (
+        "artifacts_of_refused_registrations_are_collected",
+        artifacts_of_refused_registrations_are_collected,
+    ),
+    (
         "fifty_concurrent_registrations_make_one_version",
         fifty_concurrent_registrations_make_one_version,
     ),
@@ -2648,6 +2652,51 @@ fn cli_key_ceremony_release_and_device_pull(f: &Fixture) -> Result<(), Failed> {
     ensure!(
         std::fs::read(d("model.onnx")).map_err(|e| format!("{e}"))? == expected,
         "installed bytes"
+    );
+    Ok(())
+}
+
+/// An upload whose registration is refused leaves an artifact no version
+/// refers to; the cron collects it once its grace period is over (here: its
+/// row is dated back past it), and keeps a fresh one.
+fn artifacts_of_refused_registrations_are_collected(f: &Fixture) -> Result<(), Failed> {
+    let dev = &f.acme["developer"];
+    let orphan = dev.put_blob(b"weights of a refused registration")?;
+    expect_problem(
+        &register(
+            dev,
+            "fraud-detector",
+            json!({"version": "8.0.0", "digest": orphan, "size": 33, "format": "onnx"}),
+        )?,
+        422,
+        "not an ONNX model",
+    )?;
+    let fresh = dev.put_blob(b"weights uploaded a moment ago")?;
+    let url = |digest: &outpost_core::Digest| format!("/blobs/sha256/{}", digest.hex());
+    ensure!(
+        dev.get(&url(&orphan))?.status == 200,
+        "stored until collected"
+    );
+    f.worker.d1(&format!(
+        "UPDATE blobs SET created_at = created_at - {} WHERE org = 'acme' AND digest = '{orphan}'",
+        outpost_core::upload::UNREFERENCED_GRACE_MS + 60_000
+    ))?;
+    let trigger = outpost_e2e::get(&f.worker.url("/__scheduled?cron=*/5+*+*+*+*"))?;
+    ensure!(trigger.status == 200, "cron: {}", trigger.status);
+    expect_problem(&dev.get(&url(&orphan))?, 404, "collected")?;
+    ensure!(dev.get(&url(&fresh))?.status == 200, "a fresh upload stays");
+    ensure!(
+        dev.get(&format!("/blobs/sha256/{}", &f.onnx_digest[7..]))?
+            .status
+            == 200,
+        "an artifact a version uses stays"
+    );
+    let audited = f.worker.d1(&format!(
+        "SELECT actor FROM audit_log WHERE org = 'acme' AND action = 'blob.collect' AND target = 'blobs/{orphan}'"
+    ))?;
+    ensure!(
+        audited.len() == 1 && audited[0]["actor"] == "cron",
+        "{audited:?}"
     );
     Ok(())
 }

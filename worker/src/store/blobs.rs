@@ -224,6 +224,54 @@ impl Blobs for D1Store<'_> {
         super::lifecycle::reverify(self.ctx, org, digest).await
     }
 
+    async fn unreferenced_blobs(
+        &self,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, Digest)>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            org: String,
+            digest: String,
+        }
+        let rows = db::all::<Row>(
+            &self
+                .ctx
+                .db
+                .prepare(
+                    "SELECT b.org, b.digest FROM blobs b
+                     WHERE b.created_at < ?1
+                       AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.org = b.org AND v.digest = b.digest)
+                     ORDER BY b.created_at LIMIT ?2",
+                )
+                .bind(&[db::int(before), db::int(limit as i64)])
+                .map_err(failed)?,
+        )
+        .await
+        .map_err(failed)?;
+        rows.into_iter()
+            .map(|row| Ok((row.org, row.digest.parse().map_err(failed)?)))
+            .collect()
+    }
+
+    async fn delete_stale_object(
+        &self,
+        org: &str,
+        digest: &Digest,
+        before: i64,
+    ) -> Result<bool, StoreError> {
+        let bucket = bucket(self.ctx)?;
+        let key = object_key(org, digest);
+        let Some(object) = bucket.head(&key).await.map_err(failed)? else {
+            return Ok(false);
+        };
+        if object.uploaded().as_millis() as i64 >= before {
+            return Ok(false);
+        }
+        bucket.delete(&key).await.map_err(failed)?;
+        Ok(true)
+    }
+
     async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         let key = object_key(org, digest);
         let Some(object) = bucket(self.ctx)?

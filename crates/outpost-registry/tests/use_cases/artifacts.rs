@@ -378,3 +378,49 @@ fn aborting_or_failing_to_start_leaves_no_multipart_upload_behind() {
     assert_eq!(refused.to_problem().status, 422);
     assert_eq!(registry.open_multiparts(), 0);
 }
+
+#[test]
+fn artifacts_no_version_refers_to_are_collected_after_their_grace_period() {
+    use outpost_core::upload::UNREFERENCED_GRACE_MS;
+    use outpost_registry::blobs::{Collected, collect_unreferenced};
+    use outpost_registry::memory::NOW;
+
+    let registry = MemoryRegistry::new();
+    // An orphan (its registration was refused), one a version uses, and
+    // an orphan uploaded just now.
+    let orphan = registry.upload("acme", b"orphaned weights");
+    registry.add_version("acme", "fraud", "1.0.0", b"registered weights");
+    let used = Digest::of(b"registered weights");
+    registry.set_now(NOW + UNREFERENCED_GRACE_MS + 1);
+    let fresh = registry.upload("acme", b"just uploaded");
+
+    let collected = block_on(collect_unreferenced(&registry, 10)).unwrap();
+    assert_eq!(collected, Collected { rows: 1, objects: 1 });
+    assert_eq!(registry.has_blob("acme", orphan), (false, false));
+    assert_eq!(registry.has_blob("acme", used), (true, true));
+    assert_eq!(registry.has_blob("acme", fresh), (true, true));
+    let entry = registry.audit_log("acme").pop().unwrap();
+    assert_eq!(
+        (entry.action.as_str(), entry.actor.as_deref()),
+        ("blob.collect", Some("cron"))
+    );
+    // Nothing left to collect.
+    let again = block_on(collect_unreferenced(&registry, 10)).unwrap();
+    assert_eq!(again, Collected::default());
+}
+
+#[test]
+fn an_artifact_uploaded_again_while_collected_keeps_its_object() {
+    use outpost_core::upload::UNREFERENCED_GRACE_MS;
+    use outpost_registry::blobs::collect_unreferenced;
+    use outpost_registry::memory::NOW;
+
+    let registry = MemoryRegistry::new();
+    let orphan = registry.upload("acme", b"orphaned weights");
+    registry.set_now(NOW + UNREFERENCED_GRACE_MS + 1);
+    // The same bytes written again (an upload racing the collection).
+    registry.set_blob("acme", orphan, Some(b"orphaned weights".to_vec()));
+    let collected = block_on(collect_unreferenced(&registry, 10)).unwrap();
+    assert_eq!((collected.rows, collected.objects), (1, 0));
+    assert!(registry.has_object("acme", orphan));
+}
