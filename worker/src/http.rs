@@ -31,7 +31,10 @@ pub fn problem(problem: &Problem) -> worker::Result<Response> {
     }
     if let (429 | 503, Some(seconds)) = (
         problem.status,
-        problem.extensions.get("retry_after").and_then(serde_json::Value::as_u64),
+        problem
+            .extensions
+            .get("retry_after")
+            .and_then(serde_json::Value::as_u64),
     ) {
         headers.set("retry-after", &seconds.to_string())?; // §10.2.3
     }
