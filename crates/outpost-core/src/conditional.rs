@@ -13,9 +13,9 @@
 //!
 //! Ranges (§14.1.2): a satisfiable set of one range is one 206 part; several
 //! are coalesced when they overlap or touch (§15.3.7.2 allows it) and sent as
-//! `multipart/byteranges`; a set that would make the answer larger than the
-//! artifact or than [`MAX_MULTIPART_BYTES`], or has more than [`MAX_RANGES`]
-//! members, is ignored (200, as
+//! `multipart/byteranges`; a set whose parts add up to more than
+//! [`MAX_MULTIPART_BYTES`], or that has more than [`MAX_RANGES`] members, is
+//! ignored (200, as
 //! §14.2 allows for sets that are signs of a broken or hostile client); a set
 //! with no satisfiable member is a 416. `Range` is only defined for GET
 //! (§14.2), so a HEAD answers as the matching GET without `Range` would.
@@ -280,7 +280,7 @@ pub fn decide_ranges(field: &str, size: u64) -> Outcome {
         [one] => Outcome::Partial(*one),
         _ => {
             let total: u64 = parts.iter().map(ByteRange::length).sum();
-            if total >= size || total > MAX_MULTIPART_BYTES {
+            if total > MAX_MULTIPART_BYTES {
                 Outcome::Full
             } else {
                 Outcome::Multipart(parts)
@@ -454,7 +454,18 @@ mod tests {
             range("bytes=6-7, 0-1,1-2,3-3"),
             Outcome::Multipart(vec![part(0, 3), part(6, 7)])
         );
-        assert_eq!(range("bytes=0-4,5-9"), Outcome::Full); // the whole thing
+        // Adjacent members become one part, even the whole artifact.
+        assert_eq!(range("bytes=0-4,5-9"), Outcome::Partial(part(0, 9)));
+        assert_eq!(range("bytes=0-4,6-9,0-8"), Outcome::Partial(part(0, 9)));
+        // Parts too large to frame in memory: sent whole (streamed).
+        assert_eq!(
+            decide_ranges("bytes=0-0,2-", MAX_MULTIPART_BYTES + 10),
+            Outcome::Full
+        );
+        assert_eq!(
+            decide_ranges("bytes=0-0,2-9", 10),
+            Outcome::Multipart(vec![part(0, 0), part(2, 9)])
+        );
         assert_eq!(range("bytes=0-1,2-3"), Outcome::Partial(part(0, 3)));
         // Unsatisfiable members are dropped; none left is a 416.
         assert_eq!(range("bytes=0-1,20-30"), Outcome::Partial(part(0, 1)));
