@@ -52,9 +52,10 @@ def chi_square(reference, current):
     k_norm = len(current) / len(reference)
     f_exp = [ref_counts[k] * k_norm for k in keys]
     f_obs = [cur_counts[k] for k in keys]
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         statistic, p = stats.chisquare(f_obs, f_exp)
-    return finite_or_text(statistic), float(p)
+    # One category leaves no degree of freedom: scipy's p-value is NaN.
+    return finite_or_text(statistic), float(p) if np.isfinite(p) else "nan"
 
 
 def finite_or_text(value):
@@ -102,10 +103,17 @@ def numeric_case(name, reference, current):
 def categorical_case(name, reference, current):
     chi_stat, chi_p = chi_square(reference, current)
     case = {"name": name, "reference": reference, "current": current, "chi2_statistic": chi_stat, "chi2_pvalue": chi_p}
-    if len(set(reference) | set(current)) <= 2:
+    # Evidently's _get_default_stattest (stattests/registry.py) counts the
+    # distinct values of reference and current together: chi-square above
+    # two, the Z-test otherwise (for references up to 1 000 rows).
+    n_values = len(set(reference) | set(current))
+    if n_values <= 2:
         z, p = z_test(reference, current)
         case["z_statistic"] = z
         case["z_pvalue"] = p
+    case["default_test"] = "chi_square" if n_values > 2 else "z_test"
+    default_p = chi_p if n_values > 2 else case["z_pvalue"]
+    case["drifted"] = isinstance(default_p, float) and default_p < 0.05
     return case
 
 
@@ -125,6 +133,14 @@ def main():
         numeric_case("asymptotic", np.round(rng.lognormal(3, 1, 12000), 3), np.round(rng.lognormal(3.02, 1, 3000), 3)),
         numeric_case("asymptotic ties", rng.integers(0, 40, 15000), rng.integers(0, 41, 11000)),
         numeric_case("asymptotic few current", np.round(rng.normal(0, 1, 10001), 4), np.round(rng.normal(0.4, 1, 60), 4)),
+        # Tiny exact p-values: 1 − P(inside) would cancel to 0; scipy computes
+        # the outside probability directly and so must Outpost.
+        numeric_case("tiny p 100 vs 101", np.arange(100.0), np.arange(101) + 60.5),
+        numeric_case("tiny p 300 vs 200", np.arange(300.0), np.arange(200) + 150.25),
+        numeric_case("tiny p equal sizes", np.arange(200.0), np.arange(200) + 170.5),
+        numeric_case("tiny p disjoint", np.arange(40.0), np.arange(30) + 100.0),
+        numeric_case("tiny p 1000 vs 700", np.arange(1000.0), np.arange(700) + 600.5),
+        numeric_case("tiny p 1500 vs 1100", np.arange(1500.0), np.arange(1100) + 1000.5),
     ]
     # kstwo.sf over every region of Simard and L'Ecuyer's method choice.
     kstwo = []
@@ -139,6 +155,13 @@ def main():
         categorical_case("new category", ["a"] * 50 + ["b"] * 30, ["a"] * 20 + ["b"] * 20 + ["c"] * 10),
         categorical_case("binary", ["yes"] * 70 + ["no"] * 30, ["yes"] * 50 + ["no"] * 50),
         categorical_case("binary same", ["yes"] * 40 + ["no"] * 10, ["yes"] * 80 + ["no"] * 20),
+        # Categories seen on one side only: the union of both sides' keys,
+        # count 0 where a side lacks one (Evidently's chisquare_stattest).
+        categorical_case("a, b against a, c", ["a", "b"], ["a", "c"]),
+        categorical_case("each side its own", ["a"] * 30 + ["b"] * 20, ["a"] * 25 + ["c"] * 15 + ["d"] * 10),
+        categorical_case("category gone from current", ["a"] * 40 + ["b"] * 40 + ["c"] * 20, ["a"] * 50 + ["b"] * 50),
+        categorical_case("one category", ["a"] * 5, ["a"] * 7),
+        categorical_case("binary, one value per side", ["a"] * 10, ["b"] * 10),
     ]
     OUT.mkdir(parents=True, exist_ok=True)
     doc = {"scipy": scipy.__version__, "numpy": np.__version__, "numeric": numeric, "categorical": categorical, "kstwo": kstwo}

@@ -102,6 +102,25 @@ test("a wrong input throws INPUT_INVALID naming it, and the model stays usable",
   assert.equal(model.predict({ X: [[1, 2, 3, 4]] }).label.length, 1);
 });
 
+// The hostile corpus native tests read too (crates/outpost-infer/tests/hostile.rs):
+// the wasm32 build refuses the same files with the same message, and runs the
+// accepted ones to the same outputs.
+const hostileDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "crates", "outpost-infer", "tests", "data", "hostile");
+const hostile = JSON.parse(fs.readFileSync(path.join(hostileDir, "cases.json"), "utf8")).cases;
+
+for (const c of hostile) {
+  test(`wasm32: hostile ${c.file} gives the native verdict`, () => {
+    const bytes = fs.readFileSync(path.join(hostileDir, c.file));
+    if (c.error !== undefined) {
+      assert.throws(() => client.Model.load(bytes), { code: "MODEL_INVALID", message: `validate: ${c.error}` });
+      return;
+    }
+    const model = client.Model.load(bytes);
+    assert.deepEqual(model.predict(c.inputs), c.outputs);
+    model.free();
+  });
+}
+
 test("bytes that are not a model throw MODEL_INVALID", () => {
   assert.throws(() => client.Model.load(new TextEncoder().encode("not a model")), { code: "MODEL_INVALID" });
 });

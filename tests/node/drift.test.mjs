@@ -18,7 +18,7 @@ const vectors = JSON.parse(
 );
 
 const close = (got, want, rel, what) => {
-  if (want === "inf") return assert.equal(got, null, what); // JSON has no infinity
+  if (want === "inf" || want === "nan") return assert.equal(got, null, what); // JSON has neither
   assert.ok(Math.abs(got - want) <= rel * Math.max(Math.abs(want), 1e-300) || Math.abs(got - want) <= 1e-300,
     `${what}: ${got} vs ${want}`);
 };
@@ -50,6 +50,50 @@ test("categorical features take chi-square and the Z-test", () => {
     close(report.features[0][0].score, c.chi2_pvalue, 1e-6, `${c.name} chi-square p-value`);
     if (c.z_pvalue !== undefined) close(report.features[0][1].score, c.z_pvalue, 1e-6, `${c.name} Z p-value`);
   }
+});
+
+test("tiny exact KS p-values keep their digits in wasm too", () => {
+  // scipy 1.17.1 ks_2samp(arange(100), arange(101) + 60.5): p = 1.68e-18, once 0.
+  const tiny = vectors.numeric.filter((c) => c.name.startsWith("tiny p"));
+  assert.ok(tiny.length >= 5);
+  for (const c of tiny) {
+    const report = client.driftCompare([new Float64Array(c.reference)], [new Float64Array(c.current)], ["ks"]);
+    const got = report.features[0][0].score;
+    assert.ok(c.ks_pvalue > 0 && Math.abs(got - c.ks_pvalue) <= 1e-6 * c.ks_pvalue, `${c.name}: ${got} vs ${c.ks_pvalue}`);
+  }
+});
+
+test("the default test counts both samples' categories, as Evidently and the CLI do", () => {
+  for (const c of vectors.categorical) {
+    const report = client.driftCompare([c.reference], [c.current]);
+    const [verdict] = report.features[0];
+    assert.equal(verdict.test, c.default_test, `${c.name} test`);
+    const want = c.default_test === "z_test" ? c.z_pvalue : c.chi2_pvalue;
+    close(verdict.score, want, 1e-6, `${c.name} default p-value`);
+    assert.equal(verdict.drifted, c.drifted, `${c.name} verdict`);
+    assert.deepEqual(report.not_compared, [], c.name);
+  }
+});
+
+test("reference a, b against current a, c is chi-square drift, not a dropped column", () => {
+  const c = vectors.categorical.find((v) => v.name === "a, b against a, c");
+  assert.deepEqual([c.reference, c.current], [["a", "b"], ["a", "c"]]);
+  const report = client.driftCompare([c.reference], [c.current]);
+  assert.deepEqual(report.features[0][0], { test: "chi_square", score: 0, threshold: 0.05, drifted: true });
+  assert.deepEqual(report.dataset, { features: 1, drifted_features: 1, share: 1, drifted: true });
+  assert.deepEqual(report.not_compared, []);
+});
+
+test("a feature that cannot be compared is listed with its reason", () => {
+  const report = client.driftCompare([["a", "b"], [1, 2, 3]], [["a", "c"], []], ["z_test"]);
+  assert.match(report.features[0][0].error, /at most two categories, got 3/);
+  assert.equal(report.features[0][0].test, "z_test");
+  assert.deepEqual(
+    report.not_compared.map(({ feature, test }) => [feature, test]),
+    [[0, "z_test"], [1, "z_test"]],
+  );
+  assert.match(report.not_compared[1].error, /current sample is empty/);
+  assert.equal(report.dataset.features, 0);
 });
 
 test("the default report picks Evidently's tests and judges the dataset", () => {

@@ -57,8 +57,16 @@ fn columns(features: &js_sys::Array, which: &str) -> Result<Vec<Column>, JsValue
 /// Evidently's default test and threshold — or with every test named in
 /// `tests` (`ks`, `chi_square`, `z_test`, `wasserstein`, `jensen_shannon`,
 /// `psi`, `kl`) — and the dataset against `share` (0.5). Returns
-/// `{features: [[{test, score, threshold, drifted} | {error}]…], dataset}`;
-/// the dataset share counts each feature's first test.
+/// `{features: [[{test, score, threshold, drifted} | {test, error}]…],
+/// dataset, not_compared: [{feature, test, error}]}`.
+///
+/// The default test is `outpost_core::drift::StatTest::default_for`, the
+/// one the CLI and the registry use: Evidently's, counting the categories of
+/// both samples together (reference `a, b` against current `a, c` is three
+/// categories: chi-square). The dataset share counts each feature's first
+/// test; a feature whose first test cannot run is listed in `not_compared`
+/// with the reason (and has `{test, error}` in `features`), left out of the
+/// share as the registry's reports leave it out — never dropped silently.
 #[wasm_bindgen(js_name = driftCompare)]
 pub fn drift_compare(
     reference: js_sys::Array,
@@ -96,7 +104,8 @@ pub fn drift_compare(
     );
     let mut features = Vec::with_capacity(reference.len());
     let mut first: Vec<FeatureDrift> = Vec::new();
-    for (r, c) in reference.iter().zip(&current) {
+    let mut not_compared: Vec<serde_json::Value> = Vec::new();
+    for (feature, (r, c)) in reference.iter().zip(&current).enumerate() {
         let results: Vec<serde_json::Value> = tests
             .iter()
             .enumerate()
@@ -107,11 +116,24 @@ pub fn drift_compare(
                     }
                     serde_json::to_value(verdict).unwrap_or_default()
                 }
-                Err(err) => serde_json::json!({"error": err.to_string()}),
+                Err(err) => {
+                    let test = test.unwrap_or_else(|| StatTest::default_for(r, c));
+                    let error = err.to_string();
+                    if i == 0 {
+                        not_compared.push(
+                            serde_json::json!({"feature": feature, "test": test, "error": error}),
+                        );
+                    }
+                    serde_json::json!({"test": test, "error": error})
+                }
             })
             .collect();
         features.push(results);
     }
-    let report = serde_json::json!({"features": features, "dataset": dataset_drift(&first, share)});
+    let report = serde_json::json!({
+        "features": features,
+        "dataset": dataset_drift(&first, share),
+        "not_compared": not_compared,
+    });
     js_sys::JSON::parse(&report.to_string())
 }

@@ -12,7 +12,10 @@
 //!   equal-width bins over both samples, empty bins counted as 0.0001;
 //! - chi-square over categories as Evidently's (reference counts scaled to the
 //!   current sample, `scipy.stats.chisquare`), and Evidently's two-proportion
-//!   Z-test for binary features.
+//!   Z-test for binary features;
+//! - the default test per feature as Evidently's `_get_default_stattest`,
+//!   which counts the distinct values of the reference and the current
+//!   sample together ([`StatTest::default_for`]).
 //!
 //! Test vectors: `crates/outpost-core/tests/data/drift-vectors.json`, made by
 //! `scripts/gen-drift-vectors.py`. Edge cases (empty samples, NaN) are typed
@@ -79,40 +82,61 @@ fn prob_outside_square(n: u64, h: u64) -> f64 {
     2.0 * p
 }
 
-/// P(D ≥ d) for samples of m and n by counting the lattice paths that stay
-/// strictly inside |i/m − j/n| < d, normalised column by column so that the
-/// counts (binomial-sized) never overflow: a(i, j) = paths / C(i+j, j), so
-/// a(i, j) = (i·a(i−1, j) + j·a(i, j−1)) / (i + j).
+/// P(D ≥ d) for samples of m ≠ n: the share of the C(m+n, n) lattice paths
+/// from (0, 0) to (m, n) that leave the band |i/m − j/n| < d, i.e. (in
+/// units of 1/lcm) |ng·i − mg·j| < h.
+///
+/// This is scipy's `_compute_outer_prob_inside_method` (scipy/stats/
+/// `_stats_pythran.py`, used by `_attempt_exact_2kssamp`), after Viehmann,
+/// "Numerically more stable computation of the p-values for the two-sample
+/// Kolmogorov–Smirnov test" (arXiv:2102.08037): it computes the *outside*
+/// share directly rather than 1 − the inside share, which cancels to 0 once
+/// the p-value falls below machine epsilon (2.2e-16) — for 100 values against
+/// 101 shifted by 60.5 scipy's 1.68e-18 became 0. With b(i, j) the share of
+/// paths to (i, j) that have already left the band, b = 1 outside the band
+/// and b(i, j) = (i·b(i−1, j) + j·b(i, j−1)) / (i + j) inside: a weighted
+/// mean of non-negative numbers, so the relative error stays a few ulps per
+/// step however small the result, down to the smallest normal doubles.
+///
+/// One column is kept, and only its in-band window is computed: the window
+/// moves up monotonically with i, entries that leave it are reset to 1, and
+/// entries above it were never inside, so they still hold their initial 1.
 fn prob_outside_band(m: u64, n: u64, g: u64, h: u64) -> f64 {
     let (m, n) = if m >= n { (m, n) } else { (n, m) };
     let (mg, ng) = (m / g, n / g);
-    // Point (i, j) is inside iff |ng·i − mg·j| < h.
-    let inside = |i: u64, j: u64| (ng * i).abs_diff(mg * j) < h;
-    let mut column = vec![0.0f64; n as usize + 1];
-    for (j, slot) in column.iter_mut().enumerate() {
-        let j = j as u64;
-        *slot = if (0..=j).all(|jj| inside(0, jj)) {
-            1.0
-        } else {
-            0.0
-        };
+    // The j with |ng·i − mg·j| < h: mg·j > ng·i − h and mg·j < ng·i + h.
+    let window = |i: u64| {
+        let centre = ng * i;
+        let lo = if centre < h { 0 } else { (centre - h) / mg + 1 };
+        let hi = ((centre + h - 1) / mg).min(n);
+        (lo, hi)
+    };
+    let mut column = vec![1.0f64; n as usize + 1];
+    let (mut lo, hi) = window(0);
+    // Column 0: no path has left the band while it stays inside.
+    for slot in &mut column[lo as usize..=hi as usize] {
+        *slot = 0.0;
     }
     for i in 1..=m {
-        let mut below = 0.0; // a(i, j-1)
-        for j in 0..=n {
-            let value = if !inside(i, j) {
-                0.0
-            } else if j == 0 {
-                column[0]
-            } else {
-                let (i_f, j_f) = (i as f64, j as f64);
-                (column[j as usize] * i_f + below * j_f) / (i_f + j_f)
-            };
+        let (new_lo, new_hi) = window(i);
+        if new_lo > new_hi {
+            // No point of this column is inside: every path leaves.
+            return 1.0;
+        }
+        for slot in &mut column[lo as usize..new_lo as usize] {
+            *slot = 1.0;
+        }
+        let i_f = i as f64;
+        let mut below = 1.0; // b(i, new_lo − 1): outside, or unused at j = 0
+        for j in new_lo..=new_hi {
+            let j_f = j as f64;
+            let value = (column[j as usize] * i_f + below * j_f) / (i_f + j_f);
             column[j as usize] = value;
             below = value;
         }
+        lo = new_lo;
     }
-    1.0 - column[n as usize]
+    column[n as usize]
 }
 
 /// Largest sample for which scipy (and so Outpost) computes the exact p-value.
@@ -285,10 +309,24 @@ pub struct TestResult {
     pub pvalue: f64,
 }
 
-/// Evidently's chi-square test for categorical features: observed current
-/// counts against reference counts scaled to the current sample, over the
-/// union of categories (a category the reference never saw makes the
-/// statistic infinite and the p-value 0, as scipy does).
+/// Evidently's chi-square test for categorical features
+/// (`evidently/legacy/calculations/stattests/chisquare_stattest.py`):
+///
+/// - the categories are the union of the distinct values of both samples
+///   (`get_unique_not_nan_values_list_from_series`), each counted on each
+///   side, 0 where a side lacks it (`{**dict.fromkeys(keys, 0),
+///   **value_counts}`);
+/// - expected = reference count × n_current / n_reference, observed = the
+///   current count, and `scipy.stats.chisquare(observed, expected)` with
+///   k − 1 degrees of freedom.
+///
+/// So a category the reference never saw has expected count 0 and observed
+/// count > 0: its term (o − 0)² / 0 is +∞, the statistic is +∞ and the
+/// p-value 0 (scipy's answer, with a division warning): a new category is
+/// drift. A category the current sample lacks only adds its expected count
+/// to the statistic. With a single category on both sides there is no degree
+/// of freedom and scipy's p-value is NaN (never below a threshold, so no
+/// drift); Evidently's default picks the Z-test there, which answers 1.
 pub fn chi_square(reference: &[String], current: &[String]) -> Result<TestResult, DriftError> {
     if reference.is_empty() {
         return Err(DriftError::Empty("reference"));
@@ -316,7 +354,13 @@ pub fn chi_square(reference: &[String], current: &[String]) -> Result<TestResult
     Ok(TestResult { statistic, pvalue })
 }
 
-/// Evidently's two-proportion Z-test for binary features, two-sided.
+/// Evidently's two-proportion Z-test for binary features, two-sided
+/// (`z_stattest.py`): the first of the sorted categories of both samples is
+/// 0, the other 1, and the shares of 1 are compared with a pooled variance.
+/// The same single category on both sides gives p = 1. More than two
+/// categories are refused ([`DriftError::NotBinary`]): Evidently would fold
+/// all but the first together, but its default never picks the Z-test then,
+/// and Outpost does not either ([`StatTest::default_for`]).
 pub fn z_test(reference: &[String], current: &[String]) -> Result<TestResult, DriftError> {
     if reference.is_empty() {
         return Err(DriftError::Empty("reference"));
@@ -470,24 +514,37 @@ impl Column {
         self.len() == 0
     }
 
-    fn unique(&self) -> usize {
+    /// Numbers with few distinct values are tested as categories, as
+    /// Evidently does; their labels are the numbers' shortest decimal form,
+    /// with −0 written as 0 (pandas counts them as one value).
+    fn labels(&self) -> Vec<String> {
         match self {
-            Column::Numbers(v) => {
-                let mut sorted: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
-                sorted.sort_by(f64::total_cmp);
-                sorted.dedup();
-                sorted.len()
-            }
-            Column::Labels(v) => v.iter().collect::<std::collections::BTreeSet<_>>().len(),
+            Column::Numbers(v) => v
+                .iter()
+                .map(|&x| if x == 0.0 { 0.0f64 } else { x }.to_string())
+                .collect(),
+            Column::Labels(v) => v.clone(),
         }
     }
 
-    /// Numbers with few distinct values are tested as categories, as
-    /// Evidently does; their labels are the numbers' shortest decimal form.
-    fn labels(&self) -> Vec<String> {
-        match self {
-            Column::Numbers(v) => v.iter().map(|x| x.to_string()).collect(),
-            Column::Labels(v) => v.clone(),
+    /// Distinct values of two columns together (pandas' `nunique` of
+    /// `concat([reference, current])`: NaN not counted, −0 equal to 0).
+    fn distinct_together(reference: &Column, current: &Column) -> usize {
+        match (reference, current) {
+            (Column::Numbers(r), Column::Numbers(c)) => {
+                let mut all: Vec<f64> =
+                    r.iter().chain(c).copied().filter(|x| !x.is_nan()).collect();
+                all.sort_by(f64::total_cmp);
+                all.dedup();
+                all.len()
+            }
+            _ => {
+                let (r, c) = (reference.labels(), current.labels());
+                r.iter()
+                    .chain(&c)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+            }
         }
     }
 }
@@ -523,12 +580,21 @@ impl StatTest {
         matches!(self, StatTest::Ks | StatTest::ChiSquare | StatTest::ZTest)
     }
 
-    /// Evidently's default choice: for up to 1 000 reference values, KS for
-    /// numbers with more than 5 distinct values, chi-square above 2, Z-test
-    /// for binary; for larger references, normed Wasserstein for numbers with
-    /// more than 5 distinct values, else Jensen–Shannon.
-    pub fn default_for(reference: &Column) -> StatTest {
-        let unique = reference.unique();
+    /// Evidently's default choice (`_get_default_stattest` in
+    /// `evidently/legacy/calculations/stattests/registry.py`), where the
+    /// number of distinct values is that of the reference and the current
+    /// sample *together* (`pd.concat([reference, current]).nunique()`):
+    /// for up to 1 000 reference values, KS for numbers with more than 5
+    /// distinct values, chi-square above 2, Z-test for 1 or 2; for larger
+    /// references, normed Wasserstein for numbers with more than 5 distinct
+    /// values, else Jensen–Shannon. Counting both sides matters: reference
+    /// `a, b` against current `a, c` has three categories, so chi-square
+    /// (which sees the new `c`), not a Z-test that cannot take three.
+    /// The feature's type is the reference's, as Evidently takes it from
+    /// the reference data: a numeric reference against text cells still
+    /// gets a numeric test, which then reports that it needs numbers.
+    pub fn default_for(reference: &Column, current: &Column) -> StatTest {
+        let unique = Column::distinct_together(reference, current);
         let numeric = matches!(reference, Column::Numbers(_));
         if reference.len() <= 1000 {
             if numeric && unique > 5 {
@@ -572,15 +638,26 @@ fn category_shares(reference: &[String], current: &[String]) -> (Vec<f64>, Vec<f
     (share(&r, reference.len()), share(&c, current.len()))
 }
 
-/// Tests one feature with `test` (Evidently's default when `None`) against
-/// `threshold` (the test's default when `None`).
+/// Tests one feature with `test` (Evidently's default for the two samples,
+/// [`StatTest::default_for`], when `None`) against `threshold` (the test's
+/// default when `None`). An error says why the feature could not be
+/// compared; callers report it with the feature (the registry's
+/// `FeatureReport::error`, the wasm client's `not_compared`), never drop it.
 pub fn feature_drift(
     reference: &Column,
     current: &Column,
     test: Option<StatTest>,
     threshold: Option<f64>,
 ) -> Result<FeatureDrift, DriftError> {
-    let test = test.unwrap_or_else(|| StatTest::default_for(reference));
+    // Every test needs values on both sides; checked here once so that no
+    // test divides by an empty sample's length.
+    if reference.is_empty() {
+        return Err(DriftError::Empty("reference"));
+    }
+    if current.is_empty() {
+        return Err(DriftError::Empty("current"));
+    }
+    let test = test.unwrap_or_else(|| StatTest::default_for(reference, current));
     let threshold = threshold.unwrap_or_else(|| test.default_threshold());
     let shares = || match (reference, current) {
         (Column::Numbers(r), Column::Numbers(c)) => evidently_bins(r, c, 30),
@@ -696,11 +773,111 @@ mod tests {
         );
         let big = Column::Numbers((0..2000).map(f64::from).collect());
         let big_labels = Column::Labels((0..2000).map(|i| format!("c{}", i % 7)).collect());
-        assert_eq!(StatTest::default_for(&many), StatTest::Ks);
-        assert_eq!(StatTest::default_for(&few), StatTest::ChiSquare);
-        assert_eq!(StatTest::default_for(&binary), StatTest::ZTest);
-        assert_eq!(StatTest::default_for(&big), StatTest::Wasserstein);
-        assert_eq!(StatTest::default_for(&big_labels), StatTest::JensenShannon);
+        let default = |c: &Column| StatTest::default_for(c, c);
+        assert_eq!(default(&many), StatTest::Ks);
+        assert_eq!(default(&few), StatTest::ChiSquare);
+        assert_eq!(default(&binary), StatTest::ZTest);
+        assert_eq!(default(&big), StatTest::Wasserstein);
+        assert_eq!(default(&big_labels), StatTest::JensenShannon);
+    }
+
+    fn labels(values: &[&str]) -> Column {
+        Column::Labels(values.iter().map(|v| (*v).to_owned()).collect())
+    }
+
+    /// Reference `a, b`, current `a, c`: three categories together, so
+    /// chi-square (Evidently), and the new `c` makes p = 0. It was a Z-test
+    /// refusing three categories (CLI) or a dropped column (wasm client).
+    #[test]
+    fn categories_are_counted_over_both_samples() {
+        let (reference, current) = (labels(&["a", "b"]), labels(&["a", "c"]));
+        assert_eq!(
+            StatTest::default_for(&reference, &current),
+            StatTest::ChiSquare
+        );
+        let verdict = feature_drift(&reference, &current, None, None).unwrap();
+        assert_eq!(
+            (verdict.test, verdict.score, verdict.drifted),
+            (StatTest::ChiSquare, 0.0, true)
+        );
+        let chi = chi_square(&reference.labels(), &current.labels()).unwrap();
+        assert_eq!(chi.statistic, f64::INFINITY);
+        // Numbers with few values count the same way: 0, 1 against 0, 2.
+        let (r, c) = (
+            Column::Numbers(vec![0.0, 1.0]),
+            Column::Numbers(vec![0.0, 2.0]),
+        );
+        assert_eq!(StatTest::default_for(&r, &c), StatTest::ChiSquare);
+        // −0 and 0 are one value, as in pandas.
+        let signed = Column::Numbers(vec![-0.0, 1.0]);
+        assert_eq!(
+            StatTest::default_for(&signed, &Column::Numbers(vec![0.0, 1.0])),
+            StatTest::ZTest
+        );
+        assert_eq!(signed.labels(), ["0", "1"]);
+    }
+
+    #[test]
+    fn one_or_two_categories_take_the_z_test() {
+        let same = labels(&["a", "a", "a"]);
+        let verdict = feature_drift(&same, &labels(&["a", "a"]), None, None).unwrap();
+        assert_eq!(
+            (verdict.test, verdict.score, verdict.drifted),
+            (StatTest::ZTest, 1.0, false)
+        );
+        // One category each side, different ones: two together.
+        let verdict = feature_drift(&same, &labels(&["b", "b"]), None, None).unwrap();
+        assert_eq!(verdict.test, StatTest::ZTest);
+        assert!(verdict.drifted, "{verdict:?}");
+        // Chi-square asked for on one category: no degree of freedom, NaN
+        // as scipy, and NaN is never drift.
+        let chi = feature_drift(&same, &same, Some(StatTest::ChiSquare), None).unwrap();
+        assert!(chi.score.is_nan() && !chi.drifted, "{chi:?}");
+        // A Z-test asked for on three categories says why it cannot run.
+        assert_eq!(
+            feature_drift(
+                &labels(&["a", "b"]),
+                &labels(&["a", "c"]),
+                Some(StatTest::ZTest),
+                None
+            ),
+            Err(DriftError::NotBinary(3))
+        );
+    }
+
+    /// scipy 1.17.1: ks_2samp(arange(100), arange(101) + 60.5) has
+    /// p = 1.6782380462357522e-18; 1 − P(inside) gave 0.
+    #[test]
+    fn tiny_exact_ks_p_values_keep_their_digits() {
+        let x: Vec<f64> = (0..100).map(f64::from).collect();
+        let y: Vec<f64> = (0..101).map(|i| f64::from(i) + 60.5).collect();
+        let ks = ks_2samp(&x, &y).unwrap();
+        let want = 1.678_238_046_235_752_2e-18;
+        assert!(
+            (ks.pvalue - want).abs() <= 1e-9 * want,
+            "{:e} vs {want:e}",
+            ks.pvalue
+        );
+        // Symmetric in the samples.
+        assert_eq!(ks_2samp(&y, &x).unwrap().pvalue, ks.pvalue);
+    }
+
+    #[test]
+    fn the_outside_band_probability_is_a_probability() {
+        // Large p agrees with the complement of the inside count; every
+        // value is within [0, 1] and falls as h grows.
+        for (m, n) in [(7u64, 5u64), (30, 17), (60, 45), (101, 100)] {
+            let g = gcd(m, n);
+            let lcm = m / g * n;
+            let mut last = 1.0;
+            for h in 1..=lcm {
+                let p = prob_outside_band(m, n, g, h);
+                assert!((0.0..=1.0).contains(&p), "{m} {n} {h}: {p}");
+                assert!(p <= last + 1e-15, "{m} {n} {h}: {p} after {last}");
+                last = p;
+            }
+            assert!(prob_outside_band(m, n, g, lcm) > 0.0);
+        }
     }
 
     #[test]

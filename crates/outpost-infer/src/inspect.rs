@@ -59,9 +59,15 @@ struct NodeProto {
     domain: String,
 }
 
-/// Only the name of an initializer (older exporters list them as inputs too).
+/// The name of an initializer (older exporters list them as inputs too).
+/// Its type and shape are decoded so that tests can build a valid one; its
+/// data is not read here ([`crate::validate`] checks it).
 #[derive(Clone, PartialEq, Message)]
 struct TensorProtoName {
+    #[prost(int64, repeated, tag = "1")]
+    dims: Vec<i64>,
+    #[prost(int32, tag = "2")]
+    data_type: i32,
     #[prost(string, tag = "8")]
     name: String,
 }
@@ -212,6 +218,11 @@ fn describe_type(ty: Option<&TypeProto>) -> (String, Vec<Dim>) {
 pub enum InspectError {
     #[error("the artifact is not a valid ONNX model: {0}")]
     NotOnnx(String),
+    /// A tensor whose dims do not match its data, or whose data lives in an
+    /// external file ([`crate::validate`]): refused at registration, as
+    /// `Model::load` refuses it on every runtime.
+    #[error("the ONNX model is refused: {0}")]
+    OnnxRefused(#[from] crate::validate::OnnxCheckError),
     #[error("the artifact is not a valid safetensors file: {0}")]
     NotSafetensors(String),
     #[error("declared format `{declared}` but the artifact looks like `{detected}`")]
@@ -380,11 +391,15 @@ pub fn inspect_artifact(
         }
     };
     Ok(match format {
-        ArtifactFormat::Onnx => Inspection {
-            format,
-            schema: serde_json::to_value(summarise_onnx(bytes)?).ok(),
-            unsafe_reason: None,
-        },
+        ArtifactFormat::Onnx => {
+            let summary = summarise_onnx(bytes)?;
+            crate::validate::validate_onnx(bytes)?;
+            Inspection {
+                format,
+                schema: serde_json::to_value(summary).ok(),
+                unsafe_reason: None,
+            }
+        }
         ArtifactFormat::Safetensors => Inspection {
             format,
             schema: serde_json::to_value(summarise_safetensors(bytes)?).ok(),
@@ -474,7 +489,12 @@ mod tests {
                         domain: "ai.onnx.ml".into(),
                     },
                 ],
-                initializer: vec![TensorProtoName { name: "B".into() }],
+                // An empty float tensor: valid, and no data to carry.
+                initializer: vec![TensorProtoName {
+                    name: "B".into(),
+                    data_type: 1,
+                    dims: vec![0],
+                }],
                 input: vec![
                     tensor("X", 1, vec![dim(None, Some("N")), dim(Some(4), None)]),
                     tensor("B", 1, vec![dim(Some(4), None)]),

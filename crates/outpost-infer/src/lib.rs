@@ -14,6 +14,7 @@ pub mod load;
 pub mod ml;
 pub mod model;
 pub mod tensor;
+pub mod validate;
 
 pub use model::{Model, RunError};
 pub use tensor::{Dim, ElementType, InputError, Tensor, TensorData, TensorSpec};

@@ -56,7 +56,9 @@ fn spec_of(value: &crate::inspect::OnnxValue) -> Result<TensorSpec, LoadError> {
 }
 
 impl Model {
-    /// Parses, optimises and plans an ONNX model from its bytes.
+    /// Parses, optimises and plans an ONNX model from its bytes, after
+    /// [`crate::validate::validate_onnx`] has checked every tensor (inside
+    /// [`load_onnx`]), so every runtime refuses the same files.
     pub fn load(bytes: &[u8]) -> Result<Self, LoadError> {
         let summary = summarise_onnx(bytes).map_err(|err| LoadError {
             stage: "parse",
@@ -125,7 +127,20 @@ fn runtime(err: tract_onnx::prelude::TractError) -> RunError {
 }
 
 fn to_tract(tensor: &Tensor) -> TractResult<TractTensor> {
-    let shape: Vec<usize> = tensor.shape().iter().map(|&d| d as usize).collect();
+    // A dimension past this target's usize would wrap on wasm32 (an empty
+    // input of shape [2^32, 0] becoming [0, 0]); refuse it instead.
+    let shape: Vec<usize> = tensor
+        .shape()
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| {
+                tract_onnx::tract_core::internal::format_err!(
+                    "input `{}`: dimension {d} does not fit this target",
+                    tensor.name()
+                )
+            })
+        })
+        .collect::<TractResult<_>>()?;
     Ok(match tensor.data() {
         TensorData::Float(v) => TractTensor::from_shape(&shape, v)?,
         TensorData::Double(v) => TractTensor::from_shape(&shape, v)?,

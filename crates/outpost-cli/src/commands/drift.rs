@@ -2,8 +2,11 @@
 //! `outpost drift compare REFERENCE.csv CURRENT.csv`: the drift report of
 //! `outpost_core::drift`, computed locally on two CSV files (header row;
 //! numeric and string columns), for data checks in CI pipelines. Each column
-//! gets Evidently's default test; the dataset drifts when at least `--share`
-//! of the columns do.
+//! gets Evidently's default test, chosen by `outpost_core::drift::StatTest::
+//! default_for` from the distinct values of both files' column together (as
+//! the registry and the wasm client choose it); the dataset drifts when at
+//! least `--share` of the columns do. A column that cannot be compared (no
+//! values in one file, say) stops the command with its name and the reason.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -284,27 +287,12 @@ pub fn run(env: &Env, command: DriftCommand) -> Result<ExitCode> {
     else {
         return Err(anyhow!("not a comparison"));
     };
-    let reference_columns = read_columns(&reference)?;
-    let current_columns: BTreeMap<String, Vec<String>> =
-        read_columns(&current)?.into_iter().collect();
-    let mut reports: Vec<(String, &'static str, FeatureDrift)> = Vec::new();
-    for (name, cells) in &reference_columns {
-        let current_cells = current_columns.get(name).ok_or_else(|| {
-            anyhow!(
-                "column `{name}` of {} is missing from {}; both files need the same header",
-                reference.display(),
-                current.display()
-            )
-        })?;
-        let reference_column = Column::infer(&as_str(cells));
-        let current_column = Column::like(&reference_column, &as_str(current_cells));
-        if reference_column.is_empty() || current_column.is_empty() {
-            return Err(anyhow!("column `{name}` has no values in one of the files"));
-        }
-        let drift = feature_drift(&reference_column, &current_column, None, None)
-            .map_err(|err| anyhow!("column `{name}`: {err}"))?;
-        reports.push((name.clone(), reference_column.kind(), drift));
-    }
+    let reports = compare(
+        &read_columns(&reference)?,
+        read_columns(&current)?.into_iter().collect(),
+        &reference,
+        &current,
+    )?;
     let features: Vec<FeatureDrift> = reports.iter().map(|(_, _, d)| d.clone()).collect();
     let dataset = dataset_drift(&features, share);
     if env.json {
@@ -346,6 +334,36 @@ pub fn run(env: &Env, command: DriftCommand) -> Result<ExitCode> {
         print_dataset(&dataset, share);
     }
     Ok(verdict(&dataset, fail_on_drift))
+}
+
+/// Each reference column against the current column of the same name, with
+/// the core's default test and threshold: (name, type, verdict) in the
+/// reference file's order.
+fn compare(
+    reference_columns: &[(String, Vec<String>)],
+    current_columns: BTreeMap<String, Vec<String>>,
+    reference: &Path,
+    current: &Path,
+) -> Result<Vec<(String, &'static str, FeatureDrift)>> {
+    let mut reports = Vec::with_capacity(reference_columns.len());
+    for (name, cells) in reference_columns {
+        let current_cells = current_columns.get(name).ok_or_else(|| {
+            anyhow!(
+                "column `{name}` of {} is missing from {}; both files need the same header",
+                reference.display(),
+                current.display()
+            )
+        })?;
+        let reference_column = Column::infer(&as_str(cells));
+        let current_column = Column::like(&reference_column, &as_str(current_cells));
+        if reference_column.is_empty() || current_column.is_empty() {
+            return Err(anyhow!("column `{name}` has no values in one of the files"));
+        }
+        let drift = feature_drift(&reference_column, &current_column, None, None)
+            .map_err(|err| anyhow!("column `{name}` cannot be compared: {err}"))?;
+        reports.push((name.clone(), reference_column.kind(), drift));
+    }
+    Ok(reports)
 }
 
 fn print_dataset(dataset: &DatasetDrift, share: f64) {
@@ -450,6 +468,45 @@ mod tests {
             profile_of(&path).unwrap()
         };
         assert_eq!(profile.rows, 4);
+    }
+
+    /// Reference `a, b`, current `a, c`: once "a Z-test needs at most two
+    /// categories, got 3"; Evidently counts both files' categories, three,
+    /// so chi-square, and the new `c` is drift (p = 0).
+    #[test]
+    fn a_category_new_in_the_current_file_is_chi_square_drift() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reference, current) = (dir.path().join("r.csv"), dir.path().join("c.csv"));
+        std::fs::write(&reference, "merchant,flag\na,x\nb,x\n").unwrap();
+        std::fs::write(&current, "merchant,flag\na,x\nc,x\n").unwrap();
+        let reports = compare(
+            &read_columns(&reference).unwrap(),
+            read_columns(&current).unwrap().into_iter().collect(),
+            &reference,
+            &current,
+        )
+        .unwrap();
+        let (name, kind, merchant) = &reports[0];
+        assert_eq!((name.as_str(), *kind), ("merchant", "categorical"));
+        assert_eq!(merchant.test, outpost_core::drift::StatTest::ChiSquare);
+        assert_eq!(merchant.score, 0.0);
+        assert!(merchant.drifted);
+        // One category on both sides: the Z-test, p = 1, no drift.
+        let flag = &reports[1].2;
+        assert_eq!(
+            (flag.test, flag.score, flag.drifted),
+            (outpost_core::drift::StatTest::ZTest, 1.0, false)
+        );
+        // A missing column names itself.
+        std::fs::write(&current, "merchant\na\n").unwrap();
+        let err = compare(
+            &read_columns(&reference).unwrap(),
+            read_columns(&current).unwrap().into_iter().collect(),
+            &reference,
+            &current,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("column `flag`"), "{err}");
     }
 
     #[test]

@@ -5,8 +5,17 @@
 //! forests, gradient boosting), so the trees are flattened once at load time
 //! into one array of nodes with resolved child indices, and a row walks each
 //! tree without lookups. Validation happens at build time: every child exists
-//! in the same tree, every tree has exactly one root and no cycles, so a
-//! hostile model cannot make evaluation loop or index out of bounds.
+//! in the same tree, every tree has exactly one root and no node is reachable
+//! from itself, so a hostile model cannot make evaluation loop or index out
+//! of bounds.
+//!
+//! A node may have several parents: the ONNX operator describes each node
+//! by its two child ids and nothing requires the children to be distinct
+//! subtrees, so a leaf shared by two branches (a directed acyclic graph) is
+//! a valid model and evaluates like the tree it unfolds to. Only cycles are
+//! refused; one root and no cycle also mean that every node is reachable
+//! from its tree's root (walking parents backwards from any node must end at
+//! a node without parents, and the root is the only one).
 //!
 //! Where the ONNX specification is vague (one score for two classes, one base
 //! value for two classes, post transforms on a single target), onnxruntime's
@@ -14,6 +23,25 @@
 //! and the conformance fixtures in `tests/data/conformance` are its outputs.
 
 use std::collections::HashMap;
+
+/// The most targets (regression outputs or classes) an ensemble may have.
+/// scikit-learn's models have a handful, at most thousands; the bound keeps
+/// a hostile `n_targets` from allocating gigabytes of scores per row, and is
+/// the same on every target, unlike a cast to a 32-bit `usize`.
+pub const MAX_TARGETS: usize = 1 << 20;
+
+/// `n_targets` (an ONNX int attribute) as a count, checked the same way on
+/// every target: at least 1, at most [`MAX_TARGETS`].
+pub fn target_count(n: i64) -> Result<usize, TreeError> {
+    usize::try_from(n)
+        .ok()
+        .filter(|n| (1..=MAX_TARGETS).contains(n))
+        .ok_or_else(|| {
+            TreeError::Attribute(format!(
+                "n_targets {n} is out of range: an ensemble has 1 to {MAX_TARGETS} targets"
+            ))
+        })
+}
 
 /// How the leaves reached in each tree combine into one score per target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,20 +136,26 @@ impl NodeMode {
 pub enum TreeError {
     #[error("{0}")]
     Attribute(String),
-    #[error("tree {tree}: node {node} points to node {child}, which the tree does not have")]
+    #[error(
+        "tree {tree}: node {node} has child id {child}, which is out of range: the tree has no node {child}"
+    )]
     MissingChild { tree: i64, node: i64, child: i64 },
     #[error("tree {tree}: node {node} is declared twice")]
     DuplicateNode { tree: i64, node: i64 },
     #[error("tree {tree} has {roots} nodes no other node points to; a tree has exactly one root")]
     Roots { tree: i64, roots: usize },
-    #[error("tree {tree} is not a tree: node {node} is not reachable from the root exactly once")]
-    NotATree { tree: i64, node: i64 },
-    #[error("a weight names tree {tree} node {node}, which is not a leaf of the ensemble")]
+    #[error("tree {tree} has a cycle: node {node} leads back to node {child}")]
+    Cycle { tree: i64, node: i64, child: i64 },
+    #[error("a weight names tree {tree} node {node}, which is out of range: no such node")]
+    WeightOutOfRange { tree: i64, node: i64 },
+    #[error("a weight names tree {tree} node {node}, which is not a leaf")]
     WeightNotOnLeaf { tree: i64, node: i64 },
-    #[error("a weight names target or class {target}, but there are only {targets}")]
+    #[error("a weight's target or class {target} is out of range: there are {targets}")]
     Target { target: i64, targets: usize },
-    #[error("the model reads feature {needed} but the input has {given} features per row")]
-    Features { needed: usize, given: usize },
+    #[error("feature index {needed} is out of range: the input has {given} features per row")]
+    Features { needed: u64, given: usize },
+    #[error("{rows} rows of {targets} scores do not fit in memory on this target")]
+    Output { rows: usize, targets: usize },
 }
 
 /// One node as the ONNX attributes describe it (the `nodes_*` arrays).
@@ -178,7 +212,9 @@ pub struct TreeEnsemble {
     aggregate: Aggregate,
     base_values: Vec<f64>,
     post_transform: PostTransform,
-    features_needed: usize,
+    /// One more than the largest feature index a branch reads (u64, so the
+    /// same on every target).
+    features_needed: u64,
     /// Classifier facts onnxruntime's binary handling depends on.
     single_weight_class: bool,
     weights_all_positive: bool,
@@ -196,10 +232,26 @@ impl TreeEnsemble {
         if spec.nodes.is_empty() {
             return Err(TreeError::Attribute("the ensemble has no nodes".into()));
         }
-        if spec.n_targets == 0 {
-            return Err(TreeError::Attribute("the ensemble has no targets".into()));
+        if spec.n_targets == 0 || spec.n_targets > MAX_TARGETS {
+            return Err(TreeError::Attribute(format!(
+                "{} targets is out of range: an ensemble has 1 to {MAX_TARGETS}",
+                spec.n_targets
+            )));
         }
+        // Node positions and weight ranges are stored as u32.
+        let too_many = |what: &str, n: usize| {
+            TreeError::Attribute(format!(
+                "{n} {what}; an ensemble holds at most {}",
+                u32::MAX
+            ))
+        };
+        let position = |at: usize| u32::try_from(at).map_err(|_| too_many("nodes", at));
+        position(spec.nodes.len())?;
+        u32::try_from(spec.weights.len()).map_err(|_| too_many("weights", spec.weights.len()))?;
         let mut index: HashMap<(i64, i64), usize> = HashMap::with_capacity(spec.nodes.len());
+        // Tree id → position in declaration order (a map, not a scan, so
+        // that a million one-leaf trees stay linear).
+        let mut tree_of: HashMap<i64, usize> = HashMap::new();
         let mut tree_order: Vec<i64> = Vec::new();
         for (at, node) in spec.nodes.iter().enumerate() {
             if index.insert((node.tree, node.id), at).is_some() {
@@ -208,9 +260,10 @@ impl TreeEnsemble {
                     node: node.id,
                 });
             }
-            if !tree_order.contains(&node.tree) {
+            tree_of.entry(node.tree).or_insert_with(|| {
                 tree_order.push(node.tree);
-            }
+                tree_order.len() - 1
+            });
         }
         let child = |node: &NodeSpec, id: i64| {
             index
@@ -224,74 +277,79 @@ impl TreeEnsemble {
         };
         let mut pointed = vec![false; spec.nodes.len()];
         let mut nodes = Vec::with_capacity(spec.nodes.len());
-        let mut features_needed = 0;
+        let mut features_needed: u64 = 0;
         for node in &spec.nodes {
             let mut next = [0u32; 2];
+            // A leaf reads no feature (the spec ignores its feature id);
+            // 0 keeps evaluation inside every row.
+            let mut feature = 0;
             if node.mode != NodeMode::Leaf {
-                let feature = u32::try_from(node.feature).map_err(|_| {
-                    TreeError::Attribute(format!("feature id {} is negative", node.feature))
+                feature = u32::try_from(node.feature).map_err(|_| {
+                    TreeError::Attribute(format!(
+                        "feature index {} is out of range (0 to {})",
+                        node.feature,
+                        u32::MAX
+                    ))
                 })?;
-                features_needed = features_needed.max(feature as usize + 1);
+                features_needed = features_needed.max(u64::from(feature) + 1);
                 for (slot, id) in [node.true_id, node.false_id].into_iter().enumerate() {
                     let at = child(node, id)?;
                     pointed[at] = true;
-                    next[slot] = at as u32;
+                    next[slot] = position(at)?;
                 }
             }
             nodes.push(Node {
                 threshold: node.threshold,
-                feature: node.feature.max(0) as u32,
+                feature,
                 mode: node.mode,
                 missing_tracks_true: node.missing_tracks_true,
                 next,
             });
         }
-        let mut roots = Vec::with_capacity(tree_order.len());
-        for tree in &tree_order {
-            let candidates: Vec<usize> = (0..spec.nodes.len())
-                .filter(|&at| spec.nodes[at].tree == *tree && !pointed[at])
-                .collect();
-            let [root] = candidates[..] else {
-                return Err(TreeError::Roots {
-                    tree: *tree,
-                    roots: candidates.len(),
-                });
-            };
-            roots.push(root as u32);
-        }
-        // Every node reachable once from its root: no cycles, no sharing.
-        let mut seen = vec![false; nodes.len()];
-        for &root in &roots {
-            let mut stack = vec![root as usize];
-            while let Some(at) = stack.pop() {
-                if std::mem::replace(&mut seen[at], true) {
-                    return Err(TreeError::NotATree {
-                        tree: spec.nodes[at].tree,
-                        node: spec.nodes[at].id,
-                    });
+        // Exactly one root (a node no other node points to) per tree.
+        let mut candidates: Vec<(usize, usize)> = vec![(0, 0); tree_order.len()];
+        for (at, node) in spec.nodes.iter().enumerate() {
+            if !pointed[at]
+                && let Some(entry) = tree_of.get(&node.tree).and_then(|&t| candidates.get_mut(t))
+            {
+                if entry.0 == 0 {
+                    entry.1 = at;
                 }
-                if nodes[at].mode != NodeMode::Leaf {
-                    stack.extend(nodes[at].next.iter().map(|&n| n as usize));
-                }
+                entry.0 += 1;
             }
         }
-        if let Some(at) = seen.iter().position(|&s| !s) {
-            return Err(TreeError::NotATree {
+        let mut roots = Vec::with_capacity(tree_order.len());
+        for (tree, &(count, root)) in tree_order.iter().zip(&candidates) {
+            if count != 1 {
+                return Err(TreeError::Roots {
+                    tree: *tree,
+                    roots: count,
+                });
+            }
+            roots.push(position(root)?);
+        }
+        if let Some((at, child)) = find_cycle(&nodes) {
+            return Err(TreeError::Cycle {
                 tree: spec.nodes[at].tree,
                 node: spec.nodes[at].id,
+                child: spec.nodes[child].id,
             });
         }
         // Group the weights by leaf, keeping their declared order per leaf.
         let mut per_leaf: Vec<Vec<(u32, f64)>> = vec![Vec::new(); nodes.len()];
         for weight in &spec.weights {
-            let at = index
-                .get(&(weight.tree, weight.node))
-                .copied()
-                .filter(|&at| nodes[at].mode == NodeMode::Leaf)
-                .ok_or(TreeError::WeightNotOnLeaf {
+            let at = index.get(&(weight.tree, weight.node)).copied().ok_or(
+                TreeError::WeightOutOfRange {
                     tree: weight.tree,
                     node: weight.node,
-                })?;
+                },
+            )?;
+            if nodes[at].mode != NodeMode::Leaf {
+                return Err(TreeError::WeightNotOnLeaf {
+                    tree: weight.tree,
+                    node: weight.node,
+                });
+            }
             let target = usize::try_from(weight.target)
                 .ok()
                 .filter(|&t| t < spec.n_targets)
@@ -304,9 +362,10 @@ impl TreeEnsemble {
         let mut weights = Vec::with_capacity(spec.weights.len());
         for (node, leaf_weights) in nodes.iter_mut().zip(per_leaf) {
             if node.mode == NodeMode::Leaf {
-                let start = weights.len() as u32;
+                // Both fit: the weight count was checked against u32 above.
+                let start = u32::try_from(weights.len()).unwrap_or(u32::MAX);
                 weights.extend(leaf_weights);
-                node.next = [start, weights.len() as u32];
+                node.next = [start, u32::try_from(weights.len()).unwrap_or(u32::MAX)];
             }
         }
         let first_class = spec.weights.first().map(|w| w.target);
@@ -333,18 +392,26 @@ impl TreeEnsemble {
     }
 
     /// How many features per row the ensemble reads.
-    pub fn features_needed(&self) -> usize {
+    pub fn features_needed(&self) -> u64 {
         self.features_needed
     }
 
     fn check_features(&self, features: usize) -> Result<(), TreeError> {
-        if features < self.features_needed {
+        if (features as u64) < self.features_needed {
             return Err(TreeError::Features {
                 needed: self.features_needed - 1,
                 given: features,
             });
         }
         Ok(())
+    }
+
+    /// Room for `rows` rows of scores, refused rather than overflowing.
+    fn scores_len(&self, rows: usize) -> Result<usize, TreeError> {
+        rows.checked_mul(self.n_targets).ok_or(TreeError::Output {
+            rows,
+            targets: self.n_targets,
+        })
     }
 
     /// The leaf `row` reaches in the tree rooted at `root`.
@@ -395,7 +462,7 @@ impl TreeEnsemble {
     pub fn regress(&self, rows: &[f64], features: usize) -> Result<Vec<f32>, TreeError> {
         self.check_features(features)?;
         let n_rows = rows.len().checked_div(features).unwrap_or(0);
-        let mut out = Vec::with_capacity(n_rows * self.n_targets);
+        let mut out = Vec::with_capacity(self.scores_len(n_rows)?);
         let mut scores = vec![Score::default(); self.n_targets];
         for row in rows.chunks_exact(features.max(1)).take(n_rows) {
             self.accumulate(row, &mut scores);
@@ -435,7 +502,7 @@ impl TreeEnsemble {
         self.check_features(features)?;
         let n_rows = rows.len().checked_div(features).unwrap_or(0);
         let mut labels = Vec::with_capacity(n_rows);
-        let mut out = Vec::with_capacity(n_rows * self.n_targets);
+        let mut out = Vec::with_capacity(self.scores_len(n_rows)?);
         let mut scores = vec![Score::default(); self.n_targets];
         for row in rows.chunks_exact(features.max(1)).take(n_rows) {
             self.accumulate(row, &mut scores);
@@ -502,6 +569,49 @@ impl TreeEnsemble {
         }
         usize::from(positive)
     }
+}
+
+/// A node reachable from itself, as (the node, its child on the cycle).
+///
+/// Depth-first search with white/grey/black colouring on an explicit stack:
+/// each node turns grey when entered and black when both children are done,
+/// so each node is entered once and each edge followed once (linear time,
+/// no recursion for a hostile depth to overflow). A child met again while
+/// black is a shared subtree, which is fine; a grey child is on the current
+/// path, so following it would come back: a cycle. Runs before leaves'
+/// `next` become weight ranges.
+fn find_cycle(nodes: &[Node]) -> Option<(usize, usize)> {
+    const WHITE: u8 = 0;
+    const GREY: u8 = 1;
+    const BLACK: u8 = 2;
+    let mut colour = vec![WHITE; nodes.len()];
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for start in 0..nodes.len() {
+        if colour[start] != WHITE {
+            continue;
+        }
+        colour[start] = GREY;
+        stack.push((start, 0));
+        while let Some(top) = stack.last_mut() {
+            let (at, slot) = *top;
+            if nodes[at].mode == NodeMode::Leaf || slot == 2 {
+                colour[at] = BLACK;
+                stack.pop();
+                continue;
+            }
+            top.1 += 1;
+            let child = nodes[at].next[slot] as usize;
+            match colour[child] {
+                WHITE => {
+                    colour[child] = GREY;
+                    stack.push((child, 0));
+                }
+                GREY => return Some((at, child)),
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// 1 / (1 + e^-x), computed on |x| so that large margins do not overflow.
@@ -719,40 +829,169 @@ mod tests {
         assert_eq!(scores, [0.0, 0.5, 0.5]);
     }
 
+    /// The shape of `tests/data/hostile/tree-shared-child.onnx`: node 0
+    /// (x == 1) → leaf 1 or node 2; node 2 (x == 2) → the same leaf 1 or
+    /// leaf 3. Leaf 1 has two parents.
+    fn shared_leaf() -> EnsembleSpec {
+        let eq = |id, threshold, t, f| NodeSpec {
+            mode: NodeMode::Eq,
+            ..branch(0, id, 0, threshold, t, f)
+        };
+        EnsembleSpec {
+            nodes: vec![eq(0, 1.0, 1, 2), leaf(0, 1), eq(2, 2.0, 1, 3), leaf(0, 3)],
+            weights: vec![weight(0, 1, 0, 10.0), weight(0, 3, 0, 20.0)],
+            n_targets: 1,
+            aggregate: Aggregate::Sum,
+            base_values: vec![],
+            post_transform: PostTransform::None,
+        }
+    }
+
     #[test]
-    fn malformed_forests_are_refused_at_build_time() {
-        let mut cyclic = stumps(Aggregate::Sum);
-        cyclic.nodes[0].true_id = 0;
+    fn a_shared_child_is_a_dag_not_a_cycle() {
+        let ensemble = TreeEnsemble::build(shared_leaf()).unwrap();
+        let rows = [0.0, 1.0, 0.5, 2.0, 3.0, f64::NAN];
         assert_eq!(
-            TreeEnsemble::build(cyclic).unwrap_err(),
-            TreeError::NotATree { tree: 0, node: 0 }
+            ensemble.regress(&rows, 1).unwrap(),
+            [20.0, 10.0, 20.0, 10.0, 20.0, 20.0]
         );
-        let mut shared = stumps(Aggregate::Sum);
-        shared.nodes[0].false_id = 1;
-        shared.nodes.push(branch(0, 3, 0, 0.0, 2, 2));
-        assert!(TreeEnsemble::build(shared).is_err());
+    }
+
+    #[test]
+    fn cycles_are_refused_as_cycles() {
+        // A node that is its own child.
+        let mut own = stumps(Aggregate::Sum);
+        own.nodes[0].true_id = 0;
+        let err = TreeEnsemble::build(own).unwrap_err();
+        assert_eq!(
+            err,
+            TreeError::Cycle {
+                tree: 0,
+                node: 0,
+                child: 0
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "tree 0 has a cycle: node 0 leads back to node 0"
+        );
+        // A longer loop below a shared child: 0 → 2 → 4 → 2.
+        let mut spec = shared_leaf();
+        spec.nodes[3] = branch(0, 3, 0, 0.0, 1, 1);
+        spec.nodes[2].false_id = 4;
+        spec.nodes.push(branch(0, 4, 0, 0.0, 2, 3));
+        assert!(matches!(
+            TreeEnsemble::build(spec),
+            Err(TreeError::Cycle { child: 2, .. })
+        ));
+        // A loop the root does not reach: 1 ↔ 2 beside a one-leaf tree 0.
+        let mut unreachable = stumps(Aggregate::Sum);
+        unreachable.nodes[0] = leaf(0, 0);
+        unreachable.nodes[1] = branch(0, 1, 0, 0.0, 2, 2);
+        unreachable.nodes[2] = branch(0, 2, 0, 0.0, 1, 1);
+        assert_eq!(
+            TreeEnsemble::build(unreachable).unwrap_err(),
+            TreeError::Cycle {
+                tree: 0,
+                node: 2,
+                child: 1
+            }
+        );
+    }
+
+    #[test]
+    fn indices_out_of_range_say_so() {
         let mut dangling = stumps(Aggregate::Sum);
         dangling.nodes[3].false_id = 9;
+        let err = TreeEnsemble::build(dangling).unwrap_err();
         assert_eq!(
-            TreeEnsemble::build(dangling).unwrap_err(),
+            err,
             TreeError::MissingChild {
                 tree: 1,
                 node: 0,
                 child: 9
             }
         );
+        assert!(err.to_string().contains("out of range"), "{err}");
+        assert!(!err.to_string().contains("cycle"), "{err}");
+        let mut negative = stumps(Aggregate::Sum);
+        negative.nodes[0].true_id = -1;
+        assert!(matches!(
+            TreeEnsemble::build(negative),
+            Err(TreeError::MissingChild { child: -1, .. })
+        ));
         let mut off_leaf = stumps(Aggregate::Sum);
         off_leaf.weights[0].node = 0;
         assert!(matches!(
             TreeEnsemble::build(off_leaf),
             Err(TreeError::WeightNotOnLeaf { .. })
         ));
+        let mut nowhere = stumps(Aggregate::Sum);
+        nowhere.weights[0].node = 7;
+        let err = TreeEnsemble::build(nowhere).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
         let mut target = stumps(Aggregate::Sum);
         target.weights[0].target = 1;
+        let err = TreeEnsemble::build(target).unwrap_err();
+        assert!(matches!(err, TreeError::Target { .. }));
+        assert!(err.to_string().contains("out of range"), "{err}");
+        let mut feature = stumps(Aggregate::Sum);
+        feature.nodes[0].feature = -3;
+        let err = TreeEnsemble::build(feature).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+        for n in [0, -1, (MAX_TARGETS as i64) + 1, 1 << 32] {
+            let err = target_count(n).unwrap_err();
+            assert!(err.to_string().contains("out of range"), "{n}: {err}");
+        }
+        assert_eq!(target_count(3), Ok(3));
+    }
+
+    #[test]
+    fn a_leafs_feature_id_is_ignored_not_read() {
+        let mut spec = stumps(Aggregate::Sum);
+        spec.nodes[1].feature = 1_000_000;
+        let ensemble = TreeEnsemble::build(spec).unwrap();
+        assert_eq!(ensemble.features_needed(), 2);
+        assert_eq!(ensemble.regress(&[0.0, 0.0], 2).unwrap(), [11.0]);
+    }
+
+    #[test]
+    fn hostile_shapes_build_in_linear_time_without_recursion() {
+        // A chain 200 000 branches deep: no recursion to overflow.
+        let depth = 200_000;
+        let mut nodes: Vec<NodeSpec> = (0..depth)
+            .map(|i| branch(0, i, 0, 0.0, i + 1, depth))
+            .collect();
+        nodes.push(leaf(0, depth));
+        let chain = EnsembleSpec {
+            weights: vec![weight(0, depth, 0, 1.0)],
+            ..stumps(Aggregate::Sum)
+        };
+        let chain = EnsembleSpec { nodes, ..chain };
+        let ensemble = TreeEnsemble::build(chain).unwrap();
+        assert_eq!(ensemble.regress(&[1.0], 1).unwrap(), [1.0]);
+        // The same chain closed into a loop at the bottom.
+        let mut looped: Vec<NodeSpec> = (0..depth)
+            .map(|i| branch(0, i, 0, 0.0, i + 1, i + 1))
+            .collect();
+        looped.push(branch(0, depth, 0, 0.0, 1, 1));
+        let looped = EnsembleSpec {
+            nodes: looped,
+            weights: vec![],
+            ..stumps(Aggregate::Sum)
+        };
         assert!(matches!(
-            TreeEnsemble::build(target),
-            Err(TreeError::Target { .. })
+            TreeEnsemble::build(looped),
+            Err(TreeError::Cycle { child: 1, .. })
         ));
+        // 200 000 one-leaf trees.
+        let trees = EnsembleSpec {
+            nodes: (0..depth).map(|t| leaf(t, 0)).collect(),
+            weights: (0..depth).map(|t| weight(t, 0, 0, 1.0)).collect(),
+            ..stumps(Aggregate::Sum)
+        };
+        let ensemble = TreeEnsemble::build(trees).unwrap();
+        assert_eq!(ensemble.regress(&[0.0], 1).unwrap(), [depth as f32]);
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub(crate) fn regressor(
     ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let n_targets: usize = node.get_attr_opt("n_targets")?.unwrap_or(1);
+    // Read as i64 and bounded here: tract's `usize` attributes are cast
+    // with `as`, which truncates on wasm32.
+    let n_targets = super::tree::target_count(node.get_attr_opt::<i64>("n_targets")?.unwrap_or(1))?;
     let aggregate = Aggregate::parse(node.get_attr_opt("aggregate_function")?.unwrap_or("SUM"))?;
     let ensemble = build(ctx, node, "target", n_targets, aggregate)?;
     Ok((
