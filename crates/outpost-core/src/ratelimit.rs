@@ -149,7 +149,10 @@ mod tests {
         assert_eq!(allowed, 3);
         assert!(counter.allow("other", 3, 1_000), "keys count apart");
         assert!(counter.allow("k", 3, 60_000), "a new window");
-        assert!(!counter.allow("nothing", 0, 60_000), "a limit of 0 allows none");
+        assert!(
+            !counter.allow("nothing", 0, 60_000),
+            "a limit of 0 allows none"
+        );
     }
 
     #[test]

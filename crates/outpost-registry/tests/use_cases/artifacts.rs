@@ -395,7 +395,13 @@ fn artifacts_no_version_refers_to_are_collected_after_their_grace_period() {
     let fresh = registry.upload("acme", b"just uploaded");
 
     let collected = block_on(collect_unreferenced(&registry, 10)).unwrap();
-    assert_eq!(collected, Collected { rows: 1, objects: 1 });
+    assert_eq!(
+        collected,
+        Collected {
+            rows: 1,
+            objects: 1
+        }
+    );
     assert_eq!(registry.has_blob("acme", orphan), (false, false));
     assert_eq!(registry.has_blob("acme", used), (true, true));
     assert_eq!(registry.has_blob("acme", fresh), (true, true));
