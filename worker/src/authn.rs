@@ -143,7 +143,7 @@ async fn deny(
         _ => {
             crate::request_metrics::record_refusal((org.to_owned(), route, String::new()));
             let seen = ANONYMOUS_REFUSALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if seen % 100 == 0 {
+            if seen.is_multiple_of(100) {
                 worker::console_log!(
                     "refused without a valid token: {action} on `{org}` ({denial}); {} so far in this isolate",
                     seen + 1
