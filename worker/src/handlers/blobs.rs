@@ -11,6 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
 use crate::store::D1Store;
+use crate::store::blobs::RequestBody;
 
 /// Header carrying the declared artifact size.
 pub const SIZE_HEADER: &str = "x-outpost-size";
@@ -39,11 +40,15 @@ pub async fn put_blob(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
         .map_err(|_| {
             ApiError::bad_request(format!("{SIZE_HEADER} must be a whole number of bytes"))
         })?;
-    // No body at all is zero bytes arriving: refused unless the size is 0.
-    let body = req.stream().ok();
     let org = ctx.org()?;
-    let record =
-        use_cases::put_blob(&D1Store::new(ctx), org, &ctx.actor()?, (digest, size), body).await?;
+    let record = use_cases::put_blob(
+        &D1Store::new(ctx),
+        org,
+        &ctx.actor()?,
+        (digest, size),
+        RequestBody(req),
+    )
+    .await?;
     if record.created {
         Ok(http::created(
             &record,

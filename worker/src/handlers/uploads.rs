@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
 use crate::store::D1Store;
+use crate::store::blobs::RequestBody;
 
 /// Header carrying a part's declared sha256 (`sha256:<hex>`).
 pub const PART_DIGEST_HEADER: &str = "x-outpost-part-sha256";
@@ -59,15 +60,12 @@ pub async fn put_upload_part(
         })?
         .parse()
         .map_err(|e| ApiError::bad_request(format!("{PART_DIGEST_HEADER}: {e}")))?;
-    let body = req
-        .stream()
-        .map_err(|_| ApiError::bad_request("the request has no body; send the part's bytes"))?;
     let part = uploads::put_part(
         &D1Store::new(ctx),
         ctx.org()?,
         (matched.param("upload"), number),
         declared,
-        body,
+        RequestBody(req),
     )
     .await?;
     Ok(http::json(

@@ -96,9 +96,21 @@ impl Tapped {
     }
 }
 
-impl Blobs for D1Store<'_> {
-    /// `None`: the request had no body.
-    type Incoming = Option<ByteStream>;
+/// A request's body, taken only when a use case stores it: a stream taken
+/// and left unread (an upload of content stored already, a part of an
+/// unknown upload) would hold the request open in the runtime.
+#[derive(Debug)]
+pub struct RequestBody<'a>(pub &'a mut worker::Request);
+
+impl RequestBody<'_> {
+    /// The body's stream; `None` when the request has none.
+    pub(super) fn stream(self) -> Option<ByteStream> {
+        self.0.stream().ok()
+    }
+}
+
+impl<'a> Blobs for D1Store<'a> {
+    type Incoming = RequestBody<'a>;
     type Object = ResponseBody;
 
     async fn blob_facts(
@@ -120,7 +132,7 @@ impl Blobs for D1Store<'_> {
         org: &str,
         digest: &Digest,
         size: u64,
-        body: Option<ByteStream>,
+        body: RequestBody<'a>,
     ) -> Result<Arrival, StoreError> {
         let bucket = bucket(self.ctx)?;
         let key = object_key(org, digest);
@@ -144,7 +156,7 @@ impl Blobs for D1Store<'_> {
                 Err(err) => Err(failed(format!("R2 put of {key}: {err}"))),
             };
         }
-        let Some(body) = body else {
+        let Some(body) = body.stream() else {
             return Ok(Arrival::Refused(Received {
                 length: 0,
                 digest: Digest::of(&[]),

@@ -6,9 +6,9 @@ use outpost_core::digest::{Digest, Sha256Hasher};
 use outpost_core::upload::PartPlan;
 use outpost_registry::StoreError;
 use outpost_registry::ports::{Arrival, OpenUpload, Received, Uploads};
-use worker::{ByteStream, D1PreparedStatement, UploadedPart};
+use worker::{D1PreparedStatement, UploadedPart};
 
-use super::blobs::{Tapped, bucket, object_key};
+use super::blobs::{RequestBody, Tapped, bucket, object_key};
 use super::{D1Store, failed};
 use crate::ctx::Ctx;
 use crate::db::{self, as_i64};
@@ -133,8 +133,8 @@ pub fn cleanup(ctx: &Ctx, org: &str, id: &str) -> worker::Result<Vec<D1PreparedS
     ])
 }
 
-impl Uploads for D1Store<'_> {
-    type Part = ByteStream;
+impl<'a> Uploads for D1Store<'a> {
+    type Part = RequestBody<'a>;
 
     async fn open_upload(&self, org: &str, id: &str) -> Result<Option<OpenUpload>, StoreError> {
         one(self.ctx, org, ("id", id)).await
@@ -177,8 +177,14 @@ impl Uploads for D1Store<'_> {
         upload: &OpenUpload,
         number: u64,
         length: u64,
-        body: ByteStream,
+        body: RequestBody<'a>,
     ) -> Result<Arrival, StoreError> {
+        let Some(body) = body.stream() else {
+            return Ok(Arrival::Refused(Received {
+                length: 0,
+                digest: Digest::of(&[]),
+            }));
+        };
         let part_number =
             u16::try_from(number).map_err(|_| StoreError::new("part number over u16"))?;
         let multipart = bucket(self.ctx)?
