@@ -67,6 +67,7 @@ pub mod trust;
 pub mod upload;
 pub mod version;
 pub mod webhook;
+pub mod zip;
 
 pub use digest::{Digest, DigestError, HashedContent, Sha256Hasher};
 pub use problem::{PROBLEM_JSON, Problem, ProblemKind};

@@ -7,7 +7,7 @@
 //! allow-list; anything else is stored as opaque. A declared format that the
 //! bytes contradict is an error, not a silent relabel.
 
-use outpost_core::pickle::{PickleScan, pytorch_zip_pickle, scan_pickle};
+use outpost_core::pickle::{self, PickleScan};
 use outpost_core::version::ArtifactFormat;
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -341,8 +341,10 @@ pub struct Inspection {
     pub unsafe_reason: Option<String>,
 }
 
+/// Pickles are recognised by parsing: protocols 0 and 1 have no `PROTO`
+/// opcode and may start with any opcode (`(`, `c`, `]`, `N`, ...).
 fn looks_like_pickle(bytes: &[u8]) -> bool {
-    matches!(bytes, [0x80, 2..=5, ..])
+    pickle::looks_like_pickle(bytes)
 }
 
 fn looks_like_safetensors(bytes: &[u8]) -> bool {
@@ -367,12 +369,15 @@ pub fn inspect_artifact(
     bytes: &[u8],
     declared: Option<ArtifactFormat>,
 ) -> Result<Inspection, InspectError> {
-    let detected = if bytes.starts_with(b"PK\x03\x04") {
+    // Zip readers find an archive from its end-of-central-directory record,
+    // whatever precedes it. A safetensors-shaped file that a pickle loader
+    // would act on is taken for a pickle, so that the pickle gets scanned.
+    let detected = if outpost_core::zip::find(bytes).is_some() {
         Some(ArtifactFormat::Pytorch)
+    } else if looks_like_safetensors(bytes) && !pickle::parses_as_pickle(bytes) {
+        Some(ArtifactFormat::Safetensors)
     } else if looks_like_pickle(bytes) {
         Some(ArtifactFormat::Pickle)
-    } else if looks_like_safetensors(bytes) {
-        Some(ArtifactFormat::Safetensors)
     } else if summarise_onnx(bytes).is_ok() {
         Some(ArtifactFormat::Onnx)
     } else {
@@ -384,6 +389,8 @@ pub fn inspect_artifact(
         (None, None) => ArtifactFormat::Other,
         // joblib files are pickles; a declared `other` keeps any detection.
         (Some(ArtifactFormat::Joblib), Some(ArtifactFormat::Pickle)) => ArtifactFormat::Joblib,
+        // PyTorch checkpoints older than 1.6 are pickle streams, not zips.
+        (Some(ArtifactFormat::Pytorch), Some(ArtifactFormat::Pickle)) => ArtifactFormat::Pytorch,
         (Some(ArtifactFormat::Other), Some(detected)) => detected,
         (Some(declared), Some(detected)) if declared == detected => declared,
         (Some(declared), Some(detected)) => {
@@ -406,29 +413,27 @@ pub fn inspect_artifact(
             unsafe_reason: None,
         },
         ArtifactFormat::Pickle | ArtifactFormat::Joblib => {
-            if looks_like_pickle(bytes)
-                || bytes.first() == Some(&b'(')
-                || bytes.first() == Some(&b'c')
-            {
-                pickle_verdict(format, scan_pickle(bytes))
+            if looks_like_pickle(bytes) {
+                pickle_verdict(format, pickle::scan_pickle(bytes))
             } else {
                 Inspection {
                     format,
                     schema: None,
                     unsafe_reason: Some(
-                        "not an uncompressed pickle stream (compressed joblib?), so it cannot be scanned"
+                        "pickle could not be scanned: not an uncompressed pickle stream (compressed joblib?), and compressed streams cannot be scanned"
                             .into(),
                     ),
                 }
             }
         }
-        ArtifactFormat::Pytorch => match pytorch_zip_pickle(bytes) {
-            Some(pickle) => pickle_verdict(format, scan_pickle(pickle)),
+        ArtifactFormat::Pytorch => match pickle::scan_zip(bytes) {
+            Some(scan) => pickle_verdict(format, scan),
+            None if looks_like_pickle(bytes) => pickle_verdict(format, pickle::scan_pickle(bytes)),
             None => Inspection {
                 format,
                 schema: None,
                 unsafe_reason: Some(
-                    "no uncompressed data.pkl found in the zip, so it cannot be scanned".into(),
+                    "pickle could not be scanned: neither a zip archive nor a pickle stream".into(),
                 ),
             },
         },
@@ -587,5 +592,30 @@ mod tests {
                 .unwrap()
                 .contains("cannot be scanned")
         );
+    }
+
+    /// hostile-inputs `pickle-no-proto.pkl` and `zip-with-prefix.pt`: found by
+    /// parsing and from the archive's end, not by their first bytes.
+    #[test]
+    fn pickles_and_zips_are_detected_by_parsing() {
+        let protocol_0 = b"cos\nsystem\n(S'echo outpost-test'\ntR.";
+        let inspection = inspect_artifact(protocol_0, None).unwrap();
+        assert_eq!(inspection.format, ArtifactFormat::Pickle);
+        assert!(inspection.unsafe_reason.unwrap().contains("os.system"));
+        let benign = inspect_artifact(b"(lp0\nI1\naI2\na.", None).unwrap();
+        assert_eq!(benign.format, ArtifactFormat::Pickle);
+        assert!(benign.unsafe_reason.is_none(), "{benign:?}");
+
+        let zip = outpost_core::zip::tests_support::stored_zip(&[("archive/data.pkl", protocol_0)]);
+        let mut prefixed = b"PK\x07\x08".to_vec();
+        prefixed.extend(zip);
+        let inspection = inspect_artifact(&prefixed, None).unwrap();
+        assert_eq!(inspection.format, ArtifactFormat::Pytorch);
+        assert!(inspection.unsafe_reason.unwrap().contains("os.system"));
+
+        // A pre-1.6 PyTorch checkpoint is a pickle stream.
+        let legacy = inspect_artifact(protocol_0, Some(ArtifactFormat::Pytorch)).unwrap();
+        assert_eq!(legacy.format, ArtifactFormat::Pytorch);
+        assert!(legacy.unsafe_reason.unwrap().contains("os.system"));
     }
 }
