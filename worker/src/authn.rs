@@ -47,20 +47,6 @@ pub async fn authenticate(ctx: &mut Ctx, req: &Request, matched: &Matched) -> Ap
                 None => Err((None, Denial::MissingToken)),
                 Some(Err(_)) => Err((None, Denial::InvalidToken)),
                 Some(Ok(presented)) => {
-                    // A lookup costs a database read whoever asks for it.
-                    let address = req
-                        .headers()
-                        .get("cf-connecting-ip")
-                        .ok()
-                        .flatten()
-                        .unwrap_or_else(|| "unknown".into());
-                    crate::ratelimit::draw(
-                        &ctx.env,
-                        ctx.now,
-                        outpost_core::ratelimit::Limiter::Address,
-                        outpost_core::ratelimit::address_key(&address),
-                    )
-                    .await?;
                     let row = load_token(ctx, &presented.id).await?;
                     let stored = row.as_ref().and_then(stored_token);
                     match auth::authorize(&presented, stored.as_ref(), &org, required, ctx.now) {
@@ -82,15 +68,34 @@ pub async fn authenticate(ctx: &mut Ctx, req: &Request, matched: &Matched) -> Ap
                     ctx.caller = Some(caller);
                     Ok(())
                 }
-                Err((actor, denial)) => Err(deny(
-                    ctx,
-                    &org,
-                    (actor, matched.spec.path),
-                    &action,
-                    required,
-                    denial,
-                )
-                .await),
+                Err((actor, denial)) => {
+                    // Refusals without a valid token draw on the client
+                    // address's limit: a flood of them is a 429 soon.
+                    if !denial.by_token_holder() {
+                        let address = req
+                            .headers()
+                            .get("cf-connecting-ip")
+                            .ok()
+                            .flatten()
+                            .unwrap_or_else(|| "unknown".into());
+                        crate::ratelimit::draw(
+                            &ctx.env,
+                            ctx.now,
+                            outpost_core::ratelimit::Limiter::Address,
+                            outpost_core::ratelimit::address_key(&address),
+                        )
+                        .await?;
+                    }
+                    Err(deny(
+                        ctx,
+                        &org,
+                        (actor, matched.spec.path),
+                        &action,
+                        required,
+                        denial,
+                    )
+                    .await)
+                }
             }
         }
     }

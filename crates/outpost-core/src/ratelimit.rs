@@ -5,10 +5,11 @@
 //! of 10 or 60 s per key, counted at the edge; `[[ratelimits]]` in
 //! `wrangler.toml`, simulated in memory by `wrangler dev`):
 //!
-//! - [`Limiter::Address`]: per client address, drawn on *before* a presented
-//!   token is looked up, so unauthenticated floods cannot make the database
-//!   read on their behalf without bound (a request with no token or a
-//!   malformed one is refused without any read and draws on nothing);
+//! - [`Limiter::Address`]: per client address, drawn on by every request
+//!   refused for want of a valid token (none, malformed, unknown or wrongly
+//!   signed): unauthenticated traffic. Over the limit it is a 429 rather than
+//!   a 401. Authenticated traffic never draws on it, so a fleet behind one
+//!   address is not limited by its address;
 //! - [`Limiter::Token`] and [`Limiter::Org`]: per token and per
 //!   organisation, drawn on by the write and expensive routes (uploads,
 //!   predictions, drift reports, telemetry) once the caller is known, so
@@ -66,7 +67,7 @@ impl Limiter {
     /// is absent (the same as the shipped `wrangler.toml`).
     pub fn fallback_limit(self) -> u64 {
         match self {
-            Limiter::Address => 6_000,
+            Limiter::Address => 600,
             Limiter::Token => 1_200,
             Limiter::Org => 6_000,
         }
@@ -86,9 +87,9 @@ pub fn counters(class: Class, org: &str, token: &str) -> Vec<(Limiter, String)> 
     ]
 }
 
-/// The key a presented token's lookup draws on for a client `address`.
+/// The key an unauthenticated request draws on for a client `address`.
 pub fn address_key(address: &str) -> String {
-    format!("lookup:addr:{address}")
+    format!("unauthenticated:addr:{address}")
 }
 
 /// A fixed-window counter per key, the platform limiter's semantics
@@ -174,6 +175,9 @@ mod tests {
                 (Limiter::Org, "upload:org:acme".to_owned()),
             ]
         );
-        assert_eq!(address_key("203.0.113.9"), "lookup:addr:203.0.113.9");
+        assert_eq!(
+            address_key("203.0.113.9"),
+            "unauthenticated:addr:203.0.113.9"
+        );
     }
 }

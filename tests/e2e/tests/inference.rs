@@ -47,6 +47,10 @@ const TESTS: &[(&str, Test)] = &[
         "a_vanished_version_is_the_same_problem_for_predict_and_resolve",
         a_vanished_version_is_the_same_problem_for_predict_and_resolve,
     ),
+    (
+        "hostile_inputs_get_the_same_verdict_in_the_worker",
+        hostile_inputs_get_the_same_verdict_in_the_worker,
+    ),
 ];
 
 const MODEL: &str = "transaction-anomaly";
@@ -536,6 +540,111 @@ fn a_vanished_version_is_the_same_problem_for_predict_and_resolve(
         "predict and resolve answer the same problem: {} vs {}",
         predicted.body,
         resolved.body
+    );
+    Ok(())
+}
+
+/// The hostile corpus through the Worker, with the verdicts the native
+/// build and the wasm client give (`crates/outpost-infer/tests/data/hostile/
+/// cases.json`, `crates/outpost-core/tests/data/hostile/`): malformed ONNX
+/// refused at registration with the same message, the shared-leaf tree run
+/// in workerd with the expected outputs, and every unsafe pickle or
+/// checkpoint registered as `unsafe`, naming the callable it reaches.
+fn hostile_inputs_get_the_same_verdict_in_the_worker(f: &Fixture) -> Result<(), Failed> {
+    const HOSTILE: &str = "hostile-inputs";
+    let dev = &f.apis["developer"];
+    expect_status(
+        &dev.json("POST", "/models", &json!({"name": HOSTILE}))?,
+        201,
+        "create model",
+    )?;
+    let root = outpost_e2e::repo_root();
+    let onnx_dir = root.join("crates/outpost-infer/tests/data/hostile");
+    let cases: Value = serde_json::from_slice(
+        &std::fs::read(onnx_dir.join("cases.json")).map_err(|e| format!("cases.json: {e}"))?,
+    )
+    .map_err(|e| format!("cases.json: {e}"))?;
+    let upload = |path: &std::path::Path, version: &str| -> Result<Reply, Failed> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let digest = dev.put_blob(&bytes)?;
+        register(
+            dev,
+            HOSTILE,
+            json!({"version": version, "digest": digest, "size": bytes.len()}),
+        )
+    };
+    let mut patch = 0;
+    for case in cases["cases"].as_array().into_iter().flatten() {
+        let file = case["file"].as_str().unwrap_or_default();
+        patch += 1;
+        let version = format!("1.0.{patch}");
+        let reply = upload(&onnx_dir.join(file), &version)?;
+        if let Some(error) = case["error"].as_str() {
+            let detail = expect_problem(&reply, 422, file)?;
+            ensure!(
+                detail.contains(error),
+                "{file}: the Worker says `{detail}`, the other runtimes `{error}`"
+            );
+            continue;
+        }
+        expect_status(&reply, 201, file)?;
+        expect_status(
+            &f.apis["operator"].json(
+                "POST",
+                &format!("/models/{HOSTILE}/stages/development/promote"),
+                &json!({"version": version}),
+            )?,
+            201,
+            "promote to development",
+        )?;
+        let predicted = expect_status(
+            &f.apis["viewer"].json(
+                "POST",
+                &format!("/models/{HOSTILE}/predict?stage=development&device=d-1"),
+                &case["inputs"],
+            )?,
+            200,
+            file,
+        )?;
+        ensure!(
+            same(&predicted["outputs"], &case["outputs"]),
+            "{file}: the Worker gives {}, the other runtimes {}",
+            predicted["outputs"],
+            case["outputs"]
+        );
+    }
+    let scan_dir = root.join("crates/outpost-core/tests/data/hostile");
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(&scan_dir).map_err(|e| format!("{e}"))? {
+        let path = entry.map_err(|e| format!("{e}"))?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if !(name.ends_with(".pkl") || name.ends_with(".pt")) {
+            continue;
+        }
+        scanned += 1;
+        let version = format!("2.0.{scanned}");
+        let registered = expect_status(&upload(&path, &version)?, 201, &name)?;
+        let reason = registered["status_reason"].as_str().unwrap_or_default();
+        ensure!(
+            registered["status"] == "unsafe" && reason.contains("system"),
+            "{name}: {registered}"
+        );
+        // Never promotable: the gate refuses an unsafe artifact.
+        let promoted = f.apis["operator"].json(
+            "POST",
+            &format!("/models/{HOSTILE}/stages/development/promote"),
+            &json!({"version": version}),
+        )?;
+        expect_problem(&promoted, 422, &format!("promote {name}"))?;
+    }
+    ensure!(
+        scanned >= 5,
+        "only {scanned} hostile pickles found in {}",
+        scan_dir.display()
     );
     Ok(())
 }
