@@ -465,12 +465,18 @@ pub fn send(
         .find(|(k, _)| k == "content-type")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let bytes = response
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
+    // 204 and 304 have no content (RFC 9110 §15.3.5, §15.4.5), whatever
+    // Content-Encoding says; HEAD answers never do.
+    let bytes = if status == 204 || status == 304 || method == "HEAD" {
+        Vec::new()
+    } else {
+        response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .map_err(|e| format!("{method} {url}: reading the body: {e}"))?
+    };
     Ok(Reply {
         status,
         content_type,
