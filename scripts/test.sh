@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit tests, wasm32 builds, the wasm client
 # under Node (inference conformance included), the Worker and client package
-# builds, and end-to-end tests against real local Workers (wrangler dev:
+# builds, a fuzz smoke run, and end-to-end tests against real local Workers (wrangler dev:
 # workerd + local D1 + local R2), the client package under Node and the demo
 # page in headless Chromium among them. Installs what is missing first.
 set -euo pipefail
@@ -41,6 +41,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "unit and doc tests"
 cargo test --workspace --exclude outpost-e2e --locked 2>&1 | tee "$logs/unit.log"
+
+step "fuzz smoke run (the targets without the ONNX runtime, 5 s each; scripts/fuzz.sh)"
+scripts/fuzz.sh --smoke 2>&1 | tee "$logs/fuzz.log" | grep -v '^ *\(Compiling\|Finished\|Running\)'
 
 step "wasm32 builds of the wasm crates"
 cargo build --locked --target wasm32-unknown-unknown \
