@@ -8,10 +8,12 @@
 mod authn;
 mod ctx;
 mod db;
+mod download;
 mod error;
 mod handlers;
 mod health;
 mod http;
+mod lookup;
 mod ratelimit;
 mod request_metrics;
 mod routes;

@@ -1,10 +1,9 @@
 //! `…/blobs/sha256/{hex}`: content-addressed artifacts. The use cases are
 //! `outpost_registry::blobs`; this module moves bytes and headers.
 
-use outpost_core::conditional::{Conditions, Method};
 use outpost_core::digest::Digest;
-use outpost_registry::blobs::{self as use_cases, Answer, Download};
-use worker::{Headers, Request, Response, ResponseBody};
+use outpost_registry::blobs as use_cases;
+use worker::{Request, Response};
 
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -61,104 +60,5 @@ pub async fn put_blob(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
 
 /// `GET` / `HEAD /v1/orgs/{org}/blobs/sha256/{hex}`.
 pub async fn get_blob(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
-    serve(ctx, req, &path_digest(matched)?).await
-}
-
-/// Answers a GET or HEAD of the organisation's artifact `digest` under
-/// RFC 9110's conditional and range rules (every artifact download route
-/// goes through here).
-pub async fn serve(ctx: &Ctx, req: &Request, digest: &Digest) -> ApiResult<Response> {
-    let headers = req.headers();
-    let field = |name: &str| headers.get(name).ok().flatten();
-    let (if_match, if_none_match, if_modified_since, if_unmodified_since, if_range, range) = (
-        field("if-match"),
-        field("if-none-match"),
-        field("if-modified-since"),
-        field("if-unmodified-since"),
-        field("if-range"),
-        field("range"),
-    );
-    let conditions = Conditions {
-        if_match: if_match.as_deref(),
-        if_none_match: if_none_match.as_deref(),
-        if_modified_since: if_modified_since.as_deref(),
-        if_unmodified_since: if_unmodified_since.as_deref(),
-        if_range: if_range.as_deref(),
-        range: range.as_deref(),
-    };
-    let method = if req.method() == worker::Method::Head {
-        Method::Head
-    } else {
-        Method::Get
-    };
-    let download =
-        use_cases::download_blob(&D1Store::new(ctx), ctx.org()?, digest, method, &conditions)
-            .await?;
-    respond(download)
-}
-
-fn respond(download: Download<ResponseBody>) -> ApiResult<Response> {
-    let Download {
-        etag,
-        last_modified,
-        size,
-        answer,
-    } = download;
-    let headers = Headers::new();
-    headers.set("etag", &etag)?;
-    headers.set("last-modified", &last_modified)?;
-    // Content-addressed: the bytes behind this URL can never change.
-    headers.set("cache-control", "private, max-age=31536000, immutable")?;
-    headers.set("accept-ranges", "bytes")?;
-    // A refusal keeps its problem+json type and gains the validators.
-    let refusal = |kind, detail: String| -> ApiResult<Response> {
-        let response = http::problem(&outpost_core::Problem::new(kind, detail))?;
-        for (name, value) in headers.entries() {
-            response.headers().set(&name, &value)?;
-        }
-        Ok(response)
-    };
-    let octets = "application/octet-stream";
-    match answer {
-        Answer::NotModified => Ok(Response::empty()?.with_status(304).with_headers(headers)),
-        Answer::PreconditionFailed => refusal(
-            outpost_core::ProblemKind::PreconditionFailed,
-            format!(
-                "the artifact's current entity tag is {etag}; a precondition of the request does not hold"
-            ),
-        ),
-        Answer::Unsatisfiable => {
-            headers.set("content-range", &format!("bytes */{size}"))?;
-            refusal(
-                outpost_core::ProblemKind::RangeNotSatisfiable,
-                format!("the requested range lies outside the artifact's {size} bytes"),
-            )
-        }
-        Answer::Whole(body) => {
-            headers.set("content-type", octets)?;
-            headers.set("content-length", &size.to_string())?;
-            Ok(Response::from_body(body.unwrap_or(ResponseBody::Empty))?.with_headers(headers))
-        }
-        Answer::Part(range, body) => {
-            headers.set("content-type", octets)?;
-            headers.set("content-range", &range.content_range(size))?;
-            headers.set("content-length", &range.length().to_string())?;
-            Ok(Response::from_body(body.unwrap_or(ResponseBody::Empty))?
-                .with_status(206)
-                .with_headers(headers))
-        }
-        Answer::Parts(framing, bodies) => {
-            headers.set("content-type", &framing.content_type)?;
-            headers.set("content-length", &framing.length().to_string())?;
-            let mut body = Vec::with_capacity(framing.length() as usize);
-            for ((head, _), bytes) in framing.parts.iter().zip(&bodies) {
-                body.extend_from_slice(head.as_bytes());
-                body.extend_from_slice(bytes);
-            }
-            body.extend_from_slice(framing.closing.as_bytes());
-            Ok(Response::from_bytes(body)?
-                .with_status(206)
-                .with_headers(headers))
-        }
-    }
+    crate::download::serve(ctx, req, &path_digest(matched)?).await
 }

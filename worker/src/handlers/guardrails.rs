@@ -12,7 +12,6 @@ use worker::Response;
 use crate::ctx::Ctx;
 use crate::db::as_i64;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::models;
 use crate::http;
 use crate::routes::Matched;
 use crate::store::{self, D1Store, guardrails::GuardrailRow};
@@ -46,7 +45,7 @@ pub async fn get_guardrails(ctx: &Ctx, matched: &Matched) -> ApiResult<Response>
         .param("stage")
         .parse()
         .map_err(ApiError::not_found)?;
-    models::load(ctx, model).await?;
+    crate::lookup::model(ctx, model).await?;
     let row = store::guardrails::of_stage(ctx, ctx.org()?, model, stage)
         .await?
     .ok_or_else(|| {

@@ -5,30 +5,18 @@ use outpost_core::api::{CreateModelRequest, Page};
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::http;
 use crate::routes::Matched;
 use crate::store::{self, D1Store, models::ModelRow};
 use outpost_registry::models;
-
-/// Loads a model of the caller's organisation, or 404.
-pub async fn load(ctx: &Ctx, name: &str) -> ApiResult<ModelRow> {
-    let org = ctx.org()?;
-    store::models::model(ctx, org, name)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no model `{name}` in organisation `{org}`; create it first (POST /v1/orgs/{org}/models)"
-            ))
-        })
-}
 
 /// `POST /v1/orgs/{org}/models`.
 pub async fn create_model(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     let body: CreateModelRequest = http::read_json(req).await?;
     let org = ctx.org()?;
     models::create_model(&D1Store::new(ctx), org, &ctx.actor()?, &body).await?;
-    let record = load(ctx, &body.name).await?.record();
+    let record = crate::lookup::model(ctx, &body.name).await?.record();
     Ok(http::created(
         &record,
         &format!("/v1/orgs/{org}/models/{}", body.name),
@@ -38,7 +26,9 @@ pub async fn create_model(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
 /// `GET /v1/orgs/{org}/models/{model}`.
 pub async fn get_model(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     Ok(http::json(
-        &load(ctx, matched.param("model")).await?.record(),
+        &crate::lookup::model(ctx, matched.param("model"))
+            .await?
+            .record(),
         200,
     )?)
 }

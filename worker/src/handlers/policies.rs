@@ -7,7 +7,6 @@ use worker::{Request, Response};
 
 use crate::ctx::Ctx;
 use crate::error::ApiResult;
-use crate::handlers::models;
 use crate::http;
 use crate::routes::Matched;
 use crate::store::{self, D1Store};
@@ -20,7 +19,7 @@ async fn policies(ctx: &Ctx, model: &str) -> ApiResult<ModelPolicies> {
 /// `GET /v1/orgs/{org}/models/{model}/policy`.
 pub async fn get_policy(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
-    models::load(ctx, model).await?;
+    crate::lookup::model(ctx, model).await?;
     Ok(http::json(&policies(ctx, model).await?, 200)?)
 }
 

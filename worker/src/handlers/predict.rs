@@ -27,6 +27,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
 use crate::store::{self, D1Store};
+use outpost_registry::ports::Telemetry as _;
 use outpost_registry::ports::{Rehashed, VersionArtifact};
 use outpost_registry::routing::{DeviceQuestion, Routed, route_device};
 
@@ -178,7 +179,12 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
         Some((values, columns)) => window.record_call(values, *columns, run_ms * 1e3),
         None => window.record_call(&[], 0, run_ms * 1e3),
     }
-    crate::handlers::telemetry::store(ctx, &model, &assignment.version, stage, "worker", &window)
+    D1Store::new(ctx)
+        .insert_window(
+            ctx.org()?,
+            (&model, &assignment.version, stage, "worker"),
+            &window,
+        )
         .await?;
 
     let mut timing = vec![
@@ -294,7 +300,7 @@ pub async fn shadow_results(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiR
             _ => {}
         }
     }
-    crate::handlers::models::load(ctx, model).await?;
+    crate::lookup::model(ctx, model).await?;
     let rows = store::shadow::newest(ctx, ctx.org()?, model, stage, limit).await?;
     let parse = |text: &Option<String>| {
         text.as_deref()

@@ -9,27 +9,11 @@ use worker::{Request, Response};
 
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::versions;
 use crate::http;
 use crate::routes::Matched;
-use crate::store::{self, D1Store};
+use crate::store::D1Store;
+use outpost_registry::ports::Profiles as _;
 use outpost_registry::profiles::{self, Stored};
-
-/// The stored profile of a version, if it has one.
-pub async fn load(
-    ctx: &Ctx,
-    org: &str,
-    model: &str,
-    version: &str,
-) -> ApiResult<Option<ReferenceProfile>> {
-    let text = store::profiles::profile_text(ctx, org, model, version).await?;
-    text.map(|text| {
-        serde_json::from_str(&text).map_err(|_| {
-            ApiError::internal(format!("stored profile of {model}@{version} is corrupt"))
-        })
-    })
-    .transpose()
-}
 
 /// `PUT …/models/{model}/versions/{version}/reference`: 201 the first time;
 /// the same profile again is 200; a different one is 409 (a version's
@@ -64,10 +48,10 @@ pub async fn put_reference(ctx: &Ctx, req: &mut Request, matched: &Matched) -> A
 pub async fn get_reference(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let (model, version) = (matched.param("model"), matched.param("version"));
     let org = ctx.org()?;
-    versions::load(ctx, model, version)
-        .await?
-        .ok_or_else(|| versions::not_found(org, model, version))?;
-    let profile = load(ctx, org, model, version).await?.ok_or_else(|| {
+    crate::lookup::version(ctx, model, version).await?;
+    let profile = D1Store::new(ctx)
+        .reference_profile(org, model, version)
+        .await?.ok_or_else(|| {
         ApiError::not_found(format!(
             "{model}@{version} has no reference profile; add one with `outpost push --reference sample.csv` when registering"
         ))

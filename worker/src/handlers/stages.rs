@@ -14,7 +14,6 @@ use worker::{Request, Response};
 
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::models;
 use crate::http;
 use crate::routes::Matched;
 use crate::store::{self, D1Store};
@@ -70,7 +69,7 @@ pub async fn promote(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
 pub async fn get_rollout(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
     let stage = stage_param(matched)?;
-    models::load(ctx, model).await?;
+    crate::lookup::model(ctx, model).await?;
     let state = head_of(ctx, model, stage)
         .await?
         .map(|h| h.to)
@@ -139,7 +138,7 @@ pub async fn rollback(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
 /// `GET /v1/orgs/{org}/models/{model}/stages`.
 pub async fn list_stages(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
-    models::load(ctx, model).await?;
+    crate::lookup::model(ctx, model).await?;
     let stages = current_states(ctx, model).await?;
     Ok(http::json(
         &StagesView {
@@ -156,7 +155,7 @@ pub async fn list_stages(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 pub async fn get_stage(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
     let stage = stage_param(matched)?;
-    models::load(ctx, model).await?;
+    crate::lookup::model(ctx, model).await?;
     let head = head_of(ctx, model, stage).await?;
     let state = head.map(|h| h.to).unwrap_or_default();
     let Some(version) = state.primary() else {
@@ -173,7 +172,7 @@ pub async fn get_stage(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
 /// `GET /v1/orgs/{org}/models/{model}/history?stage=&limit=&cursor=`, newest first.
 pub async fn history(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
-    models::load(ctx, model).await?;
+    crate::lookup::model(ctx, model).await?;
     let (paging, rest) = http::paging(req, &["stage"])?;
     let stage = rest
         .iter()

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::routes::Matched;
 use crate::store::{self, D1Store, telemetry::WindowRow};
-use outpost_registry::ports::Telemetry;
+use outpost_registry::ports::Profiles as _;
 use outpost_registry::telemetry;
 
 #[derive(serde::Deserialize)]
@@ -25,20 +25,6 @@ struct TelemetryReport {
     version: String,
     stage: Stage,
     window: TelemetryWindow,
-}
-
-/// Stores one window (already validated), e.g. the Worker's own.
-pub async fn store(
-    ctx: &Ctx,
-    model: &str,
-    version: &str,
-    stage: Stage,
-    source: &str,
-    window: &TelemetryWindow,
-) -> ApiResult<()> {
-    Ok(D1Store::new(ctx)
-        .insert_window(ctx.org()?, (model, version, stage, source), window)
-        .await?)
 }
 
 /// `POST /v1/orgs/{org}/models/{model}/telemetry` `{version, stage, window}`.
@@ -72,7 +58,7 @@ pub async fn performance(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResu
             .parse()
             .map_err(|_| ApiError::bad_request("since is milliseconds since the epoch"))?;
     }
-    crate::handlers::models::load(ctx, model).await?;
+    crate::lookup::model(ctx, model).await?;
     let rows = store::telemetry::windows_since(ctx, ctx.org()?, model, since).await?;
     let mut windows: Vec<(&WindowRow, TelemetryWindow)> = rows
         .iter()
@@ -155,12 +141,10 @@ pub async fn drift_report(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiRes
         ApiError::bad_request("name the version whose telemetry to test: ?version=1.2.0")
     })?;
     let window_ms = parse_window(&window).map_err(ApiError::bad_request)?;
-    crate::handlers::models::load(ctx, model).await?;
-    let org = ctx.org()?;
-    crate::handlers::versions::load(ctx, model, &version)
-        .await?
-        .ok_or_else(|| crate::handlers::versions::not_found(org, model, &version))?;
-    let profile = crate::handlers::profiles::load(ctx, ctx.org()?, model, &version)
+    crate::lookup::model(ctx, model).await?;
+    crate::lookup::version(ctx, model, &version).await?;
+    let profile = D1Store::new(ctx)
+        .reference_profile(ctx.org()?, model, &version)
         .await?
         .ok_or_else(|| {
             ApiError::conflict(format!(

@@ -11,22 +11,11 @@ use worker::{Request, Response};
 
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::models;
 use crate::http;
 use crate::routes::Matched;
 use crate::store::D1Store;
 use crate::store::{self, versions::VersionRow};
 use outpost_registry::{deletion, versions};
-
-pub(crate) async fn load(ctx: &Ctx, model: &str, version: &str) -> ApiResult<Option<VersionRow>> {
-    Ok(store::versions::version(ctx, ctx.org()?, model, version).await?)
-}
-
-pub(crate) fn not_found(org: &str, model: &str, version: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "no version `{version}` of model `{model}` in organisation `{org}`"
-    ))
-}
 
 /// `POST /v1/orgs/{org}/models/{model}/versions`.
 pub async fn register_version(
@@ -48,9 +37,7 @@ pub async fn register_version(
 /// `GET /v1/orgs/{org}/models/{model}/versions/{version}`.
 pub async fn get_version(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let (model, version) = (matched.param("model"), matched.param("version"));
-    let row = load(ctx, model, version)
-        .await?
-        .ok_or_else(|| not_found(ctx.org().unwrap_or_default(), model, version))?;
+    let row = crate::lookup::version(ctx, model, version).await?;
     Ok(http::json(&row.record()?, 200)?)
 }
 
@@ -94,7 +81,7 @@ async fn run_search(ctx: &Ctx, query: &VersionQuery) -> ApiResult<Vec<VersionRec
 pub async fn search_versions(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     let model = matched.params.get("model").map(String::as_str);
     if let Some(model) = model {
-        models::load(ctx, model).await?;
+        crate::lookup::model(ctx, model).await?;
     }
     let query = parse_query(req, model)?;
     let items = run_search(ctx, &query).await?;
@@ -148,14 +135,11 @@ pub async fn compare_versions(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
             "compare 2 to 20 versions: repeat v=model@version",
         ));
     }
-    let org = ctx.org()?;
     let mut records = Vec::new();
     let mut lower_is_better = Vec::new();
     for (model, version) in &wanted {
-        let row = load(ctx, model, version)
-            .await?
-            .ok_or_else(|| not_found(org, model, version))?;
-        if let Some(primary) = models::load(ctx, model).await?.primary_metric()
+        let row = crate::lookup::version(ctx, model, version).await?;
+        if let Some(primary) = crate::lookup::model(ctx, model).await?.primary_metric()
             && !primary.higher_is_better
             && !lower_is_better.contains(&primary.name)
         {
