@@ -124,10 +124,20 @@ pub fn verify_release(
 }
 
 /// The `signed` part of snapshot metadata listing targets `targets_version`.
+///
+/// Before the first release (`targets_version` 0) it lists nothing: a
+/// version 0 is not valid metadata (TUF §4.4 `METAFILES` versions are ≥ 1),
+/// and a device then asks for `0.targets.json`, which the registry does not
+/// have, and is told no release exists yet.
 pub fn snapshot_metadata(version: u64, targets_version: u64, expires: &str) -> Value {
+    let meta = if targets_version == 0 {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({"targets.json": {"version": targets_version}})
+    };
     serde_json::json!({
         "_type": "snapshot", "spec_version": "1.0.31", "version": version, "expires": expires,
-        "meta": {"targets.json": {"version": targets_version}},
+        "meta": meta,
     })
 }
 

@@ -387,3 +387,48 @@ fn a_root_that_breaks_the_metadata_format_is_refused_on_upload() {
     assert!(versions(&registry, TrustRole::Root).is_empty());
     assert!(registry.audit_log(ORG).is_empty());
 }
+
+/// Before the first release a device's refresh gets through timestamp and
+/// snapshot (valid metadata: the snapshot lists no targets version 0) and
+/// stops at the release it cannot find.
+#[test]
+fn before_the_first_release_a_device_refresh_stops_at_the_missing_release() {
+    use outpost_core::trust::{Step, Updater};
+    let registry = MemoryRegistry::new();
+    let keys = [test_key(1), test_key(2)];
+    let first = envelope(
+        root(&registry, 1, &[&keys[0], &keys[1]]),
+        &[&keys[0], &keys[1]],
+    );
+    upload(&registry, first.clone()).unwrap();
+    let served = |file: &str| -> Option<Vec<u8>> {
+        let (role, version) = match file {
+            "timestamp.json" => (TrustRole::Timestamp, None),
+            _ => {
+                let (n, name) = file.split_once('.')?;
+                let role = match name {
+                    "root.json" => TrustRole::Root,
+                    "snapshot.json" => TrustRole::Snapshot,
+                    "targets.json" => TrustRole::Targets,
+                    _ => return None,
+                };
+                (role, Some(n.parse::<u64>().ok()?))
+            }
+        };
+        registry
+            .trust_files(ORG, role)
+            .into_iter()
+            .rev()
+            .find(|(v, _)| version.is_none_or(|want| *v == want))
+            .map(|(_, e)| serde_json::to_vec(&e).unwrap())
+    };
+    let mut updater = Updater::new(Some(&first), None, NOW).unwrap();
+    let error = loop {
+        let request = updater.next_file().expect("the refresh asks for a file");
+        if let Err(err) = updater.offer(served(&request.file).as_deref()) {
+            break err;
+        }
+    };
+    assert_eq!(error.step, Step::Targets, "{error}");
+    assert_eq!(error.code(), "MISSING", "{error}");
+}
