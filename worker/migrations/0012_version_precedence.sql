@@ -2,7 +2,10 @@
 -- everywhere (latest, bump, search), through a stored text key whose byte
 -- order is precedence: outpost_core::version::precedence_key writes it for
 -- new versions; this backfills rows stored before it with the same key.
--- Before, pre-releases were compared as text (beta.10 < beta.2).
+-- Before, pre-releases were compared as text (beta.10 < beta.2). The
+-- backfill reads MAJOR.MINOR.PATCH from their INTEGER columns, exact below
+-- 2^53; a row with a larger part (none is expected) would need its key
+-- rewritten by re-registering under a new version.
 ALTER TABLE versions ADD COLUMN precedence TEXT NOT NULL DEFAULT '';
 
 -- A number n (decimal text): length(length(n)) || length(n) || n.

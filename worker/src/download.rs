@@ -92,7 +92,7 @@ fn respond(download: Download<ResponseBody>) -> ApiResult<Response> {
             headers.set("content-type", octets)?;
             headers.set("content-range", &range.content_range(size))?;
             headers.set("content-length", &range.length().to_string())?;
-            Ok(Response::from_body(body.unwrap_or(ResponseBody::Empty))?
+            Ok(Response::from_body(body)?
                 .with_status(206)
                 .with_headers(headers))
         }

@@ -238,8 +238,11 @@ fn if_range_holds(field: &str, representation: &Representation<'_>) -> bool {
 /// then ignored) or is ignored as a whole, `Unsatisfiable` when no member
 /// is satisfiable.
 pub fn decide_ranges(field: &str, size: u64) -> Outcome {
-    let Some(set) = field.trim().strip_prefix("bytes=") else {
-        return Outcome::Full; // another unit, or not a range: ignored
+    // Range units are case-insensitive (§14.1).
+    let field = field.trim();
+    let set = match field.split_once('=') {
+        Some((unit, set)) if unit.trim().eq_ignore_ascii_case("bytes") => set,
+        _ => return Outcome::Full, // another unit, or not a range: ignored
     };
     let mut members = Vec::new();
     for spec in set.split(',') {
@@ -256,6 +259,15 @@ pub fn decide_ranges(field: &str, size: u64) -> Outcome {
         }
     }
     if members.is_empty() {
+        return Outcome::Full;
+    }
+    // A suffix of a non-zero length is satisfiable whatever the length
+    // (§14.1.1); of an empty representation that is all of it: nothing.
+    if size == 0
+        && members
+            .iter()
+            .any(|m| matches!(m, RangeSpec::Suffix(n) if *n > 0))
+    {
         return Outcome::Full;
     }
     let mut satisfiable: Vec<ByteRange> = members
@@ -428,7 +440,10 @@ mod tests {
         assert_eq!(range("bytes=10-"), Outcome::Unsatisfiable);
         assert_eq!(range("bytes=12-15"), Outcome::Unsatisfiable);
         assert_eq!(range("bytes=-0"), Outcome::Unsatisfiable);
-        assert_eq!(decide_ranges("bytes=-1", 0), Outcome::Unsatisfiable);
+        // The whole of an empty artifact is nothing: sent with 200.
+        assert_eq!(decide_ranges("bytes=-1", 0), Outcome::Full);
+        assert_eq!(decide_ranges("bytes=0-", 0), Outcome::Unsatisfiable);
+        assert_eq!(range("Bytes=0-3"), Outcome::Partial(part(0, 3)));
         // Invalid fields are ignored, never half-read.
         for ignored in [
             "items=0-1",

@@ -87,9 +87,20 @@ pub fn counters(class: Class, org: &str, token: &str) -> Vec<(Limiter, String)> 
     ]
 }
 
-/// The key an unauthenticated request draws on for a client `address`.
+/// The key an unauthenticated request draws on for a client `address`: an
+/// IPv4 address as it is, an IPv6 address by its /64 (one subscriber's
+/// prefix, which one client can rotate through freely), anything else as
+/// given.
 pub fn address_key(address: &str) -> String {
-    format!("unauthenticated:addr:{address}")
+    let client = match address.trim().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => address.trim().to_owned(),
+    };
+    format!("unauthenticated:addr:{client}")
 }
 
 /// A fixed-window counter per key, the platform limiter's semantics
@@ -178,6 +189,15 @@ mod tests {
         assert_eq!(
             address_key("203.0.113.9"),
             "unauthenticated:addr:203.0.113.9"
+        );
+        // One /64, however the rest of the address is rotated.
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa::1"),
+            address_key("2001:db8:1:2:bbbb:cccc:dddd:eeee")
+        );
+        assert_eq!(
+            address_key("2001:db8:1:2::9"),
+            "unauthenticated:addr:2001:db8:1:2::/64"
         );
     }
 }

@@ -493,13 +493,16 @@ fn scenarios() -> Vec<Scenario> {
                 }
             },
         ),
-        ("rotated-root-with-an-rsa-key", &|signed: &mut Value| {
-            if let Some(keys) = signed["keys"].as_object_mut() {
-                for key in keys.values_mut() {
-                    key["keytype"] = json!("rsa");
+        (
+            "rotated-root-with-a-short-ed25519-key",
+            &|signed: &mut Value| {
+                if let Some(keys) = signed["keys"].as_object_mut() {
+                    for key in keys.values_mut() {
+                        key["keyval"]["public"] = json!("ab".repeat(31));
+                    }
                 }
-            }
-        }),
+            },
+        ),
     ] {
         all.push(scenario(
             name,

@@ -119,8 +119,8 @@ pub enum Answer<B> {
     Unsatisfiable,
     /// [200] the whole artifact (`None` for HEAD: headers only).
     Whole(Option<B>),
-    /// [206] one range.
-    Part(ByteRange, Option<B>),
+    /// [206] one range (GET only: a HEAD never gets a range answer).
+    Part(ByteRange, B),
     /// [206] several ranges, framed: the header block of each part is
     /// followed by its bytes, then `framing.closing`.
     Parts(Multipart, Vec<Vec<u8>>),
@@ -128,7 +128,8 @@ pub enum Answer<B> {
 
 /// `GET`/`HEAD …/blobs/sha256/{hex}` (and every route that serves an
 /// artifact): decides the answer in the core from the request's conditions
-/// and opens only what it sends. `boundary` frames a multipart answer.
+/// and opens only what it sends; a multipart answer is framed with a random
+/// boundary.
 ///
 /// Errors: `BlobNotFound` (404), `Store` (a row without its object too).
 pub async fn download_blob<S: Blobs + Clock>(
@@ -169,12 +170,10 @@ pub async fn download_blob<S: Blobs + Clock>(
         )),
         Outcome::Partial(range) => Answer::Part(
             range,
-            Some(
-                store
-                    .open_object(org, digest, Some(range))
-                    .await?
-                    .ok_or_else(missing)?,
-            ),
+            store
+                .open_object(org, digest, Some(range))
+                .await?
+                .ok_or_else(missing)?,
         ),
         Outcome::Multipart(ranges) => {
             let boundary = hex::encode(store.random_bytes(12)?);

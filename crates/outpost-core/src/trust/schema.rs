@@ -155,15 +155,16 @@ pub(crate) trait Schema {
 /// The top-level roles a root must define, no more and no fewer (§4.3).
 pub const TOP_LEVEL_ROLES: [&str; 4] = ["root", "snapshot", "targets", "timestamp"];
 
-/// `spec_version`: `MAJOR.MINOR.PATCH`, digits only, major 1 (§4.2: a
-/// client must refuse metadata of a major version it does not support).
+/// `spec_version`: two or three dot-separated numbers with major exactly
+/// `1` (§4.2: a client must refuse metadata of a major version it does not
+/// support; python-tuf accepts `MAJOR.MINOR` and `MAJOR.MINOR.PATCH`).
 fn check_spec_version(text: &str) -> Result<(), String> {
     let parts: Vec<&str> = text.split('.').collect();
     let numeric = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-    if parts.len() != 3 || !parts.iter().all(numeric) {
+    if !(2..=3).contains(&parts.len()) || !parts.iter().all(numeric) {
         return Err(format!("spec_version `{text}` is not MAJOR.MINOR.PATCH"));
     }
-    if parts[0].trim_start_matches('0') != "1" {
+    if parts[0] != "1" {
         return Err(format!(
             "spec_version `{text}` is not of major version 1, the version this client implements"
         ));
@@ -215,13 +216,18 @@ fn check_role_keys(
     Ok(())
 }
 
-/// Key types and schemes this client verifies (TUF's `ed25519`, with its
-/// 32-byte public key as 64 hex digits).
+/// An ed25519 key (the only type this client verifies) must be one: a
+/// 32-byte public key as 64 hex digits. Keys of other types are allowed in
+/// a root, as TUF and python-tuf allow them, but never verify a signature
+/// here, so they cannot count towards a threshold.
 fn check_key(id: &str, key: &PublicKey) -> Result<(), String> {
-    if key.keytype != "ed25519" || key.scheme != "ed25519" {
+    if key.keytype != "ed25519" {
+        return Ok(());
+    }
+    if key.scheme != "ed25519" {
         return Err(format!(
-            "key {id} is {}/{}; only ed25519/ed25519 keys are supported",
-            key.keytype, key.scheme
+            "key {id} is an ed25519 key with scheme `{}`; ed25519 keys use the scheme `ed25519`",
+            key.scheme
         ));
     }
     let public = &key.keyval.public;
