@@ -94,6 +94,8 @@ struct GraphProto {
 
 #[derive(Clone, PartialEq, Message)]
 struct NodeProto {
+    #[prost(string, repeated, tag = "2")]
+    output: Vec<String>,
     #[prost(string, tag = "3")]
     name: String,
     #[prost(string, tag = "4")]
@@ -396,6 +398,10 @@ pub enum Problem {
     DimTooLarge { axis: usize, dim: i64 },
     #[error("{count} elements of {dtype} do not fit this target's address space")]
     TooLarge { count: u64, dtype: &'static str },
+    /// tract resolves a graph output by name and panics on one nothing
+    /// produces (tract-onnx 0.23 `model.rs`, `outlets_by_name[...]`).
+    #[error("no node output, graph input or initializer of its graph is named so")]
+    UnproducedOutput,
     #[error("sparse tensor {0}")]
     Sparse(String),
     #[error("sparse tensor {part}: {problem}")]
@@ -761,6 +767,21 @@ pub fn validate_onnx(bytes: &[u8]) -> Result<(), OnnxCheckError> {
         for node in &graph.node {
             check_node(node, &place, &mut pending)?;
         }
+        // Every output is produced inside its own graph.
+        let produced = |name: &str| {
+            graph.input.iter().any(|v| v.name == name)
+                || graph.initializer.iter().any(|t| t.name == name)
+                || graph
+                    .node
+                    .iter()
+                    .any(|n| n.output.iter().any(|o| o == name))
+        };
+        if let Some(output) = graph.output.iter().find(|o| !produced(&o.name)) {
+            return Err(OnnxCheckError {
+                place: format!("output `{}` of {place}", short(&output.name)),
+                problem: Box::new(Problem::UnproducedOutput),
+            });
+        }
     }
     Ok(())
 }
@@ -1024,6 +1045,7 @@ mod tests {
     fn tensors_in_attributes_and_subgraphs_are_checked() {
         let bad = float_raw("value", &[(1 << 32) + 1], 1);
         let constant = |t: TensorProto| NodeProto {
+            output: vec![],
             name: "c".into(),
             op_type: "Constant".into(),
             attribute: vec![AttributeProto {
@@ -1041,6 +1063,7 @@ mod tests {
             graph: Some(GraphProto {
                 name: "g".into(),
                 node: vec![NodeProto {
+                    output: vec![],
                     name: "branch".into(),
                     op_type: "If".into(),
                     attribute: vec![AttributeProto {
@@ -1141,5 +1164,38 @@ mod tests {
     #[test]
     fn garbage_is_a_protobuf_error_not_a_panic() {
         assert!(matches!(problem(&[0xff, 0xff, 0xff]), Problem::Protobuf(_)));
+    }
+
+    /// Found by the `onnx_load` fuzz target: tract panicked on a graph
+    /// output that nothing produces.
+    #[test]
+    fn a_graph_output_nothing_produces_is_refused() {
+        let value = |name: &str| ValueInfoProto {
+            name: name.into(),
+            r#type: None,
+        };
+        let model = ModelProto {
+            graph: Some(GraphProto {
+                name: "g".into(),
+                input: vec![value("X")],
+                node: vec![NodeProto {
+                    output: vec!["Y".into()],
+                    name: "n".into(),
+                    op_type: "Relu".into(),
+                    attribute: vec![],
+                }],
+                output: vec![value("Y"), value("X"), value("Z")],
+                ..GraphProto::default()
+            }),
+            ..ModelProto::default()
+        };
+        let err = validate_onnx(&model.encode_to_vec()).unwrap_err();
+        assert_eq!(err.place, "output `Z` of graph `g`");
+        assert_eq!(*err.problem, Problem::UnproducedOutput);
+        let crash = include_bytes!(
+            "../../../tests/fuzz/corpus/onnx_load/crash-6b2e2fe863d76e99a6517ce9eb9aa994913e76f0"
+        );
+        assert!(validate_onnx(crash).is_err());
+        assert!(crate::Model::load(crash).is_err());
     }
 }
