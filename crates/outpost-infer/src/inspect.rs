@@ -53,6 +53,9 @@ struct GraphProto {
 
 #[derive(Clone, PartialEq, Message)]
 struct NodeProto {
+    /// Read by no summary; the tests' models name what their nodes produce.
+    #[prost(string, repeated, tag = "2")]
+    output: Vec<String>,
     #[prost(string, tag = "4")]
     op_type: String,
     #[prost(string, tag = "7")]
@@ -486,10 +489,12 @@ mod tests {
                 name: "g".into(),
                 node: vec![
                     NodeProto {
+                        output: vec!["Y".into()],
                         op_type: "Add".into(),
                         domain: String::new(),
                     },
                     NodeProto {
+                        output: vec![],
                         op_type: "TreeEnsembleRegressor".into(),
                         domain: "ai.onnx.ml".into(),
                     },
