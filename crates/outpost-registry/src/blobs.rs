@@ -210,7 +210,9 @@ pub struct Collected {
 /// The cron's collection of artifacts no version refers to, once they are
 /// older than [`outpost_core::upload::UNREFERENCED_GRACE_MS`]: an upload
 /// whose registration was refused (or never came) leaves nothing behind
-/// for longer. Each removal is audited in its organisation, as the cron.
+/// for longer. Each removal is audited in its organisation, as the cron,
+/// after it happened (an artifact a registration took meanwhile is kept,
+/// and no entry claims otherwise).
 /// At most `limit` per run.
 ///
 /// Errors: `Store`.
@@ -223,6 +225,16 @@ pub async fn collect_unreferenced<S: Blobs + Commit + Clock>(
         .saturating_sub(outpost_core::upload::UNREFERENCED_GRACE_MS);
     let mut collected = Collected::default();
     for (org, digest) in store.unreferenced_blobs(before, limit).await? {
+        // The guarded delete keeps the row if a registration took the
+        // artifact meanwhile; only a removal is audited, and only an
+        // artifact whose row is gone loses its object.
+        store
+            .apply(&org, vec![Change::CollectBlob { digest, before }])
+            .await
+            .map_err(|err| RegistryError::Store(err.into_store()))?;
+        if store.blob_facts(&org, &digest).await?.is_some() {
+            continue;
+        }
         let event = AuditEvent {
             actor: Actor::Cron,
             action: "blob.collect".into(),
@@ -230,16 +242,12 @@ pub async fn collect_unreferenced<S: Blobs + Commit + Clock>(
             details: json!({"reason": "no version refers to it", "grace_ms": outpost_core::upload::UNREFERENCED_GRACE_MS}),
         };
         store
-            .commit(&org, vec![Change::CollectBlob { digest, before }], event)
+            .commit(&org, Vec::new(), event)
             .await
             .map_err(|err| RegistryError::Store(err.into_store()))?;
-        // The guarded delete may have kept the row (a registration took
-        // it); only an artifact whose row is gone loses its object.
-        if store.blob_facts(&org, &digest).await?.is_none() {
-            collected.rows += 1;
-            if store.delete_stale_object(&org, &digest, before).await? {
-                collected.objects += 1;
-            }
+        collected.rows += 1;
+        if store.delete_stale_object(&org, &digest, before).await? {
+            collected.objects += 1;
         }
     }
     Ok(collected)

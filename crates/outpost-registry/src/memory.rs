@@ -1254,7 +1254,9 @@ impl crate::ports::Uploads for MemoryRegistry {
             length: object.len() as u64,
             digest: Digest::of(&object),
         };
-        self.write_object(org, upload.digest, object);
+        if received.digest == upload.digest && received.length == upload.plan.size {
+            self.write_object(org, upload.digest, object);
+        }
         Ok(received)
     }
 }

@@ -705,8 +705,10 @@ pub trait Uploads {
         length: u64,
         body: Self::Part,
     ) -> Result<Arrival, StoreError>;
-    /// Assembles the received parts into the object and hashes all of it
-    /// again end to end.
+    /// Assembles the received parts (away from the artifact's key), hashes
+    /// all of it again end to end, and moves it to the artifact's object
+    /// only if it is the declared digest and size: on a mismatch nothing is
+    /// written there. Returns what was assembled.
     async fn complete_multipart(
         &self,
         org: &str,

@@ -200,7 +200,7 @@ pub async fn put_part<S: Uploads + Commit>(
 ///
 /// Errors: `UploadNotFound` (404), `PartsMissing` (409), `AssembledMismatch`
 /// (422, nothing stored), `Store`.
-pub async fn complete_upload<S: Blobs + Uploads + Commit>(
+pub async fn complete_upload<S: Uploads + Commit>(
     store: &S,
     org: &str,
     actor: &Actor,
@@ -216,11 +216,8 @@ pub async fn complete_upload<S: Blobs + Uploads + Commit>(
         id: upload.id.clone(),
     };
     if assembled.digest != upload.digest || assembled.length != upload.plan.size {
-        // Another upload of the same digest may have finished meanwhile;
-        // its object is the same key, so it stays when its row exists.
-        if store.blob_facts(org, &upload.digest).await?.is_none() {
-            store.delete_object(org, &upload.digest).await?;
-        }
+        // The store wrote nothing under the artifact's key (the parts were
+        // assembled elsewhere): only the upload is forgotten.
         store
             .apply(org, vec![close])
             .await

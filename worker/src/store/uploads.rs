@@ -148,19 +148,25 @@ impl<'a> Uploads for D1Store<'a> {
         one(self.ctx, org, ("digest", &digest.to_string())).await
     }
 
+    /// The parts are assembled under a staging key, never the artifact's:
+    /// completion copies verified bytes into place. The staging key's nonce
+    /// travels in the id (`staged:NONCE:R2-UPLOAD-ID`).
     async fn begin_multipart(&self, org: &str, digest: &Digest) -> Result<String, StoreError> {
+        let nonce = crate::ctx::random_bytes(8)
+            .map(hex::encode)
+            .map_err(|_| StoreError::new("no randomness"))?;
         let upload = bucket(self.ctx)?
-            .create_multipart_upload(object_key(org, digest))
+            .create_multipart_upload(staging_key(org, digest, &nonce))
             .execute()
             .await
             .map_err(failed)?;
-        Ok(upload.upload_id().await)
+        Ok(format!("staged:{nonce}:{}", upload.upload_id().await))
     }
 
     async fn abort_multipart(&self, org: &str, digest: &Digest, backend_id: &str) {
+        let (key, id) = multipart_location(org, digest, backend_id);
         let aborted = match bucket(self.ctx) {
-            Ok(bucket) => match bucket.resume_multipart_upload(object_key(org, digest), backend_id)
-            {
+            Ok(bucket) => match bucket.resume_multipart_upload(key, id) {
                 Ok(upload) => upload.abort().await,
                 Err(err) => Err(err),
             },
@@ -187,8 +193,9 @@ impl<'a> Uploads for D1Store<'a> {
         };
         let part_number =
             u16::try_from(number).map_err(|_| StoreError::new("part number over u16"))?;
+        let (key, id) = multipart_location(org, &upload.digest, &upload.backend_id);
         let multipart = bucket(self.ctx)?
-            .resume_multipart_upload(object_key(org, &upload.digest), &upload.backend_id)
+            .resume_multipart_upload(key, id)
             .map_err(failed)?;
         let (tapped, stream) = Tapped::wrap(body, length);
         let uploaded = multipart.upload_part(part_number, stream).await;
@@ -203,15 +210,19 @@ impl<'a> Uploads for D1Store<'a> {
         }
     }
 
+    /// Completes the upload under its staging key, then streams the
+    /// assembled bytes into the artifact's object with R2's own sha256 and
+    /// length check (so a mismatch writes nothing there), hashing them on the
+    /// way, and removes the staging object.
     async fn complete_multipart(
         &self,
         org: &str,
         upload: &OpenUpload,
     ) -> Result<Received, StoreError> {
         let bucket = bucket(self.ctx)?;
-        let key = object_key(org, &upload.digest);
+        let (staging, id) = multipart_location(org, &upload.digest, &upload.backend_id);
         bucket
-            .resume_multipart_upload(&key, &upload.backend_id)
+            .resume_multipart_upload(&staging, id)
             .map_err(failed)?
             .complete(
                 upload
@@ -222,24 +233,63 @@ impl<'a> Uploads for D1Store<'a> {
             .await
             .map_err(failed)?;
         let object = bucket
-            .get(&key)
+            .get(&staging)
             .execute()
             .await
             .map_err(failed)?
             .ok_or_else(|| StoreError::new("completed multipart object is missing"))?;
-        let mut stream = object
+        let assembled = object
             .body()
             .ok_or_else(|| StoreError::new("completed object without a body"))?
             .stream()
             .map_err(failed)?;
-        let mut hasher = Sha256Hasher::new();
-        while let Some(chunk) = stream.next().await {
-            hasher.update(&chunk.map_err(failed)?);
+        if staging == object_key(org, &upload.digest) {
+            // An upload begun before staging keys: verify in place.
+            let mut stream = assembled;
+            let mut hasher = Sha256Hasher::new();
+            while let Some(chunk) = stream.next().await {
+                hasher.update(&chunk.map_err(failed)?);
+            }
+            let done = hasher.finish();
+            return Ok(Received {
+                length: done.length,
+                digest: done.digest,
+            });
         }
-        let done = hasher.finish();
-        Ok(Received {
-            length: done.length,
-            digest: done.digest,
-        })
+        let (tapped, stream) = Tapped::wrap(assembled, object.size());
+        let put = bucket
+            .put(object_key(org, &upload.digest), stream)
+            .sha256(upload.digest.as_bytes().to_vec())
+            .execute()
+            .await;
+        let received = tapped.received();
+        if let Err(err) = put
+            && received.digest == upload.digest
+            && received.length == upload.plan.size
+        {
+            return Err(failed(format!("R2 put of the assembled upload: {err}")));
+        }
+        if let Err(err) = bucket.delete(&staging).await {
+            worker::console_warn!("deleting the staging object {staging}: {err}");
+        }
+        Ok(received)
+    }
+}
+
+/// Where an upload's parts are assembled: `orgs/{org}/staging/{hex}-{nonce}`.
+fn staging_key(org: &str, digest: &Digest, nonce: &str) -> String {
+    format!("orgs/{org}/staging/{}-{nonce}", digest.hex())
+}
+
+/// The R2 key and multipart upload id of an upload's backend id
+/// (`staged:NONCE:ID`; a bare id predates staging keys and assembles in
+/// place).
+fn multipart_location<'b>(org: &str, digest: &Digest, backend_id: &'b str) -> (String, &'b str) {
+    match backend_id
+        .strip_prefix("staged:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        Some((nonce, id)) => (staging_key(org, digest, nonce), id),
+        None => (object_key(org, digest), backend_id),
     }
 }

@@ -428,3 +428,48 @@ fn an_artifact_uploaded_again_while_collected_keeps_its_object() {
     assert_eq!((collected.rows, collected.objects), (1, 0));
     assert!(registry.has_object("acme", orphan));
 }
+
+/// A whole upload of the same digest lands while a multipart upload with
+/// wrong bytes is open: completing the wrong one must leave the good
+/// object (its parts were assembled elsewhere).
+#[test]
+fn a_wrong_multipart_upload_cannot_overwrite_a_good_artifact() {
+    let registry = MemoryRegistry::new();
+    let (whole, parts) = three_parts();
+    let mut declared = whole.clone();
+    declared[0] ^= 1;
+    let Started::Opened(state) = start(&registry, &declared) else {
+        panic!("expected a new upload");
+    };
+    for (i, part) in parts.iter().enumerate() {
+        block_on(put_part(
+            &registry,
+            "acme",
+            (&state.id, i as u64 + 1),
+            Digest::of(part),
+            part.clone(),
+        ))
+        .unwrap();
+    }
+    let digest = Digest::of(&declared);
+    block_on(put_blob(
+        &registry,
+        "acme",
+        &developer(),
+        (digest, declared.len() as u64),
+        declared.clone(),
+    ))
+    .unwrap();
+    let refused =
+        block_on(complete_upload(&registry, "acme", &developer(), &state.id)).unwrap_err();
+    assert_eq!(refused.to_problem().status, 422);
+    let served = block_on(download_blob(
+        &registry,
+        "acme",
+        &digest,
+        Method::Get,
+        &Conditions::default(),
+    ))
+    .unwrap();
+    assert!(matches!(served.answer, Answer::Whole(Some(ref b)) if *b == declared));
+}
