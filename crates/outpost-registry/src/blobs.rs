@@ -37,6 +37,7 @@ pub async fn put_blob<S: Blobs + Commit>(
                 declared: size,
             });
         }
+        claim(store, org, digest).await?;
         return Ok(BlobRecord {
             digest,
             size,
@@ -66,6 +67,19 @@ pub async fn put_blob<S: Blobs + Commit>(
         size,
         created: true,
     })
+}
+
+/// Restarts an existing artifact's grace period: its uploader is about to
+/// register it, and the collector must not take it meanwhile.
+pub(crate) async fn claim(
+    store: &impl Commit,
+    org: &str,
+    digest: Digest,
+) -> Result<(), RegistryError> {
+    store
+        .apply(org, vec![Change::ClaimBlob { digest }])
+        .await
+        .map_err(|err| RegistryError::Store(err.into_store()))
 }
 
 /// Writes the row of verified bytes now in the object store, with its

@@ -60,6 +60,8 @@ pub struct MemoryRegistry {
     /// Multipart uploads begun in the object store and not yet completed
     /// or aborted, by backend id.
     multiparts: RefCell<BTreeSet<String>>,
+    /// When each artifact was last claimed (ms).
+    claimed: RefCell<BTreeMap<(String, Digest), i64>>,
     /// When each object was last written (ms), like R2's `uploaded`.
     object_written: RefCell<BTreeMap<(String, Digest), i64>>,
     created_at: RefCell<BTreeMap<(String, String, String), i64>>,
@@ -116,6 +118,7 @@ impl MemoryRegistry {
             part_objects: RefCell::default(),
             multiparts: RefCell::default(),
             object_written: RefCell::default(),
+            claimed: RefCell::default(),
             created_at: RefCell::default(),
             versions: RefCell::default(),
             releases: RefCell::default(),
@@ -523,8 +526,14 @@ impl MemoryRegistry {
                     .borrow_mut()
                     .remove(&(org.to_owned(), digest));
             }
+            Change::ClaimBlob { digest } => {
+                self.claimed
+                    .borrow_mut()
+                    .insert((org.to_owned(), digest), self.now.get());
+            }
             Change::CollectBlob { digest, before } => {
                 let key = (org.to_owned(), digest);
+                let claimed = self.claimed.borrow().get(&key).copied().unwrap_or(0);
                 let referenced = self
                     .versions
                     .borrow()
@@ -534,7 +543,7 @@ impl MemoryRegistry {
                     .blob_rows
                     .borrow()
                     .get(&key)
-                    .is_some_and(|created| *created < before);
+                    .is_some_and(|created| (*created).max(claimed) < before);
                 if old && !referenced {
                     self.blob_rows.borrow_mut().remove(&key);
                 }
@@ -1130,7 +1139,13 @@ impl Blobs for MemoryRegistry {
             .borrow()
             .iter()
             .filter(|((org, digest), created)| {
-                **created < before
+                let claimed = self
+                    .claimed
+                    .borrow()
+                    .get(&(org.clone(), *digest))
+                    .copied()
+                    .unwrap_or(0);
+                (**created).max(claimed) < before
                     && !versions
                         .iter()
                         .any(|((o, _, _), v)| o == org && v.digest == *digest)

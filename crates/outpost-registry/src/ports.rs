@@ -346,7 +346,12 @@ pub enum Change {
     DeleteVersion { model: String, version: String },
     /// Removes an artifact's row (its R2 object goes after the commit).
     DeleteBlob { digest: Digest },
-    /// Removes an artifact's row if it was recorded before `before` (ms) and
+    /// Marks an artifact as just asked for again (an upload of content
+    /// stored already, the start of one), so the collector gives the
+    /// registration that follows its grace period anew.
+    ClaimBlob { digest: Digest },
+    /// Removes an artifact's row if it was recorded (or last claimed)
+    /// before `before` (ms) and
     /// no version refers to it *at the time of the write* (a registration
     /// that took it meanwhile keeps it).
     CollectBlob { digest: Digest, before: i64 },
@@ -615,8 +620,9 @@ pub trait Blobs {
     ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Re-reads and re-hashes the artifact; `None` when it is missing.
     async fn rehash(&self, org: &str, digest: &Digest) -> Result<Option<Rehashed>, StoreError>;
-    /// Artifacts, across organisations, recorded before `before` (ms) that
-    /// no version refers to: at most `limit`, oldest first.
+    /// Artifacts, across organisations, recorded and last claimed before
+    /// `before` (ms) that no version refers to: at most `limit`, oldest
+    /// first.
     async fn unreferenced_blobs(
         &self,
         before: i64,

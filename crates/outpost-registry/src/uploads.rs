@@ -53,6 +53,7 @@ pub async fn start_upload<S: Blobs + Uploads + Commit + Clock>(
     request: &StartUpload,
 ) -> Result<Started, RegistryError> {
     if let Some(existing) = store.blob_facts(org, &request.digest).await? {
+        crate::blobs::claim(store, org, request.digest).await?;
         return Ok(Started::Stored(BlobRecord {
             digest: request.digest,
             size: existing.size,

@@ -252,7 +252,7 @@ impl<'a> Blobs for D1Store<'a> {
                 .db
                 .prepare(
                     "SELECT b.org, b.digest FROM blobs b
-                     WHERE b.created_at < ?1
+                     WHERE max(b.created_at, coalesce(b.claimed_at, 0)) < ?1
                        AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.org = b.org AND v.digest = b.digest)
                      ORDER BY b.created_at LIMIT ?2",
                 )

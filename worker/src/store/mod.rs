@@ -487,9 +487,18 @@ impl D1Store<'_> {
                 .bind(&[db::text(org), db::text(&digest.to_string())])
                 .map_err(failed),
             Change::Webhook { event, data } => enqueue_webhook(self.ctx, org, event, data),
+            Change::ClaimBlob { digest } => db
+                .prepare("UPDATE blobs SET claimed_at = ?3 WHERE org = ?1 AND digest = ?2")
+                .bind(&[
+                    db::text(org),
+                    db::text(&digest.to_string()),
+                    db::int(self.ctx.now),
+                ])
+                .map_err(failed),
             Change::CollectBlob { digest, before } => db
                 .prepare(
-                    "DELETE FROM blobs WHERE org = ?1 AND digest = ?2 AND created_at < ?3
+                    "DELETE FROM blobs WHERE org = ?1 AND digest = ?2
+                     AND max(created_at, coalesce(claimed_at, 0)) < ?3
                      AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.org = ?1 AND v.digest = ?2)",
                 )
                 .bind(&[

@@ -473,3 +473,32 @@ fn a_wrong_multipart_upload_cannot_overwrite_a_good_artifact() {
     .unwrap();
     assert!(matches!(served.answer, Answer::Whole(Some(ref b)) if *b == declared));
 }
+
+/// Uploading content stored already (or starting to) restarts its grace
+/// period: the registration that follows must find its artifact.
+#[test]
+fn an_artifact_uploaded_again_is_not_collected_before_its_registration() {
+    use outpost_core::upload::UNREFERENCED_GRACE_MS;
+    use outpost_registry::blobs::collect_unreferenced;
+    use outpost_registry::memory::NOW;
+
+    let registry = MemoryRegistry::new();
+    let digest = stored(&registry);
+    registry.set_now(NOW + UNREFERENCED_GRACE_MS + 1);
+    let again = block_on(put_blob(
+        &registry,
+        "acme",
+        &developer(),
+        (digest, 10),
+        BYTES.to_vec(),
+    ))
+    .unwrap();
+    assert!(!again.created);
+    let collected = block_on(collect_unreferenced(&registry, 10)).unwrap();
+    assert_eq!(collected.rows, 0);
+    assert_eq!(registry.has_blob("acme", digest), (true, true));
+    // A day after that claim, unregistered still, it goes.
+    registry.set_now(NOW + 2 * UNREFERENCED_GRACE_MS + 2);
+    let collected = block_on(collect_unreferenced(&registry, 10)).unwrap();
+    assert_eq!(collected.rows, 1);
+}
