@@ -1,7 +1,8 @@
 //! The cron trigger: re-signs timestamps before they expire, applies every
 //! model's retention policy, holds guarded canaries to their guardrails
 //! (rolling back the ones that trip), compacts old telemetry into totals,
-//! collects artifacts no version refers to, delivers due webhooks, and
+//! collects artifacts no version refers to, closes stale uploads, delivers
+//! due webhooks, and
 //! leaves a row
 //! in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
 
@@ -64,6 +65,18 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
             outcome = "failed";
         }
     }
+    match expire_uploads(env).await {
+        Ok(closed) => {
+            worker::console_log!("cron `{}`: closed {closed} stale uploads", event.cron())
+        }
+        Err(err) => {
+            worker::console_error!(
+                "cron `{}`: closing stale uploads failed: {err}",
+                event.cron()
+            );
+            outcome = "failed";
+        }
+    }
     // Last, so that what this run announced goes out in this run.
     match crate::handlers::webhooks::deliver_due(env).await {
         Ok((delivered, failed)) => worker::console_log!(
@@ -88,6 +101,15 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
 async fn collect_blobs(env: &Env) -> Result<outpost_registry::blobs::Collected, String> {
     let ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
     outpost_registry::blobs::collect_unreferenced(&crate::store::D1Store::new(&ctx), 100)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Closes multipart uploads open longer than R2 keeps them
+/// (`outpost_registry::uploads::expire_stale`), 50 per run.
+async fn expire_uploads(env: &Env) -> Result<usize, String> {
+    let ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    outpost_registry::uploads::expire_stale(&crate::store::D1Store::new(&ctx), 50)
         .await
         .map_err(|e| e.to_string())
 }

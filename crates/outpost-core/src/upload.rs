@@ -17,6 +17,11 @@ pub const MAX_PARTS: u64 = 10_000;
 /// refused registration leaves no artifact behind for longer than this.
 pub const UNREFERENCED_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// How long a multipart upload stays open (ms): R2 aborts incomplete
+/// multipart uploads after seven days by default, after which resuming one
+/// could only fail, so the cron closes them a day before.
+pub const UPLOAD_LIFETIME_MS: i64 = 6 * 24 * 60 * 60 * 1000;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("part size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes, got {0}")]

@@ -60,6 +60,8 @@ pub struct MemoryRegistry {
     /// Multipart uploads begun in the object store and not yet completed
     /// or aborted, by backend id.
     multiparts: RefCell<BTreeSet<String>>,
+    /// When each upload was opened (ms), by (org, id).
+    upload_opened: RefCell<BTreeMap<(String, String), i64>>,
     /// When each artifact was last claimed (ms).
     claimed: RefCell<BTreeMap<(String, Digest), i64>>,
     /// When each object was last written (ms), like R2's `uploaded`.
@@ -119,6 +121,7 @@ impl MemoryRegistry {
             multiparts: RefCell::default(),
             object_written: RefCell::default(),
             claimed: RefCell::default(),
+            upload_opened: RefCell::default(),
             created_at: RefCell::default(),
             versions: RefCell::default(),
             releases: RefCell::default(),
@@ -555,6 +558,9 @@ impl MemoryRegistry {
                     .or_insert(self.now.get());
             }
             Change::OpenUpload { upload, .. } => {
+                self.upload_opened
+                    .borrow_mut()
+                    .insert((org.to_owned(), upload.id.clone()), self.now.get());
                 self.uploads
                     .borrow_mut()
                     .insert((org.to_owned(), upload.id.clone()), upload);
@@ -1205,6 +1211,29 @@ impl crate::ports::Uploads for MemoryRegistry {
             .iter()
             .find(|((o, _), open)| o == org && open.digest == *digest)
             .map(|(_, open)| open.clone()))
+    }
+
+    async fn stale_uploads(
+        &self,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, OpenUpload)>, StoreError> {
+        let opened = self.upload_opened.borrow();
+        let mut stale: Vec<(i64, String, OpenUpload)> = self
+            .uploads
+            .borrow()
+            .iter()
+            .filter_map(|((org, id), upload)| {
+                let at = opened.get(&(org.clone(), id.clone())).copied()?;
+                (at < before).then(|| (at, org.clone(), upload.clone()))
+            })
+            .collect();
+        stale.sort_by_key(|(at, _, _)| *at);
+        Ok(stale
+            .into_iter()
+            .take(limit)
+            .map(|(_, org, upload)| (org, upload))
+            .collect())
     }
 
     async fn begin_multipart(&self, _org: &str, _digest: &Digest) -> Result<String, StoreError> {

@@ -696,6 +696,13 @@ pub trait Uploads {
         org: &str,
         digest: &Digest,
     ) -> Result<Option<OpenUpload>, StoreError>;
+    /// Open uploads, across organisations, started before `before` (ms):
+    /// at most `limit`, oldest first.
+    async fn stale_uploads(
+        &self,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, OpenUpload)>, StoreError>;
     /// Starts a multipart upload of the object of `digest` in the object
     /// store; its id.
     async fn begin_multipart(&self, org: &str, digest: &Digest) -> Result<String, StoreError>;

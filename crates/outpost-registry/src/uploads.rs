@@ -268,3 +268,42 @@ pub async fn abort_upload<S: Uploads + Commit>(
         .await
         .map_err(|err| RegistryError::Store(err.into_store()))
 }
+
+/// The cron's closing of uploads open longer than
+/// [`outpost_core::upload::UPLOAD_LIFETIME_MS`] (the object store would
+/// abort them soon, and resuming one could only fail): each is aborted in
+/// the object store and forgotten, audited as the cron. At most `limit` per
+/// run; how many were closed.
+///
+/// Errors: `Store`.
+pub async fn expire_stale<S: Uploads + Commit + crate::ports::Clock>(
+    store: &S,
+    limit: usize,
+) -> Result<usize, RegistryError> {
+    let before = store
+        .now_ms()
+        .saturating_sub(outpost_core::upload::UPLOAD_LIFETIME_MS);
+    let stale = store.stale_uploads(before, limit).await?;
+    for (org, upload) in &stale {
+        store
+            .abort_multipart(org, &upload.digest, &upload.backend_id)
+            .await;
+        let event = AuditEvent {
+            actor: Actor::Cron,
+            action: "upload.expire".into(),
+            target: format!("uploads/{}", upload.id),
+            details: json!({"digest": upload.digest, "parts_received": upload.parts.len()}),
+        };
+        store
+            .commit(
+                org,
+                vec![Change::CloseUpload {
+                    id: upload.id.clone(),
+                }],
+                event,
+            )
+            .await
+            .map_err(|err| RegistryError::Store(err.into_store()))?;
+    }
+    Ok(stale.len())
+}

@@ -140,6 +140,37 @@ impl<'a> Uploads for D1Store<'a> {
         one(self.ctx, org, ("id", id)).await
     }
 
+    async fn stale_uploads(
+        &self,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, OpenUpload)>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct StaleRow {
+            org: String,
+            #[serde(flatten)]
+            upload: UploadRow,
+        }
+        let rows = db::all::<StaleRow>(
+            &self
+                .ctx
+                .db
+                .prepare(format!(
+                    "SELECT org, {UPLOAD_COLUMNS} FROM uploads WHERE created_at < ?1 ORDER BY created_at LIMIT ?2"
+                ))
+                .bind(&[db::int(before), db::int(limit as i64)])
+                .map_err(failed)?,
+        )
+        .await
+        .map_err(failed)?;
+        let mut stale = Vec::with_capacity(rows.len());
+        for row in rows {
+            let upload = with_parts(self.ctx, &row.org, row.upload).await?;
+            stale.push((row.org, upload));
+        }
+        Ok(stale)
+    }
+
     async fn open_upload_of(
         &self,
         org: &str,

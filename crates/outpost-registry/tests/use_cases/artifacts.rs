@@ -502,3 +502,37 @@ fn an_artifact_uploaded_again_is_not_collected_before_its_registration() {
     let collected = block_on(collect_unreferenced(&registry, 10)).unwrap();
     assert_eq!(collected.rows, 1);
 }
+
+/// Uploads left open longer than the object store keeps them are aborted
+/// there and forgotten by the cron; younger ones stay resumable.
+#[test]
+fn the_cron_closes_uploads_open_too_long() {
+    use outpost_core::upload::UPLOAD_LIFETIME_MS;
+    use outpost_registry::memory::NOW;
+    use outpost_registry::uploads::expire_stale;
+
+    let registry = MemoryRegistry::new();
+    let (whole, _) = three_parts();
+    let Started::Opened(old) = start(&registry, &whole) else {
+        panic!("expected a new upload");
+    };
+    registry.set_now(NOW + UPLOAD_LIFETIME_MS);
+    let mut other = whole.clone();
+    other[1] ^= 1;
+    let Started::Opened(young) = start(&registry, &other) else {
+        panic!("expected a new upload");
+    };
+    registry.set_now(NOW + UPLOAD_LIFETIME_MS + 1);
+    assert_eq!(registry.open_multiparts(), 2);
+    assert_eq!(block_on(expire_stale(&registry, 10)).unwrap(), 1);
+    assert_eq!(registry.open_multiparts(), 1);
+    let gone = block_on(upload_status(&registry, "acme", &old.id)).unwrap_err();
+    assert_eq!(gone.to_problem().status, 404);
+    block_on(upload_status(&registry, "acme", &young.id)).unwrap();
+    let entry = registry.audit_log("acme").pop().unwrap();
+    assert_eq!(
+        (entry.action.as_str(), entry.actor.as_deref()),
+        ("upload.expire", Some("cron"))
+    );
+    assert_eq!(block_on(expire_stale(&registry, 10)).unwrap(), 0);
+}
