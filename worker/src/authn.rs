@@ -69,6 +69,11 @@ pub async fn authenticate(ctx: &mut Ctx, req: &Request, matched: &Matched) -> Ap
                     Ok(())
                 }
                 Err((actor, denial)) => {
+                    // Every refusal is counted, a 429 included.
+                    crate::request_metrics::record_refusal(
+                        (org.clone(), matched.spec.path, String::new()),
+                        denial.by_token_holder(),
+                    );
                     // Refusals without a valid token draw on the client
                     // address's limit: a flood of them is a 429 soon.
                     if !denial.by_token_holder() {
@@ -86,15 +91,7 @@ pub async fn authenticate(ctx: &mut Ctx, req: &Request, matched: &Matched) -> Ap
                         )
                         .await?;
                     }
-                    Err(deny(
-                        ctx,
-                        &org,
-                        (actor, matched.spec.path),
-                        &action,
-                        required,
-                        denial,
-                    )
-                    .await)
+                    Err(deny(ctx, &org, actor, &action, required, denial).await)
                 }
             }
         }
@@ -129,14 +126,15 @@ static ANONYMOUS_REFUSALS: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 /// Records the denial and builds the 401/403. A token holder's refusal is
 /// audited in the organisation named by the request (so its operators see
 /// probes against it), one entry per token, action and window under a
-/// flood (`outpost_core::audit::DenialWindows`). A refusal without a valid
-/// token is counted in the organisation's metrics and logged 1 in 100:
+/// flood (`outpost_core::audit::DenialWindows`); every refusal is counted
+/// in the organisation's metrics (by the caller). A refusal without a valid
+/// token is only counted and logged 1 in 100:
 /// anyone can send one, so appending each to the hash chain would let
 /// anyone write to it.
 async fn deny(
     ctx: &Ctx,
     org: &str,
-    (actor, route): (Option<String>, &'static str),
+    actor: Option<String>,
     action: &str,
     required: Role,
     denial: Denial,
@@ -146,7 +144,6 @@ async fn deny(
             DENIALS.with(|windows| windows.borrow_mut().observe(token, action, ctx.now))
         }
         _ => {
-            crate::request_metrics::record_refusal((org.to_owned(), route, String::new()));
             let seen = ANONYMOUS_REFUSALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if seen.is_multiple_of(100) {
                 worker::console_log!(

@@ -23,6 +23,9 @@ pub struct Series {
     pub cache_misses: u64,
     /// Requests refused without a valid token.
     pub refused_unauthenticated: u64,
+    /// Requests of a valid token refused for what the token is (role,
+    /// organisation, expiry, revocation).
+    pub refused_token_holder: u64,
 }
 
 impl Default for Series {
@@ -34,6 +37,7 @@ impl Default for Series {
             cache_hits: 0,
             cache_misses: 0,
             refused_unauthenticated: 0,
+            refused_token_holder: 0,
         }
     }
 }
@@ -85,10 +89,16 @@ pub fn record_request(key: Key, status: u16, seconds: f64) {
     });
 }
 
-/// A request refused for want of a valid token (not audited: see
-/// `authn::deny`).
-pub fn record_refusal(key: Key) {
-    with_series(key, |s| s.refused_unauthenticated += 1);
+/// A refused request: of a token holder (audited once per window, see
+/// `authn::deny`) or for want of a valid token (never audited).
+pub fn record_refusal(key: Key, by_token_holder: bool) {
+    with_series(key, |s| {
+        if by_token_holder {
+            s.refused_token_holder += 1;
+        } else {
+            s.refused_unauthenticated += 1;
+        }
+    });
 }
 
 pub fn record_cache(key: Key, hit: bool) {

@@ -71,19 +71,28 @@ pub async fn metrics(ctx: &Ctx) -> ApiResult<Response> {
             s.latency_sum_s,
         );
     }
-    let refused = "outpost_requests_refused_unauthenticated";
-    e.family(
-        refused,
-        "counter",
-        None,
-        "Requests naming this organisation that this isolate refused for want of a valid token (counted, not audited: anyone can send them).",
-    );
-    for ((_, route, _), s) in series.iter().filter(|(_, s)| s.refused_unauthenticated > 0) {
-        e.counter(
-            refused,
-            &[("route", route), ("isolate", &isolate)],
-            s.refused_unauthenticated as f64,
-        );
+    type Refusals = fn(&request_metrics::Series) -> u64;
+    let refusals: [(&str, &str, Refusals); 2] = [
+        (
+            "outpost_requests_refused_unauthenticated",
+            "Requests naming this organisation that this isolate refused for want of a valid token (counted, not audited: anyone can send them).",
+            |s| s.refused_unauthenticated,
+        ),
+        (
+            "outpost_requests_refused_token_holder",
+            "Requests of a valid token this isolate refused for what the token is (audited once per token, action and minute).",
+            |s| s.refused_token_holder,
+        ),
+    ];
+    for (name, help, count) in refusals {
+        e.family(name, "counter", None, help);
+        for ((_, route, _), s) in series.iter().filter(|(_, s)| count(s) > 0) {
+            e.counter(
+                name,
+                &[("route", route), ("isolate", &isolate)],
+                count(s) as f64,
+            );
+        }
     }
     type Count = fn(&request_metrics::Series) -> u64;
     let cache: [(&str, &str, Count); 2] = [
