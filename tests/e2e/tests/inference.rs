@@ -55,8 +55,16 @@ const TESTS: &[(&str, Test)] = &[
 
 const MODEL: &str = "transaction-anomaly";
 
+/// Tests that run alone: those that write to the local D1 database directly
+/// (a second SQLite connection beside the Worker's can make the Worker's
+/// concurrent writes fail as "database is locked"; production D1 has no
+/// second connection). Seen once: an upload of the hostile-corpus test
+/// answered 500 while the vanished-version test deleted a row.
+const WRITES_D1_DIRECTLY: &[&str] =
+    &["a_vanished_version_is_the_same_problem_for_predict_and_resolve"];
+
 fn main() {
-    outpost_e2e::run_suite("inference", setup, TESTS, &[]);
+    outpost_e2e::run_suite("inference", setup, TESTS, WRITES_D1_DIRECTLY);
 }
 
 fn models_dir() -> PathBuf {
