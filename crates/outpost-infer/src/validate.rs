@@ -94,6 +94,8 @@ struct GraphProto {
 
 #[derive(Clone, PartialEq, Message)]
 struct NodeProto {
+    #[prost(string, repeated, tag = "1")]
+    input: Vec<String>,
     #[prost(string, repeated, tag = "2")]
     output: Vec<String>,
     #[prost(string, tag = "3")]
@@ -108,6 +110,8 @@ struct NodeProto {
 struct AttributeProto {
     #[prost(string, tag = "1")]
     name: String,
+    #[prost(int64, repeated, tag = "8")]
+    ints: Vec<i64>,
     #[prost(message, optional, tag = "5")]
     t: Option<TensorProto>,
     #[prost(message, optional, boxed, tag = "6")]
@@ -402,6 +406,15 @@ pub enum Problem {
     /// produces (tract-onnx 0.23 `model.rs`, `outlets_by_name[...]`).
     #[error("no node output, graph input or initializer of its graph is named so")]
     UnproducedOutput,
+    /// tract indexes these per spatial axis and panics past their end
+    /// (tract-core 0.23 `ops/cnn/padding.rs`).
+    #[error("{attribute} has {found} values, but its {axes} spatial axes need {wanted}")]
+    WindowAttribute {
+        attribute: &'static str,
+        found: usize,
+        axes: usize,
+        wanted: usize,
+    },
     #[error("sparse tensor {0}")]
     Sparse(String),
     #[error("sparse tensor {part}: {problem}")]
@@ -672,6 +685,51 @@ fn at(place: impl FnOnce() -> String) -> impl FnOnce(Problem) -> OnnxCheckError 
     }
 }
 
+/// Convolution and pooling: `kernel_shape`, `strides` and `dilations` have
+/// one value per spatial axis and `pads` two. The spatial axes are the
+/// kernel's: `kernel_shape`, or for a convolution the rank of its weight
+/// initializer less two; when neither is known, nothing can be checked and
+/// tract's own checks decide.
+fn check_window(node: &NodeProto, graph: &GraphProto) -> Result<(), Problem> {
+    const WINDOWED: [&str; 5] = ["Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool"];
+    if !WINDOWED.contains(&node.op_type.as_str()) {
+        return Ok(());
+    }
+    let ints = |name: &str| {
+        node.attribute
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.ints.len())
+    };
+    let weight_rank = || {
+        let weight = node.input.get(1)?;
+        let w = graph.initializer.iter().find(|t| &t.name == weight)?;
+        w.dims.len().checked_sub(2)
+    };
+    let Some(axes) = ints("kernel_shape").or_else(weight_rank) else {
+        return Ok(());
+    };
+    for (attribute, per_axis) in [
+        ("kernel_shape", 1),
+        ("strides", 1),
+        ("dilations", 1),
+        ("pads", 2),
+        ("output_padding", 1),
+    ] {
+        if let Some(found) = ints(attribute)
+            && found != axes * per_axis
+        {
+            return Err(Problem::WindowAttribute {
+                attribute,
+                found,
+                axes,
+                wanted: axes * per_axis,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks a node's tensor attributes and queues its subgraphs.
 fn check_node<'a>(
     node: &'a NodeProto,
@@ -766,6 +824,15 @@ pub fn validate_onnx(bytes: &[u8]) -> Result<(), OnnxCheckError> {
         }
         for node in &graph.node {
             check_node(node, &place, &mut pending)?;
+        }
+        for node in &graph.node {
+            check_window(node, graph).map_err(at(|| {
+                format!(
+                    "node `{}` ({}) of {place}",
+                    short(&node.name),
+                    short(&node.op_type)
+                )
+            }))?;
         }
         // Every output is produced inside its own graph.
         let produced = |name: &str| {
@@ -1045,6 +1112,7 @@ mod tests {
     fn tensors_in_attributes_and_subgraphs_are_checked() {
         let bad = float_raw("value", &[(1 << 32) + 1], 1);
         let constant = |t: TensorProto| NodeProto {
+            input: vec![],
             output: vec![],
             name: "c".into(),
             op_type: "Constant".into(),
@@ -1063,6 +1131,7 @@ mod tests {
             graph: Some(GraphProto {
                 name: "g".into(),
                 node: vec![NodeProto {
+                    input: vec![],
                     output: vec![],
                     name: "branch".into(),
                     op_type: "If".into(),
@@ -1179,6 +1248,7 @@ mod tests {
                 name: "g".into(),
                 input: vec![value("X")],
                 node: vec![NodeProto {
+                    input: vec!["X".into()],
                     output: vec!["Y".into()],
                     name: "n".into(),
                     op_type: "Relu".into(),
@@ -1197,5 +1267,19 @@ mod tests {
         );
         assert!(validate_onnx(crash).is_err());
         assert!(crate::Model::load(crash).is_err());
+    }
+
+    /// Found by the `onnx_load` fuzz target: tract indexed `pads` per
+    /// spatial axis past its end.
+    #[test]
+    fn window_attributes_must_fit_the_kernel() {
+        let finding =
+            include_bytes!("../../../tests/fuzz/findings/onnx_load-tract-padding-index.onnx");
+        let err = validate_onnx(finding).unwrap_err();
+        assert!(
+            matches!(*err.problem, Problem::WindowAttribute { .. }),
+            "{err}"
+        );
+        assert!(crate::Model::load(finding).is_err());
     }
 }
