@@ -226,6 +226,20 @@ fn three_parts() -> (Vec<u8>, Vec<Vec<u8>>) {
     (whole, parts)
 }
 
+/// Puts every part, numbered from 1, each with its own digest.
+fn put_every_part(registry: &MemoryRegistry, id: &str, parts: &[Vec<u8>]) {
+    for (i, part) in parts.iter().enumerate() {
+        block_on(put_part(
+            registry,
+            "acme",
+            (id, i as u64 + 1),
+            Digest::of(part),
+            part.clone(),
+        ))
+        .unwrap();
+    }
+}
+
 fn start(registry: &MemoryRegistry, whole: &[u8]) -> Started {
     let request = StartUpload {
         digest: Digest::of(whole),
@@ -310,16 +324,7 @@ fn an_upload_that_assembles_to_other_bytes_leaves_nothing() {
     let Started::Opened(state) = start(&registry, &other) else {
         panic!("expected a new upload");
     };
-    for (i, part) in parts.iter().enumerate() {
-        block_on(put_part(
-            &registry,
-            "acme",
-            (&state.id, i as u64 + 1),
-            Digest::of(part),
-            part.clone(),
-        ))
-        .unwrap();
-    }
+    put_every_part(&registry, &state.id, &parts);
     let refused =
         block_on(complete_upload(&registry, "acme", &developer(), &state.id)).unwrap_err();
     assert_eq!(refused.to_problem().status, 422);
@@ -441,16 +446,7 @@ fn a_wrong_multipart_upload_cannot_overwrite_a_good_artifact() {
     let Started::Opened(state) = start(&registry, &declared) else {
         panic!("expected a new upload");
     };
-    for (i, part) in parts.iter().enumerate() {
-        block_on(put_part(
-            &registry,
-            "acme",
-            (&state.id, i as u64 + 1),
-            Digest::of(part),
-            part.clone(),
-        ))
-        .unwrap();
-    }
+    put_every_part(&registry, &state.id, &parts);
     let digest = Digest::of(&declared);
     block_on(put_blob(
         &registry,
