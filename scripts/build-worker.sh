@@ -19,7 +19,8 @@ fingerprint() {
   {
     worker-build --version
     sha256sum Cargo.lock Cargo.toml "$0"
-    find worker/src worker/Cargo.toml crates/outpost-core crates/outpost-infer \
+    sha256sum worker/openapi.json
+    find worker/src worker/Cargo.toml crates/outpost-core crates/outpost-infer crates/outpost-registry \
       -type f \( -name '*.rs' -o -name 'Cargo.toml' \) -print0 | sort -z | xargs -0 sha256sum
   } | sha256sum | cut -d' ' -f1
 }

@@ -13,7 +13,10 @@ use crate::http;
 /// a healthy isolate look dead.
 pub fn healthz() -> worker::Result<Response> {
     http::json(
-        &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+        &outpost_core::api::Health {
+            status: "ok".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
         200,
     )
 }

@@ -14,6 +14,8 @@ mod handlers;
 mod health;
 mod http;
 mod lookup;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod openapi_document;
 mod ratelimit;
 mod request_metrics;
 mod routes;
@@ -41,36 +43,33 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let method = req.method();
+    // The method's own text: workers-rs reads unknown methods as GET.
+    let method = req.inner().method();
     let path = req.path();
     let started = worker::Date::now().as_millis();
     let mut series = None;
-    let result =
-        match routes::dispatch(&method, &path) {
-            Dispatch::Found(matched) => {
-                if matched.params.contains_key("org") {
-                    series = Some((
-                        matched.param("org").to_owned(),
-                        matched.spec.path,
-                        matched.params.get("model").cloned().unwrap_or_default(),
-                        announces(matched.spec.route),
-                    ));
-                }
-                handle(&matched, &mut req, env.clone()).await
+    let result = match routes::dispatch(&method, &path) {
+        Dispatch::Found(matched) => {
+            if matched.params.contains_key("org") {
+                series = Some((
+                    matched.param("org").to_owned(),
+                    matched.spec.path,
+                    matched.params.get("model").cloned().unwrap_or_default(),
+                    announces(matched.spec.route),
+                ));
             }
-            Dispatch::MethodNotAllowed(allowed) => Err(ApiError::from(
-                Problem::method_not_allowed(method.as_ref(), &path, &allowed),
-            )),
-            Dispatch::NotFound => Err(ApiError::from(Problem::not_found_route(
-                method.as_ref(),
-                &path,
-            ))),
-        };
+            handle(&matched, &mut req, env.clone()).await
+        }
+        Dispatch::MethodNotAllowed(allowed) => Err(ApiError::from(Problem::method_not_allowed(
+            &method, &path, &allowed,
+        ))),
+        Dispatch::NotFound => Err(ApiError::from(Problem::not_found_route(&method, &path))),
+    };
     let response = match result {
         Ok(response) => Ok(response),
         Err(ApiError::Problem(problem)) => http::problem(&problem),
         Err(ApiError::Internal(cause)) => {
-            worker::console_error!("{} {} failed: {}", method.as_ref(), path, cause);
+            worker::console_error!("{method} {path} failed: {cause}");
             http::problem(&Problem::internal())
         }
     };

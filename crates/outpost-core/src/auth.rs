@@ -14,7 +14,19 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 
 /// What a token may do. Each role includes everything the ones below it may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read models, versions, blobs, stages, audit.
@@ -196,6 +208,9 @@ impl MintedToken {
 }
 
 /// Organisation names appear in URLs and R2 keys: keep them plain.
+/// What [`validate_org_name`] accepts, for API documents.
+pub const ORG_NAME_PATTERN: &str = "^[a-z][a-z0-9-]{0,61}[a-z0-9]$";
+
 pub fn validate_org_name(name: &str) -> Result<(), AuthError> {
     let ok = (2..=63).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())

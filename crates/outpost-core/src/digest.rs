@@ -122,6 +122,29 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
+/// The pattern of a digest's text, for API documents (the OpenAPI schema):
+/// `sha256:` and 64 lowercase hex digits, exactly what [`Digest::from_str`]
+/// accepts.
+pub const DIGEST_PATTERN: &str = "^sha256:[0-9a-f]{64}$";
+
+/// The pattern of the hex part alone (the `{hex}` of blob paths).
+pub const HEX_PATTERN: &str = "^[0-9a-f]{64}$";
+
+impl schemars::JsonSchema for Digest {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Digest".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": DIGEST_PATTERN,
+            "description": "SHA-256 of the content: `sha256:` and 64 lowercase hex digits",
+            "examples": ["sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]
+        })
+    }
+}
+
 /// Error messages echo user input; keep them bounded.
 fn truncate_for_error(s: &str) -> String {
     const MAX: usize = 80;

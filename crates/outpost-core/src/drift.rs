@@ -554,7 +554,9 @@ fn is_missing(cell: &str) -> bool {
 }
 
 /// The statistical tests of Evidently's data-drift preset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum StatTest {
     Ks,
@@ -613,7 +615,7 @@ impl StatTest {
 }
 
 /// One feature's verdict.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct FeatureDrift {
     pub test: StatTest,
     /// The p-value for KS, chi-square and Z; the distance otherwise.
@@ -706,7 +708,7 @@ pub fn feature_drift(
 
 /// Dataset drift: the share of drifted features, and whether it reaches
 /// `share_threshold` (Evidently's default 0.5).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct DatasetDrift {
     pub features: usize,
     pub drifted_features: usize,

@@ -15,7 +15,7 @@ fn default_min_calls() -> u64 {
 }
 
 /// Thresholds for one rollout; at least one must be set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Guardrails {
     /// Failed calls ÷ calls, in [0, 1].
@@ -78,7 +78,7 @@ impl Guardrails {
 /// What the canary's telemetry showed. `p95_ms` is the upper bound of the
 /// latency bin holding the 95th percentile, infinite past the last bin;
 /// `drift_share` is absent without a reference profile or samples.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Measured {
     pub calls: u64,
     pub errors: u64,
@@ -105,7 +105,7 @@ impl Measured {
 }
 
 /// One threshold the canary crossed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Breach {
     pub metric: String,
     /// Infinite (serialised as null) when the p95 lies past the last bin.
@@ -113,7 +113,7 @@ pub struct Breach {
     pub threshold: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Healthy,

@@ -15,7 +15,19 @@ use serde::{Deserialize, Serialize};
 use crate::query::{CompareOp, MetricFilter};
 
 /// Where a version can be deployed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Development,
@@ -80,7 +92,9 @@ pub const FULL_WEIGHT: u32 = 10_000;
 
 /// Which arm of a rollout a target is: the stable version takes whatever the
 /// canary and the A/B variants leave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ArmKind {
     #[default]
@@ -104,7 +118,7 @@ impl ArmKind {
 }
 
 /// One version a stage sends traffic to, with its share.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Target {
     pub version: String,
     pub weight: u32,
@@ -114,7 +128,7 @@ pub struct Target {
 
 /// What a stage points at: one version today; a weighted set (canary, A/B)
 /// and a shadow fit the same record.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StageState {
     pub targets: Vec<Target>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,7 +185,7 @@ impl StageState {
 }
 
 /// Why a stage moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Move {
     Promote,
@@ -201,7 +215,7 @@ impl Move {
 }
 
 /// One entry of the append-only deployment history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Deployment {
     pub model: String,
     pub stage: Stage,
@@ -281,13 +295,13 @@ pub enum LifecycleError {
 
 /// A model's promotion policy: metrics a version must reach, per stage (or
 /// for every stage when `stages` is empty).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PromotionPolicy {
     #[serde(default)]
     pub rules: Vec<PolicyRule>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PolicyRule {
     /// `f1>=0.85`.
     pub requirement: String,
@@ -340,7 +354,7 @@ pub struct GateInputs<'a> {
 }
 
 /// One gate that did not pass.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateFailure {
     /// Stable name: `artifact`, `digest`, `safety`, `loadable`, `release`,
     /// `policy`, `staging`.
@@ -498,7 +512,7 @@ pub fn plan_deletion(
 
 /// A model's retention policy. Every rule is optional; a version goes only if
 /// some rule drops it and no protection keeps it.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RetentionPolicy {
     /// Keep the newest N versions (by semver) whatever else holds.
     #[serde(default)]
@@ -545,7 +559,7 @@ pub struct RetentionCandidate {
 }
 
 /// One version retention would delete, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RetentionDrop {
     pub version: String,
     pub reasons: Vec<String>,

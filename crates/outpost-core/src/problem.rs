@@ -123,7 +123,7 @@ impl ProblemKind {
 const RESERVED_MEMBERS: [&str; 5] = ["type", "title", "status", "detail", "instance"];
 
 /// An RFC 9457 problem details object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     #[serde(rename = "type", default = "about_blank")]
     pub problem_type: String,

@@ -40,7 +40,7 @@ pub enum ProfileError {
 }
 
 /// What is known of one feature's distribution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FeatureShape {
     Numerical {
@@ -58,7 +58,7 @@ pub enum FeatureShape {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FeatureProfile {
     pub name: String,
     /// Values present, and missing (empty, NaN, NA, null).
@@ -68,7 +68,7 @@ pub struct FeatureProfile {
     pub shape: FeatureShape,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReferenceProfile {
     pub rows: u64,
     pub features: Vec<FeatureProfile>,
@@ -332,7 +332,7 @@ fn truncate(label: &str) -> String {
 
 /// One feature of a drift report. `error` says why a feature could not be
 /// tested (no current values yet, say); the verdict fields are then absent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FeatureReport {
     pub name: String,
     pub kind: String,
@@ -346,7 +346,7 @@ pub struct FeatureReport {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DriftReport {
     pub features: Vec<FeatureReport>,
     pub dataset: DatasetDrift,

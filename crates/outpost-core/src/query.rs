@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Comparison in a metric filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum CompareOp {
     Ge,
     Gt,
@@ -43,7 +43,7 @@ impl CompareOp {
 }
 
 /// `name op value`, e.g. `f1>=0.85`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MetricFilter {
     pub metric: String,
     pub op: CompareOp,
@@ -66,6 +66,70 @@ pub enum QueryError {
     Time { field: &'static str, given: String },
     #[error("order must be asc or desc, got `{0}`")]
     Order(String),
+    #[error("{0}")]
+    Name(crate::version::VersionError),
+    #[error("{0}")]
+    Format(crate::version::UnknownFormat),
+    #[error("status must be ready or unsafe, got `{0}`")]
+    Status(String),
+}
+
+/// What [`validate_metric_name`] accepts, for API documents.
+pub const METRIC_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+
+/// What [`MetricFilter::parse`] accepts: `name`, an operator, a number,
+/// with spaces around them if wanted (`auc > 0.9`).
+pub const METRIC_FILTER_PATTERN: &str = concat!(
+    "^ *[A-Za-z0-9_.-]{1,64} *(?:>=|<=|!=|>|<|=) *",
+    r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)? *",
+    "$"
+);
+
+/// What [`SortKey::parse`] accepts.
+pub const SORT_PATTERN: &str = "^(?:created|version|name|metric:[A-Za-z0-9_.-]{1,64})$";
+
+/// What [`decode_cursor`] accepts: `o` and the offset in lowercase hex.
+pub const CURSOR_PATTERN: &str = "^o(?:0|[1-9a-f][0-9a-f]{0,15})$";
+
+/// `model@version` as `compare` takes it.
+pub const MODEL_AT_VERSION_PATTERN: &str = "^[^@]+@.+$";
+
+/// Whether `text` is a JSON number (RFC 8259 §6): what a metric filter's
+/// value must be, so that `inf`, `+1` or `.5` are refused as the API
+/// document says.
+fn is_json_number(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut i);
+        }
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
 }
 
 pub fn validate_metric_name(name: &str) -> Result<(), QueryError> {
@@ -97,13 +161,18 @@ impl MetricFilter {
             .filter_map(|(symbol, op)| text.find(symbol).map(|at| (at, *symbol, *op)))
             .min_by_key(|(at, symbol, _)| (*at, std::cmp::Reverse(symbol.len())))
             .ok_or_else(err)?;
-        let metric = text[..at].trim();
-        let value = text[at + symbol.len()..].trim();
+        let metric = text[..at].trim_matches(' ');
+        let value = text[at + symbol.len()..].trim_matches(' ');
         validate_metric_name(metric)?;
-        let value: f64 = value.parse().map_err(|_| err())?;
-        if !value.is_finite() {
+        if !is_json_number(value) {
             return Err(err());
         }
+        // A number too large for a double (`1e400`) is as large as one
+        // can be: metrics are finite, so every comparison answers the same.
+        let value = value
+            .parse::<f64>()
+            .map_err(|_| err())?
+            .clamp(f64::MIN, f64::MAX);
         Ok(Self {
             metric: metric.to_owned(),
             op,
@@ -122,7 +191,7 @@ pub fn metric_json_path(metric: &str) -> String {
 }
 
 /// What results are ordered by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum SortKey {
     Created,
     /// Semantic version order (major, minor, patch, then pre-release).
@@ -200,6 +269,12 @@ pub fn encode_cursor(offset: u64) -> String {
 pub fn decode_cursor(cursor: &str) -> Result<u64, QueryError> {
     cursor
         .strip_prefix('o')
+        .filter(|hex| {
+            (hex == &"0" || !hex.starts_with('0'))
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
         .and_then(|hex| u64::from_str_radix(hex, 16).ok())
         .ok_or_else(|| QueryError::Cursor(cursor.chars().take(40).collect()))
 }
@@ -213,12 +288,29 @@ impl VersionQuery {
         let mut query = VersionQuery::default();
         for (key, value) in pairs {
             match key {
-                "model" => query.model = Some(value.to_owned()),
-                "tag" => query.tags.push(value.to_owned()),
+                // Filters are checked like the values they match, so a
+                // typo is an error rather than an empty page.
+                "model" => {
+                    crate::version::validate_model_name(value).map_err(QueryError::Name)?;
+                    query.model = Some(value.to_owned());
+                }
+                "tag" => {
+                    crate::version::validate_tag(value).map_err(QueryError::Name)?;
+                    query.tags.push(value.to_owned());
+                }
                 "metric" => query.metrics.push(MetricFilter::parse(value)?),
-                "format" => query.format = Some(value.to_owned()),
+                "format" => {
+                    let format: crate::version::ArtifactFormat =
+                        value.parse().map_err(QueryError::Format)?;
+                    query.format = Some(format.as_str().to_owned());
+                }
                 "author" => query.author = Some(value.to_owned()),
-                "status" => query.status = Some(value.to_owned()),
+                "status" => {
+                    if !matches!(value, "ready" | "unsafe") {
+                        return Err(QueryError::Status(value.chars().take(20).collect()).into());
+                    }
+                    query.status = Some(value.to_owned());
+                }
                 "created_after" => query.created_after = Some(parse_time("created_after", value)?),
                 "created_before" => {
                     query.created_before = Some(parse_time("created_before", value)?)

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::problem::{Problem, ProblemKind};
 
 /// Outcome of probing one dependency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Ok,
@@ -21,7 +21,7 @@ pub enum CheckStatus {
 }
 
 /// One dependency's probe result, as reported by `/readyz`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DependencyCheck {
     pub status: CheckStatus,
     /// Why it failed, in words an operator can act on. Absent when healthy.
@@ -56,7 +56,7 @@ impl DependencyCheck {
 }
 
 /// Overall state, the single word a load balancer or `outpost health` needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Readiness {
     Ready,
@@ -64,7 +64,7 @@ pub enum Readiness {
 }
 
 /// Every dependency's outcome, keyed by dependency name (`d1`, `r2`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReadinessReport {
     pub status: Readiness,
     pub checks: BTreeMap<String, DependencyCheck>,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// Most values one reservoir may hold.
 pub const MAX_CAPACITY: usize = 10_000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Reservoir {
     pub capacity: usize,
     /// Values offered so far (the population the sample stands for).

@@ -32,7 +32,7 @@ pub fn bucket_for(salt: &[u8], org: &str, model: &str, device: &str) -> u32 {
 }
 
 /// A weighted arm of a rollout (canary or an A/B variant).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Arm {
     pub version: String,
     /// Basis points (0–10 000, 1 = 0.01 %).
@@ -40,7 +40,7 @@ pub struct Arm {
 }
 
 /// How one stage of one model splits its traffic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RolloutPolicy {
     pub stable: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,7 +69,7 @@ pub enum RolloutError {
 }
 
 /// Where a device was routed, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Assignment {
     pub version: String,
     pub bucket: u32,

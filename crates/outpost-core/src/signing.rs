@@ -91,14 +91,14 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), SigningError>
 }
 
 /// A public key as TUF metadata lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PublicKey {
     pub keytype: String,
     pub scheme: String,
     pub keyval: KeyVal,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyVal {
     /// 32 bytes, lowercase hex.
     pub public: String,
@@ -132,7 +132,7 @@ impl PublicKey {
 }
 
 /// One signature over a metadata document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Signature {
     pub keyid: String,
     /// 64 bytes, lowercase hex.

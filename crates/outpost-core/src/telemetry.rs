@@ -28,7 +28,7 @@ pub const LATENCY_BOUNDS_US: [f64; 14] = [
 /// `[edges[i-1], edges[i])`, with one open bin below the first edge and one
 /// above the last, as the reference profile's quantile bins are laid out.
 /// Missing values (NaN) are counted apart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Histogram {
     pub edges: Vec<f64>,
     pub counts: Vec<u64>,
@@ -75,7 +75,7 @@ impl Histogram {
 
 /// Summary statistics of one feature, kept whether or not bins are known.
 /// With no values, `min` and `max` are +∞ and −∞ (JSON `null`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FeatureSummary {
     pub count: u64,
     pub sum: f64,
@@ -134,7 +134,7 @@ impl FeatureSummary {
 /// One feature's telemetry: its summary, its histogram over the reference
 /// bins when the client was given them, and a bounded uniform sample of its
 /// values (for KS and Wasserstein, which need values, not bins).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FeatureWindow {
     pub summary: FeatureSummary,
     #[serde(default)]
@@ -166,7 +166,7 @@ pub const MAX_FEATURES: usize = 256;
 pub const MAX_EDGES: usize = 100;
 
 /// What one model version did over a window of time on one client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TelemetryWindow {
     /// Predictions made (one per row).
     pub rows: u64,
@@ -413,11 +413,25 @@ pub const MAX_WINDOW_MS: i64 = 30 * 86_400_000;
 #[error("{0}")]
 pub struct WindowError(String);
 
-/// A report's look-back, `90s`, `15m`, `1h` or `7d`, in ms (1 s to 30 d).
+/// What [`parse_window`] accepts, for API documents: a number without
+/// leading zeros and a unit, within 1 s to 30 d (2 592 000 s, 43 200 m,
+/// 720 h, 30 d). A test holds the two to each other.
+pub const WINDOW_PATTERN: &str = concat!(
+    "^(?:(?:[1-9][0-9]{0,5}|1[0-9]{6}|2[0-4][0-9]{5}|25[0-8][0-9]{4}|259[01][0-9]{3}|2592000)s",
+    "|(?:[1-9][0-9]{0,3}|[1-3][0-9]{4}|4[0-2][0-9]{3}|43[01][0-9]{2}|43200)m",
+    "|(?:[1-9][0-9]?|[1-6][0-9]{2}|7[01][0-9]|720)h",
+    "|(?:[1-9]|[12][0-9]|30)d)$"
+);
+
+/// A report's look-back, `90s`, `15m`, `1h` or `7d`, in ms (1 s to 30 d):
+/// decimal digits without a sign or leading zeros, then the unit.
 pub fn parse_window(text: &str) -> Result<i64, WindowError> {
-    let text = text.trim();
     let split = text.len().saturating_sub(1);
-    let (number, unit) = text.split_at(split);
+    let (number, unit) = text.split_at_checked(split).unwrap_or((text, ""));
+    let digits_only = !number.is_empty()
+        && !number.starts_with('0')
+        && number.bytes().all(|b| b.is_ascii_digit());
+    let number = if digits_only { number } else { "" };
     let unit_ms = match unit {
         "s" => 1_000,
         "m" => 60_000,
@@ -467,7 +481,7 @@ pub fn merge_samples<'a>(
 
 /// One line of a performance report: a version at a stage, as reported by
 /// clients or measured in the Worker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PerformanceRow {
     pub version: String,
     pub stage: String,

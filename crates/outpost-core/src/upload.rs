@@ -37,7 +37,7 @@ pub enum PlanError {
 }
 
 /// The parts of one artifact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PartPlan {
     pub size: u64,
     pub part_size: u64,
@@ -81,7 +81,7 @@ impl PartPlan {
 }
 
 /// `POST /v1/orgs/{org}/uploads`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StartUpload {
     pub digest: crate::digest::Digest,
     pub size: u64,
@@ -90,7 +90,7 @@ pub struct StartUpload {
 }
 
 /// The state of an upload, as returned when it is started, resumed or queried.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UploadState {
     pub id: String,
     pub digest: crate::digest::Digest,

@@ -110,7 +110,7 @@ fn clip(text: &str) -> String {
 }
 
 /// How the number of a new version is chosen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Bump {
     Major,
@@ -135,8 +135,9 @@ impl FromStr for Bump {
 }
 
 /// The model's primary metric and which way is better.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PrimaryMetric {
+    #[schemars(regex(pattern = crate::query::METRIC_NAME_PATTERN))]
     pub name: String,
     #[serde(default = "higher")]
     pub higher_is_better: bool,
@@ -147,7 +148,7 @@ fn higher() -> bool {
 }
 
 /// What `auto` decided and why, so the registration response can say it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct BumpDecision {
     pub version: String,
     pub reason: String,
@@ -255,6 +256,20 @@ pub fn relative_gain(old: f64, new: f64, higher_is_better: bool) -> f64 {
 }
 
 /// Model names appear in URLs and keys.
+/// What [`validate_model_name`] accepts, for API documents.
+pub const MODEL_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9._-]{0,127}$";
+
+/// What [`validate_tag`] accepts.
+pub const TAG_PATTERN: &str = "^[A-Za-z0-9._:-]{1,64}$";
+
+/// What [`parse_version`] accepts: SemVer 2.0.0 without build metadata,
+/// MAJOR, MINOR and PATCH within 19 digits (they are u64); pre-release
+/// numbers of any size.
+pub const VERSION_PATTERN: &str = concat!(
+    r"^(?:0|[1-9][0-9]{0,18})\.(?:0|[1-9][0-9]{0,18})\.(?:0|[1-9][0-9]{0,18})",
+    r"(?:-(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?$"
+);
+
 pub fn validate_model_name(name: &str) -> Result<(), VersionError> {
     let ok = (1..=128).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -281,7 +296,7 @@ pub fn validate_tag(tag: &str) -> Result<(), VersionError> {
 }
 
 /// Artifact formats Outpost recognises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactFormat {
     Onnx,

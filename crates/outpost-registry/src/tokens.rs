@@ -92,7 +92,7 @@ pub async fn create_token(
     request: &CreateTokenRequest,
 ) -> Result<TokenCreated, RegistryError> {
     let name = request.name.trim();
-    if name.is_empty() || name.len() > 64 {
+    if name.is_empty() || request.name.chars().count() > 64 {
         return Err(RegistryError::TokenName);
     }
     let now = ports.now_ms();

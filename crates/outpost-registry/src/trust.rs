@@ -275,10 +275,17 @@ pub async fn refresh_timestamp(
 /// `timestamp.json`, `snapshot.json`, `targets.json` (the newest), or
 /// `N.root.json`, `N.snapshot.json`, `N.targets.json` (one version; the
 /// timestamp is never versioned). `None` for anything else.
+/// What [`parse_trust_file`] accepts, for API documents.
+pub const TRUST_FILE_PATTERN: &str = "^(?:(?:0|[1-9][0-9]{0,18})\\.(?:root|snapshot|targets)|root|snapshot|targets|timestamp)\\.json$";
+
 pub fn parse_trust_file(file: &str) -> Option<(TrustRole, Option<u64>)> {
     let stem = file.strip_suffix(".json")?;
     let (version, role) = match stem.split_once('.') {
-        Some((n, role)) => (Some(n.parse::<u64>().ok()?), role),
+        Some((n, role)) => {
+            let canonical =
+                n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'));
+            (Some(n.parse::<u64>().ok().filter(|_| canonical)?), role)
+        }
         None => (None, stem),
     };
     let role = TrustRole::parse(role)?;

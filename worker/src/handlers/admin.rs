@@ -1,7 +1,6 @@
 //! Organisations and tokens: HTTP in and out over `outpost_registry::tokens`.
 
-use outpost_core::api::{CreateTokenRequest, InitRequest, InitResponse, OrgRecord};
-use serde_json::json;
+use outpost_core::api::{CreateTokenRequest, InitRequest, InitResponse, Items, OrgRecord, WhoAmI};
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
@@ -47,12 +46,12 @@ pub async fn get_org(ctx: &Ctx) -> ApiResult<Response> {
 pub fn who_am_i(ctx: &Ctx) -> ApiResult<Response> {
     let caller = ctx.caller()?;
     Ok(http::json(
-        &json!({
-            "org": caller.org,
-            "token_id": caller.token_id,
-            "token_name": caller.token_name,
-            "role": caller.role,
-        }),
+        &WhoAmI {
+            org: caller.org.clone(),
+            token_id: caller.token_id.clone(),
+            token_name: caller.token_name.clone(),
+            role: caller.role,
+        },
         200,
     )?)
 }
@@ -64,7 +63,7 @@ pub async fn list_tokens(ctx: &Ctx) -> ApiResult<Response> {
         .into_iter()
         .map(TokenListRow::record)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(http::json(&json!({ "items": items }), 200)?)
+    Ok(http::json(&Items { items }, 200)?)
 }
 
 /// `POST /v1/orgs/{org}/tokens`.

@@ -27,9 +27,17 @@ pub async fn list_audit(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
             "outcome" => filter.equal.push(("outcome", value)),
             "actor" => filter.equal.push(("actor", value)),
             "target" => filter.target_prefix.push(value),
-            "after" | "cursor" => filter.after.push(value.parse().map_err(|_| {
-                ApiError::bad_request(format!("`{key}` must be a sequence number"))
-            })?),
+            "after" | "cursor" => filter.after.push(
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|seq| i64::try_from(seq).ok())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "`{key}` must be a sequence number (0 to 2^63-1)"
+                        ))
+                    })?,
+            ),
             _ => {
                 filter.limit = value
                     .parse()

@@ -5,8 +5,8 @@
 //! events, all in one D1 batch. `GET …/stages/{stage}/guardrails` shows the
 //! thresholds and the last verdict.
 
+use outpost_core::api::GuardrailStatus;
 use outpost_core::lifecycle::Stage;
-use serde_json::{Value, json};
 use worker::Response;
 
 use crate::ctx::Ctx;
@@ -53,22 +53,21 @@ pub async fn get_guardrails(ctx: &Ctx, matched: &Matched) -> ApiResult<Response>
             "{model}@{stage} has no guardrails; set them with the rollout (PUT …/rollout with `guardrails`)"
         ))
     })?;
-    let parse = |text: &Option<String>| {
-        text.as_deref()
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-            .unwrap_or(Value::Null)
-    };
+    // Stored as JSON by the cron; a row it cannot read shows as not checked.
+    fn parse<T: serde::de::DeserializeOwned>(text: Option<&str>) -> Option<T> {
+        text.and_then(|t| serde_json::from_str(t).ok())
+    }
     Ok(http::json(
-        &json!({
-            "model": model,
-            "stage": stage,
-            "canary": row.canary,
-            "since": as_i64(row.since),
-            "guardrails": serde_json::from_str::<Value>(&row.policy).unwrap_or(Value::Null),
-            "checked_at": row.checked_at.map(as_i64),
-            "verdict": parse(&row.verdict),
-            "measured": parse(&row.measured),
-        }),
+        &GuardrailStatus {
+            model: model.to_owned(),
+            stage,
+            canary: row.canary.clone(),
+            since: as_i64(row.since),
+            guardrails: parse(Some(&row.policy)),
+            checked_at: row.checked_at.map(as_i64),
+            verdict: parse(row.verdict.as_deref()),
+            measured: parse(row.measured.as_deref()),
+        },
         200,
     )?)
 }

@@ -13,12 +13,13 @@
 use std::cell::RefCell;
 
 use outpost_core::ProblemKind;
+use outpost_core::api::{Prediction, ShadowResult, ShadowResults};
 use outpost_core::lifecycle::Stage;
 use outpost_core::telemetry::TelemetryWindow;
 use outpost_infer::cache::ModelCache;
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
 use outpost_infer::{Model, RunError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
@@ -220,15 +221,15 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
         .await?;
     }
 
-    let body = json!({
-        "model": model,
-        "stage": stage.as_str(),
-        "device": device,
-        "version": assignment.version,
-        "arm": assignment.arm,
-        "digest": primary_row.digest.to_string(),
-        "outputs": outputs,
-    });
+    let body = Prediction {
+        model,
+        stage,
+        device,
+        version: assignment.version,
+        arm: assignment.arm,
+        digest: primary_row.digest,
+        outputs,
+    };
     let mut response = http::json(&body, 200)?;
     response
         .headers_mut()
@@ -306,21 +307,19 @@ pub async fn shadow_results(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiR
         text.as_deref()
             .and_then(|t| serde_json::from_str::<Value>(t).ok())
     };
-    let results: Vec<Value> = rows
+    let results = rows
         .iter()
-        .map(|row| {
-            json!({
-                "stage": row.stage,
-                "device": row.device,
-                "version": row.version,
-                "outputs": parse(&row.outputs),
-                "shadow_version": row.shadow_version,
-                "shadow_outputs": parse(&row.shadow_outputs),
-                "shadow_error": row.shadow_error,
-                "shadow_ms": row.shadow_ms,
-                "created_at": outpost_core::timefmt::format_utc(as_i64(row.created_at)),
-            })
+        .map(|row| ShadowResult {
+            stage: row.stage.clone(),
+            device: row.device.clone(),
+            version: row.version.clone(),
+            outputs: parse(&row.outputs),
+            shadow_version: row.shadow_version.clone(),
+            shadow_outputs: parse(&row.shadow_outputs),
+            shadow_error: row.shadow_error.clone(),
+            shadow_ms: row.shadow_ms,
+            created_at: outpost_core::timefmt::format_utc(as_i64(row.created_at)),
         })
         .collect();
-    Ok(http::json(&json!({ "results": results }), 200)?)
+    Ok(http::json(&ShadowResults { results }, 200)?)
 }

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use outpost_core::api::{
-    Page, PromoteRequest, RollbackRequest, RolloutRequest, RolloutView, StagesView,
+    Page, PromoteRequest, RollbackRequest, RolloutRequest, RolloutView, StageOutcome, StageView,
+    StagesView,
 };
 use outpost_core::lifecycle::{Deployment, Stage, StageState};
 use outpost_core::routing::RolloutPolicy;
-use serde_json::json;
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
@@ -45,7 +45,12 @@ fn moved(model: &str, stage: Stage, location: &str, moved: Moved) -> ApiResult<R
     match moved {
         Moved::Entry(entry) => Ok(http::created(&entry, location)?),
         Moved::Unchanged(state) => Ok(http::json(
-            &json!({"model": model, "stage": stage, "state": state, "changed": false}),
+            &StageOutcome {
+                model: model.to_owned(),
+                stage,
+                state,
+                changed: false,
+            },
             200,
         )?),
     }
@@ -118,7 +123,12 @@ pub async fn clear_rollout(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiRe
     )
     .await?;
     Ok(http::json(
-        &json!({"model": model, "stage": stage, "state": state, "changed": entry.is_some()}),
+        &StageOutcome {
+            model: model.to_owned(),
+            stage,
+            state,
+            changed: entry.is_some(),
+        },
         200,
     )?)
 }
@@ -164,7 +174,12 @@ pub async fn get_stage(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
         )));
     };
     Ok(http::json(
-        &json!({"model": model, "stage": stage, "version": version, "state": state}),
+        &StageView {
+            model: model.to_owned(),
+            stage,
+            version: version.to_owned(),
+            state: state.clone(),
+        },
         200,
     )?)
 }

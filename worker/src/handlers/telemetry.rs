@@ -4,11 +4,11 @@
 //! Windows are validated by `outpost_core::telemetry` before they are stored;
 //! the report is the core's merge of what was stored.
 
+use outpost_core::api::{DriftReportView, PerformanceReport, TelemetryAccepted, TelemetryReport};
 use outpost_core::lifecycle::Stage;
 use outpost_core::telemetry::{
     MAX_WINDOW_MS, REPORT_SAMPLE, TelemetryWindow, merge_samples, merge_timing, parse_window,
 };
-use serde_json::json;
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
@@ -18,14 +18,6 @@ use crate::routes::Matched;
 use crate::store::{self, D1Store, telemetry::WindowRow};
 use outpost_registry::ports::Profiles as _;
 use outpost_registry::telemetry;
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TelemetryReport {
-    version: String,
-    stage: Stage,
-    window: TelemetryWindow,
-}
 
 /// `POST /v1/orgs/{org}/models/{model}/telemetry` `{version, stage, window}`.
 pub async fn post_telemetry(
@@ -43,7 +35,11 @@ pub async fn post_telemetry(
     )
     .await?;
     Ok(http::json(
-        &json!({"accepted": true, "calls": report.window.calls, "rows": report.window.rows}),
+        &TelemetryAccepted {
+            accepted: true,
+            calls: report.window.calls,
+            rows: report.window.rows,
+        },
         202,
     )?)
 }
@@ -91,7 +87,11 @@ pub async fn performance(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResu
         )
     }));
     Ok(http::json(
-        &json!({"model": model, "since": since, "rows": report}),
+        &PerformanceReport {
+            model: model.to_owned(),
+            since,
+            rows: report,
+        },
         200,
     )?)
 }
@@ -165,19 +165,19 @@ pub async fn drift_report(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiRes
     let samples = merge_samples(&windows, REPORT_SAMPLE);
     let report = profile.drift(&samples, share);
     Ok(http::json(
-        &json!({
-            "model": model,
-            "version": version,
-            "stage": stage,
-            "window": window,
-            "since": since,
-            "windows": windows.len(),
-            "calls": timing.calls,
-            "rows": timing.rows,
-            "share_threshold": share,
-            "dataset": report.dataset,
-            "features": report.features,
-        }),
+        &DriftReportView {
+            model: model.to_owned(),
+            version,
+            stage,
+            window,
+            since,
+            windows: windows.len(),
+            calls: timing.calls,
+            rows: timing.rows,
+            share_threshold: share,
+            dataset: report.dataset,
+            features: report.features,
+        },
         200,
     )?)
 }

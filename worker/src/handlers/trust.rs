@@ -6,8 +6,8 @@
 //! device runs, and a release may only name registered versions whose digest
 //! and size it repeats exactly.
 
+use outpost_core::api::{DeploymentKeys, TrustStored};
 use outpost_core::trust::Envelope;
-use serde_json::json;
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
@@ -26,7 +26,10 @@ pub fn deployment_keys(env: &worker::Env) -> ApiResult<Response> {
     let online = online_key(env, ONLINE_KEY)?;
     let director = online_key(env, DIRECTOR_KEY)?;
     Ok(http::json(
-        &json!({"online": online.public(), "director": director.public()}),
+        &DeploymentKeys {
+            online: online.public().clone(),
+            director: director.public().clone(),
+        },
         200,
     )?)
 }
@@ -37,7 +40,10 @@ pub async fn put_root(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     let org = ctx.org()?;
     let version = upload_root(&D1Store::new(ctx), org, ctx.actor()?, envelope).await?;
     Ok(http::created(
-        &json!({"role": "root", "version": version}),
+        &TrustStored {
+            role: "root".to_owned(),
+            version,
+        },
         &format!("/v1/orgs/{org}/trust/{version}.root.json"),
     )?)
 }
@@ -48,7 +54,10 @@ pub async fn put_targets(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     let org = ctx.org()?;
     let version = upload_release(&D1Store::new(ctx), org, ctx.actor()?, envelope).await?;
     Ok(http::created(
-        &json!({"role": "targets", "version": version}),
+        &TrustStored {
+            role: "targets".to_owned(),
+            version,
+        },
         &format!("/v1/orgs/{org}/trust/{version}.targets.json"),
     )?)
 }

@@ -2,10 +2,10 @@
 //! cases are `outpost_registry::uploads`; this module moves bytes and
 //! headers.
 
+use outpost_core::api::{PartStored, UploadAborted};
 use outpost_core::digest::Digest;
 use outpost_core::upload::StartUpload;
 use outpost_registry::uploads::{self, Started};
-use serde_json::json;
 use worker::{Request, Response};
 
 use crate::ctx::Ctx;
@@ -69,7 +69,11 @@ pub async fn put_upload_part(
     )
     .await?;
     Ok(http::json(
-        &json!({"part": part.number, "size": part.length, "sha256": part.digest}),
+        &PartStored {
+            part: part.number,
+            size: part.length,
+            sha256: part.digest,
+        },
         200,
     )?)
 }
@@ -94,5 +98,10 @@ pub async fn complete_upload(ctx: &Ctx, matched: &Matched) -> ApiResult<Response
 pub async fn abort_upload(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let id = matched.param("upload");
     uploads::abort_upload(&D1Store::new(ctx), ctx.org()?, &ctx.actor()?, id).await?;
-    Ok(http::json(&json!({"aborted": id}), 200)?)
+    Ok(http::json(
+        &UploadAborted {
+            aborted: id.to_owned(),
+        },
+        200,
+    )?)
 }

@@ -4,8 +4,11 @@
 //! delivery — signed as Standard Webhooks (`outpost_core::webhook`), retried
 //! on its schedule, listed per endpoint.
 
+use outpost_core::api::{
+    CreateWebhook, Deliveries, Delivery, Webhook, WebhookCreated, WebhookDeleted, Webhooks,
+};
 use outpost_core::webhook::{EVENTS, Endpoint};
-use serde_json::{Value, json};
+use serde_json::Value;
 use worker::{Env, Request, Response};
 
 use crate::ctx::Ctx;
@@ -17,25 +20,16 @@ use crate::store::D1Store;
 use crate::store::{self, webhooks::WebhookRow};
 use outpost_registry::webhooks::{self, NewWebhook};
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateWebhook {
-    url: String,
-    events: Vec<String>,
-    #[serde(default)]
-    description: String,
-}
-
 /// The public view of an endpoint (never its secret).
-fn view(row: &WebhookRow) -> Value {
-    json!({
-        "id": row.id,
-        "url": row.url,
-        "events": serde_json::from_str::<Value>(&row.events).unwrap_or(Value::Null),
-        "description": row.description,
-        "created_at": as_i64(row.created_at),
-        "created_by": row.created_by,
-    })
+fn view(row: &WebhookRow) -> Webhook {
+    Webhook {
+        id: row.id.clone(),
+        url: row.url.clone(),
+        events: serde_json::from_str(&row.events).unwrap_or_default(),
+        description: row.description.clone(),
+        created_at: as_i64(row.created_at),
+        created_by: row.created_by.clone(),
+    }
 }
 
 /// Plain http endpoints are for local development only.
@@ -66,27 +60,32 @@ pub async fn create_webhook(ctx: &Ctx, req: &mut Request) -> ApiResult<Response>
     let org = ctx.org()?;
     let (endpoint, secret) =
         webhooks::create_webhook(&D1Store::new(ctx), org, &ctx.actor()?, &new).await?;
-    let mut view = json!({
-        "id": endpoint.id,
-        "url": endpoint.url,
-        "events": endpoint.events,
-        "description": endpoint.description,
-        "created_at": endpoint.created_at,
-        "created_by": endpoint.created_by,
-    });
-    view["secret"] = json!(secret);
+    let id = endpoint.id.clone();
+    let created = WebhookCreated {
+        webhook: Webhook {
+            id: endpoint.id,
+            url: endpoint.url,
+            events: endpoint.events,
+            description: endpoint.description,
+            created_at: endpoint.created_at,
+            created_by: endpoint.created_by,
+        },
+        secret,
+    };
     Ok(http::created(
-        &view,
-        &format!("/v1/orgs/{org}/webhooks/{}", endpoint.id),
+        &created,
+        &format!("/v1/orgs/{org}/webhooks/{id}"),
     )?)
 }
 
 /// `GET /v1/orgs/{org}/webhooks` (secrets are never listed).
 pub async fn list_webhooks(ctx: &Ctx) -> ApiResult<Response> {
     let rows = store::webhooks::active(ctx, ctx.org()?).await?;
-    let webhooks: Vec<Value> = rows.iter().map(view).collect();
     Ok(http::json(
-        &json!({"webhooks": webhooks, "events": EVENTS}),
+        &Webhooks {
+            webhooks: rows.iter().map(view).collect(),
+            events: EVENTS.iter().map(|e| (*e).to_owned()).collect(),
+        },
         200,
     )?)
 }
@@ -102,7 +101,13 @@ async fn load(ctx: &Ctx, id: &str) -> ApiResult<WebhookRow> {
 pub async fn delete_webhook(ctx: &Ctx, matched: &Matched) -> ApiResult<Response> {
     let id = matched.param("webhook");
     webhooks::delete_webhook(&D1Store::new(ctx), ctx.org()?, &ctx.actor()?, id).await?;
-    Ok(http::json(&json!({"id": id, "deleted": true}), 200)?)
+    Ok(http::json(
+        &WebhookDeleted {
+            id: id.to_owned(),
+            deleted: true,
+        },
+        200,
+    )?)
 }
 
 /// `GET /v1/orgs/{org}/webhooks/{webhook}/deliveries?status=&limit=&cursor=`,
@@ -130,25 +135,27 @@ pub async fn list_deliveries(ctx: &Ctx, req: &Request, matched: &Matched) -> Api
         (paging.limit, paging.offset),
     )
     .await?;
-    let items: Vec<Value> = rows
+    let deliveries = rows
         .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "event": r.event,
-                "payload": serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null),
-                "created_at": as_i64(r.created_at),
-                "status": r.status,
-                "attempts": as_i64(r.attempts),
-                "next_attempt_at": r.next_attempt_at.map(as_i64),
-                "last_attempt_at": r.last_attempt_at.map(as_i64),
-                "response_status": r.response_status.map(as_i64),
-                "last_error": r.last_error,
-            })
+        .map(|r| Delivery {
+            id: r.id.clone(),
+            event: r.event.clone(),
+            payload: serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null),
+            created_at: as_i64(r.created_at),
+            status: r.status.clone(),
+            attempts: as_i64(r.attempts),
+            next_attempt_at: r.next_attempt_at.map(as_i64),
+            last_attempt_at: r.last_attempt_at.map(as_i64),
+            response_status: r.response_status.map(as_i64),
+            last_error: r.last_error.clone(),
         })
         .collect();
     Ok(http::json(
-        &json!({"webhook": id, "deliveries": items, "next_cursor": paging.next_cursor(rows.len())}),
+        &Deliveries {
+            webhook: id.to_owned(),
+            deliveries,
+            next_cursor: paging.next_cursor(rows.len()),
+        },
         200,
     )?)
 }

@@ -60,7 +60,7 @@ pub use allow::{SAFE_GLOBALS, is_safe_global};
 use machine::{Fault, FaultKind, Global, Machine, Mode, is_opcode};
 
 /// What the scan found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PickleScan {
     /// Every global a loader would import, as it resolves them, in order of
     /// first appearance.

@@ -13,14 +13,14 @@ use crate::digest::Digest;
 use crate::signing::{PublicKey, Signature};
 
 /// A signed metadata document, as served.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Envelope {
     pub signed: Value,
     pub signatures: Vec<Signature>,
 }
 
 /// The keys and threshold of one role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoleKeys {
     pub keyids: Vec<String>,
     pub threshold: usize,
@@ -28,7 +28,7 @@ pub struct RoleKeys {
 
 /// TUF root metadata, with Outpost's director role as an extension field
 /// (TUF clients ignore fields they do not know).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Root {
     #[serde(rename = "_type")]
     pub kind: String,
@@ -48,7 +48,7 @@ pub struct Root {
 }
 
 /// An entry of timestamp's or snapshot's `meta`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MetaFile {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,7 +58,7 @@ pub struct MetaFile {
 }
 
 /// Timestamp or snapshot metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MetaIndex {
     #[serde(rename = "_type")]
     pub kind: String,
@@ -69,7 +69,7 @@ pub struct MetaIndex {
 }
 
 /// One released artifact in targets metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetFile {
     pub length: u64,
     pub hashes: BTreeMap<String, String>,
@@ -78,7 +78,7 @@ pub struct TargetFile {
 }
 
 /// Targets ("release") metadata: which artifacts exist.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Targets {
     #[serde(rename = "_type")]
     pub kind: String,
@@ -100,7 +100,7 @@ impl Targets {
 }
 
 /// The question a device asks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Question {
     pub org: String,
     pub model: String,
@@ -109,7 +109,7 @@ pub struct Question {
 }
 
 /// The director's answer: which released artifact this device should run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Resolution {
     #[serde(rename = "_type")]
     pub kind: String,
@@ -134,7 +134,7 @@ pub struct Resolution {
 
 /// A model version as release metadata names it: the shadow of a resolution,
 /// and what the Worker checks before it answers with a version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReleasedTarget {
     pub version: String,
     pub target: String,

@@ -29,7 +29,7 @@ impl<T> Verified<T> {
 }
 
 /// What a device trusts, persisted between runs (the state directory).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrustedState {
     pub root: Root,
     #[serde(default)]

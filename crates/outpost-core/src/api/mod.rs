@@ -1,6 +1,8 @@
 //! Request and response bodies of the registry API, shared by the Worker (which
 //! produces them), the CLI and the wasm client (which consume them).
 
+mod answers;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -10,16 +12,19 @@ use crate::auth::Role;
 use crate::digest::Digest;
 use crate::version::{ArtifactFormat, Bump, PrimaryMetric};
 
+pub use answers::*;
+
 /// `POST /v1/admin/init`: create the first organisation and its admin token,
 /// authorised by the deployment's bootstrap secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InitRequest {
+    #[schemars(regex(pattern = crate::auth::ORG_NAME_PATTERN))]
     pub org: String,
     #[serde(default)]
     pub display_name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrgRecord {
     pub name: String,
     pub display_name: String,
@@ -27,7 +32,7 @@ pub struct OrgRecord {
 }
 
 /// A token as listed: never its secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenRecord {
     pub id: String,
     pub name: String,
@@ -39,38 +44,44 @@ pub struct TokenRecord {
 }
 
 /// A token just created: the only time its text is ever shown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenCreated {
     #[serde(flatten)]
     pub record: TokenRecord,
     pub token: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InitResponse {
     pub org: OrgRecord,
     pub token: TokenCreated,
 }
 
 /// `POST /v1/orgs/{org}/tokens`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateTokenRequest {
+    /// Not blank; at most 64 characters.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"\S"))]
     pub name: String,
     pub role: Role,
     /// Lifetime in seconds; none means it lasts until revoked.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub expires_in: Option<u64>,
 }
 
 /// `POST /v1/orgs/{org}/models`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateModelRequest {
+    #[schemars(regex(pattern = crate::version::MODEL_NAME_PATTERN))]
     pub name: String,
     #[serde(default)]
+    #[schemars(length(max = MAX_DESCRIPTION_CHARS))]
     pub description: String,
     #[serde(default)]
     pub owner: Option<String>,
     #[serde(default)]
+    #[schemars(inner(regex(pattern = crate::version::TAG_PATTERN)))]
     pub tags: Vec<String>,
     /// Drives `auto` bumps and "best" in comparisons.
     #[serde(default)]
@@ -86,7 +97,7 @@ pub enum ModelRequestError {
     Tag(crate::version::VersionError),
     #[error("{0}")]
     MetricName(crate::query::QueryError),
-    #[error("description is limited to 4096 bytes")]
+    #[error("description is limited to 4096 characters")]
     DescriptionTooLong,
 }
 
@@ -101,14 +112,14 @@ impl CreateModelRequest {
             crate::query::validate_metric_name(&metric.name)
                 .map_err(ModelRequestError::MetricName)?;
         }
-        if self.description.len() > 4096 {
+        if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
             return Err(ModelRequestError::DescriptionTooLong);
         }
         Ok(())
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelRecord {
     pub name: String,
     pub description: String,
@@ -124,7 +135,7 @@ pub struct ModelRecord {
 }
 
 /// `PUT /v1/orgs/{org}/blobs/sha256/{hex}` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BlobRecord {
     pub digest: Digest,
     pub size: u64,
@@ -132,11 +143,24 @@ pub struct BlobRecord {
     pub created: bool,
 }
 
-/// `POST /v1/orgs/{org}/models/{model}/versions`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Longest model description, in characters (Unicode scalar values, as JSON
+/// Schema's `maxLength` counts).
+pub const MAX_DESCRIPTION_CHARS: usize = 4096;
+
+/// Longest release notes, in characters.
+pub const MAX_NOTES_CHARS: usize = 16 * 1024;
+
+/// `POST /v1/orgs/{org}/models/{model}/versions`: exactly one of `version`
+/// and `bump`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(extend("oneOf" = [
+    {"required": ["version"], "properties": {"version": {"type": "string"}}},
+    {"required": ["bump"], "properties": {"bump": {"type": "string"}}}
+]))]
 pub struct RegisterVersionRequest {
     /// An explicit semantic version; or leave it out and give `bump`.
     #[serde(default)]
+    #[schemars(regex(pattern = crate::version::VERSION_PATTERN))]
     pub version: Option<String>,
     #[serde(default)]
     pub bump: Option<Bump>,
@@ -149,6 +173,7 @@ pub struct RegisterVersionRequest {
     #[serde(default)]
     pub framework: Option<String>,
     #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": crate::query::METRIC_NAME_PATTERN}))]
     pub metrics: BTreeMap<String, f64>,
     #[serde(default)]
     pub params: Map<String, Value>,
@@ -157,8 +182,10 @@ pub struct RegisterVersionRequest {
     #[serde(default)]
     pub parent_version: Option<String>,
     #[serde(default)]
+    #[schemars(inner(regex(pattern = crate::version::TAG_PATTERN)))]
     pub tags: Vec<String>,
     #[serde(default)]
+    #[schemars(length(max = MAX_NOTES_CHARS))]
     pub notes: String,
 }
 
@@ -171,7 +198,7 @@ pub enum RegistrationError {
     MetricName(crate::query::QueryError),
     #[error("metric `{0}` must be a finite number")]
     MetricNotFinite(String),
-    #[error("notes are limited to 16 KiB")]
+    #[error("notes are limited to 16 384 characters")]
     NotesTooLong,
     #[error("give either `version` or `bump`, not both")]
     VersionAndBump,
@@ -195,7 +222,7 @@ impl RegisterVersionRequest {
                 return Err(RegistrationError::MetricNotFinite(name.clone()));
             }
         }
-        if self.notes.len() > 16 * 1024 {
+        if self.notes.chars().count() > MAX_NOTES_CHARS {
             return Err(RegistrationError::NotesTooLong);
         }
         if self.version.is_some() && self.bump.is_some() {
@@ -215,7 +242,7 @@ impl RegisterVersionRequest {
 }
 
 /// Whether a version may be loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VersionStatus {
     Ready,
@@ -232,7 +259,7 @@ impl VersionStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VersionRecord {
     pub model: String,
     pub version: String,
@@ -254,7 +281,7 @@ pub struct VersionRecord {
 }
 
 /// The answer to a registration: the version, and how its number was chosen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegisteredVersion {
     #[serde(flatten)]
     pub version: VersionRecord,
@@ -262,11 +289,13 @@ pub struct RegisteredVersion {
 }
 
 /// `PATCH …/versions/{version}/tags`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TagChange {
     #[serde(default)]
+    #[schemars(inner(regex(pattern = crate::version::TAG_PATTERN)))]
     pub add: Vec<String>,
     #[serde(default)]
+    #[schemars(inner(regex(pattern = crate::version::TAG_PATTERN)))]
     pub remove: Vec<String>,
 }
 
@@ -292,14 +321,15 @@ impl TagChange {
 }
 
 /// A page of results with the cursor of the next page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
 /// One row of a comparison.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ComparedVersion {
     pub model: String,
     pub version: String,
@@ -309,7 +339,7 @@ pub struct ComparedVersion {
     pub metrics: BTreeMap<String, Option<f64>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Comparison {
     pub metrics: Vec<String>,
     pub versions: Vec<ComparedVersion>,
@@ -458,7 +488,7 @@ mod tests {
 }
 
 /// `POST …/models/{model}/stages/{stage}/promote`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PromoteRequest {
     pub version: String,
     #[serde(default)]
@@ -469,7 +499,7 @@ pub struct PromoteRequest {
 }
 
 /// `POST …/models/{model}/stages/{stage}/rollback`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RollbackRequest {
     /// An earlier version of this stage; the previous state when absent.
     #[serde(default)]
@@ -480,7 +510,7 @@ pub struct RollbackRequest {
 
 /// `PUT …/models/{model}/stages/{stage}/rollout`: how a stage splits its
 /// traffic. Weights are basis points (1 000 = 10 %).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutRequest {
     /// The version everything else falls back to; the stage's current
@@ -506,7 +536,7 @@ pub struct RolloutRequest {
 }
 
 /// A stage's rollout as it is now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RolloutView {
     pub model: String,
     pub stage: crate::lifecycle::Stage,
@@ -515,14 +545,14 @@ pub struct RolloutView {
 }
 
 /// Every stage of a model as it is now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StagesView {
     pub model: String,
     pub stages: BTreeMap<crate::lifecycle::Stage, crate::lifecycle::StageState>,
 }
 
 /// A model's promotion and retention policies.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelPolicies {
     #[serde(default)]
     pub promotion: crate::lifecycle::PromotionPolicy,
@@ -531,7 +561,7 @@ pub struct ModelPolicies {
 }
 
 /// What a retention run deletes (or, as a plan, would delete).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RetentionReport {
     pub model: String,
     pub dry_run: bool,
@@ -539,7 +569,7 @@ pub struct RetentionReport {
 }
 
 /// The result of deleting a version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Deleted {
     pub model: String,
     pub version: String,

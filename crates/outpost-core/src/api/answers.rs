@@ -1,0 +1,264 @@
+//! Answers of the routes that report on something rather than return one
+//! stored record: health, the caller, stage moves, predictions, telemetry
+//! and drift reports, webhooks. Typed so that the Worker, its OpenAPI
+//! document (`worker/openapi.json`, generated from these types) and the
+//! clients cannot disagree about a field.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::Role;
+use crate::digest::Digest;
+use crate::drift::DatasetDrift;
+use crate::lifecycle::{Stage, StageState};
+use crate::profile::FeatureReport;
+use crate::signing::PublicKey;
+use crate::telemetry::PerformanceRow;
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Health {
+    /// Always `ok`: the isolate answered.
+    pub status: String,
+    /// The Worker's crate version.
+    pub version: String,
+}
+
+/// `GET /v1/orgs/{org}/whoami`: the token that made the request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WhoAmI {
+    pub org: String,
+    pub token_id: String,
+    pub token_name: String,
+    pub role: Role,
+}
+
+/// A list that is never paged (tokens of an organisation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "ItemsOf{T}")]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+/// `GET /v1/keys`: the deployment's online public keys (TUF key objects).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeploymentKeys {
+    /// Signs snapshot and timestamp metadata.
+    pub online: PublicKey,
+    /// Signs resolutions.
+    pub director: PublicKey,
+}
+
+/// `PUT …/trust/root` and `PUT …/trust/targets`: what was stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TrustStored {
+    /// `root` or `targets`.
+    pub role: String,
+    pub version: u64,
+}
+
+/// A stage after a request that may have changed it: `changed` is false when
+/// the stage already was in the asked state (a repeated promotion, a rollout
+/// cleared twice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StageOutcome {
+    pub model: String,
+    pub stage: Stage,
+    pub state: StageState,
+    pub changed: bool,
+}
+
+/// `GET …/models/{model}/stages/{stage}`: the version a client asking for
+/// `model@stage` gets, and the stage's whole state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StageView {
+    pub model: String,
+    pub stage: Stage,
+    pub version: String,
+    pub state: StageState,
+}
+
+/// `PUT …/uploads/{upload}/parts/{part}`: the part as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PartStored {
+    pub part: u64,
+    /// Bytes.
+    pub size: u64,
+    pub sha256: Digest,
+}
+
+/// `DELETE …/uploads/{upload}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UploadAborted {
+    /// The upload's id.
+    pub aborted: String,
+}
+
+/// `POST …/models/{model}/predict`: what the routed version answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Prediction {
+    pub model: String,
+    pub stage: Stage,
+    pub device: Option<String>,
+    pub version: String,
+    /// The rollout arm the device fell in.
+    pub arm: crate::lifecycle::ArmKind,
+    pub digest: Digest,
+    /// The model's outputs by name, as arrays of numbers or labels.
+    pub outputs: Value,
+}
+
+/// One recorded shadow run beside what the caller got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShadowResult {
+    pub stage: String,
+    pub device: Option<String>,
+    pub version: String,
+    pub outputs: Option<Value>,
+    pub shadow_version: String,
+    pub shadow_outputs: Option<Value>,
+    pub shadow_error: Option<String>,
+    /// Milliseconds.
+    pub shadow_ms: f64,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// `GET …/models/{model}/shadow-results`, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShadowResults {
+    pub results: Vec<ShadowResult>,
+}
+
+/// `GET …/stages/{stage}/guardrails`: a canary's thresholds and the cron's
+/// last check of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GuardrailStatus {
+    pub model: String,
+    pub stage: Stage,
+    pub canary: String,
+    /// ms since the epoch.
+    pub since: i64,
+    pub guardrails: Option<crate::guardrail::Guardrails>,
+    pub checked_at: Option<i64>,
+    pub verdict: Option<crate::guardrail::Verdict>,
+    pub measured: Option<crate::guardrail::Measured>,
+}
+
+/// `POST …/models/{model}/telemetry`: one window of aggregated sketches a
+/// client measured while running `version` at `stage`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryReport {
+    pub version: String,
+    pub stage: Stage,
+    pub window: crate::telemetry::TelemetryWindow,
+}
+
+/// `POST …/webhooks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// `https://` (plain `http://` only in development).
+    pub url: String,
+    /// Event names from `GET …/webhooks` `events`.
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `POST …/models/{model}/telemetry` (202).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TelemetryAccepted {
+    pub accepted: bool,
+    pub calls: u64,
+    pub rows: u64,
+}
+
+/// `GET …/models/{model}/performance`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PerformanceReport {
+    pub model: String,
+    /// ms since the epoch; 0 is all time.
+    pub since: i64,
+    pub rows: Vec<PerformanceRow>,
+}
+
+/// `GET …/models/{model}/drift`: a version's reference profile against the
+/// samples its telemetry carried over a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DriftReportView {
+    pub model: String,
+    pub version: String,
+    pub stage: Option<Stage>,
+    /// As asked, e.g. `1h`.
+    pub window: String,
+    /// ms since the epoch.
+    pub since: i64,
+    /// Telemetry windows read.
+    pub windows: usize,
+    pub calls: u64,
+    pub rows: u64,
+    /// Dataset drift is declared above this share of drifted features.
+    pub share_threshold: f64,
+    pub dataset: DatasetDrift,
+    pub features: Vec<FeatureReport>,
+}
+
+/// A webhook endpoint as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// A webhook just created: the only time its signing secret is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookCreated {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+/// `GET …/webhooks`: the endpoints and every event one may subscribe to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Webhooks {
+    pub webhooks: Vec<Webhook>,
+    pub events: Vec<String>,
+}
+
+/// `DELETE …/webhooks/{webhook}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookDeleted {
+    pub id: String,
+    pub deleted: bool,
+}
+
+/// One delivery attempt record of a webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Delivery {
+    pub id: String,
+    pub event: String,
+    pub payload: Value,
+    pub created_at: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_attempt_at: Option<i64>,
+    pub response_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// `GET …/webhooks/{webhook}/deliveries`, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Deliveries {
+    pub webhook: String,
+    pub deliveries: Vec<Delivery>,
+    pub next_cursor: Option<String>,
+}
