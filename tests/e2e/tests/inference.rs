@@ -51,6 +51,10 @@ const TESTS: &[(&str, Test)] = &[
         "hostile_inputs_get_the_same_verdict_in_the_worker",
         hostile_inputs_get_the_same_verdict_in_the_worker,
     ),
+    (
+        "hostile_inputs_get_the_same_verdict_from_the_cli",
+        hostile_inputs_get_the_same_verdict_from_the_cli,
+    ),
 ];
 
 const MODEL: &str = "transaction-anomaly";
@@ -658,6 +662,190 @@ fn hostile_inputs_get_the_same_verdict_in_the_worker(f: &Fixture) -> Result<(), 
         scanned >= 5,
         "only {scanned} hostile pickles found in {}",
         scan_dir.display()
+    );
+    Ok(())
+}
+
+/// The hostile corpus through the CLI, as a user meets it: `outpost predict`
+/// runs each malformed ONNX model natively (the verdicts of
+/// `crates/outpost-infer/tests/data/hostile/cases.json`, which the native
+/// tests, the wasm client and the Worker give), `outpost push` registers each
+/// hostile pickle (unsafe, naming the callable), `outpost drift compare`
+/// gives scipy's tiny KS p-value and Evidently's categorical verdict (the
+/// committed drift vectors), and `outpost pull` refuses a pinned root with a
+/// release threshold of 0 before anything is fetched.
+fn hostile_inputs_get_the_same_verdict_from_the_cli(f: &Fixture) -> Result<(), Failed> {
+    const HOSTILE: &str = "hostile-cli";
+    let config = &f.keys.config;
+    let root = outpost_e2e::repo_root();
+    let scratch = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let write = |name: &str, text: &str| -> Result<String, Failed> {
+        let path = scratch.path().join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path.display().to_string())
+    };
+
+    // ONNX: the same refusal, or the same outputs.
+    let onnx_dir = root.join("crates/outpost-infer/tests/data/hostile");
+    let cases: Value = serde_json::from_slice(
+        &std::fs::read(onnx_dir.join("cases.json")).map_err(|e| format!("cases.json: {e}"))?,
+    )
+    .map_err(|e| format!("cases.json: {e}"))?;
+    for case in cases["cases"].as_array().into_iter().flatten() {
+        let file = case["file"].as_str().unwrap_or_default();
+        let model = onnx_dir.join(file).display().to_string();
+        let inputs = case
+            .get("inputs")
+            .cloned()
+            .unwrap_or_else(|| json!({"X": [[0.0]]}));
+        let input = write(&format!("{file}.json"), &inputs.to_string())?;
+        let (ok, stdout, stderr) = cli(config, &["predict", &model, "--input", &input, "--json"])?;
+        match case["error"].as_str() {
+            Some(error) => ensure!(
+                !ok && stderr.contains(error),
+                "{file}: the CLI says `{stderr}`, the other runtimes `{error}`"
+            ),
+            None => {
+                ensure!(ok, "{file}: {stdout}{stderr}");
+                let answer: Value =
+                    serde_json::from_str(&stdout).map_err(|e| format!("{e}: {stdout}"))?;
+                ensure!(
+                    same(&answer["outputs"], &case["outputs"]),
+                    "{file}: the CLI gives {}, the other runtimes {}",
+                    answer["outputs"],
+                    case["outputs"]
+                );
+            }
+        }
+    }
+
+    // Pickles and zips: pushed, each is registered unsafe naming the callable.
+    let (ok, _, stderr) = cli(config, &["model", "create", HOSTILE])?;
+    ensure!(ok, "model create: {stderr}");
+    let scan_dir = root.join("crates/outpost-core/tests/data/hostile");
+    let mut pushed = 0;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&scan_dir)
+        .map_err(|e| format!("{e}"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "pkl" || ext == "pt")
+        })
+        .collect();
+    entries.sort();
+    for path in &entries {
+        pushed += 1;
+        let version = format!("1.0.{pushed}");
+        let file = path.display().to_string();
+        let (ok, stdout, stderr) = cli(
+            config,
+            &["push", HOSTILE, &file, "--version", &version, "--json"],
+        )?;
+        ensure!(ok, "push {file}: {stdout}{stderr}");
+        let registered: Value =
+            serde_json::from_str(&stdout).map_err(|e| format!("{e}: {stdout}"))?;
+        let reached = registered["schema"]["unsafe_globals"][0]
+            .as_str()
+            .unwrap_or("os.system");
+        ensure!(
+            registered["status"] == "unsafe"
+                && registered["status_reason"]
+                    .as_str()
+                    .is_some_and(|reason| reason.contains(reached)),
+            "{file}: {registered}"
+        );
+    }
+    ensure!(pushed >= 5, "only {pushed} hostile pickles in {}", scan_dir.display());
+
+    // Drift: scipy's exact tiny p-value, Evidently's categorical choice.
+    let vectors: Value = serde_json::from_slice(
+        &std::fs::read(root.join("crates/outpost-core/tests/data/drift-vectors.json"))
+            .map_err(|e| format!("drift vectors: {e}"))?,
+    )
+    .map_err(|e| format!("drift vectors: {e}"))?;
+    let tiny = vectors["numeric"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == "tiny p 100 vs 101")
+        .ok_or("the drift vectors lost `tiny p 100 vs 101`")?;
+    let column = |name: &str, values: &[String]| format!("{name}\n{}\n", values.join("\n"));
+    let reference: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+    let current: Vec<String> = (0..101).map(|i| format!("{}", 60.5 + f64::from(i))).collect();
+    let (ok, stdout, stderr) = cli(
+        config,
+        &[
+            "drift",
+            "compare",
+            &write("ks-ref.csv", &column("x", &reference))?,
+            &write("ks-cur.csv", &column("x", &current))?,
+            "--json",
+        ],
+    )?;
+    ensure!(ok, "drift compare (KS): {stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).map_err(|e| format!("{e}: {stdout}"))?;
+    let (got, want) = (
+        report["features"][0]["score"].as_f64().unwrap_or(f64::NAN),
+        tiny["ks_pvalue"].as_f64().unwrap_or(f64::NAN),
+    );
+    ensure!(
+        report["features"][0]["test"] == "ks" && ((got - want) / want).abs() < 1e-9,
+        "KS p-value from the CLI {got}, scipy {want}: {report}"
+    );
+    let categorical = vectors["categorical"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == "a, b against a, c")
+        .ok_or("the drift vectors lost `a, b against a, c`")?;
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    let (ok, stdout, stderr) = cli(
+        config,
+        &[
+            "drift",
+            "compare",
+            &write("cat-ref.csv", &column("c", &strings(&categorical["reference"])))?,
+            &write("cat-cur.csv", &column("c", &strings(&categorical["current"])))?,
+            "--json",
+        ],
+    )?;
+    ensure!(ok, "drift compare (categorical): {stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).map_err(|e| format!("{e}: {stdout}"))?;
+    ensure!(
+        report["features"][0]["test"] == categorical["default_test"]
+            && report["features"][0]["drifted"] == categorical["drifted"],
+        "categorical drift from the CLI: {report}; expected {categorical}"
+    );
+
+    // Trust: a pinned root whose release threshold is 0 is refused at once.
+    let pinned = scan_dir.join("tuf-threshold-zero/root.json").display().to_string();
+    let state = scratch.path().join("device");
+    let (ok, stdout, stderr) = cli(
+        config,
+        &[
+            "pull",
+            &format!("{}/{MODEL}@production", f.apis["viewer"].org),
+            "--trust",
+            &pinned,
+            "--state",
+            &state.display().to_string(),
+            "--output",
+            &scratch.path().join("model.onnx").display().to_string(),
+        ],
+    )?;
+    ensure!(
+        !ok && stderr.contains("MALFORMED") && stderr.contains("threshold is 0"),
+        "pull with a threshold-0 root: {stdout}{stderr}"
+    );
+    ensure!(
+        !scratch.path().join("model.onnx").exists(),
+        "a model was written though the root was refused"
     );
     Ok(())
 }
