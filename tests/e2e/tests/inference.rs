@@ -755,7 +755,11 @@ fn hostile_inputs_get_the_same_verdict_from_the_cli(f: &Fixture) -> Result<(), F
             "{file}: {registered}"
         );
     }
-    ensure!(pushed >= 5, "only {pushed} hostile pickles in {}", scan_dir.display());
+    ensure!(
+        pushed >= 5,
+        "only {pushed} hostile pickles in {}",
+        scan_dir.display()
+    );
 
     // Drift: scipy's exact tiny p-value, Evidently's categorical choice.
     let vectors: Value = serde_json::from_slice(
@@ -771,7 +775,9 @@ fn hostile_inputs_get_the_same_verdict_from_the_cli(f: &Fixture) -> Result<(), F
         .ok_or("the drift vectors lost `tiny p 100 vs 101`")?;
     let column = |name: &str, values: &[String]| format!("{name}\n{}\n", values.join("\n"));
     let reference: Vec<String> = (0..100).map(|i| i.to_string()).collect();
-    let current: Vec<String> = (0..101).map(|i| format!("{}", 60.5 + f64::from(i))).collect();
+    let current: Vec<String> = (0..101)
+        .map(|i| format!("{}", 60.5 + f64::from(i)))
+        .collect();
     let (ok, stdout, stderr) = cli(
         config,
         &[
@@ -810,8 +816,14 @@ fn hostile_inputs_get_the_same_verdict_from_the_cli(f: &Fixture) -> Result<(), F
         &[
             "drift",
             "compare",
-            &write("cat-ref.csv", &column("c", &strings(&categorical["reference"])))?,
-            &write("cat-cur.csv", &column("c", &strings(&categorical["current"])))?,
+            &write(
+                "cat-ref.csv",
+                &column("c", &strings(&categorical["reference"])),
+            )?,
+            &write(
+                "cat-cur.csv",
+                &column("c", &strings(&categorical["current"])),
+            )?,
             "--json",
         ],
     )?;
@@ -824,7 +836,10 @@ fn hostile_inputs_get_the_same_verdict_from_the_cli(f: &Fixture) -> Result<(), F
     );
 
     // Trust: a pinned root whose release threshold is 0 is refused at once.
-    let pinned = scan_dir.join("tuf-threshold-zero/root.json").display().to_string();
+    let pinned = scan_dir
+        .join("tuf-threshold-zero/root.json")
+        .display()
+        .to_string();
     let state = scratch.path().join("device");
     let (ok, stdout, stderr) = cli(
         config,
