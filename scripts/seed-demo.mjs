@@ -23,7 +23,14 @@ function run(args, env = {}) {
   }
 }
 
+let createdOrg = false;
 let token = existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : "";
+// A saved token the registry does not know means its state was deleted (the
+// way dev.sh says to start over): create the organisation again.
+if (token && !run(["org"], { OUTPOST_URL: url, OUTPOST_ORG: "demo", OUTPOST_TOKEN: token }).ok) {
+  console.error("seed: the saved demo token is unknown to this registry (fresh state); creating the demo organisation again");
+  token = "";
+}
 if (!token) {
   const init = run(["--url", url, "--json", "admin", "init", "--new-org", "demo", "--bootstrap-secret", bootstrapSecret]);
   if (!init.ok) {
@@ -32,6 +39,7 @@ if (!token) {
     process.exit(1);
   }
   token = JSON.parse(init.out).token.token;
+  createdOrg = true;
   writeFileSync(tokenFile, token + "\n", { mode: 0o600 });
 }
 const env = { OUTPOST_URL: url, OUTPOST_ORG: "demo", OUTPOST_TOKEN: token };
@@ -70,6 +78,9 @@ if (!existsSync(key("root.json"))) {
   must(["trust", "fetch-keys", "--out-dir", key("deployment")]);
   must(["trust", "init", "--root-key", key("root.pk8"), "--release-key", key("release.pub.json"), "--release-threshold", "1",
     "--online-key", key("deployment/online.pub.json"), "--director-key", key("deployment/director.pub.json"), "-o", key("root.json")]);
+  must(["trust", "upload", key("root.json")]);
+} else if (createdOrg) {
+  // Keys from an earlier run, a fresh organisation: its root is the same.
   must(["trust", "upload", key("root.json")]);
 }
 const byModel = {};
