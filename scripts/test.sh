@@ -27,8 +27,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-step() { printf '\n== %s\n' "$*"; }
 started=$SECONDS
+# Each step says when it starts, so the run's budget can be read off the log.
+step() { printf '\n== %s (at %ss)\n' "$*" "$((SECONDS - started))"; }
 
 step "setup"
 scripts/setup.sh
