@@ -106,6 +106,15 @@ impl<'g> Operation<'g> {
         self
     }
 
+    /// A JSON body whose shape no Rust type names (a model's inputs).
+    fn json_body_schema(mut self, schema: Value) -> Self {
+        self.body = Some(json!({
+            "required": true,
+            "content": {"application/json": {"schema": schema}},
+        }));
+        self
+    }
+
     fn octet_body(mut self, description: &str) -> Self {
         self.body = Some(json!({
             "required": true, "description": description,
@@ -430,8 +439,8 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
             .header(
                 crate::handlers::blobs::SIZE_HEADER,
                 true,
-                json!({"type": "integer", "minimum": 0}),
-                "The artifact's size in bytes",
+                json!({"type": "integer", "minimum": 0, "maximum": upload::MAX_SINGLE_PUT_SIZE}),
+                "The artifact's size in bytes (larger ones: a multipart upload)",
             )
             .octet_body("The artifact; its SHA-256 must be the path's")
             .json::<api::BlobRecord>(201, "Stored")
@@ -588,7 +597,11 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
             stage_and_device(op).json::<trust::Envelope>(200, "A director-signed resolution")
         }
         Route::Predict => stage_and_device(op)
-            .json_body::<Value>()
+            .json_body_schema(json!({
+                "type": "object",
+                "description": "Input names to row-major nested arrays, e.g. {\"X\": [[0.1, 2.0, 3.5, 1.0]]}",
+                "additionalProperties": {"type": "array"},
+            }))
             .json::<api::Prediction>(200, "The routed version's outputs"),
         Route::ShadowResults => {
             let stage = op.schema::<Stage>();

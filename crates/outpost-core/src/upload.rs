@@ -11,6 +11,13 @@ pub const MAX_PART_SIZE: u64 = 100 << 20;
 pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
 pub const MAX_PARTS: u64 = 10_000;
 
+/// Largest artifact one `PUT …/blobs` takes (bytes): R2's limit for a single
+/// upload (5 GiB, Cloudflare R2 "Limits"). Larger artifacts go through a
+/// multipart upload, as `outpost push` does. Checked before any byte is
+/// read: a declared size the store can never receive made workerd cancel the
+/// request as hung.
+pub const MAX_SINGLE_PUT_SIZE: u64 = 5 << 30;
+
 /// How long an uploaded artifact that no version refers to is kept before
 /// the cron collects it (ms): an upload is followed by its registration
 /// within seconds, and a day leaves room for a client that retries. So a

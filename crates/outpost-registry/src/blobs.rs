@@ -29,6 +29,9 @@ pub async fn put_blob<S: Blobs + Commit>(
     (digest, size): (Digest, u64),
     body: S::Incoming,
 ) -> Result<BlobRecord, RegistryError> {
+    if size > outpost_core::upload::MAX_SINGLE_PUT_SIZE {
+        return Err(RegistryError::BlobTooLarge { size });
+    }
     if let Some(existing) = store.blob_facts(org, &digest).await? {
         if existing.size != size {
             return Err(RegistryError::BlobSizeConflict {

@@ -223,6 +223,11 @@ pub enum RegistryError {
         stored: u64,
         declared: u64,
     },
+    #[error(
+        "an artifact of {size} bytes is larger than one upload takes ({max} bytes); upload it in parts (POST …/uploads; `outpost push` does)",
+        max = outpost_core::upload::MAX_SINGLE_PUT_SIZE
+    )]
+    BlobTooLarge { size: u64 },
     /// The bytes of a whole upload were not the declared ones.
     #[error("{}; nothing was stored", mismatch(*.declared, *.received))]
     UploadMismatch {
@@ -325,6 +330,7 @@ impl RegistryError {
             | RegistryError::UploadStartedConcurrently
             | RegistryError::PartsMissing { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
+            RegistryError::BlobTooLarge { .. } => ProblemKind::PayloadTooLarge,
             RegistryError::VersionNotFound { .. }
             | RegistryError::NoSuchVersion { .. }
             | RegistryError::WebhookNotFound { .. }

@@ -87,6 +87,17 @@ fn an_artifact_is_stored_once_and_only_as_declared() {
         insta::assert_json_snapshot!(refused.to_problem());
         assert_eq!(registry.has_blob("acme", other), (false, false));
     }
+    // A size no single upload can carry is refused before a byte is read.
+    let huge = block_on(put_blob(
+        &registry,
+        "acme",
+        &developer(),
+        (other, outpost_core::upload::MAX_SINGLE_PUT_SIZE + 1),
+        BYTES.to_vec(),
+    ))
+    .unwrap_err();
+    assert_eq!(huge.to_problem().status, 413);
+    assert_eq!(registry.has_blob("acme", other), (false, false));
     // Another organisation does not see it.
     assert!(
         block_on(registry.blob_facts("other", &digest))
