@@ -63,15 +63,14 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
         ))
     };
     let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
-    // Every body of this API is an object; serde would read a struct from an
-    // array of its fields in order, which no document allows.
+    // Every body of this API is an object.
     if !value.is_object() {
         return Err(crate::error::ApiError::bad_request(
             "the request body must be a JSON object",
         ));
     }
     integral_numbers_as_integers(&mut value);
-    serde_json::from_value(value).map_err(invalid)
+    crate::strict_json::from_value(&value).map_err(invalid)
 }
 
 /// JSON has one number type: `3.0` is the integer 3 to JSON Schema (and to

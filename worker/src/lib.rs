@@ -21,6 +21,7 @@ mod request_metrics;
 mod routes;
 mod scheduled;
 mod store;
+mod strict_json;
 
 use outpost_core::Problem;
 use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, event};
