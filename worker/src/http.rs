@@ -62,38 +62,14 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
             "the request body is not valid JSON for this route: {err}"
         ))
     };
-    let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
     // Every body of this API is an object.
     if !value.is_object() {
         return Err(crate::error::ApiError::bad_request(
             "the request body must be a JSON object",
         ));
     }
-    integral_numbers_as_integers(&mut value);
     crate::strict_json::from_value(&value).map_err(invalid)
-}
-
-/// JSON has one number type: `3.0` is the integer 3 to JSON Schema (and to
-/// every JavaScript client), while serde refuses it for an integer field.
-/// Numbers with no fractional part that an `i64`/`u64` holds exactly are
-/// rewritten as integers before the body is read; a float field still
-/// reads them as floats, so nothing else changes.
-fn integral_numbers_as_integers(value: &mut serde_json::Value) {
-    use serde_json::Value;
-    match value {
-        Value::Number(n) if n.is_f64() => {
-            if let Some(x) = n
-                .as_f64()
-                .filter(|x| x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15)
-            {
-                // |x| < 2^53: exactly an integer.
-                *value = Value::from(x as i64);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
-        Value::Object(map) => map.values_mut().for_each(integral_numbers_as_integers),
-        _ => {}
-    }
 }
 
 /// A JSON answer with a `Location` header (201 Created).

@@ -384,7 +384,7 @@ fn search_filters(mut op: Operation<'_>, with_model: bool) -> Operation<'_> {
             "q",
             false,
             json!({"type": "string"}),
-            "Text in the name, notes or tags",
+            "Text in the model's name or description or the version's notes",
         )
         .query(
             "sort",
@@ -559,7 +559,7 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
                 "outcome",
                 false,
                 json!({"type": "string"}),
-                "allowed, denied, …",
+                "ok or denied (any other value matches nothing)",
             )
             .query("actor", false, json!({"type": "string"}), "Exact actor")
             .query("target", false, json!({"type": "string"}), "Target prefix")
@@ -600,7 +600,7 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
             .json_body_schema(json!({
                 "type": "object",
                 "description": "Input names to row-major nested arrays, e.g. {\"X\": [[0.1, 2.0, 3.5, 1.0]]}",
-                "additionalProperties": {"type": "array"},
+                "additionalProperties": {"description": "A nested array, or one value for a rank-0 input"},
             }))
             .json::<api::Prediction>(200, "The routed version's outputs"),
         Route::ShadowResults => {

@@ -7,7 +7,15 @@
 //! that a struct or map is read only from a JSON object. Everything else is
 //! serde_json's `Value` deserializer's behaviour: numbers, strings, options,
 //! sequences, enums (externally tagged as a string or a one-key object,
-//! internally tagged through `deserialize_any`).
+//! internally tagged through `deserialize_any`) — with one addition: an
+//! integer field reads a number with no fractional part written as a float
+//! (`3.0`), which JSON Schema and every JavaScript client call an integer.
+//! Fields typed `Value` (a model's inputs, free-form params) keep the
+//! number exactly as it was sent.
+//!
+//! Limit: the part of a struct under `#[serde(flatten)]` is buffered by
+//! serde itself and read with serde's own rules (a struct from an array
+//! included); `FeatureProfile`'s shape is the one such part in a body.
 
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess,
@@ -116,9 +124,54 @@ impl<'de> Deserializer<'de> for Strict<'_> {
         }
     }
 
+    fn deserialize_i8<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        self.integer(v)
+    }
+    fn deserialize_i16<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        self.integer(v)
+    }
+    fn deserialize_i32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        self.integer(v)
+    }
+    fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        self.integer(v)
+    }
+    fn deserialize_u8<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        self.integer(v)
+    }
+    fn deserialize_u16<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        self.integer(v)
+    }
+    fn deserialize_u32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        self.integer(v)
+    }
+    fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        self.integer(v)
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bool i128 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct seq tuple tuple_struct identifier ignored_any
+    }
+}
+
+impl<'de> Strict<'_> {
+    /// An integer field: a float with no fractional part within the 64-bit
+    /// ranges is that integer (the visitor then checks its own range).
+    fn integer<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, serde_json::Error> {
+        if let Value::Number(n) = self.0
+            && n.is_f64()
+            && let Some(x) = n.as_f64().filter(|x| x.fract() == 0.0)
+        {
+            // 2^64 and -2^63 are exact doubles: the bounds are exact.
+            if (0.0..18_446_744_073_709_551_616.0).contains(&x) {
+                return visitor.visit_u64(x as u64);
+            }
+            if (-9_223_372_036_854_775_808.0..0.0).contains(&x) {
+                return visitor.visit_i64(x as i64);
+            }
+        }
+        self.deserialize_any(visitor)
     }
 }
 
@@ -298,6 +351,24 @@ mod tests {
         assert_eq!(
             from_value::<Value>(&json!([1, "a", null])).unwrap(),
             json!([1, "a", null])
+        );
+        // Integers written as floats read as integers; values keep what was
+        // sent.
+        let tokens: outpost_core::api::CreateTokenRequest =
+            from_value(&json!({"name": "ci", "role": "viewer", "expires_in": 3600.0})).unwrap();
+        assert_eq!(tokens.expires_in, Some(3600));
+        for bad in [json!(3600.5), json!(-1.0), json!(1.9e19)] {
+            assert!(
+                from_value::<outpost_core::api::CreateTokenRequest>(
+                    &json!({"name": "ci", "role": "viewer", "expires_in": bad})
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            from_value::<Value>(&json!({"X": [[1.0]]})).unwrap(),
+            json!({"X": [[1.0]]})
         );
     }
 }

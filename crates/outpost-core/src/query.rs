@@ -81,7 +81,7 @@ pub const METRIC_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
 /// with spaces around them if wanted (`auc > 0.9`).
 pub const METRIC_FILTER_PATTERN: &str = concat!(
     "^ *[A-Za-z0-9_.-]{1,64} *(?:>=|<=|!=|>|<|=) *",
-    r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)? *",
+    r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)? *",
     "$"
 );
 
@@ -94,12 +94,14 @@ pub const CURSOR_PATTERN: &str = "^o(?:0|[1-9a-f][0-9a-f]{0,15})$";
 /// `model@version` as `compare` takes it.
 pub const MODEL_AT_VERSION_PATTERN: &str = "^[^@]+@.+$";
 
-/// Whether `text` is a JSON number (RFC 8259 §6): what a metric filter's
-/// value must be, so that `inf`, `+1` or `.5` are refused as the API
-/// document says.
-fn is_json_number(text: &str) -> bool {
+/// Whether `text` is a decimal number as Rust's `f64` parser reads one,
+/// without `inf` or `nan`: an optional sign, digits with an optional point
+/// (`.5` and `5.` included), an optional exponent. Filters stored in
+/// policies before the API document existed were written in this syntax, so
+/// the document's pattern is this grammar rather than JSON's.
+fn is_decimal_number(text: &str) -> bool {
     let b = text.as_bytes();
-    let mut i = usize::from(b.first() == Some(&b'-'));
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
     let digits = |i: &mut usize| {
         let start = *i;
         while b.get(*i).is_some_and(u8::is_ascii_digit) {
@@ -107,18 +109,13 @@ fn is_json_number(text: &str) -> bool {
         }
         *i - start
     };
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            digits(&mut i);
-        }
-        _ => return false,
-    }
+    let mut mantissa = digits(&mut i);
     if b.get(i) == Some(&b'.') {
         i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
+        mantissa += digits(&mut i);
+    }
+    if mantissa == 0 {
+        return false;
     }
     if matches!(b.get(i), Some(b'e' | b'E')) {
         i += 1;
@@ -164,7 +161,7 @@ impl MetricFilter {
         let metric = text[..at].trim_matches(' ');
         let value = text[at + symbol.len()..].trim_matches(' ');
         validate_metric_name(metric)?;
-        if !is_json_number(value) {
+        if !is_decimal_number(value) {
             return Err(err());
         }
         // A number too large for a double (`1e400`) is as large as one

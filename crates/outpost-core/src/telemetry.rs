@@ -80,9 +80,13 @@ pub struct FeatureSummary {
     pub count: u64,
     pub sum: f64,
     pub sum_squares: f64,
+    /// `null` for a feature with no values yet (+∞ in memory).
     #[serde(deserialize_with = "null_is_positive_infinity")]
+    #[schemars(with = "Option<f64>")]
     pub min: f64,
+    /// `null` for a feature with no values yet (−∞ in memory).
     #[serde(deserialize_with = "null_is_negative_infinity")]
+    #[schemars(with = "Option<f64>")]
     pub max: f64,
 }
 
