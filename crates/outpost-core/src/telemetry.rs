@@ -82,12 +82,17 @@ pub struct FeatureSummary {
     pub sum_squares: f64,
     /// `null` for a feature with no values yet (+∞ in memory).
     #[serde(deserialize_with = "null_is_positive_infinity")]
-    #[schemars(with = "Option<f64>")]
+    #[schemars(schema_with = "number_or_null")]
     pub min: f64,
     /// `null` for a feature with no values yet (−∞ in memory).
     #[serde(deserialize_with = "null_is_negative_infinity")]
-    #[schemars(with = "Option<f64>")]
+    #[schemars(schema_with = "number_or_null")]
     pub max: f64,
+}
+
+/// Required, a number or `null` (what `deserialize_with` above reads).
+fn number_or_null(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": ["number", "null"]})
 }
 
 fn null_is_positive_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
