@@ -40,9 +40,11 @@ impl Ctx {
     }
 
     pub fn bucket(&self) -> ApiResult<worker::Bucket> {
-        self.env
-            .bucket(R2_BINDING)
-            .map_err(|_| ApiError::internal(format!("binding {R2_BINDING} is not configured")))
+        self.env.bucket(R2_BINDING).map_err(|err| {
+            // The runtime's own words, for the log (see store::blobs::bucket).
+            worker::console_error!("binding {R2_BINDING}: {err}");
+            ApiError::internal(format!("binding {R2_BINDING} is not configured"))
+        })
     }
 
     /// The caller on an organisation route (set by authentication before any

@@ -64,10 +64,9 @@ pub(super) fn bucket(ctx: &Ctx) -> Result<worker::Bucket, StoreError> {
     // The runtime's own words go to the log: a binding that is configured
     // was once seen failing under fifty concurrent registrations (503s in
     // one e2e run of many), and its cause is not known yet.
-    ctx.bucket().map_err(|err| {
-        worker::console_error!("the R2 binding is not available: {err:?}");
-        StoreError::NotConfigured("the R2 binding is not configured".into())
-    })
+    // `Ctx::bucket` logs the runtime's error.
+    ctx.bucket()
+        .map_err(|_| StoreError::NotConfigured("the R2 binding is not configured".into()))
 }
 
 /// A request body passed through a sha256 hasher on its way to R2, so that
