@@ -70,18 +70,9 @@ pub trait Telemetry {
     ) -> Result<Vec<outpost_core::telemetry::TelemetryWindow>, StoreError>;
 }
 
-/// A registered webhook endpoint (never its secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookEndpoint {
-    pub id: String,
-    pub url: String,
-    /// Sorted, without repeats.
-    pub events: Vec<String>,
-    pub description: String,
-    /// ms since the epoch.
-    pub created_at: i64,
-    pub created_by: String,
-}
+/// A registered webhook endpoint (never its secret): the API's own answer
+/// type, so the port and the response cannot drift apart.
+pub use outpost_core::api::Webhook as WebhookEndpoint;
 
 /// Webhook endpoints of an organisation.
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]

@@ -62,14 +62,7 @@ pub async fn create_webhook(ctx: &Ctx, req: &mut Request) -> ApiResult<Response>
         webhooks::create_webhook(&D1Store::new(ctx), org, &ctx.actor()?, &new).await?;
     let id = endpoint.id.clone();
     let created = WebhookCreated {
-        webhook: Webhook {
-            id: endpoint.id,
-            url: endpoint.url,
-            events: endpoint.events,
-            description: endpoint.description,
-            created_at: endpoint.created_at,
-            created_by: endpoint.created_by,
-        },
+        webhook: endpoint,
         secret,
     };
     Ok(http::created(

@@ -207,12 +207,14 @@ pub struct DriftReportView {
 }
 
 /// A webhook endpoint as listed: never its secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Webhook {
     pub id: String,
     pub url: String,
+    /// Sorted, without repeats.
     pub events: Vec<String>,
     pub description: String,
+    /// ms since the epoch.
     pub created_at: i64,
     pub created_by: String,
 }
