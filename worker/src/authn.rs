@@ -48,12 +48,12 @@ pub async fn authenticate(ctx: &mut Ctx, req: &Request, matched: &Matched) -> Ap
                 Some(Err(_)) => Err((None, Denial::InvalidToken)),
                 Some(Ok(presented)) => {
                     let row = load_token(ctx, &presented.id).await?;
-                    let stored = row.as_ref().and_then(stored_token);
+                    let stored = row.as_deref().and_then(stored_token);
                     match auth::authorize(&presented, stored.as_ref(), &org, required, ctx.now) {
                         Ok(()) => match (row, stored) {
                             (Some(row), Some(stored)) => Ok(Caller {
                                 token_id: stored.id,
-                                token_name: row.name,
+                                token_name: row.name.clone(),
                                 org: stored.org,
                                 role: stored.role,
                             }),
@@ -98,8 +98,19 @@ pub async fn authenticate(ctx: &mut Ctx, req: &Request, matched: &Matched) -> Ap
     }
 }
 
-async fn load_token(ctx: &Ctx, id: &str) -> ApiResult<Option<TokenRow>> {
-    Ok(crate::store::admin::token_by_id(ctx, id).await?)
+/// The token's row: kept by this isolate for at most
+/// [`crate::isolate_cache::TOKEN_LIFETIME_MS`], else read (and kept when it
+/// exists; an absent id is read every time, so a new token works at once).
+async fn load_token(ctx: &Ctx, id: &str) -> ApiResult<Option<std::rc::Rc<TokenRow>>> {
+    if let Some(row) = crate::isolate_cache::token(id, ctx.now) {
+        return Ok(Some(row));
+    }
+    let Some(row) = crate::store::admin::token_by_id(ctx, id).await? else {
+        return Ok(None);
+    };
+    let row = std::rc::Rc::new(row);
+    crate::isolate_cache::keep_token(row.clone(), ctx.now);
+    Ok(Some(row))
 }
 
 fn stored_token(row: &TokenRow) -> Option<StoredToken> {

@@ -2,7 +2,7 @@
 //! on organisation routes, the authenticated caller.
 
 use outpost_core::auth::Role;
-use worker::{D1Database, Env};
+use worker::Env;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -20,7 +20,7 @@ pub struct Caller {
 
 pub struct Ctx {
     pub env: Env,
-    pub db: D1Database,
+    pub db: crate::db::Db,
     /// ms since the epoch, read once per request.
     pub now: i64,
     pub caller: Option<Caller>,
@@ -33,7 +33,7 @@ impl Ctx {
             .map_err(|_| ApiError::internal(format!("binding {D1_BINDING} is not configured")))?;
         Ok(Self {
             env,
-            db,
+            db: crate::db::Db::new(db),
             now: worker::Date::now().as_millis() as i64,
             caller: None,
         })

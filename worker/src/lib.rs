@@ -13,6 +13,7 @@ mod error;
 mod handlers;
 mod health;
 mod http;
+mod isolate_cache;
 mod lookup;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod openapi_document;
@@ -42,9 +43,17 @@ fn start() {
     outpost_infer::run_constructors();
 }
 
+/// Requests this isolate has answered (`GET /v1/admin/isolate`).
+static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn requests_answered() -> u64 {
+    REQUESTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     // The method's own text: workers-rs reads unknown methods as GET.
+    REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let method = req.inner().method();
     let path = req.path();
     let started = worker::Date::now().as_millis();
@@ -130,6 +139,7 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
             Err(ApiError::internal("unreachable"))
         }
         Route::AdminInit => admin::admin_init(&ctx, req).await,
+        Route::IsolateStats => admin::isolate_stats(),
         Route::GetOrg => admin::get_org(&ctx).await,
         Route::WhoAmI => admin::who_am_i(&ctx),
         Route::ListTokens => admin::list_tokens(&ctx).await,

@@ -421,6 +421,10 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
                 201,
                 "The organisation and its first admin token (shown once)",
             ),
+        Route::IsolateStats => op.json::<api::IsolateStats>(
+            200,
+            "Counters of the isolate that answered (each isolate keeps its own)",
+        ),
         Route::GetOrg => op.json::<api::OrgRecord>(200, "The organisation"),
         Route::WhoAmI => op.json::<api::WhoAmI>(200, "The calling token"),
         Route::ListTokens => {

@@ -17,6 +17,7 @@ pub enum Route {
     Readyz,
     OpenApi,
     AdminInit,
+    IsolateStats,
     GetOrg,
     WhoAmI,
     ListTokens,
@@ -163,6 +164,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::AdminInit,
         Bootstrap,
         "Create the first organisation and its admin token",
+    ),
+    spec(
+        Method::Get,
+        "/v1/admin/isolate",
+        Route::IsolateStats,
+        Bootstrap,
+        "This isolate's counters: requests, D1 statements, kept plans and tokens",
     ),
     spec(
         Method::Get,

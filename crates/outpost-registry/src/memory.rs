@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use outpost_core::api::{ModelPolicies, TokenRecord, VersionRecord};
 use outpost_core::audit::{AuditEntry, Outcome, chain_after};
@@ -20,10 +21,11 @@ use outpost_core::version::{ArtifactFormat, PrimaryMetric};
 use serde_json::Value;
 
 use crate::error::StoreError;
+use crate::routing::{PLAN_LIFETIME_MS, ResolutionPlan, ResolutionPlans};
 use crate::ports::{
     Arrival, AttemptOutcome, AuditEvent, BlobFacts, Blobs, Change, Clock, Commit, CommitError,
     Deployments, DueDelivery, GateFacts, Inspection, Keys, Models, OnlineKey, OpenUpload, Outbox,
-    Policies, Profiles, Received, Rehashed, Resolutions, Runtime, Sender, StageHead, Stages,
+    Policies, Profiles, Received, Rehashed, Runtime, Sender, StageHead, Stages,
     Telemetry, Tokens, TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails,
     Versions, WebhookEndpoint, Webhooks,
 };
@@ -68,8 +70,12 @@ pub struct MemoryRegistry {
     object_written: RefCell<BTreeMap<(String, Digest), i64>>,
     created_at: RefCell<BTreeMap<(String, String, String), i64>>,
     versions: RefCell<BTreeMap<(String, String, String), VersionArtifact>>,
-    releases: RefCell<BTreeMap<String, Targets>>,
-    counters: RefCell<BTreeMap<String, u64>>,
+    /// Each organisation's release, with when it was made (ms).
+    releases: RefCell<BTreeMap<String, (Targets, i64)>>,
+    /// Plans kept like a Worker isolate's, by (org, model, stage), each
+    /// with when it was drawn; `None` (the default) keeps none, so that a
+    /// test's direct changes are seen at once (see [`Self::keep_plans`]).
+    plans: RefCell<Option<BTreeMap<(String, String, Stage), (i64, Rc<ResolutionPlan>)>>>,
     now: Cell<i64>,
     random: Cell<u32>,
     director_seed: u8,
@@ -125,7 +131,7 @@ impl MemoryRegistry {
             created_at: RefCell::default(),
             versions: RefCell::default(),
             releases: RefCell::default(),
-            counters: RefCell::default(),
+            plans: RefCell::default(),
             now: Cell::new(NOW),
             random: Cell::new(0),
             director_seed: 7,
@@ -335,7 +341,24 @@ impl MemoryRegistry {
     }
 
     pub fn set_release(&self, org: &str, targets: Targets) {
-        self.releases.borrow_mut().insert(org.to_owned(), targets);
+        self.releases
+            .borrow_mut()
+            .insert(org.to_owned(), (targets, self.now.get()));
+    }
+
+    /// Keeps resolution plans from now on, as a Worker isolate does: the
+    /// test's own changes (`deploy`, `set_release`) then stand for changes
+    /// made elsewhere, seen only once a kept plan is older than
+    /// [`crate::routing::PLAN_LIFETIME_MS`]; changes committed through the
+    /// ports forget the organisation's plans, as the Worker's do.
+    pub fn keep_plans(&self) {
+        self.plans.borrow_mut().get_or_insert_with(BTreeMap::new);
+    }
+
+    fn forget_plans(&self, org: &str) {
+        if let Some(plans) = self.plans.borrow_mut().as_mut() {
+            plans.retain(|(kept_org, _, _), _| kept_org != org);
+        }
     }
 
     pub fn set_now(&self, now: i64) {
@@ -662,11 +685,18 @@ impl Stages for MemoryRegistry {
         with_release: bool,
     ) -> Result<StageHead, StoreError> {
         self.check("stage_head")?;
+        let head = self.history(org, model, stage).pop();
+        let release = with_release
+            .then(|| self.releases.borrow().get(org).cloned())
+            .flatten();
         Ok(StageHead {
-            state: self.history(org, model, stage).pop().map(|h| h.to),
-            release: with_release
-                .then(|| self.releases.borrow().get(org).cloned())
-                .flatten(),
+            changed_at: head
+                .as_ref()
+                .map(|h| h.at)
+                .max(release.as_ref().map(|(_, at)| *at))
+                .unwrap_or(0),
+            state: head.map(|h| h.to),
+            release: release.map(|(targets, _)| targets),
         })
     }
 }
@@ -683,18 +713,25 @@ impl Versions for MemoryRegistry {
     }
 }
 
-impl Resolutions for MemoryRegistry {
-    async fn artifacts_and_next_resolution(
+impl ResolutionPlans for MemoryRegistry {
+    fn kept_plan(
         &self,
         org: &str,
         model: &str,
-        versions: &[&str],
-    ) -> Result<(Vec<VersionArtifact>, u64), StoreError> {
-        self.check("artifacts_and_next_resolution")?;
-        let mut counters = self.counters.borrow_mut();
-        let counter = counters.entry(org.to_owned()).or_insert(0);
-        *counter += 1;
-        Ok((self.artifacts(org, model, versions), *counter))
+        stage: Stage,
+        now_ms: i64,
+    ) -> Option<Rc<ResolutionPlan>> {
+        let plans = self.plans.borrow();
+        let (drawn, plan) = plans
+            .as_ref()?
+            .get(&(org.to_owned(), model.to_owned(), stage))?;
+        (now_ms - drawn <= PLAN_LIFETIME_MS).then(|| plan.clone())
+    }
+
+    fn keep_plan(&self, org: &str, model: &str, stage: Stage, plan: Rc<ResolutionPlan>, now_ms: i64) {
+        if let Some(plans) = self.plans.borrow_mut().as_mut() {
+            plans.insert((org.to_owned(), model.to_owned(), stage), (now_ms, plan));
+        }
     }
 }
 
@@ -762,6 +799,7 @@ impl TrustFiles for MemoryRegistry {
 impl Commit for MemoryRegistry {
     async fn apply(&self, org: &str, changes: Vec<Change>) -> Result<(), CommitError> {
         self.check("commit")?;
+        self.forget_plans(org);
         for change in changes {
             self.apply(org, change);
         }
@@ -777,6 +815,7 @@ impl Commit for MemoryRegistry {
         event: AuditEvent,
     ) -> Result<(), CommitError> {
         self.check("commit")?;
+        self.forget_plans(org);
         if self.failing.borrow().contains("commit_conflict") {
             return Err(CommitError::Conflict("deployments"));
         }

@@ -25,6 +25,9 @@ pub struct StageHead {
     pub state: Option<StageState>,
     /// The current release (TUF targets), if asked for and one exists.
     pub release: Option<Targets>,
+    /// ms since the epoch: when the stage last moved or (if asked for) the
+    /// organisation last released, whichever is later; 0 when neither.
+    pub changed_at: i64,
 }
 
 /// A registered version's artifact: what routing needs of a version row.
@@ -131,20 +134,6 @@ pub trait Versions {
         model: &str,
         versions: &[&str],
     ) -> Result<Vec<VersionArtifact>, StoreError>;
-}
-
-/// Resolutions: the version rows a resolution names, and its number.
-#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
-pub trait Resolutions {
-    /// [`Versions::version_artifacts`] and the organisation's next resolution
-    /// number (strictly increasing, so a device can refuse an older
-    /// resolution) in one round trip.
-    async fn artifacts_and_next_resolution(
-        &self,
-        org: &str,
-        model: &str,
-        versions: &[&str],
-    ) -> Result<(Vec<VersionArtifact>, u64), StoreError>;
 }
 
 /// The deployment's online keys and the routing salt.

@@ -1,71 +1,68 @@
 //! Resolution: the director-signed statement of which released artifact a
 //! device runs (DESIGN "Trust model": a compromised Worker can only choose
 //! among released artifacts, so every target named must be in the release).
+//!
+//! A resolve routes on the stage's kept plan ([`crate::routing::plan`]), so
+//! on its common path it reads nothing, and it never writes: the answer's
+//! number comes from the plan's change time and the clock
+//! ([`outpost_core::trust::resolution_version`]), not from a counter.
 
 use outpost_core::timefmt::format_utc;
-use outpost_core::trust::{Envelope, Question, ReleasedTarget, Resolution, Targets, target_path};
+use outpost_core::trust::{Envelope, Question, ReleasedTarget, Resolution, resolution_version};
 
 use crate::error::{RegistryError, StoreError};
-use crate::ports::{Clock, Keys, Models, Resolutions, Stages, VersionArtifact};
-use crate::routing::{DeviceQuestion, assign, needed, row_of};
+use crate::ports::{Clock, Keys, Models, Stages, Versions};
+use crate::routing::{DeviceQuestion, PlannedVersion, ResolutionPlans, plan, route_on};
 
 /// Resolutions are short-lived: a device re-resolves, it does not cache.
 pub const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
 
-/// A routed version as devices see it: released with exactly its digest and
-/// length, or refused.
+/// A routed version as devices see it: released with exactly its digest
+/// and length, or refused.
 fn released(
     asked: &DeviceQuestion<'_>,
-    release: Option<&Targets>,
-    artifact: &VersionArtifact,
+    planned: &PlannedVersion,
 ) -> Result<ReleasedTarget, RegistryError> {
-    let target = target_path(asked.model, &artifact.version);
-    if !release.is_some_and(|r| r.names(&target, &artifact.digest, artifact.length)) {
+    if !planned.released {
         return Err(RegistryError::NotReleased {
             model: asked.model.to_owned(),
-            version: artifact.version.clone(),
+            version: planned.artifact.version.clone(),
             stage: asked.stage,
-            target,
+            target: planned.target.clone(),
         });
     }
     Ok(ReleasedTarget {
-        version: artifact.version.clone(),
-        target,
-        digest: artifact.digest,
-        length: artifact.length,
+        version: planned.artifact.version.clone(),
+        target: planned.target.clone(),
+        digest: planned.artifact.digest,
+        length: planned.artifact.length,
     })
 }
 
-/// Resolves a device: routes it exactly as [`crate::routing::route_device`]
-/// does, checks that what it runs (and its shadow) is released, and signs
-/// the answer with the director key, numbered by the organisation's
-/// resolution counter and valid for [`RESOLUTION_LIFETIME_MS`].
+/// Resolves a device: routes it as [`crate::routing::route_device`] does
+/// (the same rollout, bucket and missing-version answer), checks that what
+/// it runs (and its shadow) is released, and signs the answer with the
+/// director key, numbered by [`resolution_version`] and valid for
+/// [`RESOLUTION_LIFETIME_MS`]. Reads storage only when no fresh plan is
+/// kept; writes nothing.
 ///
 /// Errors: `ModelNotFound`, `NothingDeployed` (404), `VersionVanished`,
 /// `NotReleased` (409), `Store` (a missing key included).
 pub async fn resolve_device(
-    ports: &(impl Models + Stages + Resolutions + Keys + Clock),
+    ports: &(impl Models + Stages + Versions + Keys + Clock + ResolutionPlans),
     asked: &DeviceQuestion<'_>,
 ) -> Result<Envelope, RegistryError> {
-    let (assignment, release) = assign(ports, asked, true).await?;
-    // The key before anything is numbered: a deployment without one
-    // answers 503 and spends no resolution number.
-    let director = ports.director()?;
-    let (rows, number) = ports
-        .artifacts_and_next_resolution(asked.org, asked.model, &needed(&assignment))
-        .await?;
-    // The primary (row, then release), then the shadow: the same rows and
-    // missing-version answer as predict's routing.
-    let chosen = released(
-        asked,
-        release.as_ref(),
-        &row_of(asked, &rows, &assignment.version)?,
-    )?;
-    let shadow = assignment
+    let plan = plan(ports, asked.org, asked.model, asked.stage).await?;
+    let routed = route_on(ports, &plan, asked)?;
+    // The primary, then the shadow: the same order of refusals as predict.
+    let chosen = released(asked, routed.primary)?;
+    let shadow = routed
         .shadow
-        .as_deref()
-        .map(|version| released(asked, release.as_ref(), &row_of(asked, &rows, version)?))
+        .map(|planned| released(asked, planned))
         .transpose()?;
+    let assignment = routed.assignment;
+    let director = ports.director()?;
+    let now = ports.now_ms();
     let resolution = Resolution {
         kind: "outpost-resolution".into(),
         question: Question {
@@ -80,8 +77,8 @@ pub async fn resolve_device(
         digest: chosen.digest,
         length: chosen.length,
         shadow,
-        resolution_version: number,
-        expires: format_utc(ports.now_ms() + RESOLUTION_LIFETIME_MS),
+        resolution_version: resolution_version(routed.changed_at, now),
+        expires: format_utc(now + RESOLUTION_LIFETIME_MS),
     };
     let signed = resolution.to_signed();
     let signature = director.sign(&signed).map_err(StoreError::new)?;

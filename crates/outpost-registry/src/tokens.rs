@@ -3,6 +3,13 @@
 //! role and an optional lifetime (the secret shown once, only its hash
 //! stored), and revoked for good — each with its audit entry.
 
+/// How long a shell may trust a token row it read (ms): the most a
+/// revocation, expiry change or deletion committed elsewhere takes to stop
+/// the token on an isolate that read it earlier. A shell forgets an
+/// organisation's rows when it commits a change there itself, and never
+/// keeps an absent one (a new token works at once).
+pub const TOKEN_LIFETIME_MS: i64 = 5_000;
+
 use outpost_core::api::{CreateTokenRequest, InitRequest, TokenCreated, TokenRecord};
 use outpost_core::auth::{self, MintedToken, Role};
 use serde_json::json;

@@ -247,8 +247,15 @@ test("an older resolution after a newer one is refused with ROLLBACK, also by a 
     return Response.json(envelope);
   });
   const c = client({ store, fetch: keepFirst });
-  await c.resolve(model, "production");
-  await c.resolve(model, "production"); // a newer resolution is now trusted
+  const firstNumber = (await c.resolve(model, "production")).resolutionVersion;
+  // Answers drawn from one stage change are numbered by the whole seconds
+  // since it (outpost_core::trust::resolution_version): resolve until a
+  // strictly newer answer is trusted (about a second at most).
+  let newer = firstNumber;
+  for (let tries = 0; newer === firstNumber && tries < 2000; tries++) {
+    newer = (await c.resolve(model, "production")).resolutionVersion;
+  }
+  assert.ok(newer > firstNumber, `a newer resolution is now trusted (${newer} > ${firstNumber})`);
   const replayFirst = hostileFetch((url) => (url.includes("/resolve?") ? Response.json(first) : undefined));
   const err = await refusal(client({ store, fetch: replayFirst }).resolve(model, "production"));
   assert.equal(err.code, "ROLLBACK");

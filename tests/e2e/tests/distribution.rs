@@ -29,6 +29,7 @@ struct Fixture {
 struct Org {
     name: &'static str,
     keys: ReleaseKeys,
+    admin: Api,
     operator: Api,
     viewer: Api,
 }
@@ -72,6 +73,10 @@ const TESTS: &[(&str, Test)] = &[
         "python_tuf_client_interoperates",
         python_tuf_client_interoperates,
     ),
+    (
+        "resolves_read_nothing_and_changes_made_elsewhere_arrive_within_their_bounds",
+        resolves_read_nothing_and_changes_made_elsewhere_arrive_within_their_bounds,
+    ),
 ];
 
 /// Every scenario moves shared metadata or stages: one at a time.
@@ -88,6 +93,7 @@ const ALONE: &[&str] = &[
     "root_rotation_without_old_threshold",
     "release_below_threshold",
     "legitimate_model_rollback_is_accepted",
+    "resolves_read_nothing_and_changes_made_elsewhere_arrive_within_their_bounds",
 ];
 
 fn main() {
@@ -147,6 +153,7 @@ fn org(
     Ok(Org {
         name,
         keys,
+        admin,
         operator,
         viewer,
     })
@@ -680,5 +687,134 @@ fn python_tuf_client_interoperates(f: &Fixture) -> Result<(), Failed> {
     let server = re_signed_by_impostor(f, "/trust/timestamp.json", 77)?;
     let (ok, _, stderr) = tuf_client(&server.base_url, &f.edge, "fraud-detector/1.1.0")?;
     ensure!(!ok && stderr.contains("UnsignedMetadataError"), "{stderr}");
+    Ok(())
+}
+
+/// This Worker isolate's counters (`GET /v1/admin/isolate`).
+fn isolate_stats(f: &Fixture) -> Result<Value, Failed> {
+    let auth = format!("Bearer {}", f.worker.bootstrap_secret);
+    let reply = outpost_e2e::send(
+        "GET",
+        &f.worker.url("/v1/admin/isolate"),
+        &[("authorization", &auth)],
+        None,
+    )?;
+    expect_status(&reply, 200, "isolate stats")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Polls `probe` until it says yes; the time from `since` until then.
+fn arrives(
+    since: std::time::Instant,
+    what: &str,
+    mut probe: impl FnMut() -> Result<bool, Failed>,
+) -> Result<std::time::Duration, Failed> {
+    // Give up far beyond any bound, so a failure says how late it was.
+    while since.elapsed() < std::time::Duration::from_secs(60) {
+        if probe()? {
+            return Ok(since.elapsed());
+        }
+    }
+    Err(format!("{what} did not arrive within 60 s").into())
+}
+
+/// The hot path's promises, end to end: a steady stream of resolves costs
+/// no D1 statement beyond an occasional plan (DESIGN "Scale"), a stage move
+/// committed elsewhere (here: straight into D1, as another isolate's commit
+/// lands) reaches the answers within the plan lifetime, and a token revoked
+/// elsewhere stops working within the token lifetime.
+fn resolves_read_nothing_and_changes_made_elsewhere_arrive_within_their_bounds(
+    f: &Fixture,
+) -> Result<(), Failed> {
+    use outpost_registry::routing::PLAN_LIFETIME_MS;
+    let slack = std::time::Duration::from_millis(2_000); // request and process latency
+    f.edge.keys.release("fraud-detector", &["1.0.0", "1.1.0"])?;
+    let resolve_path = "/models/fraud-detector/resolve?stage=production&device=bound-1";
+    let resolved = || -> Result<Value, Failed> {
+        Ok(get_json(&f.edge.viewer, resolve_path)?["signed"].clone())
+    };
+    let first = resolved()?;
+    let serving = first["version"].as_str().unwrap_or_default().to_owned();
+    let other = if serving == "1.0.0" { "1.1.0" } else { "1.0.0" };
+
+    // Steady state: 200 resolves, a few statements at most (a plan redrawn
+    // when its lifetime ends, a token row read again), never a write.
+    let before = isolate_stats(f)?;
+    for _ in 0..200 {
+        resolved()?;
+    }
+    let after = isolate_stats(f)?;
+    let statements = after["d1_statements"].as_u64().unwrap_or(u64::MAX)
+        - before["d1_statements"].as_u64().unwrap_or(0);
+    let requests = after["requests"].as_u64().unwrap_or(0) - before["requests"].as_u64().unwrap_or(0);
+    ensure!(requests == 201, "one isolate answered them all: {requests} requests counted");
+    ensure!(
+        statements <= 6,
+        "200 resolves prepared {statements} D1 statements; a plan costs 2, a token row 1"
+    );
+
+    // A stage move committed elsewhere.
+    let head = f.worker.d1(
+        "SELECT seq, to_state FROM deployments WHERE org = 'edge' AND model = 'fraud-detector' \
+         AND stage = 'production' ORDER BY seq DESC LIMIT 1",
+    )?;
+    let seq = head[0]["seq"].as_i64().unwrap_or_default();
+    let from = head[0]["to_state"].as_str().unwrap_or_default().to_owned();
+    let moved = |seq: i64, from: &str, to: &str| -> Result<(), Failed> {
+        let to = serde_json::to_string(&outpost_core::lifecycle::StageState::single(to))
+            .map_err(|e| format!("{e}"))?;
+        f.worker.d1(&format!(
+            "INSERT INTO deployments (org, model, stage, seq, kind, from_state, to_state, actor, reason, at, forced) \
+             VALUES ('edge', 'fraud-detector', 'production', {}, 'promote', '{from}', '{to}', 'elsewhere', \
+             'the staleness bound test', {}, '[]')",
+            seq + 1,
+            now_ms()
+        ))?;
+        Ok(())
+    };
+    moved(seq, &from, other)?;
+    let written = std::time::Instant::now();
+    let took = arrives(written, "the promotion", || {
+        Ok(resolved()?["version"] == json!(other))
+    })?;
+    println!("a promotion made elsewhere reached the answers after {took:?}");
+    ensure!(
+        took <= std::time::Duration::from_millis(PLAN_LIFETIME_MS as u64) + slack,
+        "a promotion made elsewhere took {took:?} to reach the answers (bound {PLAN_LIFETIME_MS} ms)"
+    );
+    let newer = resolved()?;
+    ensure!(
+        newer["resolution_version"].as_u64() > first["resolution_version"].as_u64(),
+        "the answer after the move outnumbers the one before it: {newer} vs {first}"
+    );
+    // Put the stage back as it was (the other scenarios expect it).
+    let back = serde_json::to_string(&outpost_core::lifecycle::StageState::single(other))
+        .map_err(|e| format!("{e}"))?;
+    moved(seq + 1, &back, &serving)?;
+
+    // A token revoked elsewhere.
+    let (id, holder) = create_token(&f.edge.admin, "bound-probe", "viewer")?;
+    expect_status(&holder.get("/whoami")?, 200, "whoami before revocation")?;
+    f.worker.d1(&format!(
+        "UPDATE tokens SET revoked_at = {} WHERE org = 'edge' AND id = '{id}'",
+        now_ms()
+    ))?;
+    let written = std::time::Instant::now();
+    let took = arrives(written, "the revocation", || {
+        Ok(holder.get("/whoami")?.status == 401)
+    })?;
+    println!("a revocation made elsewhere stopped the token after {took:?}");
+    ensure!(
+        took <= std::time::Duration::from_millis(
+            outpost_registry::tokens::TOKEN_LIFETIME_MS as u64
+        ) + slack,
+        "a revocation made elsewhere took {took:?} to stop the token"
+    );
     Ok(())
 }

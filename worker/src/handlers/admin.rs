@@ -26,6 +26,19 @@ pub async fn admin_init(ctx: &Ctx, req: &mut Request) -> ApiResult<Response> {
     Ok(http::created(&response, &format!("/v1/orgs/{}", body.org))?)
 }
 
+/// `GET /v1/admin/isolate`: what the bench reads to count D1 statements
+/// per request in steady state.
+pub fn isolate_stats() -> ApiResult<Response> {
+    let (plans_kept, tokens_kept) = crate::isolate_cache::sizes();
+    let stats = outpost_core::api::IsolateStats {
+        requests: crate::requests_answered(),
+        d1_statements: crate::db::statements_prepared(),
+        plans_kept: plans_kept as u64,
+        tokens_kept: tokens_kept as u64,
+    };
+    Ok(http::json(&stats, 200)?)
+}
+
 /// `GET /v1/orgs/{org}`.
 pub async fn get_org(ctx: &Ctx) -> ApiResult<Response> {
     let org = ctx.org()?;

@@ -25,9 +25,12 @@ use outpost_core::lifecycle::{Stage, StageState};
 use outpost_core::signing::SigningKey;
 use outpost_core::trust::{Envelope, Targets};
 use outpost_core::version::PrimaryMetric;
+use std::rc::Rc;
+
 use outpost_registry::StoreError;
+use outpost_registry::routing::{ResolutionPlan, ResolutionPlans};
 use outpost_registry::ports::{
-    AuditEvent, Change, Clock, Commit, CommitError, Keys, Models, OnlineKey, Resolutions,
+    AuditEvent, Change, Clock, Commit, CommitError, Keys, Models, OnlineKey,
     StageHead, Stages, TrustFiles, TrustRole, VersionArtifact, Versions,
 };
 
@@ -144,15 +147,21 @@ impl Stages for D1Store<'_> {
         #[derive(serde::Deserialize)]
         struct HeadRow {
             state: Option<String>,
+            moved_at: Option<f64>,
             #[serde(default)]
             release: Option<String>,
+            #[serde(default)]
+            released_at: Option<f64>,
         }
-        // One round trip for the stage and, for resolve, the release.
+        // One round trip for the stage and, for plans, the release.
         let sql = if with_release {
-            "SELECT (SELECT to_state FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1) AS state,
-                    (SELECT body FROM trust_metadata WHERE org = ?1 AND role = 'targets' ORDER BY version DESC LIMIT 1) AS release"
+            "WITH head AS (SELECT to_state, at FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1),
+                  rel AS (SELECT body, created_at FROM trust_metadata WHERE org = ?1 AND role = 'targets' ORDER BY version DESC LIMIT 1)
+             SELECT (SELECT to_state FROM head) AS state, (SELECT at FROM head) AS moved_at,
+                    (SELECT body FROM rel) AS release, (SELECT created_at FROM rel) AS released_at"
         } else {
-            "SELECT (SELECT to_state FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1) AS state"
+            "WITH head AS (SELECT to_state, at FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1)
+             SELECT (SELECT to_state FROM head) AS state, (SELECT at FROM head) AS moved_at"
         };
         let statement = self
             .ctx
@@ -176,7 +185,16 @@ impl Stages for D1Store<'_> {
             })
             .transpose()
             .map_err(failed)?;
-        Ok(StageHead { state, release })
+        let changed_at = row
+            .moved_at
+            .map(as_i64)
+            .max(row.released_at.map(as_i64))
+            .unwrap_or(0);
+        Ok(StageHead {
+            state,
+            release,
+            changed_at,
+        })
     }
 }
 
@@ -192,48 +210,19 @@ impl Versions for D1Store<'_> {
     }
 }
 
-impl Resolutions for D1Store<'_> {
-    async fn artifacts_and_next_resolution(
+impl ResolutionPlans for D1Store<'_> {
+    fn kept_plan(
         &self,
         org: &str,
         model: &str,
-        versions: &[&str],
-    ) -> Result<(Vec<VersionArtifact>, u64), StoreError> {
-        let counter = self
-            .ctx
-            .db
-            .prepare(
-                "INSERT INTO counters (org, name, value) VALUES (?1, 'resolution', 1)
-                 ON CONFLICT (org, name) DO UPDATE SET value = value + 1 RETURNING value",
-            )
-            .bind(&[db::text(org)])
-            .map_err(failed)?;
-        let results = self
-            .ctx
-            .db
-            .batch(vec![
-                version_rows_statement(self.ctx, org, model, versions)?,
-                counter,
-            ])
-            .await
-            .map_err(failed)?;
-        let (Some(rows), Some(counter)) = (results.first(), results.get(1)) else {
-            return Err(StoreError::new("a D1 batch of two returned fewer results"));
-        };
-        #[derive(serde::Deserialize)]
-        struct Counter {
-            value: f64,
-        }
-        let number = counter
-            .results::<Counter>()
-            .map_err(failed)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::new("the resolution counter returned nothing"))?;
-        Ok((
-            artifacts(rows.results().map_err(failed)?)?,
-            as_i64(number.value) as u64,
-        ))
+        stage: Stage,
+        now_ms: i64,
+    ) -> Option<Rc<ResolutionPlan>> {
+        crate::isolate_cache::plan(org, model, stage, now_ms)
+    }
+
+    fn keep_plan(&self, org: &str, model: &str, stage: Stage, plan: Rc<ResolutionPlan>, now_ms: i64) {
+        crate::isolate_cache::keep_plan(org, model, stage, plan, now_ms);
     }
 }
 
@@ -572,6 +561,7 @@ impl Commit for D1Store<'_> {
             statements.extend(self.statements(org, change)?);
         }
         self.ctx.db.batch(statements).await.map_err(failed)?;
+        crate::isolate_cache::forget_org(org);
         Ok(())
     }
 
@@ -598,7 +588,11 @@ impl Commit for D1Store<'_> {
             outcome: outpost_core::audit::Outcome::Ok,
             details: event.details,
         };
-        match crate::store::audit::commit(self.ctx, event, statements).await {
+        let committed = crate::store::audit::commit(self.ctx, event, statements).await;
+        // Even a failed batch may have been applied (a lost answer): this
+        // isolate's plans and tokens of the organisation are read again.
+        crate::isolate_cache::forget_org(org);
+        match committed {
             Ok(_) => Ok(()),
             Err(crate::store::audit::CommitError::Statement(err))
                 if db::is_unique_violation(&err, "trust_metadata") =>

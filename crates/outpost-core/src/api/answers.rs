@@ -25,6 +25,20 @@ pub struct Health {
     pub version: String,
 }
 
+/// `GET /v1/admin/isolate` (bootstrap secret): counters of the isolate that
+/// answered, since it started. Each isolate keeps its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IsolateStats {
+    /// Requests answered, this one included.
+    pub requests: u64,
+    /// D1 statements prepared by requests (the cron's are not counted).
+    pub d1_statements: u64,
+    /// Resolution plans kept (`outpost_registry::routing::ResolutionPlan`).
+    pub plans_kept: u64,
+    /// Token rows kept.
+    pub tokens_kept: u64,
+}
+
 /// `GET /v1/orgs/{org}/whoami`: the token that made the request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WhoAmI {

@@ -36,7 +36,7 @@ pub use repository::{
 };
 pub use schema::{
     Envelope, MetaFile, MetaIndex, Question, ReleasedTarget, Resolution, RoleKeys, Root,
-    TargetFile, Targets, parse_target_file, target_path,
+    TargetFile, Targets, parse_target_file, resolution_version, target_path,
 };
 pub use state::{TrustedState, Verified, verify_artifact};
 pub use updater::{FileRequest, Step, UpdateError, Updater};

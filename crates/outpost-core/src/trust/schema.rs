@@ -127,9 +127,45 @@ pub struct Resolution {
     /// A shadow artifact to run alongside (telemetry only), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<ReleasedTarget>,
-    /// Increases with every resolution the director signs for this org.
+    /// Orders this question's resolutions: see [`resolution_version`]. A
+    /// device refuses one lower than the highest it has trusted for the
+    /// same organisation, model and stage.
     pub resolution_version: u64,
     pub expires: String,
+}
+
+/// How many seconds after a change [`resolution_version`] keeps counting.
+pub const RESOLUTION_SECONDS_COUNTED: i64 = 999;
+
+/// The number of a resolution, computed without any write: the time of the
+/// newest change the answer reflects (the stage's last move or the
+/// organisation's last release, whichever is later, in ms since the epoch)
+/// times 1 000, plus the whole seconds between that change and the issue,
+/// capped at [`RESOLUTION_SECONDS_COUNTED`].
+///
+/// Why a device can refuse an older answer with it (TUF's rollback rule,
+/// applied per question): every resolution drawn from a later change
+/// outnumbers every resolution drawn from an earlier one, however late the
+/// earlier one was issued (the seconds part is below 1 000, one ms step of
+/// the change time). So once a device has trusted an answer that reflects
+/// a promotion or rollback, no replayed answer and no answer from a stale
+/// cache that predates it is accepted. Answers drawn from the same change
+/// name the same stage state; among them the count of seconds orders them
+/// for the first ~16 minutes and equal numbers are accepted after that
+/// (each still expires an hour after issue).
+///
+/// Assumes change times increase, as the clocks that stamp them do; the
+/// result stays below 2^53 (exact as a JSON number in JavaScript) until
+/// the year 2255. A change time before the epoch counts as 0, and an issue
+/// time before the change adds nothing.
+pub fn resolution_version(changed_at_ms: i64, issued_at_ms: i64) -> u64 {
+    let changed = changed_at_ms.max(0);
+    let seconds = ((issued_at_ms - changed) / 1000).clamp(0, RESOLUTION_SECONDS_COUNTED);
+    // A version is at least 1 (the schema's rule), also for a change at 0.
+    (changed as u64)
+        .saturating_mul(1000)
+        .saturating_add(seconds as u64)
+        .max(1)
 }
 
 /// A model version as release metadata names it: the shadow of a resolution,

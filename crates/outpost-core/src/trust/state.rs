@@ -316,14 +316,12 @@ impl TrustedState {
             }
         }
         unexpired("resolution", &resolution.expires, now)?;
-        not_older(
-            "resolution",
-            self.highest("resolution"),
-            resolution.resolution_version,
-        )?;
+        // Numbered per question (see `schema::resolution_version`): one
+        // model's answers say nothing about another's.
+        let key = resolution_key(asked);
+        not_older("resolution", self.highest(&key), resolution.resolution_version)?;
         self.check_released(&resolution)?;
-        self.highest
-            .insert("resolution".into(), resolution.resolution_version);
+        self.highest.insert(key, resolution.resolution_version);
         Ok(Verified(resolution))
     }
 
@@ -379,4 +377,10 @@ pub fn verify_artifact(
 ) -> Result<(), TrustError> {
     received.expect(&resolution.0.digest, resolution.0.length)?;
     Ok(())
+}
+
+/// Where the highest trusted resolution number of one question is kept,
+/// beside the roles' versions (the device is the state's own).
+fn resolution_key(asked: &Question) -> String {
+    format!("resolution {}/{}@{}", asked.org, asked.model, asked.stage)
 }

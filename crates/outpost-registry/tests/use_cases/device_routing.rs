@@ -20,7 +20,11 @@ use outpost_core::trust::{Envelope, Resolution, TargetFile, Targets, target_path
 use outpost_registry::RegistryError;
 use outpost_registry::memory::{MemoryRegistry, NOW};
 use outpost_registry::resolve::{RESOLUTION_LIFETIME_MS, resolve_device};
-use outpost_registry::routing::{DeviceQuestion, Routed, route_device};
+use outpost_core::api::RollbackRequest;
+use outpost_core::auth::Role;
+use outpost_registry::ports::Actor;
+use outpost_registry::routing::{DeviceQuestion, PLAN_LIFETIME_MS, Routed, route_device};
+use outpost_registry::stages::rollback;
 use pollster::block_on;
 
 const ORG: &str = "acme";
@@ -132,17 +136,76 @@ fn resolve_signs_the_routed_released_version_with_the_director_key() {
 }
 
 #[test]
-fn resolution_numbers_increase_per_organisation() {
+fn resolution_numbers_follow_the_change_then_the_issue_time_and_nothing_is_written() {
     let registry = registry();
     registry.deploy(ORG, MODEL, Stage::Production, StageState::single("1.0.0"));
-    registry.set_release(ORG, release(&["1.0.0"]));
-    let numbers: Vec<u64> = (0..3)
-        .map(|_| {
-            signed(&resolve(&registry, &asked(Stage::Production, Some("dev-1"))).unwrap())
-                .resolution_version
-        })
-        .collect();
-    assert_eq!(numbers, [1, 2, 3]);
+    registry.set_release(ORG, release(&["1.0.0", "1.1.0"]));
+    // A resolve commits nothing: with every write failing it still answers.
+    registry.fail("commit");
+    let number_at = |now: i64| {
+        registry.set_now(now);
+        signed(&resolve(&registry, &asked(Stage::Production, Some("dev-1"))).unwrap())
+            .resolution_version
+    };
+    let change = NOW as u64 * 1000;
+    assert_eq!(number_at(NOW), change);
+    assert_eq!(number_at(NOW + 2_500), change + 2);
+    assert_eq!(number_at(NOW + 30 * 86_400_000), change + 999);
+    // A stage move 10 s after the release outnumbers every earlier answer.
+    registry.set_now(NOW + 10_000);
+    registry.deploy(ORG, MODEL, Stage::Production, StageState::single("1.1.0"));
+    let after_move = number_at(NOW + 10_000);
+    assert_eq!(after_move, (NOW + 10_000) as u64 * 1000);
+    assert!(after_move > change + 999);
+}
+
+#[test]
+fn a_kept_plan_answers_without_reading_until_its_lifetime_ends() {
+    let registry = registry();
+    registry.deploy(ORG, MODEL, Stage::Production, StageState::single("1.0.0"));
+    registry.set_release(ORG, release(&["1.0.0", "1.1.0"]));
+    registry.keep_plans();
+    let question = asked(Stage::Production, Some("dev-1"));
+    let version = || signed(&resolve(&registry, &question).unwrap()).version;
+    assert_eq!(version(), "1.0.0");
+    // A promotion made elsewhere (another isolate): this one's plan is kept…
+    registry.deploy(ORG, MODEL, Stage::Production, StageState::single("1.1.0"));
+    for port in ["stage_head", "version_artifacts", "model_exists"] {
+        registry.fail(port);
+    }
+    registry.set_now(NOW + PLAN_LIFETIME_MS);
+    assert_eq!(version(), "1.0.0", "answered from the kept plan, read nothing");
+    assert_eq!(route(&registry, &question).unwrap().primary.version, "1.0.0");
+    for port in ["stage_head", "version_artifacts", "model_exists"] {
+        registry.heal(port);
+    }
+    // …for no longer than its lifetime.
+    registry.set_now(NOW + PLAN_LIFETIME_MS + 1);
+    assert_eq!(version(), "1.1.0");
+    assert_eq!(route(&registry, &question).unwrap().primary.version, "1.1.0");
+}
+
+#[test]
+fn a_change_committed_here_is_answered_at_once() {
+    let registry = registry();
+    registry.set_release(ORG, release(&["1.0.0", "1.1.0"]));
+    registry.deploy(ORG, MODEL, Stage::Production, StageState::single("1.0.0"));
+    registry.deploy(ORG, MODEL, Stage::Production, StageState::single("1.1.0"));
+    registry.keep_plans();
+    let question = asked(Stage::Production, Some("dev-1"));
+    let version = || signed(&resolve(&registry, &question).unwrap()).version;
+    assert_eq!(version(), "1.1.0");
+    let actor = Actor::Caller {
+        token_id: "t1".into(),
+        name: "ops".into(),
+        role: Role::Operator,
+    };
+    let request = RollbackRequest {
+        version: None,
+        reason: "bad canary".into(),
+    };
+    block_on(rollback(&registry, ORG, &actor, MODEL, Stage::Production, &request)).unwrap();
+    assert_eq!(version(), "1.0.0", "the commit forgot the kept plan");
 }
 
 #[test]
@@ -308,7 +371,7 @@ fn a_shadow_equal_to_the_primary_is_no_shadow_in_either() {
 fn storage_failures_are_internal_and_say_nothing_of_the_cause() {
     for port in [
         "stage_head",
-        "artifacts_and_next_resolution",
+        "version_artifacts",
         "director",
         "routing_salt",
     ] {
