@@ -152,9 +152,20 @@ resolve_url="$base/v1/orgs/bench/models/model-3/resolve?stage=production&device=
 mlflow_url="http://127.0.0.1:$mlflow_port/api/2.0/mlflow/registered-models/alias?name=model-3&alias=production"
 curl -sf -H "Authorization: Bearer $token" "$resolve_url" >/dev/null
 curl -sf "$mlflow_url" >/dev/null
+isolate() { # FIELD of GET /v1/admin/isolate (the answering isolate's counters)
+  curl -sf -H "Authorization: Bearer $bootstrap" "$base/v1/admin/isolate" |
+    python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"
+}
 declare -A result
+statements_before=$(isolate d1_statements); requests_before=$(isolate requests)
 for c in 1 32; do
   result[outpost_$c]=$(load "outpost resolve" "$c" "$resolve_url" "Authorization: Bearer $token")
+done
+statements=$(( $(isolate d1_statements) - statements_before ))
+requests=$(( $(isolate requests) - requests_before - 1 ))
+per_thousand=$(echo "scale=2; 1000 * $statements / $requests" | bc -l | sed 's/^\./0./')
+say "D1 statements: $statements for $requests resolves ($per_thousand per 1 000)"
+for c in 1 32; do
   result[mlflow_$c]=$(load "mlflow alias" "$c" "$mlflow_url")
 done
 
@@ -199,8 +210,11 @@ cat >"$section" <<EOF
 ## Resolve vs MLflow alias lookup
 
 $models models × $versions versions in each registry. Outpost: \`GET …/models/model-3/resolve?stage=production&device=device-42\`
-against \`wrangler dev\` (workerd, local D1 and R2): token check, stage and rollout lookup, the
-release check, a resolution counter write, and an ed25519 signature per request. MLflow
+against \`wrangler dev\` (workerd, local D1 and R2): the token check and the stage's resolution plan
+(rollout, released digests) from the isolate's cache, the routing bucket, and an ed25519
+signature per request; D1 is read only when a kept plan or token row is older than 5 s. D1
+statements the Worker prepared during the Outpost runs: $statements for $requests resolves
+(**$per_thousand per 1 000**), no writes. MLflow
 $mlflow_version: \`GET /api/2.0/mlflow/registered-models/alias?name=model-3&alias=production\` against
 \`mlflow server\` (SQLite store, 1 worker). Load: \`wrk\`, ${seconds} s per cell.
 

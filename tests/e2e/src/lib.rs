@@ -340,6 +340,14 @@ impl LocalWorker {
 
 impl Drop for LocalWorker {
     fn drop(&mut self) {
+        // OUTPOST_E2E_LOGDIR: keep each Worker's log after the run.
+        if let Some(dir) = std::env::var_os("OUTPOST_E2E_LOGDIR") {
+            let _ = fs::create_dir_all(&dir);
+            let _ = fs::copy(
+                &self.log_path,
+                PathBuf::from(dir).join(format!("wrangler-{}-{}.log", self.label, std::process::id())),
+            );
+        }
         let group = -(self.child.id() as i32);
         // SAFETY: kill(2) on a process group we created; no memory involved.
         #[expect(unsafe_code, reason = "signalling the process group we spawned")]

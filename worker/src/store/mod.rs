@@ -75,33 +75,23 @@ fn artifacts(rows: Vec<VersionRow>) -> Result<Vec<VersionArtifact>, StoreError> 
     rows.into_iter().map(VersionRow::into_artifact).collect()
 }
 
-/// `SELECT version, digest, size` of one or two versions of a model.
+/// `SELECT version, digest, size` of some versions of a model (those that
+/// exist).
 fn version_rows_statement(
     ctx: &Ctx,
     org: &str,
     model: &str,
     versions: &[&str],
 ) -> Result<worker::D1PreparedStatement, StoreError> {
-    let (first, second) = match versions {
-        [one] => (*one, *one),
-        [one, two] => (*one, *two),
-        _ => {
-            return Err(StoreError::new(format!(
-                "version rows are read one or two at a time, not {}",
-                versions.len()
-            )));
-        }
-    };
+    // Any number of versions (a plan reads every arm and the shadow) as
+    // one bound JSON array: the SQL text never changes with the input.
+    let names = serde_json::to_string(versions).map_err(failed)?;
     ctx.db
         .prepare(
-            "SELECT version, digest, size FROM versions WHERE org = ?1 AND model = ?2 AND version IN (?3, ?4)",
+            "SELECT version, digest, size FROM versions
+             WHERE org = ?1 AND model = ?2 AND version IN (SELECT value FROM json_each(?3))",
         )
-        .bind(&[
-            db::text(org),
-            db::text(model),
-            db::text(first),
-            db::text(second),
-        ])
+        .bind(&[db::text(org), db::text(model), db::text(&names)])
         .map_err(failed)
 }
 
