@@ -24,6 +24,9 @@ pub struct Ctx {
     /// ms since the epoch, read once per request.
     pub now: i64,
     pub caller: Option<Caller>,
+    /// The request's execution context, for work that may finish after the
+    /// response (`waitUntil`); `None` outside a fetch (the cron).
+    pub background: Option<std::rc::Rc<worker::Context>>,
 }
 
 impl Ctx {
@@ -36,7 +39,17 @@ impl Ctx {
             db: crate::db::Db::new(db),
             now: worker::Date::now().as_millis() as i64,
             caller: None,
+            background: None,
         })
+    }
+
+    /// Runs `work` after the response has gone out, where the runtime
+    /// allows it (a fetch); elsewhere `work` is dropped, and it must only
+    /// be work that may be skipped (filling a cache).
+    pub fn after_response(&self, work: impl std::future::Future<Output = ()> + 'static) {
+        if let Some(context) = &self.background {
+            context.wait_until(work);
+        }
     }
 
     pub fn bucket(&self) -> ApiResult<worker::Bucket> {

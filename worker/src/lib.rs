@@ -52,6 +52,7 @@ pub(crate) fn requests_answered() -> u64 {
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let ctx = std::rc::Rc::new(ctx);
     // The method's own text: workers-rs reads unknown methods as GET.
     REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let method = req.inner().method();
@@ -68,7 +69,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
                     announces(matched.spec.route),
                 ));
             }
-            handle(&matched, &mut req, env.clone()).await
+            handle(&matched, &mut req, env.clone(), ctx.clone()).await
         }
         Dispatch::MethodNotAllowed(allowed) => Err(ApiError::from(Problem::method_not_allowed(
             &method, &path, &allowed,
@@ -116,7 +117,12 @@ fn announces(route: Route) -> bool {
     )
 }
 
-async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Response> {
+async fn handle(
+    matched: &Matched,
+    req: &mut Request,
+    env: Env,
+    context: std::rc::Rc<Context>,
+) -> ApiResult<Response> {
     // Probes and the API description need no database handle of their own.
     match matched.spec.route {
         Route::Healthz => return Ok(health::healthz()?),
@@ -126,6 +132,7 @@ async fn handle(matched: &Matched, req: &mut Request, env: Env) -> ApiResult<Res
         _ => {}
     }
     let mut ctx = Ctx::new(env)?;
+    ctx.background = Some(context);
     authn::authenticate(&mut ctx, req, matched).await?;
     if let (Some(class), Some(caller)) = (routes::rate_class(matched.spec.route), &ctx.caller) {
         for (limiter, key) in

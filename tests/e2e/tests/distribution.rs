@@ -77,6 +77,10 @@ const TESTS: &[(&str, Test)] = &[
         "resolves_read_nothing_and_changes_made_elsewhere_arrive_within_their_bounds",
         resolves_read_nothing_and_changes_made_elsewhere_arrive_within_their_bounds,
     ),
+    (
+        "repeat_downloads_come_from_the_cache_with_ranges_and_validators_intact",
+        repeat_downloads_come_from_the_cache_with_ranges_and_validators_intact,
+    ),
 ];
 
 /// Every scenario moves shared metadata or stages: one at a time.
@@ -94,6 +98,7 @@ const ALONE: &[&str] = &[
     "release_below_threshold",
     "legitimate_model_rollback_is_accepted",
     "resolves_read_nothing_and_changes_made_elsewhere_arrive_within_their_bounds",
+    "repeat_downloads_come_from_the_cache_with_ranges_and_validators_intact",
 ];
 
 fn main() {
@@ -816,5 +821,78 @@ fn resolves_read_nothing_and_changes_made_elsewhere_arrive_within_their_bounds(
         ) + slack,
         "a revocation made elsewhere took {took:?} to stop the token"
     );
+    Ok(())
+}
+
+/// DESIGN "Scale": immutable artifacts go through the Workers Cache API, so
+/// a repeat download reads nothing from R2, and what comes from the cache
+/// keeps RFC 9110's answers: the whole body, one range, several ranges,
+/// 304 on a matching validator. R2 reads are the isolate's own count.
+fn repeat_downloads_come_from_the_cache_with_ranges_and_validators_intact(
+    f: &Fixture,
+) -> Result<(), Failed> {
+    let bytes = fixture_bytes(RF1)?;
+    let viewer = &f.edge.viewer;
+    let url = viewer.org_url("/trust/targets/fraud-detector/1.0.0");
+    let auth = format!("Bearer {}", viewer.token);
+    let fetch = |extra: &[(&str, &str)]| -> Result<(outpost_e2e::Reply, u64), Failed> {
+        let before = isolate_stats(f)?["r2_reads"].as_u64().unwrap_or(0);
+        let mut headers = vec![("authorization", auth.as_str())];
+        headers.extend_from_slice(extra);
+        let reply = outpost_e2e::send("GET", &url, &headers, None)?;
+        let after = isolate_stats(f)?["r2_reads"].as_u64().unwrap_or(0);
+        Ok((reply, after - before))
+    };
+    // The first download reads R2 and fills the cache after its response;
+    // from then on no download of it reads R2.
+    let (first, _) = fetch(&[])?;
+    ensure!(first.status == 200 && first.bytes == bytes, "first download: {}", first.status);
+    let mut from_cache = None;
+    for _ in 0..50 {
+        let (reply, reads) = fetch(&[])?;
+        ensure!(reply.status == 200 && reply.bytes == bytes, "repeat download: {}", reply.status);
+        if reads == 0 {
+            from_cache = Some(reply);
+            break;
+        }
+    }
+    let whole = from_cache.ok_or("50 repeat downloads all read R2: nothing is cached")?;
+    let etag = first.header("etag").unwrap_or_default().to_owned();
+    for name in ["etag", "last-modified", "content-length", "accept-ranges", "cache-control"] {
+        ensure!(
+            whole.header(name) == first.header(name),
+            "{name}: {:?} from the cache, {:?} from R2",
+            whole.header(name),
+            first.header(name)
+        );
+    }
+
+    let (part, reads) = fetch(&[("range", "bytes=10-19")])?;
+    ensure!(part.status == 206, "one range: {} {}", part.status, part.body);
+    ensure!(part.bytes == bytes[10..20], "one range: the wrong bytes");
+    ensure!(
+        part.header("content-range") == Some(format!("bytes 10-19/{}", bytes.len()).as_str()),
+        "{:?}",
+        part.header("content-range")
+    );
+    ensure!(reads == 0, "a range of a cached artifact read R2 {reads} times");
+
+    let (parts, reads) = fetch(&[("range", "bytes=0-3,20-23")])?;
+    ensure!(parts.status == 206, "two ranges: {}", parts.status);
+    ensure!(
+        parts.content_type.starts_with("multipart/byteranges"),
+        "{}",
+        parts.content_type
+    );
+    let body = &parts.bytes;
+    let contains = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    ensure!(contains(&bytes[0..4]) && contains(&bytes[20..24]), "two ranges: the wrong bytes");
+    ensure!(reads == 0, "two ranges of a cached artifact read R2 {reads} times");
+
+    let (unchanged, reads) = fetch(&[("if-none-match", &etag)])?;
+    ensure!(unchanged.status == 304 && unchanged.bytes.is_empty(), "If-None-Match: {}", unchanged.status);
+    ensure!(reads == 0, "a 304 read R2");
+    let (refused, _) = fetch(&[("if-match", "\"sha256:0000\"")])?;
+    ensure!(refused.status == 412, "If-Match of another entity: {}", refused.status);
     Ok(())
 }

@@ -33,6 +33,7 @@ pub fn isolate_stats() -> ApiResult<Response> {
     let stats = outpost_core::api::IsolateStats {
         requests: crate::requests_answered(),
         d1_statements: crate::db::statements_prepared(),
+        r2_reads: crate::store::blobs::r2_reads(),
         plans_kept: plans_kept as u64,
         tokens_kept: tokens_kept as u64,
     };

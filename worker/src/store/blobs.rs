@@ -22,6 +22,89 @@ pub fn object_key(org: &str, digest: &Digest) -> String {
     format!("orgs/{org}/sha256/{}", digest.hex())
 }
 
+/// Artifacts bigger than this are not copied into the Workers Cache API
+/// (bytes): filling the cache streams a second R2 read, and each object
+/// there is capped by the platform (512 MB on most plans).
+const CACHED_UP_TO: u64 = 512 << 20;
+
+/// Objects read from R2 by this isolate's requests (`GET /v1/admin/isolate`).
+static R2_READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn r2_reads() -> u64 {
+    R2_READS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn counted_read() {
+    R2_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The Workers Cache API key of an artifact: a URL on a host nobody serves,
+/// by organisation and digest. Authorisation happens before any lookup,
+/// and content addressing means the bytes behind a key never change, so
+/// the copy is kept `immutable` (DESIGN "Scale": repeat downloads never
+/// touch R2). Caches are per data centre, and `workers.dev` has none: there
+/// every download reads R2.
+fn cache_url(org: &str, digest: &Digest) -> String {
+    format!("https://artifacts.outpost.invalid/orgs/{org}/sha256/{}", digest.hex())
+}
+
+/// The cached copy of an artifact (the whole of it, or one range, which the
+/// cache slices itself), if this data centre has one.
+async fn from_cache(
+    org: &str,
+    digest: &Digest,
+    range: Option<ByteRange>,
+) -> Option<ResponseBody> {
+    let headers = worker::Headers::new();
+    if let Some(range) = range {
+        headers
+            .set("range", &format!("bytes={}-{}", range.start, range.end))
+            .ok()?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_headers(headers);
+    let key = worker::Request::new_with_init(&cache_url(org, digest), &init).ok()?;
+    let cached = worker::Cache::default().get(&key, false).await.ok()??;
+    let expected = if range.is_some() { 206 } else { 200 };
+    (cached.status_code() == expected).then(|| cached.into_parts().1)
+}
+
+/// Copies an artifact of `size` bytes from R2 into the cache after the
+/// response (a second read of its own, so neither the response nor the
+/// isolate's memory waits on the copy). Skipped, never failed: the copy
+/// only saves later reads.
+fn fill_cache(ctx: &Ctx, org: &str, digest: &Digest, size: u64) {
+    if size > CACHED_UP_TO {
+        return;
+    }
+    let Ok(bucket) = bucket(ctx) else { return };
+    let (key, url) = (object_key(org, digest), cache_url(org, digest));
+    ctx.after_response(async move {
+        counted_read();
+        let Ok(Some(object)) = bucket.get(&key).execute().await else {
+            return;
+        };
+        let Some(body) = object.body().and_then(|body| body.response_body().ok()) else {
+            return;
+        };
+        let headers = worker::Headers::new();
+        let filled = headers
+            .set("content-length", &size.to_string())
+            .and_then(|()| headers.set("content-type", "application/octet-stream"))
+            .and_then(|()| headers.set("cache-control", "public, max-age=31536000, immutable"));
+        let Ok(response) = worker::Response::from_body(body) else {
+            return;
+        };
+        if filled.is_ok()
+            && let Err(err) = worker::Cache::default()
+                .put(url.as_str(), response.with_headers(headers))
+                .await
+        {
+            worker::console_warn!("caching an artifact failed: {err}");
+        }
+    });
+}
+
 #[derive(Debug, serde::Deserialize)]
 struct BlobRow {
     size: f64,
@@ -193,8 +276,12 @@ impl<'a> Blobs for D1Store<'a> {
         digest: &Digest,
         range: Option<ByteRange>,
     ) -> Result<Option<ResponseBody>, StoreError> {
+        if let Some(body) = from_cache(org, digest, range).await {
+            return Ok(Some(body));
+        }
         let bucket = bucket(self.ctx)?;
         let key = object_key(org, digest);
+        counted_read();
         let mut get = bucket.get(&key);
         if let Some(range) = range {
             get = get.range(worker::Range::OffsetWithLength {
@@ -208,6 +295,7 @@ impl<'a> Blobs for D1Store<'a> {
         let body = object
             .body()
             .ok_or_else(|| StoreError::new("R2 object without a body"))?;
+        fill_cache(self.ctx, org, digest, object.size());
         Ok(Some(body.response_body().map_err(failed)?))
     }
 
@@ -217,7 +305,12 @@ impl<'a> Blobs for D1Store<'a> {
         digest: &Digest,
         range: ByteRange,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(body) = from_cache(org, digest, Some(range)).await {
+            let mut response = worker::Response::from_body(body).map_err(failed)?;
+            return Ok(Some(response.bytes().await.map_err(failed)?));
+        }
         let key = object_key(org, digest);
+        counted_read();
         let object = bucket(self.ctx)?
             .get(&key)
             .range(worker::Range::OffsetWithLength {

@@ -33,6 +33,9 @@ pub struct IsolateStats {
     pub requests: u64,
     /// D1 statements prepared by requests (the cron's are not counted).
     pub d1_statements: u64,
+    /// Artifact objects read from R2 (downloads, ranges, model loads and
+    /// the copies that fill the Workers Cache API).
+    pub r2_reads: u64,
     /// Resolution plans kept (`outpost_registry::routing::ResolutionPlan`).
     pub plans_kept: u64,
     /// Token rows kept.
