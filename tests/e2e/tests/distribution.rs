@@ -894,5 +894,25 @@ fn repeat_downloads_come_from_the_cache_with_ranges_and_validators_intact(
     ensure!(reads == 0, "a 304 read R2");
     let (refused, _) = fetch(&[("if-match", "\"sha256:0000\"")])?;
     ensure!(refused.status == 412, "If-Match of another entity: {}", refused.status);
+
+    // Versioned trust metadata never changes either: once cached, serving
+    // it costs no D1 statement (the token row is kept by the isolate).
+    let statements = || -> Result<u64, Failed> {
+        Ok(isolate_stats(f)?["d1_statements"].as_u64().unwrap_or(0))
+    };
+    let first = viewer.get("/trust/1.root.json")?;
+    ensure!(first.status == 200, "1.root.json: {}", first.status);
+    let mut cached = false;
+    for _ in 0..50 {
+        let before = statements()?;
+        let again = viewer.get("/trust/1.root.json")?;
+        let read = statements()? - before;
+        ensure!(again.status == 200 && again.json()? == first.json()?, "1.root.json changed");
+        if read == 0 {
+            cached = true;
+            break;
+        }
+    }
+    ensure!(cached, "50 reads of 1.root.json all read D1");
     Ok(())
 }

@@ -55,18 +55,8 @@ async fn from_cache(
     digest: &Digest,
     range: Option<ByteRange>,
 ) -> Option<ResponseBody> {
-    let headers = worker::Headers::new();
-    if let Some(range) = range {
-        headers
-            .set("range", &format!("bytes={}-{}", range.start, range.end))
-            .ok()?;
-    }
-    let mut init = worker::RequestInit::new();
-    init.with_headers(headers);
-    let key = worker::Request::new_with_init(&cache_url(org, digest), &init).ok()?;
-    let cached = worker::Cache::default().get(&key, false).await.ok()??;
-    let expected = if range.is_some() { 206 } else { 200 };
-    (cached.status_code() == expected).then(|| cached.into_parts().1)
+    let range = range.map(|r| format!("bytes={}-{}", r.start, r.end));
+    super::edge_cache::get(&cache_url(org, digest), range.as_deref()).await
 }
 
 /// Copies an artifact of `size` bytes from R2 into the cache after the
@@ -87,21 +77,7 @@ fn fill_cache(ctx: &Ctx, org: &str, digest: &Digest, size: u64) {
         let Some(body) = object.body().and_then(|body| body.response_body().ok()) else {
             return;
         };
-        let headers = worker::Headers::new();
-        let filled = headers
-            .set("content-length", &size.to_string())
-            .and_then(|()| headers.set("content-type", "application/octet-stream"))
-            .and_then(|()| headers.set("cache-control", "public, max-age=31536000, immutable"));
-        let Ok(response) = worker::Response::from_body(body) else {
-            return;
-        };
-        if filled.is_ok()
-            && let Err(err) = worker::Cache::default()
-                .put(url.as_str(), response.with_headers(headers))
-                .await
-        {
-            worker::console_warn!("caching an artifact failed: {err}");
-        }
+        super::edge_cache::put(&url, body, Some(size), "application/octet-stream").await;
     });
 }
 

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod audit_log;
 pub mod blobs;
+mod edge_cache;
 pub mod cron;
 pub mod guardrails;
 pub mod health;
@@ -278,6 +279,15 @@ impl TrustFiles for D1Store<'_> {
         role: TrustRole,
         version: u64,
     ) -> Result<Option<Envelope>, StoreError> {
+        // A version of a role never changes once stored (no row is updated
+        // or deleted), so its text is kept in the edge cache.
+        let url = format!(
+            "https://trust.outpost.invalid/orgs/{org}/{version}.{}.json",
+            role.as_str()
+        );
+        if let Some(bytes) = edge_cache::get_bytes(&url).await {
+            return Ok(Some(serde_json::from_slice(&bytes).map_err(failed)?));
+        }
         let statement = self
             .ctx
             .db
@@ -286,12 +296,21 @@ impl TrustFiles for D1Store<'_> {
             )
             .bind(&[db::text(org), db::text(role.as_str()), db::int(version as i64)])
             .map_err(failed)?;
-        Ok(db::first::<TrustRow>(&statement)
-            .await
-            .map_err(failed)?
-            .map(TrustRow::parse)
-            .transpose()?
-            .map(|(_, envelope)| envelope))
+        let Some(row) = db::first::<TrustRow>(&statement).await.map_err(failed)? else {
+            return Ok(None);
+        };
+        let text = row.body.clone();
+        self.ctx.after_response(async move {
+            let length = text.len() as u64;
+            edge_cache::put(
+                &url,
+                worker::ResponseBody::Body(text.into_bytes()),
+                Some(length),
+                "application/json",
+            )
+            .await;
+        });
+        Ok(Some(row.parse()?.1))
     }
 }
 
