@@ -106,7 +106,10 @@ for m in $(seq 1 "$models"); do
   "$outpost" model create "model-$m" >/dev/null
   names=()
   for v in $(seq 1 "$versions"); do
-    head -c 4096 /dev/urandom >"$work/artifacts/m$m-v$v.bin"
+    # Opaque bytes that no scanner takes for a pickle or a zip (a NUL
+    # first is neither): random bytes sometimes start like a pickle, and an
+    # unscannable pickle is refused at the staging gate, as it should be.
+    { printf '\0OUTPOST-BENCH'; head -c 4082 /dev/urandom; } >"$work/artifacts/m$m-v$v.bin"
     "$outpost" push "model-$m" "$work/artifacts/m$m-v$v.bin" --version "1.$v.0" >/dev/null
     names+=("1.$v.0")
   done

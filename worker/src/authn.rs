@@ -105,11 +105,12 @@ async fn load_token(ctx: &Ctx, id: &str) -> ApiResult<Option<std::rc::Rc<TokenRo
     if let Some(row) = crate::isolate_cache::token(id, ctx.now) {
         return Ok(Some(row));
     }
+    let epoch = crate::isolate_cache::epoch();
     let Some(row) = crate::store::admin::token_by_id(ctx, id).await? else {
         return Ok(None);
     };
     let row = std::rc::Rc::new(row);
-    crate::isolate_cache::keep_token(row.clone(), ctx.now);
+    crate::isolate_cache::keep_token(row.clone(), ctx.now, epoch);
     Ok(Some(row))
 }
 

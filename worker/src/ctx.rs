@@ -27,6 +27,9 @@ pub struct Ctx {
     /// The request's execution context, for work that may finish after the
     /// response (`waitUntil`); `None` outside a fetch (the cron).
     pub background: Option<std::rc::Rc<worker::Context>>,
+    /// The request's host (edge cache keys live under it); `None` outside
+    /// a fetch.
+    pub host: Option<String>,
 }
 
 impl Ctx {
@@ -40,6 +43,7 @@ impl Ctx {
             now: worker::Date::now().as_millis() as i64,
             caller: None,
             background: None,
+            host: None,
         })
     }
 

@@ -35,6 +35,16 @@ thread_local! {
         RefCell::new(LruCache::new(CAPACITY));
     static TOKENS: RefCell<LruCache<String, (i64, Rc<TokenRow>)>> =
         RefCell::new(LruCache::new(CAPACITY));
+    /// How many times this isolate has forgotten (committed a change):
+    /// a read that began before a forget is not kept after it, so a
+    /// revocation or move made here can never be undone by a request that
+    /// was reading the old row meanwhile.
+    static FORGETS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The forget count now: take it before a read, pass it to `keep_*`.
+pub fn epoch() -> u64 {
+    FORGETS.with(std::cell::Cell::get)
 }
 
 /// A plan drawn no more than [`PLAN_LIFETIME_MS`] before `now`.
@@ -43,9 +53,7 @@ pub fn plan(org: &str, model: &str, stage: Stage, now: i64) -> Option<Rc<Resolut
     PLANS.with(|plans| {
         let mut plans = plans.borrow_mut();
         match plans.get(&key) {
-            Some((drawn, plan)) if now - *drawn <= PLAN_LIFETIME_MS && now >= *drawn => {
-                Some(plan.clone())
-            }
+            Some((drawn, plan)) if now - *drawn <= PLAN_LIFETIME_MS => Some(plan.clone()),
             Some(_) => {
                 plans.pop(&key);
                 None
@@ -55,7 +63,20 @@ pub fn plan(org: &str, model: &str, stage: Stage, now: i64) -> Option<Rc<Resolut
     })
 }
 
-pub fn keep_plan(org: &str, model: &str, stage: Stage, plan: Rc<ResolutionPlan>, now: i64) {
+/// Keeps a plan drawn at `now` by a read that began at `epoch`, unless
+/// this isolate has committed a change since, or the plan is for a model
+/// that does not exist (any name in a URL would otherwise take a place).
+pub fn keep_plan(
+    org: &str,
+    model: &str,
+    stage: Stage,
+    plan: Rc<ResolutionPlan>,
+    now: i64,
+    epoch: u64,
+) {
+    if epoch != self::epoch() || matches!(*plan, ResolutionPlan::UnknownModel) {
+        return;
+    }
     PLANS.with(|plans| {
         plans
             .borrow_mut()
@@ -68,9 +89,7 @@ pub fn token(id: &str, now: i64) -> Option<Rc<TokenRow>> {
     TOKENS.with(|tokens| {
         let mut tokens = tokens.borrow_mut();
         match tokens.get(id) {
-            Some((read, row)) if now - *read <= TOKEN_LIFETIME_MS && now >= *read => {
-                Some(row.clone())
-            }
+            Some((read, row)) if now - *read <= TOKEN_LIFETIME_MS => Some(row.clone()),
             Some(_) => {
                 tokens.pop(id);
                 None
@@ -80,7 +99,12 @@ pub fn token(id: &str, now: i64) -> Option<Rc<TokenRow>> {
     })
 }
 
-pub fn keep_token(row: Rc<TokenRow>, now: i64) {
+/// Keeps a token row read at `now` by a read that began at `epoch`,
+/// unless this isolate has committed a change since.
+pub fn keep_token(row: Rc<TokenRow>, now: i64, epoch: u64) {
+    if epoch != self::epoch() {
+        return;
+    }
     TOKENS.with(|tokens| {
         tokens.borrow_mut().put(row.id.clone(), (now, row));
     });
@@ -89,6 +113,7 @@ pub fn keep_token(row: Rc<TokenRow>, now: i64) {
 /// Forgets every plan and token row of `org`: called after this isolate
 /// commits a change there (a stage move, a release, a revocation, …).
 pub fn forget_org(org: &str) {
+    FORGETS.with(|forgets| forgets.set(forgets.get() + 1));
     PLANS.with(|plans| {
         let mut plans = plans.borrow_mut();
         let stale: Vec<PlanKey> = plans

@@ -133,6 +133,11 @@ async fn handle(
     }
     let mut ctx = Ctx::new(env)?;
     ctx.background = Some(context);
+    ctx.host = req
+        .url()
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned));
+    ctx.db.count_statements();
     authn::authenticate(&mut ctx, req, matched).await?;
     if let (Some(class), Some(caller)) = (routes::rate_class(matched.spec.route), &ctx.caller) {
         for (limiter, key) in
@@ -141,7 +146,27 @@ async fn handle(
             ratelimit::draw(&ctx.env, ctx.now, limiter, key).await?;
         }
     }
-    match matched.spec.route {
+    // D1 sessions (read replicas, read-your-writes by bookmark) for every
+    // route of an organisation, once the caller is known (the token row is
+    // read at the primary, through the plain binding).
+    let org_route = matches!(matched.spec.access, routes::Access::Org(_));
+    if org_route {
+        let bookmark = req.headers().get(db::BOOKMARK_HEADER).ok().flatten();
+        if let Some(bookmark) = &bookmark
+            && !db::is_bookmark(bookmark)
+        {
+            return Err(ApiError::bad_request(format!(
+                "{}: `{bookmark}` is not a D1 bookmark (send back the value a previous answer carried, or nothing)",
+                db::BOOKMARK_HEADER
+            )));
+        }
+        let writes = !matches!(
+            matched.spec.method,
+            worker::Method::Get | worker::Method::Head
+        );
+        ctx.db.open_session(bookmark.as_deref(), writes);
+    }
+    let answer = match matched.spec.route {
         Route::Healthz | Route::Readyz | Route::OpenApi | Route::DeploymentKeys => {
             Err(ApiError::internal("unreachable"))
         }
@@ -202,7 +227,13 @@ async fn handle(
         Route::DeleteWebhook => webhooks::delete_webhook(&ctx, matched).await,
         Route::ListDeliveries => webhooks::list_deliveries(&ctx, req, matched).await,
         Route::Metrics => metrics::metrics(&ctx).await,
+    };
+    // The session's newest bookmark, for a client that must read at least
+    // what this answer saw.
+    if let (Ok(response), Some(bookmark)) = (&answer, ctx.db.bookmark()) {
+        response.headers().set(db::BOOKMARK_HEADER, &bookmark)?;
     }
+    answer
 }
 
 #[event(scheduled)]

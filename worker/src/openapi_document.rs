@@ -266,6 +266,13 @@ impl<'g> Operation<'g> {
             Access::Org(role) => {
                 operation["security"] = json!([{"token": []}]);
                 operation["x-outpost-role"] = json!(role.as_str());
+                if let Some(parameters) = operation["parameters"].as_array_mut() {
+                    parameters.push(json!({
+                        "name": crate::db::BOOKMARK_HEADER, "in": "header", "required": false,
+                        "schema": {"type": "string", "pattern": crate::db::BOOKMARK_PATTERN},
+                        "description": "A D1 Sessions API bookmark an earlier answer carried: this request reads at least what that one saw (read-your-writes across requests)",
+                    }));
+                }
             }
         }
         operation
@@ -936,6 +943,22 @@ mod tests {
             query::METRIC_NAME_PATTERN,
             |s| query::validate_metric_name(s).is_ok(),
             &names,
+        );
+
+        let bookmarks = with(
+            strings("0af-gA ", 4),
+            &[
+                "00000001-00000002-00004f95-88ad2ae8d67b6d0fc0a0226d9e1d72c5",
+                &"a".repeat(64),
+                &"a".repeat(65),
+                "1-2-3-4-5-6-7-8",
+                "1-2-3-4-5-6-7-8-9",
+            ],
+        );
+        agree(
+            crate::db::BOOKMARK_PATTERN,
+            crate::db::is_bookmark,
+            &bookmarks,
         );
 
         let versions = with(

@@ -15,7 +15,10 @@
 //!
 //! Limit: the part of a struct under `#[serde(flatten)]` is buffered by
 //! serde itself and read with serde's own rules (a struct from an array
-//! included); `FeatureProfile`'s shape is the one such part in a body.
+//! included); `FeatureProfile`'s shape is the one such part in a body. Its
+//! integer fields are covered by [`integral_floats_as_integers`], which the
+//! reference profile's route applies first (that body has no field typed
+//! `Value`, so no number there must keep its spelling).
 
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess,
@@ -24,6 +27,28 @@ use serde::de::{
 use serde_json::{Map, Value};
 
 /// `value` as a `T`, objects only where `T` has a struct or a map.
+/// Rewrites every float with no fractional part within the 64-bit integer
+/// ranges as that integer, at any depth: what [`from_value`] does for
+/// integer fields, for bodies whose integers serde reads from a buffer
+/// (`#[serde(flatten)]`). Only for bodies without `Value`-typed fields.
+pub fn integral_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(x) = n.as_f64().filter(|x| x.fract() == 0.0) {
+                // 2^64 and -2^63 are exact doubles: the bounds are exact.
+                if (0.0..18_446_744_073_709_551_616.0).contains(&x) {
+                    *value = Value::from(x as u64);
+                } else if (-9_223_372_036_854_775_808.0..0.0).contains(&x) {
+                    *value = Value::from(x as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
+}
+
 pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, serde_json::Error> {
     T::deserialize(Strict(value))
 }
@@ -301,6 +326,28 @@ mod tests {
     use super::*;
     use outpost_core::api::{ModelPolicies, RegisterVersionRequest, RolloutRequest};
     use serde_json::json;
+
+    #[test]
+    fn a_profile_takes_integral_floats_under_its_flattened_shape() {
+        let mut body = json!({"rows": 4.0, "features": [{
+            "name": "amount", "count": 4.0, "missing": 0, "kind": "numerical",
+            "edges": [1.5], "histogram": [2.0, 2], "median": 1.5, "sample": [1.0, 2.0],
+            "summary": {"count": 4.0, "sum": 6.0, "sum_squares": 10.0, "min": 1.0, "max": 2.0}
+        }]});
+        assert!(
+            from_value::<outpost_core::profile::ReferenceProfile>(&body).is_err(),
+            "serde's buffer"
+        );
+        integral_floats_as_integers(&mut body);
+        let profile: outpost_core::profile::ReferenceProfile = from_value(&body).unwrap();
+        assert_eq!(profile.rows, 4);
+        // Floats keep their value where a float is expected, and a fraction
+        // stays a float (refused where an integer is expected).
+        assert_eq!(body["features"][0]["edges"], json!([1.5]));
+        let mut fraction = json!({"histogram": [2.5]});
+        integral_floats_as_integers(&mut fraction);
+        assert_eq!(fraction, json!({"histogram": [2.5]}));
+    }
 
     #[test]
     fn structs_come_only_from_objects_at_every_depth() {

@@ -21,14 +21,14 @@ use outpost_core::version::{ArtifactFormat, PrimaryMetric};
 use serde_json::Value;
 
 use crate::error::StoreError;
-use crate::routing::{PLAN_LIFETIME_MS, ResolutionPlan, ResolutionPlans};
 use crate::ports::{
     Arrival, AttemptOutcome, AuditEvent, BlobFacts, Blobs, Change, Clock, Commit, CommitError,
     Deployments, DueDelivery, GateFacts, Inspection, Keys, Models, OnlineKey, OpenUpload, Outbox,
-    Policies, Profiles, Received, Rehashed, Runtime, Sender, StageHead, Stages,
-    Telemetry, Tokens, TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails,
-    Versions, WebhookEndpoint, Webhooks,
+    Policies, Profiles, Received, Rehashed, Runtime, Sender, StageHead, Stages, Telemetry, Tokens,
+    TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions, WebhookEndpoint,
+    Webhooks,
 };
+use crate::routing::{PLAN_LIFETIME_MS, ResolutionPlan, ResolutionPlans};
 
 type ModelKey = (String, String);
 /// A stage's guardrails: the canary watched, since when (ms), the policy.
@@ -685,14 +685,15 @@ impl Stages for MemoryRegistry {
         with_release: bool,
     ) -> Result<StageHead, StoreError> {
         self.check("stage_head")?;
-        let head = self.history(org, model, stage).pop();
+        let mut history = self.history(org, model, stage);
+        // Like the Worker's query: the latest time in the whole history.
+        let moved_at = history.iter().map(|h| h.at).max();
+        let head = history.pop();
         let release = with_release
             .then(|| self.releases.borrow().get(org).cloned())
             .flatten();
         Ok(StageHead {
-            changed_at: head
-                .as_ref()
-                .map(|h| h.at)
+            changed_at: moved_at
                 .max(release.as_ref().map(|(_, at)| *at))
                 .unwrap_or(0),
             state: head.map(|h| h.to),
@@ -728,7 +729,14 @@ impl ResolutionPlans for MemoryRegistry {
         (now_ms - drawn <= PLAN_LIFETIME_MS).then(|| plan.clone())
     }
 
-    fn keep_plan(&self, org: &str, model: &str, stage: Stage, plan: Rc<ResolutionPlan>, now_ms: i64) {
+    fn keep_plan(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+        plan: Rc<ResolutionPlan>,
+        now_ms: i64,
+    ) {
         if let Some(plans) = self.plans.borrow_mut().as_mut() {
             plans.insert((org.to_owned(), model.to_owned(), stage), (now_ms, plan));
         }

@@ -12,7 +12,9 @@ use outpost_core::trust::{Envelope, Question, ReleasedTarget, Resolution, resolu
 
 use crate::error::{RegistryError, StoreError};
 use crate::ports::{Clock, Keys, Models, Stages, Versions};
-use crate::routing::{DeviceQuestion, PlannedVersion, ResolutionPlans, plan, route_on};
+use crate::routing::{
+    DeviceQuestion, PlannedVersion, ResolutionPlan, ResolutionPlans, plan, route_on,
+};
 
 /// Resolutions are short-lived: a device re-resolves, it does not cache.
 pub const RESOLUTION_LIFETIME_MS: i64 = 3_600_000;
@@ -53,15 +55,22 @@ pub async fn resolve_device(
     asked: &DeviceQuestion<'_>,
 ) -> Result<Envelope, RegistryError> {
     let plan = plan(ports, asked.org, asked.model, asked.stage).await?;
+    // The order of refusals: an unknown model or empty stage (404), then a
+    // deployment without its key (503), then the primary's row and release,
+    // then the shadow's (409).
+    let director = match plan.as_ref() {
+        ResolutionPlan::Deployed { .. } => Some(ports.director()?),
+        _ => None,
+    };
     let routed = route_on(ports, &plan, asked)?;
-    // The primary, then the shadow: the same order of refusals as predict.
     let chosen = released(asked, routed.primary)?;
     let shadow = routed
         .shadow
-        .map(|planned| released(asked, planned))
+        .map(|planned| released(asked, planned?))
         .transpose()?;
     let assignment = routed.assignment;
-    let director = ports.director()?;
+    let director =
+        director.ok_or_else(|| StoreError::new("routed on a plan with nothing deployed"))?;
     let now = ports.now_ms();
     let resolution = Resolution {
         kind: "outpost-resolution".into(),

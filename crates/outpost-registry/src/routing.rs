@@ -91,7 +91,14 @@ pub trait ResolutionPlans {
         now_ms: i64,
     ) -> Option<Rc<ResolutionPlan>>;
     /// Keeps a plan drawn at `now_ms`.
-    fn keep_plan(&self, org: &str, model: &str, stage: Stage, plan: Rc<ResolutionPlan>, now_ms: i64);
+    fn keep_plan(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+        plan: Rc<ResolutionPlan>,
+        now_ms: i64,
+    );
 }
 
 /// Draws a stage's plan from storage: the stage head with the release (one
@@ -161,11 +168,13 @@ pub async fn plan(
 }
 
 /// A device routed on a plan: its assignment, what it runs and its shadow
-/// (borrowed from the plan), and the plan's change time.
+/// (borrowed from the plan; the shadow's row, or the refusal if it has
+/// vanished, left to the caller to check in its own order), and the plan's
+/// change time.
 pub(crate) struct RoutedOnPlan<'p> {
     pub assignment: Assignment,
     pub primary: &'p PlannedVersion,
-    pub shadow: Option<&'p PlannedVersion>,
+    pub shadow: Option<Result<&'p PlannedVersion, RegistryError>>,
     pub changed_at: i64,
 }
 
@@ -219,7 +228,7 @@ pub(crate) fn route_on<'p>(
             })
     };
     let primary = row(&assignment.version)?;
-    let shadow = assignment.shadow.as_deref().map(row).transpose()?;
+    let shadow = assignment.shadow.as_deref().map(row);
     Ok(RoutedOnPlan {
         assignment,
         primary,
@@ -239,9 +248,10 @@ pub async fn route_device(
 ) -> Result<Routed, RegistryError> {
     let plan = plan(ports, asked.org, asked.model, asked.stage).await?;
     let routed = route_on(ports, &plan, asked)?;
+    let shadow = routed.shadow.transpose()?;
     Ok(Routed {
         primary: routed.primary.artifact.clone(),
-        shadow: routed.shadow.map(|s| s.artifact.clone()),
+        shadow: shadow.map(|s| s.artifact.clone()),
         assignment: routed.assignment,
     })
 }

@@ -84,7 +84,12 @@ pub async fn append_move(
             to,
             actor: m.actor.history_name().to_owned(),
             reason: m.reason.to_owned(),
-            at: ports.now_ms(),
+            // Strictly after the entry it follows, whatever this request's
+            // clock says (a slow request may commit after a later one):
+            // resolution numbers are ordered by this time.
+            at: ports
+                .now_ms()
+                .max(head.as_ref().map_or(i64::MIN, |h| h.at.saturating_add(1))),
             forced: m.forced.to_vec(),
         };
         let mut changes = vec![

@@ -345,7 +345,11 @@ impl Drop for LocalWorker {
             let _ = fs::create_dir_all(&dir);
             let _ = fs::copy(
                 &self.log_path,
-                PathBuf::from(dir).join(format!("wrangler-{}-{}.log", self.label, std::process::id())),
+                PathBuf::from(dir).join(format!(
+                    "wrangler-{}-{}.log",
+                    self.label,
+                    std::process::id()
+                )),
             );
         }
         let group = -(self.child.id() as i32);

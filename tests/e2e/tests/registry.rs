@@ -1753,17 +1753,26 @@ fn fifty_concurrent_registrations_make_one_version(f: &Fixture) -> Result<(), Fa
                     "fraud-detector",
                     json!({"version": "5.0.0", "digest": digest, "size": size}),
                 )
-                .map(|reply| reply.status)
-                .unwrap_or(0)
+                .map(|reply| (reply.status, reply.body))
+                .unwrap_or((0, String::new()))
             })
         })
         .collect();
-    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap_or(0)).collect();
+    let replies: Vec<(u16, String)> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or((0, String::new())))
+        .collect();
+    let statuses: Vec<u16> = replies.iter().map(|(s, _)| *s).collect();
     let created = statuses.iter().filter(|&&s| s == 201).count();
     let conflicts = statuses.iter().filter(|&&s| s == 409).count();
+    // Any other answer, with its body (a rare 503 here is not explained yet).
+    let others: std::collections::BTreeSet<&(u16, String)> = replies
+        .iter()
+        .filter(|(s, _)| *s != 201 && *s != 409)
+        .collect();
     ensure!(
         created == 1 && conflicts == 49,
-        "201×{created}, 409×{conflicts}: {statuses:?}\n{}",
+        "201×{created}, 409×{conflicts}: {statuses:?}\nother answers: {others:?}\n{}",
         f.worker.log()
     );
     let rows = f.worker.d1("SELECT version FROM versions WHERE org = 'acme' AND model = 'fraud-detector' AND version = '5.0.0'")?;

@@ -20,7 +20,15 @@ use outpost_registry::profiles::{self, Stored};
 /// reference is as immutable as the version).
 pub async fn put_reference(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
     let (model, version) = (matched.param("model"), matched.param("version"));
-    let profile: ReferenceProfile = http::read_json(req).await?;
+    // Integer fields under the profile's `#[serde(flatten)]` shape read
+    // `3.0` as 3 too (strict_json's limit).
+    let mut body: serde_json::Value = http::read_json(req).await?;
+    crate::strict_json::integral_floats_as_integers(&mut body);
+    let profile: ReferenceProfile = crate::strict_json::from_value(&body).map_err(|err| {
+        ApiError::bad_request(format!(
+            "the request body is not valid JSON for this route: {err}"
+        ))
+    })?;
     let org = ctx.org()?;
     let names: Vec<String> = profile.features.iter().map(|f| f.name.clone()).collect();
     let rows = profile.rows;

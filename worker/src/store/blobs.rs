@@ -23,9 +23,9 @@ pub fn object_key(org: &str, digest: &Digest) -> String {
 }
 
 /// Artifacts bigger than this are not copied into the Workers Cache API
-/// (bytes): filling the cache streams a second R2 read, and each object
-/// there is capped by the platform (512 MB on most plans).
-const CACHED_UP_TO: u64 = 512 << 20;
+/// (bytes): the copy is a second R2 read streamed into the cache after the
+/// response, and must finish within the time `waitUntil` grants.
+const CACHED_UP_TO: u64 = 128 << 20;
 
 /// Objects read from R2 by this isolate's requests (`GET /v1/admin/isolate`).
 static R2_READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -38,46 +38,54 @@ fn counted_read() {
     R2_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// The Workers Cache API key of an artifact: a URL on a host nobody serves,
-/// by organisation and digest. Authorisation happens before any lookup,
-/// and content addressing means the bytes behind a key never change, so
-/// the copy is kept `immutable` (DESIGN "Scale": repeat downloads never
-/// touch R2). Caches are per data centre, and `workers.dev` has none: there
-/// every download reads R2.
-fn cache_url(org: &str, digest: &Digest) -> String {
-    format!("https://artifacts.outpost.invalid/orgs/{org}/sha256/{}", digest.hex())
+thread_local! {
+    /// Cache keys this isolate is filling now: one copy per artifact at a
+    /// time, however many downloads miss together.
+    static FILLING: RefCell<std::collections::HashSet<String>> = RefCell::default();
+}
+
+/// The edge cache key of an artifact (content addressing: the bytes behind
+/// it never change, DESIGN "Scale": repeat downloads never touch R2).
+fn cache_key(ctx: &Ctx, org: &str, digest: &Digest) -> Option<String> {
+    super::edge_cache::key(ctx, &format!("orgs/{org}/sha256/{}", digest.hex()))
 }
 
 /// The cached copy of an artifact (the whole of it, or one range, which the
 /// cache slices itself), if this data centre has one.
 async fn from_cache(
+    ctx: &Ctx,
     org: &str,
     digest: &Digest,
     range: Option<ByteRange>,
 ) -> Option<ResponseBody> {
+    let key = cache_key(ctx, org, digest)?;
     let range = range.map(|r| format!("bytes={}-{}", r.start, r.end));
-    super::edge_cache::get(&cache_url(org, digest), range.as_deref()).await
+    super::edge_cache::get(&key, range.as_deref()).await
 }
 
 /// Copies an artifact of `size` bytes from R2 into the cache after the
-/// response (a second read of its own, so neither the response nor the
-/// isolate's memory waits on the copy). Skipped, never failed: the copy
-/// only saves later reads.
+/// response, when a whole download missed (a second read of its own, so
+/// neither the response nor the isolate's memory waits on the copy).
+/// Skipped, never failed: the copy only saves later reads.
 fn fill_cache(ctx: &Ctx, org: &str, digest: &Digest, size: u64) {
     if size > CACHED_UP_TO {
         return;
     }
-    let Ok(bucket) = bucket(ctx) else { return };
-    let (key, url) = (object_key(org, digest), cache_url(org, digest));
+    let (Ok(bucket), Some(url)) = (bucket(ctx), cache_key(ctx, org, digest)) else {
+        return;
+    };
+    if !FILLING.with(|filling| filling.borrow_mut().insert(url.clone())) {
+        return;
+    }
+    let key = object_key(org, digest);
     ctx.after_response(async move {
         counted_read();
-        let Ok(Some(object)) = bucket.get(&key).execute().await else {
-            return;
-        };
-        let Some(body) = object.body().and_then(|body| body.response_body().ok()) else {
-            return;
-        };
-        super::edge_cache::put(&url, body, Some(size), "application/octet-stream").await;
+        if let Ok(Some(object)) = bucket.get(&key).execute().await
+            && let Some(body) = object.body().and_then(|body| body.response_body().ok())
+        {
+            super::edge_cache::put(&url, body, Some(size), "application/octet-stream").await;
+        }
+        FILLING.with(|filling| filling.borrow_mut().remove(&url));
     });
 }
 
@@ -252,7 +260,7 @@ impl<'a> Blobs for D1Store<'a> {
         digest: &Digest,
         range: Option<ByteRange>,
     ) -> Result<Option<ResponseBody>, StoreError> {
-        if let Some(body) = from_cache(org, digest, range).await {
+        if let Some(body) = from_cache(self.ctx, org, digest, range).await {
             return Ok(Some(body));
         }
         let bucket = bucket(self.ctx)?;
@@ -271,7 +279,9 @@ impl<'a> Blobs for D1Store<'a> {
         let body = object
             .body()
             .ok_or_else(|| StoreError::new("R2 object without a body"))?;
-        fill_cache(self.ctx, org, digest, object.size());
+        if range.is_none() {
+            fill_cache(self.ctx, org, digest, object.size());
+        }
         Ok(Some(body.response_body().map_err(failed)?))
     }
 
@@ -281,7 +291,7 @@ impl<'a> Blobs for D1Store<'a> {
         digest: &Digest,
         range: ByteRange,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(body) = from_cache(org, digest, Some(range)).await {
+        if let Some(body) = from_cache(self.ctx, org, digest, Some(range)).await {
             let mut response = worker::Response::from_body(body).map_err(failed)?;
             return Ok(Some(response.bytes().await.map_err(failed)?));
         }

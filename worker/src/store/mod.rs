@@ -7,8 +7,8 @@ pub mod admin;
 pub mod audit;
 pub mod audit_log;
 pub mod blobs;
-mod edge_cache;
 pub mod cron;
+mod edge_cache;
 pub mod guardrails;
 pub mod health;
 pub mod keys;
@@ -29,11 +29,11 @@ use outpost_core::version::PrimaryMetric;
 use std::rc::Rc;
 
 use outpost_registry::StoreError;
-use outpost_registry::routing::{ResolutionPlan, ResolutionPlans};
 use outpost_registry::ports::{
-    AuditEvent, Change, Clock, Commit, CommitError, Keys, Models, OnlineKey,
-    StageHead, Stages, TrustFiles, TrustRole, VersionArtifact, Versions,
+    AuditEvent, Change, Clock, Commit, CommitError, Keys, Models, OnlineKey, StageHead, Stages,
+    TrustFiles, TrustRole, VersionArtifact, Versions,
 };
+use outpost_registry::routing::{ResolutionPlan, ResolutionPlans};
 
 use worker::D1PreparedStatement;
 
@@ -43,11 +43,17 @@ use crate::db::{self, as_i64};
 /// The registry's storage as the ports see it, for one request.
 pub struct D1Store<'a> {
     ctx: &'a Ctx,
+    /// The isolate's forget count when a plan lookup last missed
+    /// (`crate::isolate_cache::epoch`).
+    plan_epoch: std::cell::Cell<u64>,
 }
 
 impl<'a> D1Store<'a> {
     pub fn new(ctx: &'a Ctx) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            plan_epoch: std::cell::Cell::new(u64::MAX),
+        }
     }
 }
 
@@ -146,13 +152,15 @@ impl Stages for D1Store<'_> {
         }
         // One round trip for the stage and, for plans, the release.
         let sql = if with_release {
-            "WITH head AS (SELECT to_state, at FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1),
-                  rel AS (SELECT body, created_at FROM trust_metadata WHERE org = ?1 AND role = 'targets' ORDER BY version DESC LIMIT 1)
-             SELECT (SELECT to_state FROM head) AS state, (SELECT at FROM head) AS moved_at,
-                    (SELECT body FROM rel) AS release, (SELECT created_at FROM rel) AS released_at"
+            "WITH head AS (SELECT to_state FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1),
+                  rel AS (SELECT body FROM trust_metadata WHERE org = ?1 AND role = 'targets' ORDER BY version DESC LIMIT 1)
+             SELECT (SELECT to_state FROM head) AS state,
+                    (SELECT MAX(at) FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3) AS moved_at,
+                    (SELECT body FROM rel) AS release,
+                    (SELECT MAX(created_at) FROM trust_metadata WHERE org = ?1 AND role = 'targets') AS released_at"
         } else {
-            "WITH head AS (SELECT to_state, at FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1)
-             SELECT (SELECT to_state FROM head) AS state, (SELECT at FROM head) AS moved_at"
+            "SELECT (SELECT to_state FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3 ORDER BY seq DESC LIMIT 1) AS state,
+                    (SELECT MAX(at) FROM deployments WHERE org = ?1 AND model = ?2 AND stage = ?3) AS moved_at"
         };
         let statement = self
             .ctx
@@ -209,11 +217,20 @@ impl ResolutionPlans for D1Store<'_> {
         stage: Stage,
         now_ms: i64,
     ) -> Option<Rc<ResolutionPlan>> {
+        // A miss is followed by a draw: remember where the isolate stood.
+        self.plan_epoch.set(crate::isolate_cache::epoch());
         crate::isolate_cache::plan(org, model, stage, now_ms)
     }
 
-    fn keep_plan(&self, org: &str, model: &str, stage: Stage, plan: Rc<ResolutionPlan>, now_ms: i64) {
-        crate::isolate_cache::keep_plan(org, model, stage, plan, now_ms);
+    fn keep_plan(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+        plan: Rc<ResolutionPlan>,
+        now_ms: i64,
+    ) {
+        crate::isolate_cache::keep_plan(org, model, stage, plan, now_ms, self.plan_epoch.get());
     }
 }
 
@@ -281,12 +298,15 @@ impl TrustFiles for D1Store<'_> {
     ) -> Result<Option<Envelope>, StoreError> {
         // A version of a role never changes once stored (no row is updated
         // or deleted), so its text is kept in the edge cache.
-        let url = format!(
-            "https://trust.outpost.invalid/orgs/{org}/{version}.{}.json",
-            role.as_str()
+        let key = edge_cache::key(
+            self.ctx,
+            &format!("orgs/{org}/trust/{version}.{}.json", role.as_str()),
         );
-        if let Some(bytes) = edge_cache::get_bytes(&url).await {
-            return Ok(Some(serde_json::from_slice(&bytes).map_err(failed)?));
+        if let Some(key) = &key
+            && let Some(bytes) = edge_cache::get_bytes(key).await
+            && let Ok(envelope) = serde_json::from_slice(&bytes)
+        {
+            return Ok(Some(envelope));
         }
         let statement = self
             .ctx
@@ -300,6 +320,9 @@ impl TrustFiles for D1Store<'_> {
             return Ok(None);
         };
         let text = row.body.clone();
+        let Some(url) = key else {
+            return Ok(Some(row.parse()?.1));
+        };
         self.ctx.after_response(async move {
             let length = text.len() as u64;
             edge_cache::put(

@@ -319,7 +319,11 @@ impl TrustedState {
         // Numbered per question (see `schema::resolution_version`): one
         // model's answers say nothing about another's.
         let key = resolution_key(asked);
-        not_older("resolution", self.highest(&key), resolution.resolution_version)?;
+        not_older(
+            "resolution",
+            self.highest(&key),
+            resolution.resolution_version,
+        )?;
         self.check_released(&resolution)?;
         self.highest.insert(key, resolution.resolution_version);
         Ok(Verified(resolution))

@@ -759,10 +759,15 @@ fn resolution_numbers_order_changes_before_issue_times() {
     );
     // However late an answer from the earlier change is issued, an answer
     // from a change 1 ms later outnumbers it.
-    assert!(resolution_version(change, change + 30 * DAY) < resolution_version(change + 1, change + 1));
+    assert!(
+        resolution_version(change, change + 30 * DAY) < resolution_version(change + 1, change + 1)
+    );
     // An issuer whose clock is behind the change's adds nothing; the
     // number stays at least 1 and exact in JavaScript until 2255.
-    assert_eq!(resolution_version(change, change - 5_000), change as u64 * 1000);
+    assert_eq!(
+        resolution_version(change, change - 5_000),
+        change as u64 * 1000
+    );
     assert_eq!(resolution_version(-5, 0), 1);
     let year_2255 = 9_000_000_000_000_i64;
     assert!(resolution_version(year_2255, year_2255 + DAY) < 1 << 53);
@@ -776,15 +781,36 @@ fn a_resolution_number_is_trusted_per_question() {
         model: "other-model".into(),
         ..question()
     };
-    let high = repo.resolution(&other, "fraud/2.0.0.onnx", NEW, 50, NOW + DAY, &repo.director);
+    let high = repo.resolution(
+        &other,
+        "fraud/2.0.0.onnx",
+        NEW,
+        50,
+        NOW + DAY,
+        &repo.director,
+    );
     // Another model's answer, numbered high, is trusted under its own
     // question…
     state.verify_resolution(&high, &other, NOW).unwrap();
-    let low = repo.resolution(&question(), "fraud/2.0.0.onnx", NEW, 7, NOW + DAY, &repo.director);
+    let low = repo.resolution(
+        &question(),
+        "fraud/2.0.0.onnx",
+        NEW,
+        7,
+        NOW + DAY,
+        &repo.director,
+    );
     state.verify_resolution(&low, &question(), NOW).unwrap();
     // …and does not raise this question's floor, which is its own: 7 is
     // accepted after 50, and 6 is older than 7.
-    let older = repo.resolution(&question(), "fraud/2.0.0.onnx", NEW, 6, NOW + DAY, &repo.director);
+    let older = repo.resolution(
+        &question(),
+        "fraud/2.0.0.onnx",
+        NEW,
+        6,
+        NOW + DAY,
+        &repo.director,
+    );
     assert_eq!(
         state
             .verify_resolution(&older, &question(), NOW)

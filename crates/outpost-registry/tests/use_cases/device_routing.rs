@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 
 use outpost_core::Problem;
+use outpost_core::api::RollbackRequest;
+use outpost_core::auth::Role;
 use outpost_core::digest::Digest;
 use outpost_core::lifecycle::{ArmKind, Stage, StageState};
 use outpost_core::routing::{Arm, RolloutPolicy};
@@ -19,10 +21,8 @@ use outpost_core::signing::verify_threshold;
 use outpost_core::trust::{Envelope, Resolution, TargetFile, Targets, target_path};
 use outpost_registry::RegistryError;
 use outpost_registry::memory::{MemoryRegistry, NOW};
-use outpost_registry::resolve::{RESOLUTION_LIFETIME_MS, resolve_device};
-use outpost_core::api::RollbackRequest;
-use outpost_core::auth::Role;
 use outpost_registry::ports::Actor;
+use outpost_registry::resolve::{RESOLUTION_LIFETIME_MS, resolve_device};
 use outpost_registry::routing::{DeviceQuestion, PLAN_LIFETIME_MS, Routed, route_device};
 use outpost_registry::stages::rollback;
 use pollster::block_on;
@@ -174,15 +174,25 @@ fn a_kept_plan_answers_without_reading_until_its_lifetime_ends() {
         registry.fail(port);
     }
     registry.set_now(NOW + PLAN_LIFETIME_MS);
-    assert_eq!(version(), "1.0.0", "answered from the kept plan, read nothing");
-    assert_eq!(route(&registry, &question).unwrap().primary.version, "1.0.0");
+    assert_eq!(
+        version(),
+        "1.0.0",
+        "answered from the kept plan, read nothing"
+    );
+    assert_eq!(
+        route(&registry, &question).unwrap().primary.version,
+        "1.0.0"
+    );
     for port in ["stage_head", "version_artifacts", "model_exists"] {
         registry.heal(port);
     }
     // …for no longer than its lifetime.
     registry.set_now(NOW + PLAN_LIFETIME_MS + 1);
     assert_eq!(version(), "1.1.0");
-    assert_eq!(route(&registry, &question).unwrap().primary.version, "1.1.0");
+    assert_eq!(
+        route(&registry, &question).unwrap().primary.version,
+        "1.1.0"
+    );
 }
 
 #[test]
@@ -204,7 +214,15 @@ fn a_change_committed_here_is_answered_at_once() {
         version: None,
         reason: "bad canary".into(),
     };
-    block_on(rollback(&registry, ORG, &actor, MODEL, Stage::Production, &request)).unwrap();
+    block_on(rollback(
+        &registry,
+        ORG,
+        &actor,
+        MODEL,
+        Stage::Production,
+        &request,
+    ))
+    .unwrap();
     assert_eq!(version(), "1.0.0", "the commit forgot the kept plan");
 }
 
@@ -408,4 +426,45 @@ fn a_deployment_without_its_keys_is_unavailable_not_broken() {
     assert!(problem.detail.unwrap().contains("director"));
     // Predict needs no director key.
     assert!(route(&registry, &asked(Stage::Production, Some("dev-1"))).is_ok());
+}
+
+#[test]
+fn a_move_is_stamped_after_the_entry_it_follows_whatever_its_clock_says() {
+    let registry = registry();
+    registry.set_release(ORG, release(&["1.0.0", "1.1.0"]));
+    registry.deploy(ORG, MODEL, Stage::Production, StageState::single("1.0.0"));
+    // A later move, committed by a request whose clock ran ahead…
+    registry.set_now(NOW + 10_000);
+    registry.deploy(ORG, MODEL, Stage::Production, StageState::single("1.1.0"));
+    let question = asked(Stage::Production, Some("dev-1"));
+    let before = signed(&resolve(&registry, &question).unwrap()).resolution_version;
+    // …then a rollback from a request that read the clock earlier.
+    registry.set_now(NOW);
+    let actor = Actor::Caller {
+        token_id: "t1".into(),
+        name: "ops".into(),
+        role: Role::Operator,
+    };
+    let request = RollbackRequest {
+        version: None,
+        reason: "slow request".into(),
+    };
+    let entry = block_on(rollback(
+        &registry,
+        ORG,
+        &actor,
+        MODEL,
+        Stage::Production,
+        &request,
+    ))
+    .unwrap();
+    assert_eq!(entry.at, NOW + 10_001);
+    // Its answers outnumber every answer of the state before it.
+    let after = signed(&resolve(&registry, &question).unwrap());
+    assert_eq!(after.version, "1.0.0");
+    assert!(
+        after.resolution_version > before,
+        "{} > {before}",
+        after.resolution_version
+    );
 }
