@@ -40,6 +40,9 @@ type StoredWindow = (String, String, String, Stage, String, TelemetryWindow);
 /// A request the sender posted: url, headers, body.
 pub type Posted = (String, Vec<(String, String)>, String);
 
+/// Plans kept by (org, model, stage), each with when it was drawn (ms).
+type KeptPlans = BTreeMap<(String, String, Stage), (i64, Rc<ResolutionPlan>)>;
+
 /// A whole registry in memory. Interior mutability: use cases take `&self`
 /// ports, as they do over D1.
 #[derive(Debug)]
@@ -75,7 +78,7 @@ pub struct MemoryRegistry {
     /// Plans kept like a Worker isolate's, by (org, model, stage), each
     /// with when it was drawn; `None` (the default) keeps none, so that a
     /// test's direct changes are seen at once (see [`Self::keep_plans`]).
-    plans: RefCell<Option<BTreeMap<(String, String, Stage), (i64, Rc<ResolutionPlan>)>>>,
+    plans: RefCell<Option<KeptPlans>>,
     now: Cell<i64>,
     random: Cell<u32>,
     director_seed: u8,
