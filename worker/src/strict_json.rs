@@ -27,20 +27,29 @@ use serde::de::{
 use serde_json::{Map, Value};
 
 /// `value` as a `T`, objects only where `T` has a struct or a map.
+/// The integer a float with no fractional part within the 64-bit ranges
+/// stands for; `None` for integers already, fractions and floats beyond.
+fn integral(n: &serde_json::Number) -> Option<serde_json::Number> {
+    let x = n.as_f64().filter(|x| n.is_f64() && x.fract() == 0.0)?;
+    // 2^64 and -2^63 are exact doubles: the bounds are exact.
+    if (0.0..18_446_744_073_709_551_616.0).contains(&x) {
+        Some((x as u64).into())
+    } else if (-9_223_372_036_854_775_808.0..0.0).contains(&x) {
+        Some((x as i64).into())
+    } else {
+        None
+    }
+}
+
 /// Rewrites every float with no fractional part within the 64-bit integer
 /// ranges as that integer, at any depth: what [`from_value`] does for
 /// integer fields, for bodies whose integers serde reads from a buffer
 /// (`#[serde(flatten)]`). Only for bodies without `Value`-typed fields.
 pub fn integral_floats_as_integers(value: &mut Value) {
     match value {
-        Value::Number(n) if n.is_f64() => {
-            if let Some(x) = n.as_f64().filter(|x| x.fract() == 0.0) {
-                // 2^64 and -2^63 are exact doubles: the bounds are exact.
-                if (0.0..18_446_744_073_709_551_616.0).contains(&x) {
-                    *value = Value::from(x as u64);
-                } else if (-9_223_372_036_854_775_808.0..0.0).contains(&x) {
-                    *value = Value::from(x as i64);
-                }
+        Value::Number(n) => {
+            if let Some(integer) = integral(n) {
+                *n = integer;
             }
         }
         Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
@@ -185,15 +194,13 @@ impl<'de> Strict<'_> {
     /// ranges is that integer (the visitor then checks its own range).
     fn integer<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, serde_json::Error> {
         if let Value::Number(n) = self.0
-            && n.is_f64()
-            && let Some(x) = n.as_f64().filter(|x| x.fract() == 0.0)
+            && let Some(integer) = integral(n)
         {
-            // 2^64 and -2^63 are exact doubles: the bounds are exact.
-            if (0.0..18_446_744_073_709_551_616.0).contains(&x) {
-                return visitor.visit_u64(x as u64);
+            if let Some(u) = integer.as_u64() {
+                return visitor.visit_u64(u);
             }
-            if (-9_223_372_036_854_775_808.0..0.0).contains(&x) {
-                return visitor.visit_i64(x as i64);
+            if let Some(i) = integer.as_i64() {
+                return visitor.visit_i64(i);
             }
         }
         self.deserialize_any(visitor)

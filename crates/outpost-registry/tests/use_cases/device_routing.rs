@@ -99,6 +99,28 @@ fn route(registry: &MemoryRegistry, question: &DeviceQuestion<'_>) -> Result<Rou
     block_on(route_device(registry, question)).map_err(|e| e.to_problem())
 }
 
+/// An operator rolls production back to its previous state.
+fn roll_back(registry: &MemoryRegistry, reason: &str) -> outpost_core::lifecycle::Deployment {
+    let actor = Actor::Caller {
+        token_id: "t1".into(),
+        name: "ops".into(),
+        role: Role::Operator,
+    };
+    let request = RollbackRequest {
+        version: None,
+        reason: reason.into(),
+    };
+    block_on(rollback(
+        registry,
+        ORG,
+        &actor,
+        MODEL,
+        Stage::Production,
+        &request,
+    ))
+    .unwrap()
+}
+
 fn signed(envelope: &Envelope) -> Resolution {
     serde_json::from_value(envelope.signed.clone()).unwrap()
 }
@@ -205,24 +227,7 @@ fn a_change_committed_here_is_answered_at_once() {
     let question = asked(Stage::Production, Some("dev-1"));
     let version = || signed(&resolve(&registry, &question).unwrap()).version;
     assert_eq!(version(), "1.1.0");
-    let actor = Actor::Caller {
-        token_id: "t1".into(),
-        name: "ops".into(),
-        role: Role::Operator,
-    };
-    let request = RollbackRequest {
-        version: None,
-        reason: "bad canary".into(),
-    };
-    block_on(rollback(
-        &registry,
-        ORG,
-        &actor,
-        MODEL,
-        Stage::Production,
-        &request,
-    ))
-    .unwrap();
+    roll_back(&registry, "bad canary");
     assert_eq!(version(), "1.0.0", "the commit forgot the kept plan");
 }
 
@@ -440,24 +445,7 @@ fn a_move_is_stamped_after_the_entry_it_follows_whatever_its_clock_says() {
     let before = signed(&resolve(&registry, &question).unwrap()).resolution_version;
     // …then a rollback from a request that read the clock earlier.
     registry.set_now(NOW);
-    let actor = Actor::Caller {
-        token_id: "t1".into(),
-        name: "ops".into(),
-        role: Role::Operator,
-    };
-    let request = RollbackRequest {
-        version: None,
-        reason: "slow request".into(),
-    };
-    let entry = block_on(rollback(
-        &registry,
-        ORG,
-        &actor,
-        MODEL,
-        Stage::Production,
-        &request,
-    ))
-    .unwrap();
+    let entry = roll_back(&registry, "slow request");
     assert_eq!(entry.at, NOW + 10_001);
     // Its answers outnumber every answer of the state before it.
     let after = signed(&resolve(&registry, &question).unwrap());
