@@ -80,7 +80,8 @@ mkdir -p "$work/keys"
 for role in online director; do "$outpost" keys generate --out "$work/keys/$role" >/dev/null; done
 bootstrap=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
 set -m
-node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$port" --persist-to "$persist" \
+node_modules/.bin/wrangler dev -c wrangler.toml -c worker/inference/wrangler.toml \
+  --local --ip 127.0.0.1 --port "$port" --persist-to "$persist" \
   --var "OUTPOST_BOOTSTRAP_SECRET:$bootstrap" \
   --var "OUTPOST_ONLINE_KEY:$(base64 -w0 <"$work/keys/online.pk8")" \
   --var "OUTPOST_DIRECTOR_KEY:$(base64 -w0 <"$work/keys/director.pk8")" \

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs Outpost locally: installs what is missing, builds the Worker, applies
+# Runs Outpost locally: installs what is missing, builds the Workers, applies
 # the D1 migrations to the local database, creates .dev.vars with fresh
 # development secrets if absent, starts `wrangler dev` (workerd + local D1 +
-# local R2) on 127.0.0.1:$PORT, waits until /readyz answers and prints where to
-# look. Local state persists in .wrangler/state between runs. Ctrl-C stops
-# everything this script started.
+# local R2) with both Workers (registry and inference) on 127.0.0.1:$PORT,
+# waits until /readyz answers and prints where to look. Local state persists
+# in .wrangler/state between runs. Ctrl-C stops everything this script started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -50,7 +50,10 @@ fi
 
 # Its own process group, so stopping it stops workerd too.
 set -m
-node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$port" \
+# Both Workers in one workerd: the registry (wrangler.toml, served on $port)
+# and the inference Worker it reaches through its service binding.
+node_modules/.bin/wrangler dev -c wrangler.toml -c worker/inference/wrangler.toml \
+  --local --ip 127.0.0.1 --port "$port" \
   --test-scheduled --show-interactive-dev-session=false &
 wrangler_pid=$!
 set +m

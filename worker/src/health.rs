@@ -1,4 +1,5 @@
-//! `/healthz` (is the isolate alive) and `/readyz` (can it reach D1 and R2).
+//! `/healthz` (is the isolate alive) and `/readyz` (can it reach D1, R2
+//! and the inference Worker).
 
 use std::collections::BTreeMap;
 
@@ -21,11 +22,19 @@ pub fn healthz() -> worker::Result<Response> {
     )
 }
 
-/// Readiness: runs one D1 query and one R2 operation, and reports each.
+/// Readiness: runs one D1 query, one R2 operation and the inference
+/// Worker's health check, and reports each.
 pub async fn readyz(env: &Env) -> worker::Result<Response> {
     let mut checks = BTreeMap::new();
     checks.insert("d1".to_owned(), probe_d1(env).await);
     checks.insert("r2".to_owned(), probe_r2(env).await);
+    checks.insert(
+        "inference".to_owned(),
+        match crate::inference::probe(env).await {
+            Ok(()) => DependencyCheck::ok(),
+            Err(detail) => DependencyCheck::failed(detail),
+        },
+    );
     let report = ReadinessReport::from_checks(checks);
     match report.to_problem() {
         None => http::json(&report, 200),

@@ -13,6 +13,7 @@ mod error;
 mod handlers;
 mod health;
 mod http;
+mod inference;
 mod isolate_cache;
 mod lookup;
 #[cfg(not(target_arch = "wasm32"))]
@@ -38,9 +39,6 @@ use crate::routes::{Dispatch, Matched, Route};
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
-    // Once per isolate, not once per request (see run_constructors).
-    #[cfg(target_family = "wasm")]
-    outpost_infer::run_constructors();
 }
 
 /// Requests this isolate has answered (`GET /v1/admin/isolate`).
@@ -127,7 +125,7 @@ async fn handle(
     match matched.spec.route {
         Route::Healthz => return Ok(health::healthz()?),
         Route::Readyz => return Ok(health::readyz(&env).await?),
-        Route::OpenApi => return openapi::serve(),
+        Route::OpenApi => return openapi::serve(&env, req.clone()?).await,
         Route::DeploymentKeys => return trust::deployment_keys(&env),
         _ => {}
     }

@@ -5,7 +5,7 @@
 //! or a required parameter cannot be documented one way and enforced
 //! another.
 //!
-//! The document is built natively and committed as `worker/openapi.json`;
+//! The document is built natively and committed as `web/openapi.json`;
 //! the Worker serves those bytes and carries no schema code (its size is a
 //! budget, see "Edge-native hot path"). The test at the bottom fails when
 //! the committed file and this generator disagree; `OUTPOST_BLESS=1 cargo
@@ -818,7 +818,7 @@ pub fn openapi_path(pattern: &str) -> String {
 mod tests {
     use super::*;
 
-    const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+    const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/openapi.json");
 
     fn rendered() -> String {
         let mut text = serde_json::to_string_pretty(&document()).unwrap();
@@ -836,7 +836,7 @@ mod tests {
         let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
         assert!(
             committed == fresh,
-            "worker/openapi.json is not what the route table and types generate; \
+            "web/openapi.json is not what the route table and types generate; \
              run `OUTPOST_BLESS=1 cargo test -p outpost-worker openapi` and commit it"
         );
     }

@@ -149,7 +149,7 @@ pub const ROUTES: &[RouteSpec] = &[
         "/readyz",
         Route::Readyz,
         Public,
-        "Readiness of D1 and R2",
+        "Readiness of D1, R2 and the inference Worker",
     ),
     spec(
         Method::Get,

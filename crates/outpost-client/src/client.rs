@@ -280,7 +280,12 @@ impl OutpostClient {
             }
         })
     }
+}
 
+/// Loading needs the runtime: not in the verify-only package.
+#[cfg(feature = "inference")]
+#[wasm_bindgen]
+impl OutpostClient {
     /// `resolve`, `fetchModel` and `Model.load` in one step.
     #[wasm_bindgen(unchecked_return_type = "Promise<Model>")]
     pub fn load(&self, model: String, stage: String) -> Promise {

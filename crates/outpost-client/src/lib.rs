@@ -10,15 +10,22 @@
 //! import { verifyDigest } from "./outpost_client.js";
 //! verifyDigest(bytes, "sha256:…"); // throws Error with .code = "DIGEST_MISMATCH"
 //! ```
+//!
+//! The `inference` feature (default) adds `Model` and `OutpostClient.load`
+//! (tract). Without it the module is the verify-only package
+//! (`@outpost/client-verify`): resolve, fetch, every trust check, hashing
+//! and drift, for devices that bring their own runtime.
 
 use outpost_core::digest::{Digest, DigestError};
 use wasm_bindgen::prelude::*;
 
 mod client;
 mod drift;
+#[cfg(feature = "inference")]
 mod inference;
 pub use client::OutpostClient;
 pub use drift::drift_compare;
+#[cfg(feature = "inference")]
 pub use inference::Model;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -89,7 +96,7 @@ impl From<&DigestError> for ErrorCode {
 }
 
 /// Runs once when the module is instantiated.
-#[cfg(target_family = "wasm")]
+#[cfg(all(target_family = "wasm", feature = "inference"))]
 #[wasm_bindgen(start)]
 fn start() {
     outpost_infer::run_constructors();

@@ -14,6 +14,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// for another one later without ambiguity.
 pub const SHA256_PREFIX: &str = "sha256:";
 
+/// The object-store key of an organisation's artifact:
+/// `orgs/{org}/sha256/{hex}`. Both Workers read artifacts by it (the
+/// registry Worker to serve and re-hash them, the inference Worker to load
+/// them), so it is defined once, here.
+pub fn object_key(org: &str, digest: &Digest) -> String {
+    format!("orgs/{org}/sha256/{}", digest.hex())
+}
+
 /// A SHA-256 digest of an artifact.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest([u8; 32]);

@@ -1,6 +1,11 @@
 //! Outpost's inference: ONNX models loaded from bytes with tract-onnx (plus
-//! the `ai.onnx.ml` operators tract lacks, in [`ml`]), run with typed tensors
+//! the `ai.onnx.ml` operators tract lacks, in `ml`), run with typed tensors
 //! by name, natively and on wasm32 alike.
+//!
+//! The `runtime` feature (default) carries tract. Without it the crate
+//! inspects and validates artifacts only, which is all the registry Worker
+//! needs: models run in the inference Worker, reached through the
+//! [`remote`] protocol.
 //!
 //! A malformed input must become a clear error naming the input, the expected
 //! and the given dtype or shape, never a panic inside the runtime. The checks
@@ -10,12 +15,17 @@
 pub mod cache;
 pub mod inspect;
 pub mod json;
+#[cfg(feature = "runtime")]
 pub mod load;
+#[cfg(feature = "runtime")]
 pub mod ml;
+#[cfg(feature = "runtime")]
 pub mod model;
+pub mod remote;
 pub mod tensor;
 pub mod validate;
 
+#[cfg(feature = "runtime")]
 pub use model::{Model, RunError};
 pub use tensor::{Dim, ElementType, InputError, Tensor, TensorData, TensorSpec};
 
@@ -24,7 +34,7 @@ pub use tensor::{Dim, ElementType, InputError, Tensor, TensorData, TensorSpec};
 /// function: wasm-ld wraps every exported function in a run of all
 /// constructors unless the module calls them itself, which otherwise repeats
 /// that work on every call into the module.
-#[cfg(target_family = "wasm")]
+#[cfg(all(target_family = "wasm", feature = "runtime"))]
 #[allow(
     unsafe_code,
     reason = "calls the linker-synthesised constructor runner, once"

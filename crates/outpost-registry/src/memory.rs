@@ -1381,12 +1381,13 @@ impl MemoryRegistry {
 }
 
 impl Runtime for MemoryRegistry {
-    fn check_loadable(&self, bytes: &[u8]) -> Result<(), String> {
-        if self.unloadable.borrow().contains(&Digest::of(bytes)) {
+    async fn check_loadable(&self, bytes: &[u8]) -> Result<Result<(), String>, StoreError> {
+        self.check("check_loadable")?;
+        Ok(if self.unloadable.borrow().contains(&Digest::of(bytes)) {
             Err("unsupported operator TreeEnsembleRegressor".into())
         } else {
             Ok(())
-        }
+        })
     }
 
     /// A stand-in for the real inspection: empty bytes are not a model,

@@ -636,9 +636,13 @@ pub struct Inspection {
 
 /// The model runtime: the promotion gate "it loads", and inspection at
 /// registration (format, schema, safety scan).
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Runtime {
-    /// Whether an ONNX model loads, optimises and plans (the reason if not).
-    fn check_loadable(&self, bytes: &[u8]) -> Result<(), String>;
+    /// Whether an ONNX model loads, optimises and plans (`Ok(Err(reason))`
+    /// if not). The runtime may live elsewhere (the Worker asks the
+    /// inference Worker), so not being able to ask is a `StoreError`, never
+    /// an answer.
+    async fn check_loadable(&self, bytes: &[u8]) -> Result<Result<(), String>, StoreError>;
     /// Inspects the bytes (the declared format, if any, is checked against
     /// them); the reason when they are not what they claim.
     fn inspect(&self, bytes: &[u8], declared: Option<ArtifactFormat>)

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::error::{RegistryError, StoreError};
 use crate::ports::{
     Actor, AuditEvent, Blobs, Change, Clock, Commit, CommitError, Deployments, Models, Policies,
-    Runtime, TrustFiles, TrustRole, VersionDetails, Versions,
+    Rehashed, Runtime, TrustFiles, TrustRole, VersionDetails, Versions,
 };
 
 /// How often a move re-reads and decides again after losing a race.
@@ -187,9 +187,13 @@ pub async fn pass_gates(
     let policy = ports.model_policies(org, model).await?.promotion;
     let rehashed = ports.rehash(org, &facts.digest).await?;
     let loadable = match (facts.format.parse::<ArtifactFormat>(), &rehashed) {
-        (Ok(ArtifactFormat::Onnx), Some(r)) if r.matches => {
-            r.bytes.as_deref().map(|bytes| ports.check_loadable(bytes))
-        }
+        (
+            Ok(ArtifactFormat::Onnx),
+            Some(Rehashed {
+                matches: true,
+                bytes: Some(bytes),
+            }),
+        ) => Some(ports.check_loadable(bytes).await?),
         _ => None,
     };
     let released = match ports.latest_trust_file(org, TrustRole::Targets).await? {

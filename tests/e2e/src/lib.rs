@@ -48,28 +48,40 @@ pub struct WorkerConfig {
     pub label: &'static str,
     /// Path relative to the repository root.
     pub config: &'static str,
+    /// Further Workers run beside it in the same `wrangler dev` (reached
+    /// through its service bindings), paths relative to the repository root.
+    pub auxiliary: &'static [&'static str],
 }
+
+/// The inference Worker's configuration: every configuration that runs the
+/// registry Worker runs it too.
+const INFERENCE: &[&str] = &["worker/inference/wrangler.toml"];
 
 impl WorkerConfig {
     /// The real configuration from the repository root.
     pub const MAIN: WorkerConfig = WorkerConfig {
         label: "main",
         config: "wrangler.toml",
+        auxiliary: INFERENCE,
     };
     /// A Worker that uses the wasm client package (tests/e2e/client-worker).
     pub const CLIENT_WORKER: WorkerConfig = WorkerConfig {
         label: "client-worker",
         config: "tests/e2e/wrangler.client-worker.toml",
+        auxiliary: &[],
     };
     /// The Worker with rate limits small enough to reach in a test.
     pub const RATE_LIMITED: WorkerConfig = WorkerConfig {
         label: "rate-limited",
         config: "tests/e2e/wrangler.rate-limited.toml",
+        // Without the inference Worker: its readiness names the missing binding.
+        auxiliary: &[],
     };
     /// The Worker without its R2 binding.
     pub const NO_BUCKET: WorkerConfig = WorkerConfig {
         label: "no-bucket",
         config: "tests/e2e/wrangler.no-bucket.toml",
+        auxiliary: INFERENCE,
     };
 }
 
@@ -118,12 +130,17 @@ impl LocalWorker {
                 wrangler.display()
             ));
         }
-        let shim = root.join("worker/build/worker/shim.mjs");
-        if !shim.exists() {
-            return Err(format!(
-                "{} is missing: build the Worker first (scripts/build-worker.sh)",
-                shim.display()
-            ));
+        for built in [
+            "worker/build/worker/shim.mjs",
+            "worker/inference/build/worker/shim.mjs",
+        ] {
+            let shim = root.join(built);
+            if !shim.exists() {
+                return Err(format!(
+                    "{} is missing: build the Workers first (scripts/build-worker.sh)",
+                    shim.display()
+                ));
+            }
         }
         let state = tempfile::Builder::new()
             .prefix(&format!("outpost-e2e-{}-", config.label))
@@ -167,6 +184,12 @@ impl LocalWorker {
             .arg("dev")
             .arg("--config")
             .arg(&config_path)
+            .args(
+                config
+                    .auxiliary
+                    .iter()
+                    .flat_map(|aux| [std::ffi::OsString::from("--config"), root.join(aux).into()]),
+            )
             .args(["--local", "--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &inspector_port.to_string()])
             .arg("--var")
@@ -184,6 +207,9 @@ impl LocalWorker {
                 "info",
             ])
             .envs(OFFLINE_ENV.iter().copied())
+            // A dev registry of its own: a service binding must reach the
+            // Worker this `wrangler dev` runs, never one another test started.
+            .env("WRANGLER_REGISTRY_PATH", state.path().join("registry"))
             .current_dir(&root)
             .stdin(Stdio::null())
             .stdout(log)

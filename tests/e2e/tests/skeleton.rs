@@ -31,6 +31,14 @@ const TESTS: &[(&str, Test)] = &[
         readyz_is_503_naming_r2_without_the_bucket,
     ),
     (
+        "readyz_is_503_naming_a_missing_inference_worker",
+        readyz_is_503_naming_a_missing_inference_worker,
+    ),
+    (
+        "the_registry_worker_carries_no_tract",
+        the_registry_worker_carries_no_tract,
+    ),
+    (
         "unknown_route_is_404_problem_json",
         unknown_route_is_404_problem_json,
     ),
@@ -181,6 +189,58 @@ fn readyz_reports_d1_and_r2_healthy(w: &Workers) -> Result<(), Failed> {
         "the newest migration ({newest}) is reported as the schema: {body}"
     );
     ensure!(body["checks"]["r2"]["status"] == "ok", "{body}");
+    ensure!(body["checks"]["inference"]["status"] == "ok", "{body}");
+    Ok(())
+}
+
+/// The rate-limited configuration runs without the inference Worker.
+fn readyz_is_503_naming_a_missing_inference_worker(w: &Workers) -> Result<(), Failed> {
+    let reply = get(&w.rate_limited.url("/readyz"))?;
+    let body = expect_problem(&reply, 503, "service-unavailable")?;
+    ensure!(
+        body["failing"] == serde_json::json!(["inference"]),
+        "{body}"
+    );
+    let detail = body["detail"].as_str().unwrap_or_default();
+    ensure!(
+        detail.contains("INFERENCE"),
+        "detail should name the service binding: {detail}"
+    );
+    Ok(())
+}
+
+/// The registry Worker, which answers every device, is built without tract
+/// and fits in a megabyte gzipped (wasm, JS glue and shim, as uploaded);
+/// tract lives in the inference Worker.
+fn the_registry_worker_carries_no_tract(_: &Workers) -> Result<(), Failed> {
+    let root = outpost_e2e::repo_root();
+    let read = |path: &str| {
+        std::fs::read(root.join(path)).map_err(|e| Failed::from(format!("{path}: {e}")))
+    };
+    let registry = read("worker/build/index_bg.wasm")?;
+    let inference = read("worker/inference/build/index_bg.wasm")?;
+    let carries_tract = |wasm: &[u8]| wasm.windows(10).any(|w| w == b"tract-core");
+    ensure!(
+        carries_tract(&inference),
+        "the inference Worker runs tract (its panic locations name tract-core)"
+    );
+    ensure!(
+        !carries_tract(&registry),
+        "the registry Worker links tract; outpost-infer's `runtime` feature leaked into it"
+    );
+    let mut upload = registry;
+    upload.extend(read("worker/build/index.js")?);
+    upload.extend(read("worker/build/worker/shim.mjs")?);
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gzip, &upload).map_err(|e| Failed::from(e.to_string()))?;
+    let gzipped = gzip
+        .finish()
+        .map_err(|e| Failed::from(e.to_string()))?
+        .len();
+    ensure!(
+        gzipped <= 1_000_000,
+        "the registry Worker is {gzipped} bytes gzipped; the goal is at most 1 MB"
+    );
     Ok(())
 }
 

@@ -17,10 +17,7 @@ use super::{D1Store, failed};
 use crate::ctx::Ctx;
 use crate::db::{self, as_i64};
 
-/// The R2 key of a blob: under its organisation, by digest.
-pub fn object_key(org: &str, digest: &Digest) -> String {
-    format!("orgs/{org}/sha256/{}", digest.hex())
-}
+pub use outpost_core::digest::object_key;
 
 /// Artifacts bigger than this are not copied into the Workers Cache API
 /// (bytes): the copy is a second R2 read streamed into the cache after the

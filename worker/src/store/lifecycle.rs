@@ -404,8 +404,17 @@ impl Policies for D1Store<'_> {
 }
 
 impl Runtime for D1Store<'_> {
-    fn check_loadable(&self, bytes: &[u8]) -> Result<(), String> {
-        outpost_infer::load::check_loadable(bytes).map_err(|e| e.to_string())
+    async fn check_loadable(&self, bytes: &[u8]) -> Result<Result<(), String>, StoreError> {
+        match crate::inference::check_loadable(&self.ctx.env, bytes).await {
+            Ok(answer) if answer.loadable => Ok(Ok(())),
+            Ok(answer) => Ok(Err(answer.reason.unwrap_or_default())),
+            // Not an answer: the move is refused as unavailable (503), or
+            // failed (500, logged), never judged unloadable.
+            Err(crate::error::ApiError::Problem(problem)) if problem.status == 503 => Err(
+                StoreError::NotConfigured(problem.detail.unwrap_or_default()),
+            ),
+            Err(err) => Err(StoreError::new(format!("{err:?}"))),
+        }
     }
 
     fn inspect(

@@ -1,7 +1,7 @@
 //! Answers of the routes that report on something rather than return one
 //! stored record: health, the caller, stage moves, predictions, telemetry
 //! and drift reports, webhooks. Typed so that the Worker, its OpenAPI
-//! document (`worker/openapi.json`, generated from these types) and the
+//! document (`web/openapi.json`, generated from these types) and the
 //! clients cannot disagree about a field.
 
 use schemars::JsonSchema;

@@ -226,6 +226,19 @@ fn a_model_the_runtime_cannot_load_fails_the_loadable_gate() {
     assert!(problem.detail.unwrap().contains("TreeEnsembleRegressor"));
 }
 
+/// The runtime lives in another Worker: not reaching it is an error (5xx),
+/// never a verdict that the model does not load, and nothing moves.
+#[test]
+fn a_runtime_that_cannot_be_asked_refuses_the_move_as_unavailable() {
+    let registry = registry();
+    registry.fail("check_loadable");
+    let problem = to(&registry, Stage::Staging, "1.0.0").unwrap_err();
+    assert!(problem.status >= 500, "{problem:?}");
+    assert!(problem.extensions.get("failed_gates").is_none());
+    registry.heal("check_loadable");
+    assert!(to(&registry, Stage::Staging, "1.0.0").is_ok());
+}
+
 #[test]
 fn production_needs_staging_first_unless_an_admin_forces_it_with_a_reason() {
     let registry = registry();
