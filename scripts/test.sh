@@ -59,7 +59,7 @@ OUTPOST_CLIENT_PKG="$CARGO_TARGET_DIR/outpost-client-node" \
 step "Worker build"
 scripts/build-worker.sh
 
-step "wasm client package (target/outpost-client-pkg, web/pkg for the demo)"
+step "wasm client packages (target/outpost-client-pkg → web/pkg, target/outpost-client-verify-pkg)"
 scripts/build-client.sh
 
 step "end-to-end tests against the local Worker"

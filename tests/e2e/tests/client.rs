@@ -1,6 +1,7 @@
 //! The wasm client and the browser demo against a real local Worker: the
 //! client package under Node (honest use and the client-side attacks, in
-//! `tests/e2e/js/client.test.mjs`), and the demo page in headless Chromium,
+//! `tests/e2e/js/client.test.mjs`), the verify-only package under Node
+//! (`tests/e2e/js/verify.test.mjs`), and the demo page in headless Chromium,
 //! whose prediction must equal the native one and the Worker's, and which
 //! must refuse — visibly — an artifact a hostile server tampered with.
 //! Screenshots land in `tests/artifacts/`.
@@ -31,6 +32,10 @@ const TESTS: &[(&str, Test)] = &[
     ("wasm_client_under_node", wasm_client_under_node),
     ("wasm_client_inside_a_worker", wasm_client_inside_a_worker),
     (
+        "verify_only_package_under_node",
+        verify_only_package_under_node,
+    ),
+    (
         "demo_in_chromium_matches_native_and_refuses_tampering",
         demo_in_chromium_matches_native_and_refuses_tampering,
     ),
@@ -47,15 +52,20 @@ fn root() -> PathBuf {
     outpost_e2e::repo_root()
 }
 
-fn package() -> Result<PathBuf, Failed> {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
+fn built(name: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
-        .join("outpost-client-pkg");
+        .join(name)
+}
+
+fn package() -> Result<PathBuf, Failed> {
+    let dir = built("outpost-client-pkg");
     ensure!(
         dir.join("outpost_client_bg.wasm").exists()
-            && root().join("web/pkg/outpost_client.js").exists(),
-        "the wasm client package is missing: run scripts/build-client.sh (scripts/test.sh does) before these tests"
+            && root().join("web/pkg/outpost_client.js").exists()
+            && built("outpost-client-verify-pkg/outpost_client_bg.wasm").exists(),
+        "the wasm client packages are missing: run scripts/build-client.sh (scripts/test.sh does) before these tests"
     );
     Ok(dir)
 }
@@ -187,6 +197,68 @@ fn wasm_client_under_node(f: &Fixture) -> Result<(), Failed> {
     )?;
     ensure!(ok, "the wasm client tests under Node failed:\n{output}");
     ensure!(output.contains("ℹ fail 0"), "{output}");
+    Ok(())
+}
+
+/// `@outpost/client-verify`: no runtime, every check, at most 300 KB
+/// gzipped, and what web/pkg serves is the wasm-opt'd full package.
+fn verify_only_package_under_node(f: &Fixture) -> Result<(), Failed> {
+    package()?;
+    let verify = built("outpost-client-verify-pkg");
+    let wasm = std::fs::read(verify.join("outpost_client_bg.wasm")).map_err(|e| format!("{e}"))?;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gzip, &wasm).map_err(|e| format!("{e}"))?;
+    let gzipped = gzip.finish().map_err(|e| format!("{e}"))?.len();
+    ensure!(
+        gzipped <= 300_000,
+        "the verify-only package is {gzipped} bytes gzipped; the goal is at most 300 KB"
+    );
+    ensure!(
+        !wasm.windows(10).any(|w| w == b"tract-core"),
+        "the verify-only package links tract"
+    );
+    let served =
+        std::fs::read(root().join("web/pkg/outpost_client_bg.wasm")).map_err(|e| format!("{e}"))?;
+    let shipped =
+        std::fs::read(package()?.join("outpost_client_bg.wasm")).map_err(|e| format!("{e}"))?;
+    ensure!(
+        served == shipped,
+        "web/pkg serves what target/outpost-client-pkg ships"
+    );
+    let (ok, output) = node(
+        &[
+            "--test",
+            "--test-reporter=spec",
+            "tests/e2e/js/verify.test.mjs",
+        ],
+        &[
+            (
+                "OUTPOST_CLIENT_VERIFY_PKG",
+                verify.to_string_lossy().into_owned(),
+            ),
+            ("OUTPOST_URL", f.worker.base_url.clone()),
+            ("OUTPOST_ORG", ORG.to_owned()),
+            ("OUTPOST_TOKEN", f.viewer.token.clone()),
+            (
+                "OUTPOST_ROOT",
+                f.keys.path("root.json").to_string_lossy().into_owned(),
+            ),
+            ("OUTPOST_MODEL", MODEL.to_owned()),
+            (
+                "OUTPOST_ARTIFACT",
+                root()
+                    .join(format!("tests/data/models/{MODEL}-1.0.0.onnx"))
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+        ],
+    )?;
+    ensure!(
+        ok,
+        "the verify-only package tests under Node failed:\n{output}"
+    );
+    ensure!(output.contains("ℹ fail 0"), "{output}");
+    ensure!(output.contains("ℹ pass 4"), "{output}");
     Ok(())
 }
 
