@@ -6,14 +6,21 @@
 #
 #  1. Resolve: requests/s and p50/p99 latency of
 #     GET /v1/orgs/bench/models/{m}/resolve?stage=production&device=… against
-#     the local Worker (wrangler dev: workerd, local D1, local R2), beside
-#     MLflow's model-registry alias lookup
-#     (GET /api/2.0/mlflow/registered-models/alias, `mlflow server` with a
-#     SQLite store, installed from PyPI into a throw-away virtualenv), with the
-#     same number of models and versions, at concurrency 1 and 32 (wrk).
+#     the local Workers in two configurations — `wrangler dev` (its proxy in
+#     front of workerd) and workerd alone (scripts/serve-workerd.mjs, the
+#     configuration closest to Cloudflare's) — on the same local D1 and R2,
+#     beside MLflow's model-registry alias lookup
+#     (GET /api/2.0/mlflow/registered-models/alias, SQLite store, installed
+#     from PyPI into a virtualenv) in two configurations: stock `mlflow server`
+#     and its best here (2 workers, keep-alive, TCP_NODELAY set, which
+#     uvicorn's multi-worker path loses: uvicorn issue 3149), with the same
+#     models and versions, at concurrency 1 and 32 (wrk). A no-op request
+#     (Outpost /healthz, MLflow /health) shows the per-request overhead.
 #  2. Pull: download + verify throughput of `outpost pull ORG/MODEL@STAGE`
 #     (every trust check, streamed hashing, atomic install) against
-#     `sha256sum` of the same file.
+#     `sha256sum` of the same file; device-side verification alone, native
+#     (`outpost verify`) and wasm (@outpost/client-verify under Node).
+#  3. The Workers' sizes and module compile times (the bulk of start-up).
 #
 # Usage: scripts/bench.sh (or BENCH_PARTS=registry scripts/bench.sh); about 5 minutes once MLflow is installed
 # Env:   BENCH_MODELS (10), BENCH_VERSIONS (10), BENCH_SECONDS (10),
@@ -64,12 +71,31 @@ if ! "$mlflow_venv/bin/python" -c "import mlflow" 2>/dev/null; then
 fi
 mlflow_version=$("$mlflow_venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')
 mlflow_port=$(free_port)
+mlflow_best_port=$(free_port)
+# Stock: `mlflow server` as documented (its default is 4 uvicorn workers).
 set -m
 "$mlflow_venv/bin/python" -m mlflow server --host 127.0.0.1 --port "$mlflow_port" \
   --backend-store-uri "sqlite:///$work/mlflow.db" --default-artifact-root "$work/mlruns" \
-  --workers 1 >"$work/mlflow.log" 2>&1 &
+  >"$work/mlflow.log" 2>&1 &
 pids+=($!)
 set +m
+# Best here: 2 workers (one per core) with TCP_NODELAY, which uvicorn's
+# multi-worker listener loses (issue 3149: the socket is created without
+# IPPROTO_TCP, so asyncio never sets TCP_NODELAY and every keep-alive
+# request waits on a delayed ACK). The fix of its pull request 3155, applied
+# through sitecustomize for the bench only.
+mkdir -p "$work/nodelay"
+cat >"$work/nodelay/sitecustomize.py" <<'PY'
+import socket
+_socket = socket.socket
+class _TcpSocket(_socket):
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+        if fileno is None and family in (-1, socket.AF_INET, socket.AF_INET6) \
+                and type in (-1, socket.SOCK_STREAM) and proto in (-1, 0):
+            proto = socket.IPPROTO_TCP
+        super().__init__(family, type, proto, fileno)
+socket.socket = _TcpSocket
+PY
 
 # --- The local Worker, fresh state --------------------------------------------
 port=$(free_port)
@@ -86,6 +112,7 @@ node_modules/.bin/wrangler dev -c wrangler.toml -c worker/inference/wrangler.tom
   --var "OUTPOST_ONLINE_KEY:$(base64 -w0 <"$work/keys/online.pk8")" \
   --var "OUTPOST_DIRECTOR_KEY:$(base64 -w0 <"$work/keys/director.pk8")" \
   --show-interactive-dev-session=false --log-level error >"$work/wrangler.log" 2>&1 &
+wrangler_pid=$!
 pids+=($!)
 set +m
 wait_for "$base/readyz"
@@ -136,6 +163,14 @@ for m in range(1, models + 1):
         client.create_model_version(name, source=f"s3://outpost-bench/{name}/{v}")
     client.set_registered_model_alias(name, "production", str(versions))
 PY
+set -m
+PYTHONPATH="$work/nodelay" "$mlflow_venv/bin/python" -m mlflow server --host 127.0.0.1 \
+  --port "$mlflow_best_port" --workers 2 \
+  --backend-store-uri "sqlite:///$work/mlflow.db" --default-artifact-root "$work/mlruns" \
+  >"$work/mlflow-best.log" 2>&1 &
+pids+=($!)
+set +m
+wait_for "http://127.0.0.1:$mlflow_best_port/health"
 
 # --- Load: wrk, the same for both --------------------------------------------
 # wrk prints latency with units (us, ms, s); normalise to milliseconds.
@@ -152,26 +187,56 @@ load() { # label concurrency url [header]
   say "$1 c=$2: $rps req/s, p50 $p50 ms, p99 $p99 ms"
   echo "$rps $p50 $p99"
 }
-resolve_url="$base/v1/orgs/bench/models/model-3/resolve?stage=production&device=device-42"
-mlflow_url="http://127.0.0.1:$mlflow_port/api/2.0/mlflow/registered-models/alias?name=model-3&alias=production"
-curl -sf -H "Authorization: Bearer $token" "$resolve_url" >/dev/null
+resolve_path="/v1/orgs/bench/models/model-3/resolve?stage=production&device=device-42"
+alias_path="/api/2.0/mlflow/registered-models/alias?name=model-3&alias=production"
+mlflow_url="http://127.0.0.1:$mlflow_port$alias_path"
+mlflow_best_url="http://127.0.0.1:$mlflow_best_port$alias_path"
 curl -sf "$mlflow_url" >/dev/null
+curl -sf "$mlflow_best_url" >/dev/null
 isolate() { # FIELD of GET /v1/admin/isolate (the answering isolate's counters)
   curl -sf -H "Authorization: Bearer $bootstrap" "$base/v1/admin/isolate" |
     python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"
 }
 declare -A result
-statements_before=$(isolate d1_statements); requests_before=$(isolate requests)
+# measure_outpost LABEL: no-op and resolve at both concurrencies against $base.
+measure_outpost() {
+  curl -sf -H "Authorization: Bearer $token" "$base$resolve_path" >/dev/null
+  local before_statements before_requests
+  before_statements=$(isolate d1_statements); before_requests=$(isolate requests)
+  for c in 1 32; do
+    result[$1_resolve_$c]=$(load "outpost resolve ($1)" "$c" "$base$resolve_path" "Authorization: Bearer $token")
+  done
+  result[$1_statements]=$(( $(isolate d1_statements) - before_statements ))
+  result[$1_requests]=$(( $(isolate requests) - before_requests - 1 ))
+  say "D1 statements ($1): ${result[$1_statements]} for ${result[$1_requests]} resolves"
+  for c in 1 32; do
+    result[$1_noop_$c]=$(load "outpost /healthz ($1)" "$c" "$base/healthz")
+  done
+}
+measure_outpost dev
+
+# The same state served by workerd alone (no dev proxy).
+kill -TERM -- "-$wrangler_pid" 2>/dev/null || true
+for _ in $(seq 1 100); do curl -s -o /dev/null "$base/healthz" || break; sleep 0.1; done
+port=$(free_port)
+base="http://127.0.0.1:$port"
+export OUTPOST_URL="$base"
+set -m
+node scripts/serve-workerd.mjs "$port" "$persist" "OUTPOST_BOOTSTRAP_SECRET=$bootstrap" \
+  "OUTPOST_ONLINE_KEY=$(base64 -w0 <"$work/keys/online.pk8")" \
+  "OUTPOST_DIRECTOR_KEY=$(base64 -w0 <"$work/keys/director.pk8")" >"$work/workerd.log" 2>&1 &
+pids+=($!)
+set +m
+wait_for "$base/readyz"
+measure_outpost workerd
+
 for c in 1 32; do
-  result[outpost_$c]=$(load "outpost resolve" "$c" "$resolve_url" "Authorization: Bearer $token")
+  result[stock_resolve_$c]=$(load "mlflow alias (stock)" "$c" "$mlflow_url")
+  result[best_resolve_$c]=$(load "mlflow alias (best)" "$c" "$mlflow_best_url")
+  result[stock_noop_$c]=$(load "mlflow /health (stock)" "$c" "http://127.0.0.1:$mlflow_port/health")
+  result[best_noop_$c]=$(load "mlflow /health (best)" "$c" "http://127.0.0.1:$mlflow_best_port/health")
 done
-statements=$(( $(isolate d1_statements) - statements_before ))
-requests=$(( $(isolate requests) - requests_before - 1 ))
-per_thousand=$(echo "scale=2; 1000 * $statements / $requests" | bc -l | sed 's/^\./0./')
-say "D1 statements: $statements for $requests resolves ($per_thousand per 1 000)"
-for c in 1 32; do
-  result[mlflow_$c]=$(load "mlflow alias" "$c" "$mlflow_url")
-done
+per_thousand() { echo "scale=2; 1000 * ${result[$1_statements]} / ${result[$1_requests]}" | bc -l | sed 's/^\./0./'; }
 
 # --- Pull: download + verify vs sha256sum -------------------------------------
 say "pull: a $pull_mib MiB artifact"
@@ -201,35 +266,69 @@ pull_s=$(best device_pull)
 cmp -s "$big" "$work/pulled.bin" || { say "the pulled file differs from the pushed one"; exit 1; }
 mibs() { echo "scale=1; $pull_mib / $1" | bc -l; }
 sha_mibs=$(mibs "$sha_s"); pull_mibs=$(mibs "$pull_s")
+# Device-side verification alone: the installed file re-checked offline
+# (native), and the bytes through the verify-only package's check (wasm).
+verify_s=$(best "$outpost" verify --state "$work/device" --trust "$k/root.json" "$work/pulled.bin")
+verify_mibs=$(mibs "$verify_s")
+scripts/build-client.sh >&2
+big_digest="sha256:$(sha256sum "$big" | cut -d' ' -f1)"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+device_json=$(node scripts/bench-verify.mjs "$target_dir/outpost-client-verify-pkg" "$big" "$big_digest" \
+  worker/build/index_bg.wasm worker/inference/build/index_bg.wasm)
+wasm_verify_mibs=$(python3 -c "import json,sys; print('%.1f' % json.loads(sys.argv[1])['verify_mib_s'])" "$device_json")
+compile_ms() { python3 -c "import json,sys; print('%.0f' % json.loads(sys.argv[1])['compile_ms'][sys.argv[2]])" "$device_json" "$1"; }
+registry_compile=$(compile_ms worker/build/index_bg.wasm)
+inference_compile=$(compile_ms worker/inference/build/index_bg.wasm)
+gz() { gzip -9c "$1" | wc -c; }
+kb() { echo "scale=0; $1 / 1000" | bc; }
+registry_raw=$(wc -c <worker/build/index_bg.wasm); registry_gz=$(gz worker/build/index_bg.wasm)
+inference_raw=$(wc -c <worker/inference/build/index_bg.wasm); inference_gz=$(gz worker/inference/build/index_bg.wasm)
+verify_pkg_gz=$(gz "$target_dir/outpost-client-verify-pkg/outpost_client_bg.wasm")
+full_pkg_gz=$(gz "$target_dir/outpost-client-pkg/outpost_client_bg.wasm")
 
 # --- The table -----------------------------------------------------------------
 ratio() { echo "scale=2; $1 / $2" | bc -l | sed 's/^\./0./'; }
-row() { # label c
-  read -r ors op50 op99 <<<"${result[outpost_$2]}"
-  read -r mrs mp50 mp99 <<<"${result[mlflow_$2]}"
-  echo "| $1, concurrency $2 | $ors req/s · p50 $op50 ms · p99 $op99 ms | $mrs req/s · p50 $mp50 ms · p99 $mp99 ms | $(ratio "$ors" "$mrs")× throughput · $(ratio "$op50" "$mp50")× p50 · $(ratio "$op99" "$mp99")× p99 |"
+cell() { # key → "N req/s · p50 X ms · p99 Y ms"
+  read -r rs p50 p99 <<<"${result[$1]}"
+  echo "$rs req/s · p50 $p50 ms · p99 $p99 ms"
+}
+versus() { # outpost-key mlflow-key → ratios
+  read -r ors op50 op99 <<<"${result[$1]}"
+  read -r mrs mp50 mp99 <<<"${result[$2]}"
+  echo "$(ratio "$ors" "$mrs")× · $(ratio "$op50" "$mp50")× · $(ratio "$op99" "$mp99")×"
+}
+row() { # what c
+  echo "| $1, c=$2 | $(cell "dev_$1_$2") | $(cell "workerd_$1_$2") | $(cell "stock_$1_$2") | $(cell "best_$1_$2") | $(versus "workerd_$1_$2" "best_$1_$2") | $(versus "dev_$1_$2" "best_$1_$2") |"
 }
 section=$(mktemp)
 cat >"$section" <<EOF
 ## Resolve vs MLflow alias lookup
 
-$models models × $versions versions in each registry. Outpost: \`GET …/models/model-3/resolve?stage=production&device=device-42\`
-against \`wrangler dev\` (workerd, local D1 and R2): the token check and the stage's resolution plan
-(rollout, released digests) from the isolate's cache, the routing bucket, and an ed25519
-signature per request; D1 is read only when a kept plan or token row is older than 5 s. D1
-statements the Worker prepared during the Outpost runs: $statements for $requests resolves
-(**$per_thousand per 1 000**), no writes. MLflow
-$mlflow_version: \`GET /api/2.0/mlflow/registered-models/alias?name=model-3&alias=production\` against
-\`mlflow server\` (SQLite store, 1 worker). Load: \`wrk\`, ${seconds} s per cell.
+$models models × $versions versions in each registry. Outpost: \`GET …/models/model-3/resolve?stage=production&device=device-42\`:
+the token check and the stage's resolution plan (rollout, released digests) from the isolate's
+cache, the routing bucket, and an ed25519 signature per request; D1 is read only when a kept
+plan or token row is older than 5 s. Two local configurations on the same D1 and R2 state:
+**workerd** alone serving the built Workers (\`scripts/serve-workerd.mjs\`, Miniflare's API with
+the bindings of \`wrangler.toml\`, closest to Cloudflare's) and **wrangler dev** (its proxy Worker
+in front). D1 statements the Worker prepared while resolving: $(per_thousand workerd) per 1 000
+under workerd (${result[workerd_statements]} for ${result[workerd_requests]}), $(per_thousand dev) per 1 000 under
+wrangler dev (${result[dev_statements]} for ${result[dev_requests]}); no writes. MLflow $mlflow_version:
+\`GET /api/2.0/mlflow/registered-models/alias?name=model-3&alias=production\`, SQLite store,
+**stock** (\`mlflow server\`, 4 uvicorn workers by default) and **best** here (2 workers,
+keep-alive, TCP_NODELAY restored as uvicorn's pull request 3155 does). No-op: Outpost \`/healthz\`,
+MLflow \`/health\`. Load: \`wrk\`, ${seconds} s per cell. Ratios: throughput · p50 · p99 (below 1×
+is faster for latencies).
 
-| case | Outpost | MLflow | Outpost ÷ MLflow |
-| --- | --- | --- | --- |
-$(row "resolve" 1)
-$(row "resolve" 32)
+| case | Outpost, wrangler dev | Outpost, workerd | MLflow, stock | MLflow, best | workerd ÷ MLflow best | wrangler dev ÷ MLflow best |
+| --- | --- | --- | --- | --- | --- | --- |
+$(row resolve 1)
+$(row resolve 32)
+$(row noop 1)
+$(row noop 32)
 
 ## Pull (download + verify) vs sha256sum
 
-A $pull_mib MiB artifact. \`outpost pull bench/big@production --trust … --state …\` from a fresh
+A $pull_mib MiB artifact, served by workerd. \`outpost pull bench/big@production --trust … --state …\` from a fresh
 state: root, timestamp, snapshot, targets and the director's resolution verified, the body
 streamed through SHA-256 to a temporary file, fsynced and renamed. \`sha256sum\` hashes the same
 file from the page cache. Best of 3: the first pull fills the Workers Cache API and the others
@@ -237,7 +336,22 @@ are served from it, as a fleet's repeat downloads are.
 
 | case | Outpost | sha256sum | Outpost ÷ sha256sum |
 | --- | --- | --- | --- |
-| $pull_mib MiB | $pull_mibs MiB/s | $sha_mibs MiB/s | $(ratio "$pull_mibs" "$sha_mibs")× |
+| pull, $pull_mib MiB | $pull_mibs MiB/s | $sha_mibs MiB/s | $(ratio "$pull_mibs" "$sha_mibs")× |
+| verify installed file, native (\`outpost verify\`) | $verify_mibs MiB/s | $sha_mibs MiB/s | $(ratio "$verify_mibs" "$sha_mibs")× |
+| verify bytes, wasm (\`verifyArtifact\` of @outpost/client-verify, Node) | $wasm_verify_mibs MiB/s | $sha_mibs MiB/s | $(ratio "$wasm_verify_mibs" "$sha_mibs")× |
+
+## Worker and package sizes, start-up
+
+Built by \`scripts/build-worker.sh\` and \`scripts/build-client.sh\` in this run. Compile time:
+\`new WebAssembly.Module\` in Node (V8), median of 5: the bulk of an isolate's start-up. Before
+the split, the one Worker (registry and tract) was 3.69 MB gzipped.
+
+| artifact | wasm | gzip -9 | compile | ÷ inference Worker (gzip · compile) |
+| --- | --- | --- | --- | --- |
+| registry Worker | $(kb "$registry_raw") KB | $(kb "$registry_gz") KB | $registry_compile ms | $(ratio "$registry_gz" "$inference_gz")× · $(ratio "$registry_compile" "$inference_compile")× |
+| inference Worker | $(kb "$inference_raw") KB | $(kb "$inference_gz") KB | $inference_compile ms | 1× |
+| @outpost/client-verify | | $(kb "$verify_pkg_gz") KB | | $(ratio "$verify_pkg_gz" "$inference_gz")× |
+| @outpost/client | | $(kb "$full_pkg_gz") KB | | $(ratio "$full_pkg_gz" "$inference_gz")× |
 EOF
 scripts/bench-section.py registry "$section"
 rm -f "$section"

@@ -28,12 +28,12 @@ build() {
     find "$@" -type f \( -name '*.rs' -o -name 'Cargo.toml' \) -print0 |
       sort -z | xargs -0 sha256sum
   } | sha256sum | cut -d' ' -f1)
-  if [ ${#extra[@]} -eq 0 ] && [ -f "$dir/build/worker/shim.mjs" ] && [ -f "$stamp" ] &&
+  if [ "$forced" = 0 ] && [ -f "$dir/build/worker/shim.mjs" ] && [ -f "$stamp" ] &&
     [ "$(cat "$stamp")" = "$want" ]; then
     echo "the $label Worker is up to date ($dir/build); nothing to build"
     return
   fi
-  (cd "$dir" && worker-build --release "${extra[@]}")
+  (cd "$dir" && worker-build --release ${extra[@]+"${extra[@]}"})
   echo "$want" >"$stamp"
   local wasm
   wasm=$(find "$root/$dir/build" -name '*.wasm' | head -n 1)
@@ -42,6 +42,7 @@ build() {
 }
 
 extra=("$@")
+forced=$(( $# > 0 ))
 build registry worker worker/src worker/Cargo.toml \
   crates/outpost-core crates/outpost-infer crates/outpost-registry
 build inference worker/inference worker/inference/src worker/inference/Cargo.toml \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit tests, wasm32 builds, the wasm client
-# under Node (inference conformance included), the Worker and client package
+# under Node (inference conformance included), the Workers and client package
 # builds, a fuzz smoke run, and end-to-end tests against real local Workers (wrangler dev:
 # workerd + local D1 + local R2), the client package under Node and the demo
 # page in headless Chromium among them. Installs what is missing first.
@@ -56,7 +56,7 @@ wasm-bindgen --target nodejs --out-dir "$CARGO_TARGET_DIR/outpost-client-node" \
 OUTPOST_CLIENT_PKG="$CARGO_TARGET_DIR/outpost-client-node" \
   node --test --test-reporter=spec tests/node/ 2>&1 | tee "$logs/node.log"
 
-step "Worker build"
+step "Workers build (registry and inference)"
 scripts/build-worker.sh
 
 step "wasm client packages (target/outpost-client-pkg → web/pkg, target/outpost-client-verify-pkg)"

@@ -8,8 +8,8 @@
 //! telemetry: the registry Worker has done that before it asks. It has no
 //! public route and no database. It reads artifacts from the registry's R2
 //! bucket and re-hashes every artifact against the digest it was asked for
-//! before loading it; loaded models are cached per isolate by digest within
-//! a memory budget, so a warm isolate only runs.
+//! before loading it; loaded models are cached per isolate by organisation
+//! and digest within a memory budget, so a warm isolate only runs.
 //!
 //! Every failure is an RFC 9457 problem, which the registry Worker returns
 //! as it is (`422` for wrong inputs or a model that does not run, `503` for
@@ -50,7 +50,7 @@ fn start() {
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let path = req.path();
     let answer = match (req.method(), path.as_str()) {
-        (Method::Get, HEALTH_PATH) => health(&env),
+        (Method::Get, HEALTH_PATH) => health(&env).await,
         (Method::Post, RUN_PATH) => run(&mut req, &env).await,
         (Method::Post, CHECK_LOADABLE_PATH) => check_loadable(&mut req).await,
         (method, _) => Err(Box::new(Problem::not_found_route(method.as_ref(), &path))),
@@ -85,19 +85,26 @@ fn json(value: &impl serde::Serialize) -> Answer {
     Response::from_json(value).map_err(|err| internal("encoding the answer", err))
 }
 
-/// `GET /healthz`: `204` when the artifacts bucket is bound.
-fn health(env: &Env) -> Answer {
-    match env.bucket(R2_BINDING) {
-        Ok(_) => Response::empty()
-            .map(|r| r.with_status(204))
-            .map_err(|err| internal("answering", err)),
-        Err(_) => Err(refusal(
+/// `GET /healthz`: `204` when the artifacts bucket is bound and answers
+/// (one `head` of a key that never exists).
+async fn health(env: &Env) -> Answer {
+    let Ok(bucket) = env.bucket(R2_BINDING) else {
+        return Err(refusal(
             ProblemKind::ServiceUnavailable,
             format!(
                 "the inference Worker has no R2 binding {R2_BINDING} (see worker/inference/wrangler.toml)"
             ),
-        )),
+        ));
+    };
+    if let Err(err) = bucket.head("readiness-probe").await {
+        return Err(refusal(
+            ProblemKind::ServiceUnavailable,
+            format!("the inference Worker's R2 bucket does not answer: {err}"),
+        ));
     }
+    Response::empty()
+        .map(|r| r.with_status(204))
+        .map_err(|err| internal("answering", err))
 }
 
 /// `POST /check-loadable`: whether the ONNX bytes in the body load,
@@ -183,7 +190,9 @@ async fn run(req: &mut Request, env: &Env) -> Answer {
 /// re-hashed against its digest, loaded and cached. Returns it with the
 /// milliseconds spent fetching and loading, and whether it was cached.
 async fn loaded(env: &Env, request: &RunRequest) -> Result<(Model, f64, f64, bool), Refusal> {
-    let key = request.digest.to_string();
+    // By organisation too: a hit must never stand in for an organisation's
+    // own object, which could be missing or altered.
+    let key = format!("{}/{}", request.org, request.digest);
     if let Some(cached) = MODELS.with(|m| m.borrow_mut().get(&key)) {
         return Ok((cached, 0.0, 0.0, true));
     }
@@ -199,7 +208,30 @@ async fn loaded(env: &Env, request: &RunRequest) -> Result<(Model, f64, f64, boo
         .await
         .map_err(|err| internal("reading the artifact", err))?
         .ok_or_else(|| unavailable(format!("the artifact of {name} is missing from storage")))?;
-    if object.size() > MAX_RUN_BYTES {
+    // Too large to run, but still hashed: an altered artifact is a 503
+    // whatever its size.
+    let keep = object.size() <= MAX_RUN_BYTES;
+    let mut stream = object
+        .body()
+        .ok_or_else(|| internal("reading the artifact", "R2 object without a body"))?
+        .stream()
+        .map_err(|err| internal("reading the artifact", err))?;
+    let mut hasher = Sha256Hasher::new();
+    let mut bytes = Vec::with_capacity(if keep { object.size() as usize } else { 0 });
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| internal("reading the artifact", err))?;
+        hasher.update(&chunk);
+        if keep {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if hasher.finish().digest != request.digest {
+        return Err(unavailable(format!(
+            "the stored artifact of {name} does not match its digest {}; refusing to run it",
+            request.digest
+        )));
+    }
+    if !keep {
         return Err(refusal(
             ProblemKind::UnprocessableContent,
             format!(
@@ -207,24 +239,6 @@ async fn loaded(env: &Env, request: &RunRequest) -> Result<(Model, f64, f64, boo
                 object.size()
             ),
         ));
-    }
-    let mut stream = object
-        .body()
-        .ok_or_else(|| internal("reading the artifact", "R2 object without a body"))?
-        .stream()
-        .map_err(|err| internal("reading the artifact", err))?;
-    let mut hasher = Sha256Hasher::new();
-    let mut bytes = Vec::with_capacity(object.size() as usize);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|err| internal("reading the artifact", err))?;
-        hasher.update(&chunk);
-        bytes.extend_from_slice(&chunk);
-    }
-    if hasher.finish().digest != request.digest {
-        return Err(unavailable(format!(
-            "the stored artifact of {name} does not match its digest {}; refusing to run it",
-            request.digest
-        )));
     }
     let fetch_ms = now_ms() - started;
     let started = now_ms();

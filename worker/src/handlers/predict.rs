@@ -76,7 +76,9 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
         },
     )
     .await?;
+    let started = now_ms();
     let primary = run(ctx, &org, &model, &primary_row, &inputs).await?;
+    let inference_ms = now_ms() - started;
     crate::request_metrics::record_cache(
         (org.clone(), matched.spec.path, model.clone()),
         primary.cached,
@@ -91,6 +93,8 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
         .await?;
 
     let mut timing = vec![
+        // The whole call to the inference Worker, the hop included.
+        format!("inference;dur={inference_ms:.1}"),
         format!("fetch;dur={:.1}", primary.fetch_ms),
         format!("load;dur={:.1}", primary.load_ms),
         format!("run;dur={:.1}", primary.run_ms),
