@@ -20,7 +20,7 @@
 #     (every trust check, streamed hashing, atomic install) against
 #     `sha256sum` of the same file; device-side verification alone, native
 #     (`outpost verify`) and wasm (@outpost/client-verify under Node).
-#  3. The Workers' sizes and module compile times (the bulk of start-up).
+#  3. The Workers' and client packages' sizes.
 #
 # Usage: scripts/bench.sh (or BENCH_PARTS=registry scripts/bench.sh); about 5 minutes once MLflow is installed
 # Env:   BENCH_MODELS (10), BENCH_VERSIONS (10), BENCH_SECONDS (10),
@@ -273,12 +273,7 @@ verify_mibs=$(mibs "$verify_s")
 scripts/build-client.sh >&2
 big_digest="sha256:$(sha256sum "$big" | cut -d' ' -f1)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-device_json=$(node scripts/bench-verify.mjs "$target_dir/outpost-client-verify-pkg" "$big" "$big_digest" \
-  worker/build/index_bg.wasm worker/inference/build/index_bg.wasm)
-wasm_verify_mibs=$(python3 -c "import json,sys; print('%.1f' % json.loads(sys.argv[1])['verify_mib_s'])" "$device_json")
-compile_ms() { python3 -c "import json,sys; print('%.0f' % json.loads(sys.argv[1])['compile_ms'][sys.argv[2]])" "$device_json" "$1"; }
-registry_compile=$(compile_ms worker/build/index_bg.wasm)
-inference_compile=$(compile_ms worker/inference/build/index_bg.wasm)
+wasm_verify_mibs=$(node scripts/bench-verify.mjs "$target_dir/outpost-client-verify-pkg" "$big" "$big_digest")
 gz() { gzip -9c "$1" | wc -c; }
 kb() { echo "scale=0; $1 / 1000" | bc; }
 registry_raw=$(wc -c <worker/build/index_bg.wasm); registry_gz=$(gz worker/build/index_bg.wasm)
@@ -340,18 +335,17 @@ are served from it, as a fleet's repeat downloads are.
 | verify installed file, native (\`outpost verify\`) | $verify_mibs MiB/s | $sha_mibs MiB/s | $(ratio "$verify_mibs" "$sha_mibs")× |
 | verify bytes, wasm (\`verifyArtifact\` of @outpost/client-verify, Node) | $wasm_verify_mibs MiB/s | $sha_mibs MiB/s | $(ratio "$wasm_verify_mibs" "$sha_mibs")× |
 
-## Worker and package sizes, start-up
+## Worker and package sizes
 
-Built by \`scripts/build-worker.sh\` and \`scripts/build-client.sh\` in this run. Compile time:
-\`new WebAssembly.Module\` in Node (V8), median of 5: the bulk of an isolate's start-up. Before
-the split, the one Worker (registry and tract) was 3.69 MB gzipped.
+Built by \`scripts/build-worker.sh\` and \`scripts/build-client.sh\` in this run. Before the split,
+the one Worker (registry and tract) was 3.69 MB gzipped.
 
-| artifact | wasm | gzip -9 | compile | ÷ inference Worker (gzip · compile) |
-| --- | --- | --- | --- | --- |
-| registry Worker | $(kb "$registry_raw") KB | $(kb "$registry_gz") KB | $registry_compile ms | $(ratio "$registry_gz" "$inference_gz")× · $(ratio "$registry_compile" "$inference_compile")× |
-| inference Worker | $(kb "$inference_raw") KB | $(kb "$inference_gz") KB | $inference_compile ms | 1× |
-| @outpost/client-verify | | $(kb "$verify_pkg_gz") KB | | $(ratio "$verify_pkg_gz" "$inference_gz")× |
-| @outpost/client | | $(kb "$full_pkg_gz") KB | | $(ratio "$full_pkg_gz" "$inference_gz")× |
+| artifact | wasm | gzip -9 | ÷ inference Worker |
+| --- | --- | --- | --- |
+| registry Worker | $(kb "$registry_raw") KB | $(kb "$registry_gz") KB | $(ratio "$registry_gz" "$inference_gz")× |
+| inference Worker | $(kb "$inference_raw") KB | $(kb "$inference_gz") KB | 1× |
+| @outpost/client-verify | | $(kb "$verify_pkg_gz") KB | $(ratio "$verify_pkg_gz" "$inference_gz")× |
+| @outpost/client | | $(kb "$full_pkg_gz") KB | $(ratio "$full_pkg_gz" "$inference_gz")× |
 EOF
 scripts/bench-section.py registry "$section"
 rm -f "$section"
