@@ -20,7 +20,7 @@
 #     (every trust check, streamed hashing, atomic install) against
 #     `sha256sum` of the same file; device-side verification alone, native
 #     (`outpost verify`) and wasm (@outpost/client-verify under Node).
-#  3. The Workers' and client packages' sizes.
+#  3. The Workers' and client packages' sizes, and each Worker's start-up.
 #
 # Usage: scripts/bench.sh (or BENCH_PARTS=registry scripts/bench.sh); about 5 minutes once MLflow is installed
 # Env:   BENCH_MODELS (10), BENCH_VERSIONS (10), BENCH_SECONDS (10),
@@ -274,6 +274,9 @@ scripts/build-client.sh >&2
 big_digest="sha256:$(sha256sum "$big" | cut -d' ' -f1)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 wasm_verify_mibs=$(node scripts/bench-verify.mjs "$target_dir/outpost-client-verify-pkg" "$big" "$big_digest")
+startup_json=$(node scripts/bench-startup.mjs 2>/dev/null | tail -n 1)
+startup_ms() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$startup_json" "$1"; }
+registry_startup=$(startup_ms registry); inference_startup=$(startup_ms inference)
 gz() { gzip -9c "$1" | wc -c; }
 kb() { echo "scale=0; $1 / 1000" | bc; }
 registry_raw=$(wc -c <worker/build/index_bg.wasm); registry_gz=$(gz worker/build/index_bg.wasm)
@@ -335,17 +338,20 @@ are served from it, as a fleet's repeat downloads are.
 | verify installed file, native (\`outpost verify\`) | $verify_mibs MiB/s | $sha_mibs MiB/s | $(ratio "$verify_mibs" "$sha_mibs")× |
 | verify bytes, wasm (\`verifyArtifact\` of @outpost/client-verify, Node) | $wasm_verify_mibs MiB/s | $sha_mibs MiB/s | $(ratio "$wasm_verify_mibs" "$sha_mibs")× |
 
-## Worker and package sizes
+## Worker and package sizes, start-up
 
-Built by \`scripts/build-worker.sh\` and \`scripts/build-client.sh\` in this run. Before the split,
-the one Worker (registry and tract) was 3.69 MB gzipped.
+Built by \`scripts/build-worker.sh\` and \`scripts/build-client.sh\` in this run. Start-up: a workerd
+running only that Worker (\`scripts/bench-startup.mjs\`, Miniflare's API, in-memory storage), from
+creation to its first \`/healthz\` answer — process start, compile, instantiation, the start event
+and one request — median of 5. The inference Worker carries what every isolate carried before the
+split (tract); the one Worker then was 3.69 MB gzipped.
 
-| artifact | wasm | gzip -9 | ÷ inference Worker |
-| --- | --- | --- | --- |
-| registry Worker | $(kb "$registry_raw") KB | $(kb "$registry_gz") KB | $(ratio "$registry_gz" "$inference_gz")× |
-| inference Worker | $(kb "$inference_raw") KB | $(kb "$inference_gz") KB | 1× |
-| @outpost/client-verify | | $(kb "$verify_pkg_gz") KB | $(ratio "$verify_pkg_gz" "$inference_gz")× |
-| @outpost/client | | $(kb "$full_pkg_gz") KB | $(ratio "$full_pkg_gz" "$inference_gz")× |
+| artifact | wasm | gzip -9 | start-up | ÷ inference Worker (gzip · start-up) |
+| --- | --- | --- | --- | --- |
+| registry Worker | $(kb "$registry_raw") KB | $(kb "$registry_gz") KB | $registry_startup ms | $(ratio "$registry_gz" "$inference_gz")× · $(ratio "$registry_startup" "$inference_startup")× |
+| inference Worker | $(kb "$inference_raw") KB | $(kb "$inference_gz") KB | $inference_startup ms | 1× |
+| @outpost/client-verify | | $(kb "$verify_pkg_gz") KB | | $(ratio "$verify_pkg_gz" "$inference_gz")× |
+| @outpost/client | | $(kb "$full_pkg_gz") KB | | $(ratio "$full_pkg_gz" "$inference_gz")× |
 EOF
 scripts/bench-section.py registry "$section"
 rm -f "$section"

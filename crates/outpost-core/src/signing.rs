@@ -140,9 +140,11 @@ pub struct Signature {
 }
 
 /// A signing key held by whoever signs (the operator's CLI for offline roles,
-/// the Worker for online ones). Never serialised.
+/// the Worker for online ones). Never serialised. Cheap to clone (the key
+/// pair is shared), so a Worker isolate parses each online key once.
+#[derive(Clone)]
 pub struct SigningKey {
-    pair: Ed25519KeyPair,
+    pair: std::sync::Arc<Ed25519KeyPair>,
     public: PublicKey,
 }
 
@@ -160,7 +162,10 @@ impl SigningKey {
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
             .map_err(|_| SigningError::BadPrivateKey)?;
         let public = PublicKey::ed25519(pair.public_key().as_ref());
-        Ok(Self { pair, public })
+        Ok(Self {
+            pair: std::sync::Arc::new(pair),
+            public,
+        })
     }
 
     pub fn public(&self) -> &PublicKey {

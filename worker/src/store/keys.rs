@@ -23,13 +23,40 @@ fn secret(env: &worker::Env, name: &str) -> Result<String, StoreError> {
         })
 }
 
+thread_local! {
+    /// Keys this isolate parsed, by secret name, with the secret's digest:
+    /// parsing derives the public key (one scalar multiplication, as costly
+    /// as a signature), which a resolve would otherwise repeat per request.
+    /// A changed secret (a new deployment) is parsed again.
+    static PARSED: std::cell::RefCell<Vec<(String, Digest, SigningKey)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// An online signing key from its secret (503 when the secret is missing).
 pub fn online_key(env: &worker::Env, name: &str) -> Result<SigningKey, StoreError> {
+    let text = secret(env, name)?;
+    let digest = Digest::of(text.as_bytes());
+    let kept = PARSED.with(|parsed| {
+        parsed
+            .borrow()
+            .iter()
+            .find(|(kept, seen, _)| kept == name && *seen == digest)
+            .map(|(_, _, key)| key.clone())
+    });
+    if let Some(key) = kept {
+        return Ok(key);
+    }
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(secret(env, name)?.trim())
+        .decode(text.trim())
         .map_err(|_| StoreError::new(format!("{name} is not base64")))?;
-    SigningKey::from_pkcs8(&bytes)
-        .map_err(|_| StoreError::new(format!("{name} is not an ed25519 PKCS#8 key")))
+    let key = SigningKey::from_pkcs8(&bytes)
+        .map_err(|_| StoreError::new(format!("{name} is not an ed25519 PKCS#8 key")))?;
+    PARSED.with(|parsed| {
+        let mut parsed = parsed.borrow_mut();
+        parsed.retain(|(kept, _, _)| kept != name);
+        parsed.push((name.to_owned(), digest, key.clone()));
+    });
+    Ok(key)
 }
 
 /// The routing salt: keyed by the director secret, so it is stable for the
