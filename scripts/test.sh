@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, lints, unit tests, wasm32 builds, the wasm client
-# under Node (inference conformance included), the Workers and client package
-# builds, a fuzz smoke run, and end-to-end tests against real local Workers (wrangler dev:
+# Runs every test: formatting, lints, unit tests, a fuzz smoke run, the Workers
+# and client package builds (wasm32), the wasm client under Node (inference
+# conformance included), and end-to-end tests against real local Workers (wrangler dev:
 # workerd + local D1 + local R2), the client package under Node and the demo
 # page in headless Chromium among them. Installs what is missing first.
 set -euo pipefail
@@ -46,21 +46,21 @@ cargo test --workspace --exclude outpost-e2e --locked 2>&1 | tee "$logs/unit.log
 step "fuzz smoke run (the targets without the ONNX runtime, 5 s each; scripts/fuzz.sh)"
 scripts/fuzz.sh --smoke 2>&1 | tee "$logs/fuzz.log" | grep -v '^ *\(Compiling\|Finished\|Running\)'
 
-step "wasm32 builds of the wasm crates"
-cargo build --locked --target wasm32-unknown-unknown \
-  -p outpost-core -p outpost-infer -p outpost-client
-
-step "wasm client under Node"
-wasm-bindgen --target nodejs --out-dir "$CARGO_TARGET_DIR/outpost-client-node" \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug/outpost_client.wasm"
-OUTPOST_CLIENT_PKG="$CARGO_TARGET_DIR/outpost-client-node" \
-  node --test --test-reporter=spec tests/node/ 2>&1 | tee "$logs/node.log"
-
 step "Workers build (registry and inference)"
 scripts/build-worker.sh
 
 step "wasm client packages (target/outpost-client-pkg → web/pkg, target/outpost-client-verify-pkg)"
 scripts/build-client.sh
+
+# The client's own tests, under Node, on the release wasm32 build the
+# packages were made from (Node bindings of the same module; build-client.sh
+# builds the full client last).
+step "wasm client under Node"
+cargo build --quiet --locked --release --target wasm32-unknown-unknown -p outpost-client
+wasm-bindgen --target nodejs --out-dir "$CARGO_TARGET_DIR/outpost-client-node" \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/outpost_client.wasm"
+OUTPOST_CLIENT_PKG="$CARGO_TARGET_DIR/outpost-client-node" \
+  node --test --test-reporter=spec tests/node/ 2>&1 | tee "$logs/node.log"
 
 step "end-to-end tests against the local Worker"
 cargo build --locked --bin outpost
