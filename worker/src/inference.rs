@@ -69,36 +69,41 @@ async fn refusal(path: &str, mut response: Response) -> ApiError {
     }
 }
 
+/// `POST path` and the `200` answer as `T`; any other status through
+/// [`refusal`].
+async fn call<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    path: &str,
+    body: JsValue,
+    content_type: &str,
+) -> ApiResult<T> {
+    let mut response = post(env, path, body, content_type).await?;
+    if response.status_code() != 200 {
+        return Err(refusal(path, response).await);
+    }
+    response.json::<T>().await.map_err(|err| {
+        ApiError::internal(format!(
+            "the inference Worker's answer to POST {path}: {err}"
+        ))
+    })
+}
+
 /// Runs one version on the caller's inputs.
 pub async fn run(env: &Env, request: &RunRequest) -> ApiResult<RunResult> {
     let body = serde_json::to_string(request).map_err(ApiError::internal)?;
-    let mut response = post(env, RUN_PATH, JsValue::from_str(&body), "application/json").await?;
-    if response.status_code() != 200 {
-        return Err(refusal(RUN_PATH, response).await);
-    }
-    response
-        .json::<RunResult>()
-        .await
-        .map_err(|err| ApiError::internal(format!("the inference Worker's run result: {err}")))
+    call(env, RUN_PATH, JsValue::from_str(&body), "application/json").await
 }
 
 /// Whether ONNX bytes load, optimise and plan.
 pub async fn check_loadable(env: &Env, bytes: &[u8]) -> ApiResult<Loadability> {
     let body = Uint8Array::from(bytes);
-    let mut response = post(
+    call(
         env,
         CHECK_LOADABLE_PATH,
         body.into(),
         "application/octet-stream",
     )
-    .await?;
-    if response.status_code() != 200 {
-        return Err(refusal(CHECK_LOADABLE_PATH, response).await);
-    }
-    response
-        .json::<Loadability>()
-        .await
-        .map_err(|err| ApiError::internal(format!("the inference Worker's answer: {err}")))
+    .await
 }
 
 /// `/readyz`: whether the inference Worker answers its health check;

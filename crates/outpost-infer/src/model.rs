@@ -87,6 +87,20 @@ impl Model {
         &self.inputs
     }
 
+    /// The declared inputs in words, for errors that say what the model
+    /// takes: `X float[N, 4], mask int64[N]`. One wording for the CLI and
+    /// the inference Worker.
+    pub fn describe_inputs(&self) -> String {
+        self.inputs
+            .iter()
+            .map(|spec| {
+                let dims: Vec<String> = spec.shape.iter().map(ToString::to_string).collect();
+                format!("{} {}[{}]", spec.name, spec.element_type, dims.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Output names, in the order `run` returns them.
     pub fn output_names(&self) -> &[String] {
         &self.outputs

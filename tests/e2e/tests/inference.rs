@@ -392,7 +392,8 @@ fn cli_predicts_remotely_and_natively(f: &Fixture) -> Result<(), Failed> {
     let bad = dir.path().join("bad.json").to_string_lossy().into_owned();
     let (ok, _, stderr) = cli(config, &["predict", &file, "--input", &bad])?;
     ensure!(
-        !ok && stderr.contains("dimension 1 must be 4") && stderr.contains("X` float[N, 4]"),
+        !ok && stderr.contains("dimension 1 must be 4")
+            && stderr.contains("the model takes X float[N, 4]"),
         "{stderr}"
     );
     let (ok, _, stderr) = cli(

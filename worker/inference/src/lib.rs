@@ -145,17 +145,7 @@ async fn run(req: &mut Request, env: &Env) -> Answer {
     })?;
     let name = &request.name;
     let (model, fetch_ms, load_ms, cached) = loaded(env, &request).await?;
-    let declared = || {
-        model
-            .inputs()
-            .iter()
-            .map(|spec| {
-                let shape: Vec<String> = spec.shape.iter().map(ToString::to_string).collect();
-                format!("{} {}[{}]", spec.name, spec.element_type, shape.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let declared = || model.describe_inputs();
     let unprocessable = |detail: String| refusal(ProblemKind::UnprocessableContent, detail);
     let started = now_ms();
     let tensors = inputs_from_json(model.inputs(), &request.inputs)

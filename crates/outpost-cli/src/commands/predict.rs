@@ -58,7 +58,7 @@ fn native(path: &Path, inputs: &Value) -> Result<Value> {
     })?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let tensors = inputs_from_json(model.inputs(), inputs)
-        .map_err(|err| anyhow!("{err}; the model takes {}", describe_inputs(&model)))?;
+        .map_err(|err| anyhow!("{err}; the model takes {}", model.describe_inputs()))?;
     let started = Instant::now();
     let outputs = model.run(&tensors).map_err(|err| anyhow!("{err}"))?;
     let run_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -68,18 +68,6 @@ fn native(path: &Path, inputs: &Value) -> Result<Value> {
         "outputs": outputs_to_json(&outputs),
         "timing_ms": {"load": load_ms, "run": run_ms},
     }))
-}
-
-fn describe_inputs(model: &Model) -> String {
-    model
-        .inputs()
-        .iter()
-        .map(|spec| {
-            let dims: Vec<String> = spec.shape.iter().map(ToString::to_string).collect();
-            format!("`{}` {}[{}]", spec.name, spec.element_type, dims.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `ORG/MODEL@STAGE` → (org, model, stage).
