@@ -17,6 +17,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false WRANGLER_HI
 scripts/setup.sh
 scripts/build-worker.sh
 scripts/build-client.sh
+scripts/build-console.sh
 cargo build --quiet --bin outpost
 
 echo "dev: applying D1 migrations to the local database"
@@ -93,6 +94,7 @@ cat <<MSG
 
 Outpost is running locally (Ctrl-C stops it).
   page       $base/
+  console    $base/console/   (sign in: organisation demo, the demo token below)
   demo       $base/demo.html?org=demo&token=$demo_token
   readiness  $base/readyz
   liveness   $base/healthz

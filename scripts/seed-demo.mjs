@@ -3,7 +3,14 @@
 // and tags (real scikit-learn → ONNX models from tests/data/models, generated
 // by scripts/gen-fixtures.py). Safe to run again: what exists is kept.
 //
+// Each version names the one before it of the same model as its parent
+// (lineage), and every deployed model answers a batch of predictions in the
+// Worker (rows of the reference sample), so the console's performance and
+// drift panels have something to show.
+//
 // usage: node scripts/seed-demo.mjs URL BOOTSTRAP_SECRET TOKEN_FILE
+// OUTPOST_DEMO_KEYS: where the demo's offline keys live (default
+// .wrangler/demo-keys); tests give each registry its own.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -49,8 +56,11 @@ for (const [name, description] of Object.entries(manifest.descriptions)) {
   const r = run(["model", "create", name, "--description", description, "--primary-metric", manifest.primary_metric, "--tag", "cards"], env);
   if (!r.ok && !r.out.includes("already exists")) throw new Error(r.out);
 }
+const previous = {};
 for (const v of manifest.versions) {
   const args = ["push", v.model, path.join(models, v.file), "--version", v.version, "--framework", v.framework, "--notes", v.notes];
+  if (previous[v.model]) args.push("--parent", previous[v.model]);
+  previous[v.model] = v.version;
   for (const [k, x] of Object.entries(v.metrics)) args.push("--metric", `${k}=${x}`);
   for (const [k, x] of Object.entries(v.params)) args.push("--param", `${k}=${JSON.stringify(x)}`);
   for (const t of v.tags) args.push("--tag", t);
@@ -61,10 +71,19 @@ for (const v of manifest.versions) {
   if (r.ok) created += 1;
   else if (!r.out.includes("already exists")) throw new Error(r.out);
 }
+// A pickle from before the team moved to ONNX: registered, scanned and marked
+// unsafe (loading it would call os.system), so no gate lets it be promoted.
+{
+  const r = run(["model", "create", "legacy-scorer", "--description", "Pickled scorer from before ONNX (kept for reference; unsafe to load)", "--tag", "legacy"], env);
+  if (!r.ok && !r.out.includes("already exists")) throw new Error(r.out);
+  const p = run(["push", "legacy-scorer", path.join(models, "unsafe-os-system.pkl"), "--version", "0.1.0", "--notes", "pickle found on an old file share"], env);
+  if (p.ok) created += 1;
+  else if (!p.out.includes("already exists")) throw new Error(p.out);
+}
 // Signed distribution for the demo: a key ceremony (keys kept, git-ignored,
 // in .wrangler/demo-keys; a real operator keeps them offline), a release
 // naming every version, and the demo models in staging and production.
-const keys = path.join(root, ".wrangler", "demo-keys");
+const keys = process.env.OUTPOST_DEMO_KEYS ?? path.join(root, ".wrangler", "demo-keys");
 const key = (name) => path.join(keys, name);
 const must = (args) => {
   const r = run(args, env);
@@ -95,4 +114,18 @@ for (const [model, version] of [["transaction-anomaly", "1.1.0"], ["fraud-detect
     deployed += 1;
   }
 }
-console.log(`seed: organisation demo ready (${created} new versions, ${manifest.versions.length} in all; ${deployed} new deployments; root in .wrangler/demo-keys/root.json)`);
+// A batch of predictions per deployed model from each of the devices
+// demo-1…demo-3, each device sending its own 60 rows of the reference sample
+// (so no drift is expected).
+const reference = readFileSync(path.join(models, "transactions-reference.csv"), "utf8").trim().split("\n").slice(1)
+  .map((line) => line.split(",").map(Number));
+let predicted = 0;
+for (const model of ["transaction-anomaly", "fraud-detector", "fraud-mlp"]) {
+  for (const [i, device] of ["demo-1", "demo-2", "demo-3"].entries()) {
+    const input = path.join(keys, `demo-predictions-${device}.json`);
+    writeFileSync(input, JSON.stringify({ X: reference.slice(60 * i, 60 * (i + 1)) }));
+    must(["predict", `demo/${model}@production`, "--input", input, "--device-id", device, "--json"]);
+    predicted += 60;
+  }
+}
+console.log(`seed: organisation demo ready (${created} new versions, ${manifest.versions.length + 1} in all; ${deployed} new deployments; ${predicted} rows predicted; root in .wrangler/demo-keys/root.json)`);

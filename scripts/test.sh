@@ -3,7 +3,7 @@
 # and client package builds (wasm32), the wasm client under Node (inference
 # conformance included), and end-to-end tests against real local Workers (wrangler dev:
 # workerd + local D1 + local R2), the client package under Node and the demo
-# page in headless Chromium among them. Installs what is missing first.
+# page and the web console in headless Chromium among them. Installs what is missing first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -51,6 +51,9 @@ scripts/build-worker.sh
 
 step "wasm client packages (target/outpost-client-pkg → web/pkg, target/outpost-client-verify-pkg)"
 scripts/build-client.sh
+
+step "web console (web/console/app.js, esbuild)"
+scripts/build-console.sh
 
 # The client's own tests, under Node, on the release wasm32 build the
 # packages were made from (Node bindings of the same module; build-client.sh

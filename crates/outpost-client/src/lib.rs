@@ -19,10 +19,12 @@
 use outpost_core::digest::{Digest, DigestError};
 use wasm_bindgen::prelude::*;
 
+mod audit;
 mod client;
 mod drift;
 #[cfg(feature = "inference")]
 mod inference;
+pub use audit::verify_audit_chain;
 pub use client::OutpostClient;
 pub use drift::drift_compare;
 #[cfg(feature = "inference")]

@@ -1,0 +1,165 @@
+// Settings (admins): tokens (a new token's secret is shown once), webhooks
+// and their deliveries, and each model's promotion and retention policies.
+import { useState } from "preact/hooks";
+import { all, api, enc, query } from "../api.js";
+import { when } from "../format.js";
+import { ActionForm, Loaded, Problem, useLoad } from "../ui.jsx";
+
+export function SettingsPage() {
+  return (
+    <section aria-labelledby="settings-title">
+      <h1 id="settings-title">Settings</h1>
+      <Tokens />
+      <Webhooks />
+      <Policies />
+    </section>
+  );
+}
+
+function Tokens() {
+  const state = useLoad(() => api("GET", "/tokens"), []);
+  const [created, setCreated] = useState(null);
+  const [error, setError] = useState(null);
+  const revoke = async (id) => {
+    setError(null);
+    try {
+      await api("DELETE", `/tokens/${enc(id)}`);
+      state.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <section aria-labelledby="tokens-title">
+      <h2 id="tokens-title">Tokens</h2>
+      {created ? (
+        <div class="secret" role="alert" data-testid="new-token">
+          <p>Token <strong>{created.name}</strong> ({created.role}) created. Copy its secret now: it is never shown again.</p>
+          <code>{created.token}</code>{" "}
+          <button type="button" onClick={() => navigator.clipboard?.writeText(created.token)}>Copy</button>{" "}
+          <button type="button" onClick={() => setCreated(null)}>Done</button>
+        </div>
+      ) : null}
+      <Problem error={error} what="Could not revoke" />
+      <Loaded state={state} what="tokens">
+        {(t) => (
+          <div class="table-wrap">
+            <table data-testid="tokens">
+              <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">State</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+              <tbody>
+                {t.items.map((k) => (
+                  <tr>
+                    <td>{k.name}</td><td>{k.role}</td><td>{when(k.created_at)}{k.created_by ? ` by ${k.created_by}` : ""}</td>
+                    <td>{k.expires_at ? when(k.expires_at) : "never"}</td>
+                    <td>{k.revoked_at ? `revoked ${when(k.revoked_at)}` : "active"}</td>
+                    <td>{k.revoked_at ? null : <button type="button" onClick={() => revoke(k.id)}>Revoke {k.name}</button>}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Loaded>
+      <ActionForm title="Create a token" testId="create-token" reason={false}
+        fields={[
+          { name: "name", label: "Name", required: true },
+          { name: "role", label: "Role", options: ["viewer", "developer", "operator", "admin"], initial: "viewer" },
+          { name: "days", label: "Expires in days (empty: never)", type: "number", min: "1" },
+        ]}
+        submit={({ name, role, days }) => api("POST", "/tokens", { name, role, expires_in: days ? Number(days) * 86400 : null })}
+        onDone={(t) => { setCreated(t); state.reload(); }} />
+    </section>
+  );
+}
+
+function Webhooks() {
+  const state = useLoad(() => api("GET", "/webhooks"), []);
+  const [open, setOpen] = useState(null);
+  return (
+    <section aria-labelledby="webhooks-title">
+      <h2 id="webhooks-title">Webhooks</h2>
+      <Loaded state={state} what="webhooks">
+        {(w) => (
+          <>
+            {w.webhooks.length === 0 ? <p class="empty">No webhooks. Events one may subscribe to: {w.events.join(", ")}.</p> : null}
+            <ul class="webhooks">
+              {w.webhooks.map((h) => (
+                <li>
+                  <strong>{h.url}</strong> — {h.events.join(", ")} {h.description ? `(${h.description})` : ""}, created {when(h.created_at)} by {h.created_by}{" "}
+                  <button type="button" aria-expanded={open === h.id} onClick={() => setOpen(open === h.id ? null : h.id)}>Deliveries</button>
+                  {open === h.id ? <Deliveries id={h.id} /> : null}
+                </li>
+              ))}
+            </ul>
+          </>
+        )}
+      </Loaded>
+    </section>
+  );
+}
+
+function Deliveries({ id }) {
+  const state = useLoad(() => api("GET", `/webhooks/${enc(id)}/deliveries${query({ limit: 50 })}`), [id]);
+  return (
+    <Loaded state={state} what="deliveries">
+      {(d) => (
+        <table>
+          <thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last attempt</th><th scope="col">Response / error</th></tr></thead>
+          <tbody>
+            {d.deliveries.map((x) => (
+              <tr><td>{x.event}</td><td>{x.status}</td><td>{x.attempts}</td><td>{when(x.last_attempt_at)}</td><td>{x.response_status ?? ""} {x.last_error ?? ""}</td></tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Loaded>
+  );
+}
+
+function Policies() {
+  const state = useLoad(async () => {
+    const models = await all("/models");
+    return Promise.all(models.map(async (m) => ({ name: m.name, policies: await api("GET", `/models/${enc(m.name)}/policy`) })));
+  }, []);
+  return (
+    <section aria-labelledby="policies-title">
+      <h2 id="policies-title">Promotion and retention policies</h2>
+      <Loaded state={state} what="policies">
+        {(list) => list.map(({ name, policies }) => <Policy name={name} policies={policies} />)}
+      </Loaded>
+    </section>
+  );
+}
+
+function Policy({ name, policies }) {
+  const [text, setText] = useState(JSON.stringify(policies, null, 2));
+  const [error, setError] = useState(null);
+  const [saved, setSaved] = useState(false);
+  const save = async (event) => {
+    event.preventDefault();
+    setError(null);
+    setSaved(false);
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      setError({ title: "Not JSON", detail: String(err.message) });
+      return;
+    }
+    try {
+      const stored = await api("PUT", `/models/${enc(name)}/policy`, body);
+      setText(JSON.stringify(stored, null, 2));
+      setSaved(true);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <form class="policy" onSubmit={save}>
+      <label>{name}<textarea rows="8" value={text} onInput={(e) => setText(e.currentTarget.value)} spellcheck={false} /></label>
+      <button type="submit">Save {name}'s policies</button>
+      {saved ? <span role="status"> Saved.</span> : null}
+      <Problem error={error} what="Refused" />
+    </form>
+  );
+}
