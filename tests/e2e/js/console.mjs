@@ -129,6 +129,28 @@ async function fullRun(page) {
   };
   await snap(page, "rolled-back");
 
+  // --- A canary at production with a guardrail, then cleared -------------------
+  await page.locator(".stage[data-stage=production] details.actions summary").click();
+  const canary = page.locator("form[data-testid=canary-production]");
+  await canary.locator("select[name=version]").selectOption("1.1.0");
+  await canary.locator("input[name=percent]").fill("10");
+  await canary.locator("input[name=max_error_rate]").fill("0.05");
+  await canary.locator("input[name=reason]").fill("console: 10 % canary");
+  await canary.locator("button[type=submit]").click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=runs-production]")?.innerText.includes("canary"));
+  await settled(page);
+  report.steps.canary = {
+    production: await text(page, "[data-testid=runs-production]"),
+    guard: await text(page, ".stage[data-stage=production] .guard"),
+  };
+  await snap(page, "canary");
+  const clear = page.locator("form[data-testid=clear-production]");
+  await clear.locator("input[name=reason]").fill("console: canary done");
+  await clear.locator("button[type=submit]").click();
+  await page.waitForFunction(() => !document.querySelector("[data-testid=runs-production]")?.innerText.includes("canary"));
+  await settled(page);
+  report.steps.cleared = { production: await text(page, "[data-testid=runs-production]"), top: await text(page, "ol[data-testid=history] li") };
+
   // --- A refused gate shows the registry's detail -------------------------------
   await promote.locator("select[name=version]").selectOption("1.0.0");
   await promote.locator("select[name=stage]").selectOption("production");
@@ -181,10 +203,26 @@ async function fullRun(page) {
   await page.locator("header nav a", { hasText: "Settings" }).click();
   await page.locator("table[data-testid=tokens] tbody tr").first().waitFor();
   await settled(page);
-  report.steps.settings = {
-    tokens: await page.locator("table[data-testid=tokens] tbody tr").count(),
-    showsSecret: (await page.content()).includes(adminToken),
-  };
+  const tokensBefore = await page.locator("table[data-testid=tokens] tbody tr").count();
+  const showsSecret = (await page.content()).includes(adminToken);
+  const create = page.locator("form[data-testid=create-token]");
+  await create.locator("input[name=name]").fill("made-in-console");
+  await create.locator("select[name=role]").selectOption("viewer");
+  await create.locator("button[type=submit]").click();
+  await page.locator("[data-testid=new-token] code").waitFor();
+  await settled(page);
+  const created = await text(page, "[data-testid=new-token] code");
+  const shown = await text(page, "[data-testid=new-token]");
+  await page.locator("[data-testid=new-token] button", { hasText: "Done" }).click();
+  const afterDone = (await page.content()).includes(created);
+  report.steps.settings = { tokens: tokensBefore, showsSecret, created, shown, afterDone };
+  await snap(page, "settings");
+  const whoami = await fetch(`${base}/v1/orgs/demo/whoami`, { headers: { authorization: `Bearer ${created}` } });
+  report.steps.settings.createdWorks = whoami.status;
+  await page.locator("table[data-testid=tokens] button", { hasText: "Revoke made-in-console" }).click();
+  await page.waitForFunction(() => [...document.querySelectorAll("table[data-testid=tokens] tbody tr")]
+    .some((tr) => tr.innerText.includes("made-in-console") && tr.innerText.includes("revoked")));
+  report.steps.settings.revokedToken = created;
   await page.locator("header button", { hasText: "Sign out" }).click();
   await page.locator("[data-testid=signin]").waitFor();
   report.steps.signedOut = { stored: await page.evaluate(() => Object.keys(sessionStorage)) };

@@ -140,11 +140,18 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
         }
     }
     let prefix = artifacts.join("console").to_string_lossy().into_owned();
-    // What production runs before the browser touches anything.
+    // What production runs, and the move that put it there, before the
+    // browser touches anything.
     let production = expect_status(
         &f.admin.get("/models/fraud-detector/stages/production")?,
         200,
         "production",
+    )?;
+    let history = expect_status(
+        &f.admin
+            .get("/models/fraud-detector/history?stage=production&limit=1")?,
+        200,
+        "history",
     )?;
     let report = browser(f, &prefix, &[])?;
     ensure!(
@@ -215,12 +222,6 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
         shown["runs"] == runs,
         "production shown {shown} vs {production}"
     );
-    let history = expect_status(
-        &f.admin
-            .get("/models/fraud-detector/history?stage=production&limit=1")?,
-        200,
-        "history",
-    )?;
     let last = &history["items"][0];
     let since = shown["since"].as_str().unwrap_or_default();
     for part in [
@@ -324,6 +325,31 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
         "{moves}"
     );
 
+    // A canary with a guardrail, started and cleared from the console.
+    let canary = &steps["canary"];
+    ensure!(
+        canary["production"] == format!("{runs} 90 % · 1.1.0 10 % (canary)")
+            && canary["guard"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Guardrails for 1.1.0:"),
+        "canary: {canary}"
+    );
+    let rollouts = expect_status(
+        &f.admin
+            .get("/models/fraud-detector/history?stage=production&limit=2")?,
+        200,
+        "production history",
+    )?;
+    ensure!(
+        rollouts["items"][1]["reason"] == "console: 10 % canary"
+            && rollouts["items"][1]["to"]["targets"][1]["weight"] == 1000
+            && rollouts["items"][0]["reason"] == "console: canary done"
+            && steps["cleared"]["production"] == runs,
+        "rollout history: {rollouts}, shown {}",
+        steps["cleared"]
+    );
+
     // The refused gate's detail is the registry's own.
     let refused = &steps["refused"];
     let detail = expect_problem(
@@ -415,11 +441,31 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
             && audit["entries"].as_u64().unwrap_or(0) > 0,
         "audit: {audit}"
     );
+    // A token made in the console works, its secret is shown once, and
+    // revoking it there ends it.
     let settings = &steps["settings"];
+    let created = settings["created"].as_str().unwrap_or_default();
     ensure!(
-        settings["tokens"].as_u64().unwrap_or(0) >= 2 && settings["showsSecret"] == false,
+        settings["tokens"].as_u64().unwrap_or(0) >= 2
+            && settings["showsSecret"] == false
+            && created.starts_with("opt_")
+            && settings["createdWorks"] == 200
+            && settings["afterDone"] == false
+            && settings["shown"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("never shown again"),
         "settings: {settings}"
     );
+    let revoked = Api {
+        token: created.to_owned(),
+        ..f.admin.clone()
+    };
+    expect_problem(
+        &revoked.get("/whoami")?,
+        401,
+        "a token revoked in the console",
+    )?;
     ensure!(
         steps["signedOut"]["stored"]
             .as_array()

@@ -167,7 +167,7 @@ export function ActionForm({ title, fields, reason = true, submit, onDone, testI
                 {f.options.map((o) => <option value={o.value ?? o}>{o.label ?? o}</option>)}
               </select>
             ) : (
-              <input name={f.name} type={f.type ?? "text"} value={values[f.name]} required={f.required} min={f.min} max={f.max}
+              <input name={f.name} type={f.type ?? "text"} value={values[f.name]} required={f.required} min={f.min} max={f.max} step={f.step}
                 onInput={(e) => setValues({ ...values, [f.name]: e.currentTarget.value })} />
             )}
           </label>

@@ -127,7 +127,7 @@ function StageActions({ name, stage, state, versions, reload }) {
       <ActionForm title={`Start a canary at ${stage}`} testId={`canary-${stage}`}
         fields={[
           { name: "version", label: "Canary version", options: versions.filter((v) => v.version !== stable).map((v) => v.version) },
-          { name: "percent", label: "Traffic (%)", type: "number", initial: "10", min: "0.01", max: "100" },
+          { name: "percent", label: "Traffic (%)", type: "number", initial: "10", min: "0.01", max: "100", step: "0.01" },
           { name: "max_error_rate", label: "Roll back above this error rate (0–1, optional)" },
         ]}
         submit={({ version, percent: share, max_error_rate, reason }) => api("PUT", `${path}/rollout`, {
