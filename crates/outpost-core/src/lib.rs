@@ -55,6 +55,7 @@ pub mod openmetrics;
 pub mod pickle;
 pub mod problem;
 pub mod profile;
+pub mod quality;
 pub mod query;
 pub mod ratelimit;
 pub mod readiness;
