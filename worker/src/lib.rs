@@ -32,7 +32,7 @@ use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
     admin, audit_log, blobs, guardrails, metrics, models, openapi, policies, predict, profiles,
-    stages, telemetry, trust, uploads, versions, webhooks,
+    quality, stages, telemetry, trust, uploads, versions, webhooks,
 };
 use crate::routes::{Dispatch, Matched, Route};
 
@@ -216,6 +216,9 @@ async fn handle(
         Route::ShadowResults => predict::shadow_results(&ctx, req, matched).await,
         Route::PostTelemetry => telemetry::post_telemetry(&ctx, req, matched).await,
         Route::Performance => telemetry::performance(&ctx, req, matched).await,
+        Route::PostFeedback => quality::post_feedback(&ctx, req, matched).await,
+        Route::PostOutcomes => quality::post_outcomes(&ctx, req, matched).await,
+        Route::Quality => quality::get_quality(&ctx, req, matched).await,
         Route::PutReference => profiles::put_reference(&ctx, req, matched).await,
         Route::GetReference => profiles::get_reference(&ctx, matched).await,
         Route::DriftReport => telemetry::drift_report(&ctx, req, matched).await,

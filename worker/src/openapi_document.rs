@@ -636,6 +636,41 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
                 "ms since the epoch; all time when absent",
             )
             .json::<api::PerformanceReport>(200, "Per version, stage and source"),
+        Route::PostFeedback => op
+            .json_body::<api::FeedbackRequest>()
+            .json::<api::FeedbackAccepted>(202, "Stored (repeats counted as duplicates)"),
+        Route::PostOutcomes => op
+            .json_body::<api::OutcomeReport>()
+            .json::<api::OutcomesAccepted>(202, "Stored, or kept from before under this id"),
+        Route::Quality => {
+            let stage = op.schema::<Stage>();
+            op.query(
+                "version",
+                true,
+                json!({"type": "string", "pattern": outpost_core::version::VERSION_PATTERN}),
+                "The version whose outcomes to score",
+            )
+            .query(
+                "window",
+                false,
+                json!({"type": "string", "pattern": outpost_core::telemetry::WINDOW_PATTERN}),
+                "How far back, e.g. 24h (the default; at most 30d)",
+            )
+            .query("stage", false, stage, "Only outcomes of predictions at this stage")
+            .query(
+                "positive",
+                false,
+                json!({"type": "string", "minLength": 1, "maxLength": 128}),
+                "The positive class (default: 1 or true when present)",
+            )
+            .query(
+                "low",
+                false,
+                json!({"type": "number", "minimum": 0, "maximum": 1}),
+                "Top scores below this are low-confidence (0.5)",
+            )
+            .json::<api::QualityView>(200, "Quality over the window")
+        }
         Route::PutReference => op
             .json_body::<profile::ReferenceProfile>()
             .json::<profile::ReferenceProfile>(201, "Stored")

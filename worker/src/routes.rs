@@ -64,6 +64,9 @@ pub enum Route {
     ShadowResults,
     PostTelemetry,
     Performance,
+    PostFeedback,
+    PostOutcomes,
+    Quality,
     PutReference,
     GetReference,
     DriftReport,
@@ -94,8 +97,8 @@ pub fn rate_class(route: Route) -> Option<outpost_core::ratelimit::Class> {
             Some(Class::Upload)
         }
         Route::Predict => Some(Class::Predict),
-        Route::DriftReport | Route::Performance => Some(Class::Report),
-        Route::PostTelemetry => Some(Class::Telemetry),
+        Route::DriftReport | Route::Performance | Route::Quality => Some(Class::Report),
+        Route::PostTelemetry | Route::PostFeedback | Route::PostOutcomes => Some(Class::Telemetry),
         _ => None,
     }
 }
@@ -493,6 +496,27 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::Performance,
         Org(Viewer),
         "Calls, error rate and latency p50/p95/p99 per version, stage and source (?since=ms)",
+    ),
+    spec(
+        Method::Post,
+        "/v1/orgs/:org/models/:model/feedback",
+        Route::PostFeedback,
+        Org(Viewer),
+        "Give outcomes for Worker predictions {outcomes: [{prediction_id, row, label, value}]} (idempotent per prediction and row)",
+    ),
+    spec(
+        Method::Post,
+        "/v1/orgs/:org/models/:model/outcomes",
+        Route::PostOutcomes,
+        Org(Viewer),
+        "Report a device's aggregated outcome window {version, stage, id, window}: confusion counts, score histograms, never inputs (idempotent per id)",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/models/:model/quality",
+        Route::Quality,
+        Org(Viewer),
+        "A version's quality from outcomes: accuracy, precision/recall/F1, ROC AUC, calibration, confidence, against its registered metrics (?version=&stage=&window=&positive=&low=)",
     ),
     spec(
         Method::Put,

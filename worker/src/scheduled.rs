@@ -1,10 +1,9 @@
 //! The cron trigger: re-signs timestamps before they expire, applies every
 //! model's retention policy, holds guarded canaries to their guardrails
 //! (rolling back the ones that trip), compacts old telemetry into totals,
-//! collects artifacts no version refers to, closes stale uploads, delivers
-//! due webhooks, and
-//! leaves a row
-//! in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
+//! collects artifacts no version refers to, closes stale uploads, drops
+//! predictions past their feedback period, delivers due webhooks, and
+//! leaves a row in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
 
 use worker::{Env, ScheduledEvent};
 
@@ -72,6 +71,19 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
         Err(err) => {
             worker::console_error!(
                 "cron `{}`: closing stale uploads failed: {err}",
+                event.cron()
+            );
+            outcome = "failed";
+        }
+    }
+    match drop_old_predictions(env).await {
+        Ok(dropped) => worker::console_log!(
+            "cron `{}`: dropped {dropped} predictions past their feedback period",
+            event.cron()
+        ),
+        Err(err) => {
+            worker::console_error!(
+                "cron `{}`: dropping old predictions failed: {err}",
                 event.cron()
             );
             outcome = "failed";
@@ -208,6 +220,16 @@ async fn check_guardrails(env: &Env) -> Result<(usize, usize), String> {
     } else {
         Err(failures.join("; "))
     }
+}
+
+/// Drops kept predictions older than their feedback period
+/// (`outpost_registry::quality::PREDICTIONS_KEPT_MS`); outcomes stay.
+async fn drop_old_predictions(env: &Env) -> Result<u64, String> {
+    let ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    let before = ctx.now - outpost_registry::quality::PREDICTIONS_KEPT_MS;
+    crate::store::quality::drop_old_predictions(&ctx, before)
+        .await
+        .map_err(|e| format!("{e:?}"))
 }
 
 async fn compact_telemetry(env: &Env) -> Result<usize, String> {

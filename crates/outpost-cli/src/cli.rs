@@ -110,6 +110,46 @@ pub enum Command {
         #[arg(long)]
         since: Option<i64>,
     },
+    /// Give outcomes (what actually happened) for Worker predictions: one
+    /// with flags, or many from a JSON file. Giving one again changes nothing.
+    Feedback {
+        model: String,
+        /// The `prediction_id` a Worker `predict` answered with.
+        #[arg(long, required_unless_present = "file")]
+        prediction: Option<String>,
+        /// The row of that prediction's inputs (from 0).
+        #[arg(long, default_value_t = 0)]
+        row: u32,
+        /// The true class.
+        #[arg(long, required_unless_present = "file")]
+        label: Option<String>,
+        /// Business value of this outcome (e.g. money saved).
+        #[arg(long)]
+        value: Option<f64>,
+        /// A JSON file of outcomes: `{"outcomes": [{"prediction_id", "row", "label", "value"}]}`.
+        #[arg(long, conflicts_with_all = ["prediction", "label", "value"])]
+        file: Option<std::path::PathBuf>,
+    },
+    /// A version's quality from the outcomes given and reported over a
+    /// window: accuracy, precision/recall/F1 per class, ROC AUC,
+    /// calibration, confidence, beside the metrics it was registered with.
+    Quality {
+        model: String,
+        #[arg(long)]
+        version: String,
+        /// Only outcomes of predictions at this stage.
+        #[arg(long)]
+        stage: Option<String>,
+        /// How far back: 90s, 15m, 24h, 7d (at most 30d).
+        #[arg(long, default_value = "24h")]
+        window: String,
+        /// The positive class (default: 1 or true when present).
+        #[arg(long)]
+        positive: Option<String>,
+        /// Top scores below this count as low-confidence.
+        #[arg(long)]
+        low: Option<f64>,
+    },
     /// Drift reports (computed locally with the same statistics as the registry).
     #[command(subcommand)]
     Drift(DriftCommand),

@@ -177,6 +177,8 @@ pub enum RegistryError {
     TokenNotFound { org: String, id: String },
     #[error("{model} has no version `{version}`; telemetry is reported for registered versions")]
     TelemetryForUnknownVersion { model: String, version: String },
+    #[error("{0}")]
+    InvalidFeedback(String),
     #[error("a description is at most 200 bytes")]
     WebhookDescriptionTooLong,
     #[error("{org} has {max} webhooks already; delete one first")]
@@ -355,6 +357,7 @@ impl RegistryError {
             | RegistryError::TokenName
             | RegistryError::TokenLifetime
             | RegistryError::TelemetryForUnknownVersion { .. }
+            | RegistryError::InvalidFeedback(_)
             | RegistryError::WebhookDescriptionTooLong
             | RegistryError::ParentMissing { .. }
             | RegistryError::ArtifactNotUploaded { .. }

@@ -57,6 +57,7 @@ pub mod memory;
 pub mod models;
 pub mod ports;
 pub mod profiles;
+pub mod quality;
 pub mod resolve;
 pub mod routing;
 pub mod stages;

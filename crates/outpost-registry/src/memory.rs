@@ -23,16 +23,19 @@ use serde_json::Value;
 use crate::error::StoreError;
 use crate::ports::{
     Arrival, AttemptOutcome, AuditEvent, BlobFacts, Blobs, Change, Clock, Commit, CommitError,
-    Deployments, DueDelivery, GateFacts, Inspection, Keys, Models, OnlineKey, OpenUpload, Outbox,
-    Policies, Profiles, Received, Rehashed, Runtime, Sender, StageHead, Stages, Telemetry, Tokens,
-    TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions, WebhookEndpoint,
-    Webhooks,
+    Deployments, DueDelivery, FeedbackRow, GateFacts, Inspection, Keys, Models, OnlineKey,
+    OpenUpload, Outbox, Outcomes, Policies, PredictionRecord, Profiles, Received, Rehashed,
+    Runtime, Sender, StageHead, Stages, Telemetry, Tokens, TrustFiles, TrustRole, VersionAge,
+    VersionArtifact, VersionDetails, Versions, WebhookEndpoint, Webhooks,
 };
 use crate::routing::{PLAN_LIFETIME_MS, ResolutionPlan, ResolutionPlans};
+use outpost_core::quality::{LabelledOutcome, OutcomeWindow};
 
 type ModelKey = (String, String);
 /// A stage's guardrails: the canary watched, since when (ms), the policy.
 type Watched = (String, i64, Guardrails);
+/// A device's outcome window: version, stage, received at (ms), window.
+type StoredOutcomes = (String, Stage, i64, OutcomeWindow);
 /// A webhook endpoint, its secret, and whether it was deleted.
 type StoredWebhook = (WebhookEndpoint, String, bool);
 /// A telemetry window with its org, model, version, stage and source.
@@ -102,6 +105,13 @@ pub struct MemoryRegistry {
     responses: RefCell<std::collections::VecDeque<Result<u16, String>>>,
     posted: RefCell<Vec<Posted>>,
     tokens: RefCell<BTreeMap<(String, String), (TokenRecord, Digest)>>,
+    /// Kept predictions by (org, id).
+    predictions: RefCell<BTreeMap<(String, String), PredictionRecord>>,
+    /// Outcomes by (org, model, prediction id, row).
+    feedback: RefCell<BTreeMap<(String, String, String, u32), FeedbackRow>>,
+    /// Device outcome windows by (org, model, id), with (version, stage,
+    /// received at).
+    outcome_windows: RefCell<BTreeMap<(String, String, String), StoredOutcomes>>,
 }
 
 /// 2026-11-22T23:15:26Z: the default clock.
@@ -157,6 +167,9 @@ impl MemoryRegistry {
             responses: RefCell::default(),
             posted: RefCell::default(),
             tokens: RefCell::default(),
+            predictions: RefCell::default(),
+            feedback: RefCell::default(),
+            outcome_windows: RefCell::default(),
         }
     }
 
@@ -1642,5 +1655,122 @@ impl Sender for MemoryRegistry {
             body.to_owned(),
         ));
         self.responses.borrow_mut().pop_front().unwrap_or(Ok(200))
+    }
+}
+
+impl Outcomes for MemoryRegistry {
+    async fn insert_prediction(
+        &self,
+        org: &str,
+        record: &PredictionRecord,
+    ) -> Result<(), StoreError> {
+        self.check("insert_prediction")?;
+        self.predictions
+            .borrow_mut()
+            .insert((org.to_owned(), record.id.clone()), record.clone());
+        Ok(())
+    }
+
+    async fn predictions(
+        &self,
+        org: &str,
+        model: &str,
+        ids: &[&str],
+    ) -> Result<Vec<PredictionRecord>, StoreError> {
+        let kept = self.predictions.borrow();
+        Ok(ids
+            .iter()
+            .filter_map(|id| kept.get(&(org.to_owned(), (*id).to_owned())))
+            .filter(|p| p.model == model)
+            .cloned()
+            .collect())
+    }
+
+    async fn insert_feedback(
+        &self,
+        org: &str,
+        model: &str,
+        rows: &[FeedbackRow],
+    ) -> Result<u64, StoreError> {
+        self.check("insert_feedback")?;
+        let mut stored = self.feedback.borrow_mut();
+        let mut new = 0;
+        for row in rows {
+            let key = (
+                org.to_owned(),
+                model.to_owned(),
+                row.prediction_id.clone(),
+                row.row,
+            );
+            if let std::collections::btree_map::Entry::Vacant(slot) = stored.entry(key) {
+                slot.insert(row.clone());
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
+
+    async fn insert_outcome_window(
+        &self,
+        org: &str,
+        (model, version, stage): (&str, &str, Stage),
+        id: &str,
+        window: &OutcomeWindow,
+    ) -> Result<bool, StoreError> {
+        self.check("insert_outcome_window")?;
+        let key = (org.to_owned(), model.to_owned(), id.to_owned());
+        let mut stored = self.outcome_windows.borrow_mut();
+        if stored.contains_key(&key) {
+            return Ok(false);
+        }
+        stored.insert(
+            key,
+            (version.to_owned(), stage, self.now.get(), window.clone()),
+        );
+        Ok(true)
+    }
+
+    async fn version_outcomes(
+        &self,
+        org: &str,
+        (model, version): (&str, &str),
+        stage: Option<Stage>,
+        since: i64,
+    ) -> Result<Vec<LabelledOutcome>, StoreError> {
+        Ok(self
+            .feedback
+            .borrow()
+            .iter()
+            .filter(|((o, m, ..), row)| {
+                o == org
+                    && m == model
+                    && row.version == version
+                    && stage.is_none_or(|s| s == row.stage)
+                    && row.predicted_at >= since
+            })
+            .map(|(_, row)| row.outcome.clone())
+            .collect())
+    }
+
+    async fn version_outcome_windows(
+        &self,
+        org: &str,
+        (model, version): (&str, &str),
+        stage: Option<Stage>,
+        since: i64,
+    ) -> Result<Vec<OutcomeWindow>, StoreError> {
+        Ok(self
+            .outcome_windows
+            .borrow()
+            .iter()
+            .filter(|((o, m, _), (v, s, at, _))| {
+                o == org
+                    && m == model
+                    && v == version
+                    && stage.is_none_or(|x| x == *s)
+                    && *at >= since
+            })
+            .map(|(_, (.., w))| w.clone())
+            .collect())
     }
 }

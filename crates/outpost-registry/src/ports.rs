@@ -73,6 +73,84 @@ pub trait Telemetry {
     ) -> Result<Vec<outpost_core::telemetry::TelemetryWindow>, StoreError>;
 }
 
+/// A Worker prediction kept so that feedback can name it: per row of the
+/// inputs, what the classifier predicted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionRecord {
+    pub id: String,
+    pub model: String,
+    pub version: String,
+    pub stage: Stage,
+    /// ms since the epoch.
+    pub at: i64,
+    pub rows: Vec<outpost_core::quality::Predicted>,
+}
+
+/// An outcome for one row of a kept prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackRow {
+    pub prediction_id: String,
+    pub row: u32,
+    pub version: String,
+    pub stage: Stage,
+    /// When the prediction was made (ms): windows of quality are by it.
+    pub predicted_at: i64,
+    pub outcome: outpost_core::quality::LabelledOutcome,
+}
+
+/// Ground truth: kept predictions, outcomes given for them, and outcome
+/// windows devices aggregated.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Outcomes {
+    async fn insert_prediction(
+        &self,
+        org: &str,
+        record: &PredictionRecord,
+    ) -> Result<(), StoreError>;
+    /// The kept predictions of `model` among `ids` (those that exist).
+    async fn predictions(
+        &self,
+        org: &str,
+        model: &str,
+        ids: &[&str],
+    ) -> Result<Vec<PredictionRecord>, StoreError>;
+    /// Stores the outcomes not stored before (by prediction id and row, in
+    /// one transaction); how many were new.
+    async fn insert_feedback(
+        &self,
+        org: &str,
+        model: &str,
+        rows: &[FeedbackRow],
+    ) -> Result<u64, StoreError>;
+    /// Stores a device's window under `id` unless one is stored under it
+    /// already; whether it was stored now. `at` is (model, version, stage).
+    async fn insert_outcome_window(
+        &self,
+        org: &str,
+        at: (&str, &str, Stage),
+        id: &str,
+        window: &outpost_core::quality::OutcomeWindow,
+    ) -> Result<bool, StoreError>;
+    /// Outcomes given for one version's predictions (optionally at one
+    /// stage) made since `since` (ms). `at` is (model, version).
+    async fn version_outcomes(
+        &self,
+        org: &str,
+        at: (&str, &str),
+        stage: Option<Stage>,
+        since: i64,
+    ) -> Result<Vec<outpost_core::quality::LabelledOutcome>, StoreError>;
+    /// Device windows of one version (optionally at one stage) received
+    /// since `since` (ms). `at` is (model, version).
+    async fn version_outcome_windows(
+        &self,
+        org: &str,
+        at: (&str, &str),
+        stage: Option<Stage>,
+        since: i64,
+    ) -> Result<Vec<outpost_core::quality::OutcomeWindow>, StoreError>;
+}
+
 /// A registered webhook endpoint (never its secret): the API's own answer
 /// type, so the port and the response cannot drift apart.
 pub use outpost_core::api::Webhook as WebhookEndpoint;

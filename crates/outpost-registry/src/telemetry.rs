@@ -18,6 +18,22 @@ pub async fn report_window(
     window: &TelemetryWindow,
 ) -> Result<(), RegistryError> {
     window.validate().map_err(RegistryError::InvalidWindow)?;
+    known_version(ports, org, model, version).await?;
+    ports
+        .insert_window(org, (model, version, stage, "client"), window)
+        .await?;
+    Ok(())
+}
+
+/// That `model@version` is registered, for what clients report about it.
+///
+/// Errors: `TelemetryForUnknownVersion` (422), `ModelNotFound` (404), `Store`.
+pub(crate) async fn known_version(
+    ports: &(impl Models + Versions),
+    org: &str,
+    model: &str,
+    version: &str,
+) -> Result<(), RegistryError> {
     if ports
         .version_artifacts(org, model, &[version])
         .await?
@@ -34,8 +50,5 @@ pub async fn report_window(
             version: version.to_owned(),
         });
     }
-    ports
-        .insert_window(org, (model, version, stage, "client"), window)
-        .await?;
     Ok(())
 }

@@ -1219,6 +1219,33 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
             &json!({"version": "1.1.0", "stage": "production", "window": outpost_core::telemetry::TelemetryWindow::new(vec![])}),
         )?,
         "Performance" => api.get("/models/fraud-detector/performance")?,
+        "PostFeedback" => {
+            // An outcome for a prediction the operator just made.
+            let answer = expect_status(
+                &f.acme["operator"].json(
+                    "POST",
+                    "/models/fraud-detector/predict?stage=staging&device=matrix",
+                    &json!({"X": [[42.0, 14.0, 3.5, 0.1]]}),
+                )?,
+                200,
+                "a prediction to give an outcome for",
+            )?;
+            let id = answer["prediction_id"]
+                .as_str()
+                .ok_or_else(|| format!("no prediction id: {answer}"))?;
+            api.json(
+                "POST",
+                "/models/fraud-detector/feedback",
+                &json!({"outcomes": [{"prediction_id": id, "label": 0}]}),
+            )?
+        }
+        "PostOutcomes" => api.json(
+            "POST",
+            "/models/fraud-detector/outcomes",
+            &json!({"version": "1.1.0", "stage": "production", "id": format!("matrix-{n}"),
+                    "window": outpost_core::quality::OutcomeWindow::default()}),
+        )?,
+        "Quality" => api.get("/models/fraud-detector/quality?version=1.1.0")?,
         "PutReference" => api.json(
             "PUT",
             "/models/fraud-detector/versions/1.0.0/reference",
@@ -1569,6 +1596,25 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
         (
             "GET",
             format!("/models/{}/performance", f.globex_model),
+            None,
+        ),
+        (
+            "POST",
+            format!("/models/{}/feedback", f.globex_model),
+            Some(
+                json!({"outcomes": [{"prediction_id": "pred_000000000000000000000000", "label": 1}]}),
+            ),
+        ),
+        (
+            "POST",
+            format!("/models/{}/outcomes", f.globex_model),
+            Some(
+                json!({"version": "3.1.4", "stage": "production", "id": "intruder", "window": outpost_core::quality::OutcomeWindow::default()}),
+            ),
+        ),
+        (
+            "GET",
+            format!("/models/{}/quality?version=3.1.4", f.globex_model),
             None,
         ),
         (

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod policies;
 pub mod predict;
 pub mod profiles;
+pub mod quality;
 pub mod stages;
 pub mod telemetry;
 pub mod trust;

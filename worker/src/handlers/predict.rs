@@ -104,6 +104,14 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
         ),
     ];
     let outputs = primary.outputs;
+    // A classifier's prediction is kept for the outcomes given later.
+    let prediction_id = outpost_registry::quality::keep_prediction(
+        &D1Store::new(ctx),
+        &org,
+        (&model, &assignment.version, stage),
+        &outputs,
+    )
+    .await?;
     if let Some(shadow_row) = &shadow_row {
         let shadow = &shadow_row.version;
         let started = now_ms();
@@ -134,6 +142,7 @@ pub async fn predict(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResu
         arm: assignment.arm,
         digest: primary_row.digest,
         outputs,
+        prediction_id,
     };
     let mut response = http::json(&body, 200)?;
     response

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod models;
 pub mod profiles;
+pub mod quality;
 pub mod shadow;
 pub mod telemetry;
 pub mod uploads;

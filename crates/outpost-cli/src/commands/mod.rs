@@ -12,6 +12,7 @@ mod models;
 mod predict;
 mod pull;
 mod push;
+mod quality;
 mod tokens;
 mod versions;
 mod webhooks;
@@ -79,6 +80,42 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Policy(command) => lifecycle::policy(&env, command),
         Command::Drift(command) => drift::run(&env, command),
         Command::Perf { model, since } => drift::perf(&env, &model, since),
+        Command::Feedback {
+            model,
+            prediction,
+            row,
+            label,
+            value,
+            file,
+        } => quality::feedback(
+            &env,
+            &model,
+            quality::Given {
+                prediction,
+                row,
+                label,
+                value,
+                file,
+            },
+        ),
+        Command::Quality {
+            model,
+            version,
+            stage,
+            window,
+            positive,
+            low,
+        } => quality::quality(
+            &env,
+            &model,
+            &quality::Asked {
+                version,
+                stage,
+                window,
+                positive,
+                low,
+            },
+        ),
         Command::Reference(command) => drift::reference(&env, command),
         Command::Webhooks(command) => webhooks::run(&env, command),
         Command::Retention(command) => lifecycle::retention(&env, command),

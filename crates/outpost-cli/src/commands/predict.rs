@@ -142,6 +142,11 @@ fn print_plain(answer: &Value) {
     let mut header = vec!["row"];
     header.extend(names.iter().map(|n| n.as_str()));
     print!("{}", output::table(&header, &table));
+    if let Some(id) = answer["prediction_id"].as_str() {
+        println!(
+            "prediction {id}: give outcomes with `outpost feedback MODEL --prediction {id} --row N --label LABEL`"
+        );
+    }
 }
 
 fn cell(value: &Value) -> String {

@@ -124,6 +124,11 @@ pub struct Prediction {
     pub digest: Digest,
     /// The model's outputs by name, as arrays of numbers or labels.
     pub outputs: Value,
+    /// Names this prediction in `POST …/feedback` (row `r` of the inputs is
+    /// `{prediction_id, row: r}`); absent when the outputs are not a
+    /// classifier's (no `label` output), which feedback cannot score.
+    #[serde(default)]
+    pub prediction_id: Option<String>,
 }
 
 /// One recorded shadow run beside what the caller got.
@@ -280,4 +285,91 @@ pub struct Deliveries {
     pub webhook: String,
     pub deliveries: Vec<Delivery>,
     pub next_cursor: Option<String>,
+}
+
+/// One outcome for a Worker prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackItem {
+    /// `prediction_id` of the prediction.
+    pub prediction_id: String,
+    /// Which row of that prediction's inputs (from 0).
+    #[serde(default)]
+    pub row: u32,
+    /// What actually happened: the true class, as text or a number.
+    pub label: Value,
+    /// Business value of this outcome (e.g. money saved), if any.
+    #[serde(default)]
+    pub value: Option<f64>,
+}
+
+/// `POST …/models/{model}/feedback`: outcomes for Worker predictions, at
+/// most [`MAX_FEEDBACK_ITEMS`]. Idempotent: an outcome given again for the
+/// same prediction and row is counted once (the first one stands).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    pub outcomes: Vec<FeedbackItem>,
+}
+
+/// Most outcomes one feedback request may carry.
+pub const MAX_FEEDBACK_ITEMS: usize = 1000;
+
+/// The answer to feedback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FeedbackAccepted {
+    /// Outcomes stored now.
+    pub accepted: u64,
+    /// Outcomes that were already stored (a retry, a duplicate).
+    pub duplicates: u64,
+}
+
+/// `POST …/models/{model}/outcomes`: outcomes a device aggregated itself
+/// while running `version` at `stage` — never raw inputs. `id` makes the
+/// report idempotent: a window sent again under the same id is kept once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeReport {
+    pub version: String,
+    pub stage: Stage,
+    /// 1 to 64 characters of `[A-Za-z0-9._:-]`, unique per model.
+    pub id: String,
+    pub window: crate::quality::OutcomeWindow,
+}
+
+/// The answer to an outcome report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OutcomesAccepted {
+    /// False when a window with this id was stored before (nothing changed).
+    pub stored: bool,
+    pub outcomes: u64,
+}
+
+/// A metric the version was registered with, beside what outcomes measure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RegisteredMetric {
+    pub metric: String,
+    pub registered: f64,
+    pub measured: f64,
+    /// measured − registered.
+    pub change: f64,
+}
+
+/// `GET …/models/{model}/quality?version=&stage=&window=&positive=&low=`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QualityView {
+    pub model: String,
+    pub version: String,
+    pub stage: Option<Stage>,
+    /// As asked, e.g. `24h`.
+    pub window: String,
+    /// ms since the epoch.
+    pub since: i64,
+    /// Outcomes given for Worker predictions made in the window.
+    pub feedback: u64,
+    /// Device windows received in the window.
+    pub reported_windows: u64,
+    pub quality: crate::quality::QualityReport,
+    /// The version's registered metrics that outcomes measure.
+    pub registered: Vec<RegisteredMetric>,
 }

@@ -1,0 +1,457 @@
+//! Ground truth end to end against a real local Worker: predictions of
+//! `fraud-detector@1.2.0` made in the Worker carry prediction ids; outcomes
+//! given for them (`POST …/feedback`, idempotent) produce the same quality
+//! as scikit-learn on the same labels (the committed vector of
+//! `scripts/gen-quality-vectors.py`, 1e-9; ROC AUC within the bound the
+//! report states); the CLI gives outcomes and prints quality; device windows
+//! merge in once per id; bad feedback is refused and stores nothing; the
+//! routes are scoped to the organisation.
+
+use outpost_core::api::QualityView;
+use outpost_core::quality::{LabelledOutcome, OutcomeWindow};
+use outpost_e2e::{
+    Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, cli, create_token, ensure, expect_problem,
+    expect_status, init_org, register,
+};
+use serde_json::{Value, json};
+
+struct Fixture {
+    worker: LocalWorker,
+    admin: Api,
+    viewer: Api,
+    /// tests/data/quality/fraud-detector.json
+    vector: Value,
+    /// The prediction ids of the vector's rows, in order, with their row.
+    ids: Vec<(String, u32)>,
+    keys: ReleaseKeys,
+}
+
+type Test = fn(&Fixture) -> Result<(), Failed>;
+
+const TESTS: &[(&str, Test)] = &[
+    (
+        "feedback_gives_scikit_learns_metrics",
+        feedback_gives_scikit_learns_metrics,
+    ),
+    ("bad_feedback_stores_nothing", bad_feedback_stores_nothing),
+    (
+        "device_windows_merge_once_per_id",
+        device_windows_merge_once_per_id,
+    ),
+    (
+        "the_cli_gives_outcomes_and_prints_quality",
+        the_cli_gives_outcomes_and_prints_quality,
+    ),
+];
+
+const MODEL: &str = "fraud-detector";
+
+fn main() {
+    outpost_e2e::run_suite(
+        "quality",
+        setup,
+        TESTS,
+        // Each changes what the others' quality reports count.
+        &[
+            "feedback_gives_scikit_learns_metrics",
+            "device_windows_merge_once_per_id",
+            "the_cli_gives_outcomes_and_prints_quality",
+        ],
+    );
+}
+
+fn setup() -> Result<Fixture, Failed> {
+    let root = outpost_e2e::repo_root();
+    let vector: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("tests/data/quality/fraud-detector.json"))
+            .map_err(|e| format!("{e}"))?,
+    )
+    .map_err(|e| format!("{e}"))?;
+    let worker = LocalWorker::start(&WorkerConfig::MAIN).map_err(Failed::from)?;
+    let admin = init_org(&worker, "truth")?;
+    let (_, viewer) = create_token(&admin, "device", "viewer")?;
+    let keys = ReleaseKeys::ceremony(&worker, &admin)?;
+    expect_status(
+        &admin.json("POST", "/models", &json!({"name": MODEL}))?,
+        201,
+        "create model",
+    )?;
+    let bytes = std::fs::read(root.join("tests/data/models/fraud-detector-1.2.0.onnx"))
+        .map_err(|e| format!("{e}"))?;
+    let digest = admin.put_blob(&bytes)?;
+    expect_status(
+        &register(
+            &admin,
+            MODEL,
+            json!({"version": "1.2.0", "digest": digest, "size": bytes.len(),
+                   "metrics": {"f1": 0.9434, "precision": 0.9615, "recall": 0.9259, "auc": 0.9993}}),
+        )?,
+        201,
+        "register",
+    )?;
+    keys.release(MODEL, &["1.2.0"])?;
+    for stage in ["staging", "production"] {
+        expect_status(
+            &admin.json(
+                "POST",
+                &format!("/models/{MODEL}/stages/{stage}/promote"),
+                &json!({"version": "1.2.0"}),
+            )?,
+            201,
+            &format!("promote to {stage}"),
+        )?;
+    }
+    // The vector's 200 rows, predicted in the Worker in four calls.
+    let rows = vector["inputs"]["X"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut ids = Vec::new();
+    let mut predicted = Vec::new();
+    for chunk in rows.chunks(50) {
+        let answer = expect_status(
+            &viewer.json(
+                "POST",
+                &format!("/models/{MODEL}/predict?stage=production&device=till-1"),
+                &json!({"X": chunk}),
+            )?,
+            200,
+            "predict",
+        )?;
+        let id = answer["prediction_id"]
+            .as_str()
+            .ok_or_else(|| format!("no prediction id: {answer}"))?
+            .to_owned();
+        for (row, label) in answer["outputs"]["label"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            ids.push((id.clone(), row as u32));
+            predicted.push(label.to_string());
+        }
+    }
+    let want: Vec<String> = vector["predicted"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    ensure!(
+        predicted == want,
+        "the Worker predicts what the vector was made with (native tract)"
+    );
+    Ok(Fixture {
+        worker,
+        admin,
+        viewer,
+        vector,
+        ids,
+        keys,
+    })
+}
+
+fn quality(api: &Api, query: &str) -> Result<QualityView, Failed> {
+    let body = expect_status(
+        &api.get(&format!("/models/{MODEL}/quality?version=1.2.0{query}"))?,
+        200,
+        "quality",
+    )?;
+    serde_json::from_value(body.clone()).map_err(|e| format!("{e}: {body}").into())
+}
+
+fn close(got: f64, want: &Value, what: &str) -> Result<(), Failed> {
+    let want = want
+        .as_f64()
+        .ok_or_else(|| format!("{what}: no expected value"))?;
+    ensure!(
+        (got - want).abs() <= 1e-9,
+        "{what}: {got} vs scikit-learn {want}"
+    );
+    Ok(())
+}
+
+fn feedback_gives_scikit_learns_metrics(f: &Fixture) -> Result<(), Failed> {
+    let actual = f.vector["actual"].as_array().cloned().unwrap_or_default();
+    let outcomes: Vec<Value> = f
+        .ids
+        .iter()
+        .zip(&actual)
+        .map(|((id, row), label)| json!({"prediction_id": id, "row": row, "label": label}))
+        .collect();
+    let (first, rest) = outcomes.split_at(120);
+    let accepted = expect_status(
+        &f.viewer.json(
+            "POST",
+            &format!("/models/{MODEL}/feedback"),
+            &json!({"outcomes": first}),
+        )?,
+        202,
+        "feedback",
+    )?;
+    ensure!(
+        accepted == json!({"accepted": 120, "duplicates": 0}),
+        "{accepted}"
+    );
+    // The rest, with the first 20 again (a retry): counted once.
+    let mut again: Vec<Value> = first[..20].to_vec();
+    again.extend_from_slice(rest);
+    let accepted = expect_status(
+        &f.viewer.json(
+            "POST",
+            &format!("/models/{MODEL}/feedback"),
+            &json!({"outcomes": again}),
+        )?,
+        202,
+        "feedback",
+    )?;
+    ensure!(
+        accepted == json!({"accepted": 80, "duplicates": 20}),
+        "{accepted}"
+    );
+
+    let view = quality(&f.viewer, "&window=1h&stage=production")?;
+    let want = &f.vector["expected"];
+    let q = &view.quality;
+    ensure!(view.feedback == 200 && q.outcomes == 200, "{view:?}");
+    close(q.accuracy.unwrap_or(-1.0), &want["accuracy"], "accuracy")?;
+    for class in &q.classes {
+        let w = &want["classes"][&class.class];
+        close(
+            class.precision,
+            &w["precision"],
+            &format!("{} precision", class.class),
+        )?;
+        close(
+            class.recall,
+            &w["recall"],
+            &format!("{} recall", class.class),
+        )?;
+        close(class.f1, &w["f1"], &format!("{} f1", class.class))?;
+        let (auc, bound) = (
+            class.roc_auc.unwrap_or(-1.0),
+            class.roc_auc_error.unwrap_or(0.0),
+        );
+        let exact = w["roc_auc"].as_f64().unwrap_or(-2.0);
+        ensure!(
+            (auc - exact).abs() <= bound + 1e-12,
+            "{} AUC {auc} vs scikit-learn {exact}: more than the stated bound {bound}",
+            class.class
+        );
+    }
+    let m = q.macro_avg.as_ref().ok_or("no macro average")?;
+    close(m.precision, &want["macro"]["precision"], "macro precision")?;
+    close(m.recall, &want["macro"]["recall"], "macro recall")?;
+    close(m.f1, &want["macro"]["f1"], "macro f1")?;
+    close(
+        q.calibration_error.unwrap_or(-1.0),
+        &want["calibration_error"],
+        "calibration error",
+    )?;
+    let c = q.confidence.as_ref().ok_or("no confidence")?;
+    close(c.mean_top_score, &want["mean_top_score"], "mean top score")?;
+    close(c.mean_entropy, &want["mean_entropy"], "mean entropy")?;
+    // Beside what the version was registered with (the positive class's F1).
+    let f1 = view
+        .registered
+        .iter()
+        .find(|r| r.metric == "f1")
+        .ok_or("no registered f1")?;
+    close(f1.measured, &want["classes"]["1"]["f1"], "measured f1")?;
+    ensure!((f1.registered - 0.9434).abs() < 1e-12, "{f1:?}");
+    // Another stage saw none of it.
+    ensure!(
+        quality(&f.viewer, "&stage=staging")?.quality.outcomes == 0,
+        "staging"
+    );
+    Ok(())
+}
+
+fn bad_feedback_stores_nothing(f: &Fixture) -> Result<(), Failed> {
+    let (id, _) = &f.ids[0];
+    let before = quality(&f.admin, "")?.feedback;
+    for (body, says) in [
+        (
+            json!({"outcomes": [{"prediction_id": id, "row": 60, "label": 1}]}),
+            "has rows 0 to 49, not 60",
+        ),
+        (
+            json!({"outcomes": [{"prediction_id": "pred_000000000000000000000000", "label": 1}]}),
+            "no prediction",
+        ),
+        (
+            json!({"outcomes": [{"prediction_id": id, "row": 1, "label": {"x": 1}}]}),
+            "label must be text",
+        ),
+        (json!({"outcomes": []}), "give 1 to 1000 outcomes"),
+    ] {
+        let detail = expect_problem(
+            &f.viewer
+                .json("POST", &format!("/models/{MODEL}/feedback"), &body)?,
+            422,
+            "bad feedback",
+        )?;
+        ensure!(detail.contains(says), "{detail:?} should say {says:?}");
+    }
+    ensure!(
+        quality(&f.admin, "")?.feedback == before,
+        "nothing was stored"
+    );
+    // Another organisation's token cannot give outcomes here or read quality.
+    let intruder = init_org(&f.worker, "intruder")?;
+    let other = Api {
+        org: "truth".into(),
+        ..intruder
+    };
+    expect_problem(
+        &other.json(
+            "POST",
+            &format!("/models/{MODEL}/feedback"),
+            &json!({"outcomes": [{"prediction_id": id, "label": 1}]}),
+        )?,
+        403,
+        "cross-organisation feedback",
+    )?;
+    expect_problem(
+        &other.get(&format!("/models/{MODEL}/quality?version=1.2.0"))?,
+        403,
+        "cross-organisation quality",
+    )?;
+    Ok(())
+}
+
+fn device_windows_merge_once_per_id(f: &Fixture) -> Result<(), Failed> {
+    let before = quality(&f.viewer, "")?;
+    let mut window = OutcomeWindow::default();
+    for (actual, predicted, value) in [("1", "1", 40.0), ("1", "0", -40.0), ("0", "0", 0.0)] {
+        window
+            .observe(&LabelledOutcome {
+                actual: actual.into(),
+                predicted: predicted.into(),
+                scores: None,
+                value: Some(value),
+            })
+            .map_err(|e| format!("{e}"))?;
+    }
+    let report = json!({"version": "1.2.0", "stage": "production", "id": "kiosk-7:2026-11-30T10", "window": window});
+    let stored = expect_status(
+        &f.viewer
+            .json("POST", &format!("/models/{MODEL}/outcomes"), &report)?,
+        202,
+        "outcomes",
+    )?;
+    ensure!(stored == json!({"stored": true, "outcomes": 3}), "{stored}");
+    let again = expect_status(
+        &f.viewer
+            .json("POST", &format!("/models/{MODEL}/outcomes"), &report)?,
+        202,
+        "outcomes again",
+    )?;
+    ensure!(again["stored"] == false, "{again}");
+    let after = quality(&f.viewer, "")?;
+    ensure!(
+        after.quality.outcomes == before.quality.outcomes + 3
+            && after.reported_windows == before.reported_windows + 1
+            && after.quality.value_count == before.quality.value_count + 3,
+        "before {before:?}\nafter {after:?}"
+    );
+    // A window whose bins are not the core's is refused.
+    let mut bad = report.clone();
+    bad["id"] = json!("kiosk-7:bad");
+    bad["window"]["confidence"]["top"] = json!([1, 2]);
+    let detail = expect_problem(
+        &f.viewer
+            .json("POST", &format!("/models/{MODEL}/outcomes"), &bad)?,
+        422,
+        "bad window",
+    )?;
+    ensure!(detail.contains("confidence.top has 2 bins"), "{detail}");
+    Ok(())
+}
+
+fn the_cli_gives_outcomes_and_prints_quality(f: &Fixture) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nurl = \"{}\"\norg = \"truth\"\ntoken = \"{}\"\n",
+            f.worker.base_url, f.viewer.token
+        ),
+    )
+    .map_err(|e| format!("{e}"))?;
+    let _ = &f.keys;
+    // A fresh prediction through the CLI, its id printed, an outcome given.
+    let input = dir.path().join("input.json");
+    std::fs::write(&input, r#"{"X": [[2400.0, 3.0, 800.0, 0.9]]}"#).map_err(|e| format!("{e}"))?;
+    let (ok, out, err) = cli(
+        &config,
+        &[
+            "--json",
+            "predict",
+            &format!("truth/{MODEL}@production"),
+            "--input",
+            &input.to_string_lossy(),
+        ],
+    )?;
+    ensure!(ok, "predict: {out}{err}");
+    let answer: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+    let id = answer["prediction_id"].as_str().ok_or("no prediction id")?;
+    let (ok, out, err) = cli(
+        &config,
+        &[
+            "feedback",
+            MODEL,
+            "--prediction",
+            id,
+            "--label",
+            "1",
+            "--value",
+            "120.5",
+        ],
+    )?;
+    ensure!(
+        ok && out.contains("stored 1 outcomes"),
+        "feedback: {out}{err}"
+    );
+    let (ok, out, _) = cli(
+        &config,
+        &["feedback", MODEL, "--prediction", id, "--label", "1"],
+    )?;
+    ensure!(
+        ok && out.contains("stored 0 outcomes") && out.contains("1 given before"),
+        "{out}"
+    );
+    let (ok, out, err) = cli(
+        &config,
+        &["quality", MODEL, "--version", "1.2.0", "--window", "1h"],
+    )?;
+    ensure!(
+        ok && out.contains("accuracy")
+            && out.contains("ROC AUC")
+            && out.contains("REGISTERED")
+            && out.contains("business value: 120.5"),
+        "quality: {out}{err}"
+    );
+    // An unknown prediction: a clear error and a non-zero exit.
+    let (ok, out, err) = cli(
+        &config,
+        &[
+            "feedback",
+            MODEL,
+            "--prediction",
+            "pred_nope",
+            "--label",
+            "1",
+        ],
+    )?;
+    ensure!(
+        !ok && err.contains("no prediction `pred_nope`"),
+        "{out}{err}"
+    );
+    Ok(())
+}
