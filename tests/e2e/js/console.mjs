@@ -144,6 +144,17 @@ async function fullRun(page) {
     guard: await text(page, ".stage[data-stage=production] .guard"),
   };
   await snap(page, "canary");
+  // Changed to 20 % without naming a guardrail: the one set stays.
+  const change = page.locator("form[data-testid=canary-production]");
+  await change.locator("input[name=percent]").fill("20");
+  await change.locator("input[name=reason]").fill("console: 20 % canary");
+  await change.locator("button[type=submit]").click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=runs-production]")?.innerText.includes("20 %"));
+  await settled(page);
+  report.steps.canary20 = {
+    production: await text(page, "[data-testid=runs-production]"),
+    guard: await text(page, ".stage[data-stage=production] .guard"),
+  };
   const clear = page.locator("form[data-testid=clear-production]");
   await clear.locator("input[name=reason]").fill("console: canary done");
   await clear.locator("button[type=submit]").click();
@@ -220,6 +231,9 @@ async function fullRun(page) {
   const whoami = await fetch(`${base}/v1/orgs/demo/whoami`, { headers: { authorization: `Bearer ${created}` } });
   report.steps.settings.createdWorks = whoami.status;
   await page.locator("table[data-testid=tokens] button", { hasText: "Revoke made-in-console" }).click();
+  // Revoking asks once more; the session's own token offers no revoke at all.
+  await page.locator("table[data-testid=tokens] button", { hasText: "Yes, revoke made-in-console now" }).click();
+  report.steps.settings.ownRevocable = await page.locator("table[data-testid=tokens] tr", { hasText: "this session's token" }).count();
   await page.waitForFunction(() => [...document.querySelectorAll("table[data-testid=tokens] tbody tr")]
     .some((tr) => tr.innerText.includes("made-in-console") && tr.innerText.includes("revoked")));
   report.steps.settings.revokedToken = created;
@@ -244,6 +258,7 @@ async function fullRun(page) {
     actionForms: await narrow.locator("form.action").count(),
     actionDetails: await narrow.locator("details.actions").count(),
     settingsLink: await narrow.locator("header nav a", { hasText: "Settings" }).count(),
+    auditLink: await narrow.locator("header nav a", { hasText: "Audit" }).count(),
     production: await text(narrow, "[data-testid=runs-production]"),
     overflow: await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth),
   };

@@ -153,6 +153,19 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
         200,
         "history",
     )?;
+    // The console's pages may load nothing from elsewhere and not be framed.
+    let page = outpost_e2e::get(&f.worker.url("/console/"))?;
+    let policy = page
+        .header("content-security-policy")
+        .unwrap_or_default()
+        .to_owned();
+    ensure!(
+        page.status == 200
+            && policy.contains("default-src 'self'")
+            && policy.contains("frame-ancestors 'none'"),
+        "console headers: {} {policy:?}",
+        page.status
+    );
     let report = browser(f, &prefix, &[])?;
     ensure!(
         report["failure"].is_null(),
@@ -332,18 +345,28 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
             && canary["guard"]
                 .as_str()
                 .unwrap_or_default()
-                .starts_with("Guardrails for 1.1.0:"),
+                .starts_with("Guardrails for 1.1.0 (error rate ≤ 0.05, judged after 20 calls):"),
         "canary: {canary}"
+    );
+    let changed = &steps["canary20"];
+    ensure!(
+        changed["production"] == format!("{runs} 80 % · 1.1.0 20 % (canary)")
+            && changed["guard"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("error rate ≤ 0.05"),
+        "a changed canary keeps its guardrails: {changed}"
     );
     let rollouts = expect_status(
         &f.admin
-            .get("/models/fraud-detector/history?stage=production&limit=2")?,
+            .get("/models/fraud-detector/history?stage=production&limit=3")?,
         200,
         "production history",
     )?;
     ensure!(
-        rollouts["items"][1]["reason"] == "console: 10 % canary"
-            && rollouts["items"][1]["to"]["targets"][1]["weight"] == 1000
+        rollouts["items"][2]["reason"] == "console: 10 % canary"
+            && rollouts["items"][2]["to"]["targets"][1]["weight"] == 1000
+            && rollouts["items"][1]["to"]["targets"][1]["weight"] == 2000
             && rollouts["items"][0]["reason"] == "console: canary done"
             && steps["cleared"]["production"] == runs,
         "rollout history: {rollouts}, shown {}",
@@ -451,6 +474,7 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
             && created.starts_with("opt_")
             && settings["createdWorks"] == 200
             && settings["afterDone"] == false
+            && settings["ownRevocable"] == 1
             && settings["shown"]
                 .as_str()
                 .unwrap_or_default()
@@ -484,6 +508,7 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
             && viewer["actionForms"] == 0
             && viewer["actionDetails"] == 0
             && viewer["settingsLink"] == 0
+            && viewer["auditLink"] == 0
             && viewer["production"] == runs,
         "viewer: {viewer}"
     );

@@ -39,7 +39,7 @@ export function signOut() {
 /** Checks the token with `whoami` and keeps the session for this tab. */
 export async function signIn(org, token) {
   const who = await request("GET", `/v1/orgs/${encodeURIComponent(org)}/whoami`, { token });
-  const s = { org: who.org, token, role: who.role, tokenName: who.token_name };
+  const s = { org: who.org, token, role: who.role, tokenName: who.token_name, tokenId: who.token_id };
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
   return s;
 }
@@ -83,6 +83,11 @@ async function request(method, path, { token, body } = {}) {
   } catch {
     json = null;
   }
+  if (response.status === 401 && token === session()?.token) {
+    // The token stopped working (revoked, expired): back to sign-in, saying why.
+    signOut();
+    window.dispatchEvent(new CustomEvent("outpost:signed-out", { detail: json?.detail ?? "The token is no longer valid." }));
+  }
   if (!response.ok) {
     throw new ApiError(response.status, json && typeof json === "object" ? json : { title: `HTTP ${response.status}`, detail: text.slice(0, 300) });
   }
@@ -105,6 +110,8 @@ export async function all(path, params = {}, max = 2000) {
     items.push(...page.items);
     cursor = page.next_cursor ?? null;
   } while (cursor && items.length < max);
+  // Pages say when they stopped short, so none passes for the whole list.
+  items.truncated = !!cursor;
   return items;
 }
 

@@ -3,7 +3,7 @@
 // every action goes through the same routes, gates and roles as the CLI, and
 // a refused one shows the registry's problem detail.
 import { render } from "preact";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import "uplot/dist/uPlot.min.css";
 import { can, session, signIn, signOut } from "./api.js";
 import { useRoute } from "./route.js";
@@ -14,7 +14,7 @@ import { ModelsPage } from "./pages/models.jsx";
 import { SettingsPage } from "./pages/settings.jsx";
 import { VersionPage } from "./pages/version.jsx";
 
-function SignIn({ onSignedIn }) {
+function SignIn({ onSignedIn, notice }) {
   const [org, setOrg] = useState("");
   const [token, setToken] = useState("");
   const [error, setError] = useState(null);
@@ -34,6 +34,7 @@ function SignIn({ onSignedIn }) {
   return (
     <main id="main" class="signin">
       <h1>Sign in to Outpost</h1>
+      {notice ? <p class="problem" role="alert">Signed out: {notice}</p> : null}
       <p>Use a token of your organisation (<code>outpost token create</code>). It is kept for this tab only.</p>
       <form onSubmit={submit} data-testid="signin">
         <label>Organisation<input name="org" autocomplete="organization" required value={org} onInput={(e) => setOrg(e.currentTarget.value)} /></label>
@@ -52,16 +53,30 @@ function Page({ route }) {
     if (rest.length === 1) return <ModelPage key={rest[0]} name={rest[0]} params={route.params} />;
     if (rest.length === 3 && rest[1] === "versions") return <VersionPage key={`${rest[0]}@${rest[2]}`} model={rest[0]} version={rest[2]} params={route.params} />;
   }
-  if (first === "audit") return <AuditPage params={route.params} />;
+  if (first === "audit" && can("operator")) return <AuditPage params={route.params} />;
   if (first === "settings" && can("admin")) return <SettingsPage />;
   return <p role="alert">There is no page at <code>{location.hash}</code>. <a href="#/models">Models</a></p>;
 }
 
 function App() {
   const [who, setWho] = useState(session);
+  const [notice, setNotice] = useState(null);
   const route = useRoute();
-  if (!who) return <SignIn onSignedIn={setWho} />;
+  useEffect(() => {
+    const out = (event) => {
+      setNotice(event.detail);
+      setWho(null);
+    };
+    window.addEventListener("outpost:signed-out", out);
+    return () => window.removeEventListener("outpost:signed-out", out);
+  }, []);
   const current = route.parts[0] ?? "models";
+  useEffect(() => {
+    // The tab says where it is; focus follows a change of page.
+    document.title = `${[...route.parts].reverse().join(" · ") || "models"} — Outpost console`;
+    document.getElementById("main")?.focus({ preventScroll: true });
+  }, [route.parts.join("/")]);
+  if (!who) return <SignIn notice={notice} onSignedIn={(s) => { setNotice(null); setWho(s); }} />;
   return (
     <>
       <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById("main")?.focus(); }}>Skip to content</a>
@@ -69,7 +84,7 @@ function App() {
         <a class="brand" href="#/models">Outpost</a>
         <nav aria-label="Console">
           <a href="#/models" aria-current={current === "models" ? "page" : undefined}>Models</a>
-          <a href="#/audit" aria-current={current === "audit" ? "page" : undefined}>Audit</a>
+          {can("operator") ? <a href="#/audit" aria-current={current === "audit" ? "page" : undefined}>Audit</a> : null}
           {can("admin") ? <a href="#/settings" aria-current={current === "settings" ? "page" : undefined}>Settings</a> : null}
         </nav>
         <span class="who" data-testid="who" data-role={who.role}>{who.tokenName} · {who.role} · {who.org}</span>

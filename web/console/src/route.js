@@ -7,7 +7,14 @@ import { useEffect, useState } from "preact/hooks";
 export function parse(hash) {
   const raw = hash.replace(/^#\/?/, "");
   const [path, search = ""] = raw.split("?");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const parts = path.split("/").filter(Boolean).map((part) => {
+    // A malformed escape (a mangled link) is shown as typed, never thrown.
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  });
   return { parts, params: new URLSearchParams(search) };
 }
 

@@ -15,14 +15,16 @@ async function loadModel(name) {
     api("GET", path),
     all(`${path}/versions`, { sort: "created", order: "desc" }),
     api("GET", `${path}/stages`),
-    api("GET", `${path}/history${query({ limit: 100 })}`),
+    all(`${path}/history`),
     api("GET", `${path}/performance${query({ since: Date.now() - DAY_MS })}`),
   ]);
-  // The last check of a canary's guardrails, where a stage runs one.
+  // A canary's guardrails and their last check, where a stage runs one (a
+  // canary without guardrails has none: 404).
   const guarded = Object.entries(stages.stages).filter(([, s]) => s.targets.some((t) => t.arm === "canary"));
   const guardrails = Object.fromEntries(await Promise.all(guarded.map(([stage]) =>
-    api("GET", `${path}/stages/${stage}/guardrails`).then((g) => [stage, g], (error) => [stage, { error }]))));
-  const entries = [...history.items].sort((a, b) => b.at - a.at || b.seq - a.seq);
+    api("GET", `${path}/stages/${stage}/guardrails`).then((g) => [stage, g], (error) => [stage, error.status === 404 ? null : { error }]))));
+  const entries = [...history].sort((a, b) => b.at - a.at || b.seq - a.seq);
+  entries.truncated = history.truncated;
   return { model, versions, stages: stages.stages, history: entries, performance: performance.rows, guardrails };
 }
 
@@ -50,9 +52,32 @@ export function ModelPage({ name, params }) {
   );
 }
 
-/** The history entry that put the stage in its current state. */
-function lastMove(history, stage) {
-  return history.find((e) => e.stage === stage);
+/** The version everything else at a stage falls back to. */
+function stableOf(state) {
+  return state?.targets?.find((t) => !t.arm || t.arm === "stable")?.version ?? null;
+}
+
+/**
+ * The history entries behind what a stage runs: the one that put its stable
+ * version there (promote or rollback), and the newest one (a rollout change,
+ * say) when that is another.
+ */
+function moves(history, stage, state) {
+  const ofStage = history.filter((e) => e.stage === stage);
+  const stable = stableOf(state);
+  const since = ofStage.find((e) => stableOf(e.to) === stable && stableOf(e.from) !== stable);
+  const last = ofStage[0];
+  return { since, last: last && last !== since ? last : null };
+}
+
+function MoveLine({ move, label, testId }) {
+  return (
+    <p class="since" data-testid={testId}>
+      {label} <time datetime={new Date(move.at).toISOString()}>{when(move.at)}</time> ({ago(move.at)}),
+      {" "}{move.kind} by <strong>{move.actor}</strong>{move.reason ? <>: “{move.reason}”</> : null}
+      {move.forced?.length ? <> (forced: {move.forced.join(", ")})</> : null}
+    </p>
+  );
 }
 
 function StageBoard({ name, data, reload }) {
@@ -64,24 +89,21 @@ function StageBoard({ name, data, reload }) {
       <div class="board">
         {stages.map((stage) => {
           const s = data.stages[stage];
-          const move = lastMove(data.history, stage);
+          const { since, last } = moves(data.history, stage, s);
           const rows = data.performance.filter((r) => r.stage === stage);
           const guard = data.guardrails[stage];
           return (
-            <article class="stage" data-stage={stage} aria-labelledby={`stage-${stage}`}>
+            <article key={stage} class="stage" data-stage={stage} aria-labelledby={`stage-${stage}`}>
               <h3 id={`stage-${stage}`}>{stage}</h3>
               <p class="runs" data-testid={`runs-${stage}`}>{targets(s)}</p>
               {s.shadow ? <p>Shadow: {s.shadow}</p> : null}
-              {move ? (
-                <p class="since" data-testid={`since-${stage}`}>
-                  Since <time datetime={new Date(move.at).toISOString()}>{when(move.at)}</time> ({ago(move.at)}),
-                  {" "}{move.kind} by <strong>{move.actor}</strong>{move.reason ? <>: “{move.reason}”</> : null}
-                  {move.forced?.length ? <> (forced: {move.forced.join(", ")})</> : null}
-                </p>
-              ) : null}
+              {since ? <MoveLine move={since} label={`${stableOf(s)} since`} testId={`since-${stage}`} /> : (
+                <p class="since hint" data-testid={`since-${stage}`}>Since before the history shown{data.history.truncated ? " (older entries not loaded)" : ""}.</p>
+              )}
+              {last ? <MoveLine move={last} label="Last change" testId={`last-${stage}`} /> : null}
               <Health rows={rows} />
               {guard ? <Guard guard={guard} /> : null}
-              {can("operator") ? <StageActions name={name} stage={stage} state={s} versions={data.versions} reload={reload} /> : null}
+              {can("operator") ? <StageActions key={stage} name={name} stage={stage} state={s} versions={data.versions} guard={guard} reload={reload} /> : null}
             </article>
           );
         })}
@@ -104,19 +126,50 @@ function Health({ rows }) {
   );
 }
 
+/** Guardrail thresholds as a line: `error rate ≤ 0.05, p95 ≤ 200 ms, at least 20 calls`. */
+function thresholds(g) {
+  if (!g) return "none";
+  return [
+    g.max_error_rate !== null && g.max_error_rate !== undefined ? `error rate ≤ ${g.max_error_rate}` : null,
+    g.max_p95_ms !== null && g.max_p95_ms !== undefined ? `p95 ≤ ${g.max_p95_ms} ms` : null,
+    g.max_drift_share !== null && g.max_drift_share !== undefined ? `drift share ≤ ${g.max_drift_share}` : null,
+    `judged after ${g.min_calls ?? 20} calls`,
+  ].filter(Boolean).join(", ");
+}
+
 function Guard({ guard }) {
   if (guard.error) return <Problem error={guard.error} what="Guardrails" />;
   const v = guard.verdict;
   const verdict = !v ? "not checked yet" : v.verdict === "healthy" ? "healthy"
     : v.verdict === "not_enough_data" ? `not enough data (${v.calls} of ${v.needed} calls)`
     : `tripped: ${v.breaches.map((b) => `${b.metric} ${metric(b.measured)} > ${metric(b.threshold)}`).join("; ")}`;
-  return <p class="guard" data-verdict={v?.verdict ?? "none"}>Guardrails for {guard.canary}: {verdict}{guard.checked_at ? ` (checked ${ago(guard.checked_at)})` : ""}</p>;
+  return (
+    <p class="guard" data-verdict={v?.verdict ?? "none"}>
+      Guardrails for {guard.canary} ({thresholds(guard.guardrails)}): {verdict}{guard.checked_at ? ` (checked ${ago(guard.checked_at)})` : ""}
+    </p>
+  );
 }
 
-function StageActions({ name, stage, state, versions, reload }) {
+function StageActions({ name, stage, state, versions, guard, reload }) {
   const path = `/models/${enc(name)}/stages/${stage}`;
-  const stable = state.targets.find((t) => t.arm !== "canary")?.version;
+  const stable = stableOf(state);
   const canary = state.targets.find((t) => t.arm === "canary");
+  const ready = versions.filter((v) => v.status === "ready" && v.version !== stable).map((v) => v.version);
+  // A rollout request replaces the whole rollout: what the stage has besides
+  // the canary (variants, shadow, guardrails) is sent again unchanged.
+  const setCanary = async ({ version, percent: share, max_error_rate, reason }) => {
+    const { rollout } = await api("GET", `${path}/rollout`);
+    const kept = guard && !guard.error ? guard.guardrails : null;
+    const guardrails = max_error_rate ? { ...(kept ?? {}), max_error_rate: Number(max_error_rate) } : kept;
+    return api("PUT", `${path}/rollout`, {
+      stable: rollout?.stable ?? stable,
+      variants: rollout?.variants ?? [],
+      shadow: rollout?.shadow ?? null,
+      canary: { version, weight: Math.round(Number(share) * 100) },
+      guardrails,
+      reason,
+    });
+  };
   return (
     <details class="actions">
       <summary>Act on {stage}</summary>
@@ -124,18 +177,14 @@ function StageActions({ name, stage, state, versions, reload }) {
         fields={[{ name: "version", label: "To version (empty: the previous state)" }]}
         submit={({ version, reason }) => api("POST", `${path}/rollback`, { version: version || null, reason })}
         onDone={reload} />
-      <ActionForm title={`Start a canary at ${stage}`} testId={`canary-${stage}`}
+      {ready.length ? <ActionForm title={canary ? `Change the canary at ${stage}` : `Start a canary at ${stage}`} testId={`canary-${stage}`}
         fields={[
-          { name: "version", label: "Canary version", options: versions.filter((v) => v.version !== stable).map((v) => v.version) },
+          { name: "version", label: "Canary version", options: ready, initial: canary?.version },
           { name: "percent", label: "Traffic (%)", type: "number", initial: "10", min: "0.01", max: "100", step: "0.01" },
-          { name: "max_error_rate", label: "Roll back above this error rate (0–1, optional)" },
+          { name: "max_error_rate", label: "Roll back above this error rate (0–1, optional; other guardrails are kept)" },
         ]}
-        submit={({ version, percent: share, max_error_rate, reason }) => api("PUT", `${path}/rollout`, {
-          canary: { version, weight: Math.round(Number(share) * 100) },
-          guardrails: max_error_rate ? { max_error_rate: Number(max_error_rate) } : null,
-          reason,
-        })}
-        onDone={reload} />
+        submit={setCanary}
+        onDone={reload} /> : <p class="hint">No other ready version to run as a canary.</p>}
       {canary || state.shadow || state.targets.length > 1 ? (
         <ActionForm title={`Clear the rollout at ${stage}`} testId={`clear-${stage}`} fields={[]}
           submit={({ reason }) => api("DELETE", `${path}/rollout${query({ reason })}`)}
@@ -150,13 +199,13 @@ function Promote({ name, versions, reload }) {
   return (
     <section aria-labelledby="promote-title" class="promote">
       <h2 id="promote-title">Promote</h2>
-      <ActionForm title="Promote" testId="promote"
+      {ready.length === 0 ? <p class="hint">No version is ready to promote (unsafe versions never are).</p> : <ActionForm title="Promote" testId="promote"
         fields={[
           { name: "version", label: "Version", options: ready, initial: ready[0] },
           { name: "stage", label: "To stage", options: STAGES, initial: "staging" },
         ]}
         submit={({ version, stage, reason }) => api("POST", `/models/${enc(name)}/stages/${stage}/promote`, { version, reason })}
-        onDone={reload} />
+        onDone={reload} />}
     </section>
   );
 }
@@ -272,6 +321,7 @@ function History({ entries }) {
     <section aria-labelledby="history-title">
       <h2 id="history-title">Deployment history</h2>
       {entries.length === 0 ? <p class="empty">No deployments yet.</p> : null}
+      {entries.truncated ? <p class="hint">Showing the newest {entries.length} entries.</p> : null}
       <ol class="timeline" data-testid="history">
         {entries.map((e) => (
           <li data-kind={e.kind} data-stage={e.stage}>

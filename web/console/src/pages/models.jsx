@@ -13,7 +13,8 @@ const FORMATS = ["", "onnx", "safetensors", "pickle", "opaque"];
 
 async function loadModels(filters) {
   const models = await all("/models");
-  const stages = await Promise.all(models.map((m) => api("GET", `/models/${enc(m.name)}/stages`).then((s) => s.stages, () => ({}))));
+  // A model whose stages could not be read says so (never "nothing deployed").
+  const stages = await Promise.all(models.map((m) => api("GET", `/models/${enc(m.name)}/stages`).then((s) => s.stages, () => null)));
   const versionFilter = filters.tag.length || filters.metric.length || filters.format || filters.q;
   let matches = null;
   if (versionFilter) {
@@ -21,7 +22,9 @@ async function loadModels(filters) {
     matches = new Map();
     for (const v of found) matches.set(v.model, [...(matches.get(v.model) ?? []), v.version]);
   }
-  return models.map((m, i) => ({ ...m, stages: stages[i], matching: matches ? matches.get(m.name) ?? [] : null }));
+  const rows = models.map((m, i) => ({ ...m, stages: stages[i], matching: matches ? matches.get(m.name) ?? [] : null }));
+  rows.truncated = models.truncated;
+  return rows;
 }
 
 function keep(model, filters) {
@@ -49,14 +52,14 @@ export function ModelsPage({ params }) {
   return (
     <section aria-labelledby="models-title">
       <h1 id="models-title">Models</h1>
-      <Filters filters={filters} />
+      <Filters key={key} filters={filters} />
       <Loaded state={state} what="models">
         {(models) => {
           const shown = models.filter((m) => keep(m, filters));
           return (
             <SortableTable
               testId="models"
-              caption={`${shown.length} of ${models.length} models`}
+              caption={`${shown.length} of ${models.length}${models.truncated ? "+ (the first pages only)" : ""} models`}
               rowKey={(m) => m.name}
               rows={shown}
               initial={{ key: "name", desc: false }}
@@ -67,7 +70,8 @@ export function ModelsPage({ params }) {
                 { key: "version_count", label: "Versions" },
                 { key: "latest_version", label: "Latest", render: (m) => m.latest_version ?? "—" },
                 ...STAGES.filter((s) => s === "production" || s === "staging").map((s) => ({
-                  key: s, label: s[0].toUpperCase() + s.slice(1), value: (m) => targets(m.stages?.[s]), render: (m) => targets(m.stages?.[s]),
+                  key: s, label: s[0].toUpperCase() + s.slice(1), value: (m) => targets(m.stages?.[s]),
+                  render: (m) => (m.stages === null ? <span title="the stages of this model could not be read">unavailable</span> : targets(m.stages[s])),
                 })),
                 ...(models.some((m) => m.matching) ? [{ key: "matching", label: "Matching versions", value: (m) => m.matching?.length ?? 0, render: (m) => (m.matching ?? []).join(", ") || "—" }] : []),
                 { key: "created_at", label: "Created", render: (m) => <time datetime={new Date(m.created_at).toISOString()}>{ago(m.created_at)}</time> },

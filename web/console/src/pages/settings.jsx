@@ -1,7 +1,7 @@
 // Settings (admins): tokens (a new token's secret is shown once), webhooks
 // and their deliveries, and each model's promotion and retention policies.
 import { useState } from "preact/hooks";
-import { all, api, enc, query } from "../api.js";
+import { all, api, enc, query, session } from "../api.js";
 import { when } from "../format.js";
 import { ActionForm, Loaded, Problem, useLoad } from "../ui.jsx";
 
@@ -20,7 +20,9 @@ function Tokens() {
   const state = useLoad(() => api("GET", "/tokens"), []);
   const [created, setCreated] = useState(null);
   const [error, setError] = useState(null);
+  const [confirming, setConfirming] = useState(null);
   const revoke = async (id) => {
+    setConfirming(null);
     setError(null);
     try {
       await api("DELETE", `/tokens/${enc(id)}`);
@@ -33,7 +35,7 @@ function Tokens() {
     <section aria-labelledby="tokens-title">
       <h2 id="tokens-title">Tokens</h2>
       {created ? (
-        <div class="secret" role="alert" data-testid="new-token">
+        <div class="secret" role="status" data-testid="new-token">
           <p>Token <strong>{created.name}</strong> ({created.role}) created. Copy its secret now: it is never shown again.</p>
           <code>{created.token}</code>{" "}
           <button type="button" onClick={() => navigator.clipboard?.writeText(created.token)}>Copy</button>{" "}
@@ -52,7 +54,15 @@ function Tokens() {
                     <td>{k.name}</td><td>{k.role}</td><td>{when(k.created_at)}{k.created_by ? ` by ${k.created_by}` : ""}</td>
                     <td>{k.expires_at ? when(k.expires_at) : "never"}</td>
                     <td>{k.revoked_at ? `revoked ${when(k.revoked_at)}` : "active"}</td>
-                    <td>{k.revoked_at ? null : <button type="button" onClick={() => revoke(k.id)}>Revoke {k.name}</button>}</td>
+                    <td>
+                      {k.revoked_at ? null : k.id === session()?.tokenId ? <span class="hint">this session's token</span>
+                        : confirming === k.id ? (
+                          <>
+                            <button type="button" class="danger" onClick={() => revoke(k.id)}>Yes, revoke {k.name} now</button>{" "}
+                            <button type="button" onClick={() => setConfirming(null)}>Keep it</button>
+                          </>
+                        ) : <button type="button" onClick={() => setConfirming(k.id)}>Revoke {k.name}</button>}
+                    </td>
                   </tr>
                 ))}
               </tbody>

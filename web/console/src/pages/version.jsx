@@ -72,7 +72,7 @@ function Metadata({ record, release }) {
   const rows = [
     ["Status", <span class={`status ${record.status}`} data-testid="status">{record.status}{record.status_reason ? ` — ${record.status_reason}` : ""}</span>],
     ["Release", release.released
-      ? <span data-testid="release">signed in release metadata v{release.release} (expires {release.expires})</span>
+      ? <span data-testid="release">signed in release metadata v{release.release} (expires {when(Date.parse(release.expires))})</span>
       : <span data-testid="release">{release.none ? "no release metadata yet" : "not in the signed release"}</span>],
     ["Digest", <code>{record.digest}</code>],
     ["Size", bytes(record.size)],
@@ -228,7 +228,7 @@ function Drift({ model, version, window }) {
                   opts={barOptions({ names: tested.map((f) => f.name), series: [{ label: "score (p-value or distance)", color: "#8e44ad" }], yLabel: "score", threshold: true })}
                   data={[tested.map((_, i) => i), tested.map((f) => f.score), tested.map((f) => f.threshold)]} />
               ) : null}
-              <table aria-label="Drift per feature">
+              <div class="table-wrap"><table aria-label="Drift per feature">
                 <thead><tr><th scope="col">Feature</th><th scope="col">Test</th><th scope="col">Score</th><th scope="col">Threshold</th><th scope="col">Drifted</th><th scope="col">Values (reference / current)</th></tr></thead>
                 <tbody>
                   {r.features.map((f) => (
@@ -238,7 +238,7 @@ function Drift({ model, version, window }) {
                     </tr>
                   ))}
                 </tbody>
-              </table>
+              </table></div>
             </>
           );
         }}
@@ -263,7 +263,7 @@ function Performance({ model, version, window }) {
           const current = reports.find(([w]) => w === window)?.[1] ?? [];
           return (
             <>
-              <table aria-label="Performance by window">
+              <div class="table-wrap"><table aria-label="Performance by window">
                 <thead><tr><th scope="col">Window</th><th scope="col">Stage</th><th scope="col">Source</th><th scope="col">Calls</th><th scope="col">Error rate</th><th scope="col">p50</th><th scope="col">p95</th><th scope="col">p99</th></tr></thead>
                 <tbody>
                   {reports.flatMap(([w, rows]) => rows.map((r) => (
@@ -272,7 +272,7 @@ function Performance({ model, version, window }) {
                     </tr>
                   )))}
                 </tbody>
-              </table>
+              </table></div>
               {current.length ? (
                 <Chart label={`Latency quantiles over the last ${window}`}
                   opts={barOptions({ names: current.map((r) => `${r.stage}/${r.source}`), series: [
