@@ -31,8 +31,8 @@ use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, e
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{
-    admin, audit_log, blobs, guardrails, metrics, models, openapi, policies, predict, profiles,
-    quality, stages, telemetry, trust, uploads, versions, webhooks,
+    admin, audit_log, blobs, guardrails, metrics, models, monitors, openapi, policies, predict,
+    profiles, quality, stages, telemetry, trust, uploads, versions, webhooks,
 };
 use crate::routes::{Dispatch, Matched, Route};
 
@@ -219,6 +219,9 @@ async fn handle(
         Route::PostFeedback => quality::post_feedback(&ctx, req, matched).await,
         Route::PostOutcomes => quality::post_outcomes(&ctx, req, matched).await,
         Route::Quality => quality::get_quality(&ctx, req, matched).await,
+        Route::PutMonitor => monitors::put_monitor(&ctx, req, matched).await,
+        Route::GetMonitor => monitors::get_monitor(&ctx, matched).await,
+        Route::MonitorHistory => monitors::monitor_history(&ctx, req, matched).await,
         Route::PutReference => profiles::put_reference(&ctx, req, matched).await,
         Route::GetReference => profiles::get_reference(&ctx, matched).await,
         Route::DriftReport => telemetry::drift_report(&ctx, req, matched).await,

@@ -699,6 +699,18 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
             )
             .json::<api::DriftReportView>(200, "Per feature and for the dataset")
         }
+        Route::PutMonitor => op
+            .json_body::<outpost_core::monitor::MonitorPolicy>()
+            .json::<api::MonitorView>(200, "Set; its episodes start over"),
+        Route::GetMonitor => op.json::<api::MonitorView>(200, "The monitor and its last check"),
+        Route::MonitorHistory => op
+            .query(
+                "limit",
+                false,
+                json!({"type": "integer", "minimum": 1, "maximum": 500}),
+                "Default 50",
+            )
+            .json::<api::MonitorHistory>(200, "Checks, newest first"),
         Route::GetGuardrails => {
             op.json::<api::GuardrailStatus>(200, "The canary's guardrails and last check")
         }

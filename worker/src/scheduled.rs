@@ -1,8 +1,8 @@
 //! The cron trigger: re-signs timestamps before they expire, applies every
 //! model's retention policy, holds guarded canaries to their guardrails
 //! (rolling back the ones that trip), compacts old telemetry into totals,
-//! collects artifacts no version refers to, closes stale uploads, drops
-//! predictions past their feedback period, delivers due webhooks, and
+//! collects artifacts no version refers to, closes stale uploads, checks
+//! every monitor, drops predictions past their feedback period, delivers due webhooks, and
 //! leaves a row in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
 
 use worker::{Env, ScheduledEvent};
@@ -73,6 +73,16 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
                 "cron `{}`: closing stale uploads failed: {err}",
                 event.cron()
             );
+            outcome = "failed";
+        }
+    }
+    match check_monitors(env).await {
+        Ok((versions, raised)) => worker::console_log!(
+            "cron `{}`: monitors checked {versions} versions, raised {raised} events",
+            event.cron()
+        ),
+        Err(err) => {
+            worker::console_error!("cron `{}`: monitor checks failed: {err}", event.cron());
             outcome = "failed";
         }
     }
@@ -220,6 +230,12 @@ async fn check_guardrails(env: &Env) -> Result<(usize, usize), String> {
     } else {
         Err(failures.join("; "))
     }
+}
+
+/// Checks every monitor (`outpost_registry::monitors::check_monitor`).
+async fn check_monitors(env: &Env) -> Result<(usize, usize), String> {
+    let ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    crate::handlers::monitors::check_all(&ctx).await
 }
 
 /// Drops kept predictions older than their feedback period

@@ -150,6 +150,10 @@ pub enum Command {
         #[arg(long)]
         low: Option<f64>,
     },
+    /// Monitors: the lines the cron holds a stage's deployed versions to,
+    /// and what it found.
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
     /// Drift reports (computed locally with the same statistics as the registry).
     #[command(subcommand)]
     Drift(DriftCommand),
@@ -361,6 +365,65 @@ pub enum PolicyCommand {
     },
     /// Show the promotion and retention policies.
     Show { model: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Set (or replace) a stage's monitor; its episodes start over.
+    Set {
+        model: String,
+        #[arg(long, default_value = "production")]
+        stage: String,
+        /// Signal drift above this share of drifted features (0–1).
+        #[arg(long)]
+        max_drift_share: Option<f64>,
+        /// Floors (0–1) of F1, precision and recall from outcomes.
+        #[arg(long)]
+        min_f1: Option<f64>,
+        #[arg(long)]
+        min_precision: Option<f64>,
+        #[arg(long)]
+        min_recall: Option<f64>,
+        /// Largest relative drop of a registered metric (0.1 = 10 %).
+        #[arg(long)]
+        max_drop: Option<f64>,
+        /// Largest share of outcomes whose top score is below --low.
+        #[arg(long)]
+        max_low_confidence: Option<f64>,
+        /// The top score below which an outcome is low-confidence.
+        #[arg(long, default_value_t = 0.6)]
+        low: f64,
+        #[arg(long)]
+        max_error_rate: Option<f64>,
+        #[arg(long)]
+        max_p95_ms: Option<f64>,
+        /// Calls needed before drift, errors and latency are judged.
+        #[arg(long, default_value_t = 100)]
+        min_calls: u64,
+        /// Outcomes needed before quality and confidence are judged.
+        #[arg(long, default_value_t = 50)]
+        min_outcomes: u64,
+        /// How far back each check looks.
+        #[arg(long, default_value = "24h")]
+        window: String,
+        /// Recommend retraining above this share of drifted features.
+        #[arg(long, default_value_t = 0.3)]
+        retrain_drift_share: f64,
+    },
+    /// The monitor, its open episodes and its last check.
+    Show {
+        model: String,
+        #[arg(long, default_value = "production")]
+        stage: String,
+    },
+    /// The monitor's checks, newest first.
+    History {
+        model: String,
+        #[arg(long, default_value = "production")]
+        stage: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

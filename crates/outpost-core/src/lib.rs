@@ -51,6 +51,7 @@ pub mod drift;
 pub mod guardrail;
 pub mod kolmogorov;
 pub mod lifecycle;
+pub mod monitor;
 pub mod openmetrics;
 pub mod pickle;
 pub mod problem;

@@ -93,13 +93,17 @@ pub fn retry_delay_s(attempt: usize) -> Option<u64> {
 }
 
 /// The lifecycle events an endpoint can subscribe to (`*` is all of them).
-pub const EVENTS: [&str; 6] = [
+pub const EVENTS: [&str; 10] = [
     "version.registered",
     "stage.promoted",
     "stage.rolled_back",
     "stage.rollout_changed",
     "guardrail.tripped",
     "drift.detected",
+    "quality.degraded",
+    "confidence.low",
+    "service.degraded",
+    "retraining.recommended",
 ];
 
 /// Why an endpoint registration is refused.

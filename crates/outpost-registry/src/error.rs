@@ -179,6 +179,12 @@ pub enum RegistryError {
     TelemetryForUnknownVersion { model: String, version: String },
     #[error("{0}")]
     InvalidFeedback(String),
+    #[error("{0}")]
+    InvalidMonitor(String),
+    #[error(
+        "{model}@{stage} has no monitor; set one with `outpost monitor set {model} --stage {stage} …`"
+    )]
+    MonitorNotFound { model: String, stage: Stage },
     #[error("a description is at most 200 bytes")]
     WebhookDescriptionTooLong,
     #[error("{org} has {max} webhooks already; delete one first")]
@@ -339,7 +345,8 @@ impl RegistryError {
             | RegistryError::TokenNotFound { .. }
             | RegistryError::BlobNotFound { .. }
             | RegistryError::UploadNotFound { .. }
-            | RegistryError::NoSuchPart(_) => ProblemKind::NotFound,
+            | RegistryError::NoSuchPart(_)
+            | RegistryError::MonitorNotFound { .. } => ProblemKind::NotFound,
             RegistryError::ForceNeedsReason
             | RegistryError::GatesFailed { .. }
             | RegistryError::InvalidRollout { .. }
@@ -358,6 +365,7 @@ impl RegistryError {
             | RegistryError::TokenLifetime
             | RegistryError::TelemetryForUnknownVersion { .. }
             | RegistryError::InvalidFeedback(_)
+            | RegistryError::InvalidMonitor(_)
             | RegistryError::WebhookDescriptionTooLong
             | RegistryError::ParentMissing { .. }
             | RegistryError::ArtifactNotUploaded { .. }

@@ -55,6 +55,7 @@ pub mod guardrails;
 #[cfg(feature = "memory")]
 pub mod memory;
 pub mod models;
+pub mod monitors;
 pub mod ports;
 pub mod profiles;
 pub mod quality;

@@ -23,12 +23,14 @@ use serde_json::Value;
 use crate::error::StoreError;
 use crate::ports::{
     Arrival, AttemptOutcome, AuditEvent, BlobFacts, Blobs, Change, Clock, Commit, CommitError,
-    Deployments, DueDelivery, FeedbackRow, GateFacts, Inspection, Keys, Models, OnlineKey,
-    OpenUpload, Outbox, Outcomes, Policies, PredictionRecord, Profiles, Received, Rehashed,
-    Runtime, Sender, StageHead, Stages, Telemetry, Tokens, TrustFiles, TrustRole, VersionAge,
-    VersionArtifact, VersionDetails, Versions, WebhookEndpoint, Webhooks,
+    Deployments, DueDelivery, FeedbackRow, GateFacts, Inspection, Keys, Models, MonitorCheck,
+    Monitors, OnlineKey, OpenUpload, Outbox, Outcomes, Policies, PredictionRecord, Profiles,
+    Received, Rehashed, Runtime, Sender, StageHead, Stages, StoredMonitor, Telemetry, Tokens,
+    TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions, WebhookEndpoint,
+    Webhooks,
 };
 use crate::routing::{PLAN_LIFETIME_MS, ResolutionPlan, ResolutionPlans};
+use outpost_core::monitor::Episodes;
 use outpost_core::quality::{LabelledOutcome, OutcomeWindow};
 
 type ModelKey = (String, String);
@@ -105,6 +107,10 @@ pub struct MemoryRegistry {
     responses: RefCell<std::collections::VecDeque<Result<u16, String>>>,
     posted: RefCell<Vec<Posted>>,
     tokens: RefCell<BTreeMap<(String, String), (TokenRecord, Digest)>>,
+    /// Monitors by (org, model, stage).
+    monitors: RefCell<BTreeMap<(String, String, Stage), StoredMonitor>>,
+    /// Recorded checks, oldest first.
+    monitor_checks: RefCell<Vec<((String, String, Stage), MonitorCheck)>>,
     /// Kept predictions by (org, id).
     predictions: RefCell<BTreeMap<(String, String), PredictionRecord>>,
     /// Outcomes by (org, model, prediction id, row).
@@ -167,6 +173,8 @@ impl MemoryRegistry {
             responses: RefCell::default(),
             posted: RefCell::default(),
             tokens: RefCell::default(),
+            monitors: RefCell::default(),
+            monitor_checks: RefCell::default(),
             predictions: RefCell::default(),
             feedback: RefCell::default(),
             outcome_windows: RefCell::default(),
@@ -436,6 +444,41 @@ impl MemoryRegistry {
 
     fn apply(&self, org: &str, change: Change) {
         match change {
+            Change::SetMonitor {
+                model,
+                stage,
+                policy,
+                ..
+            } => {
+                if let Ok(policy) = serde_json::from_value(policy) {
+                    self.monitors.borrow_mut().insert(
+                        (org.to_owned(), model.clone(), stage),
+                        StoredMonitor {
+                            org: org.to_owned(),
+                            model,
+                            stage,
+                            policy,
+                            episodes: Episodes::new(),
+                            checked_at: None,
+                        },
+                    );
+                }
+            }
+            Change::RecordMonitorCheck {
+                model,
+                stage,
+                episodes,
+                checks,
+            } => {
+                let key = (org.to_owned(), model.clone(), stage);
+                if let Some(stored) = self.monitors.borrow_mut().get_mut(&key) {
+                    stored.episodes = serde_json::from_value(episodes).unwrap_or_default();
+                    stored.checked_at = checks.first().map(|c| c.at);
+                }
+                self.monitor_checks
+                    .borrow_mut()
+                    .extend(checks.into_iter().map(|c| (key.clone(), c)));
+            }
             Change::TrustFile {
                 role,
                 version,
@@ -1771,6 +1814,44 @@ impl Outcomes for MemoryRegistry {
                     && *at >= since
             })
             .map(|(_, (.., w))| w.clone())
+            .collect())
+    }
+}
+
+impl Monitors for MemoryRegistry {
+    async fn monitor(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+    ) -> Result<Option<StoredMonitor>, StoreError> {
+        Ok(self
+            .monitors
+            .borrow()
+            .get(&(org.to_owned(), model.to_owned(), stage))
+            .cloned())
+    }
+
+    async fn all_monitors(&self) -> Result<Vec<StoredMonitor>, StoreError> {
+        Ok(self.monitors.borrow().values().cloned().collect())
+    }
+
+    async fn monitor_checks(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+        limit: usize,
+    ) -> Result<Vec<MonitorCheck>, StoreError> {
+        let key = (org.to_owned(), model.to_owned(), stage);
+        Ok(self
+            .monitor_checks
+            .borrow()
+            .iter()
+            .rev()
+            .filter(|(k, _)| *k == key)
+            .take(limit)
+            .map(|(_, c)| c.clone())
             .collect())
     }
 }

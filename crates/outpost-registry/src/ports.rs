@@ -151,6 +151,42 @@ pub trait Outcomes {
     ) -> Result<Vec<outpost_core::quality::OutcomeWindow>, StoreError>;
 }
 
+/// One version's part of a monitor check: the API's own type.
+pub use outpost_core::api::MonitorCheck;
+
+/// A stage's monitor as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMonitor {
+    pub org: String,
+    pub model: String,
+    pub stage: Stage,
+    pub policy: outpost_core::monitor::MonitorPolicy,
+    pub episodes: outpost_core::monitor::Episodes,
+    /// When the cron last checked it (ms).
+    pub checked_at: Option<i64>,
+}
+
+/// Monitors of models' stages and their checks.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Monitors {
+    async fn monitor(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+    ) -> Result<Option<StoredMonitor>, StoreError>;
+    /// Every monitor, across organisations (for the cron).
+    async fn all_monitors(&self) -> Result<Vec<StoredMonitor>, StoreError>;
+    /// The newest checks of a stage's monitor, newest first.
+    async fn monitor_checks(
+        &self,
+        org: &str,
+        model: &str,
+        stage: Stage,
+        limit: usize,
+    ) -> Result<Vec<MonitorCheck>, StoreError>;
+}
+
 /// A registered webhook endpoint (never its secret): the API's own answer
 /// type, so the port and the response cannot drift apart.
 pub use outpost_core::api::Webhook as WebhookEndpoint;
@@ -382,6 +418,21 @@ pub enum Change {
         verdict: serde_json::Value,
         measured: serde_json::Value,
         drift_notified: bool,
+    },
+    /// Sets (or replaces) the monitor of a model's stage; its episodes start over.
+    SetMonitor {
+        model: String,
+        stage: Stage,
+        policy: serde_json::Value,
+        by: String,
+    },
+    /// Records one check of a monitor: the episodes after it, and per
+    /// version its evaluation and the events it raised.
+    RecordMonitorCheck {
+        model: String,
+        stage: Stage,
+        episodes: serde_json::Value,
+        checks: Vec<MonitorCheck>,
     },
     /// Registers a webhook endpoint with its signing secret.
     CreateWebhook(WebhookEndpoint, String),

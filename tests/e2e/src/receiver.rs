@@ -146,3 +146,33 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<Delivery> {
         body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
+
+/// Checks a received delivery's Standard Webhooks signature with the
+/// endpoint's secret (`whsec_…`), and that a changed body would not pass.
+pub fn verify_delivery(secret: &str, d: &Delivery) -> Result<(), String> {
+    let secret = outpost_core::webhook::WebhookSecret::parse(secret).map_err(|e| format!("{e}"))?;
+    let id = d.header("webhook-id").unwrap_or_default();
+    let timestamp: i64 = d
+        .header("webhook-timestamp")
+        .and_then(|t| t.parse().ok())
+        .ok_or("no webhook-timestamp")?;
+    let signature = d.header("webhook-signature").unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| format!("{e}"))?
+        .as_secs() as i64;
+    secret
+        .verify(id, timestamp, signature, d.body.as_bytes(), now)
+        .map_err(|e| format!("signature of {id}: {e}"))?;
+    let tampered = format!("{} ", d.body);
+    if secret
+        .verify(id, timestamp, signature, tampered.as_bytes(), now)
+        .is_ok()
+    {
+        return Err("a changed body passed verification".into());
+    }
+    if !id.starts_with("msg_") {
+        return Err(format!("webhook-id {id}"));
+    }
+    Ok(())
+}

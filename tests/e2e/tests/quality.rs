@@ -9,6 +9,7 @@
 
 use outpost_core::api::QualityView;
 use outpost_core::quality::{LabelledOutcome, OutcomeWindow};
+use outpost_e2e::receiver::{WebhookReceiver, verify_delivery};
 use outpost_e2e::{
     Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, cli, create_token, ensure, expect_problem,
     expect_status, init_org, register,
@@ -17,6 +18,9 @@ use serde_json::{Value, json};
 
 struct Fixture {
     worker: LocalWorker,
+    /// Receives every event of the organisation; and its secret.
+    receiver: WebhookReceiver,
+    secret: String,
     admin: Api,
     viewer: Api,
     /// tests/data/quality/fraud-detector.json
@@ -30,8 +34,8 @@ type Test = fn(&Fixture) -> Result<(), Failed>;
 
 const TESTS: &[(&str, Test)] = &[
     (
-        "feedback_gives_scikit_learns_metrics",
-        feedback_gives_scikit_learns_metrics,
+        "feedback_gives_scikit_learns_metrics_and_a_monitor_raises_once",
+        feedback_gives_scikit_learns_metrics_and_a_monitor_raises_once,
     ),
     ("bad_feedback_stores_nothing", bad_feedback_stores_nothing),
     (
@@ -45,6 +49,7 @@ const TESTS: &[(&str, Test)] = &[
 ];
 
 const MODEL: &str = "fraud-detector";
+const CRON: &str = "/__scheduled?cron=*/5+*+*+*+*";
 
 fn main() {
     outpost_e2e::run_suite(
@@ -53,7 +58,7 @@ fn main() {
         TESTS,
         // Each changes what the others' quality reports count.
         &[
-            "feedback_gives_scikit_learns_metrics",
+            "feedback_gives_scikit_learns_metrics_and_a_monitor_raises_once",
             "device_windows_merge_once_per_id",
             "the_cli_gives_outcomes_and_prints_quality",
         ],
@@ -71,6 +76,17 @@ fn setup() -> Result<Fixture, Failed> {
     let admin = init_org(&worker, "truth")?;
     let (_, viewer) = create_token(&admin, "device", "viewer")?;
     let keys = ReleaseKeys::ceremony(&worker, &admin)?;
+    let receiver = WebhookReceiver::start(&[200]).map_err(|e| format!("receiver: {e}"))?;
+    let created = expect_status(
+        &admin.json(
+            "POST",
+            "/webhooks",
+            &json!({"url": receiver.url, "events": ["*"], "description": "monitor events"}),
+        )?,
+        201,
+        "register the webhook",
+    )?;
+    let secret = created["secret"].as_str().unwrap_or_default().to_owned();
     expect_status(
         &admin.json("POST", "/models", &json!({"name": MODEL}))?,
         201,
@@ -147,6 +163,8 @@ fn setup() -> Result<Fixture, Failed> {
     );
     Ok(Fixture {
         worker,
+        receiver,
+        secret,
         admin,
         viewer,
         vector,
@@ -175,7 +193,9 @@ fn close(got: f64, want: &Value, what: &str) -> Result<(), Failed> {
     Ok(())
 }
 
-fn feedback_gives_scikit_learns_metrics(f: &Fixture) -> Result<(), Failed> {
+fn feedback_gives_scikit_learns_metrics_and_a_monitor_raises_once(
+    f: &Fixture,
+) -> Result<(), Failed> {
     let actual = f.vector["actual"].as_array().cloned().unwrap_or_default();
     let outcomes: Vec<Value> = f
         .ids
@@ -267,6 +287,90 @@ fn feedback_gives_scikit_learns_metrics(f: &Fixture) -> Result<(), Failed> {
     ensure!(
         quality(&f.viewer, "&stage=staging")?.quality.outcomes == 0,
         "staging"
+    );
+    monitor_raises_once_per_episode(f)
+}
+
+/// A monitor on production: F1 (0.6 on the vector) under its 0.9 floor is
+/// a quality episode and a retraining recommendation, announced once by
+/// signed webhooks however often the cron checks.
+fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
+    let path = format!("/models/{MODEL}/stages/production/monitor");
+    // A viewer may read it but not set it.
+    let policy = json!({"min_f1": 0.9, "max_error_rate": 0.5, "min_calls": 4, "min_outcomes": 50, "window": "1h"});
+    expect_problem(
+        &f.viewer.json("PUT", &path, &policy)?,
+        403,
+        "viewer sets a monitor",
+    )?;
+    expect_problem(
+        &f.admin.json("PUT", &path, &json!({"min_f1": 1.5}))?,
+        422,
+        "a floor above 1",
+    )?;
+    let set = expect_status(&f.admin.json("PUT", &path, &policy)?, 200, "set monitor")?;
+    ensure!(set["checked_at"].is_null(), "{set}");
+    for _ in 0..2 {
+        let trigger = outpost_e2e::get(&f.worker.url(CRON))?;
+        ensure!(trigger.status == 200, "cron: {}", trigger.status);
+    }
+    let view = expect_status(&f.viewer.get(&path)?, 200, "monitor")?;
+    let kinds = &view["episodes"]["1.2.0"];
+    ensure!(
+        *kinds == json!(["quality", "retraining"]),
+        "episodes: {view}"
+    );
+    let signal = &view["last"][0]["evaluation"]["signals"][0];
+    ensure!(
+        signal["metric"] == "f1" && signal["threshold"] == 0.9,
+        "{view}"
+    );
+    let history = expect_status(
+        &f.viewer.get(&format!("{path}/history"))?,
+        200,
+        "monitor history",
+    )?;
+    let raised: Vec<&Value> = history["checks"]
+        .as_array()
+        .map(|c| c.iter().map(|c| &c["raised"]).collect())
+        .unwrap_or_default();
+    ensure!(
+        raised
+            == [
+                &json!([]),
+                &json!(["quality.degraded", "retraining.recommended"])
+            ],
+        "two checks, newest first, the first raising both: {history}"
+    );
+    for event in ["quality.degraded", "retraining.recommended"] {
+        let delivery = f
+            .receiver
+            .wait_for(event, std::time::Duration::from_secs(20))
+            .ok_or_else(|| format!("no {event} delivered"))?;
+        verify_delivery(&f.secret, &delivery)?;
+        let body = delivery.json();
+        ensure!(
+            body["data"]["model"] == MODEL && body["data"]["version"] == "1.2.0",
+            "{body}"
+        );
+    }
+    // Exactly once: a third check sends nothing new.
+    let trigger = outpost_e2e::get(&f.worker.url(CRON))?;
+    ensure!(trigger.status == 200, "cron: {}", trigger.status);
+    while f
+        .receiver
+        .next(std::time::Duration::from_millis(500))
+        .is_some()
+    {}
+    let log = f.receiver.log.lock().map_err(|e| format!("{e}"))?;
+    for event in ["quality.degraded", "retraining.recommended"] {
+        let sent = log.iter().filter(|d| d.json()["type"] == event).count();
+        ensure!(sent == 1, "{event} delivered {sent} times");
+    }
+    let alerts = expect_status(&f.admin.get("/audit?action=monitor.alert")?, 200, "audit")?;
+    ensure!(
+        alerts["items"].as_array().map(Vec::len) == Some(1),
+        "one audit entry: {alerts}"
     );
     Ok(())
 }
@@ -436,6 +540,30 @@ fn the_cli_gives_outcomes_and_prints_quality(f: &Fixture) -> Result<(), Failed> 
             && out.contains("REGISTERED")
             && out.contains("business value: 120.5"),
         "quality: {out}{err}"
+    );
+    // Monitors from the CLI: none on staging (it says how to set one), and a
+    // viewer may not set one.
+    let (ok, out, err) = cli(&config, &["monitor", "show", MODEL, "--stage", "staging"])?;
+    ensure!(
+        !ok && err.contains("has no monitor; set one with `outpost monitor set"),
+        "monitor show: {out}{err}"
+    );
+    let (ok, out, err) = cli(
+        &config,
+        &[
+            "monitor", "set", MODEL, "--stage", "staging", "--min-f1", "0.9",
+        ],
+    )?;
+    ensure!(!ok && !err.is_empty(), "a viewer set a monitor: {out}{err}");
+    let (ok, out, err) = cli(
+        &config,
+        &[
+            "monitor", "set", MODEL, "--stage", "staging", "--min-f1", "9",
+        ],
+    )?;
+    ensure!(
+        !ok && err.contains("min_f1 must be between 0 and 1"),
+        "checked before sending: {out}{err}"
     );
     // An unknown prediction: a clear error and a non-zero exit.
     let (ok, out, err) = cli(

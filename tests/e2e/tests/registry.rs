@@ -1246,6 +1246,26 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
                     "window": outpost_core::quality::OutcomeWindow::default()}),
         )?,
         "Quality" => api.get("/models/fraud-detector/quality?version=1.1.0")?,
+        "PutMonitor" => api.json(
+            "PUT",
+            "/models/fraud-detector/stages/archived/monitor",
+            &json!({"min_f1": 0.5}),
+        )?,
+        "GetMonitor" | "MonitorHistory" => {
+            expect_status(
+                &f.acme["operator"].json(
+                    "PUT",
+                    "/models/fraud-detector/stages/archived/monitor",
+                    &json!({"min_f1": 0.5}),
+                )?,
+                200,
+                "a monitor to read",
+            )?;
+            let history = if op == "MonitorHistory" { "/history" } else { "" };
+            api.get(&format!(
+                "/models/fraud-detector/stages/archived/monitor{history}"
+            ))?
+        }
         "PutReference" => api.json(
             "PUT",
             "/models/fraud-detector/versions/1.0.0/reference",
@@ -1615,6 +1635,24 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
         (
             "GET",
             format!("/models/{}/quality?version=3.1.4", f.globex_model),
+            None,
+        ),
+        (
+            "PUT",
+            format!("/models/{}/stages/production/monitor", f.globex_model),
+            Some(json!({"min_f1": 0.5})),
+        ),
+        (
+            "GET",
+            format!("/models/{}/stages/production/monitor", f.globex_model),
+            None,
+        ),
+        (
+            "GET",
+            format!(
+                "/models/{}/stages/production/monitor/history",
+                f.globex_model
+            ),
             None,
         ),
         (

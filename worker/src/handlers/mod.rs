@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod guardrails;
 pub mod metrics;
 pub mod models;
+pub mod monitors;
 pub mod openapi;
 pub mod policies;
 pub mod predict;

@@ -14,6 +14,7 @@ pub mod health;
 pub mod keys;
 pub mod lifecycle;
 pub mod models;
+pub mod monitors;
 pub mod profiles;
 pub mod quality;
 pub mod shadow;
@@ -361,6 +362,18 @@ impl D1Store<'_> {
             }
             Change::DeleteWebhook { id } => webhooks::delete(self.ctx, org, id).map_err(failed),
             Change::CloseUpload { id } => uploads::cleanup(self.ctx, org, id).map_err(failed),
+            Change::RecordMonitorCheck {
+                model,
+                stage,
+                episodes,
+                checks,
+            } => monitors::record(
+                self.ctx,
+                org,
+                (model, *stage),
+                &episodes.to_string(),
+                checks,
+            ),
             other => Ok(vec![self.statement(org, other)?]),
         }
     }
@@ -393,7 +406,17 @@ impl D1Store<'_> {
             } => admin::insert_token(self.ctx, org, &record.id, secret_hash, record)
                 .map_err(failed),
             Change::RevokeToken { id } => admin::revoke_token(self.ctx, org, id).map_err(failed),
-            Change::CreateWebhook(..) | Change::DeleteWebhook { .. } | Change::CloseUpload { .. } => {
+            Change::SetMonitor {
+                model,
+                stage,
+                policy,
+                by,
+            } => monitors::set(self.ctx, org, (model, *stage), &policy.to_string(), by)
+                .map_err(failed),
+            Change::CreateWebhook(..)
+            | Change::DeleteWebhook { .. }
+            | Change::CloseUpload { .. }
+            | Change::RecordMonitorCheck { .. } => {
                 Err(StoreError::new(
                     "this change takes several statements; use `statements`",
                 ))

@@ -98,6 +98,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 file,
             },
         ),
+        Command::Monitor(command) => quality::monitor(&env, command),
         Command::Quality {
             model,
             version,

@@ -5,10 +5,15 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use outpost_core::api::{FeedbackAccepted, FeedbackItem, FeedbackRequest, QualityView};
+use outpost_core::api::{
+    FeedbackAccepted, FeedbackItem, FeedbackRequest, MonitorCheck, MonitorHistory, MonitorView,
+    QualityView,
+};
+use outpost_core::monitor::{MonitorPolicy, RetrainRule};
 
 use super::Env;
 use super::versions::encode;
+use crate::cli::MonitorCommand;
 use crate::output;
 
 /// Outcomes as the flags give them.
@@ -201,4 +206,140 @@ fn print_view(view: &QualityView) {
             output::table(&["METRIC", "REGISTERED", "MEASURED", "CHANGE"], &rows)
         );
     }
+}
+
+/// `outpost monitor set|show|history`.
+pub fn monitor(env: &Env, command: MonitorCommand) -> Result<ExitCode> {
+    let path = |model: &str, stage: &str| {
+        format!("/models/{}/stages/{}/monitor", encode(model), encode(stage))
+    };
+    match command {
+        MonitorCommand::Set {
+            model,
+            stage,
+            max_drift_share,
+            min_f1,
+            min_precision,
+            min_recall,
+            max_drop,
+            max_low_confidence,
+            low,
+            max_error_rate,
+            max_p95_ms,
+            min_calls,
+            min_outcomes,
+            window,
+            retrain_drift_share,
+        } => {
+            let policy = MonitorPolicy {
+                max_drift_share,
+                min_f1,
+                min_precision,
+                min_recall,
+                max_relative_drop: max_drop,
+                max_low_confidence_rate: max_low_confidence,
+                low_confidence: low,
+                max_error_rate,
+                max_p95_ms,
+                min_calls,
+                min_outcomes,
+                window,
+                retrain_when: RetrainRule {
+                    drift_share_above: retrain_drift_share,
+                    on_quality: true,
+                },
+            };
+            // The registry checks it too; saying so here saves a round trip.
+            policy.validate().map_err(|err| {
+                anyhow::anyhow!("{err}; see `outpost monitor set --help` for the lines")
+            })?;
+            let view: MonitorView = env.client()?.send("PUT", &path(&model, &stage), &policy)?;
+            if env.json {
+                output::print_json(&view)?;
+            } else {
+                println!(
+                    "monitor set on {model}@{stage}: the cron checks every version deployed there every run"
+                );
+            }
+        }
+        MonitorCommand::Show { model, stage } => {
+            let view: MonitorView = env.client()?.get(&path(&model, &stage))?;
+            if env.json {
+                output::print_json(&view)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{model}@{stage}: {}",
+                serde_json::to_string(&view.policy).unwrap_or_default()
+            );
+            match view.checked_at {
+                None => println!("not checked yet (the cron runs every five minutes)"),
+                Some(at) => println!("last checked {}", outpost_core::timefmt::format_utc(at)),
+            }
+            for (version, kinds) in &view.episodes {
+                if !kinds.is_empty() {
+                    let names: Vec<&str> = kinds.iter().map(|k| k.event()).collect();
+                    println!("{version}: open episodes: {}", names.join(", "));
+                }
+            }
+            print_checks(&view.last);
+        }
+        MonitorCommand::History {
+            model,
+            stage,
+            limit,
+        } => {
+            let history: MonitorHistory = env
+                .client()?
+                .get(&format!("{}/history?limit={limit}", path(&model, &stage)))?;
+            if env.json {
+                output::print_json(&history)?;
+            } else if history.checks.is_empty() {
+                println!("no checks of {model}@{stage} yet");
+            } else {
+                print_checks(&history.checks);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_checks(checks: &[MonitorCheck]) {
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            let signals: Vec<String> = c
+                .evaluation
+                .signals
+                .iter()
+                .map(|s| format!("{} {:.4} (line {:.4})", s.metric, s.measured, s.threshold))
+                .collect();
+            vec![
+                outpost_core::timefmt::format_utc(c.at),
+                c.version.clone(),
+                c.evaluation.calls.to_string(),
+                c.evaluation.outcomes.to_string(),
+                if signals.is_empty() {
+                    c.evaluation.waiting.join("; ")
+                } else {
+                    signals.join("; ")
+                },
+                c.raised.join(", "),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        output::table(
+            &[
+                "CHECKED",
+                "VERSION",
+                "CALLS",
+                "OUTCOMES",
+                "SIGNALS (OR WAITING)",
+                "RAISED"
+            ],
+            &rows
+        )
+    );
 }

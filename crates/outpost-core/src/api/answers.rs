@@ -373,3 +373,36 @@ pub struct QualityView {
     /// The version's registered metrics that outcomes measure.
     pub registered: Vec<RegisteredMetric>,
 }
+
+/// One version's part of a monitor check, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MonitorCheck {
+    pub version: String,
+    /// ms since the epoch.
+    pub at: i64,
+    pub evaluation: crate::monitor::Evaluation,
+    /// The events this check raised (a new episode each).
+    pub raised: Vec<String>,
+}
+
+/// `GET …/models/{model}/stages/{stage}/monitor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MonitorView {
+    pub model: String,
+    pub stage: Stage,
+    pub policy: crate::monitor::MonitorPolicy,
+    /// When the cron last checked (ms since the epoch).
+    pub checked_at: Option<i64>,
+    /// Per version, the kinds of signal in an episode now.
+    pub episodes: crate::monitor::Episodes,
+    /// The last check of each version it covered.
+    pub last: Vec<MonitorCheck>,
+}
+
+/// `GET …/models/{model}/stages/{stage}/monitor/history`, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MonitorHistory {
+    pub model: String,
+    pub stage: Stage,
+    pub checks: Vec<MonitorCheck>,
+}

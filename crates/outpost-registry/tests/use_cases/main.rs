@@ -5,6 +5,7 @@ mod artifacts;
 mod deletion;
 mod device_routing;
 mod models;
+mod monitors;
 mod quality;
 mod registration;
 mod stage_moves;
