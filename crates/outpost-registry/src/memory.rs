@@ -36,6 +36,8 @@ use outpost_core::quality::{LabelledOutcome, OutcomeWindow};
 type ModelKey = (String, String);
 /// A stage's guardrails: the canary watched, since when (ms), the policy.
 type Watched = (String, i64, Guardrails);
+/// A monitor's key: (org, model, stage).
+type MonitorKey = (String, String, Stage);
 /// A device's outcome window: version, stage, received at (ms), window.
 type StoredOutcomes = (String, Stage, i64, OutcomeWindow);
 /// A webhook endpoint, its secret, and whether it was deleted.
@@ -108,9 +110,9 @@ pub struct MemoryRegistry {
     posted: RefCell<Vec<Posted>>,
     tokens: RefCell<BTreeMap<(String, String), (TokenRecord, Digest)>>,
     /// Monitors by (org, model, stage).
-    monitors: RefCell<BTreeMap<(String, String, Stage), StoredMonitor>>,
+    monitors: RefCell<BTreeMap<MonitorKey, StoredMonitor>>,
     /// Recorded checks, oldest first.
-    monitor_checks: RefCell<Vec<((String, String, Stage), MonitorCheck)>>,
+    monitor_checks: RefCell<Vec<(MonitorKey, MonitorCheck)>>,
     /// Kept predictions by (org, id).
     predictions: RefCell<BTreeMap<(String, String), PredictionRecord>>,
     /// Outcomes by (org, model, prediction id, row).
