@@ -4,9 +4,10 @@
 // by scripts/gen-fixtures.py). Safe to run again: what exists is kept.
 //
 // Each version names the one before it of the same model as its parent
-// (lineage), and every deployed model answers a batch of predictions in the
-// Worker (rows of the reference sample), so the console's performance and
-// drift panels have something to show.
+// (lineage), every deployed model answers a batch of predictions in the
+// Worker (rows of the reference sample) and the classifiers get outcomes for
+// them, and fraud-detector's production has a monitor, so the console's
+// performance, drift, quality and monitor panels have something to show.
 //
 // usage: node scripts/seed-demo.mjs URL BOOTSTRAP_SECRET TOKEN_FILE
 // OUTPOST_DEMO_KEYS: where the demo's offline keys live (default
@@ -124,8 +125,24 @@ for (const model of ["transaction-anomaly", "fraud-detector", "fraud-mlp"]) {
   for (const [i, device] of ["demo-1", "demo-2", "demo-3"].entries()) {
     const input = path.join(keys, `demo-predictions-${device}.json`);
     writeFileSync(input, JSON.stringify({ X: reference.slice(60 * i, 60 * (i + 1)) }));
-    must(["predict", `demo/${model}@production`, "--input", input, "--device-id", device, "--json"]);
+    const answer = JSON.parse(must(["predict", `demo/${model}@production`, "--input", input, "--device-id", device, "--json"]));
     predicted += 60;
+    // What actually happened to these transactions (an analyst's rule, not
+    // the model), given back as outcomes: the console's quality panel.
+    if (answer.prediction_id && model !== "transaction-anomaly") {
+      const outcomes = reference.slice(60 * i, 60 * (i + 1)).map((r, row) => ({
+        prediction_id: answer.prediction_id, row,
+        label: (r[0] > 400 && r[3] > 0.5) || r[3] > 0.85 ? 1 : 0,
+      }));
+      const file = path.join(keys, `demo-outcomes-${model}-${device}.json`);
+      writeFileSync(file, JSON.stringify({ outcomes }));
+      must(["feedback", model, "--file", file]);
+    }
   }
 }
+// fraud-detector's production is watched: a quality floor and a drift line,
+// checked by the cron (run once now, as it runs every five minutes).
+must(["monitor", "set", "fraud-detector", "--stage", "production", "--min-f1", "0.5", "--max-drift-share", "0.5",
+  "--min-calls", "5", "--min-outcomes", "20", "--window", "7d"]);
+await fetch(`${url}/__scheduled?cron=*/5+*+*+*+*`).catch(() => {});
 console.log(`seed: organisation demo ready (${created} new versions, ${manifest.versions.length + 1} in all; ${deployed} new deployments; ${predicted} rows predicted; root in .wrangler/demo-keys/root.json)`);

@@ -82,6 +82,7 @@ async function fullRun(page) {
     health: await page.locator(`.stage[data-stage=${s}] table.health tbody tr`).allInnerTexts(),
   });
   report.steps.production = await stage("production");
+  report.steps.monitor = await text(page, ".stage[data-stage=production] [data-testid=monitor]");
   report.steps.lineageEdges = await page.locator("svg[data-testid=lineage] line.edge").count();
   await snap(page, "model");
 
@@ -186,6 +187,8 @@ async function fullRun(page) {
     release: await text(page, "[data-testid=release]"),
     status: await text(page, "[data-testid=status]"),
     referenceCharts: await page.locator("figure.chart[aria-label^='Reference histogram'] canvas").count(),
+    quality: await text(page, "[data-testid=quality-summary]"),
+    registered: await page.locator("table[data-testid=registered] tbody tr").count(),
   };
   await snap(page, "version");
 

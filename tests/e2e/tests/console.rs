@@ -180,7 +180,11 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
     );
     // The only answer that was not a success is the refused gate's.
     // The pickle has no reference profile: asking for it is how the page knows.
-    let failed = texts(&report["failed"]);
+    // A stage without a monitor answers 404 (asking is how the page knows).
+    let failed: Vec<String> = texts(&report["failed"])
+        .into_iter()
+        .filter(|f| !(f.starts_with("GET ") && f.ends_with("/monitor 404")))
+        .collect();
     let gate = "POST /v1/orgs/demo/models/fraud-detector/stages/production/promote";
     ensure!(
         failed.len() == 2
@@ -269,6 +273,12 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
         steps["lineageEdges"] == 2,
         "lineage: {}",
         steps["lineageEdges"]
+    );
+    // The seeded monitor on production, checked by the seed's cron run.
+    let monitor = steps["monitor"].as_str().unwrap_or_default();
+    ensure!(
+        monitor.starts_with("Monitor, checked"),
+        "monitor line: {monitor:?}"
     );
 
     // Three versions side by side, the best of each metric marked as the API says.
@@ -419,6 +429,23 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
             ))
             && verdict.contains(&format!("{} calls", api_drift["calls"])),
         "drift: {drift} vs {api_drift}"
+    );
+    // Quality from the seeded outcomes, as the API computes it.
+    let quality = expect_status(
+        &f.admin
+            .get("/models/fraud-detector/quality?version=1.2.0&window=24h")?,
+        200,
+        "quality",
+    )?;
+    let summary = drift["quality"].as_str().unwrap_or_default();
+    let accuracy = quality["quality"]["accuracy"].as_f64().unwrap_or(-1.0);
+    ensure!(
+        quality["quality"]["outcomes"].as_u64().unwrap_or(0) > 0
+            && summary.starts_with(&format!("{} outcomes", quality["quality"]["outcomes"]))
+            && summary.contains(&format!("accuracy {accuracy:.4}"))
+            && drift["registered"].as_u64()
+                == quality["registered"].as_array().map(|r| r.len() as u64),
+        "quality panel {drift} vs {quality}"
     );
     ensure!(
         drift["release"]

@@ -367,6 +367,19 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
         let sent = log.iter().filter(|d| d.json()["type"] == event).count();
         ensure!(sent == 1, "{event} delivered {sent} times");
     }
+    // And as OpenMetrics series.
+    let metrics = f.admin.get("/metrics")?;
+    for line in [
+        r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="quality"} 1"#,
+        r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="retraining"} 1"#,
+        r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="drift"} 0"#,
+    ] {
+        ensure!(
+            metrics.body.contains(line),
+            "no {line} in\n{}",
+            metrics.body
+        );
+    }
     let alerts = expect_status(&f.admin.get("/audit?action=monitor.alert")?, 200, "audit")?;
     ensure!(
         alerts["items"].as_array().map(Vec::len) == Some(1),

@@ -5,8 +5,10 @@
 //! route, model and status class, latency, model-cache hits; labelled with
 //! the isolate, since each isolate counts its own) and, across every isolate
 //! and client, prediction counters and latency histograms summed from the
-//! telemetry windows in D1 per model, version, stage and source.
+//! telemetry windows in D1 per model, version, stage and source; and the
+//! monitors' open episodes per version.
 
+use outpost_core::monitor::SignalKind;
 use outpost_core::openmetrics::{CONTENT_TYPE, Exposition};
 use outpost_core::telemetry::LATENCY_BOUNDS_US;
 use worker::{Headers, Response};
@@ -176,6 +178,52 @@ pub async fn metrics(ctx: &Ctx) -> ApiResult<Response> {
             &bounds_s,
             &counts,
             f64::NAN,
+        );
+    }
+    // Monitors: which signals are in an episode now, per deployed version
+    // the cron last checked (1 in an episode, 0 not), and when it checked.
+    let monitors = store::monitors::of_org(ctx, org).await?;
+    e.family(
+        "outpost_monitor_signal",
+        "gauge",
+        None,
+        "1 while a monitor's signal is in an episode for a version (drift, quality, confidence, service, retraining), else 0.",
+    );
+    for m in &monitors {
+        let stage = m.stage.as_str();
+        for (version, open) in &m.episodes {
+            for kind in [
+                SignalKind::Drift,
+                SignalKind::Quality,
+                SignalKind::Confidence,
+                SignalKind::Service,
+                SignalKind::Retraining,
+            ] {
+                let signal = serde_json::to_value(kind).unwrap_or_default();
+                e.gauge(
+                    "outpost_monitor_signal",
+                    &[
+                        ("model", &m.model),
+                        ("stage", stage),
+                        ("version", version),
+                        ("signal", signal.as_str().unwrap_or_default()),
+                    ],
+                    if open.contains(&kind) { 1.0 } else { 0.0 },
+                );
+            }
+        }
+    }
+    e.family(
+        "outpost_monitor_last_check_timestamp_seconds",
+        "gauge",
+        Some("seconds"),
+        "When the cron last checked a stage's monitor.",
+    );
+    for m in monitors.iter().filter(|m| m.checked_at.is_some()) {
+        e.gauge(
+            "outpost_monitor_last_check_timestamp_seconds",
+            &[("model", &m.model), ("stage", m.stage.as_str())],
+            m.checked_at.unwrap_or_default() as f64 / 1e3,
         );
     }
     let headers = Headers::new();

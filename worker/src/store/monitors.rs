@@ -184,3 +184,18 @@ pub fn record(
     }
     Ok(statements)
 }
+
+/// The organisation's monitors (for `/metrics`).
+pub async fn of_org(ctx: &Ctx, org: &str) -> Result<Vec<StoredMonitor>, StoreError> {
+    let rows: Vec<MonitorRow> = db::all(
+        &ctx.db
+            .prepare(format!(
+                "SELECT {COLUMNS} FROM monitors WHERE org = ?1 ORDER BY model, stage"
+            ))
+            .bind(&[db::text(org)])
+            .map_err(failed)?,
+    )
+    .await
+    .map_err(failed)?;
+    rows.into_iter().map(MonitorRow::parse).collect()
+}

@@ -25,7 +25,11 @@ async function loadModel(name) {
     api("GET", `${path}/stages/${stage}/guardrails`).then((g) => [stage, g], (error) => [stage, error.status === 404 ? null : { error }]))));
   const entries = [...history].sort((a, b) => b.at - a.at || b.seq - a.seq);
   entries.truncated = history.truncated;
-  return { model, versions, stages: stages.stages, history: entries, performance: performance.rows, guardrails };
+  // Each deployed stage's monitor, if it has one (404: none).
+  const deployed = Object.entries(stages.stages).filter(([, s]) => s.targets.length).map(([stage]) => stage);
+  const monitors = Object.fromEntries(await Promise.all(deployed.map((stage) =>
+    api("GET", `${path}/stages/${stage}/monitor`).then((m) => [stage, m], (error) => [stage, error.status === 404 ? null : { error }]))));
+  return { model, versions, stages: stages.stages, history: entries, performance: performance.rows, guardrails, monitors };
 }
 
 export function ModelPage({ name, params }) {
@@ -103,6 +107,7 @@ function StageBoard({ name, data, reload }) {
               {last ? <MoveLine move={last} label="Last change" testId={`last-${stage}`} /> : null}
               <Health rows={rows} />
               {guard ? <Guard guard={guard} /> : null}
+              <MonitorLine monitor={data.monitors[stage]} />
               {can("operator") ? <StageActions key={stage} name={name} stage={stage} state={s} versions={data.versions} guard={guard} reload={reload} /> : null}
             </article>
           );
@@ -146,6 +151,22 @@ function Guard({ guard }) {
   return (
     <p class="guard" data-verdict={v?.verdict ?? "none"}>
       Guardrails for {guard.canary} ({thresholds(guard.guardrails)}): {verdict}{guard.checked_at ? ` (checked ${ago(guard.checked_at)})` : ""}
+    </p>
+  );
+}
+
+const EVENTS = { drift: "drift", quality: "quality degraded", confidence: "low confidence", service: "errors or latency", retraining: "retraining recommended" };
+
+/** A stage's monitor: its open episodes per version and when it last looked. */
+function MonitorLine({ monitor }) {
+  if (monitor === undefined || monitor === null) return <p class="hint" data-testid="monitor">No monitor (<code>outpost monitor set</code>).</p>;
+  if (monitor.error) return <Problem error={monitor.error} what="Monitor" />;
+  const open = Object.entries(monitor.episodes).filter(([, kinds]) => kinds.length);
+  return (
+    <p class={`monitor ${open.length ? "alerting" : ""}`} data-testid="monitor">
+      Monitor{monitor.checked_at ? `, checked ${ago(monitor.checked_at)}` : ", not checked yet"}:{" "}
+      {open.length ? open.map(([version, kinds]) => `${version}: ${kinds.map((k) => EVENTS[k] ?? k).join(", ")}`).join("; ") : "no signal"}
+      {monitor.last?.some((c) => c.evaluation.waiting.length) ? ` (waiting: ${monitor.last.flatMap((c) => c.evaluation.waiting).join("; ")})` : ""}
     </p>
   );
 }

@@ -63,6 +63,7 @@ function Monitoring({ model, version, window, drift }) {
         ))}
       </nav>
       {drift ? <Drift model={model} version={version} window={window} /> : null}
+      <Quality model={model} version={version} window={window} />
       <Performance model={model} version={version} window={window} />
     </>
   );
@@ -287,3 +288,50 @@ function Performance({ model, version, window }) {
   );
 }
 
+
+/** Quality from outcomes (feedback on Worker predictions, device windows) over the window. */
+function Quality({ model, version, window }) {
+  const state = useLoad(() => api("GET", `/models/${enc(model)}/quality${query({ version, window })}`), [model, version, window]);
+  return (
+    <section aria-labelledby="quality-title" data-testid="quality">
+      <h2 id="quality-title">Quality over the last {window}</h2>
+      <Loaded state={state} what="quality">
+        {(v) => {
+          const q = v.quality;
+          if (q.outcomes === 0) {
+            return <p class="empty" data-testid="quality-summary">No outcomes yet: give them for predictions with <code>outpost feedback {model} --prediction ID --label LABEL</code>, or report device windows.</p>;
+          }
+          return (
+            <>
+              <p data-testid="quality-summary">
+                {q.outcomes} outcomes ({v.feedback} for Worker predictions, {v.reported_windows} device windows):
+                accuracy <strong>{metric(q.accuracy)}</strong>
+                {q.positive_class ? <>, positive class {q.positive_class} predicted for {percent(q.positive_rate)}</> : null}
+                {q.calibration_error !== null && q.calibration_error !== undefined ? <>, calibration error {metric(q.calibration_error)}</> : null}.
+              </p>
+              <div class="table-wrap"><table aria-label="Quality per class">
+                <thead><tr><th scope="col">Class</th><th scope="col">Support</th><th scope="col">Predicted</th><th scope="col">Precision</th><th scope="col">Recall</th><th scope="col">F1</th><th scope="col">ROC AUC (± bound)</th></tr></thead>
+                <tbody>
+                  {q.classes.map((c) => (
+                    <tr><td>{c.class}</td><td>{c.support}</td><td>{c.predicted}</td><td>{metric(c.precision)}</td><td>{metric(c.recall)}</td><td>{metric(c.f1)}</td>
+                      <td>{c.roc_auc === null || c.roc_auc === undefined ? "—" : `${metric(c.roc_auc)} ± ${metric(c.roc_auc_error)}`}</td></tr>
+                  ))}
+                  {q.macro_avg ? <tr><th scope="row">macro</th><td /><td /><td>{metric(q.macro_avg.precision)}</td><td>{metric(q.macro_avg.recall)}</td><td>{metric(q.macro_avg.f1)}</td><td>{metric(q.macro_avg.roc_auc)}</td></tr> : null}
+                </tbody>
+              </table></div>
+              {q.confidence ? (
+                <p>Confidence: mean top score {metric(q.confidence.mean_top_score)}; {percent(q.confidence.low_rate)} below {q.confidence.low_threshold}; mean entropy {metric(q.confidence.mean_entropy)} nats.</p>
+              ) : null}
+              {v.registered.length ? (
+                <div class="table-wrap"><table aria-label="Against registration" data-testid="registered">
+                  <thead><tr><th scope="col">Metric</th><th scope="col">Registered</th><th scope="col">Measured</th><th scope="col">Change</th></tr></thead>
+                  <tbody>{v.registered.map((r) => <tr class={r.change < 0 ? "worse" : ""}><td>{r.metric}</td><td>{metric(r.registered)}</td><td>{metric(r.measured)}</td><td>{r.change >= 0 ? "+" : ""}{metric(r.change)}</td></tr>)}</tbody>
+                </table></div>
+              ) : null}
+            </>
+          );
+        }}
+      </Loaded>
+    </section>
+  );
+}
