@@ -220,6 +220,11 @@ pub enum RolloutCommand {
         /// Guardrail: roll the canary back when this share of features drifts.
         #[arg(long, value_name = "SHARE")]
         max_drift_share: Option<f64>,
+        /// Guardrail: roll the canary back when its error rate is worse than
+        /// the stable arm's, by an always-valid test with this false-alarm
+        /// rate (e.g. 0.05).
+        #[arg(long, value_name = "ALPHA")]
+        compare_with_stable: Option<f64>,
         /// Calls the canary must serve before guardrails judge it.
         #[arg(long, default_value_t = 20)]
         min_calls: u64,

@@ -28,6 +28,14 @@ pub struct Guardrails {
     /// Share of drifted features, in [0, 1]; needs a reference profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_drift_share: Option<f64>,
+    /// Compare the canary's error rate with the stable arm's at the same
+    /// stage since the rollout began, with this false-alarm rate α (0 < α ≤
+    /// 0.2): an always-valid test (`crate::sequential`), so a canary worse
+    /// than stable is rolled back however it compares with a fixed line,
+    /// and an equal one is rolled back with probability at most α however
+    /// often the cron looks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_with_stable: Option<f64>,
     /// Calls needed before the canary is judged at all.
     #[serde(default = "default_min_calls")]
     pub min_calls: u64,
@@ -35,7 +43,9 @@ pub struct Guardrails {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuardrailError {
-    #[error("guardrails need at least one of max_error_rate, max_p95_ms, max_drift_share")]
+    #[error(
+        "guardrails need at least one of max_error_rate, max_p95_ms, max_drift_share, compare_with_stable"
+    )]
     Empty,
     #[error("{0}")]
     OutOfRange(String),
@@ -46,8 +56,16 @@ impl Guardrails {
         if self.max_error_rate.is_none()
             && self.max_p95_ms.is_none()
             && self.max_drift_share.is_none()
+            && self.compare_with_stable.is_none()
         {
             return Err(GuardrailError::Empty);
+        }
+        if let Some(alpha) = self.compare_with_stable
+            && !(alpha > 0.0 && alpha <= 0.2)
+        {
+            return Err(GuardrailError::OutOfRange(format!(
+                "compare_with_stable is a false-alarm rate above 0 and at most 0.2, got {alpha}"
+            )));
         }
         let share = |name: &str, v: Option<f64>| match v {
             Some(v) if !(0.0..=1.0).contains(&v) => Err(GuardrailError::OutOfRange(format!(
@@ -161,6 +179,48 @@ pub fn evaluate(guardrails: &Guardrails, measured: &Measured) -> Verdict {
     }
 }
 
+/// The metric of a breach found by comparing the canary with stable.
+pub const WORSE_THAN_STABLE: &str = "error_rate_vs_stable";
+
+/// [`evaluate`], and — when the guardrails ask for it and both arms have
+/// enough calls — the comparison of the canary's error rate with the
+/// stable arm's `(errors, calls)` over the same time: a canary worse than
+/// stable is tripped (metric [`WORSE_THAN_STABLE`], `measured` the evidence
+/// ratio, `threshold` 1/α).
+pub fn evaluate_against_stable(
+    guardrails: &Guardrails,
+    measured: &Measured,
+    stable: Option<(u64, u64)>,
+) -> Verdict {
+    let verdict = evaluate(guardrails, measured);
+    let (Some(alpha), Some(stable)) = (guardrails.compare_with_stable, stable) else {
+        return verdict;
+    };
+    if matches!(verdict, Verdict::NotEnoughData { .. }) {
+        return verdict;
+    }
+    let worse =
+        crate::sequential::compare_error_rates((measured.errors, measured.calls), stable, alpha)
+            .filter(|c| c.canary_worse);
+    let Some(comparison) = worse else {
+        return verdict;
+    };
+    let breach = Breach {
+        metric: WORSE_THAN_STABLE.to_owned(),
+        measured: comparison.evidence,
+        threshold: 1.0 / alpha,
+    };
+    match verdict {
+        Verdict::Tripped { mut breaches } => {
+            breaches.push(breach);
+            Verdict::Tripped { breaches }
+        }
+        _ => Verdict::Tripped {
+            breaches: vec![breach],
+        },
+    }
+}
+
 /// The stage's state with `canary` taken out of its rollout — stable,
 /// variants and shadow kept — or `None` when the stage no longer runs that
 /// canary (the rollout changed since it was judged: nothing to undo).
@@ -178,7 +238,14 @@ pub fn rollback_reason(canary: &str, breaches: &[Breach]) -> String {
     let parts: Vec<String> = breaches
         .iter()
         .map(|b| {
-            if b.measured.is_finite() {
+            if b.metric == WORSE_THAN_STABLE {
+                format!(
+                    "error rate worse than stable's (evidence {} ≥ {}, always-valid p {})",
+                    round(b.measured),
+                    round(b.threshold),
+                    round(1.0 / b.measured)
+                )
+            } else if b.measured.is_finite() {
                 format!("{} {} > {}", b.metric, round(b.measured), b.threshold)
             } else {
                 format!(
@@ -210,6 +277,7 @@ mod tests {
             max_error_rate: Some(0.05),
             max_p95_ms: Some(100.0),
             max_drift_share: Some(0.5),
+            compare_with_stable: None,
             min_calls: 20,
         }
     }
@@ -268,10 +336,43 @@ mod tests {
             max_error_rate: Some(0.25),
             max_p95_ms: None,
             max_drift_share: None,
+            compare_with_stable: None,
             min_calls: 1,
         };
         let m = Measured::from_window(&window(40, 10, 2e6), None);
         assert_eq!(evaluate(&only_errors, &m), Verdict::Healthy);
+    }
+
+    #[test]
+    fn a_canary_worse_than_stable_trips_and_an_equal_one_does_not() {
+        let compare = Guardrails {
+            max_error_rate: None,
+            max_p95_ms: None,
+            max_drift_share: None,
+            compare_with_stable: Some(0.05),
+            min_calls: 30,
+        };
+        let canary = Measured::from_window(&window(400, 60, 2e3), None);
+        let Verdict::Tripped { breaches } =
+            evaluate_against_stable(&compare, &canary, Some((8, 400)))
+        else {
+            panic!("a canary at 15 % against stable at 2 % must trip");
+        };
+        assert_eq!(breaches[0].metric, WORSE_THAN_STABLE);
+        assert!(rollback_reason("1.1.0", &breaches).contains("worse than stable's"));
+        let equal = Measured::from_window(&window(400, 12, 2e3), None);
+        assert_eq!(
+            evaluate_against_stable(&compare, &equal, Some((12, 400))),
+            Verdict::Healthy
+        );
+        // No stable telemetry: nothing to compare, nothing decided by it.
+        assert_eq!(
+            evaluate_against_stable(&compare, &canary, None),
+            Verdict::Healthy
+        );
+        let mut bad = compare.clone();
+        bad.compare_with_stable = Some(0.5);
+        assert!(matches!(bad.validate(), Err(GuardrailError::OutOfRange(_))));
     }
 
     #[test]
@@ -307,6 +408,7 @@ mod tests {
             max_error_rate: None,
             max_p95_ms: None,
             max_drift_share: None,
+            compare_with_stable: None,
             min_calls: 1,
         };
         assert_eq!(none.validate(), Err(GuardrailError::Empty));

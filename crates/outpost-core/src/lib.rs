@@ -62,6 +62,7 @@ pub mod ratelimit;
 pub mod readiness;
 pub mod reservoir;
 pub mod routing;
+pub mod sequential;
 pub mod signing;
 pub mod telemetry;
 pub mod timefmt;

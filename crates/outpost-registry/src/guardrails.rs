@@ -6,9 +6,10 @@
 //! verdict is recorded. Drift is announced once per episode.
 
 use outpost_core::guardrail::{
-    Guardrails, Measured, Verdict, evaluate, rollback_reason, without_canary,
+    Guardrails, Measured, Verdict, evaluate_against_stable, rollback_reason, without_canary,
 };
 use outpost_core::lifecycle::{Move, Stage, StageState};
+use outpost_core::routing::RolloutPolicy;
 use outpost_core::telemetry::{REPORT_SAMPLE, merge_samples, merge_timing};
 use serde_json::json;
 
@@ -55,7 +56,28 @@ pub async fn check_guardrail(
         .map(|profile| profile.drift(&merge_samples(&windows, REPORT_SAMPLE), 0.5))
         .filter(|report| report.dataset.features > 0);
     let measured = Measured::from_window(&timing, drift.as_ref().map(|d| d.dataset.share));
-    let verdict = evaluate(&w.policy, &measured);
+    // The control: the stable arm at the same stage over the same time.
+    let stable = match w.policy.compare_with_stable {
+        None => None,
+        Some(_) => {
+            let head = ports.stage_head_entry(&w.org, &w.model, w.stage).await?;
+            match head
+                .and_then(|entry| RolloutPolicy::from_state(&entry.to))
+                .map(|policy| policy.stable)
+            {
+                Some(version) => {
+                    let control = merge_timing(
+                        &ports
+                            .version_windows(&w.org, &w.model, &version, Some(w.stage), w.since)
+                            .await?,
+                    );
+                    Some((control.errors, control.calls))
+                }
+                None => None,
+            }
+        }
+    };
+    let verdict = evaluate_against_stable(&w.policy, &measured, stable);
     let drifted = drift.as_ref().is_some_and(|d| d.dataset.drifted);
     let drift_event = drift
         .as_ref()

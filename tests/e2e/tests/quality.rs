@@ -46,6 +46,10 @@ const TESTS: &[(&str, Test)] = &[
         "the_cli_gives_outcomes_and_prints_quality",
         the_cli_gives_outcomes_and_prints_quality,
     ),
+    (
+        "a_canary_worse_than_stable_is_rolled_back_and_an_equal_one_is_not",
+        a_canary_worse_than_stable_is_rolled_back_and_an_equal_one_is_not,
+    ),
 ];
 
 const MODEL: &str = "fraud-detector";
@@ -61,6 +65,7 @@ fn main() {
             "feedback_gives_scikit_learns_metrics_and_a_monitor_raises_once",
             "device_windows_merge_once_per_id",
             "the_cli_gives_outcomes_and_prints_quality",
+            "a_canary_worse_than_stable_is_rolled_back_and_an_equal_one_is_not",
         ],
     );
 }
@@ -105,7 +110,17 @@ fn setup() -> Result<Fixture, Failed> {
         201,
         "register",
     )?;
-    keys.release(MODEL, &["1.2.0"])?;
+    // 1.2.1: the same artifact again, the canary of the comparison test.
+    expect_status(
+        &register(
+            &admin,
+            MODEL,
+            json!({"version": "1.2.1", "digest": digest, "size": bytes.len()}),
+        )?,
+        201,
+        "register 1.2.1",
+    )?;
+    keys.release(MODEL, &["1.2.0", "1.2.1"])?;
     for stage in ["staging", "production"] {
         expect_status(
             &admin.json(
@@ -593,6 +608,103 @@ fn the_cli_gives_outcomes_and_prints_quality(f: &Fixture) -> Result<(), Failed> 
     ensure!(
         !ok && err.contains("no prediction `pred_nope`"),
         "{out}{err}"
+    );
+    Ok(())
+}
+
+/// A client-reported window of `calls` calls, `errors` of them failed.
+fn calls(calls: u64, errors: u64) -> outpost_core::telemetry::TelemetryWindow {
+    let mut w = outpost_core::telemetry::TelemetryWindow::new(vec![]);
+    for i in 0..calls {
+        if i < errors {
+            w.record_error(2_000.0);
+        } else {
+            w.record_call(&[], 0, 2_000.0);
+        }
+    }
+    w
+}
+
+fn report_calls(f: &Fixture, version: &str, n: u64, errors: u64) -> Result<(), Failed> {
+    expect_status(
+        &f.viewer.json(
+            "POST",
+            &format!("/models/{MODEL}/telemetry"),
+            &json!({"version": version, "stage": "staging", "window": calls(n, errors)}),
+        )?,
+        202,
+        "telemetry",
+    )?;
+    Ok(())
+}
+
+/// The always-valid comparison of a canary with the stable arm
+/// (`outpost_core::sequential`): equal error rates are left alone however
+/// often the cron looks; a canary clearly worse than stable is rolled back
+/// though it crosses no fixed line.
+fn a_canary_worse_than_stable_is_rolled_back_and_an_equal_one_is_not(
+    f: &Fixture,
+) -> Result<(), Failed> {
+    let rollout = format!("/models/{MODEL}/stages/staging/rollout");
+    expect_status(
+        &f.admin.json(
+            "PUT",
+            &rollout,
+            &json!({"canary": {"version": "1.2.1", "weight": 5000},
+                    "guardrails": {"compare_with_stable": 0.05, "min_calls": 30},
+                    "reason": "compare 1.2.1 with 1.2.0"}),
+        )?,
+        201,
+        "guarded rollout",
+    )?;
+    // Equal: 3 % and 3 %, looked at three times.
+    for _ in 0..3 {
+        report_calls(f, "1.2.1", 200, 6)?;
+        report_calls(f, "1.2.0", 200, 6)?;
+        let trigger = outpost_e2e::get(&f.worker.url(CRON))?;
+        ensure!(trigger.status == 200, "cron: {}", trigger.status);
+    }
+    let status = expect_status(
+        &f.viewer
+            .get(&format!("/models/{MODEL}/stages/staging/guardrails"))?,
+        200,
+        "guardrails",
+    )?;
+    ensure!(
+        status["verdict"]["verdict"] == "healthy" && status["canary"] == "1.2.1",
+        "an equal canary is left alone: {status}"
+    );
+    // Worse: the canary fails 20 % of its next calls, stable 3 %. Its
+    // overall rate (about 8 %) crosses no fixed line that was set.
+    report_calls(f, "1.2.1", 400, 80)?;
+    report_calls(f, "1.2.0", 400, 12)?;
+    let trigger = outpost_e2e::get(&f.worker.url(CRON))?;
+    ensure!(trigger.status == 200, "cron: {}", trigger.status);
+    let history = expect_status(
+        &f.viewer
+            .get(&format!("/models/{MODEL}/history?stage=staging&limit=1"))?,
+        200,
+        "history",
+    )?;
+    let entry = &history["items"][0];
+    ensure!(
+        entry["kind"] == "rollback"
+            && entry["actor"] == "cron"
+            && entry["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("error rate worse than stable's"),
+        "a worse canary is rolled back: {entry}"
+    );
+    let stage = expect_status(
+        &f.viewer.get(&format!("/models/{MODEL}/stages/staging"))?,
+        200,
+        "staging",
+    )?;
+    ensure!(
+        stage["state"]["targets"].as_array().map(Vec::len) == Some(1)
+            && stage["version"] == "1.2.0",
+        "{stage}"
     );
     Ok(())
 }
