@@ -225,6 +225,10 @@ pub enum RolloutCommand {
         /// rate (e.g. 0.05).
         #[arg(long, value_name = "ALPHA")]
         compare_with_stable: Option<f64>,
+        /// Guardrail: roll the canary back when the F1 of its predictions'
+        /// outcomes falls below this (judged after 50 outcomes).
+        #[arg(long, value_name = "F1")]
+        min_f1: Option<f64>,
         /// Calls the canary must serve before guardrails judge it.
         #[arg(long, default_value_t = 20)]
         min_calls: u64,

@@ -36,15 +36,28 @@ pub struct Guardrails {
     /// often the cron looks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare_with_stable: Option<f64>,
+    /// Floor (0–1) of the canary's F1 (its positive class's, or macro) from
+    /// the outcomes given for its predictions since the rollout began
+    /// (`crate::quality`); judged once there are `min_outcomes`. With
+    /// `compare_with_stable`, the canary's misclassification rate is also
+    /// compared with the stable arm's where both have outcomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_f1: Option<f64>,
+    /// Outcomes needed before quality is judged (50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_outcomes: Option<u64>,
     /// Calls needed before the canary is judged at all.
     #[serde(default = "default_min_calls")]
     pub min_calls: u64,
 }
 
+/// Outcomes needed before a canary's quality is judged, unless set.
+pub const DEFAULT_MIN_OUTCOMES: u64 = 50;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuardrailError {
     #[error(
-        "guardrails need at least one of max_error_rate, max_p95_ms, max_drift_share, compare_with_stable"
+        "guardrails need at least one of max_error_rate, max_p95_ms, max_drift_share, compare_with_stable, min_f1"
     )]
     Empty,
     #[error("{0}")]
@@ -57,8 +70,21 @@ impl Guardrails {
             && self.max_p95_ms.is_none()
             && self.max_drift_share.is_none()
             && self.compare_with_stable.is_none()
+            && self.min_f1.is_none()
         {
             return Err(GuardrailError::Empty);
+        }
+        if let Some(floor) = self.min_f1
+            && !(0.0..=1.0).contains(&floor)
+        {
+            return Err(GuardrailError::OutOfRange(format!(
+                "min_f1 is between 0 and 1, got {floor}"
+            )));
+        }
+        if self.min_outcomes == Some(0) {
+            return Err(GuardrailError::OutOfRange(
+                "min_outcomes is at least 1".into(),
+            ));
         }
         if let Some(alpha) = self.compare_with_stable
             && !(alpha > 0.0 && alpha <= 0.2)
@@ -103,6 +129,38 @@ pub struct Measured {
     pub error_rate: f64,
     pub p95_ms: Option<f64>,
     pub drift_share: Option<f64>,
+    /// What the outcomes of the canary's predictions showed, if any were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcomes: Option<OutcomeFacts>,
+}
+
+/// An arm's outcomes: how many, how many were predicted wrong, and its F1
+/// (the positive class's, or macro).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OutcomeFacts {
+    pub outcomes: u64,
+    pub wrong: u64,
+    pub f1: Option<f64>,
+}
+
+impl OutcomeFacts {
+    /// The facts of a quality report (`None` without outcomes).
+    pub fn of(report: &crate::quality::QualityReport) -> Option<Self> {
+        let accuracy = report.accuracy?;
+        Some(OutcomeFacts {
+            outcomes: report.outcomes,
+            wrong: report.outcomes - (accuracy * report.outcomes as f64).round() as u64,
+            f1: report.measured("f1"),
+        })
+    }
+}
+
+/// The control arm of a comparison: the stable version's `(errors, calls)`
+/// and, where outcomes were given, `(wrong, outcomes)`, over the same time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Control {
+    pub calls: (u64, u64),
+    pub outcomes: Option<(u64, u64)>,
 }
 
 impl Measured {
@@ -118,7 +176,14 @@ impl Measured {
             error_rate: window.error_rate(),
             p95_ms,
             drift_share,
+            outcomes: None,
         }
+    }
+
+    /// The same, with what the outcomes showed.
+    pub fn with_outcomes(mut self, outcomes: Option<OutcomeFacts>) -> Self {
+        self.outcomes = outcomes;
+        self
     }
 }
 
@@ -161,7 +226,7 @@ pub fn evaluate(guardrails: &Guardrails, measured: &Measured) -> Verdict {
             guardrails.max_drift_share,
         ),
     ];
-    let breaches: Vec<Breach> = checks
+    let mut breaches: Vec<Breach> = checks
         .into_iter()
         .filter_map(|(metric, value, threshold)| {
             let (value, threshold) = (value?, threshold?);
@@ -172,6 +237,19 @@ pub fn evaluate(guardrails: &Guardrails, measured: &Measured) -> Verdict {
             })
         })
         .collect();
+    // Quality, once enough outcomes were given: F1 below its floor.
+    let enough = guardrails.min_outcomes.unwrap_or(DEFAULT_MIN_OUTCOMES);
+    if let (Some(floor), Some(facts)) = (guardrails.min_f1, &measured.outcomes)
+        && facts.outcomes >= enough
+        && let Some(f1) = facts.f1
+        && f1 < floor
+    {
+        breaches.push(Breach {
+            metric: "f1".into(),
+            measured: f1,
+            threshold: floor,
+        });
+    }
     if breaches.is_empty() {
         Verdict::Healthy
     } else {
@@ -179,8 +257,12 @@ pub fn evaluate(guardrails: &Guardrails, measured: &Measured) -> Verdict {
     }
 }
 
-/// The metric of a breach found by comparing the canary with stable.
+/// The metric of a breach found by comparing the canary's error rate with
+/// stable's.
 pub const WORSE_THAN_STABLE: &str = "error_rate_vs_stable";
+/// The metric of a breach found by comparing the canary's
+/// misclassification rate (from outcomes) with stable's.
+pub const LESS_RIGHT_THAN_STABLE: &str = "misclassification_vs_stable";
 
 /// [`evaluate`], and — when the guardrails ask for it and both arms have
 /// enough calls — the comparison of the canary's error rate with the
@@ -190,7 +272,7 @@ pub const WORSE_THAN_STABLE: &str = "error_rate_vs_stable";
 pub fn evaluate_against_stable(
     guardrails: &Guardrails,
     measured: &Measured,
-    stable: Option<(u64, u64)>,
+    stable: Option<&Control>,
 ) -> Verdict {
     let verdict = evaluate(guardrails, measured);
     let (Some(alpha), Some(stable)) = (guardrails.compare_with_stable, stable) else {
@@ -199,25 +281,42 @@ pub fn evaluate_against_stable(
     if matches!(verdict, Verdict::NotEnoughData { .. }) {
         return verdict;
     }
-    let worse =
-        crate::sequential::compare_error_rates((measured.errors, measured.calls), stable, alpha)
-            .filter(|c| c.canary_worse);
-    let Some(comparison) = worse else {
+    let compare = |canary, control, metric: &str| {
+        crate::sequential::compare_error_rates(canary, control, alpha)
+            .filter(|c| c.canary_worse)
+            .map(|c| Breach {
+                metric: metric.to_owned(),
+                measured: c.evidence,
+                threshold: 1.0 / alpha,
+            })
+    };
+    let mut found: Vec<Breach> = Vec::new();
+    found.extend(compare(
+        (measured.errors, measured.calls),
+        stable.calls,
+        WORSE_THAN_STABLE,
+    ));
+    // Quality only once both arms have enough outcomes, as the floor.
+    let enough = guardrails.min_outcomes.unwrap_or(DEFAULT_MIN_OUTCOMES);
+    if let (Some(facts), Some(control)) = (&measured.outcomes, stable.outcomes)
+        && facts.outcomes >= enough
+        && control.1 >= enough
+    {
+        found.extend(compare(
+            (facts.wrong, facts.outcomes),
+            control,
+            LESS_RIGHT_THAN_STABLE,
+        ));
+    }
+    if found.is_empty() {
         return verdict;
-    };
-    let breach = Breach {
-        metric: WORSE_THAN_STABLE.to_owned(),
-        measured: comparison.evidence,
-        threshold: 1.0 / alpha,
-    };
+    }
     match verdict {
         Verdict::Tripped { mut breaches } => {
-            breaches.push(breach);
+            breaches.extend(found);
             Verdict::Tripped { breaches }
         }
-        _ => Verdict::Tripped {
-            breaches: vec![breach],
-        },
+        _ => Verdict::Tripped { breaches: found },
     }
 }
 
@@ -238,13 +337,21 @@ pub fn rollback_reason(canary: &str, breaches: &[Breach]) -> String {
     let parts: Vec<String> = breaches
         .iter()
         .map(|b| {
-            if b.metric == WORSE_THAN_STABLE {
+            if b.metric == WORSE_THAN_STABLE || b.metric == LESS_RIGHT_THAN_STABLE {
+                let what = if b.metric == WORSE_THAN_STABLE {
+                    "error rate"
+                } else {
+                    "misclassification rate"
+                };
                 format!(
-                    "error rate worse than stable's (evidence {} ≥ {}, always-valid p {})",
+                    "{what} worse than stable's (evidence {} ≥ {}, always-valid p {})",
                     round(b.measured),
                     round(b.threshold),
                     round(1.0 / b.measured)
                 )
+            } else if b.metric == "f1" {
+                // A floor: crossed from above.
+                format!("{} {} < {}", b.metric, round(b.measured), b.threshold)
             } else if b.measured.is_finite() {
                 format!("{} {} > {}", b.metric, round(b.measured), b.threshold)
             } else {
@@ -278,6 +385,8 @@ mod tests {
             max_p95_ms: Some(100.0),
             max_drift_share: Some(0.5),
             compare_with_stable: None,
+            min_f1: None,
+            min_outcomes: None,
             min_calls: 20,
         }
     }
@@ -337,6 +446,8 @@ mod tests {
             max_p95_ms: None,
             max_drift_share: None,
             compare_with_stable: None,
+            min_f1: None,
+            min_outcomes: None,
             min_calls: 1,
         };
         let m = Measured::from_window(&window(40, 10, 2e6), None);
@@ -350,11 +461,13 @@ mod tests {
             max_p95_ms: None,
             max_drift_share: None,
             compare_with_stable: Some(0.05),
+            min_f1: None,
+            min_outcomes: None,
             min_calls: 30,
         };
         let canary = Measured::from_window(&window(400, 60, 2e3), None);
         let Verdict::Tripped { breaches } =
-            evaluate_against_stable(&compare, &canary, Some((8, 400)))
+            evaluate_against_stable(&compare, &canary, Some(&control((8, 400), None)))
         else {
             panic!("a canary at 15 % against stable at 2 % must trip");
         };
@@ -362,7 +475,7 @@ mod tests {
         assert!(rollback_reason("1.1.0", &breaches).contains("worse than stable's"));
         let equal = Measured::from_window(&window(400, 12, 2e3), None);
         assert_eq!(
-            evaluate_against_stable(&compare, &equal, Some((12, 400))),
+            evaluate_against_stable(&compare, &equal, Some(&control((12, 400), None))),
             Verdict::Healthy
         );
         // No stable telemetry: nothing to compare, nothing decided by it.
@@ -373,6 +486,49 @@ mod tests {
         let mut bad = compare.clone();
         bad.compare_with_stable = Some(0.5);
         assert!(matches!(bad.validate(), Err(GuardrailError::OutOfRange(_))));
+    }
+
+    fn control(calls: (u64, u64), outcomes: Option<(u64, u64)>) -> Control {
+        Control { calls, outcomes }
+    }
+
+    #[test]
+    fn quality_floors_and_the_quality_comparison_need_outcomes() {
+        let floor = Guardrails {
+            max_error_rate: None,
+            max_p95_ms: None,
+            max_drift_share: None,
+            compare_with_stable: Some(0.05),
+            min_f1: Some(0.8),
+            min_outcomes: Some(40),
+            min_calls: 30,
+        };
+        floor.validate().unwrap();
+        let facts = |outcomes, wrong, f1| OutcomeFacts {
+            outcomes,
+            wrong,
+            f1: Some(f1),
+        };
+        let calls = Measured::from_window(&window(400, 12, 2e3), None);
+        // Too few outcomes: quality is not judged yet.
+        let few = calls.clone().with_outcomes(Some(facts(39, 30, 0.1)));
+        assert_eq!(
+            evaluate_against_stable(&floor, &few, Some(&control((12, 400), Some((1, 39))))),
+            Verdict::Healthy
+        );
+        // F1 under its floor, and wrong far more often than stable.
+        let poor = calls.with_outcomes(Some(facts(300, 90, 0.6)));
+        let Verdict::Tripped { breaches } =
+            evaluate_against_stable(&floor, &poor, Some(&control((12, 400), Some((9, 300)))))
+        else {
+            panic!("a canary under its F1 floor must trip");
+        };
+        let metrics: Vec<&str> = breaches.iter().map(|b| b.metric.as_str()).collect();
+        assert_eq!(metrics, ["f1", LESS_RIGHT_THAN_STABLE]);
+        assert!(rollback_reason("1.1.0", &breaches).contains("misclassification rate worse"));
+        let mut bad = floor.clone();
+        bad.min_f1 = Some(1.2);
+        assert!(bad.validate().is_err());
     }
 
     #[test]
@@ -409,6 +565,8 @@ mod tests {
             max_p95_ms: None,
             max_drift_share: None,
             compare_with_stable: None,
+            min_f1: None,
+            min_outcomes: None,
             min_calls: 1,
         };
         assert_eq!(none.validate(), Err(GuardrailError::Empty));

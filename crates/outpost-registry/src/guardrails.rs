@@ -6,15 +6,19 @@
 //! verdict is recorded. Drift is announced once per episode.
 
 use outpost_core::guardrail::{
-    Guardrails, Measured, Verdict, evaluate_against_stable, rollback_reason, without_canary,
+    Control, Guardrails, Measured, OutcomeFacts, Verdict, evaluate_against_stable, rollback_reason,
+    without_canary,
 };
 use outpost_core::lifecycle::{Move, Stage, StageState};
+use outpost_core::quality::{OutcomeWindow, QualityReport};
 use outpost_core::routing::RolloutPolicy;
 use outpost_core::telemetry::{REPORT_SAMPLE, merge_samples, merge_timing};
 use serde_json::json;
 
 use crate::error::{RegistryError, StoreError};
-use crate::ports::{Actor, Change, Clock, Commit, CommitError, Deployments, Profiles, Telemetry};
+use crate::ports::{
+    Actor, Change, Clock, Commit, CommitError, Deployments, Outcomes, Profiles, Telemetry,
+};
 use crate::stages::{MoveExtras, StageMove, append_move};
 
 /// A rollout whose canary guardrails watch, as stored.
@@ -42,7 +46,7 @@ pub enum CheckOutcome {
 ///
 /// Errors: `Store` (and those of the rollback's move).
 pub async fn check_guardrail(
-    ports: &(impl Telemetry + Profiles + Deployments + Clock + Commit),
+    ports: &(impl Telemetry + Profiles + Deployments + Outcomes + Clock + Commit),
     watched: &WatchedCanary,
 ) -> Result<CheckOutcome, RegistryError> {
     let w = watched;
@@ -55,7 +59,14 @@ pub async fn check_guardrail(
         .await?
         .map(|profile| profile.drift(&merge_samples(&windows, REPORT_SAMPLE), 0.5))
         .filter(|report| report.dataset.features > 0);
-    let measured = Measured::from_window(&timing, drift.as_ref().map(|d| d.dataset.share));
+    let watches_quality = w.policy.min_f1.is_some() || w.policy.compare_with_stable.is_some();
+    let canary_outcomes = if watches_quality {
+        outcome_facts(ports, w, &w.canary).await?
+    } else {
+        None
+    };
+    let measured = Measured::from_window(&timing, drift.as_ref().map(|d| d.dataset.share))
+        .with_outcomes(canary_outcomes);
     // The control: the stable arm at the same stage over the same time.
     let stable = match w.policy.compare_with_stable {
         None => None,
@@ -71,13 +82,19 @@ pub async fn check_guardrail(
                             .version_windows(&w.org, &w.model, &version, Some(w.stage), w.since)
                             .await?,
                     );
-                    Some((control.errors, control.calls))
+                    let outcomes = outcome_facts(ports, w, &version)
+                        .await?
+                        .map(|f| (f.wrong, f.outcomes));
+                    Some(Control {
+                        calls: (control.errors, control.calls),
+                        outcomes,
+                    })
                 }
                 None => None,
             }
         }
     };
-    let verdict = evaluate_against_stable(&w.policy, &measured, stable);
+    let verdict = evaluate_against_stable(&w.policy, &measured, stable.as_ref());
     let drifted = drift.as_ref().is_some_and(|d| d.dataset.drifted);
     let drift_event = drift
         .as_ref()
@@ -147,4 +164,28 @@ pub async fn check_guardrail(
         Err(CommitError::Conflict(what)) => Err(StoreError::new(format!("{what} conflict")).into()),
         Err(CommitError::Store(err)) => Err(err.into()),
     }
+}
+
+/// What the outcomes of `version`'s predictions at the watched stage since
+/// the rollout began showed (`None` without any).
+async fn outcome_facts(
+    ports: &impl Outcomes,
+    w: &WatchedCanary,
+    version: &str,
+) -> Result<Option<OutcomeFacts>, RegistryError> {
+    let at = (w.model.as_str(), version);
+    let mut window = OutcomeWindow::default();
+    for outcome in ports
+        .version_outcomes(&w.org, at, Some(w.stage), w.since)
+        .await?
+    {
+        let _ = window.observe(&outcome);
+    }
+    for reported in ports
+        .version_outcome_windows(&w.org, at, Some(w.stage), w.since)
+        .await?
+    {
+        window.merge(&reported);
+    }
+    Ok(OutcomeFacts::of(&QualityReport::of(&window, None, 0.5)))
 }

@@ -92,11 +92,15 @@ async function fullRun(page) {
   }
   await page.locator("table[data-testid=comparison] tbody tr").first().waitFor();
   await settled(page);
+  // Sorting by a metric puts the order in the URL too.
+  await page.locator("table[data-testid=versions] thead button", { hasText: "f1" }).click();
+  const sortedBy = await page.evaluate(() => location.hash);
   report.steps.compare = {
     hash: await page.evaluate(() => location.hash),
     columns: await page.locator("table[data-testid=comparison] thead th").allInnerTexts(),
     rows: await page.locator("table[data-testid=comparison] tbody tr").allInnerTexts(),
     best: await page.locator("table[data-testid=comparison] td[data-best]").count(),
+    sortedBy,
   };
   await snap(page, "compare");
 

@@ -920,3 +920,25 @@ pub fn same(got: &serde_json::Value, want: &serde_json::Value) -> bool {
         _ => got == want,
     }
 }
+
+/// The reference profile of `tests/data/models/transactions-reference.csv`
+/// (the demo models' training sample), as the native core computes it.
+pub fn transactions_reference_profile() -> Result<serde_json::Value, Failed> {
+    let path = repo_root().join("tests/data/models/transactions-reference.csv");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    let mut columns: Vec<(String, Vec<String>)> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(|name| (name.to_owned(), Vec::new()))
+        .collect();
+    for line in lines {
+        for (column, cell) in columns.iter_mut().zip(line.split(',')) {
+            column.1.push(cell.to_owned());
+        }
+    }
+    let profile = outpost_core::profile::ReferenceProfile::from_columns(&columns)
+        .map_err(|e| format!("{e}"))?;
+    serde_json::to_value(profile).map_err(|e| format!("{e}").into())
+}

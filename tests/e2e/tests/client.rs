@@ -133,23 +133,7 @@ fn setup() -> Result<Fixture, Failed> {
 
 /// The reference profile of tests/data/models/transactions-reference.csv.
 fn reference_profile() -> Result<Value, Failed> {
-    let path = root().join("tests/data/models/transactions-reference.csv");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut lines = text.lines();
-    let mut columns: Vec<(String, Vec<String>)> = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(|name| (name.to_owned(), Vec::new()))
-        .collect();
-    for line in lines {
-        for (column, cell) in columns.iter_mut().zip(line.split(',')) {
-            column.1.push(cell.to_owned());
-        }
-    }
-    let profile = outpost_core::profile::ReferenceProfile::from_columns(&columns)
-        .map_err(|e| format!("{e}"))?;
-    serde_json::to_value(profile).map_err(|e| format!("{e}").into())
+    outpost_e2e::transactions_reference_profile()
 }
 
 fn node(args: &[&str], envs: &[(&str, String)]) -> Result<(bool, String), Failed> {

@@ -310,6 +310,11 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
             == 3,
         "the comparison is in the URL: {compare}"
     );
+    let sorted_by = compare["sortedBy"].as_str().unwrap_or_default();
+    ensure!(
+        sorted_by.contains("sort=metric%3Af1") && sorted_by.matches("compare=").count() == 3,
+        "the order is in the URL beside the comparison: {sorted_by}"
+    );
 
     // Promoted, then rolled back: the history shows both, and the API agrees.
     let promoted = &steps["promoted"];

@@ -121,6 +121,16 @@ fn setup() -> Result<Fixture, Failed> {
         "register 1.2.1",
     )?;
     keys.release(MODEL, &["1.2.0", "1.2.1"])?;
+    // Its training sample as the reference drift is measured against.
+    expect_status(
+        &admin.json(
+            "PUT",
+            &format!("/models/{MODEL}/versions/1.2.0/reference"),
+            &outpost_e2e::transactions_reference_profile()?,
+        )?,
+        201,
+        "reference profile",
+    )?;
     for stage in ["staging", "production"] {
         expect_status(
             &admin.json(
@@ -306,13 +316,41 @@ fn feedback_gives_scikit_learns_metrics_and_a_monitor_raises_once(
     monitor_raises_once_per_episode(f)
 }
 
-/// A monitor on production: F1 (0.6 on the vector) under its 0.9 floor is
-/// a quality episode and a retraining recommendation, announced once by
-/// signed webhooks however often the cron checks.
+/// A monitor on production whose inputs drift and whose F1 falls: F1 (0.6
+/// on the vector) under its 0.9 floor is a quality episode, the drifted
+/// amounts and distances a drift episode, and both recommend retraining —
+/// each announced once by signed webhooks however often the cron checks.
 fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
+    // Transactions unlike the training sample: larger amounts, farther away.
+    let rows = f.vector["inputs"]["X"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let shifted: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let x: Vec<f64> = r
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default();
+            json!([x[0] * 6.0 + 500.0, x[1], x[2] + 400.0, x[3]])
+        })
+        .collect();
+    for chunk in shifted.chunks(50) {
+        expect_status(
+            &f.viewer.json(
+                "POST",
+                &format!("/models/{MODEL}/predict?stage=production&device=till-2"),
+                &json!({"X": chunk}),
+            )?,
+            200,
+            "drifted predictions",
+        )?;
+    }
     let path = format!("/models/{MODEL}/stages/production/monitor");
     // A viewer may read it but not set it.
-    let policy = json!({"min_f1": 0.9, "max_error_rate": 0.5, "min_calls": 4, "min_outcomes": 50, "window": "1h"});
+    let policy = json!({"min_f1": 0.9, "max_drift_share": 0.3, "max_error_rate": 0.5,
+                        "min_calls": 4, "min_outcomes": 50, "window": "1h"});
     expect_problem(
         &f.viewer.json("PUT", &path, &policy)?,
         403,
@@ -332,12 +370,20 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
     let view = expect_status(&f.viewer.get(&path)?, 200, "monitor")?;
     let kinds = &view["episodes"]["1.2.0"];
     ensure!(
-        *kinds == json!(["quality", "retraining"]),
+        *kinds == json!(["drift", "quality", "retraining"]),
         "episodes: {view}"
     );
-    let signal = &view["last"][0]["evaluation"]["signals"][0];
+    let signals = view["last"][0]["evaluation"]["signals"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     ensure!(
-        signal["metric"] == "f1" && signal["threshold"] == 0.9,
+        signals
+            .iter()
+            .any(|s| s["metric"] == "f1" && s["threshold"] == 0.9)
+            && signals
+                .iter()
+                .any(|s| s["metric"] == "drift_share" && s["threshold"] == 0.3),
         "{view}"
     );
     let history = expect_status(
@@ -349,15 +395,20 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
         .as_array()
         .map(|c| c.iter().map(|c| &c["raised"]).collect())
         .unwrap_or_default();
+    let all = json!([
+        "drift.detected",
+        "quality.degraded",
+        "retraining.recommended"
+    ]);
     ensure!(
-        raised
-            == [
-                &json!([]),
-                &json!(["quality.degraded", "retraining.recommended"])
-            ],
-        "two checks, newest first, the first raising both: {history}"
+        raised == [&json!([]), &all],
+        "two checks, newest first, the first raising all three: {history}"
     );
-    for event in ["quality.degraded", "retraining.recommended"] {
+    for event in [
+        "drift.detected",
+        "quality.degraded",
+        "retraining.recommended",
+    ] {
         let delivery = f
             .receiver
             .wait_for(event, std::time::Duration::from_secs(20))
@@ -378,7 +429,11 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
         .is_some()
     {}
     let log = f.receiver.log.lock().map_err(|e| format!("{e}"))?;
-    for event in ["quality.degraded", "retraining.recommended"] {
+    for event in [
+        "drift.detected",
+        "quality.degraded",
+        "retraining.recommended",
+    ] {
         let sent = log.iter().filter(|d| d.json()["type"] == event).count();
         ensure!(sent == 1, "{event} delivered {sent} times");
     }
@@ -387,7 +442,8 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
     for line in [
         r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="quality"} 1"#,
         r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="retraining"} 1"#,
-        r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="drift"} 0"#,
+        r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="drift"} 1"#,
+        r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="confidence"} 0"#,
     ] {
         ensure!(
             metrics.body.contains(line),

@@ -50,8 +50,27 @@ export function Loaded({ state, what, children }) {
  * A table whose columns sort on click or Enter: `columns` are
  * {key, label, value(row) (the sort key), render(row)}.
  */
-export function SortableTable({ columns, rows, initial, rowKey, caption, testId }) {
-  const [sort, setSort] = useState(initial ?? { key: columns[0].key, desc: false });
+export function SortableTable({ columns, rows, initial, rowKey, caption, testId, urlKey }) {
+  // With `urlKey`, the order lives in the URL (`sort=-created_at`), so a
+  // shared link shows the same order.
+  const fromUrl = () => {
+    if (!urlKey) return null;
+    const raw = new URLSearchParams(location.hash.split("?")[1] ?? "").get(urlKey);
+    if (!raw) return null;
+    const desc = raw.startsWith("-");
+    const key = desc ? raw.slice(1) : raw;
+    return columns.some((c) => c.key === key && c.sortable !== false) ? { key, desc } : null;
+  };
+  const [sort, setSortState] = useState(() => fromUrl() ?? initial ?? { key: columns[0].key, desc: false });
+  const setSort = (next) => {
+    setSortState(next);
+    if (urlKey) {
+      const [path, search = ""] = location.hash.split("?");
+      const params = new URLSearchParams(search);
+      params.set(urlKey, `${next.desc ? "-" : ""}${next.key}`);
+      history.replaceState(null, "", `${path}?${params}`);
+    }
+  };
   const column = columns.find((c) => c.key === sort.key) ?? columns[0];
   const value = column.value ?? ((r) => r[column.key]);
   const sorted = [...rows].sort((a, b) => {

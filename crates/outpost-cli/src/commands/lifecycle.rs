@@ -122,18 +122,22 @@ pub fn rollout(env: &Env, command: RolloutCommand) -> Result<ExitCode> {
             max_p95_ms,
             max_drift_share,
             compare_with_stable,
+            min_f1,
             min_calls,
         } => {
             let stage = stage_of(&stage)?;
             let guardrails = (max_error_rate.is_some()
                 || max_p95_ms.is_some()
                 || max_drift_share.is_some()
-                || compare_with_stable.is_some())
+                || compare_with_stable.is_some()
+                || min_f1.is_some())
             .then_some(outpost_core::guardrail::Guardrails {
                 max_error_rate,
                 max_p95_ms,
                 max_drift_share,
                 compare_with_stable,
+                min_f1,
+                min_outcomes: None,
                 min_calls,
             });
             let body = RolloutRequest {

@@ -138,6 +138,8 @@ function thresholds(g) {
     g.max_error_rate !== null && g.max_error_rate !== undefined ? `error rate ≤ ${g.max_error_rate}` : null,
     g.max_p95_ms !== null && g.max_p95_ms !== undefined ? `p95 ≤ ${g.max_p95_ms} ms` : null,
     g.max_drift_share !== null && g.max_drift_share !== undefined ? `drift share ≤ ${g.max_drift_share}` : null,
+    g.min_f1 !== null && g.min_f1 !== undefined ? `F1 ≥ ${g.min_f1} after ${g.min_outcomes ?? 50} outcomes` : null,
+    g.compare_with_stable ? `no worse than stable (α = ${g.compare_with_stable})` : null,
     `judged after ${g.min_calls ?? 20} calls`,
   ].filter(Boolean).join(", ");
 }
@@ -242,6 +244,7 @@ function Versions({ name, versions, selected, params }) {
       <h2 id="versions-title">Versions</h2>
       <p class="hint">Select two or more to compare them side by side.</p>
       <SortableTable
+        urlKey="sort"
         testId="versions"
         rowKey={(v) => v.version}
         rows={versions}

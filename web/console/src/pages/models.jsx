@@ -58,6 +58,7 @@ export function ModelsPage({ params }) {
           const shown = models.filter((m) => keep(m, filters));
           return (
             <SortableTable
+              urlKey="sort"
               testId="models"
               caption={`${shown.length} of ${models.length}${models.truncated ? "+ (the first pages only)" : ""} models`}
               rowKey={(m) => m.name}
