@@ -942,3 +942,22 @@ pub fn transactions_reference_profile() -> Result<serde_json::Value, Failed> {
         .map_err(|e| format!("{e}"))?;
     serde_json::to_value(profile).map_err(|e| format!("{e}").into())
 }
+
+/// Runs `node ARGS` from the repository root with `envs` added:
+/// (succeeded, stdout then stderr).
+pub fn node(args: &[&str], envs: &[(&str, String)]) -> Result<(bool, String), Failed> {
+    let out = Command::new("node")
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(repo_root())
+        .output()
+        .map_err(|e| format!("running node: {e}"))?;
+    Ok((
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}

@@ -7,12 +7,11 @@
 //! Screenshots land in `tests/artifacts/`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use outpost_e2e::hostile::{HostileServer, Served, Upstream};
 use outpost_e2e::{
     Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, create_token, ensure, expect_status,
-    init_org, register, same, transactions,
+    init_org, node, register, same, transactions,
 };
 use outpost_infer::Model;
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
@@ -134,23 +133,6 @@ fn setup() -> Result<Fixture, Failed> {
 /// The reference profile of tests/data/models/transactions-reference.csv.
 fn reference_profile() -> Result<Value, Failed> {
     outpost_e2e::transactions_reference_profile()
-}
-
-fn node(args: &[&str], envs: &[(&str, String)]) -> Result<(bool, String), Failed> {
-    let out = Command::new("node")
-        .args(args)
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .current_dir(root())
-        .output()
-        .map_err(|e| format!("running node: {e}"))?;
-    Ok((
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    ))
 }
 
 fn wasm_client_under_node(f: &Fixture) -> Result<(), Failed> {

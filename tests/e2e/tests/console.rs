@@ -8,10 +8,10 @@
 //! land in `tests/artifacts/`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use outpost_e2e::{
     Api, Failed, LocalWorker, WorkerConfig, create_token, ensure, expect_problem, expect_status,
+    node,
 };
 use serde_json::{Value, json};
 
@@ -35,23 +35,6 @@ fn main() {
 
 fn root() -> PathBuf {
     outpost_e2e::repo_root()
-}
-
-fn node(args: &[&str], envs: &[(&str, String)]) -> Result<(bool, String), Failed> {
-    let out = Command::new("node")
-        .args(args)
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .current_dir(root())
-        .output()
-        .map_err(|e| format!("running node: {e}"))?;
-    Ok((
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    ))
 }
 
 fn setup() -> Result<Fixture, Failed> {
