@@ -30,12 +30,16 @@ fn policy() -> MonitorPolicy {
 }
 
 /// Four outcomes for production predictions: two of them wrong.
-fn poor_outcomes(registry: &MemoryRegistry) {
+pub(crate) fn poor_outcomes(
+    registry: &MemoryRegistry,
+    (org, model): (&str, &str),
+    at: (&str, Stage),
+) {
     let outputs = json!({"label": [1, 0, 1, 0]});
     let id = block_on(keep_prediction(
         registry,
-        "acme",
-        ("fraud", "1.0.0", Stage::Production),
+        org,
+        (model, at.0, at.1),
         &outputs,
     ))
     .unwrap()
@@ -52,8 +56,8 @@ fn poor_outcomes(registry: &MemoryRegistry) {
         .collect();
     block_on(give_feedback(
         registry,
-        "acme",
-        "fraud",
+        org,
+        model,
         &FeedbackRequest { outcomes },
     ))
     .unwrap();
@@ -92,7 +96,7 @@ fn a_production_version_below_its_floor_raises_once_per_episode() {
     .unwrap();
     // Nothing to judge yet: no signal, no event.
     assert!(check(&registry).is_empty());
-    poor_outcomes(&registry);
+    poor_outcomes(&registry, ("acme", "fraud"), ("1.0.0", Stage::Production));
     assert_eq!(
         check(&registry),
         vec!["quality.degraded", "retraining.recommended"]

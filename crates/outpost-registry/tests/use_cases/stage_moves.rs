@@ -769,9 +769,7 @@ fn a_healthy_canary_gets_its_verdict_recorded_and_stays() {
 
 #[test]
 fn a_canary_whose_outcomes_fall_under_its_f1_floor_is_rolled_back() {
-    use outpost_core::api::{FeedbackItem, FeedbackRequest};
     use outpost_registry::guardrails::{CheckOutcome, check_guardrail};
-    use outpost_registry::quality::{give_feedback, keep_prediction};
     let registry = registry();
     release_all(&registry);
     for version in ["1.0.0", "1.1.0"] {
@@ -796,31 +794,7 @@ fn a_canary_whose_outcomes_fall_under_its_f1_floor_is_rolled_back() {
     let outcome = block_on(check_guardrail(&registry, &watched(&registry))).unwrap();
     assert!(matches!(outcome, CheckOutcome::Checked(_)), "{outcome:?}");
     // Four outcomes, half of them wrong: F1 of class 1 is 0.5.
-    let id = block_on(keep_prediction(
-        &registry,
-        ORG,
-        (MODEL, "1.1.0", Stage::Canary),
-        &json!({"label": [1, 0, 1, 0]}),
-    ))
-    .unwrap()
-    .unwrap();
-    let outcomes = [0, 1, 1, 0]
-        .iter()
-        .enumerate()
-        .map(|(row, label)| FeedbackItem {
-            prediction_id: id.clone(),
-            row: row as u32,
-            label: json!(label),
-            value: None,
-        })
-        .collect();
-    block_on(give_feedback(
-        &registry,
-        ORG,
-        MODEL,
-        &FeedbackRequest { outcomes },
-    ))
-    .unwrap();
+    crate::monitors::poor_outcomes(&registry, (ORG, MODEL), ("1.1.0", Stage::Canary));
     let outcome = block_on(check_guardrail(&registry, &watched(&registry))).unwrap();
     let CheckOutcome::RolledBack { reason, .. } = outcome else {
         panic!("expected a rollback, got {outcome:?}");
