@@ -731,10 +731,119 @@ pub fn dataset_drift(features: &[FeatureDrift], share_threshold: f64) -> Dataset
     }
 }
 
+/// One named feature's verdict in a [`compare_samples`] result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NamedDrift {
+    pub feature: String,
+    /// `numerical` or `categorical` ([`Column::kind`] of the reference).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub drift: FeatureDrift,
+}
+
+/// Two samples compared feature by feature: what `outpost drift compare`
+/// prints and the Python SDK's `outpost.drift.compare` returns.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Comparison {
+    /// In the reference's feature order.
+    pub features: Vec<NamedDrift>,
+    pub dataset: DatasetDrift,
+}
+
+/// Why two samples could not be compared. Every variant names the feature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompareError {
+    #[error(
+        "feature `{0}` of the reference is missing from the current sample; both need the same features"
+    )]
+    Missing(String),
+    #[error("feature `{0}` has no values in the reference or in the current sample")]
+    Empty(String),
+    #[error("feature `{feature}` cannot be compared: {error}")]
+    Test { feature: String, error: DriftError },
+}
+
+/// Compares each reference feature with the current feature of the same
+/// name, with Evidently's default test and threshold
+/// ([`StatTest::default_for`]), and the dataset against `share_threshold`
+/// (Evidently's 0.5). A current feature that came as numbers where the
+/// reference is categorical is compared as labels (the numbers' shortest
+/// decimal form). Features only the current sample has are ignored.
+///
+/// Errors: [`CompareError`]; nothing is compared partially.
+pub fn compare_samples(
+    reference: &[(String, Column)],
+    current: &[(String, Column)],
+    share_threshold: f64,
+) -> Result<Comparison, CompareError> {
+    let mut features = Vec::with_capacity(reference.len());
+    for (name, reference_column) in reference {
+        let current_column = current
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c)
+            .ok_or_else(|| CompareError::Missing(name.clone()))?;
+        let current_column = match (reference_column, current_column) {
+            (Column::Labels(_), Column::Numbers(_)) => Column::Labels(current_column.labels()),
+            _ => current_column.clone(),
+        };
+        if reference_column.is_empty() || current_column.is_empty() {
+            return Err(CompareError::Empty(name.clone()));
+        }
+        let drift =
+            feature_drift(reference_column, &current_column, None, None).map_err(|error| {
+                CompareError::Test {
+                    feature: name.clone(),
+                    error,
+                }
+            })?;
+        features.push(NamedDrift {
+            feature: name.clone(),
+            kind: reference_column.kind(),
+            drift,
+        });
+    }
+    let verdicts: Vec<FeatureDrift> = features.iter().map(|f| f.drift.clone()).collect();
+    Ok(Comparison {
+        dataset: dataset_drift(&verdicts, share_threshold),
+        features,
+    })
+}
+
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_compare_by_feature_name() {
+        let numbers = |v: &[f64]| Column::Numbers(v.to_vec());
+        let labels = |v: &[&str]| Column::Labels(v.iter().map(|s| s.to_string()).collect());
+        let reference = vec![
+            ("amount".to_owned(), numbers(&[1.0, 2.0, 3.0, 4.0, 5.0])),
+            ("country".to_owned(), labels(&["1", "1", "2", "2"])),
+        ];
+        // Current in another order; the country codes came as numbers.
+        let current = vec![
+            ("country".to_owned(), numbers(&[1.0, 1.0, 2.0, 2.0])),
+            ("amount".to_owned(), numbers(&[1.0, 2.0, 3.0, 4.0, 5.0])),
+        ];
+        let result = compare_samples(&reference, &current, 0.5).unwrap();
+        let names: Vec<&str> = result.features.iter().map(|f| f.feature.as_str()).collect();
+        assert_eq!(names, ["amount", "country"]);
+        assert_eq!(result.features[1].kind, "categorical");
+        assert!(!result.dataset.drifted && result.features.iter().all(|f| !f.drift.drifted));
+        assert_eq!(
+            compare_samples(&reference, &current[..1], 0.5).unwrap_err(),
+            CompareError::Missing("amount".into())
+        );
+        let empty = vec![("amount".to_owned(), numbers(&[])), current[0].clone()];
+        assert_eq!(
+            compare_samples(&reference, &empty, 0.5).unwrap_err(),
+            CompareError::Empty("amount".into())
+        );
+    }
 
     #[test]
     fn empty_and_nan_samples_are_errors() {

@@ -13,10 +13,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use outpost_core::drift::{Column, DatasetDrift, FeatureDrift, dataset_drift, feature_drift};
+use outpost_core::drift::{Column, Comparison, DatasetDrift, compare_samples};
 use outpost_core::profile::{FeatureReport, FeatureShape, ReferenceProfile};
 use outpost_core::telemetry::PerformanceRow;
-use serde_json::json;
 
 use super::Env;
 use crate::cli::{DriftCommand, ReferenceCommand};
@@ -287,29 +286,28 @@ pub fn run(env: &Env, command: DriftCommand) -> Result<ExitCode> {
     else {
         return Err(anyhow!("not a comparison"));
     };
-    let reports = compare(
-        &read_columns(&reference)?,
-        read_columns(&current)?.into_iter().collect(),
-        &reference,
-        &current,
-    )?;
-    let features: Vec<FeatureDrift> = reports.iter().map(|(_, _, d)| d.clone()).collect();
-    let dataset = dataset_drift(&features, share);
+    let reference_columns = read_columns(&reference)?;
+    let current_cells: BTreeMap<String, Vec<String>> =
+        read_columns(&current)?.into_iter().collect();
+    let comparison = compare(&reference_columns, &current_cells, share).with_context(|| {
+        format!(
+            "comparing {} with {}",
+            reference.display(),
+            current.display()
+        )
+    })?;
+    let dataset = &comparison.dataset;
     if env.json {
-        output::print_json(&json!({
-            "features": reports.iter().map(|(name, kind, d)| json!({
-                "feature": name, "type": kind, "test": d.test, "score": d.score,
-                "threshold": d.threshold, "drifted": d.drifted,
-            })).collect::<Vec<_>>(),
-            "dataset": dataset,
-        }))?;
+        output::print_json(&comparison)?;
     } else {
-        let rows: Vec<Vec<String>> = reports
+        let rows: Vec<Vec<String>> = comparison
+            .features
             .iter()
-            .map(|(name, kind, d)| {
+            .map(|f| {
+                let d = &f.drift;
                 vec![
-                    name.clone(),
-                    (*kind).to_owned(),
+                    f.feature.clone(),
+                    f.kind.to_owned(),
                     serde_json::to_value(d.test)
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_owned))
@@ -331,39 +329,31 @@ pub fn run(env: &Env, command: DriftCommand) -> Result<ExitCode> {
                 &rows
             )
         );
-        print_dataset(&dataset, share);
+        print_dataset(dataset, share);
     }
-    Ok(verdict(&dataset, fail_on_drift))
+    Ok(verdict(dataset, fail_on_drift))
 }
 
-/// Each reference column against the current column of the same name, with
-/// the core's default test and threshold: (name, type, verdict) in the
-/// reference file's order.
+/// Each reference column against the current column of the same name
+/// (typed like the reference column, as pandas would read both files) by
+/// the core's `compare_samples`: default test and threshold per feature.
 fn compare(
     reference_columns: &[(String, Vec<String>)],
-    current_columns: BTreeMap<String, Vec<String>>,
-    reference: &Path,
-    current: &Path,
-) -> Result<Vec<(String, &'static str, FeatureDrift)>> {
-    let mut reports = Vec::with_capacity(reference_columns.len());
-    for (name, cells) in reference_columns {
-        let current_cells = current_columns.get(name).ok_or_else(|| {
-            anyhow!(
-                "column `{name}` of {} is missing from {}; both files need the same header",
-                reference.display(),
-                current.display()
-            )
-        })?;
-        let reference_column = Column::infer(&as_str(cells));
-        let current_column = Column::like(&reference_column, &as_str(current_cells));
-        if reference_column.is_empty() || current_column.is_empty() {
-            return Err(anyhow!("column `{name}` has no values in one of the files"));
-        }
-        let drift = feature_drift(&reference_column, &current_column, None, None)
-            .map_err(|err| anyhow!("column `{name}` cannot be compared: {err}"))?;
-        reports.push((name.clone(), reference_column.kind(), drift));
-    }
-    Ok(reports)
+    current_cells: &BTreeMap<String, Vec<String>>,
+    share: f64,
+) -> Result<Comparison> {
+    let reference: Vec<(String, Column)> = reference_columns
+        .iter()
+        .map(|(name, cells)| (name.clone(), Column::infer(&as_str(cells))))
+        .collect();
+    let current: Vec<(String, Column)> = reference
+        .iter()
+        .filter_map(|(name, column)| {
+            let cells = current_cells.get(name)?;
+            Some((name.clone(), Column::like(column, &as_str(cells))))
+        })
+        .collect();
+    compare_samples(&reference, &current, share).map_err(|e| anyhow!("{e}"))
 }
 
 fn print_dataset(dataset: &DatasetDrift, share: f64) {
@@ -479,34 +469,29 @@ mod tests {
         let (reference, current) = (dir.path().join("r.csv"), dir.path().join("c.csv"));
         std::fs::write(&reference, "merchant,flag\na,x\nb,x\n").unwrap();
         std::fs::write(&current, "merchant,flag\na,x\nc,x\n").unwrap();
-        let reports = compare(
-            &read_columns(&reference).unwrap(),
-            read_columns(&current).unwrap().into_iter().collect(),
-            &reference,
-            &current,
-        )
-        .unwrap();
-        let (name, kind, merchant) = &reports[0];
-        assert_eq!((name.as_str(), *kind), ("merchant", "categorical"));
+        let cells = |path| read_columns(path).unwrap().into_iter().collect();
+        let reports = compare(&read_columns(&reference).unwrap(), &cells(&current), 0.5)
+            .unwrap()
+            .features;
+        let merchant = &reports[0];
+        assert_eq!(
+            (merchant.feature.as_str(), merchant.kind),
+            ("merchant", "categorical")
+        );
+        let merchant = &merchant.drift;
         assert_eq!(merchant.test, outpost_core::drift::StatTest::ChiSquare);
         assert_eq!(merchant.score, 0.0);
         assert!(merchant.drifted);
         // One category on both sides: the Z-test, p = 1, no drift.
-        let flag = &reports[1].2;
+        let flag = &reports[1].drift;
         assert_eq!(
             (flag.test, flag.score, flag.drifted),
             (outpost_core::drift::StatTest::ZTest, 1.0, false)
         );
         // A missing column names itself.
         std::fs::write(&current, "merchant\na\n").unwrap();
-        let err = compare(
-            &read_columns(&reference).unwrap(),
-            read_columns(&current).unwrap().into_iter().collect(),
-            &reference,
-            &current,
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("column `flag`"), "{err}");
+        let err = compare(&read_columns(&reference).unwrap(), &cells(&current), 0.5).unwrap_err();
+        assert!(err.to_string().contains("feature `flag`"), "{err}");
     }
 
     #[test]
