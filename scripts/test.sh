@@ -3,7 +3,8 @@
 # and client package builds (wasm32), the wasm client under Node (inference
 # conformance included), and end-to-end tests against real local Workers (wrangler dev:
 # workerd + local D1 + local R2), the client package under Node and the demo
-# page and the web console in headless Chromium among them. Installs what is missing first.
+# page and the web console in headless Chromium, and the Python SDK's pytest
+# suite among them. Installs what is missing first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -64,6 +65,11 @@ wasm-bindgen --target nodejs --out-dir "$CARGO_TARGET_DIR/outpost-client-node" \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/outpost_client.wasm"
 OUTPOST_CLIENT_PKG="$CARGO_TARGET_DIR/outpost-client-node" \
   node --test --test-reporter=spec tests/node/ 2>&1 | tee "$logs/node.log"
+
+# The Python SDK into .venv (debug profile: it shares target/debug with the
+# CLI build below); tests/e2e/tests/python_sdk.rs runs its pytest suite.
+step "Python SDK (maturin develop into .venv)"
+VIRTUAL_ENV="$root/.venv" .venv/bin/maturin develop --locked --quiet -m crates/outpost-py/Cargo.toml
 
 step "end-to-end tests against the local Worker"
 cargo build --locked --bin outpost

@@ -1,0 +1,202 @@
+"""The Python SDK against a real local Worker (started by
+``tests/e2e/tests/python_sdk.rs``): a training script registers a fitted
+scikit-learn pipeline with its sample, signs a release and promotes it; a
+gateway pulls it with every trust check, runs it on numpy arrays and gets
+the pipeline's answers; tampered and endless downloads install nothing;
+refusals carry the registry's problem details."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import f1_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+import outpost
+from outpost import InputError, ProblemError, TrustError
+
+MODEL = "py-fraud"
+FEATURES = ["amount", "hour", "distance_km", "merchant_risk"]
+
+
+def transactions(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    x = np.column_stack(
+        [rng.lognormal(3.5, 1.2, n), rng.integers(0, 24, n), rng.exponential(20, n), rng.uniform(0, 1, n)]
+    ).astype(np.float32)
+    fraud = (x[:, 0] > 150) & ((x[:, 1] < 6) | (x[:, 3] > 0.7))
+    return x, fraud.astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    x, y = transactions(2000, 3)
+    first = Pipeline([("scale", StandardScaler()), ("forest", RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0))]).fit(x, y)
+    second = Pipeline([("scale", StandardScaler()), ("forest", RandomForestClassifier(n_estimators=40, max_depth=8, random_state=1))]).fit(x, y)
+    holdout, labels = transactions(400, 4)
+    return {"x": x, "first": first, "second": second, "holdout": holdout, "labels": labels}
+
+
+def poll(what, read, want, bound_s=15.0):
+    """Reads until ``want(value)``; the registry's stated staleness bound
+    for a stage move is 5 s (per-isolate plans), this allows three times it."""
+    deadline = time.monotonic() + bound_s
+    while True:
+        value = read()
+        if want(value) or time.monotonic() > deadline:
+            assert want(value), f"{what}: still {value!r} after {bound_s} s"
+            return value
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def released(e2e, trained):
+    """``py-fraud`` 1.0.0 and 1.1.0 pushed from Python, released, 1.0.0 in production."""
+    keys = Path(e2e["keys"])
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["developer"]) as developer:
+        developer.create_model(MODEL, description="card fraud, trained in Python", tags=["fraud"])
+        sample = pd.DataFrame(trained["x"][:500], columns=FEATURES)
+        holdout, labels = trained["holdout"], trained["labels"]
+        f1 = [f1_score(labels, trained[k].predict(holdout)) for k in ("first", "second")]
+        first = developer.push(
+            MODEL,
+            trained["first"],
+            sample=sample,
+            metrics={"f1": f1[0]},
+            params={"n_estimators": 20},
+            tags=["python", "forest"],
+            version="1.0.0",
+            notes="first from the SDK",
+        )
+        second = developer.push(
+            MODEL, trained["second"], sample=sample, metrics={"f1": f1[1]}, tags=["python"], bump="minor", parent="1.0.0"
+        )
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["admin"]) as admin:
+        admin.release_sign(MODEL, ["1.0.0", "1.1.0"], keys / "release1.pk8")
+        with pytest.raises(ProblemError, match="promote it to staging first") as gate:
+            admin.promote(MODEL, "production", "1.0.0", reason="skipping staging")
+        assert gate.value.status == 422
+        admin.promote(MODEL, "staging", "1.0.0", reason="try it")
+        admin.promote(MODEL, "production", "1.0.0", reason="first model from Python")
+    return {"first": first, "second": second, "f1": f1, "sample": sample}
+
+
+def device(e2e, state: Path, url_key: str = "url") -> outpost.Device:
+    return outpost.Device(
+        e2e[url_key], e2e["org"], root=Path(e2e["keys"]) / "root.json", state=state, device_id="gateway-7", token=e2e["viewer"]
+    )
+
+
+def test_push_registers_the_pipeline_with_its_profile(e2e, released, trained):
+    first, second = released["first"], released["second"]
+    assert (first["version"], first["format"]) == ("1.0.0", "onnx")
+    assert first["framework"].startswith("scikit-learn ")
+    assert second["version"] == "1.1.0" and second["parent_version"] == "1.0.0"
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["viewer"]) as viewer:
+        stored = viewer.reference(MODEL, "1.0.0")
+        assert stored == outpost.drift.reference_profile(released["sample"])
+        assert [v["version"] for v in viewer.versions(MODEL, sort="version", order="asc")] == ["1.0.0", "1.1.0"]
+        assert {v["version"] for v in viewer.search(tag="forest")} == {"1.0.0"}
+        frame = viewer.compare(f"{MODEL}@1.0.0", f"{MODEL}@1.1.0", metrics=["f1"])
+        best = "1.0.0" if released["f1"][0] >= released["f1"][1] else "1.1.0"
+        assert list(frame["version"]) == ["1.0.0", "1.1.0"]
+        assert frame.attrs["best"]["f1"] == f"{MODEL}@{best}"
+    # The bytes registered are the converted pipeline the core checked.
+    assert first["digest"].startswith("sha256:") and first["size"] > 1000
+
+
+def test_a_device_pulls_verifies_and_predicts_like_the_pipeline(e2e, released, trained, tmp_path):
+    state = tmp_path / "state"
+    with device(e2e, state) as gateway:
+        model = gateway.load(MODEL, "production")
+        installed = gateway.verify(state / "models" / f"{MODEL}@production")
+    assert installed.version == "1.0.0" and installed.digest == released["first"]["digest"]
+    holdout = trained["holdout"]
+    outputs = model.predict(holdout)
+    np.testing.assert_array_equal(outputs["label"], trained["first"].predict(holdout))
+    np.testing.assert_allclose(outputs["probabilities"], trained["first"].predict_proba(holdout), atol=1e-5)
+    # The CLI accepts what the SDK installed: one state format.
+    checked = subprocess.run(
+        [e2e["outpost"], "verify", str(installed.path), "--state", str(state)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    # A tampered file on disk is caught offline.
+    data = bytearray(installed.path.read_bytes())
+    data[10] ^= 0xFF
+    installed.path.write_bytes(bytes(data))
+    with device(e2e, state) as gateway, pytest.raises(TrustError) as refused:
+        gateway.verify(installed.path)
+    assert refused.value.code == "DIGEST_MISMATCH"
+
+
+def test_promotion_and_rollback_reach_the_device(e2e, released, tmp_path):
+    state = tmp_path / "state"
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["admin"]) as admin, device(e2e, state) as gateway:
+        assert gateway.pull(MODEL).version == "1.0.0"
+        admin.promote(MODEL, "staging", "1.1.0", reason="try the bigger forest")
+        admin.promote(MODEL, "production", "1.1.0", reason="better forest")
+        assert poll("after promote", lambda: gateway.pull(MODEL).version, lambda v: v == "1.1.0") == "1.1.0"
+        admin.rollback(MODEL, "production", reason="back to the first")
+        poll("after rollback", lambda: gateway.pull(MODEL).version, lambda v: v == "1.0.0")
+        history = admin.history(MODEL, "production")
+        assert [h["reason"] for h in history[:3]] == ["back to the first", "better forest", "first model from Python"]
+
+
+def test_tampered_and_endless_downloads_install_nothing(e2e, released, tmp_path):
+    state, target = tmp_path / "state", tmp_path / "model.onnx"
+    with device(e2e, state) as gateway:
+        before = gateway.pull(MODEL, output=target)
+    kept = target.read_bytes()
+    for mirror, code in (("tampered", "DIGEST_MISMATCH"), ("endless", "LENGTH_MISMATCH")):
+        with device(e2e, state, mirror) as hostile, pytest.raises(TrustError) as refused:
+            hostile.pull(MODEL, output=target)
+        assert refused.value.code == code, refused.value
+        assert refused.value.step == "the artifact"
+        assert target.read_bytes() == kept
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "state"]
+    with device(e2e, state) as gateway:
+        assert gateway.verify(target).digest == before.digest
+
+
+def test_a_pinned_root_with_a_broken_signature_is_refused(e2e, released, tmp_path):
+    other = json.loads((Path(e2e["keys"]) / "root.json").read_text())
+    other["signed"]["version"] = 1
+    other["signed"]["expires"] = "2099-01-01T00:00:00Z"
+    (tmp_path / "root.json").write_text(json.dumps(other))
+    gateway = outpost.Device(e2e["url"], e2e["org"], root=tmp_path / "root.json", state=tmp_path / "s", token=e2e["viewer"])
+    with gateway, pytest.raises(TrustError) as refused:
+        gateway.pull(MODEL)
+    assert refused.value.step == "the pinned root"
+    assert not (tmp_path / "s" / "trusted.json").exists()
+
+
+def test_refusals_are_problem_errors_with_the_registrys_detail(e2e, released, trained):
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["viewer"]) as viewer, pytest.raises(ProblemError) as refused:
+        viewer.create_model("not-allowed")
+    assert refused.value.status == 403 and refused.value.detail
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["developer"]) as developer:
+        with pytest.raises(ProblemError) as missing:
+            developer.push("no-such-model", b"\x08\x07", version="1.0.0")
+        assert missing.value.status == 404 and "no-such-model" in missing.value.detail
+        with pytest.raises(ProblemError) as exists:
+            developer.push(MODEL, trained["first"], sample=released["sample"], version="1.0.0")
+        assert exists.value.status == 409, exists.value
+        with pytest.raises(InputError, match="bump"):
+            developer.push(MODEL, b"weights")
+        with pytest.raises(ProblemError) as denied:
+            developer.promote(MODEL, "production", "1.1.0")
+        assert denied.value.status == 403
+    with outpost.Registry(e2e["url"], e2e["org"], "op_not-a-token") as stranger, pytest.raises(ProblemError) as unknown:
+        stranger.models()
+    assert unknown.value.status == 401
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["admin"]) as admin:
+        versions = [v["version"] for v in admin.versions(MODEL)]
+    assert sorted(versions) == ["1.0.0", "1.1.0"], "a refused push registered something"
