@@ -19,6 +19,8 @@ scripts/build-worker.sh
 scripts/build-client.sh
 scripts/build-console.sh
 cargo build --quiet --bin outpost
+# The Python SDK into .venv (crates/outpost-py, built by maturin).
+VIRTUAL_ENV="$root/.venv" .venv/bin/maturin develop --quiet -m crates/outpost-py/Cargo.toml
 
 echo "dev: applying D1 migrations to the local database"
 node_modules/.bin/wrangler d1 migrations apply DB --local >/dev/null
@@ -106,6 +108,7 @@ Outpost is running locally (Ctrl-C stops it).
              target/debug/outpost predict demo/transaction-anomaly@production --input tests/data/transactions.json
              target/debug/outpost perf transaction-anomaly
              target/debug/outpost drift report transaction-anomaly --version 1.1.0 --window 24h
+  Python     (with the exports above) .venv/bin/python -c 'import outpost; print([v["version"] for v in outpost.Registry().versions("fraud-detector")])'
   metrics    curl -H "authorization: Bearer \$OUTPOST_TOKEN" $base/v1/orgs/demo/metrics
   demo token $demo_token   (admin of organisation demo; also in .wrangler/demo-token)
   state      .wrangler/state (local D1 and R2; delete it to start over)
