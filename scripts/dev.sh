@@ -19,8 +19,6 @@ scripts/build-worker.sh
 scripts/build-client.sh
 scripts/build-console.sh
 cargo build --quiet --bin outpost
-# The Python SDK into .venv (crates/outpost-py, built by maturin).
-VIRTUAL_ENV="$root/.venv" .venv/bin/maturin develop --quiet -m crates/outpost-py/Cargo.toml
 
 echo "dev: applying D1 migrations to the local database"
 node_modules/.bin/wrangler d1 migrations apply DB --local >/dev/null

@@ -3,7 +3,8 @@
 # the wasm32 target, clang/lld (ring's C for wasm32), worker-build and
 # wasm-bindgen-cli at the versions Cargo.lock pins, Debian's chromium for the
 # browser tests, the npm packages (wrangler, esbuild, binaryen, playwright-core,
-# onnxruntime-web, ...) with `npm ci`, and python-tuf into .venv. On a ready machine it installs nothing and says so. Sources:
+# onnxruntime-web, ...) with `npm ci`, python-tuf, schemathesis and the Python
+# SDK's dependencies into .venv, then builds the SDK itself into .venv. On a ready machine it installs nothing and says so. Sources:
 # crates.io, Debian, npm and PyPI only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,6 +87,13 @@ if [ ! -f "$venv_stamp" ] || [ "$(cat "$venv_stamp")" != "$want_py" ]; then
   echo "$want_py" >"$venv_stamp"
   installed+=("python packages")
 fi
+
+# --- the Python SDK (crates/outpost-py) into .venv -----------------------------
+# Built, not downloaded: maturin compiles the PyO3 module (debug profile, so it
+# shares target/debug with the CLI) and installs the package in place. Cargo
+# makes this a no-op when nothing changed.
+say "building the Python SDK into .venv (maturin develop)"
+VIRTUAL_ENV="$root/.venv" .venv/bin/maturin develop --locked --quiet -m crates/outpost-py/Cargo.toml
 
 if [ ${#installed[@]} -eq 0 ]; then
   say "everything is already installed"

@@ -66,11 +66,6 @@ wasm-bindgen --target nodejs --out-dir "$CARGO_TARGET_DIR/outpost-client-node" \
 OUTPOST_CLIENT_PKG="$CARGO_TARGET_DIR/outpost-client-node" \
   node --test --test-reporter=spec tests/node/ 2>&1 | tee "$logs/node.log"
 
-# The Python SDK into .venv (debug profile: it shares target/debug with the
-# CLI build below); tests/e2e/tests/python_sdk.rs runs its pytest suite.
-step "Python SDK (maturin develop into .venv)"
-VIRTUAL_ENV="$root/.venv" .venv/bin/maturin develop --locked --quiet -m crates/outpost-py/Cargo.toml
-
 step "end-to-end tests against the local Worker"
 cargo build --locked --bin outpost
 cargo test --locked -p outpost-e2e 2>&1 | tee "$logs/e2e.log"

@@ -7,8 +7,12 @@
 //! `tobytes()`), or a list of `str` for a string tensor. The Python side
 //! turns them into numpy arrays.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
+use outpost_core::profile::ReferenceProfile;
+use outpost_core::telemetry::TelemetryWindow;
+use outpost_infer::tensor::feature_rows;
 use outpost_infer::{Dim, ElementType, Tensor, TensorData};
 use pyo3::prelude::*;
 
@@ -125,11 +129,31 @@ pub enum DimOut {
     Symbolic(String),
 }
 
-/// An ONNX model, parsed, validated, optimised and planned once.
+/// What a model handle recorded since its last report, over the bins it
+/// records feature values into.
+#[derive(Debug)]
+struct Recording {
+    window: TelemetryWindow,
+    edges: Vec<Vec<f64>>,
+}
+
+/// An ONNX model, parsed, validated, optimised and planned once, with the
+/// telemetry window of its calls (as the wasm client's `Model`).
 #[pyclass(module = "outpost._native", frozen)]
 #[derive(Debug)]
 pub struct Model {
     inner: Arc<outpost_infer::Model>,
+    recording: Mutex<Recording>,
+}
+
+impl Model {
+    fn recording(&self) -> std::sync::MutexGuard<'_, Recording> {
+        // A panic elsewhere cannot leave a window half-written in a way that
+        // matters more than losing the count; keep recording.
+        self.recording
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 #[pymethods]
@@ -143,6 +167,10 @@ impl Model {
         match loaded {
             Ok(model) => Ok(Self {
                 inner: Arc::new(model),
+                recording: Mutex::new(Recording {
+                    window: TelemetryWindow::new(Vec::new()),
+                    edges: Vec::new(),
+                }),
             }),
             Err(err) => Err(error(py, "ModelError", (err.stage, err.message))),
         }
@@ -181,19 +209,64 @@ impl Model {
     /// returns its outputs the same way. Inputs are checked against the
     /// declared schema first (`InputError` names the input); a failure
     /// inside the runtime is a `ModelError` at stage `run`. The GIL is
-    /// released while the model runs.
+    /// released while the model runs. The call is recorded in the telemetry
+    /// window: its latency, and the first input's feature values when it is
+    /// a numeric `[rows, features]` matrix.
     fn run(&self, py: Python<'_>, inputs: Vec<TensorTuple>) -> PyResult<Vec<OutputTuple>> {
         let tensors = inputs
             .into_iter()
             .map(|t| tensor(py, t))
             .collect::<PyResult<Vec<_>>>()?;
         let model = Arc::clone(&self.inner);
-        match py.detach(move || model.run(&tensors)) {
+        let (result, tensors, micros) = py.detach(move || {
+            let started = Instant::now();
+            let result = model.run(&tensors);
+            (result, tensors, started.elapsed().as_secs_f64() * 1e6)
+        });
+        {
+            let mut recording = self.recording();
+            match (&result, feature_rows(&tensors)) {
+                (Ok(_), Some((values, columns))) => {
+                    recording.window.record_call(&values, columns, micros);
+                }
+                (Ok(_), None) => recording.window.record_call(&[], 0, micros),
+                (Err(_), _) => recording.window.record_error(micros),
+            }
+        }
+        match result {
             Ok(outputs) => Ok(outputs.iter().map(output).collect()),
             Err(outpost_infer::RunError::Input(err)) => Err(input_error(py, err.to_string())),
             Err(outpost_infer::RunError::Runtime(message)) => {
                 Err(error(py, "ModelError", ("run", message)))
             }
         }
+    }
+
+    /// Records feature values over the bins of the version's reference
+    /// profile (its JSON, `GET …/reference`), as the registry's drift report
+    /// reads them. Starts a new window. Raises `InputError` for a profile
+    /// that is not one.
+    fn set_reference_profile(&self, py: Python<'_>, profile: &str) -> PyResult<()> {
+        let profile: ReferenceProfile = serde_json::from_str(profile)
+            .map_err(|e| input_error(py, format!("not a reference profile: {e}")))?;
+        profile
+            .validate()
+            .map_err(|e| input_error(py, e.to_string()))?;
+        let edges = profile.edges();
+        let mut recording = self.recording();
+        recording.window = TelemetryWindow::new(edges.clone());
+        recording.edges = edges;
+        Ok(())
+    }
+
+    /// The telemetry window since the last report, as JSON — calls, rows,
+    /// errors, a latency histogram (µs), per-feature summaries and
+    /// histograms, and a bounded uniform sample of each feature's values
+    /// (never whole rows) — and starts a new one.
+    fn report(&self, py: Python<'_>) -> PyResult<String> {
+        let mut recording = self.recording();
+        let fresh = TelemetryWindow::new(recording.edges.clone());
+        let window = std::mem::replace(&mut recording.window, fresh);
+        serde_json::to_string(&window).map_err(|e| input_error(py, e.to_string()))
     }
 }

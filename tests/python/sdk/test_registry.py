@@ -123,6 +123,18 @@ def test_a_device_pulls_verifies_and_predicts_like_the_pipeline(e2e, released, t
     outputs = model.predict(holdout)
     np.testing.assert_array_equal(outputs["label"], trained["first"].predict(holdout))
     np.testing.assert_allclose(outputs["probabilities"], trained["first"].predict_proba(holdout), atol=1e-5)
+    # The CLI's native predict on the same file and rows: the same numbers.
+    rows = holdout[:50]
+    (tmp_path / "rows.json").write_text(json.dumps({"X": rows.astype(float).tolist()}))
+    printed = subprocess.run(
+        [e2e["outpost"], "--json", "predict", str(installed.path), "--input", str(tmp_path / "rows.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert printed.returncode == 0, printed.stderr
+    cli = json.loads(printed.stdout)["outputs"]
+    np.testing.assert_array_equal(np.asarray(cli["label"]).ravel(), outputs["label"][:50].ravel())
+    np.testing.assert_allclose(np.asarray(cli["probabilities"]), outputs["probabilities"][:50], rtol=0, atol=1e-6)
     # The CLI accepts what the SDK installed: one state format.
     checked = subprocess.run(
         [e2e["outpost"], "verify", str(installed.path), "--state", str(state)], capture_output=True, text=True
@@ -200,3 +212,39 @@ def test_refusals_are_problem_errors_with_the_registrys_detail(e2e, released, tr
     with outpost.Registry(e2e["url"], e2e["org"], e2e["admin"]) as admin:
         versions = [v["version"] for v in admin.versions(MODEL)]
     assert sorted(versions) == ["1.0.0", "1.1.0"], "a refused push registered something"
+
+
+def _estimators(x, y):
+    from sklearn.ensemble import IsolationForest
+    from sklearn.linear_model import LogisticRegression
+
+    return {
+        "py-iforest": IsolationForest(n_estimators=20, random_state=0).fit(x),
+        "py-forest": RandomForestClassifier(n_estimators=10, max_depth=5, random_state=0).fit(x, y),
+        "py-logistic": Pipeline([("scale", StandardScaler()), ("logistic", LogisticRegression())]).fit(x, y),
+    }
+
+
+@pytest.mark.parametrize("name", ["py-iforest", "py-forest", "py-logistic"])
+def test_each_estimator_kind_predicts_on_the_device_as_itself(e2e, trained, tmp_path, name):
+    x, y = trained["x"][:600], (trained["x"][:600, 0] > 40).astype(np.int64)
+    estimator = _estimators(x, y)[name]
+    keys = Path(e2e["keys"])
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["admin"]) as admin:
+        admin.create_model(name)
+        admin.push(name, estimator, sample=pd.DataFrame(x, columns=FEATURES), version="1.0.0")
+        admin.release_sign(name, "1.0.0", keys / "release1.pk8")
+        admin.promote(name, "staging", "1.0.0", reason="estimator kinds")
+        admin.promote(name, "production", "1.0.0", reason="estimator kinds")
+    with device(e2e, tmp_path / "state") as gateway:
+        model = gateway.load(name, "production")
+    holdout = trained["holdout"]
+    outputs = model.predict(holdout)
+    if name == "py-iforest":
+        scores = outputs["scores"].ravel()
+        np.testing.assert_allclose(scores, estimator.decision_function(holdout), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(scores + estimator.offset_, estimator.score_samples(holdout), rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(outputs["label"].ravel(), estimator.predict(holdout))
+    else:
+        np.testing.assert_allclose(outputs["probabilities"], estimator.predict_proba(holdout), rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(outputs["label"].ravel(), estimator.predict(holdout))

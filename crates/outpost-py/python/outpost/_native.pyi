@@ -28,6 +28,9 @@ class Model:
     def run(self, inputs: Sequence[TensorIn]) -> List[TensorOut]:
         """Numeric data as little-endian bytes, strings as lists. Raises
         ``InputError`` (naming the input) or ``ModelError`` at ``run``."""
+    def set_reference_profile(self, profile: str) -> None: ...
+    def report(self) -> str:
+        """The telemetry window since the last report, as JSON."""
 
 class TrustedState:
     @staticmethod

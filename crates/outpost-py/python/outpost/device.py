@@ -212,9 +212,40 @@ class Device:
                 partial.unlink()
 
     def load(self, model: str, stage: str = "production") -> Model:
-        """Pulls (as ``pull``) and loads the model for inference."""
+        """Pulls (as ``pull``) and loads the model for inference. When the
+        version has a reference profile, the model records its inputs over
+        the profile's bins, for ``report``."""
         installed = self.pull(model, stage)
-        return Model.load(installed.path)
+        loaded = Model.load(installed.path)
+        loaded.installed = installed
+        response = self._http.send(
+            "GET",
+            self._http.org_path(
+                f"/models/{segment(model)}/versions/{segment(installed.version)}/reference"
+            ),
+        )
+        if response.is_success:
+            loaded.set_reference_profile(response.json())
+        elif response.status_code != 404:
+            raise problem(response)
+        return loaded
+
+    def report(self, model: Model) -> Dict[str, Any]:
+        """Sends ``model``'s telemetry window since its last report to the
+        registry (``POST …/telemetry``), for the version and stage it was
+        installed from; returns the window sent. A window that cannot be
+        sent is dropped (the exception says why); the next one starts
+        fresh, as telemetry is a sample."""
+        if model.installed is None:
+            raise InputError("report needs a model from Device.load (it names the version and stage)")
+        window = model.report()
+        installed = model.installed
+        self._http.call(
+            "POST",
+            f"/models/{segment(installed.model)}/telemetry",
+            json={"version": installed.version, "stage": installed.stage, "window": window},
+        )
+        return window
 
     def verify(self, path: Union[str, Path]) -> Installed:
         """Re-checks an installed file offline against the resolution it was

@@ -4,13 +4,17 @@ and the wasm client run, so a model scores the same everywhere."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _native
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .device import Installed
 
 #: ONNX element type → numpy dtype (little-endian, as the core reads bytes).
 DTYPES: Dict[str, np.dtype] = {
@@ -27,10 +31,30 @@ Inputs = Union[np.ndarray, Sequence, Mapping[str, Union[np.ndarray, Sequence]]]
 class Model:
     """An ONNX model loaded, validated and planned once; ``predict`` many
     times. Obtain one with ``Model.load(bytes_or_path)`` or
-    ``Device.load(model, stage)``."""
+    ``Device.load(model, stage)`` (which sets ``installed`` and records
+    feature values over the version's reference bins).
 
-    def __init__(self, native: _native.Model) -> None:
+    Every ``predict`` is recorded in a telemetry window (calls, errors,
+    latency, per-feature histograms and a bounded sample of values — never
+    rows); ``report()`` hands it over and starts a new one.
+    """
+
+    def __init__(self, native: _native.Model, installed: "Optional[Installed]" = None) -> None:
         self._native = native
+        #: What ``Device.load`` installed, if the model came from there.
+        self.installed = installed
+
+    def set_reference_profile(self, profile: Mapping[str, Any]) -> None:
+        """Records feature values over the bins of ``profile`` (a version's
+        reference profile, as ``Registry.reference`` returns it), so the
+        registry's drift report can read this model's windows. Starts a new
+        window."""
+        self._native.set_reference_profile(json.dumps(profile))
+
+    def report(self) -> Dict[str, Any]:
+        """The telemetry window since the last report (the registry's
+        ``TelemetryWindow``), and a fresh one started."""
+        return json.loads(self._native.report())
 
     @classmethod
     def load(cls, source: Union[bytes, str, Path]) -> "Model":
