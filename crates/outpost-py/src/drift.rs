@@ -15,7 +15,9 @@ pub enum Cells {
 }
 
 impl Cells {
-    fn column(&self) -> Column {
+    /// The column, typed on its own (a reference) or like `reference`
+    /// (`Column::like`, as the CLI types a current CSV column).
+    fn column(&self, reference: Option<&Column>) -> Column {
         match self {
             // Missing values are dropped, as Evidently drops them.
             Cells::Numbers(values) => {
@@ -23,7 +25,10 @@ impl Cells {
             }
             Cells::Texts(cells) => {
                 let present: Vec<&str> = cells.iter().flatten().map(String::as_str).collect();
-                Column::infer(&present)
+                match reference {
+                    Some(reference) => Column::like(reference, &present),
+                    None => Column::infer(&present),
+                }
             }
         }
     }
@@ -50,13 +55,17 @@ pub fn drift_compare(
             format!("share must be between 0 and 1, got {share}"),
         ));
     }
-    let typed = |sample: &[(String, Cells)]| -> Vec<(String, Column)> {
-        sample
-            .iter()
-            .map(|(name, cells)| (name.clone(), cells.column()))
-            .collect()
-    };
-    let (reference, current) = (typed(&reference), typed(&current));
+    let reference: Vec<(String, Column)> = reference
+        .iter()
+        .map(|(name, cells)| (name.clone(), cells.column(None)))
+        .collect();
+    let current: Vec<(String, Column)> = current
+        .iter()
+        .map(|(name, cells)| {
+            let like = reference.iter().find(|(n, _)| n == name).map(|(_, c)| c);
+            (name.clone(), cells.column(like))
+        })
+        .collect();
     let comparison = py
         .detach(|| compare_samples(&reference, &current, share))
         .map_err(|e| input_error(py, e.to_string()))?;

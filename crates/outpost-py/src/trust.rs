@@ -324,14 +324,15 @@ impl ArtifactCheck {
             .hasher
             .as_mut()
             .ok_or_else(|| input_error(py, "this check has finished"))?;
-        if hasher.length() + chunk.len() as u64 > length {
+        let received = hasher.length() + chunk.len() as u64;
+        if received > length {
             self.hasher = None;
             return Err(refused(
                 py,
                 "the artifact",
                 &TrustError::Artifact(outpost_core::digest::DigestError::LengthMismatch {
                     expected: length,
-                    actual: length + 1,
+                    actual: received,
                 }),
             ));
         }

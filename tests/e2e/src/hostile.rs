@@ -162,3 +162,59 @@ fn serve(stream: TcpStream, upstream: &str, tamper: &Tamper) -> std::io::Result<
     }
     out.flush()
 }
+
+/// A JSON answer of 200, as the hostile server sends forged metadata.
+pub fn json_reply(value: &serde_json::Value) -> Served {
+    Served::Reply(Upstream {
+        status: 200,
+        content_type: "application/json".into(),
+        body: value.to_string().into_bytes(),
+    })
+}
+
+/// `{"signed", "signatures"}` over `signed` by `keys`.
+pub fn envelope(
+    signed: serde_json::Value,
+    keys: &[&outpost_core::signing::SigningKey],
+) -> Result<serde_json::Value, libtest_mimic::Failed> {
+    let signatures = keys
+        .iter()
+        .map(|k| k.sign(&signed))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{e}"))?;
+    Ok(serde_json::json!({"signed": signed, "signatures": signatures}))
+}
+
+/// A deterministic ed25519 key no root names: the attacker's.
+pub fn fresh_key(seed: u8) -> Result<outpost_core::signing::SigningKey, libtest_mimic::Failed> {
+    // The PKCS#8 v1 prefix of an ed25519 private key (RFC 8410), then the seed.
+    let mut doc = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    doc.extend([seed; 32]);
+    outpost_core::signing::SigningKey::from_pkcs8(&doc).map_err(|e| format!("{e}").into())
+}
+
+/// A hostile server that re-signs every answer whose path contains `part`
+/// with [`fresh_key`]`(seed)`: right content, wrong signer.
+pub fn re_signed_by_impostor(
+    upstream: &str,
+    part: &'static str,
+    seed: u8,
+) -> Result<HostileServer, libtest_mimic::Failed> {
+    let impostor = fresh_key(seed)?;
+    HostileServer::start(
+        upstream,
+        Box::new(move |path, up| {
+            if path.contains(part)
+                && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&up.body)
+                && let Ok(forged) = envelope(value["signed"].clone(), &[&impostor])
+            {
+                return json_reply(&forged);
+            }
+            Served::Reply(up)
+        }),
+    )
+    .map_err(|e| format!("starting the hostile server: {e}").into())
+}

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use outpost_core::Digest;
 use outpost_core::signing::SigningKey;
-use outpost_e2e::hostile::{HostileServer, Served, Upstream};
+use outpost_e2e::hostile::{HostileServer, Served, Upstream, envelope, fresh_key, json_reply};
 use outpost_e2e::{
     Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, cli, create_token, ensure, expect_status,
     init_org, register,
@@ -285,37 +285,6 @@ fn hostile(
         .map_err(|e| format!("starting the hostile server: {e}").into())
 }
 
-fn json_reply(value: &Value) -> Served {
-    Served::Reply(Upstream {
-        status: 200,
-        content_type: "application/json".into(),
-        body: value.to_string().into_bytes(),
-    })
-}
-
-fn envelope(signed: Value, keys: &[&SigningKey]) -> Result<Value, Failed> {
-    let signatures = keys
-        .iter()
-        .map(|k| k.sign(&signed))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{e}"))?;
-    Ok(json!({"signed": signed, "signatures": signatures}))
-}
-
-fn fresh_key(seed: u8) -> Result<SigningKey, Failed> {
-    let mut doc = hex_prefix();
-    doc.extend([seed; 32]);
-    SigningKey::from_pkcs8(&doc).map_err(|e| format!("{e}").into())
-}
-
-/// The PKCS#8 v1 prefix of an ed25519 private key (RFC 8410).
-fn hex_prefix() -> Vec<u8> {
-    vec![
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
-    ]
-}
-
 fn get_json(api: &Api, path: &str) -> Result<Value, Failed> {
     expect_status(&api.get(path)?, 200, path)
 }
@@ -402,16 +371,7 @@ fn re_signed_by_impostor(
     part: &'static str,
     seed: u8,
 ) -> Result<HostileServer, Failed> {
-    let impostor = fresh_key(seed)?;
-    hostile(f, move |path, up| {
-        if path.contains(part)
-            && let Ok(value) = serde_json::from_slice::<Value>(&up.body)
-            && let Ok(forged) = envelope(value["signed"].clone(), &[&impostor])
-        {
-            return json_reply(&forged);
-        }
-        Served::Reply(up)
-    })
+    outpost_e2e::hostile::re_signed_by_impostor(&f.worker.base_url, part, seed)
 }
 
 /// Scenario 3: A resolution signed by a key the root never named.

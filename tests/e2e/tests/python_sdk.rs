@@ -3,19 +3,20 @@
 //! runs against a real local Worker with real D1 and R2. This harness makes
 //! what a team would have before its first Python call — an organisation,
 //! an admin and a viewer (device) token, release keys with the root
-//! uploaded — plus two hostile mirrors in front of the Worker (one flips a
-//! byte of every artifact, one sends endless bytes), and hands them to
-//! pytest as `OUTPOST_SDK_E2E`.
+//! uploaded — plus hostile mirrors in front of the Worker (one flips a
+//! byte of every artifact, one sends endless bytes, one re-signs the
+//! director's resolutions with a key no root names, one answers with
+//! another device's resolution), and hands them to pytest as
+//! `OUTPOST_SDK_E2E`.
 
-use outpost_e2e::hostile::{HostileServer, Served, Upstream};
+use outpost_e2e::hostile::{HostileServer, Served, Upstream, re_signed_by_impostor};
 use outpost_e2e::{Failed, LocalWorker, ReleaseKeys, WorkerConfig, create_token, ensure, init_org};
 
 struct Fixture {
     worker: LocalWorker,
     description: serde_json::Value,
     _keys: ReleaseKeys,
-    _tampered: HostileServer,
-    _endless: HostileServer,
+    _mirrors: Vec<HostileServer>,
 }
 
 type Test = fn(&Fixture) -> Result<(), Failed>;
@@ -62,6 +63,24 @@ fn setup() -> Result<Fixture, Failed> {
         }),
     )
     .map_err(|e| format!("starting the endless mirror: {e}"))?;
+    let impostor = re_signed_by_impostor(&worker.base_url, "/resolve?", 91)?;
+    let (upstream, auth) = (worker.base_url.clone(), format!("Bearer {}", viewer.token));
+    let other_device = HostileServer::start(
+        &worker.base_url,
+        Box::new(move |path: &str, up: Upstream| {
+            if path.contains("/resolve?")
+                && let Ok(other) = outpost_e2e::hostile::fetch(
+                    &upstream,
+                    &path.replace("device=gateway-7", "device=gateway-8"),
+                    Some(&auth),
+                )
+            {
+                return Served::Reply(other);
+            }
+            Served::Reply(up)
+        }),
+    )
+    .map_err(|e| format!("starting the mix-and-match mirror: {e}"))?;
     let description = serde_json::json!({
         "url": worker.base_url,
         "org": admin.org,
@@ -71,14 +90,15 @@ fn setup() -> Result<Fixture, Failed> {
         "keys": keys.dir.path(),
         "tampered": tampered.base_url,
         "endless": endless.base_url,
+        "impostor": impostor.base_url,
+        "other_device": other_device.base_url,
         "outpost": outpost_e2e::outpost_bin()?,
     });
     Ok(Fixture {
         worker,
         description,
         _keys: keys,
-        _tampered: tampered,
-        _endless: endless,
+        _mirrors: vec![tampered, endless, impostor, other_device],
     })
 }
 
@@ -103,6 +123,7 @@ fn the_python_sdk_passes_its_suite(f: &Fixture) -> Result<(), Failed> {
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .arg(root.join("tests/python/sdk"))
         .env("OUTPOST_SDK_E2E", f.description.to_string())
+        .env("OUTPOST_BIN", outpost_e2e::outpost_bin()?)
         .env_remove("OUTPOST_URL")
         .env_remove("OUTPOST_ORG")
         .env_remove("OUTPOST_TOKEN")

@@ -8,6 +8,7 @@ refusals carry the registry's problem details."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ from sklearn.preprocessing import StandardScaler
 
 import outpost
 from outpost import InputError, ProblemError, TrustError
+
+from conftest import ROOT
 
 MODEL = "py-fraud"
 FEATURES = ["amount", "hour", "distance_km", "merchant_risk"]
@@ -162,7 +165,7 @@ def test_promotion_and_rollback_reach_the_device(e2e, released, tmp_path):
         assert [h["reason"] for h in history[:3]] == ["back to the first", "better forest", "first model from Python"]
 
 
-def test_tampered_and_endless_downloads_install_nothing(e2e, released, tmp_path):
+def test_attacks_through_hostile_mirrors_install_nothing(e2e, released, tmp_path):
     state, target = tmp_path / "state", tmp_path / "model.onnx"
     with device(e2e, state) as gateway:
         before = gateway.pull(MODEL, output=target)
@@ -174,6 +177,16 @@ def test_tampered_and_endless_downloads_install_nothing(e2e, released, tmp_path)
         assert refused.value.step == "the artifact"
         assert target.read_bytes() == kept
         assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "state"]
+    # A resolution signed by a key no root names, and a fresh, valid one for
+    # another device: refused at the director's step, nothing installed, and
+    # the trusted state (the highest resolution seen) not moved by them.
+    trusted = (state / "trusted.json").read_text()
+    for mirror, code in (("impostor", "BAD_SIGNATURE"), ("other_device", "WRONG_ANSWER")):
+        with device(e2e, state, mirror) as hostile, pytest.raises(TrustError) as refused:
+            hostile.pull(MODEL, output=target)
+        assert (refused.value.code, refused.value.step) == (code, "the resolution"), refused.value
+        assert target.read_bytes() == kept
+        assert (state / "trusted.json").read_text() == trusted
     with device(e2e, state) as gateway:
         assert gateway.verify(target).digest == before.digest
 
@@ -188,6 +201,27 @@ def test_a_pinned_root_with_a_broken_signature_is_refused(e2e, released, tmp_pat
         gateway.pull(MODEL)
     assert refused.value.step == "the pinned root"
     assert not (tmp_path / "s" / "trusted.json").exists()
+
+
+def test_the_profile_is_the_one_the_cli_makes_from_the_same_rows(e2e, released, tmp_path):
+    """``outpost reference add`` on the sample written as CSV stores exactly
+    the profile the SDK makes from the DataFrame."""
+    sample = released["sample"]
+    sample.to_csv(tmp_path / "sample.csv", index=False)
+    env = {**os.environ, "OUTPOST_URL": e2e["url"], "OUTPOST_ORG": e2e["org"], "OUTPOST_TOKEN": e2e["developer"]}
+    env["OUTPOST_CONFIG"] = str(tmp_path / "none.toml")
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["developer"]) as developer:
+        developer.create_model("py-profile")
+        developer.push("py-profile", ROOT / "tests/data/conformance/isolation_forest.onnx", version="1.0.0")
+    added = subprocess.run(
+        [e2e["outpost"], "reference", "add", "py-profile", "1.0.0", str(tmp_path / "sample.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert added.returncode == 0, added.stderr
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["viewer"]) as viewer:
+        assert viewer.reference("py-profile", "1.0.0") == outpost.drift.reference_profile(sample)
 
 
 def test_refusals_are_problem_errors_with_the_registrys_detail(e2e, released, trained):

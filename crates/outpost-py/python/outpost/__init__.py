@@ -15,7 +15,7 @@ outpost-infer, the code the CLI, the Worker and the wasm client run).
 
 from . import drift
 from .device import Device, Installed
-from .errors import InputError, ModelError, OutpostError, ProblemError, TrustError
+from .errors import InputError, ModelError, OutpostError, ProblemError, TransportError, TrustError
 from .model import Model
 from .registry import Registry
 
@@ -28,6 +28,7 @@ __all__ = [
     "OutpostError",
     "ProblemError",
     "Registry",
+    "TransportError",
     "TrustError",
     "drift",
 ]

@@ -5,18 +5,23 @@ carried from answer to request so a client reads its own writes."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
+from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Optional
 from urllib.parse import quote
 
 import httpx
 
-from .errors import InputError, ProblemError
+from .errors import InputError, ProblemError, TransportError
 
 BOOKMARK_HEADER = "x-outpost-d1-bookmark"
 RETRIED_STATUSES = {429, 502, 503, 504}
 IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE"}
+#: The largest answer read whole (trust metadata, resolutions, problems), as
+#: the CLI's limit: an endless or huge answer is refused, not buffered.
+MAX_ANSWER = 64 << 20
 
 
 def setting(value: Optional[str], variable: str, what: str) -> str:
@@ -82,7 +87,7 @@ class Session:
             extra[BOOKMARK_HEADER] = self.bookmark
         attempt = 0
         while True:
-            response = self.client.request(
+            response = self._capped(
                 method, path, params=params, json=json, content=content, headers=extra
             )
             if (
@@ -98,16 +103,50 @@ class Session:
                 self.bookmark = bookmark
             return response
 
+    def _capped(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, its body read up to ``MAX_ANSWER`` bytes; transport
+        failures become ``TransportError``."""
+        try:
+            with self.client.stream(method, path, **kwargs) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_ANSWER:
+                        raise TransportError(
+                            f"{method} {path}: the answer is larger than {MAX_ANSWER >> 20} MiB; refusing it"
+                        )
+                # The body is decoded already: drop the headers that say
+                # how it travelled, or httpx would decode it again.
+                headers = [
+                    (k, v)
+                    for k, v in response.headers.multi_items()
+                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+                ]
+                return httpx.Response(
+                    response.status_code,
+                    headers=headers,
+                    content=bytes(body),
+                    request=response.request,
+                )
+        except httpx.HTTPError as err:
+            raise TransportError(f"{method} {self.base}{path}: {err}") from None
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Sends a request to the organisation's API and returns its JSON
         body; raises ``ProblemError`` for any non-2xx answer."""
         response = self.send(method, self.org_path(path), **kwargs)
         return decoded(response)
 
+    @contextmanager
     def stream(self, path: str) -> Iterator[httpx.Response]:
-        """A streaming GET of an organisation path (for downloads)."""
+        """A streaming GET of an organisation path (for downloads); transport
+        failures become ``TransportError``."""
         extra = {BOOKMARK_HEADER: self.bookmark} if self.bookmark else {}
-        return self.client.stream("GET", self.org_path(path), headers=extra)
+        try:
+            with self.client.stream("GET", self.org_path(path), headers=extra) as response:
+                yield response
+        except httpx.HTTPError as err:
+            raise TransportError(f"GET {self.base}{self.org_path(path)}: {err}") from None
 
 
 def retry_after(response: httpx.Response, attempt: int) -> float:
@@ -115,9 +154,12 @@ def retry_after(response: httpx.Response, attempt: int) -> float:
     back-off from 0.2 s."""
     header = response.headers.get("retry-after", "")
     try:
-        return min(float(header), 10.0)
+        seconds = float(header)
     except ValueError:
-        return min(0.2 * 2 ** (attempt - 1), 5.0)
+        seconds = math.nan
+    if math.isfinite(seconds) and seconds >= 0:
+        return min(seconds, 10.0)
+    return min(0.2 * 2 ** (attempt - 1), 5.0)
 
 
 def decoded(response: httpx.Response) -> Any:
@@ -125,7 +167,12 @@ def decoded(response: httpx.Response) -> Any:
     if response.is_success:
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise TransportError(
+                f"{response.request.method} {response.request.url}: the answer is not JSON"
+            ) from None
     raise problem(response)
 
 

@@ -62,6 +62,8 @@ def convert(estimator: Any, sample: Any, tolerance: float) -> Tuple[bytes, str]:
         raise InputError(
             "pushing a scikit-learn estimator needs skl2onnx: pip install 'outpost[sklearn]'"
         ) from None
+    if not tolerance >= 0:
+        raise InputError(f"tolerance must be a non-negative number, got {tolerance}")
     matrix = _matrix(sample)
     final = _final_step(estimator)
     options: Dict[int, Dict[str, Any]] = {}
@@ -84,7 +86,10 @@ def convert(estimator: Any, sample: Any, tolerance: float) -> Tuple[bytes, str]:
                 f"output `{name}` has shape {got.shape} from the converted model but {want.shape} from the estimator"
             )
         if got_rows.dtype.kind in "fc" or want_rows.dtype.kind in "fc":
-            bad = np.abs(got_rows.astype(np.float64) - want_rows.astype(np.float64)) > tolerance
+            # NaN on one side only differs; NaN on both sides agrees.
+            bad = ~np.isclose(
+                got_rows.astype(np.float64), want_rows.astype(np.float64), rtol=0, atol=tolerance, equal_nan=True
+            )
         else:
             bad = got_rows.astype(str) != want_rows.astype(str)
         for row in np.flatnonzero(bad.any(axis=1))[:10]:

@@ -21,9 +21,15 @@ import json
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Union
+
+try:  # POSIX: one pull at a time per state folder
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from . import _native
 from ._http import Session, problem, segment, setting
@@ -60,6 +66,26 @@ def _write_atomically(path: Path, text: str) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(out.name, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Makes a rename in ``folder`` durable (POSIX)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _file_name(text: str) -> str:
+    """A model or stage name as one safe file-name component."""
+    return "".join(c if c.isalnum() or c in "-_." else f"%{ord(c):02X}" for c in text).lstrip(".") or "_"
 
 
 class Device:
@@ -77,7 +103,7 @@ class Device:
         url: Optional[str] = None,
         org: Optional[str] = None,
         *,
-        root: Optional[Union[str, Path]] = "root.json",
+        root: Optional[Union[str, Path]] = None,
         state: Union[str, Path] = ".outpost",
         device_id: str = "",
         token: Optional[str] = None,
@@ -133,6 +159,20 @@ class Device:
         except ValueError:
             raise InputError(f"{path} is corrupt; pull the model again to rebuild it") from None
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One pull at a time per state folder (``STATE/.lock``), so two
+        processes never interleave their state and ``installed.json``."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / ".lock", "a") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+
     # --- the refresh ---------------------------------------------------------
 
     def _fetch_trust(self, file: str) -> Optional[bytes]:
@@ -169,7 +209,11 @@ class Device:
         runs at ``stage``, and installs that artifact at ``output`` (default
         ``STATE/models/MODEL@STAGE``) once its digest and length match the
         release. Raises ``TrustError`` (nothing installed), ``ProblemError``
-        (the registry refused the request)."""
+        (the registry refused the request), ``TransportError``."""
+        with self._locked():
+            return self._pull(model, stage, output)
+
+    def _pull(self, model: str, stage: str, output: Optional[Union[str, Path]]) -> Installed:
         state = self.refresh()
         params = {"stage": stage}
         if self.device_id:
@@ -183,7 +227,11 @@ class Device:
             response.content, self.org, model, stage, self.device_id, _now_ms()
         )
         self._save(state)
-        target = Path(output) if output is not None else self.state_dir / "models" / f"{model}@{stage}"
+        target = (
+            Path(output)
+            if output is not None
+            else self.state_dir / "models" / f"{_file_name(model)}@{_file_name(stage)}"
+        )
         self._download(verified, target)
         records = self._installed()
         records[str(target.resolve())] = json.loads(verified.to_json())
@@ -193,28 +241,41 @@ class Device:
     def _download(self, verified: _native.VerifiedResolution, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         check = verified.artifact_check()
-        partial = target.with_name(f".{target.name}.outpost-partial")
+        # A file of its own beside the target: what is renamed into place is
+        # exactly what was hashed, whoever else writes there.
+        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".outpost-partial")
+        partial = Path(name)
         try:
-            with self._http.stream(f"/blobs/sha256/{verified.digest.split(':', 1)[1]}") as response:
-                if not response.is_success:
-                    response.read()
-                    raise problem(response)
-                with open(partial, "wb") as out:
+            with os.fdopen(handle, "wb") as out:
+                with self._http.stream(f"/blobs/sha256/{verified.digest.split(':', 1)[1]}") as response:
+                    if not response.is_success:
+                        response.read()
+                        raise problem(response)
                     for chunk in response.iter_bytes(CHUNK):
                         check.update(chunk)
                         out.write(chunk)
-                    check.finish()
-                    out.flush()
-                    os.fsync(out.fileno())
+                check.finish()
+                out.flush()
+                os.fsync(out.fileno())
             os.replace(partial, target)
+            _fsync_dir(target.parent)
         finally:
             if partial.exists():
                 partial.unlink()
 
-    def load(self, model: str, stage: str = "production") -> Model:
+    def load(self, model: str, stage: str = "production", *, pull: bool = True) -> Model:
         """Pulls (as ``pull``) and loads the model for inference. When the
         version has a reference profile, the model records its inputs over
-        the profile's bins, for ``report``."""
+        the profile's bins, for ``report``.
+
+        ``pull=False`` starts offline: the model installed last at
+        ``STATE/models/MODEL@STAGE`` is re-verified (``verify``) and loaded,
+        without a request."""
+        if not pull:
+            path = self.state_dir / "models" / f"{_file_name(model)}@{_file_name(stage)}"
+            loaded = Model.load(path)
+            loaded.installed = self.verify(path)
+            return loaded
         installed = self.pull(model, stage)
         loaded = Model.load(installed.path)
         loaded.installed = installed

@@ -72,37 +72,56 @@ def compare(reference: Sample, current: Sample, *, share: float = 0.5) -> DriftR
     )
 
 
-def columns(sample: Sample) -> List[Tuple[str, List[Any]]]:
-    """``[(name, values)]``: floats (NaN for missing) for numeric columns,
-    ``str``/``None`` cells otherwise."""
+def _arrays(sample: Sample) -> List[Tuple[str, np.ndarray]]:
+    """The sample's named columns as numpy arrays."""
     if hasattr(sample, "columns") and hasattr(sample, "dtypes"):  # a DataFrame
-        return [(str(name), _cells(sample[name].to_numpy())) for name in sample.columns]
+        return [(str(name), sample[name].to_numpy()) for name in sample.columns]
     if isinstance(sample, Mapping):
-        return [(str(name), _cells(np.asarray(values))) for name, values in sample.items()]
+        return [(str(name), np.asarray(values)) for name, values in sample.items()]
     array = np.asarray(sample)
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2:
         raise InputError(f"a sample must be 2-dimensional (rows × features), got {array.ndim} dimensions")
-    return [(str(i), _cells(array[:, i])) for i in range(array.shape[1])]
+    return [(str(i), array[:, i]) for i in range(array.shape[1])]
+
+
+def columns(sample: Sample) -> List[Tuple[str, List[Any]]]:
+    """``[(name, values)]``: floats (NaN for missing) for numeric columns,
+    ``str``/``None`` cells otherwise."""
+    return [(name, _cells(values)) for name, values in _arrays(sample)]
 
 
 def _cells(values: np.ndarray) -> List[Any]:
-    if values.dtype.kind in "biuf":
+    """Numbers as floats (NaN missing); everything else, booleans included,
+    as text cells with missing values (None, NaN, pandas' NA and NaT) as
+    None — the CLI reads ``True``/``False`` in a CSV as categories too."""
+    if values.dtype.kind in "iuf":
         return values.astype(np.float64).tolist()
     return [None if _missing(v) else str(v) for v in values.tolist()]
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    # pandas' NA and NaT, without importing pandas.
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def profile_columns(sample: Sample) -> List[Tuple[str, List[str]]]:
     """Text cells per named column, as ``outpost push --reference`` reads a
     CSV: what the core profiles (``repr`` of a float round-trips exactly)."""
     out = []
-    for name, cells in columns(sample):
-        out.append((name, ["" if _missing(c) else (repr(c) if isinstance(c, float) else c) for c in cells]))
+    for name, values in _arrays(sample):
+        if values.dtype.kind == "f":
+            # The shortest text that reads back as the same value of the
+            # column's own width: what pandas writes to a CSV.
+            cells = ["" if v != v else str(v) for v in values]
+        elif values.dtype.kind in "iu":
+            cells = [str(int(v)) for v in values]
+        else:
+            cells = ["" if _missing(v) else str(v) for v in values.tolist()]
+        out.append((name, cells))
     return out
 
 

@@ -16,6 +16,12 @@ class OutpostError(Exception):
     """Base class of every error the SDK raises."""
 
 
+class TransportError(OutpostError):
+    """The registry could not be reached or answered with something that is
+    not an answer (a timeout, a refused connection, a body that is not JSON
+    or is larger than the client accepts)."""
+
+
 class InputError(OutpostError, ValueError):
     """An argument was refused before anything was sent or run."""
 

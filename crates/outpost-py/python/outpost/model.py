@@ -60,7 +60,13 @@ class Model:
     def load(cls, source: Union[bytes, str, Path]) -> "Model":
         """Loads ONNX bytes or a file. Raises ``ModelError`` (with the stage
         that refused it) for a malformed or unsupported model."""
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        if isinstance(source, bytes):
+            data = source
+        else:
+            try:
+                data = Path(source).read_bytes()
+            except OSError as err:
+                raise InputError(f"reading the model {source}: {err}") from None
         return cls(_native.Model.load(data))
 
     @property
@@ -111,8 +117,18 @@ def _tensor(name: str, element_type: str, value) -> tuple:
         array = np.asarray(value)
         if array.dtype.kind in ("U", "S", "O"):
             array = array.astype(np.float64)
+        if dtype.kind in "iu" and array.dtype.kind == "f":
+            finite = np.isfinite(array)
+            if not finite.all() or (array != np.round(array)).any():
+                raise InputError(
+                    f"input `{name}` is {element_type} and these values are not whole numbers; convert them first"
+                )
+        if dtype.kind == "b" and array.dtype.kind != "b":
+            raise InputError(f"input `{name}` is bool; pass booleans")
         array = np.ascontiguousarray(array, dtype=dtype)
     except (TypeError, ValueError) as err:
+        if isinstance(err, InputError):
+            raise
         raise InputError(f"input `{name}` cannot be read as {element_type}: {err}") from None
     return (name, element_type, list(array.shape), array.tobytes())
 

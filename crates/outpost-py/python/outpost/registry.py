@@ -106,6 +106,12 @@ class Registry:
             body["primary_metric"] = dict(primary_metric)
         return self._call("POST", "/models", json=body)
 
+    def create_token(self, name: str, role: str) -> Dict[str, Any]:
+        """Creates a token (admin role): ``role`` is ``viewer`` (devices),
+        ``developer``, ``operator`` or ``admin``. The answer's ``token`` is
+        the secret, shown this once."""
+        return self._call("POST", "/tokens", json={"name": name, "role": role})
+
     def models(self) -> List[Dict[str, Any]]:
         """Every model of the organisation."""
         return self._pages("/models", {})
@@ -186,7 +192,10 @@ class Registry:
         if version is None and bump is None:
             raise InputError('give version="X.Y.Z" or bump="major"|"minor"|"patch"|"auto"')
         if isinstance(model, (str, Path)):
-            data = Path(model).read_bytes()
+            try:
+                data = Path(model).read_bytes()
+            except OSError as err:
+                raise InputError(f"reading {model}: {err}") from None
         elif isinstance(model, (bytes, bytearray)):
             data = bytes(model)
         else:
@@ -357,9 +366,14 @@ class Registry:
         by one of ``keys`` (offline PKCS#8 files from ``outpost keys
         generate``), the new one is signed by all of them here and uploaded.
         Retried when another release lands first."""
+        if not expires_in_days > 0:
+            raise InputError(f"expires_in_days must be positive, got {expires_in_days}")
         versions = [versions] if isinstance(versions, str) else list(versions)
         paths = [keys] if isinstance(keys, (str, Path)) else list(keys)
-        key_bytes = [Path(p).read_bytes() for p in paths]
+        try:
+            key_bytes = [Path(p).read_bytes() for p in paths]
+        except OSError as err:
+            raise InputError(f"reading a release key: {err}") from None
         additions = []
         for number in versions:
             record = self.version(model, number)
