@@ -1,5 +1,21 @@
 // How values are shown: times in the visitor's own time zone (the API speaks
-// ms since the epoch, UTC), sizes in binary units, metrics to four places.
+// ms since the epoch, UTC), sizes in binary units, metrics to four places;
+// and how versions order (SemVer precedence, through the `semver` package).
+
+import semverCompare from "semver/functions/compare.js";
+
+/**
+ * SemVer 2.0.0 §11 precedence of two version strings (`1.0.0-beta.2` <
+ * `1.0.0-beta.10` < `1.0.0`), as the registry orders them; text order for
+ * anything that is not a version. Returns -1, 0 or 1.
+ */
+export function versionOrder(a, b) {
+  try {
+    return semverCompare(a, b);
+  } catch {
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+}
 
 const dateTime = new Intl.DateTimeFormat(undefined, {
   year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",

@@ -48,7 +48,7 @@ export function Loaded({ state, what, children }) {
 
 /**
  * A table whose columns sort on click or Enter: `columns` are
- * {key, label, value(row) (the sort key), render(row)}.
+ * {key, label, value(row) (the sort key) or compare(a, b), render(row)}.
  */
 export function SortableTable({ columns, rows, initial, rowKey, caption, testId, urlKey }) {
   // With `urlKey`, the order lives in the URL (`sort=-created_at`), so a
@@ -74,6 +74,7 @@ export function SortableTable({ columns, rows, initial, rowKey, caption, testId,
   const column = columns.find((c) => c.key === sort.key) ?? columns[0];
   const value = column.value ?? ((r) => r[column.key]);
   const sorted = [...rows].sort((a, b) => {
+    if (column.compare) return sort.desc ? -column.compare(a, b) : column.compare(a, b);
     const x = value(a);
     const y = value(b);
     const order = x === y ? 0 : x === null || x === undefined ? 1 : y === null || y === undefined ? -1 : x < y ? -1 : 1;

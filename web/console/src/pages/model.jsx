@@ -3,7 +3,7 @@
 // side-by-side comparison, their lineage, and the deployment history.
 import { all, api, can, enc, query } from "../api.js";
 import { href, navigate } from "../route.js";
-import { ago, metric, micros, percent, targets, when } from "../format.js";
+import { ago, metric, micros, percent, targets, versionOrder, when } from "../format.js";
 import { ActionForm, Loaded, Problem, SortableTable, useLoad } from "../ui.jsx";
 
 export const STAGES = ["development", "staging", "canary", "production", "archived"];
@@ -253,7 +253,7 @@ function Versions({ name, versions, selected, params }) {
           { key: "select", label: "Compare", sortable: false, render: (v) => (
             <input type="checkbox" aria-label={`compare ${v.version}`} checked={selected.includes(v.version)} onChange={() => toggle(v.version)} />
           ) },
-          { key: "version", label: "Version", value: (v) => v.version.split(/[.+-]/).map((p) => p.padStart(8, "0")).join("."),
+          { key: "version", label: "Version", compare: (a, b) => versionOrder(a.version, b.version),
             render: (v) => <a href={href(["models", name, "versions", v.version])}>{v.version}</a> },
           ...metrics.map((m) => ({ key: `metric:${m}`, label: m, value: (v) => v.metrics[m] ?? null, render: (v) => metric(v.metrics[m]) })),
           { key: "format", label: "Format" },
@@ -284,7 +284,9 @@ function Comparison({ name, versions }) {
                   <tr>
                     <th scope="row">{m}</th>
                     {c.versions.map((v) => {
-                      const best = c.best[m] === `${v.model}@${v.version}`;
+                      // Every version that reaches the best value is marked (ties).
+                      const winner = c.versions.find((w) => `${w.model}@${w.version}` === c.best[m]);
+                      const best = winner !== undefined && v.metrics[m] != null && v.metrics[m] === winner.metrics[m];
                       return <td class={best ? "best" : ""} data-best={best ? "1" : undefined}>{metric(v.metrics[m])}{best ? <span class="best-mark" title="best"> ★</span> : null}</td>;
                     })}
                   </tr>
@@ -293,7 +295,7 @@ function Comparison({ name, versions }) {
                 <tr><th scope="row">registered</th>{c.versions.map((v) => <td>{when(v.created_at)}</td>)}</tr>
               </tbody>
             </table>
-            <p class="hint">★ marks the best value of each metric.</p>
+            <p class="hint">★ marks the best value of each metric (every version that reaches it).</p>
           </div>
         )}
       </Loaded>
@@ -326,10 +328,11 @@ function Lineage({ versions, name }) {
       <h2 id="lineage-title">Lineage</h2>
       {edges.length === 0 ? <p class="hint">No version names a parent.</p> : null}
       <div class="lineage-wrap">
-        <svg width={width} height={height} role="img" aria-label="Version lineage" data-testid="lineage">
+        <svg width={width} height={height} role="group" aria-label="Version lineage" data-testid="lineage">
           {edges.map((v) => <line x1={x(v.parent_version)} y1={y(v.parent_version)} x2={x(v.version)} y2={y(v.version)} class="edge" />)}
           {ordered.map((v) => (
-            <a href={href(["models", name, "versions", v.version])}>
+            <a href={href(["models", name, "versions", v.version])}
+               aria-label={v.parent_version ? `version ${v.version}, from ${v.parent_version}` : `version ${v.version}`}>
               <circle cx={x(v.version)} cy={y(v.version)} r="7" class={`node ${v.status}`} />
               <text x={x(v.version)} y={y(v.version) + 20} text-anchor="middle">{v.version}</text>
             </a>
