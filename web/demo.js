@@ -65,6 +65,84 @@ function table(outputs) {
   return t;
 }
 
+// The classes a binary classifier's "wrong" answer means: the columns of
+// its probabilities, or an anomaly detector's -1 / 1. Null otherwise (only
+// "right" can be said without naming the actual class).
+function binaryClasses(outputs) {
+  const probabilities = outputs.probabilities;
+  if (Array.isArray(probabilities) && Array.isArray(probabilities[0]) && probabilities[0].length === 2) return [0, 1];
+  const labels = (outputs.label ?? []).flat();
+  if (labels.length && labels.every((l) => l === 1 || l === -1)) return [-1, 1];
+  return null;
+}
+
+// The rows of `outputs` (label and probabilities) at `rows`.
+function pick(outputs, rows) {
+  const out = {};
+  for (const name of ["label", "probabilities"]) if (Array.isArray(outputs[name])) out[name] = rows.map((r) => outputs[name][r]);
+  return out;
+}
+
+// "Right" / "wrong" per predicted row, then one report of the outcomes
+// (model.recordOutcomes → takeOutcomes → client.reportOutcomes) and the
+// registry's quality for the version.
+function outcomesPanel(session) {
+  const box = $("outcomes");
+  box.innerHTML = "";
+  const labels = (session.outputs.label ?? []).map((l) => (Array.isArray(l) ? l[0] : l));
+  if (!labels.length) {
+    box.textContent = "This model has no label output: outcomes are for classifiers.";
+    return;
+  }
+  const classes = binaryClasses(session.outputs);
+  const verdicts = new Map();
+  const list = document.createElement("ol");
+  list.start = 0;
+  labels.forEach((label, row) => {
+    const li = document.createElement("li");
+    li.append(`predicted ${JSON.stringify(label)} `);
+    const choices = [["right", label]];
+    if (classes) choices.push(["wrong", classes.find((c) => c !== label)]);
+    for (const [name, actual] of choices) {
+      const button = Object.assign(document.createElement("button"), { type: "button", textContent: name });
+      button.dataset.row = row;
+      button.dataset.verdict = name;
+      button.setAttribute("aria-pressed", "false");
+      button.addEventListener("click", () => {
+        verdicts.set(row, actual);
+        for (const b of li.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b === button));
+      });
+      li.append(button, " ");
+    }
+    list.append(li);
+  });
+  const send = Object.assign(document.createElement("button"), { type: "button", id: "report-outcomes", textContent: "Report outcomes" });
+  const status = Object.assign(document.createElement("p"), { id: "outcomes-status" });
+  send.addEventListener("click", async () => {
+    const rows = [...verdicts.keys()].sort((a, b) => a - b);
+    if (!rows.length) {
+      status.textContent = "Mark at least one prediction right or wrong first.";
+      return;
+    }
+    try {
+      session.handle.recordOutcomes(pick(session.outputs, rows), rows.map((r) => verdicts.get(r)));
+      const window = session.handle.takeOutcomes();
+      const id = `${session.device || "demo"}:${crypto.randomUUID()}`;
+      const answer = await session.client.reportOutcomes(session.resolution, id, window);
+      const response = await fetch(`${session.api}/quality?version=${session.resolution.version}&window=24h`, { headers: session.headers });
+      if (!response.ok) throw Object.assign(new Error(`the quality report failed (HTTP ${response.status}): ${await response.text()}`), { code: "REGISTRY" });
+      const { quality } = await response.json();
+      status.textContent = `reported ${answer.outcomes} outcomes; ${session.resolution.model}@${session.resolution.version} is right ${(100 * quality.accuracy).toFixed(1)} % of ${quality.outcomes} outcomes in the last 24 h`;
+      box.dataset.result = JSON.stringify({ ...answer, accuracy: quality.accuracy, total: quality.outcomes });
+      verdicts.clear();
+      for (const b of list.querySelectorAll("button")) b.setAttribute("aria-pressed", "false");
+    } catch (err) {
+      showError(err);
+    }
+  });
+  box.append(list, send, status);
+}
+
 // One bar per feature, scaled so that the test's threshold sits in the
 // middle: p-value tests by −log10(p) / −log10(threshold), distances by
 // score / threshold. Past the middle line the feature drifted.
@@ -113,7 +191,14 @@ async function pinnedRoot(registry, org, token) {
   return response.text();
 }
 
+// The model handle of the last run, kept for the outcomes it may still record.
+let session = null;
+
 async function run() {
+  session?.handle.free();
+  session = null;
+  $("outcomes").innerHTML = "";
+  delete $("outcomes").dataset.result;
   $("steps").innerHTML = "";
   $("result").innerHTML = "";
   $("drift").innerHTML = "";
@@ -166,6 +251,8 @@ async function run() {
     $("result").append(table(outputs));
     const result = { version: resolution.version, digest: resolution.digest, arm: resolution.arm, outputs, timings };
     $("result").dataset.result = JSON.stringify(result);
+    session = { handle, client, resolution, api, headers, outputs, device: $("device").value };
+    outcomesPanel(session);
 
     if (profile) {
       current = step("report telemetry and test drift against the reference");
@@ -180,7 +267,6 @@ async function run() {
       $("drift").textContent = `${model}@${resolution.version} has no reference profile: push it with --reference to see drift here.`;
     }
     document.body.dataset.state = "done";
-    handle.free();
   } catch (err) {
     current?.fail(err);
     showError(err);

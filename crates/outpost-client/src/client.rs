@@ -282,6 +282,41 @@ impl OutpostClient {
     }
 }
 
+#[wasm_bindgen]
+impl OutpostClient {
+    /// Sends an outcome window (`model.takeOutcomes()`) for the version a
+    /// resolution named (`POST …/models/{model}/outcomes`) under `id`
+    /// (1 to 64 of `[A-Za-z0-9._:-]`, unique per model): the registry counts
+    /// each id once, so sending a window again after a failure, under the
+    /// same id, never counts it twice. Resolves to `{stored, outcomes}`.
+    #[wasm_bindgen(js_name = reportOutcomes, unchecked_return_type = "Promise<{stored: boolean, outcomes: number}>")]
+    pub fn report_outcomes(&self, resolution: JsValue, id: String, window: JsValue) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let field = |name: &str| {
+                Reflect::get(&resolution, &JsValue::from_str(name))
+                    .ok()
+                    .and_then(|v| v.as_string())
+                    .ok_or_else(|| config_error("pass the resolution `resolve` returned"))
+            };
+            let (model, version, stage) = (field("model")?, field("version")?, field("stage")?);
+            let window: serde_json::Value =
+                serde_json::from_str(&String::from(js_sys::JSON::stringify(&window)?))
+                    .map_err(|err| config_error(&format!("not an outcome window: {err}")))?;
+            let body =
+                serde_json::json!({"version": version, "stage": stage, "id": id, "window": window})
+                    .to_string();
+            let path = format!("/models/{}/outcomes", encode(&model));
+            let response = inner.request("POST", &path, Some(&body)).await?;
+            let text = Inner::text(&response).await?;
+            match status(&response) {
+                200..=299 => js_sys::JSON::parse(&text),
+                code => Err(registry_error(code, &text)),
+            }
+        })
+    }
+}
+
 /// Loading needs the runtime: not in the verify-only package.
 #[cfg(feature = "inference")]
 #[wasm_bindgen]

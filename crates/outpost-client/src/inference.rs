@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use js_sys::{
     Array, BigInt64Array, Float32Array, Float64Array, Int32Array, Object, Reflect, Uint8Array,
 };
+use outpost_core::quality::{OutcomeWindow, read_classifier_outputs};
 use outpost_core::telemetry::TelemetryWindow;
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
 use outpost_infer::tensor::feature_rows;
@@ -33,6 +34,8 @@ pub struct Model {
     /// What this handle predicted since the last `report()`.
     telemetry: RefCell<TelemetryWindow>,
     reference_edges: RefCell<Vec<Vec<f64>>>,
+    /// Outcomes of this handle's predictions, as the page learns them.
+    outcomes: RefCell<OutcomeWindow>,
 }
 
 /// A high-resolution clock where the runtime has one (`performance.now`).
@@ -76,6 +79,7 @@ impl Model {
                 inner,
                 telemetry: RefCell::new(TelemetryWindow::new(Vec::new())),
                 reference_edges: RefCell::new(Vec::new()),
+                outcomes: RefCell::new(OutcomeWindow::default()),
             })
             .map_err(|err| js_error(ErrorCode::ModelInvalid, &err.to_string()))
     }
@@ -268,6 +272,60 @@ impl Model {
     pub fn report(&self) -> Result<JsValue, JsValue> {
         let fresh = TelemetryWindow::new(self.reference_edges.borrow().clone());
         let window = self.telemetry.replace(fresh);
+        let text = serde_json::to_string(&window)
+            .map_err(|err| js_error(ErrorCode::RunFailed, &err.to_string()))?;
+        js_sys::JSON::parse(&text)
+    }
+
+    /// Records what actually happened to rows this classifier predicted:
+    /// `outputs` as `predict` returned them (`label`, and `probabilities`
+    /// for AUC and calibration), `actual` the true label of each row
+    /// (numbers or strings), `values` an optional business value per row.
+    /// Aggregated at once into the handle's outcome window (confusion
+    /// counts, score histograms — never inputs); `takeOutcomes()` hands it
+    /// over for `client.reportOutcomes`. All rows or none: throws
+    /// `INPUT_INVALID` for outputs that are not a classifier's, lengths that
+    /// differ or an invalid row. The same code as the Python SDK's
+    /// (`OutcomeWindow::observe_batch`).
+    #[wasm_bindgen(js_name = recordOutcomes)]
+    pub fn record_outcomes(
+        &self,
+        outputs: &JsValue,
+        actual: &JsValue,
+        values: Option<Vec<f64>>,
+    ) -> Result<(), JsValue> {
+        let invalid = |message: String| js_error(ErrorCode::InputInvalid, &message);
+        let outputs: serde_json::Value =
+            serde_json::from_str(&String::from(js_sys::JSON::stringify(outputs)?))
+                .map_err(|err| invalid(format!("outputs are not JSON: {err}")))?;
+        let predicted = read_classifier_outputs(&outputs).ok_or_else(|| {
+            invalid(
+                "these outputs are not a classifier's: outcomes need a `label` output (and `probabilities` for AUC and calibration)".into(),
+            )
+        })?;
+        let actual: serde_json::Value =
+            serde_json::from_str(&String::from(js_sys::JSON::stringify(actual)?))
+                .map_err(|err| invalid(format!("actual labels are not JSON: {err}")))?;
+        let actual: Vec<String> = actual
+            .as_array()
+            .ok_or_else(|| invalid("actual labels must be an array, one per row".into()))?
+            .iter()
+            .map(|label| {
+                outpost_core::quality::label_text(label)
+                    .ok_or_else(|| invalid(format!("{label} is not a label")))
+            })
+            .collect::<Result<_, _>>()?;
+        self.outcomes
+            .borrow_mut()
+            .observe_batch(&predicted, &actual, values.as_deref())
+            .map_err(|err| invalid(err.to_string()))
+    }
+
+    /// The outcome window since the last call (the registry's
+    /// `OutcomeWindow`), and a fresh one started.
+    #[wasm_bindgen(js_name = takeOutcomes)]
+    pub fn take_outcomes(&self) -> Result<JsValue, JsValue> {
+        let window = self.outcomes.take();
         let text = serde_json::to_string(&window)
             .map_err(|err| js_error(ErrorCode::RunFailed, &err.to_string()))?;
         js_sys::JSON::parse(&text)

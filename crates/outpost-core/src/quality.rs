@@ -234,6 +234,39 @@ impl OutcomeWindow {
         Ok(())
     }
 
+    /// Adds the outcomes of a batch a device predicted itself: row `i`
+    /// predicted `predicted[i]` (from [`read_classifier_outputs`]) and turned
+    /// out to be `actual[i]`, worth `values[i]` when given. All rows or
+    /// none: the lengths must agree and every row must be valid
+    /// ([`OutcomeWindow::observe`]'s errors, naming the row).
+    pub fn observe_batch(
+        &mut self,
+        predicted: &[Predicted],
+        actual: &[String],
+        values: Option<&[f64]>,
+    ) -> Result<(), OutcomeError> {
+        if predicted.len() != actual.len() || values.is_some_and(|v| v.len() != actual.len()) {
+            return Err(OutcomeError::Inconsistent(format!(
+                "{} predictions, {} actual labels{}: give one of each per row",
+                predicted.len(),
+                actual.len(),
+                values.map_or(String::new(), |v| format!(", {} values", v.len()))
+            )));
+        }
+        let mut next = self.clone();
+        for (row, (prediction, actual)) in predicted.iter().zip(actual).enumerate() {
+            next.observe(&LabelledOutcome {
+                actual: actual.clone(),
+                predicted: prediction.label.clone(),
+                scores: prediction.scores.clone(),
+                value: values.map(|v| v[row]),
+            })
+            .map_err(|e| OutcomeError::Inconsistent(format!("row {row}: {e}")))?;
+        }
+        *self = next;
+        Ok(())
+    }
+
     /// Adds another window's counts to this one.
     pub fn merge(&mut self, other: &OutcomeWindow) {
         for (actual, row) in &other.confusion {
@@ -718,6 +751,33 @@ pub fn read_classifier_outputs(outputs: &Value) -> Option<Vec<Predicted>> {
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_is_observed_whole_or_not_at_all() {
+        let outputs = serde_json::json!({"label": [1, 0, 1], "probabilities": [[0.2, 0.8], [0.9, 0.1], [0.4, 0.6]]});
+        let predicted = read_classifier_outputs(&outputs).unwrap();
+        let actual: Vec<String> = ["1", "1", "0"].map(String::from).to_vec();
+        let mut window = OutcomeWindow::default();
+        window
+            .observe_batch(&predicted, &actual, Some(&[5.0, -2.0, 0.0]))
+            .unwrap();
+        assert_eq!(window.outcomes(), 3);
+        assert_eq!(window.confusion["1"]["0"], 1);
+        assert_eq!((window.value.sum, window.value.count), (3.0, 3));
+        let before = window.clone();
+        let err = window
+            .observe_batch(&predicted, &actual[..2], None)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("3 predictions, 2 actual labels"),
+            "{err}"
+        );
+        let bad = window
+            .observe_batch(&predicted, &actual, Some(&[1.0, f64::NAN, 2.0]))
+            .unwrap_err();
+        assert!(bad.to_string().starts_with("row 1:"), "{bad}");
+        assert_eq!(window, before);
+    }
 
     fn outcome(actual: &str, predicted: &str, p1: Option<f64>) -> LabelledOutcome {
         LabelledOutcome {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use outpost_core::profile::ReferenceProfile;
+use outpost_core::quality::{OutcomeWindow, read_classifier_outputs};
 use outpost_core::telemetry::TelemetryWindow;
 use outpost_infer::tensor::feature_rows;
 use outpost_infer::{Dim, ElementType, Tensor, TensorData};
@@ -135,6 +136,8 @@ pub enum DimOut {
 struct Recording {
     window: TelemetryWindow,
     edges: Vec<Vec<f64>>,
+    /// Outcomes of this handle's predictions, as the caller learns them.
+    outcomes: OutcomeWindow,
 }
 
 /// An ONNX model, parsed, validated, optimised and planned once, with the
@@ -170,6 +173,7 @@ impl Model {
                 recording: Mutex::new(Recording {
                     window: TelemetryWindow::new(Vec::new()),
                     edges: Vec::new(),
+                    outcomes: OutcomeWindow::default(),
                 }),
             }),
             Err(err) => Err(error(py, "ModelError", (err.stage, err.message))),
@@ -257,6 +261,43 @@ impl Model {
         recording.window = TelemetryWindow::new(edges.clone());
         recording.edges = edges;
         Ok(())
+    }
+
+    /// Records what actually happened to a batch this model predicted:
+    /// `outputs` is the prediction's outputs as JSON (`{"label": [...],
+    /// "probabilities": [[...]...]}`, read by
+    /// `outpost_core::quality::read_classifier_outputs`), `actual` the true
+    /// label of each row, `values` each row's business value. All rows or
+    /// none; raises `InputError` when the outputs are not a classifier's or
+    /// a row is invalid.
+    #[pyo3(signature = (outputs, actual, values = None))]
+    fn record_outcomes(
+        &self,
+        py: Python<'_>,
+        outputs: &str,
+        actual: Vec<String>,
+        values: Option<Vec<f64>>,
+    ) -> PyResult<()> {
+        let outputs: serde_json::Value = serde_json::from_str(outputs)
+            .map_err(|e| input_error(py, format!("outputs are not JSON: {e}")))?;
+        let predicted = read_classifier_outputs(&outputs).ok_or_else(|| {
+            input_error(
+                py,
+                "these outputs are not a classifier's: outcomes need a `label` output (and `probabilities` for AUC and calibration)",
+            )
+        })?;
+        self.recording()
+            .outcomes
+            .observe_batch(&predicted, &actual, values.as_deref())
+            .map_err(|e| input_error(py, e.to_string()))
+    }
+
+    /// The outcome window since the last call, as JSON (confusion counts,
+    /// per-class score histograms, calibration and confidence bins, value
+    /// totals — never inputs), and a fresh one started.
+    fn take_outcomes(&self, py: Python<'_>) -> PyResult<String> {
+        let window = std::mem::take(&mut self.recording().outcomes);
+        serde_json::to_string(&window).map_err(|e| input_error(py, e.to_string()))
     }
 
     /// The telemetry window since the last report, as JSON — calls, rows,

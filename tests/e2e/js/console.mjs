@@ -244,6 +244,19 @@ async function fullRun(page) {
   await page.waitForFunction(() => [...document.querySelectorAll("table[data-testid=tokens] tbody tr")]
     .some((tr) => tr.innerText.includes("made-in-console") && tr.innerText.includes("revoked")));
   report.steps.settings.revokedToken = created;
+  // --- Settings: policies as a form: a rule and a retention count saved, a bad rule refused ---
+  const policy = page.locator("form.policy[data-model=legacy-scorer]");
+  await policy.locator("button", { hasText: "Add a rule" }).click();
+  await policy.locator(".rule input[placeholder='f1>=0.85']").last().fill("f1>=0.5");
+  await policy.locator(".rule").last().locator("label.inline", { hasText: "production" }).locator("input").check();
+  await policy.locator("input[name=keep_last]").fill("5");
+  await policy.locator("button[type=submit]").click();
+  await policy.locator("[role=status]").waitFor();
+  const storedPolicy = await (await fetch(`${base}/v1/orgs/demo/models/legacy-scorer/policy`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
+  await policy.locator(".rule input[placeholder='f1>=0.85']").last().fill("f1 is good");
+  await policy.locator("button[type=submit]").click();
+  await policy.locator("[role=alert]").waitFor();
+  report.steps.policy = { stored: storedPolicy, refused: await text(page, "form.policy[data-model=legacy-scorer] [role=alert]") };
   await page.locator("header button", { hasText: "Sign out" }).click();
   await page.locator("[data-testid=signin]").waitFor();
   report.steps.signedOut = { stored: await page.evaluate(() => Object.keys(sessionStorage)) };

@@ -1,7 +1,9 @@
 // Drives the web demo (web/demo.html, served by the Worker) in headless
 // Chromium (Debian's, through playwright-core): opens each URL given, lets the
 // page resolve, verify, download, load and predict, and prints one JSON line
-// per page: {url, state, result, error, steps}. Saves a screenshot of each.
+// per page: {url, state, result, error, steps, outcomes}. On a page that
+// finished, it marks row 0 "right" and row 1 "wrong" and reports the
+// outcomes (outcomes: what the page shows afterwards). Saves a screenshot of each.
 // tests/e2e/tests/client.rs asserts on the output.
 //
 // node tests/e2e/js/demo.mjs SCREENSHOT_PREFIX URL…
@@ -30,6 +32,17 @@ try {
     page.on("pageerror", (err) => console_.push(String(err)));
     await page.goto(url);
     await page.waitForFunction(() => ["done", "failed"].includes(document.body.dataset.state), null, { timeout: 120_000 });
+    let outcomes = null;
+    if ((await page.locator('#outcomes button[data-verdict="wrong"]').count()) >= 2) {
+      await page.click('#outcomes button[data-row="0"][data-verdict="right"]');
+      await page.click('#outcomes button[data-row="1"][data-verdict="wrong"]');
+      await page.click("#report-outcomes");
+      await page.waitForFunction(() => document.getElementById("outcomes").dataset.result || !document.getElementById("error").hidden, null, { timeout: 60_000 });
+      outcomes = await page.evaluate(() => {
+        const box = document.getElementById("outcomes");
+        return box.dataset.result ? { ...JSON.parse(box.dataset.result), text: document.getElementById("outcomes-status").innerText } : null;
+      });
+    }
     const report = await page.evaluate(() => ({
       state: document.body.dataset.state,
       result: document.getElementById("result").dataset.result ?? null,
@@ -42,7 +55,7 @@ try {
       steps: [...document.querySelectorAll("#steps li")].map((li) => li.innerText),
     }));
     await page.screenshot({ path: `${prefix}-${++n}.png`, fullPage: true });
-    console.log(JSON.stringify({ url, ...report, result: report.result && JSON.parse(report.result), drift: report.drift && JSON.parse(report.drift), console: console_ }));
+    console.log(JSON.stringify({ url, ...report, outcomes, result: report.result && JSON.parse(report.result), drift: report.drift && JSON.parse(report.drift), console: console_ }));
     await page.close();
   }
 } finally {

@@ -354,6 +354,28 @@ fn demo_in_chromium_matches_native_and_refuses_tampering(f: &Fixture) -> Result<
             && drift["dataset"]["features"] == 4,
         "drift chart: {page}"
     );
+    // One prediction marked right and one wrong, reported as an outcome
+    // window: the registry counts both, and the version is right half the time.
+    let outcomes = &page["outcomes"];
+    ensure!(
+        outcomes["stored"] == true
+            && outcomes["outcomes"] == 2
+            && outcomes["total"] == 2
+            && outcomes["accuracy"] == 0.5,
+        "outcomes: {page}"
+    );
+    let quality = expect_status(
+        &f.viewer.get(&format!(
+            "/models/{MODEL}/quality?version={}&window=1h",
+            f.expected["version"].as_str().unwrap_or_default()
+        ))?,
+        200,
+        "quality after the demo's outcomes",
+    )?;
+    ensure!(
+        quality["reported_windows"] == 1 && quality["quality"]["outcomes"] == 2,
+        "{quality}"
+    );
     ensure!(
         artifacts.join("demo-1.png").exists(),
         "no screenshot in tests/artifacts"

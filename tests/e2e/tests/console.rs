@@ -496,6 +496,17 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
                 .contains("never shown again"),
         "settings: {settings}"
     );
+    let policy = &steps["policy"];
+    ensure!(
+        policy["stored"]["promotion"]["rules"]
+            == json!([{"requirement": "f1>=0.5", "stages": ["production"]}])
+            && policy["stored"]["retention"]["keep_last"] == 5
+            && policy["refused"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("f1 is good"),
+        "policies through the form: {policy}"
+    );
     let revoked = Api {
         token: created.to_owned(),
         ..f.admin.clone()

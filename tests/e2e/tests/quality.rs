@@ -50,6 +50,10 @@ const TESTS: &[(&str, Test)] = &[
         "a_canary_worse_than_stable_is_rolled_back_and_an_equal_one_is_not",
         a_canary_worse_than_stable_is_rolled_back_and_an_equal_one_is_not,
     ),
+    (
+        "a_canary_under_its_f1_floor_is_rolled_back_once_outcomes_suffice",
+        a_canary_under_its_f1_floor_is_rolled_back_once_outcomes_suffice,
+    ),
 ];
 
 const MODEL: &str = "fraud-detector";
@@ -66,6 +70,7 @@ fn main() {
             "device_windows_merge_once_per_id",
             "the_cli_gives_outcomes_and_prints_quality",
             "a_canary_worse_than_stable_is_rolled_back_and_an_equal_one_is_not",
+            "a_canary_under_its_f1_floor_is_rolled_back_once_outcomes_suffice",
         ],
     );
 }
@@ -761,6 +766,93 @@ fn a_canary_worse_than_stable_is_rolled_back_and_an_equal_one_is_not(
         stage["state"]["targets"].as_array().map(Vec::len) == Some(1)
             && stage["version"] == "1.2.0",
         "{stage}"
+    );
+    Ok(())
+}
+
+/// A device window of `n` outcomes of the positive class `1`'s predictions:
+/// `right` of them right, the others actually `0`.
+fn predicted_positive(n: usize, right: usize) -> Result<OutcomeWindow, Failed> {
+    let mut window = OutcomeWindow::default();
+    for i in 0..n {
+        let actual = if i < right { "1" } else { "0" };
+        window
+            .observe(&LabelledOutcome {
+                actual: actual.into(),
+                predicted: "1".into(),
+                scores: None,
+                value: None,
+            })
+            .map_err(|e| format!("{e}"))?;
+    }
+    Ok(window)
+}
+
+fn report_outcome_window(f: &Fixture, id: &str, window: &OutcomeWindow) -> Result<(), Failed> {
+    expect_status(
+        &f.viewer.json(
+            "POST",
+            &format!("/models/{MODEL}/outcomes"),
+            &json!({"version": "1.2.1", "stage": "staging", "id": id, "window": window}),
+        )?,
+        200,
+        "outcome window",
+    )?;
+    Ok(())
+}
+
+/// Guardrails with an F1 floor: outcomes devices report for the canary's
+/// predictions since the rollout began are its evidence. Under
+/// `min_outcomes` the floor waits; once they suffice, an F1 under it rolls
+/// the canary back (actor cron, the measured F1 in the reason).
+fn a_canary_under_its_f1_floor_is_rolled_back_once_outcomes_suffice(
+    f: &Fixture,
+) -> Result<(), Failed> {
+    let rollout = format!("/models/{MODEL}/stages/staging/rollout");
+    expect_status(
+        &f.admin.json(
+            "PUT",
+            &rollout,
+            &json!({"canary": {"version": "1.2.1", "weight": 5000},
+                    "guardrails": {"min_f1": 0.8, "min_outcomes": 20, "min_calls": 30},
+                    "reason": "hold 1.2.1 to an F1 of 0.8"}),
+        )?,
+        201,
+        "rollout with an F1 floor",
+    )?;
+    report_calls(f, "1.2.1", 60, 0)?;
+    // 10 outcomes, F1 0.5: too few to judge.
+    report_outcome_window(f, "gateway-3:first", &predicted_positive(10, 5)?)?;
+    let trigger = outpost_e2e::get(&f.worker.url(CRON))?;
+    ensure!(trigger.status == 200, "cron: {}", trigger.status);
+    let status = expect_status(
+        &f.viewer
+            .get(&format!("/models/{MODEL}/stages/staging/guardrails"))?,
+        200,
+        "guardrails",
+    )?;
+    ensure!(
+        status["canary"] == "1.2.1" && status["verdict"]["verdict"] == "healthy",
+        "under min_outcomes the floor waits: {status}"
+    );
+    // 20 more at the same rate: 30 outcomes, F1 = 2·0.5·1/(0.5+1) ≈ 0.667.
+    report_outcome_window(f, "gateway-3:second", &predicted_positive(20, 10)?)?;
+    let trigger = outpost_e2e::get(&f.worker.url(CRON))?;
+    ensure!(trigger.status == 200, "cron: {}", trigger.status);
+    let history = expect_status(
+        &f.viewer
+            .get(&format!("/models/{MODEL}/history?stage=staging&limit=1"))?,
+        200,
+        "history",
+    )?;
+    let entry = &history["items"][0];
+    let reason = entry["reason"].as_str().unwrap_or_default();
+    ensure!(
+        entry["kind"] == "rollback"
+            && entry["actor"] == "cron"
+            && reason.contains("f1")
+            && reason.contains("0.66"),
+        "a canary under its F1 floor is rolled back: {entry}"
     );
     Ok(())
 }

@@ -152,6 +152,46 @@ def test_a_device_pulls_verifies_and_predicts_like_the_pipeline(e2e, released, t
     assert refused.value.code == "DIGEST_MISMATCH"
 
 
+def test_device_outcomes_give_scikit_learns_quality_once_per_window(e2e, released, trained, tmp_path):
+    """A gateway predicts locally, learns the true labels later, and reports
+    them aggregated (never inputs); the registry's quality for the version
+    is scikit-learn's on the same rows, and a window sent twice counts once."""
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    holdout, labels = trained["holdout"], trained["labels"]
+    with device(e2e, tmp_path / "state") as gateway:
+        model = gateway.load(MODEL, "production")
+    assert model.installed.version == "1.0.0"
+    outputs = model.predict(holdout)
+    model.record_outcomes(outputs, labels.tolist())
+    with pytest.raises(InputError, match="400 predictions, 3 actual labels"):
+        model.record_outcomes(outputs, [0, 1, 0])
+    # The first report cannot reach the registry: the window waits, same id.
+    unreachable = outpost.Device(
+        "http://127.0.0.1:9", e2e["org"], root=Path(e2e["keys"]) / "root.json", state=tmp_path / "state", token=e2e["viewer"]
+    )
+    with unreachable, pytest.raises(outpost.TransportError):
+        unreachable.report_outcomes(model)
+    window_id, window = model.pending_outcomes
+    with device(e2e, tmp_path / "state") as gateway:
+        answer = gateway.report_outcomes(model)
+    assert answer == {"stored": True, "outcomes": len(labels)}
+    assert model.pending_outcomes is None
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["viewer"]) as viewer:
+        again = viewer._call(
+            "POST", f"/models/{MODEL}/outcomes", json={"version": "1.0.0", "stage": "production", "id": window_id, "window": window}
+        )
+        assert again["stored"] is False
+        quality = viewer.quality(MODEL, "1.0.0", window="1h")["quality"]
+    predicted = trained["first"].predict(holdout)
+    assert quality["outcomes"] == len(labels)
+    assert quality["accuracy"] == pytest.approx(accuracy_score(labels, predicted), abs=1e-12)
+    positive = next(c for c in quality["classes"] if c["class"] == "1")
+    assert positive["f1"] == pytest.approx(f1_score(labels, predicted), abs=1e-12)
+    exact_auc = roc_auc_score(labels, trained["first"].predict_proba(holdout)[:, 1])
+    assert abs(positive["roc_auc"] - exact_auc) <= positive["roc_auc_error"] + 1e-12
+
+
 def test_promotion_and_rollback_reach_the_device(e2e, released, tmp_path):
     state = tmp_path / "state"
     with outpost.Registry(e2e["url"], e2e["org"], e2e["admin"]) as admin, device(e2e, state) as gateway:

@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,6 +308,28 @@ class Device:
             json={"version": installed.version, "stage": installed.stage, "window": window},
         )
         return window
+
+    def report_outcomes(self, model: Model) -> Dict[str, Any]:
+        """Sends the outcomes ``model`` recorded (``Model.record_outcomes``)
+        to the registry (``POST …/outcomes``) for the version and stage it
+        was installed from, under a window id of its own: the registry
+        counts each id once, so a report that failed is sent again, under
+        the same id, by the next call — never counted twice. Returns the
+        registry's answer (``stored``, ``outcomes``)."""
+        if model.installed is None:
+            raise InputError("report_outcomes needs a model from Device.load (it names the version and stage)")
+        installed = model.installed
+        if model.pending_outcomes is None:
+            prefix = _file_name(self.device_id or "device")[:28]
+            model.pending_outcomes = (f"{prefix}:{uuid.uuid4().hex}", model.take_outcomes())
+        window_id, window = model.pending_outcomes
+        answer = self._http.call(
+            "POST",
+            f"/models/{segment(installed.model)}/outcomes",
+            json={"version": installed.version, "stage": installed.stage, "id": window_id, "window": window},
+        )
+        model.pending_outcomes = None
+        return answer
 
     def verify(self, path: Union[str, Path]) -> Installed:
         """Re-checks an installed file offline against the resolution it was

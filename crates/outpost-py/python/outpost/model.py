@@ -43,6 +43,9 @@ class Model:
         self._native = native
         #: What ``Device.load`` installed, if the model came from there.
         self.installed = installed
+        #: An outcome window taken but not yet acknowledged by the registry:
+        #: ``(window id, window)``, sent again by ``Device.report_outcomes``.
+        self.pending_outcomes: Optional[Tuple[str, Dict[str, Any]]] = None
 
     def set_reference_profile(self, profile: Mapping[str, Any]) -> None:
         """Records feature values over the bins of ``profile`` (a version's
@@ -55,6 +58,35 @@ class Model:
         """The telemetry window since the last report (the registry's
         ``TelemetryWindow``), and a fresh one started."""
         return json.loads(self._native.report())
+
+    def record_outcomes(
+        self,
+        outputs: Mapping[str, np.ndarray],
+        actual: Sequence[Any],
+        values: Optional[Sequence[float]] = None,
+    ) -> None:
+        """Records what actually happened to rows this classifier predicted:
+        ``outputs`` as ``predict`` returned them, ``actual`` the true label
+        of each row (ints or strings, as the model's labels), ``values`` an
+        optional business value per row. Aggregated at once into the
+        model's outcome window (confusion counts, score histograms — never
+        inputs); ``Device.report_outcomes`` sends it. All rows or none;
+        ``InputError`` for outputs that are not a classifier's, lengths that
+        differ or an invalid row."""
+        as_lists = {
+            name: (np.asarray(array).ravel() if name == "label" else np.asarray(array)).tolist()
+            for name, array in outputs.items()
+            if name in ("label", "probabilities")
+        }
+        labels = [str(int(a)) if not isinstance(a, (bool, np.bool_)) and _integral(a) else str(a) for a in actual]
+        self._native.record_outcomes(
+            json.dumps(as_lists), labels, None if values is None else [float(v) for v in values]
+        )
+
+    def take_outcomes(self) -> Dict[str, Any]:
+        """The outcome window since the last call (the registry's
+        ``OutcomeWindow``), and a fresh one started."""
+        return json.loads(self._native.take_outcomes())
 
     @classmethod
     def load(cls, source: Union[bytes, str, Path]) -> "Model":
@@ -104,6 +136,14 @@ class Model:
         if unknown:
             raise InputError(f"the model has no input named {', '.join(sorted(map(repr, unknown)))}")
         return {name: _array(dtype, shape, data) for name, dtype, shape, data in self._native.run(tensors)}
+
+
+def _integral(value: Any) -> bool:
+    """An int, or a float with no fraction: written as the model writes an
+    integer label (``1``, not ``1.0``)."""
+    if isinstance(value, (int, np.integer)):
+        return True
+    return isinstance(value, (float, np.floating)) and float(value).is_integer()
 
 
 def _tensor(name: str, element_type: str, value) -> tuple:

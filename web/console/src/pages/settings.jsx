@@ -109,20 +109,43 @@ function Webhooks() {
 }
 
 function Deliveries({ id }) {
-  const state = useLoad(() => api("GET", `/webhooks/${enc(id)}/deliveries${query({ limit: 50 })}`), [id]);
+  // Newest first, 50 at a time, filtered by status; "Load more" follows the cursor.
+  const [status, setStatus] = useState("");
+  const [pages, setPages] = useState([]);
+  const [cursor, setCursor] = useState(null);
+  const state = useLoad(() => api("GET", `/webhooks/${enc(id)}/deliveries${query({ limit: 50, status: status || undefined })}`), [id, status]);
+  const more = async (from) => {
+    const next = await api("GET", `/webhooks/${enc(id)}/deliveries${query({ limit: 50, status: status || undefined, cursor: from })}`);
+    setPages([...pages, ...next.deliveries]);
+    setCursor(next.next_cursor ?? null);
+  };
   return (
-    <Loaded state={state} what="deliveries">
-      {(d) => (
-        <table>
-          <thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last attempt</th><th scope="col">Response / error</th></tr></thead>
-          <tbody>
-            {d.deliveries.map((x) => (
-              <tr><td>{x.event}</td><td>{x.status}</td><td>{x.attempts}</td><td>{when(x.last_attempt_at)}</td><td>{x.response_status ?? ""} {x.last_error ?? ""}</td></tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-    </Loaded>
+    <div class="deliveries">
+      <label>Status <select value={status} onChange={(e) => { setPages([]); setCursor(null); setStatus(e.currentTarget.value); }}>
+        <option value="">any</option>
+        {["pending", "delivered", "failed"].map((s) => <option value={s}>{s}</option>)}
+      </select></label>
+      <Loaded state={state} what="deliveries">
+        {(d) => {
+          const rows = [...d.deliveries, ...pages];
+          const next = pages.length ? cursor : d.next_cursor;
+          return (
+            <>
+              <table>
+                <thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last attempt</th><th scope="col">Response / error</th></tr></thead>
+                <tbody>
+                  {rows.map((x) => (
+                    <tr><td>{x.event}</td><td>{x.status}</td><td>{x.attempts}</td><td>{when(x.last_attempt_at)}</td><td>{x.response_status ?? ""} {x.last_error ?? ""}</td></tr>
+                  ))}
+                </tbody>
+              </table>
+              {rows.length === 0 ? <p class="hint">No deliveries.</p> : null}
+              {next ? <button type="button" onClick={() => more(next)}>Load more</button> : null}
+            </>
+          );
+        }}
+      </Loaded>
+    </div>
   );
 }
 
@@ -141,32 +164,71 @@ function Policies() {
   );
 }
 
+const STAGES = ["development", "staging", "canary", "production"];
+const RETENTION = [
+  ["keep_last", "Keep the newest N versions", "number"],
+  ["max_age_days", "Drop versions older than (days)", "number"],
+  ["keep_deployed_within_days", "Keep versions deployed within (days)", "number"],
+  ["min_metric", "Drop versions below (e.g. f1>=0.8)", "text"],
+];
+
+// One model's promotion rules (a metric requirement, for some stages or all)
+// and retention rules, as a form; the registry checks them on save.
 function Policy({ name, policies }) {
-  const [text, setText] = useState(JSON.stringify(policies, null, 2));
+  const [rules, setRules] = useState(policies.promotion?.rules ?? []);
+  const [retention, setRetention] = useState(policies.retention ?? {});
   const [error, setError] = useState(null);
   const [saved, setSaved] = useState(false);
+  const changeRule = (i, patch) => setRules(rules.map((r, j) => (j === i ? { ...r, ...patch } : r)));
   const save = async (event) => {
     event.preventDefault();
     setError(null);
     setSaved(false);
-    let body;
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      setError({ title: "Not JSON", detail: String(err.message) });
-      return;
-    }
+    const kept = Object.fromEntries(
+      RETENTION.map(([key, , type]) => [key, retention[key] === "" || retention[key] == null ? null : type === "number" ? Number(retention[key]) : retention[key]]),
+    );
+    const body = {
+      promotion: { rules: rules.filter((r) => r.requirement.trim()).map((r) => ({ requirement: r.requirement.trim(), stages: r.stages ?? [] })) },
+      retention: Object.values(kept).some((v) => v !== null) ? kept : null,
+    };
     try {
       const stored = await api("PUT", `/models/${enc(name)}/policy`, body);
-      setText(JSON.stringify(stored, null, 2));
+      setRules(stored.promotion?.rules ?? []);
+      setRetention(stored.retention ?? {});
       setSaved(true);
     } catch (err) {
       setError(err);
     }
   };
   return (
-    <form class="policy" onSubmit={save}>
-      <label>{name}<textarea rows="8" value={text} onInput={(e) => setText(e.currentTarget.value)} spellcheck={false} /></label>
+    <form class="policy" onSubmit={save} data-model={name}>
+      <fieldset>
+        <legend>{name}: promotion rules</legend>
+        {rules.length === 0 ? <p class="hint">No rule: any version may be promoted (the other gates still apply).</p> : null}
+        {rules.map((rule, i) => (
+          <div class="rule">
+            <label>Requirement <input value={rule.requirement} placeholder="f1>=0.85" onInput={(e) => changeRule(i, { requirement: e.currentTarget.value })} /></label>
+            <span role="group" aria-label="stages (none: every stage)">
+              {STAGES.map((stage) => (
+                <label class="inline">
+                  <input type="checkbox" checked={(rule.stages ?? []).includes(stage)}
+                    onChange={(e) => changeRule(i, { stages: e.currentTarget.checked ? [...(rule.stages ?? []), stage] : (rule.stages ?? []).filter((s) => s !== stage) })} />
+                  {stage}
+                </label>
+              ))}
+            </span>
+            <button type="button" onClick={() => setRules(rules.filter((_, j) => j !== i))}>Remove rule</button>
+          </div>
+        ))}
+        <button type="button" onClick={() => setRules([...rules, { requirement: "", stages: [] }])}>Add a rule</button>
+      </fieldset>
+      <fieldset>
+        <legend>{name}: retention</legend>
+        {RETENTION.map(([key, label, type]) => (
+          <label>{label} <input type={type} min={type === "number" ? 0 : undefined} name={key} value={retention[key] ?? ""}
+            onInput={(e) => setRetention({ ...retention, [key]: e.currentTarget.value })} /></label>
+        ))}
+      </fieldset>
       <button type="submit">Save {name}'s policies</button>
       {saved ? <span role="status"> Saved.</span> : null}
       <Problem error={error} what="Refused" />
