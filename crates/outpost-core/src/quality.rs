@@ -702,17 +702,23 @@ pub fn label_text(value: &Value) -> Option<String> {
 }
 
 /// Reads a classifier's per-row predictions from a model's outputs (the
-/// `outputs` of a prediction: arrays by output name): the `label` output,
+/// `outputs` of a prediction: arrays by output name): the `label` output
+/// (one label per row, or a one-column matrix of them),
 /// and the `probabilities` output when its columns can be named — one
 /// column per class `0…C−1`, as scikit-learn classifiers converted by
 /// skl2onnx with integer classes give them. `None` when the outputs are not
 /// a classifier's.
 pub fn read_classifier_outputs(outputs: &Value) -> Option<Vec<Predicted>> {
+    // One label per row: `[1, 0]`, or a column `[[1], [0]]` as an
+    // isolation forest's `label` output has shape [N, 1].
     let labels: Vec<String> = outputs
         .get("label")?
         .as_array()?
         .iter()
-        .map(label_text)
+        .map(|row| match row.as_array().map(Vec::as_slice) {
+            Some([only]) => label_text(only),
+            _ => label_text(row),
+        })
         .collect::<Option<_>>()?;
     let probabilities = outputs
         .get("probabilities")
@@ -751,6 +757,18 @@ pub fn read_classifier_outputs(outputs: &Value) -> Option<Vec<Predicted>> {
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_label_column_reads_like_a_label_list() {
+        let column = serde_json::json!({"label": [[1], [-1]], "scores": [[0.2], [-0.1]]});
+        let labels: Vec<String> = read_classifier_outputs(&column)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.label)
+            .collect();
+        assert_eq!(labels, ["1", "-1"]);
+        assert!(read_classifier_outputs(&serde_json::json!({"label": [[1, 2]]})).is_none());
+    }
 
     #[test]
     fn a_batch_is_observed_whole_or_not_at_all() {

@@ -795,7 +795,7 @@ fn report_outcome_window(f: &Fixture, id: &str, window: &OutcomeWindow) -> Resul
             &format!("/models/{MODEL}/outcomes"),
             &json!({"version": "1.2.1", "stage": "staging", "id": id, "window": window}),
         )?,
-        200,
+        202,
         "outcome window",
     )?;
     Ok(())

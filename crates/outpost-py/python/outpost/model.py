@@ -73,11 +73,7 @@ class Model:
         inputs); ``Device.report_outcomes`` sends it. All rows or none;
         ``InputError`` for outputs that are not a classifier's, lengths that
         differ or an invalid row."""
-        as_lists = {
-            name: (np.asarray(array).ravel() if name == "label" else np.asarray(array)).tolist()
-            for name, array in outputs.items()
-            if name in ("label", "probabilities")
-        }
+        as_lists = {name: np.asarray(array).tolist() for name, array in outputs.items() if name in ("label", "probabilities")}
         labels = [str(int(a)) if not isinstance(a, (bool, np.bool_)) and _integral(a) else str(a) for a in actual]
         self._native.record_outcomes(
             json.dumps(as_lists), labels, None if values is None else [float(v) for v in values]

@@ -109,26 +109,32 @@ function Webhooks() {
 }
 
 function Deliveries({ id }) {
-  // Newest first, 50 at a time, filtered by status; "Load more" follows the cursor.
+  // Newest first, 50 at a time, filtered by status; "Load more" follows the
+  // cursor (`extra.cursor` undefined: no page loaded beyond the first).
   const [status, setStatus] = useState("");
-  const [pages, setPages] = useState([]);
-  const [cursor, setCursor] = useState(null);
-  const state = useLoad(() => api("GET", `/webhooks/${enc(id)}/deliveries${query({ limit: 50, status: status || undefined })}`), [id, status]);
+  const [extra, setExtra] = useState({ rows: [], cursor: undefined });
+  const [error, setError] = useState(null);
+  const path = (cursor) => `/webhooks/${enc(id)}/deliveries${query({ limit: 50, status: status || undefined, cursor })}`;
+  const state = useLoad(() => api("GET", path(undefined)), [id, status]);
   const more = async (from) => {
-    const next = await api("GET", `/webhooks/${enc(id)}/deliveries${query({ limit: 50, status: status || undefined, cursor: from })}`);
-    setPages([...pages, ...next.deliveries]);
-    setCursor(next.next_cursor ?? null);
+    setError(null);
+    try {
+      const next = await api("GET", path(from));
+      setExtra({ rows: [...extra.rows, ...next.deliveries], cursor: next.next_cursor ?? null });
+    } catch (err) {
+      setError(err);
+    }
   };
   return (
     <div class="deliveries">
-      <label>Status <select value={status} onChange={(e) => { setPages([]); setCursor(null); setStatus(e.currentTarget.value); }}>
+      <label>Status <select value={status} onChange={(e) => { setExtra({ rows: [], cursor: undefined }); setStatus(e.currentTarget.value); }}>
         <option value="">any</option>
         {["pending", "delivered", "failed"].map((s) => <option value={s}>{s}</option>)}
       </select></label>
       <Loaded state={state} what="deliveries">
         {(d) => {
-          const rows = [...d.deliveries, ...pages];
-          const next = pages.length ? cursor : d.next_cursor;
+          const rows = [...d.deliveries, ...extra.rows];
+          const next = extra.cursor === undefined ? d.next_cursor : extra.cursor;
           return (
             <>
               <table>
@@ -141,6 +147,7 @@ function Deliveries({ id }) {
               </table>
               {rows.length === 0 ? <p class="hint">No deliveries.</p> : null}
               {next ? <button type="button" onClick={() => more(next)}>Load more</button> : null}
+              <Problem error={error} what="Could not load more deliveries" />
             </>
           );
         }}
