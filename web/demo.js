@@ -69,11 +69,21 @@ function table(outputs) {
 // its probabilities, or an anomaly detector's -1 / 1. Null otherwise (only
 // "right" can be said without naming the actual class).
 function binaryClasses(outputs) {
-  const probabilities = outputs.probabilities;
-  if (Array.isArray(probabilities) && Array.isArray(probabilities[0]) && probabilities[0].length === 2) return [0, 1];
   const labels = (outputs.label ?? []).flat();
+  const probabilities = outputs.probabilities;
+  // Columns 0 and 1 name the classes only when the labels are those numbers.
+  if (Array.isArray(probabilities) && Array.isArray(probabilities[0]) && probabilities[0].length === 2
+    && labels.every((l) => l === 0 || l === 1)) return [0, 1];
   if (labels.length && labels.every((l) => l === 1 || l === -1)) return [-1, 1];
   return null;
+}
+
+// A window id the registry accepts (1 to 64 of [A-Za-z0-9._:-]): the
+// device's name, cleaned and cut, then a random part.
+function windowId(device) {
+  const prefix = (device || "demo").replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 27) || "demo";
+  const random = crypto.getRandomValues(new Uint8Array(16));
+  return `${prefix}:${Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 // The rows of `outputs` (label and probabilities) at `rows`.
@@ -117,28 +127,48 @@ function outcomesPanel(session) {
     list.append(li);
   });
   const send = Object.assign(document.createElement("button"), { type: "button", id: "report-outcomes", textContent: "Report outcomes" });
-  const status = Object.assign(document.createElement("p"), { id: "outcomes-status" });
+  const status = Object.assign(document.createElement("p"), { id: "outcomes-status", role: "status" });
+  // A window taken but not yet acknowledged: sent again, under its id, by
+  // the next click (the registry counts each id once).
+  let pending = null;
   send.addEventListener("click", async () => {
-    const rows = [...verdicts.keys()].sort((a, b) => a - b);
-    if (!rows.length) {
-      status.textContent = "Mark at least one prediction right or wrong first.";
+    if (!pending) {
+      const rows = [...verdicts.keys()].sort((a, b) => a - b);
+      if (!rows.length) {
+        status.textContent = "Mark at least one prediction right or wrong first.";
+        return;
+      }
+      try {
+        session.handle.recordOutcomes(pick(session.outputs, rows), rows.map((r) => verdicts.get(r)));
+      } catch (err) {
+        showError(err);
+        return;
+      }
+      pending = { id: windowId(session.device), window: session.handle.takeOutcomes() };
+      // The rows are in the window now: they cannot be counted again.
+      verdicts.clear();
+      for (const b of list.querySelectorAll("button")) b.disabled = true;
+    }
+    send.disabled = true;
+    let answer;
+    try {
+      answer = await session.client.reportOutcomes(session.resolution, pending.id, pending.window);
+      pending = null;
+    } catch (err) {
+      send.disabled = false;
+      status.textContent = "The report failed; press the button again to send the same window.";
+      showError(err);
       return;
     }
-    try {
-      session.handle.recordOutcomes(pick(session.outputs, rows), rows.map((r) => verdicts.get(r)));
-      const window = session.handle.takeOutcomes();
-      const id = `${session.device || "demo"}:${crypto.randomUUID()}`;
-      const answer = await session.client.reportOutcomes(session.resolution, id, window);
-      const response = await fetch(`${session.api}/quality?version=${session.resolution.version}&window=24h`, { headers: session.headers });
-      if (!response.ok) throw Object.assign(new Error(`the quality report failed (HTTP ${response.status}): ${await response.text()}`), { code: "REGISTRY" });
-      const { quality } = await response.json();
-      status.textContent = `reported ${answer.outcomes} outcomes; ${session.resolution.model}@${session.resolution.version} is right ${(100 * quality.accuracy).toFixed(1)} % of ${quality.outcomes} outcomes in the last 24 h`;
-      box.dataset.result = JSON.stringify({ ...answer, accuracy: quality.accuracy, total: quality.outcomes });
-      verdicts.clear();
-      for (const b of list.querySelectorAll("button")) b.setAttribute("aria-pressed", "false");
-    } catch (err) {
-      showError(err);
+    const version = encodeURIComponent(session.resolution.version);
+    const response = await fetch(`${session.api}/quality?version=${version}&window=24h`, { headers: session.headers });
+    if (!response.ok) {
+      status.textContent = `reported ${answer.outcomes} outcomes; the quality report failed (HTTP ${response.status})`;
+      return;
     }
+    const { quality } = await response.json();
+    status.textContent = `reported ${answer.outcomes} outcomes; ${session.resolution.model}@${session.resolution.version} is right ${(100 * quality.accuracy).toFixed(1)} % of ${quality.outcomes} outcomes in the last 24 h`;
+    box.dataset.result = JSON.stringify({ ...answer, accuracy: quality.accuracy, total: quality.outcomes });
   });
   box.append(list, send, status);
 }

@@ -45,6 +45,9 @@ test("a batch is recorded whole or not at all, with the reason", () => {
   assert.throws(() => model.recordOutcomes(outputs, [0, 1]), { code: "INPUT_INVALID", message: /actual labels/ });
   assert.throws(() => model.recordOutcomes({ variable: [[1.5]] }, [1]), { code: "INPUT_INVALID", message: /not a classifier's/ });
   const n = outputs.label.length;
-  assert.throws(() => model.recordOutcomes(outputs, Array(n).fill(1), Array(n).fill(Number.NaN)), { code: "INPUT_INVALID", message: /row 0/ });
+  // Every row valid but the last: none is recorded.
+  const values = Array(n).fill(1.0);
+  values[n - 1] = Number.NaN;
+  assert.throws(() => model.recordOutcomes(outputs, Array(n).fill(1), values), { code: "INPUT_INVALID", message: new RegExp(`row ${n - 1}`) });
   assert.equal(Object.keys(model.takeOutcomes().confusion).length, 0, "nothing was recorded");
 });

@@ -267,17 +267,37 @@ impl Model {
     /// `outputs` is the prediction's outputs as JSON (`{"label": [...],
     /// "probabilities": [[...]...]}`, read by
     /// `outpost_core::quality::read_classifier_outputs`), `actual` the true
-    /// label of each row, `values` each row's business value. All rows or
-    /// none; raises `InputError` when the outputs are not a classifier's or
-    /// a row is invalid.
+    /// label of each row as a JSON array (numbers, strings or booleans, read
+    /// by `outpost_core::quality::label_text` as the wasm client reads
+    /// them: `1` not `1.0`, `true`; no null, no fraction), `values` each
+    /// row's business value. All rows or none; raises `InputError` when the
+    /// outputs are not a classifier's or a row is invalid.
     #[pyo3(signature = (outputs, actual, values = None))]
     fn record_outcomes(
         &self,
         py: Python<'_>,
         outputs: &str,
-        actual: Vec<String>,
+        actual: &str,
         values: Option<Vec<f64>>,
     ) -> PyResult<()> {
+        let actual: serde_json::Value = serde_json::from_str(actual)
+            .map_err(|e| input_error(py, format!("actual labels are not JSON: {e}")))?;
+        let actual: Vec<String> = actual
+            .as_array()
+            .ok_or_else(|| input_error(py, "actual labels must be a list, one per row"))?
+            .iter()
+            .enumerate()
+            .map(|(row, label)| {
+                outpost_core::quality::label_text(label).ok_or_else(|| {
+                    input_error(
+                        py,
+                        format!(
+                            "row {row}: {label} is not a label (a missing or fractional value?)"
+                        ),
+                    )
+                })
+            })
+            .collect::<PyResult<_>>()?;
         let outputs: serde_json::Value = serde_json::from_str(outputs)
             .map_err(|e| input_error(py, format!("outputs are not JSON: {e}")))?;
         let predicted = read_classifier_outputs(&outputs).ok_or_else(|| {

@@ -251,7 +251,7 @@ async function fullRun(page) {
   await policy.locator(".rule").last().locator("label.inline", { hasText: "production" }).locator("input").check();
   await policy.locator("input[name=keep_last]").fill("5");
   await policy.locator("button[type=submit]").click();
-  await policy.locator("[role=status]").waitFor();
+  await policy.locator("[role=status][data-saved=\"1\"]").waitFor();
   const storedPolicy = await (await fetch(`${base}/v1/orgs/demo/models/legacy-scorer/policy`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
   await policy.locator(".rule input[placeholder='f1>=0.85']").last().fill("f1 is good");
   await policy.locator("button[type=submit]").click();

@@ -166,6 +166,13 @@ def test_device_outcomes_give_scikit_learns_quality_once_per_window(e2e, release
     model.record_outcomes(outputs, labels.tolist())
     with pytest.raises(InputError, match="400 predictions, 3 actual labels"):
         model.record_outcomes(outputs, [0, 1, 0])
+    # A missing or fractional label is refused, not counted as a class.
+    missing = labels.astype(float)
+    missing[7] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        model.record_outcomes(outputs, missing)
+    with pytest.raises(InputError, match="row 2"):
+        model.record_outcomes(outputs, [1, 0, None] + [0] * (len(labels) - 3))
     # The first report cannot reach the registry: the window waits, same id.
     unreachable = outpost.Device(
         "http://127.0.0.1:9", e2e["org"], root=Path(e2e["keys"]) / "root.json", state=tmp_path / "state", token=e2e["viewer"]

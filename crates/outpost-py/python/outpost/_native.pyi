@@ -29,7 +29,8 @@ class Model:
         """Numeric data as little-endian bytes, strings as lists. Raises
         ``InputError`` (naming the input) or ``ModelError`` at ``run``."""
     def set_reference_profile(self, profile: str) -> None: ...
-    def record_outcomes(self, outputs: str, actual: Sequence[str], values: Optional[Sequence[float]] = None) -> None: ...
+    def record_outcomes(self, outputs: str, actual: str, values: Optional[Sequence[float]] = None) -> None:
+        """`actual` is a JSON array of labels, one per row."""
     def take_outcomes(self) -> str: ...
     def report(self) -> str:
         """The telemetry window since the last report, as JSON."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -34,7 +35,7 @@ except ImportError:  # pragma: no cover - Windows
 
 from . import _native
 from ._http import Session, problem, segment, setting
-from .errors import InputError
+from .errors import InputError, ProblemError
 from .model import Model
 
 TRUSTED = "trusted.json"
@@ -82,6 +83,13 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(handle)
+
+
+def _window_id(device: str) -> str:
+    """A window id the registry accepts (1 to 64 of ``[A-Za-z0-9._:-]``):
+    the device's name, cleaned and cut, then a random part."""
+    prefix = re.sub(r"[^A-Za-z0-9._-]", "-", device or "device")[:28] or "device"
+    return f"{prefix}:{uuid.uuid4().hex}"
 
 
 def _file_name(text: str) -> str:
@@ -319,17 +327,24 @@ class Device:
         if model.installed is None:
             raise InputError("report_outcomes needs a model from Device.load (it names the version and stage)")
         installed = model.installed
-        if model.pending_outcomes is None:
-            prefix = _file_name(self.device_id or "device")[:28]
-            model.pending_outcomes = (f"{prefix}:{uuid.uuid4().hex}", model.take_outcomes())
-        window_id, window = model.pending_outcomes
-        answer = self._http.call(
-            "POST",
-            f"/models/{segment(installed.model)}/outcomes",
-            json={"version": installed.version, "stage": installed.stage, "id": window_id, "window": window},
-        )
-        model.pending_outcomes = None
-        return answer
+        with model._reporting:
+            if model.pending_outcomes is None:
+                model.pending_outcomes = (_window_id(self.device_id), model.take_outcomes())
+            window_id, window = model.pending_outcomes
+            try:
+                answer = self._http.call(
+                    "POST",
+                    f"/models/{segment(installed.model)}/outcomes",
+                    json={"version": installed.version, "stage": installed.stage, "id": window_id, "window": window},
+                )
+            except ProblemError as err:
+                # Kept for a retry only when a retry can succeed; a refusal
+                # (bad window, unknown version) would block every later one.
+                if err.status < 500 and err.status != 429:
+                    model.pending_outcomes = None
+                raise
+            model.pending_outcomes = None
+            return answer
 
     def verify(self, path: Union[str, Path]) -> Installed:
         """Re-checks an installed file offline against the resolution it was

@@ -5,6 +5,7 @@ and the wasm client run, so a model scores the same everywhere."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -46,6 +47,7 @@ class Model:
         #: An outcome window taken but not yet acknowledged by the registry:
         #: ``(window id, window)``, sent again by ``Device.report_outcomes``.
         self.pending_outcomes: Optional[Tuple[str, Dict[str, Any]]] = None
+        self._reporting = threading.Lock()
 
     def set_reference_profile(self, profile: Mapping[str, Any]) -> None:
         """Records feature values over the bins of ``profile`` (a version's
@@ -74,9 +76,14 @@ class Model:
         ``InputError`` for outputs that are not a classifier's, lengths that
         differ or an invalid row."""
         as_lists = {name: np.asarray(array).tolist() for name, array in outputs.items() if name in ("label", "probabilities")}
-        labels = [str(int(a)) if not isinstance(a, (bool, np.bool_)) and _integral(a) else str(a) for a in actual]
+        labels = actual.tolist() if hasattr(actual, "tolist") else [a.item() if hasattr(a, "item") else a for a in actual]
+        try:
+            # NaN is not JSON: refused here as the core refuses null.
+            text = json.dumps(labels, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise InputError(f"actual labels must be numbers, strings or booleans without NaN: {err}") from None
         self._native.record_outcomes(
-            json.dumps(as_lists), labels, None if values is None else [float(v) for v in values]
+            json.dumps(as_lists), text, None if values is None else [float(v) for v in values]
         )
 
     def take_outcomes(self) -> Dict[str, Any]:
@@ -132,14 +139,6 @@ class Model:
         if unknown:
             raise InputError(f"the model has no input named {', '.join(sorted(map(repr, unknown)))}")
         return {name: _array(dtype, shape, data) for name, dtype, shape, data in self._native.run(tensors)}
-
-
-def _integral(value: Any) -> bool:
-    """An int, or a float with no fraction: written as the model writes an
-    integer label (``1``, not ``1.0``)."""
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, (float, np.floating)) and float(value).is_integer()
 
 
 def _tensor(name: str, element_type: str, value) -> tuple:

@@ -109,50 +109,64 @@ function Webhooks() {
 }
 
 function Deliveries({ id }) {
-  // Newest first, 50 at a time, filtered by status; "Load more" follows the
-  // cursor (`extra.cursor` undefined: no page loaded beyond the first).
+  // A new filter is a new list: the keyed child starts over, so nothing of
+  // the old filter's pages or cursor carries into it.
   const [status, setStatus] = useState("");
+  return (
+    <div class="deliveries">
+      <label>Status <select value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+        <option value="">any</option>
+        {["pending", "delivered", "failed"].map((s) => <option value={s}>{s}</option>)}
+      </select></label>
+      <DeliveryList key={status} id={id} status={status} />
+    </div>
+  );
+}
+
+// Newest first, 50 at a time; "Load more" follows the cursor (`extra.cursor`
+// undefined: no page loaded beyond the first). Rows already shown are not
+// repeated when new deliveries shift the pages.
+function DeliveryList({ id, status }) {
   const [extra, setExtra] = useState({ rows: [], cursor: undefined });
+  const [loading, setLoading] = useState(false);
   const [error, setError] = useState(null);
   const path = (cursor) => `/webhooks/${enc(id)}/deliveries${query({ limit: 50, status: status || undefined, cursor })}`;
   const state = useLoad(() => api("GET", path(undefined)), [id, status]);
   const more = async (from) => {
     setError(null);
+    setLoading(true);
     try {
       const next = await api("GET", path(from));
-      setExtra({ rows: [...extra.rows, ...next.deliveries], cursor: next.next_cursor ?? null });
+      setExtra((had) => ({ rows: [...had.rows, ...next.deliveries], cursor: next.next_cursor ?? null }));
     } catch (err) {
       setError(err);
+    } finally {
+      setLoading(false);
     }
   };
   return (
-    <div class="deliveries">
-      <label>Status <select value={status} onChange={(e) => { setExtra({ rows: [], cursor: undefined }); setStatus(e.currentTarget.value); }}>
-        <option value="">any</option>
-        {["pending", "delivered", "failed"].map((s) => <option value={s}>{s}</option>)}
-      </select></label>
-      <Loaded state={state} what="deliveries">
-        {(d) => {
-          const rows = [...d.deliveries, ...extra.rows];
-          const next = extra.cursor === undefined ? d.next_cursor : extra.cursor;
-          return (
-            <>
-              <table>
-                <thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last attempt</th><th scope="col">Response / error</th></tr></thead>
-                <tbody>
-                  {rows.map((x) => (
-                    <tr><td>{x.event}</td><td>{x.status}</td><td>{x.attempts}</td><td>{when(x.last_attempt_at)}</td><td>{x.response_status ?? ""} {x.last_error ?? ""}</td></tr>
-                  ))}
-                </tbody>
-              </table>
-              {rows.length === 0 ? <p class="hint">No deliveries.</p> : null}
-              {next ? <button type="button" onClick={() => more(next)}>Load more</button> : null}
-              <Problem error={error} what="Could not load more deliveries" />
-            </>
-          );
-        }}
-      </Loaded>
-    </div>
+    <Loaded state={state} what="deliveries">
+      {(d) => {
+        const seen = new Set();
+        const rows = [...d.deliveries, ...extra.rows].filter((x) => !seen.has(x.id) && seen.add(x.id));
+        const next = extra.cursor === undefined ? d.next_cursor : extra.cursor;
+        return (
+          <>
+            <table>
+              <thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last attempt</th><th scope="col">Response / error</th></tr></thead>
+              <tbody>
+                {rows.map((x) => (
+                  <tr key={x.id}><td>{x.event}</td><td>{x.status}</td><td>{x.attempts}</td><td>{when(x.last_attempt_at)}</td><td>{x.response_status ?? ""} {x.last_error ?? ""}</td></tr>
+                ))}
+              </tbody>
+            </table>
+            {rows.length === 0 ? <p class="hint">No deliveries.</p> : null}
+            {next ? <button type="button" disabled={loading} onClick={() => more(next)}>{loading ? "Loading…" : "Load more"}</button> : null}
+            <Problem error={error} what="Could not load more deliveries" />
+          </>
+        );
+      }}
+    </Loaded>
   );
 }
 
@@ -186,7 +200,10 @@ function Policy({ name, policies }) {
   const [retention, setRetention] = useState(policies.retention ?? {});
   const [error, setError] = useState(null);
   const [saved, setSaved] = useState(false);
-  const changeRule = (i, patch) => setRules(rules.map((r, j) => (j === i ? { ...r, ...patch } : r)));
+  const changeRule = (i, patch) => {
+    setSaved(false);
+    setRules(rules.map((r, j) => (j === i ? { ...r, ...patch } : r)));
+  };
   const save = async (event) => {
     event.preventDefault();
     setError(null);
@@ -195,7 +212,9 @@ function Policy({ name, policies }) {
       RETENTION.map(([key, , type]) => [key, retention[key] === "" || retention[key] == null ? null : type === "number" ? Number(retention[key]) : retention[key]]),
     );
     const body = {
-      promotion: { rules: rules.filter((r) => r.requirement.trim()).map((r) => ({ requirement: r.requirement.trim(), stages: r.stages ?? [] })) },
+      // A rule left wholly empty is dropped; one with stages but no
+      // requirement is sent, and the registry says what is wrong with it.
+      promotion: { rules: rules.filter((r) => r.requirement.trim() || (r.stages ?? []).length).map((r) => ({ requirement: r.requirement.trim(), stages: r.stages ?? [] })) },
       retention: Object.values(kept).some((v) => v !== null) ? kept : null,
     };
     try {
@@ -213,18 +232,20 @@ function Policy({ name, policies }) {
         <legend>{name}: promotion rules</legend>
         {rules.length === 0 ? <p class="hint">No rule: any version may be promoted (the other gates still apply).</p> : null}
         {rules.map((rule, i) => (
-          <div class="rule">
-            <label>Requirement <input value={rule.requirement} placeholder="f1>=0.85" onInput={(e) => changeRule(i, { requirement: e.currentTarget.value })} /></label>
-            <span role="group" aria-label="stages (none: every stage)">
+          <div class="rule" key={i} role="group" aria-label={`${name}: rule ${i + 1}`}>
+            <label>Requirement <input value={rule.requirement} placeholder="f1>=0.85" aria-label={`rule ${i + 1} requirement`}
+              aria-invalid={error ? "true" : undefined} aria-describedby={error ? `policy-error-${name}` : undefined}
+              onInput={(e) => changeRule(i, { requirement: e.currentTarget.value })} /></label>
+            <span role="group" aria-label={`rule ${i + 1} stages (none: every stage)`}>
               {STAGES.map((stage) => (
-                <label class="inline">
+                <label class="inline" key={stage}>
                   <input type="checkbox" checked={(rule.stages ?? []).includes(stage)}
                     onChange={(e) => changeRule(i, { stages: e.currentTarget.checked ? [...(rule.stages ?? []), stage] : (rule.stages ?? []).filter((s) => s !== stage) })} />
                   {stage}
                 </label>
               ))}
             </span>
-            <button type="button" onClick={() => setRules(rules.filter((_, j) => j !== i))}>Remove rule</button>
+            <button type="button" aria-label={`remove rule ${i + 1}`} onClick={() => setRules(rules.filter((_, j) => j !== i))}>Remove rule</button>
           </div>
         ))}
         <button type="button" onClick={() => setRules([...rules, { requirement: "", stages: [] }])}>Add a rule</button>
@@ -237,8 +258,8 @@ function Policy({ name, policies }) {
         ))}
       </fieldset>
       <button type="submit">Save {name}'s policies</button>
-      {saved ? <span role="status"> Saved.</span> : null}
-      <Problem error={error} what="Refused" />
+      <span role="status" data-saved={saved ? "1" : undefined}>{saved ? " Saved." : ""}</span>
+      <div id={`policy-error-${name}`}><Problem error={error} what="Refused" /></div>
     </form>
   );
 }
