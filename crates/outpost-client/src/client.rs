@@ -260,16 +260,8 @@ impl OutpostClient {
     pub fn report(&self, resolution: JsValue, window: JsValue) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let field = |name: &str| {
-                Reflect::get(&resolution, &JsValue::from_str(name))
-                    .ok()
-                    .and_then(|v| v.as_string())
-                    .ok_or_else(|| config_error("pass the resolution `resolve` returned"))
-            };
-            let (model, version, stage) = (field("model")?, field("version")?, field("stage")?);
-            let window: serde_json::Value =
-                serde_json::from_str(&String::from(js_sys::JSON::stringify(&window)?))
-                    .map_err(|err| config_error(&format!("not a telemetry window: {err}")))?;
+            let (model, version, stage) = resolved(&resolution)?;
+            let window = window_json(&window, "a telemetry window")?;
             let body = serde_json::json!({"version": version, "stage": stage, "window": window})
                 .to_string();
             let path = format!("/models/{}/telemetry", encode(&model));
@@ -293,16 +285,8 @@ impl OutpostClient {
     pub fn report_outcomes(&self, resolution: JsValue, id: String, window: JsValue) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let field = |name: &str| {
-                Reflect::get(&resolution, &JsValue::from_str(name))
-                    .ok()
-                    .and_then(|v| v.as_string())
-                    .ok_or_else(|| config_error("pass the resolution `resolve` returned"))
-            };
-            let (model, version, stage) = (field("model")?, field("version")?, field("stage")?);
-            let window: serde_json::Value =
-                serde_json::from_str(&String::from(js_sys::JSON::stringify(&window)?))
-                    .map_err(|err| config_error(&format!("not an outcome window: {err}")))?;
+            let (model, version, stage) = resolved(&resolution)?;
+            let window = window_json(&window, "an outcome window")?;
             let body =
                 serde_json::json!({"version": version, "stage": stage, "id": id, "window": window})
                     .to_string();
@@ -315,6 +299,24 @@ impl OutpostClient {
             }
         })
     }
+}
+
+/// `(model, version, stage)` of a resolution `resolve` returned: what a
+/// window reported for it is counted under.
+fn resolved(resolution: &JsValue) -> Result<(String, String, String), JsValue> {
+    let field = |name: &str| {
+        Reflect::get(resolution, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_string())
+            .ok_or_else(|| config_error("pass the resolution `resolve` returned"))
+    };
+    Ok((field("model")?, field("version")?, field("stage")?))
+}
+
+/// A window object as JSON, or `CONFIG_INVALID` saying it is not `what`.
+fn window_json(window: &JsValue, what: &str) -> Result<serde_json::Value, JsValue> {
+    serde_json::from_str(&String::from(js_sys::JSON::stringify(window)?))
+        .map_err(|err| config_error(&format!("not {what}: {err}")))
 }
 
 /// Loading needs the runtime: not in the verify-only package.
