@@ -7,6 +7,7 @@
 //! destructors, each group id is also written to `OUTPOST_E2E_PIDDIR` when set,
 //! and `scripts/test.sh` kills whatever is listed there on exit.
 
+pub mod front;
 pub mod hostile;
 pub mod receiver;
 
@@ -89,6 +90,7 @@ impl WorkerConfig {
 #[derive(Debug)]
 pub struct LocalWorker {
     pub label: &'static str,
+    /// Where clients reach it: the [`front`] before `wrangler dev`.
     pub base_url: String,
     pub ready_after: Duration,
     /// The bootstrap secret this Worker was started with (fresh per run).
@@ -109,6 +111,44 @@ fn free_port() -> std::io::Result<u16> {
     // Bind to port 0 and let the kernel choose; the port is released right
     // away for wrangler to take.
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The last 80 lines of a wrangler log that are not one request each
+/// (`[wrangler:info] GET /path 200 OK (3ms)`): what went wrong, when a
+/// suite fails in CI and the log is gone afterwards.
+fn log_without_requests(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            let Some(rest) = line.strip_prefix("[wrangler:info] ") else {
+                return true;
+            };
+            !["GET ", "HEAD ", "POST ", "PUT ", "PATCH ", "DELETE "]
+                .iter()
+                .any(|method| rest.starts_with(method))
+        })
+        .collect();
+    kept[kept.len().saturating_sub(80)..].join("\n")
+}
+
+thread_local! {
+    /// Set while a test runs in parallel with others ([`run_suite`]).
+    static BESIDE_OTHER_TESTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Set when a suite had a failure: the Worker's log is then printed as it stops.
+static SUITE_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn refuse_beside_other_tests(what: &str) -> Result<(), Failed> {
+    if BESIDE_OTHER_TESTS.with(std::cell::Cell::get) {
+        return Err(format!(
+            "this test {what} directly while other tests send requests: \
+             name it among the suite's tests that run alone"
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn log_tail(path: &Path) -> String {
@@ -158,6 +198,9 @@ impl LocalWorker {
             .arg("--config")
             .arg(&config_path)
             .envs(OFFLINE_ENV.iter().copied())
+            // wrangler's debug log of every command, beside the Worker's
+            // state rather than in the home directory, where it piles up.
+            .env("WRANGLER_LOG_PATH", state.path().join("wrangler-logs"))
             .current_dir(&root)
             .stdin(Stdio::null())
             .output()
@@ -207,6 +250,7 @@ impl LocalWorker {
                 "info",
             ])
             .envs(OFFLINE_ENV.iter().copied())
+            .env("WRANGLER_LOG_PATH", state.path().join("wrangler-logs"))
             // A dev registry of its own: a service binding must reach the
             // Worker this `wrangler dev` runs, never one another test started.
             .env("WRANGLER_REGISTRY_PATH", state.path().join("registry"))
@@ -226,9 +270,13 @@ impl LocalWorker {
             path
         });
 
+        // Clients reach wrangler dev through the front, one connection per
+        // request (see `front` for the lost requests this avoids).
+        let front = front::start(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .map_err(|e| format!("starting the front for wrangler dev: {e}"))?;
         let mut worker = LocalWorker {
             label: config.label,
-            base_url: format!("http://127.0.0.1:{port}"),
+            base_url: format!("http://127.0.0.1:{front}"),
             ready_after: Duration::ZERO,
             bootstrap_secret,
             persist: persist.clone(),
@@ -295,7 +343,12 @@ impl LocalWorker {
 
     /// Runs SQL against this Worker's local D1 database (as an operator with
     /// direct database access would) and returns the result rows.
+    ///
+    /// Only from a test that runs alone (see [`run_suite`]): a second SQLite
+    /// connection beside the Worker's makes the Worker's own concurrent
+    /// writes fail with SQLITE_BUSY, a 500 that some other test would see.
     pub fn d1(&self, sql: &str) -> Result<Vec<serde_json::Value>, Failed> {
+        refuse_beside_other_tests("reads or writes local D1")?;
         // A second process on the same SQLite file: while the Worker writes,
         // it may find the database busy. Retry briefly; it is a test reading.
         let mut last = String::new();
@@ -322,6 +375,10 @@ impl LocalWorker {
             .arg("--config")
             .arg(&self.config_path)
             .envs(OFFLINE_ENV.iter().copied())
+            .env(
+                "WRANGLER_LOG_PATH",
+                self.state_dir.path().join("wrangler-logs"),
+            )
             .current_dir(repo_root())
             .stdin(Stdio::null())
             .output()
@@ -351,7 +408,9 @@ impl LocalWorker {
     /// Runs `wrangler r2 object …` against this Worker's local bucket (as an
     /// operator with storage access would), e.g. to simulate a lost or
     /// corrupted artifact.
+    /// Only from a test that runs alone, as [`LocalWorker::d1`].
     pub fn r2(&self, args: &[&str]) -> Result<(), Failed> {
+        refuse_beside_other_tests("changes local R2")?;
         let mut all = vec!["r2", "object"];
         all.extend_from_slice(args);
         self.wrangler_local(&all)?;
@@ -366,6 +425,13 @@ impl LocalWorker {
 
 impl Drop for LocalWorker {
     fn drop(&mut self) {
+        if SUITE_FAILED.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!(
+                "\nwrangler dev for `{}`, its log without request lines:\n{}",
+                self.label,
+                log_without_requests(&self.log_path)
+            );
+        }
         // OUTPOST_E2E_LOGDIR: keep each Worker's log after the run.
         if let Some(dir) = std::env::var_os("OUTPOST_E2E_LOGDIR") {
             let _ = fs::create_dir_all(&dir);
@@ -690,12 +756,18 @@ pub fn run_suite<F: Send + Sync + 'static>(
                     test(fixture)
                 } else {
                     let _shared = lock.read().unwrap_or_else(|e| e.into_inner());
-                    test(fixture)
+                    BESIDE_OTHER_TESTS.with(|flag| flag.set(true));
+                    let outcome = test(fixture);
+                    BESIDE_OTHER_TESTS.with(|flag| flag.set(false));
+                    outcome
                 }
             })
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
+    if conclusion.has_failed() {
+        SUITE_FAILED.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     drop(fixture);
     conclusion.exit()
 }

@@ -50,6 +50,9 @@ const READS_D1_DIRECTLY: &[&str] = &[
     "fifty_concurrent_registrations_make_one_version",
     "interrupted_multipart_upload_resumes_with_the_cli",
     "multipart_upload_with_a_wrong_whole_digest_stores_nothing",
+    "expired_tokens_are_refused",
+    "artifacts_of_refused_registrations_are_collected",
+    "floods_of_refusals_leave_the_audit_log_bounded",
 ];
 
 const ROLES: [&str; 4] = ["viewer", "developer", "operator", "admin"];
