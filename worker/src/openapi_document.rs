@@ -635,7 +635,13 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
                 int64(),
                 "ms since the epoch; all time when absent",
             )
-            .json::<api::PerformanceReport>(200, "Per version, stage and source"),
+            .query(
+                "step",
+                false,
+                json!({"type": "string", "pattern": outpost_core::telemetry::WINDOW_PATTERN}),
+                "Also a series in buckets this wide from since, e.g. 1h (needs since; at most 720 buckets to now)",
+            )
+            .json::<api::PerformanceReport>(200, "Per version, stage and source (and per bucket with step)"),
         Route::PostFeedback => op
             .json_body::<api::FeedbackRequest>()
             .json::<api::FeedbackAccepted>(202, "Stored (repeats counted as duplicates)"),

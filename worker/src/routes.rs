@@ -498,7 +498,7 @@ pub const ROUTES: &[RouteSpec] = &[
         "/v1/orgs/:org/models/:model/performance",
         Route::Performance,
         Org(Viewer),
-        "Calls, error rate and latency p50/p95/p99 per version, stage and source (?since=ms)",
+        "Calls, error rate and latency p50/p95/p99 per version, stage and source (?since=ms), and per bucket of ?step= (e.g. 1h) from since",
     ),
     spec(
         Method::Post,

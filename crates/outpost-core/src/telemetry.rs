@@ -417,7 +417,8 @@ pub fn merge_timing<'a>(windows: impl IntoIterator<Item = &'a TelemetryWindow>) 
 /// Longest look-back a report accepts.
 pub const MAX_WINDOW_MS: i64 = 30 * 86_400_000;
 
-/// A look-back that is not a number and a unit within 1 s to 30 d.
+/// A look-back that is not a number and a unit within 1 s to 30 d, or a
+/// series request out of bounds ([`series_buckets`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct WindowError(String);
@@ -539,6 +540,80 @@ pub fn performance<'a>(
             p50_us: w.latency_quantile_us(0.5),
             p95_us: w.latency_quantile_us(0.95),
             p99_us: w.latency_quantile_us(0.99),
+        })
+        .collect()
+}
+
+/// Most buckets a performance series has: 30 days of hours is 720.
+pub const MAX_SERIES_POINTS: i64 = 720;
+
+/// One point of a performance series: the windows received in
+/// `[start_ms, start_ms + step)` for one version, stage and source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PerformancePoint {
+    /// Start of the bucket, ms since the epoch: `since + k × step`.
+    pub start_ms: i64,
+    #[serde(flatten)]
+    pub row: PerformanceRow,
+}
+
+/// Checks a series request: `since` (ms since the epoch) must be given, and
+/// `[since, now)` in buckets of `step_ms` must number at most
+/// [`MAX_SERIES_POINTS`]. Returns how many buckets it spans.
+///
+/// # Errors
+/// A [`WindowError`] saying what to change.
+pub fn series_buckets(since: i64, now: i64, step_ms: i64) -> Result<i64, WindowError> {
+    if since <= 0 {
+        return Err(WindowError(
+            "a series needs since (ms since the epoch) as well as step".to_owned(),
+        ));
+    }
+    if step_ms <= 0 {
+        return Err(WindowError("step is at least 1s".to_owned()));
+    }
+    let span = now.saturating_sub(since).max(1);
+    let buckets = (span + step_ms - 1) / step_ms;
+    if buckets > MAX_SERIES_POINTS {
+        return Err(WindowError(format!(
+            "{buckets} buckets of {step_ms} ms from since to now; at most {MAX_SERIES_POINTS}: \
+             ask for a longer step or a later since"
+        )));
+    }
+    Ok(buckets)
+}
+
+/// A performance series: windows (received at, version, stage, source,
+/// window) grouped into buckets of `step_ms` from `since` and merged per
+/// version, stage and source as [`performance`] does; ordered by bucket,
+/// then version, stage and source. Buckets without windows are left out, and
+/// windows received before `since` are ignored. Quantiles are those of each
+/// bucket's merged latency histogram, so they are exact to the bin, never
+/// averages of averages.
+pub fn performance_series<'a>(
+    windows: impl IntoIterator<Item = (i64, &'a str, &'a str, &'a str, &'a TelemetryWindow)>,
+    since: i64,
+    step_ms: i64,
+) -> Vec<PerformancePoint> {
+    let step_ms = step_ms.max(1);
+    let mut buckets: std::collections::BTreeMap<i64, Vec<(&str, &str, &str, &TelemetryWindow)>> =
+        std::collections::BTreeMap::new();
+    for (received_at, version, stage, source, window) in windows {
+        if received_at < since {
+            continue;
+        }
+        let start = since + (received_at - since) / step_ms * step_ms;
+        buckets
+            .entry(start)
+            .or_default()
+            .push((version, stage, source, window));
+    }
+    buckets
+        .into_iter()
+        .flat_map(|(start_ms, windows)| {
+            performance(windows)
+                .into_iter()
+                .map(move |row| PerformancePoint { start_ms, row })
         })
         .collect()
 }
@@ -716,5 +791,87 @@ mod tests {
         assert_eq!(w.latency_quantile_us(0.5), Some(250.0));
         assert_eq!(w.latency_quantile_us(0.95), Some(2500.0));
         assert_eq!(TelemetryWindow::new(vec![]).latency_quantile_us(0.5), None);
+    }
+
+    #[test]
+    fn a_series_merges_each_bucket_on_its_own() {
+        let window = |latencies_us: &[f64], errors: u64| {
+            let mut w = TelemetryWindow::new(vec![]);
+            for l in latencies_us {
+                w.record_call(&[], 0, *l);
+            }
+            for _ in 0..errors {
+                w.record_error(40.0);
+            }
+            w
+        };
+        let (fast, slow, failing) = (
+            window(&[40.0; 10], 0),
+            window(&[3_000.0; 10], 0),
+            window(&[40.0; 3], 1),
+        );
+        let since = 1_000_000;
+        let step = 60_000;
+        let series = performance_series(
+            [
+                (since - 1, "1.0.0", "production", "worker", &fast),
+                (since, "1.0.0", "production", "worker", &fast),
+                (since + 59_999, "1.0.0", "production", "worker", &failing),
+                (since + 60_000, "1.0.0", "production", "worker", &slow),
+                (since + 60_001, "1.1.0", "canary", "device", &fast),
+                (since + 300_000, "1.0.0", "production", "worker", &slow),
+            ],
+            since,
+            step,
+        );
+        let points: Vec<(i64, &str, u64, u64, Option<f64>)> = series
+            .iter()
+            .map(|p| {
+                (
+                    p.start_ms - since,
+                    p.row.version.as_str(),
+                    p.row.calls,
+                    p.row.errors,
+                    p.row.p95_us,
+                )
+            })
+            .collect();
+        assert_eq!(
+            points,
+            [
+                // The window before `since` is left out; the first bucket
+                // merges two windows: 13 calls and 1 error.
+                (0, "1.0.0", 14, 1, Some(50.0)),
+                (60_000, "1.0.0", 10, 0, Some(5_000.0)),
+                (60_000, "1.1.0", 10, 0, Some(50.0)),
+                // No bucket for the empty minutes between.
+                (300_000, "1.0.0", 10, 0, Some(5_000.0)),
+            ]
+        );
+        // A point reads like a performance row, with its start beside it.
+        let json = serde_json::to_value(&series[0]).unwrap();
+        assert_eq!(json["start_ms"], since);
+        assert_eq!(json["version"], "1.0.0");
+    }
+
+    #[test]
+    fn series_requests_are_bounded() {
+        assert_eq!(
+            series_buckets(1_000, 1_000 + 3_600_000, 300_000).unwrap(),
+            12
+        );
+        assert_eq!(
+            series_buckets(1_000, 1_000 + 3_600_001, 300_000).unwrap(),
+            13
+        );
+        assert_eq!(series_buckets(1_000, 1_000, 60_000).unwrap(), 1);
+        let too_many = series_buckets(1_000, 1_000 + 30 * 86_400_000, 60_000).unwrap_err();
+        assert!(too_many.to_string().contains("at most 720"), "{too_many}");
+        assert!(
+            series_buckets(0, 5, 1_000)
+                .unwrap_err()
+                .to_string()
+                .contains("since")
+        );
     }
 }

@@ -193,6 +193,12 @@ async function fullRun(page) {
     referenceCharts: await page.locator("figure.chart[aria-label^='Reference histogram'] canvas").count(),
     quality: await text(page, "[data-testid=quality-summary]"),
     registered: await page.locator("table[data-testid=registered] tbody tr").count(),
+    series: {
+      calls: await page.locator("[data-testid=performance-series-summary]").getAttribute("data-calls"),
+      buckets: await page.locator("[data-testid=performance-series-summary]").getAttribute("data-buckets"),
+      canvases: await page.locator("[data-testid=performance-series] figure.chart canvas").count(),
+      rows: await page.locator("table[aria-label='Performance per bucket'] tbody tr").count(),
+    },
   };
   await snap(page, "version");
 

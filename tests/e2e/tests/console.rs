@@ -456,6 +456,41 @@ fn console_in_chromium_answers_and_acts_through_the_api(f: &Fixture) -> Result<(
             && verdict.contains(&format!("{} calls", api_drift["calls"])),
         "drift: {drift} vs {api_drift}"
     );
+    // Performance over time: the console's series adds up to the API's
+    // 24-hour report for 1.2.0, one table row per point.
+    let day_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| format!("{e}"))?
+        .as_millis() as i64
+        - 86_400_000;
+    let api_performance = expect_status(
+        &f.admin.get(&format!(
+            "/models/fraud-detector/performance?since={day_ago}&step=1h"
+        ))?,
+        200,
+        "performance series",
+    )?;
+    let api_calls: u64 = api_performance["rows"]
+        .as_array()
+        .ok_or("no rows")?
+        .iter()
+        .filter(|r| r["version"] == "1.2.0")
+        .filter_map(|r| r["calls"].as_u64())
+        .sum();
+    let api_points = api_performance["series"]
+        .as_array()
+        .ok_or("no series")?
+        .iter()
+        .filter(|p| p["version"] == "1.2.0")
+        .count() as u64;
+    let series = &drift["series"];
+    ensure!(
+        api_calls > 0
+            && series["calls"].as_str() == Some(api_calls.to_string().as_str())
+            && series["rows"].as_u64() == Some(api_points)
+            && series["canvases"] == 2,
+        "performance over time: {series} vs {api_calls} calls in {api_points} points"
+    );
     // Quality from the seeded outcomes, as the API computes it.
     let quality = expect_status(
         &f.admin

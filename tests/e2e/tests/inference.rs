@@ -477,6 +477,71 @@ fn telemetry_windows_and_the_performance_report(f: &Fixture) -> Result<(), Faile
         "four transactions per prediction: {worker}"
     );
 
+    // The same over time: buckets of a minute from ten minutes ago, each
+    // aligned to `since`, adding up to the report's rows of that answer.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| format!("{e}"))?
+        .as_millis() as i64;
+    let since = now_ms - 600_000;
+    let timed = expect_status(
+        &viewer.get(&format!(
+            "/models/{MODEL}/performance?since={since}&step=1m"
+        ))?,
+        200,
+        "performance series",
+    )?;
+    ensure!(timed["step_ms"] == 60_000, "{timed}");
+    let points = timed["series"]
+        .as_array()
+        .ok_or(format!("no series: {timed}"))?;
+    let mut sums: BTreeMap<(String, String, String), [u64; 3]> = BTreeMap::new();
+    for point in points {
+        let offset = point["start_ms"].as_i64().unwrap_or(-1) - since;
+        ensure!(
+            offset >= 0 && offset % 60_000 == 0 && offset <= 660_000,
+            "a bucket not aligned to since: {point}"
+        );
+        let key = |k: &str| point[k].as_str().unwrap_or_default().to_owned();
+        let sum = sums
+            .entry((key("version"), key("stage"), key("source")))
+            .or_default();
+        for (i, field) in ["calls", "errors", "rows"].iter().enumerate() {
+            sum[i] += point[*field].as_u64().unwrap_or(0);
+        }
+    }
+    for row in timed["rows"].as_array().ok_or("no rows")? {
+        let key = |k: &str| row[k].as_str().unwrap_or_default().to_owned();
+        let expected =
+            [&row["calls"], &row["errors"], &row["rows"]].map(|v| v.as_u64().unwrap_or(0));
+        ensure!(
+            sums.get(&(key("version"), key("stage"), key("source"))) == Some(&expected),
+            "the series does not add up to {row}: {sums:?}"
+        );
+    }
+    ensure!(
+        points.iter().any(|p| p["version"] == "1.0.0"
+            && p["source"] == "client"
+            && p["calls"] == 3
+            && p["p99_us"] == 5000.0),
+        "the client's window is one point: {timed}"
+    );
+    let detail = expect_problem(
+        &viewer.get(&format!("/models/{MODEL}/performance?step=1h"))?,
+        422,
+        "a series without since",
+    )?;
+    ensure!(detail.contains("since"), "{detail}");
+    let detail = expect_problem(
+        &viewer.get(&format!(
+            "/models/{MODEL}/performance?since={}&step=1s",
+            now_ms - 3_600_000
+        ))?,
+        422,
+        "too many buckets",
+    )?;
+    ensure!(detail.contains("at most 720"), "{detail}");
+
     let (ok, stdout, stderr) = cli(&f.keys.config, &["perf", MODEL])?;
     ensure!(
         ok && stdout.contains("client") && stdout.contains("worker") && stdout.contains("33.33 %"),

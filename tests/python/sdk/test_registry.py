@@ -199,6 +199,31 @@ def test_device_outcomes_give_scikit_learns_quality_once_per_window(e2e, release
     assert abs(positive["roc_auc"] - exact_auc) <= positive["roc_auc_error"] + 1e-12
 
 
+def test_a_gateways_telemetry_is_in_the_performance_series(e2e, released, trained, tmp_path):
+    """What a gateway reports shows up in the registry's performance over
+    time: a bucket of five minutes holding its calls, as the report's rows
+    of the same answer add up."""
+    import time
+
+    with device(e2e, tmp_path / "state") as gateway:
+        model = gateway.load(MODEL, "production")
+        model.predict(trained["holdout"][:20])
+        model.predict(trained["holdout"][20:50])
+        window = gateway.report(model)
+    assert window["calls"] == 2
+    since = int(time.time() * 1000) - 3_600_000
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["viewer"]) as viewer:
+        answer = viewer.perf(MODEL, since=since, step="5m")
+        with pytest.raises(ProblemError, match="since") as refused:
+            viewer.perf(MODEL, step="5m")
+    assert refused.value.status == 422
+    assert answer["step_ms"] == 300_000
+    client = [p for p in answer["series"] if p["version"] == "1.0.0" and p["source"] == "client"]
+    assert client and all((p["start_ms"] - since) % 300_000 == 0 for p in client)
+    (row,) = [r for r in answer["rows"] if r["version"] == "1.0.0" and r["stage"] == "production" and r["source"] == "client"]
+    assert sum(p["calls"] for p in client if p["stage"] == "production") == row["calls"] >= 2
+
+
 def test_promotion_and_rollback_reach_the_device(e2e, released, tmp_path):
     state = tmp_path / "state"
     with outpost.Registry(e2e["url"], e2e["org"], e2e["admin"]) as admin, device(e2e, state) as gateway:

@@ -3,7 +3,7 @@
 // every action goes through the same routes, gates and roles as the CLI, and
 // a refused one shows the registry's problem detail.
 import { render } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import "uplot/dist/uPlot.min.css";
 import { can, session, signIn, signOut } from "./api.js";
 import { useRoute } from "./route.js";
@@ -21,6 +21,8 @@ function SignIn({ onSignedIn, notice }) {
   const [busy, setBusy] = useState(false);
   const submit = async (event) => {
     event.preventDefault();
+    // A second press while checking does nothing; the button stays focusable.
+    if (busy) return;
     setBusy(true);
     setError(null);
     try {
@@ -39,7 +41,7 @@ function SignIn({ onSignedIn, notice }) {
       <form onSubmit={submit} data-testid="signin">
         <label>Organisation<input name="org" autocomplete="organization" required value={org} onInput={(e) => setOrg(e.currentTarget.value)} /></label>
         <label>Token<input name="token" type="password" autocomplete="off" required value={token} onInput={(e) => setToken(e.currentTarget.value)} /></label>
-        <button type="submit" disabled={busy}>{busy ? "Checking…" : "Sign in"}</button>
+        <button type="submit" aria-disabled={busy ? "true" : undefined}>{busy ? "Checking…" : "Sign in"}</button>
       </form>
       <Problem error={error} what="Sign-in failed" />
     </main>
@@ -71,11 +73,22 @@ function App() {
     return () => window.removeEventListener("outpost:signed-out", out);
   }, []);
   const current = route.parts[0] ?? "models";
+  const opened = useRef(true);
   useEffect(() => {
-    // The tab says where it is; focus follows a change of page.
-    document.title = `${[...route.parts].reverse().join(" · ") || "models"} — Outpost console`;
-    document.getElementById("main")?.focus({ preventScroll: true });
-  }, [route.parts.join("/")]);
+    // The tab says where it is; focus follows a change of page (or signing
+    // in or out) to the page's heading, so that it is read out.
+    document.title = who
+      ? `${[...route.parts].reverse().join(" · ") || "models"} — Outpost console`
+      : "Sign in — Outpost console";
+    // Not on the first page of the visit: the browser's own start is right.
+    if (opened.current) {
+      opened.current = false;
+      return;
+    }
+    const target = document.querySelector("#main h1") ?? document.getElementById("main");
+    target?.setAttribute("tabindex", "-1");
+    target?.focus({ preventScroll: true });
+  }, [route.parts.join("/"), !!who]);
   if (!who) return <SignIn notice={notice} onSignedIn={(s) => { setNotice(null); setWho(s); }} />;
   return (
     <>

@@ -23,6 +23,19 @@ export function useLoad(load, deps) {
   return { ...state, reload: run };
 }
 
+/**
+ * Says `message` to screen readers through the page's one live region
+ * (`#announce` in index.html, present from the start, since a live region
+ * that arrives with its text is often not read).
+ */
+export function announce(message) {
+  const region = document.getElementById("announce");
+  if (!region) return;
+  region.textContent = "";
+  // A new text node in a later task, so that the same message twice is read twice.
+  setTimeout(() => { region.textContent = message; }, 50);
+}
+
 export function Loading({ what }) {
   return <p class="loading" role="status" aria-live="polite">Loading {what}…</p>;
 }
@@ -90,7 +103,7 @@ export function SortableTable({ columns, rows, initial, rowKey, caption, testId,
               <th scope="col" aria-sort={c.key === sort.key ? (sort.desc ? "descending" : "ascending") : "none"}>
                 {c.sortable === false ? c.label : (
                   <button type="button" class="sort" onClick={() => setSort({ key: c.key, desc: c.key === sort.key ? !sort.desc : false })}>
-                    {c.label}{c.key === sort.key ? (sort.desc ? " ▼" : " ▲") : ""}
+                    {c.label}<span aria-hidden="true">{c.key === sort.key ? (sort.desc ? " ▼" : " ▲") : ""}</span>
                   </button>
                 )}
               </th>
@@ -116,7 +129,10 @@ export function Chart({ opts, data, label }) {
   useEffect(() => {
     const el = box.current;
     const width = () => Math.max(280, Math.min(el.clientWidth || 600, 900));
-    const plot = new uPlot({ ...opts, width: width(), height: opts.height ?? 220 }, data, el);
+    // Axis text in the page's text colour (uPlot draws black, unreadable in dark mode).
+    const ink = getComputedStyle(document.documentElement).getPropertyValue("--fg").trim() || "#1d232b";
+    const axes = (opts.axes ?? [{}, {}]).map((axis) => ({ stroke: ink, ...axis }));
+    const plot = new uPlot({ ...opts, axes, width: width(), height: opts.height ?? 220 }, data, el);
     const resize = new ResizeObserver(() => plot.setSize({ width: width(), height: opts.height ?? 220 }));
     resize.observe(el);
     return () => {
@@ -161,6 +177,8 @@ export function ActionForm({ title, fields, reason = true, submit, onDone, testI
   const [busy, setBusy] = useState(false);
   const go = async (event) => {
     event.preventDefault();
+    // Not disabled while working: disabling the focused button drops focus.
+    if (busy) return;
     setBusy(true);
     setError(null);
     try {
@@ -168,6 +186,7 @@ export function ActionForm({ title, fields, reason = true, submit, onDone, testI
       // Done: the form starts over, so a reason is never reused by accident.
       setValues(initial());
       setWhy("");
+      announce(`${title}: done.`);
       onDone?.(result);
     } catch (err) {
       setError(err);
@@ -177,7 +196,7 @@ export function ActionForm({ title, fields, reason = true, submit, onDone, testI
   };
   return (
     <form class="action" onSubmit={go} data-testid={testId}>
-      <fieldset disabled={busy}>
+      <fieldset aria-busy={busy ? "true" : undefined}>
         <legend>{title}</legend>
         {fields.map((f) => (
           <label>

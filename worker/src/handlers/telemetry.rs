@@ -8,6 +8,7 @@ use outpost_core::api::{DriftReportView, PerformanceReport, TelemetryAccepted, T
 use outpost_core::lifecycle::Stage;
 use outpost_core::telemetry::{
     MAX_WINDOW_MS, REPORT_SAMPLE, TelemetryWindow, merge_samples, merge_timing, parse_window,
+    performance_series, series_buckets,
 };
 use worker::{Request, Response};
 
@@ -44,15 +45,25 @@ pub async fn post_telemetry(
     )?)
 }
 
-/// `GET /v1/orgs/{org}/models/{model}/performance?since=`: calls, errors,
-/// error rate and latency quantiles per version, stage and source.
+/// `GET /v1/orgs/{org}/models/{model}/performance?since=&step=`: calls,
+/// errors, error rate and latency quantiles per version, stage and source;
+/// with `step` (`5m`, `1h`, …) also per bucket of that width from `since`.
 pub async fn performance(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
     let model = matched.param("model");
     let mut since = 0i64;
-    for (_, value) in http::query(req, &["since"])? {
-        since = value
-            .parse()
-            .map_err(|_| ApiError::bad_request("since is milliseconds since the epoch"))?;
+    let mut step_ms = None;
+    for (name, value) in http::query(req, &["since", "step"])? {
+        if name == "step" {
+            step_ms = Some(parse_window(&value).map_err(ApiError::bad_request)?);
+        } else {
+            since = value
+                .parse()
+                .map_err(|_| ApiError::bad_request("since is milliseconds since the epoch"))?;
+        }
+    }
+    if let Some(step_ms) = step_ms {
+        // Well-formed, but not a series this answer can give: 422.
+        series_buckets(since, ctx.now, step_ms).map_err(ApiError::unprocessable)?;
     }
     crate::lookup::model(ctx, model).await?;
     let rows = store::telemetry::windows_since(ctx, ctx.org()?, model, since).await?;
@@ -73,11 +84,31 @@ pub async fn performance(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResu
             stage: t.stage.clone(),
             source: t.source.clone(),
             window: String::new(),
+            received_at: 0.0,
         })
         .collect();
     for (row, total) in total_rows.iter().zip(&totals) {
         windows.push((row, total.window()));
     }
+    // Compacted totals (appended above) have no time: the series leaves them out.
+    let series = step_ms.map(|step_ms| {
+        performance_series(
+            windows
+                .iter()
+                .filter(|(row, _)| !row.window.is_empty())
+                .map(|(row, w)| {
+                    (
+                        row.received_at as i64,
+                        row.version.as_str(),
+                        row.stage.as_str(),
+                        row.source.as_str(),
+                        w,
+                    )
+                }),
+            since,
+            step_ms,
+        )
+    });
     let report = outpost_core::telemetry::performance(windows.iter().map(|(row, w)| {
         (
             row.version.as_str(),
@@ -91,6 +122,8 @@ pub async fn performance(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResu
             model: model.to_owned(),
             since,
             rows: report,
+            step_ms,
+            series,
         },
         200,
     )?)

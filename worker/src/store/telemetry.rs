@@ -40,6 +40,9 @@ pub struct WindowRow {
     pub stage: String,
     pub source: String,
     pub window: String,
+    /// When the window was received (ms since the epoch).
+    #[serde(default)]
+    pub received_at: f64,
 }
 
 /// A model's windows received since `since` (ms), oldest first, at most
@@ -53,7 +56,7 @@ pub async fn windows_since(
     db::all(
         &ctx.db
             .prepare(
-                "SELECT version, stage, source, window FROM telemetry_windows
+                "SELECT version, stage, source, window, received_at FROM telemetry_windows
                  WHERE org = ?1 AND model = ?2 AND received_at >= ?3 ORDER BY id LIMIT 50000",
             )
             .bind(&[db::text(org), db::text(model), db::int(since)])?,

@@ -14,7 +14,7 @@ use crate::drift::DatasetDrift;
 use crate::lifecycle::{Stage, StageState};
 use crate::profile::FeatureReport;
 use crate::signing::PublicKey;
-use crate::telemetry::PerformanceRow;
+use crate::telemetry::{PerformancePoint, PerformanceRow};
 
 /// `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -205,6 +205,14 @@ pub struct PerformanceReport {
     /// ms since the epoch; 0 is all time.
     pub since: i64,
     pub rows: Vec<PerformanceRow>,
+    /// Width of the buckets in `series` (ms), when `?step=` asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_ms: Option<i64>,
+    /// The same, per bucket of `step_ms` from `since`: oldest first, buckets
+    /// without calls left out. What the cron compacted (windows older than
+    /// 35 days) has no time and is not in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<PerformancePoint>>,
 }
 
 /// `GET …/models/{model}/drift`: a version's reference profile against the

@@ -409,10 +409,22 @@ class Registry:
 
     # --- monitoring --------------------------------------------------------
 
-    def perf(self, model: str, since: Optional[int] = None) -> Dict[str, Any]:
-        """Calls, errors and latency quantiles per version (``since`` in ms
-        since the epoch)."""
-        return self._call("GET", f"/models/{segment(model)}/performance", params=_some(since=since))
+    def perf(
+        self, model: str, since: Optional[int] = None, step: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Calls, errors and latency quantiles per version, stage and source
+        (``since`` in ms since the epoch). With ``step`` (``"5m"``, ``"1h"``,
+        ``"1d"``; needs ``since``, at most 720 buckets to now) the answer also
+        holds ``series``: the same per bucket, each with its ``start_ms``.
+
+        Raises:
+            ProblemError: 422 for a step without since or too many buckets.
+        """
+        return self._call(
+            "GET",
+            f"/models/{segment(model)}/performance",
+            params=_some(since=since, step=step),
+        )
 
     def drift_report(
         self,

@@ -62,7 +62,7 @@ export function AuditPage({ params }) {
         {({ items, more }) => (
           <>
             <div class="table-wrap">
-              <table data-testid="audit">
+              <table data-testid="audit" aria-label="Audit entries">
                 <thead><tr><th scope="col">#</th><th scope="col">When</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col">Outcome</th><th scope="col">Details</th></tr></thead>
                 <tbody>
                   {items.map((e) => (

@@ -105,7 +105,7 @@ function StageBoard({ name, data, reload }) {
                 <p class="since hint" data-testid={`since-${stage}`}>Since before the history shown{data.history.truncated ? " (older entries not loaded)" : ""}.</p>
               )}
               {last ? <MoveLine move={last} label="Last change" testId={`last-${stage}`} /> : null}
-              <Health rows={rows} />
+              <Health rows={rows} stage={stage} />
               {guard ? <Guard guard={guard} /> : null}
               <MonitorLine monitor={data.monitors[stage]} />
               {can("operator") ? <StageActions key={stage} name={name} stage={stage} state={s} versions={data.versions} guard={guard} reload={reload} /> : null}
@@ -117,10 +117,10 @@ function StageBoard({ name, data, reload }) {
   );
 }
 
-function Health({ rows }) {
+function Health({ rows, stage }) {
   if (!rows.length) return <p class="health empty">No calls in the last 24 h.</p>;
   return (
-    <div class="table-wrap"><table class="health" aria-label="Last 24 hours">
+    <div class="table-wrap"><table class="health" aria-label={`${stage}: last 24 hours`}>
       <thead><tr><th scope="col">Version</th><th scope="col">Source</th><th scope="col">Calls</th><th scope="col">Errors</th><th scope="col">p50</th><th scope="col">p95</th><th scope="col">p99</th></tr></thead>
       <tbody>
         {rows.map((r) => (
@@ -275,7 +275,7 @@ function Comparison({ name, versions }) {
       <Loaded state={state} what="the comparison">
         {(c) => (
           <div class="table-wrap">
-            <table data-testid="comparison">
+            <table data-testid="comparison" aria-label="Comparison">
               <thead>
                 <tr><th scope="col">Metric</th>{c.versions.map((v) => <th scope="col">{v.version}</th>)}</tr>
               </thead>
@@ -287,7 +287,7 @@ function Comparison({ name, versions }) {
                       // Every version that reaches the best value is marked (ties).
                       const winner = c.versions.find((w) => `${w.model}@${w.version}` === c.best[m]);
                       const best = winner !== undefined && v.metrics[m] != null && v.metrics[m] === winner.metrics[m];
-                      return <td class={best ? "best" : ""} data-best={best ? "1" : undefined}>{metric(v.metrics[m])}{best ? <span class="best-mark" title="best"> ★</span> : null}</td>;
+                      return <td class={best ? "best" : ""} data-best={best ? "1" : undefined}>{metric(v.metrics[m])}{best ? <span class="best-mark"><span aria-hidden="true"> ★</span><span class="visually-hidden"> (best)</span></span> : null}</td>;
                     })}
                   </tr>
                 ))}
@@ -332,9 +332,9 @@ function Lineage({ versions, name }) {
           {edges.map((v) => <line x1={x(v.parent_version)} y1={y(v.parent_version)} x2={x(v.version)} y2={y(v.version)} class="edge" />)}
           {ordered.map((v) => (
             <a href={href(["models", name, "versions", v.version])}
-               aria-label={v.parent_version ? `version ${v.version}, from ${v.parent_version}` : `version ${v.version}`}>
+               aria-label={`version ${v.version}${v.parent_version ? `, from ${v.parent_version}` : ""}${v.status === "unsafe" ? ", unsafe" : ""}`}>
               <circle cx={x(v.version)} cy={y(v.version)} r="7" class={`node ${v.status}`} />
-              <text x={x(v.version)} y={y(v.version) + 20} text-anchor="middle">{v.version}</text>
+              <text x={x(v.version)} y={y(v.version) + 20} text-anchor="middle">{v.version}{v.status === "unsafe" ? " (unsafe)" : ""}</text>
             </a>
           ))}
         </svg>

@@ -1,9 +1,9 @@
 // Settings (admins): tokens (a new token's secret is shown once), webhooks
 // and their deliveries, and each model's promotion and retention policies.
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { all, api, enc, query, session } from "../api.js";
 import { when } from "../format.js";
-import { ActionForm, Loaded, Problem, useLoad } from "../ui.jsx";
+import { ActionForm, announce, Loaded, Problem, useLoad } from "../ui.jsx";
 
 export function SettingsPage() {
   return (
@@ -13,6 +13,21 @@ export function SettingsPage() {
       <Webhooks />
       <Policies />
     </section>
+  );
+}
+
+/**
+ * The second question before a revoke. Focus moves to the safe answer, so a
+ * keyboard user lands on it and hears the choice.
+ */
+function ConfirmRevoke({ name, onYes, onNo }) {
+  const keep = useRef(null);
+  useEffect(() => keep.current?.focus(), []);
+  return (
+    <span role="group" aria-label={`Revoke ${name}?`}>
+      <button type="button" class="danger" onClick={onYes}>Yes, revoke {name} now</button>{" "}
+      <button type="button" ref={keep} onClick={onNo}>Keep it</button>
+    </span>
   );
 }
 
@@ -26,6 +41,7 @@ function Tokens() {
     setError(null);
     try {
       await api("DELETE", `/tokens/${enc(id)}`);
+      announce("Token revoked.");
       state.reload();
     } catch (err) {
       setError(err);
@@ -46,7 +62,7 @@ function Tokens() {
       <Loaded state={state} what="tokens">
         {(t) => (
           <div class="table-wrap">
-            <table data-testid="tokens">
+            <table data-testid="tokens" aria-label="Tokens">
               <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">State</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
               <tbody>
                 {t.items.map((k) => (
@@ -57,10 +73,7 @@ function Tokens() {
                     <td>
                       {k.revoked_at ? null : k.id === session()?.tokenId ? <span class="hint">this session's token</span>
                         : confirming === k.id ? (
-                          <>
-                            <button type="button" class="danger" onClick={() => revoke(k.id)}>Yes, revoke {k.name} now</button>{" "}
-                            <button type="button" onClick={() => setConfirming(null)}>Keep it</button>
-                          </>
+                          <ConfirmRevoke name={k.name} onYes={() => revoke(k.id)} onNo={() => setConfirming(null)} />
                         ) : <button type="button" onClick={() => setConfirming(k.id)}>Revoke {k.name}</button>}
                     </td>
                   </tr>
@@ -77,7 +90,7 @@ function Tokens() {
           { name: "days", label: "Expires in days (empty: never)", type: "number", min: "1" },
         ]}
         submit={({ name, role, days }) => api("POST", "/tokens", { name, role, expires_in: days ? Number(days) * 86400 : null })}
-        onDone={(t) => { setCreated(t); state.reload(); }} />
+        onDone={(t) => { setCreated(t); announce(`Token ${t.name} created: copy its secret now, it is never shown again.`); state.reload(); }} />
     </section>
   );
 }
@@ -152,7 +165,7 @@ function DeliveryList({ id, status }) {
         const next = extra.cursor === undefined ? d.next_cursor : extra.cursor;
         return (
           <>
-            <table>
+            <table aria-label="Deliveries">
               <thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last attempt</th><th scope="col">Response / error</th></tr></thead>
               <tbody>
                 {rows.map((x) => (

@@ -65,6 +65,7 @@ function Monitoring({ model, version, window, drift }) {
       {drift ? <Drift model={model} version={version} window={window} /> : null}
       <Quality model={model} version={version} window={window} />
       <Performance model={model} version={version} window={window} />
+      <PerformanceOverTime model={model} version={version} window={window} />
     </>
   );
 }
@@ -172,6 +173,8 @@ function Reference({ reference }) {
                 <Chart label={`Reference categories of ${f.name}`}
                   opts={barOptions({ names: [...Object.keys(f.categories), "other"], series: [{ label: "rows", color: "#2f6fb2" }], yLabel: "rows" })}
                   data={[[...Object.keys(f.categories), "other"].map((_, i) => i), [...Object.values(f.categories), f.other]]} />
+                <ChartData caption={`Reference categories of ${f.name}`} head={["Category", "Rows"]}
+                  rows={[...Object.entries(f.categories), ["other", f.other]]} />
               </div>
             ))}
           </div>
@@ -182,6 +185,20 @@ function Reference({ reference }) {
 }
 
 const BINS = 12;
+
+/** A chart's numbers as a table, folded away: what the canvas shows, in text. */
+function ChartData({ caption, head, rows }) {
+  return (
+    <details class="chart-data">
+      <summary>Data</summary>
+      <table>
+        <caption>{caption}</caption>
+        <thead><tr>{head.map((h) => <th scope="col">{h}</th>)}</tr></thead>
+        <tbody>{rows.map(([k, n]) => <tr><th scope="row">{k}</th><td>{n}</td></tr>)}</tbody>
+      </table>
+    </details>
+  );
+}
 
 /**
  * A numerical feature's shape: its profile's bins are deciles (equal counts
@@ -204,6 +221,8 @@ function SampleHistogram({ feature }) {
       <Chart label={`Reference histogram of ${feature.name}`}
         opts={barOptions({ names, series: [{ label: "values", color: "#2f6fb2" }], yLabel: "values" })}
         data={[counts.map((_, i) => i), counts]} />
+      <ChartData caption={`Reference histogram of ${feature.name}`} head={["From", "Values"]}
+        rows={counts.map((n, i) => [names[i], n])} />
       <p class="hint">{values.length} sampled values, {short(lo)} to {short(hi)}; median {short(feature.median)}.</p>
     </>
   );
@@ -277,7 +296,7 @@ function Performance({ model, version, window }) {
               {current.length ? (
                 <Chart label={`Latency quantiles over the last ${window}`}
                   opts={barOptions({ names: current.map((r) => `${r.stage}/${r.source}`), series: [
-                    { label: "p99 (ms)", color: "#c0392b" }, { label: "p95 (ms)", color: "#e67e22" }, { label: "p50 (ms)", color: "#27ae60" }], yLabel: "ms" })}
+                    { label: "p99 (ms)", color: "#c0392b" }, { label: "p95 (ms)", color: "#a65200" }, { label: "p50 (ms)", color: "#1e7a3c" }], yLabel: "ms" })}
                   data={[current.map((_, i) => i), ...["p99_us", "p95_us", "p50_us"].map((k) => current.map((r) => (r[k] ?? null) && r[k] / 1000))]} />
               ) : <p class="empty">No calls over the last {window}.</p>}
             </>
@@ -288,6 +307,80 @@ function Performance({ model, version, window }) {
   );
 }
 
+
+/** Bucket width of the performance series per window: 12 to 30 points each. */
+const STEP = { "1h": "5m", "24h": "1h", "7d": "6h", "30d": "1d" };
+// At least 3:1 against a light background (WCAG 1.4.11).
+const SERIES_COLORS = ["#a65200", "#2f6fb2", "#8e44ad", "#1e7a3c", "#c0392b", "#5b6672"];
+
+/**
+ * This version's calls and p95 latency over the window, one line per stage
+ * and source, from the registry's series (`?step=`): each bucket's quantile is
+ * that of its merged latency histogram, never an average of averages.
+ */
+function PerformanceOverTime({ model, version, window }) {
+  const state = useLoad(() => {
+    const since = Date.now() - WINDOW_MS[window];
+    return api("GET", `/models/${enc(model)}/performance${query({ since, step: STEP[window] })}`)
+      .then((r) => ({ step: STEP[window], points: r.series.filter((p) => p.version === version) }));
+  }, [model, version, window]);
+  return (
+    <section aria-labelledby="perf-time-title" data-testid="performance-series">
+      <h2 id="perf-time-title">Performance over the last {window}, per {STEP[window]}</h2>
+      <Loaded state={state} what="the performance series">
+        {({ step, points }) => {
+          if (!points.length) return <p class="empty">No calls over the last {window}.</p>;
+          const keys = [...new Set(points.map((p) => `${p.stage}/${p.source}`))].sort();
+          const starts = [...new Set(points.map((p) => p.start_ms))].sort((a, b) => a - b);
+          const at = new Map(points.map((p) => [`${p.start_ms} ${p.stage}/${p.source}`, p]));
+          const column = (key, pick) => starts.map((t) => {
+            const p = at.get(`${t} ${key}`);
+            return p ? pick(p) : null;
+          });
+          const calls = points.reduce((sum, p) => sum + p.calls, 0);
+          const color = (i) => SERIES_COLORS[i % SERIES_COLORS.length];
+          const lines = (yLabel) => ({
+            height: 200,
+            scales: { x: { time: true } },
+            axes: [{}, { label: yLabel }],
+            series: [{}, ...keys.map((k, i) => ({ label: k, stroke: color(i), width: 2, spanGaps: false }))],
+            legend: { show: true },
+          });
+          const xs = starts.map((t) => t / 1000);
+          return (
+            <>
+              <p data-testid="performance-series-summary" data-calls={calls} data-buckets={starts.length}>
+                {calls} calls in {starts.length} buckets of {step} with calls (times in your time zone).
+              </p>
+              <div class="charts">
+                <div>
+                  <h3>p95 latency</h3>
+                  <Chart label={`p95 latency per ${step} over the last ${window}, per stage and source`}
+                    opts={lines("ms")} data={[xs, ...keys.map((k) => column(k, (p) => (p.p95_us ?? null) && p.p95_us / 1000))]} />
+                </div>
+                <div>
+                  <h3>Calls</h3>
+                  <Chart label={`Calls per ${step} over the last ${window}, per stage and source`}
+                    opts={lines("calls")} data={[xs, ...keys.map((k) => column(k, (p) => p.calls))]} />
+                </div>
+              </div>
+              <div class="table-wrap"><table aria-label="Performance per bucket">
+                <thead><tr><th scope="col">From</th><th scope="col">Stage</th><th scope="col">Source</th><th scope="col">Calls</th><th scope="col">Error rate</th><th scope="col">p50</th><th scope="col">p95</th><th scope="col">p99</th></tr></thead>
+                <tbody>
+                  {points.slice().reverse().map((p) => (
+                    <tr>
+                      <td>{when(p.start_ms)}</td><td>{p.stage}</td><td>{p.source}</td><td>{p.calls}</td><td>{percent(p.error_rate)}</td><td>{micros(p.p50_us)}</td><td>{micros(p.p95_us)}</td><td>{micros(p.p99_us)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table></div>
+            </>
+          );
+        }}
+      </Loaded>
+    </section>
+  );
+}
 
 /** Quality from outcomes (feedback on Worker predictions, device windows) over the window. */
 function Quality({ model, version, window }) {
