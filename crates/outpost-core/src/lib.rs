@@ -28,6 +28,8 @@
 //!   snapshot → targets, director-signed resolutions, artifact bytes.
 //! - [`timefmt`]: TUF's `YYYY-MM-DDTHH:MM:SSZ` timestamps.
 //! - [`api`]: request and response bodies shared by Worker, CLI and client.
+//! - [`at_rest`]: artifacts encrypted at rest per organisation, in
+//!   authenticated 64 KiB chunks that Range reads open one by one.
 //!
 //! ```
 //! use outpost_core::digest::{Digest, Sha256Hasher};
@@ -43,6 +45,7 @@
 //! ```
 
 pub mod api;
+pub mod at_rest;
 pub mod audit;
 pub mod auth;
 pub mod conditional;
