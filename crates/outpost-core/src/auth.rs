@@ -29,11 +29,11 @@ use crate::digest::Digest;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Read models, versions, blobs, stages, audit.
+    /// Read models, versions, blobs, stages, telemetry and quality.
     Viewer,
     /// + upload artifacts, create models, register versions, tag.
     Developer,
-    /// + stages, rollouts, retention.
+    /// + stages, rollouts, retention, and reading the audit log.
     Operator,
     /// + tokens, deletion.
     Admin,

@@ -236,8 +236,6 @@ impl TensorSpec {
     }
 }
 
-/// Checks a full set of named inputs against a model's declared inputs: every
-/// declared input given, nothing undeclared, each one fitting its spec.
 /// The first input as row-major numbers with its column count, for telemetry
 /// feature histograms (`[rows, columns]` or one row of `[columns]`).
 pub fn feature_rows(tensors: &[Tensor]) -> Option<(Vec<f64>, usize)> {
@@ -256,6 +254,8 @@ pub fn feature_rows(tensors: &[Tensor]) -> Option<(Vec<f64>, usize)> {
     Some((values, columns))
 }
 
+/// Checks a full set of named inputs against a model's declared inputs: every
+/// declared input given, nothing undeclared, each one fitting its spec.
 pub fn check_inputs(specs: &[TensorSpec], inputs: &[Tensor]) -> Result<(), InputError> {
     for input in inputs {
         let Some(spec) = specs.iter().find(|spec| spec.name == input.name) else {
