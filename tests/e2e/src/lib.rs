@@ -217,6 +217,9 @@ impl LocalWorker {
         let bootstrap_secret = fresh_secret();
         let online = deployment_key(state.path(), "online")?;
         let director = deployment_key(state.path(), "director")?;
+        // The front's port first, held open, so that wrangler's cannot be it.
+        let front_listener = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| format!("binding the front for wrangler dev: {e}"))?;
         let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let inspector_port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let log = File::create(&log_path).map_err(|e| format!("creating the log: {e}"))?;
@@ -272,8 +275,11 @@ impl LocalWorker {
 
         // Clients reach wrangler dev through the front, one connection per
         // request (see `front` for the lost requests this avoids).
-        let front = front::start(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
-            .map_err(|e| format!("starting the front for wrangler dev: {e}"))?;
+        let front = front::serve(
+            front_listener,
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        )
+        .map_err(|e| format!("starting the front for wrangler dev: {e}"))?;
         let mut worker = LocalWorker {
             label: config.label,
             base_url: format!("http://127.0.0.1:{front}"),
@@ -729,7 +735,11 @@ pub fn run_suite<F: Send + Sync + 'static>(
     let fixture = if args.list {
         None
     } else {
-        match setup() {
+        // A Worker that started but whose setup failed prints its log too.
+        SUITE_FAILED.store(true, std::sync::atomic::Ordering::SeqCst);
+        let outcome = setup();
+        SUITE_FAILED.store(outcome.is_err(), std::sync::atomic::Ordering::SeqCst);
+        match outcome {
             Ok(fixture) => Some(Arc::new(fixture)),
             Err(e) => {
                 eprintln!(
@@ -751,15 +761,14 @@ pub fn run_suite<F: Send + Sync + 'static>(
                 let Some(fixture) = &fixture else {
                     return Ok(());
                 };
+                // Set for every trial: threads are reused, also after a panic.
+                BESIDE_OTHER_TESTS.with(|flag| flag.set(!exclusive));
                 if exclusive {
                     let _alone = lock.write().unwrap_or_else(|e| e.into_inner());
                     test(fixture)
                 } else {
                     let _shared = lock.read().unwrap_or_else(|e| e.into_inner());
-                    BESIDE_OTHER_TESTS.with(|flag| flag.set(true));
-                    let outcome = test(fixture);
-                    BESIDE_OTHER_TESTS.with(|flag| flag.set(false));
-                    outcome
+                    test(fixture)
                 }
             })
         })
