@@ -51,3 +51,32 @@ test("a batch is recorded whole or not at all, with the reason", () => {
   assert.throws(() => model.recordOutcomes(outputs, Array(n).fill(1), values), { code: "INPUT_INVALID", message: new RegExp(`row ${n - 1}`) });
   assert.equal(Object.keys(model.takeOutcomes().confusion).length, 0, "nothing was recorded");
 });
+
+test("an outcome given later by prediction id counts once, only for predictions kept", () => {
+  const model = client.Model.load(fs.readFileSync(path.join(dir, "random_forest_binary.onnx")));
+  const doc = JSON.parse(fs.readFileSync(path.join(dir, "random_forest_binary.json"), "utf8"));
+  const first = model.predictTracked(doc.inputs);
+  const second = model.predictTracked({ X: [doc.inputs.X[0]] });
+  assert.match(first.predictionId, /^[0-9a-f]{16}-1$/);
+  assert.notEqual(first.predictionId, second.predictionId);
+  assert.deepEqual(first.outputs, model.predict(doc.inputs), "the same outputs as predict");
+  const labels = first.outputs.label.map((l) => (Array.isArray(l) ? l[0] : l));
+  // Every row of the first prediction right.
+  assert.equal(model.recordOutcome(first.predictionId, labels), true);
+  // Given again (a retry): a duplicate, counted nothing.
+  assert.equal(model.recordOutcome(first.predictionId, labels), false);
+  // Rows that do not match, and an id never made here: refused with the reason.
+  assert.throws(() => model.recordOutcome(second.predictionId, [0, 1]), { code: "INPUT_INVALID", message: /1 predictions, 2 actual labels/ });
+  assert.throws(() => model.recordOutcome("0000000000000000-1", [0]), { code: "INPUT_INVALID", message: /no prediction `0000000000000000-1` is kept here/ });
+  const window = model.takeOutcomes();
+  const total = Object.values(window.confusion).flatMap((row) => Object.values(row)).reduce((a, b) => a + b, 0);
+  assert.equal(total, labels.length, "the first prediction's rows, once");
+  assert.equal((window.confusion["0"]?.["0"] ?? 0) + (window.confusion["1"]?.["1"] ?? 0), labels.length);
+  // Another model handle keeps its own ids.
+  const other = client.Model.load(fs.readFileSync(path.join(dir, "random_forest_binary.onnx")));
+  assert.throws(() => other.recordOutcome(first.predictionId, labels), { code: "INPUT_INVALID" });
+  // A model without labels has no outcome to track.
+  const regressor = client.Model.load(fs.readFileSync(path.join(dir, "gradient_boosting_regressor.onnx")));
+  const rdoc = JSON.parse(fs.readFileSync(path.join(dir, "gradient_boosting_regressor.json"), "utf8"));
+  assert.throws(() => regressor.predictTracked(rdoc.inputs), { code: "INPUT_INVALID", message: /not a classifier's/ });
+});

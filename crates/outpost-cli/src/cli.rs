@@ -180,6 +180,40 @@ pub enum Command {
     Release(ReleaseCommand),
 }
 
+/// `outpost rollout set`'s guardrails (boxed: they are most of its size).
+#[derive(Debug, clap::Args)]
+pub struct GuardrailFlags {
+    /// Guardrail: roll the canary back when its error rate exceeds this share.
+    #[arg(long, value_name = "SHARE")]
+    pub max_error_rate: Option<f64>,
+    /// Guardrail: roll the canary back when its p95 latency exceeds this (ms, ≤ 1000).
+    #[arg(long, value_name = "MS")]
+    pub max_p95_ms: Option<f64>,
+    /// Guardrail: roll the canary back when this share of features drifts.
+    #[arg(long, value_name = "SHARE")]
+    pub max_drift_share: Option<f64>,
+    /// Guardrail: roll the canary back when its error rate is worse than
+    /// the stable arm's, by an always-valid test with this false-alarm
+    /// rate (e.g. 0.05).
+    #[arg(long, value_name = "ALPHA")]
+    pub compare_with_stable: Option<f64>,
+    /// Guardrail: roll the canary back when the F1 of its predictions'
+    /// outcomes falls below this (judged after 50 outcomes).
+    #[arg(long, value_name = "F1")]
+    pub min_f1: Option<f64>,
+    /// Guardrail: roll the canary back when the precision of its
+    /// predictions' outcomes falls below this (judged after 50 outcomes).
+    #[arg(long, value_name = "PRECISION")]
+    pub min_precision: Option<f64>,
+    /// Guardrail: roll the canary back when the recall of its
+    /// predictions' outcomes falls below this (judged after 50 outcomes).
+    #[arg(long, value_name = "RECALL")]
+    pub min_recall: Option<f64>,
+    /// Calls the canary must serve before guardrails judge it.
+    #[arg(long, default_value_t = 20)]
+    pub min_calls: u64,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
     /// Show how a stage splits its traffic.
@@ -211,27 +245,8 @@ pub enum RolloutCommand {
         /// Admins only, with --reason: override the policy and staging gates.
         #[arg(long)]
         force: bool,
-        /// Guardrail: roll the canary back when its error rate exceeds this share.
-        #[arg(long, value_name = "SHARE")]
-        max_error_rate: Option<f64>,
-        /// Guardrail: roll the canary back when its p95 latency exceeds this (ms, ≤ 1000).
-        #[arg(long, value_name = "MS")]
-        max_p95_ms: Option<f64>,
-        /// Guardrail: roll the canary back when this share of features drifts.
-        #[arg(long, value_name = "SHARE")]
-        max_drift_share: Option<f64>,
-        /// Guardrail: roll the canary back when its error rate is worse than
-        /// the stable arm's, by an always-valid test with this false-alarm
-        /// rate (e.g. 0.05).
-        #[arg(long, value_name = "ALPHA")]
-        compare_with_stable: Option<f64>,
-        /// Guardrail: roll the canary back when the F1 of its predictions'
-        /// outcomes falls below this (judged after 50 outcomes).
-        #[arg(long, value_name = "F1")]
-        min_f1: Option<f64>,
-        /// Calls the canary must serve before guardrails judge it.
-        #[arg(long, default_value_t = 20)]
-        min_calls: u64,
+        #[command(flatten)]
+        guardrails: Box<GuardrailFlags>,
     },
     /// A stage's guardrails and the cron's last verdict.
     Guardrails {
@@ -418,6 +433,10 @@ pub enum MonitorCommand {
         /// Recommend retraining above this share of drifted features.
         #[arg(long, default_value_t = 0.3)]
         retrain_drift_share: f64,
+        /// Do not recommend retraining when only a quality floor or drop is
+        /// crossed (by default it is recommended).
+        #[arg(long)]
+        no_retrain_on_quality: bool,
     },
     /// The monitor, its open episodes and its last check.
     Show {

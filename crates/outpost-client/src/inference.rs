@@ -11,12 +11,12 @@
 //! and returns typed arrays with shapes, `{X: {data: Float32Array, shape: [rows, 4]}}`,
 //! for callers that score many rows and want no conversion.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use js_sys::{
     Array, BigInt64Array, Float32Array, Float64Array, Int32Array, Object, Reflect, Uint8Array,
 };
-use outpost_core::quality::{OutcomeWindow, read_classifier_outputs};
+use outpost_core::quality::{Given, OutcomeWindow, PredictionLog, read_classifier_outputs};
 use outpost_core::telemetry::TelemetryWindow;
 use outpost_infer::json::{inputs_from_json, outputs_to_json};
 use outpost_infer::tensor::feature_rows;
@@ -36,6 +36,39 @@ pub struct Model {
     reference_edges: RefCell<Vec<Vec<f64>>>,
     /// Outcomes of this handle's predictions, as the page learns them.
     outcomes: RefCell<OutcomeWindow>,
+    /// `predictTracked`'s predictions awaiting their outcome.
+    awaiting: RefCell<PredictionLog>,
+    /// This handle's prediction ids: a random prefix and a counter, so an
+    /// id kept from an earlier page never names a new prediction.
+    id_prefix: String,
+    next_id: Cell<u64>,
+}
+
+/// Predictions `predictTracked` keeps for their outcome, newest first.
+pub const KEPT_PREDICTIONS: usize = 10_000;
+
+/// A random prefix for prediction ids (`crypto.getRandomValues` where the
+/// runtime has it; ids need to be unlikely to repeat, not secret).
+fn id_prefix() -> String {
+    let mut bytes = [0u8; 8];
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).ok();
+    let filled = crypto.filter(|c| c.is_object()).and_then(|crypto| {
+        let fill: js_sys::Function = Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let array = Uint8Array::new_with_length(8);
+        fill.call1(&crypto, &array).ok()?;
+        array.copy_to(&mut bytes);
+        Some(())
+    });
+    if filled.is_none() {
+        for chunk in bytes.chunks_mut(4) {
+            let word = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A high-resolution clock where the runtime has one (`performance.now`).
@@ -80,6 +113,9 @@ impl Model {
                 telemetry: RefCell::new(TelemetryWindow::new(Vec::new())),
                 reference_edges: RefCell::new(Vec::new()),
                 outcomes: RefCell::new(OutcomeWindow::default()),
+                awaiting: RefCell::new(PredictionLog::new(KEPT_PREDICTIONS)),
+                id_prefix: id_prefix(),
+                next_id: Cell::new(1),
             })
             .map_err(|err| js_error(ErrorCode::ModelInvalid, &err.to_string()))
     }
@@ -303,18 +339,7 @@ impl Model {
                 "these outputs are not a classifier's: outcomes need a `label` output (and `probabilities` for AUC and calibration)".into(),
             )
         })?;
-        let actual: serde_json::Value =
-            serde_json::from_str(&String::from(js_sys::JSON::stringify(actual)?))
-                .map_err(|err| invalid(format!("actual labels are not JSON: {err}")))?;
-        let actual: Vec<String> = actual
-            .as_array()
-            .ok_or_else(|| invalid("actual labels must be an array, one per row".into()))?
-            .iter()
-            .map(|label| {
-                outpost_core::quality::label_text(label)
-                    .ok_or_else(|| invalid(format!("{label} is not a label")))
-            })
-            .collect::<Result<_, _>>()?;
+        let actual = actual_labels(actual)?;
         self.outcomes
             .borrow_mut()
             .observe_batch(&predicted, &actual, values.as_deref())
@@ -329,6 +354,70 @@ impl Model {
         let text = serde_json::to_string(&window)
             .map_err(|err| js_error(ErrorCode::RunFailed, &err.to_string()))?;
         js_sys::JSON::parse(&text)
+    }
+
+    /// [`Model::predict`] for a classifier whose outcome will be known
+    /// later: returns `{predictionId, outputs}` and keeps the predicted
+    /// labels and scores (never the inputs) under `predictionId`, so that
+    /// `recordOutcome(predictionId, actual)` can count them once the truth
+    /// arrives. The newest 10 000 predictions are kept. Throws as `predict`,
+    /// and `INPUT_INVALID` when the outputs are not a classifier's.
+    #[wasm_bindgen(js_name = predictTracked, unchecked_return_type = "{predictionId: string, outputs: Record<string, unknown>}")]
+    pub fn predict_tracked(&self, inputs: &JsValue) -> Result<JsValue, JsValue> {
+        let text: String = js_sys::JSON::stringify(inputs)?.into();
+        let outputs = self.predict_json(&text)?;
+        let parsed: serde_json::Value = serde_json::from_str(&outputs)
+            .map_err(|err| js_error(ErrorCode::RunFailed, &err.to_string()))?;
+        let rows = read_classifier_outputs(&parsed).ok_or_else(|| {
+            js_error(
+                ErrorCode::InputInvalid,
+                "this model's outputs are not a classifier's (a `label` output): predictions without labels have no outcome to track; use predict",
+            )
+        })?;
+        let id = format!("{}-{}", self.id_prefix, self.next_id.get());
+        self.next_id.set(self.next_id.get() + 1);
+        self.awaiting.borrow_mut().keep(id.clone(), rows);
+        let result = Object::new();
+        Reflect::set(
+            &result,
+            &JsValue::from_str("predictionId"),
+            &JsValue::from_str(&id),
+        )?;
+        Reflect::set(
+            &result,
+            &JsValue::from_str("outputs"),
+            &js_sys::JSON::parse(&outputs)?,
+        )?;
+        Ok(result.into())
+    }
+
+    /// Gives the outcome of a `predictTracked` prediction: `actual` the true
+    /// label of each of its rows, `values` an optional business value per
+    /// row. Counted into the outcome window (`takeOutcomes`) and `true`; an
+    /// outcome given again for the same id counts nothing and is `false`.
+    /// Throws `INPUT_INVALID` for an id this handle does not keep (not made
+    /// here, or older than its newest 10 000 predictions) or rows that do
+    /// not match; nothing is counted then.
+    #[wasm_bindgen(js_name = recordOutcome)]
+    pub fn record_outcome(
+        &self,
+        prediction_id: &str,
+        actual: &JsValue,
+        values: Option<Vec<f64>>,
+    ) -> Result<bool, JsValue> {
+        let invalid = |message: String| js_error(ErrorCode::InputInvalid, &message);
+        let actual = actual_labels(actual)?;
+        let given = self
+            .awaiting
+            .borrow_mut()
+            .give(
+                &mut self.outcomes.borrow_mut(),
+                prediction_id,
+                &actual,
+                values.as_deref(),
+            )
+            .map_err(|err| invalid(err.to_string()))?;
+        Ok(given == Given::Counted)
     }
 
     /// [`Model::predict`] on JSON text, for callers that already hold it.
@@ -350,4 +439,21 @@ impl Model {
         })?;
         Ok(outputs_to_json(&outputs).to_string())
     }
+}
+
+/// Actual labels from JS: an array, one label (number or string) per row.
+fn actual_labels(actual: &JsValue) -> Result<Vec<String>, JsValue> {
+    let invalid = |message: String| js_error(ErrorCode::InputInvalid, &message);
+    let actual: serde_json::Value =
+        serde_json::from_str(&String::from(js_sys::JSON::stringify(actual)?))
+            .map_err(|err| invalid(format!("actual labels are not JSON: {err}")))?;
+    actual
+        .as_array()
+        .ok_or_else(|| invalid("actual labels must be an array, one per row".into()))?
+        .iter()
+        .map(|label| {
+            outpost_core::quality::label_text(label)
+                .ok_or_else(|| invalid(format!("{label} is not a label")))
+        })
+        .collect()
 }

@@ -43,6 +43,14 @@ pub struct Guardrails {
     /// compared with the stable arm's where both have outcomes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_f1: Option<f64>,
+    /// Floor (0–1) of the canary's precision (its positive class's, or
+    /// macro), judged as `min_f1`: a fraud model that starts crying wolf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_precision: Option<f64>,
+    /// Floor (0–1) of the canary's recall (its positive class's, or macro),
+    /// judged as `min_f1`: a fraud model that starts missing fraud.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_recall: Option<f64>,
     /// Outcomes needed before quality is judged (50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_outcomes: Option<u64>,
@@ -57,7 +65,7 @@ pub const DEFAULT_MIN_OUTCOMES: u64 = 50;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuardrailError {
     #[error(
-        "guardrails need at least one of max_error_rate, max_p95_ms, max_drift_share, compare_with_stable, min_f1"
+        "guardrails need at least one of max_error_rate, max_p95_ms, max_drift_share, compare_with_stable, min_f1, min_precision, min_recall"
     )]
     Empty,
     #[error("{0}")]
@@ -71,15 +79,19 @@ impl Guardrails {
             && self.max_drift_share.is_none()
             && self.compare_with_stable.is_none()
             && self.min_f1.is_none()
+            && self.min_precision.is_none()
+            && self.min_recall.is_none()
         {
             return Err(GuardrailError::Empty);
         }
-        if let Some(floor) = self.min_f1
-            && !(0.0..=1.0).contains(&floor)
-        {
-            return Err(GuardrailError::OutOfRange(format!(
-                "min_f1 is between 0 and 1, got {floor}"
-            )));
+        for (name, floor) in self.quality_floors() {
+            if let Some(floor) = floor
+                && !(0.0..=1.0).contains(&floor)
+            {
+                return Err(GuardrailError::OutOfRange(format!(
+                    "{name} is between 0 and 1, got {floor}"
+                )));
+            }
         }
         if self.min_outcomes == Some(0) {
             return Err(GuardrailError::OutOfRange(
@@ -117,6 +129,15 @@ impl Guardrails {
         }
         Ok(())
     }
+
+    /// The quality floors by name (`min_f1`, `min_precision`, `min_recall`).
+    fn quality_floors(&self) -> [(&'static str, Option<f64>); 3] {
+        [
+            ("min_f1", self.min_f1),
+            ("min_precision", self.min_precision),
+            ("min_recall", self.min_recall),
+        ]
+    }
 }
 
 /// What the canary's telemetry showed. `p95_ms` is the upper bound of the
@@ -134,13 +155,17 @@ pub struct Measured {
     pub outcomes: Option<OutcomeFacts>,
 }
 
-/// An arm's outcomes: how many, how many were predicted wrong, and its F1
-/// (the positive class's, or macro).
+/// An arm's outcomes: how many, how many were predicted wrong, and its F1,
+/// precision and recall (the positive class's, or macro).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OutcomeFacts {
     pub outcomes: u64,
     pub wrong: u64,
     pub f1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<f64>,
 }
 
 impl OutcomeFacts {
@@ -151,6 +176,8 @@ impl OutcomeFacts {
             outcomes: report.outcomes,
             wrong: report.outcomes - (accuracy * report.outcomes as f64).round() as u64,
             f1: report.measured("f1"),
+            precision: report.measured("precision"),
+            recall: report.measured("recall"),
         })
     }
 }
@@ -237,18 +264,28 @@ pub fn evaluate(guardrails: &Guardrails, measured: &Measured) -> Verdict {
             })
         })
         .collect();
-    // Quality, once enough outcomes were given: F1 below its floor.
+    // Quality, once enough outcomes were given: F1, precision or recall
+    // below its floor.
     let enough = guardrails.min_outcomes.unwrap_or(DEFAULT_MIN_OUTCOMES);
-    if let (Some(floor), Some(facts)) = (guardrails.min_f1, &measured.outcomes)
+    if let Some(facts) = &measured.outcomes
         && facts.outcomes >= enough
-        && let Some(f1) = facts.f1
-        && f1 < floor
     {
-        breaches.push(Breach {
-            metric: "f1".into(),
-            measured: f1,
-            threshold: floor,
-        });
+        let floors = [
+            ("f1", facts.f1, guardrails.min_f1),
+            ("precision", facts.precision, guardrails.min_precision),
+            ("recall", facts.recall, guardrails.min_recall),
+        ];
+        for (metric, value, floor) in floors {
+            if let (Some(value), Some(floor)) = (value, floor)
+                && value < floor
+            {
+                breaches.push(Breach {
+                    metric: metric.into(),
+                    measured: value,
+                    threshold: floor,
+                });
+            }
+        }
     }
     if breaches.is_empty() {
         Verdict::Healthy
@@ -386,6 +423,8 @@ mod tests {
             max_drift_share: Some(0.5),
             compare_with_stable: None,
             min_f1: None,
+            min_precision: None,
+            min_recall: None,
             min_outcomes: None,
             min_calls: 20,
         }
@@ -447,6 +486,8 @@ mod tests {
             max_drift_share: None,
             compare_with_stable: None,
             min_f1: None,
+            min_precision: None,
+            min_recall: None,
             min_outcomes: None,
             min_calls: 1,
         };
@@ -462,6 +503,8 @@ mod tests {
             max_drift_share: None,
             compare_with_stable: Some(0.05),
             min_f1: None,
+            min_precision: None,
+            min_recall: None,
             min_outcomes: None,
             min_calls: 30,
         };
@@ -500,6 +543,8 @@ mod tests {
             max_drift_share: None,
             compare_with_stable: Some(0.05),
             min_f1: Some(0.8),
+            min_precision: None,
+            min_recall: None,
             min_outcomes: Some(40),
             min_calls: 30,
         };
@@ -508,6 +553,8 @@ mod tests {
             outcomes,
             wrong,
             f1: Some(f1),
+            precision: None,
+            recall: None,
         };
         let calls = Measured::from_window(&window(400, 12, 2e3), None);
         // Too few outcomes: quality is not judged yet.
@@ -529,6 +576,50 @@ mod tests {
         let mut bad = floor.clone();
         bad.min_f1 = Some(1.2);
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn precision_and_recall_floors_trip_on_their_own() {
+        let floors: Guardrails = serde_json::from_value(serde_json::json!({
+            "min_precision": 0.9, "min_recall": 0.7, "min_outcomes": 10, "min_calls": 1
+        }))
+        .unwrap();
+        floors.validate().unwrap();
+        let calls = Measured::from_window(&window(100, 0, 2e3), None);
+        let with = |precision, recall| {
+            calls.clone().with_outcomes(Some(OutcomeFacts {
+                outcomes: 100,
+                wrong: 10,
+                f1: Some(0.99),
+                precision: Some(precision),
+                recall: Some(recall),
+            }))
+        };
+        assert_eq!(evaluate(&floors, &with(0.95, 0.8)), Verdict::Healthy);
+        let breached = |measured: &Measured| match evaluate(&floors, measured) {
+            Verdict::Tripped { breaches } => breaches
+                .iter()
+                .map(|b| (b.metric.clone(), b.measured, b.threshold))
+                .collect::<Vec<_>>(),
+            other => panic!("expected a trip, got {other:?}"),
+        };
+        assert_eq!(
+            breached(&with(0.5, 0.8)),
+            [("precision".to_owned(), 0.5, 0.9)]
+        );
+        assert_eq!(
+            breached(&with(0.95, 0.6)),
+            [("recall".to_owned(), 0.6, 0.7)]
+        );
+        // A floor alone is a guardrail; out of [0, 1] it is refused by name.
+        let mut bad = floors.clone();
+        bad.min_recall = Some(-0.1);
+        assert_eq!(
+            bad.validate(),
+            Err(GuardrailError::OutOfRange(
+                "min_recall is between 0 and 1, got -0.1".into()
+            ))
+        );
     }
 
     #[test]
@@ -566,6 +657,8 @@ mod tests {
             max_drift_share: None,
             compare_with_stable: None,
             min_f1: None,
+            min_precision: None,
+            min_recall: None,
             min_outcomes: None,
             min_calls: 1,
         };

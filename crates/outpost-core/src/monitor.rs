@@ -473,6 +473,156 @@ mod tests {
         assert_eq!(e.kinds().len(), 2, "quality and retraining: {e:?}");
     }
 
+    /// Outcomes all right, each scored with `top` as its top score.
+    fn scored(tops: &[f64], low: f64) -> QualityReport {
+        let mut window = OutcomeWindow::default();
+        for (i, &top) in tops.iter().enumerate() {
+            let class = if i % 2 == 0 { "1" } else { "0" };
+            let other = if i % 2 == 0 { "0" } else { "1" };
+            window
+                .observe(&LabelledOutcome {
+                    actual: class.into(),
+                    predicted: class.into(),
+                    scores: Some(BTreeMap::from([
+                        (class.to_owned(), top),
+                        (other.to_owned(), 1.0 - top),
+                    ])),
+                    value: None,
+                })
+                .unwrap();
+        }
+        QualityReport::of(&window, None, low)
+    }
+
+    #[test]
+    fn low_confidence_is_its_own_signal_and_does_not_recommend_retraining() {
+        let policy: MonitorPolicy = serde_json::from_value(serde_json::json!({
+            "max_low_confidence_rate": 0.25, "low_confidence": 0.7, "min_outcomes": 4,
+        }))
+        .unwrap();
+        policy.validate().unwrap();
+        // Two of four below 0.7: a rate of 0.5, over 0.25.
+        let unsure = scored(&[0.55, 0.65, 0.9, 0.95], policy.low_confidence);
+        let e = evaluate(
+            &policy,
+            &Observed {
+                quality: Some(&unsure),
+                ..Observed::default()
+            },
+        );
+        assert_eq!(
+            e.signals,
+            [Signal {
+                kind: SignalKind::Confidence,
+                metric: "low_confidence_rate".into(),
+                measured: 0.5,
+                threshold: 0.25,
+            }]
+        );
+        assert_eq!(SignalKind::Confidence.event(), "confidence.low");
+        // One of four: within the line.
+        let sure = scored(&[0.65, 0.8, 0.9, 0.95], policy.low_confidence);
+        let e = evaluate(
+            &policy,
+            &Observed {
+                quality: Some(&sure),
+                ..Observed::default()
+            },
+        );
+        assert!(e.signals.is_empty(), "{e:?}");
+    }
+
+    #[test]
+    fn p95_latency_precision_and_recall_have_lines_of_their_own() {
+        let policy: MonitorPolicy = serde_json::from_value(serde_json::json!({
+            "max_p95_ms": 50.0, "min_precision": 0.9, "min_recall": 0.9,
+            "min_calls": 10, "min_outcomes": 4,
+        }))
+        .unwrap();
+        // Precision of "1" is 1/2, its recall 1/1.
+        let q = report(&[("1", "1"), ("0", "1"), ("0", "0"), ("0", "0")]);
+        let e = evaluate(
+            &policy,
+            &Observed {
+                calls: 20,
+                p95_ms: Some(120.0),
+                quality: Some(&q),
+                ..Observed::default()
+            },
+        );
+        let lines: Vec<(SignalKind, &str, f64)> = e
+            .signals
+            .iter()
+            .map(|s| (s.kind, s.metric.as_str(), s.measured))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (SignalKind::Service, "p95_ms", 120.0),
+                (SignalKind::Quality, "precision", 0.5),
+                (SignalKind::Retraining, "quality_floor", 1.0),
+            ]
+        );
+        // Recall alone under its floor: "1" predicted once of two.
+        let q = report(&[("1", "1"), ("1", "0"), ("0", "0"), ("0", "0")]);
+        let e = evaluate(
+            &policy,
+            &Observed {
+                calls: 20,
+                p95_ms: Some(20.0),
+                quality: Some(&q),
+                ..Observed::default()
+            },
+        );
+        assert_eq!(e.signals[0].metric, "recall");
+        assert_eq!(e.signals[0].measured, 0.5);
+    }
+
+    #[test]
+    fn the_retraining_rule_is_the_policys() {
+        let bad = report(&[("1", "0"), ("1", "1"), ("0", "1"), ("0", "0")]);
+        let seen = Observed {
+            calls: 50,
+            drift_share: Some(0.75),
+            quality: Some(&bad),
+            ..Observed::default()
+        };
+        // The default: 75 % drifting is over 30 %.
+        assert!(
+            evaluate(&policy(), &seen)
+                .kinds()
+                .contains(&SignalKind::Retraining)
+        );
+        // Only past 80 % drift, and never for quality alone.
+        let mut patient = policy();
+        patient.retrain_when = RetrainRule {
+            drift_share_above: 0.8,
+            on_quality: false,
+        };
+        patient.validate().unwrap();
+        let kinds = evaluate(&patient, &seen).kinds();
+        assert_eq!(
+            kinds,
+            BTreeSet::from([SignalKind::Drift, SignalKind::Quality]),
+            "drift and quality are signalled, retraining is not"
+        );
+        // Quality alone, with the rule on: retraining for the floor crossed.
+        patient.retrain_when.on_quality = true;
+        let e = evaluate(&patient, &seen);
+        let retraining: Vec<&Signal> = e
+            .signals
+            .iter()
+            .filter(|s| s.kind == SignalKind::Retraining)
+            .collect();
+        assert_eq!(retraining.len(), 1);
+        assert_eq!(retraining[0].metric, "quality_floor");
+        patient.retrain_when.drift_share_above = 1.5;
+        assert_eq!(
+            patient.validate(),
+            Err(MonitorError::Share("retrain_when.drift_share_above"))
+        );
+    }
+
     #[test]
     fn an_episode_raises_once_and_again_only_after_it_ended() {
         let signalled = Evaluation {

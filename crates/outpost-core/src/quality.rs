@@ -753,6 +753,90 @@ pub fn read_classifier_outputs(outputs: &Value) -> Option<Vec<Predicted>> {
     Some(rows)
 }
 
+/// Predictions a device made, kept by prediction id until their outcome
+/// is known, so that an application can give the outcome later (a
+/// chargeback days after the payment) by id alone. Only what the classifier
+/// predicted is kept — labels and scores, never inputs — and only the
+/// newest `capacity` predictions: an outcome for an older one is refused.
+/// Each prediction counts once: an outcome given again for the same id is a
+/// duplicate and changes nothing (as `POST …/feedback` is idempotent per
+/// prediction and row on the registry).
+#[derive(Debug, Clone)]
+pub struct PredictionLog {
+    capacity: usize,
+    /// Oldest first: (id, rows predicted, whether their outcome was given).
+    kept: std::collections::VecDeque<(String, Vec<Predicted>, bool)>,
+}
+
+/// What became of an outcome given by prediction id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Given {
+    /// Counted in the window.
+    Counted,
+    /// That prediction's outcome was given before; nothing changed.
+    Duplicate,
+}
+
+impl PredictionLog {
+    /// Keeps at most `capacity` predictions (at least one).
+    pub fn new(capacity: usize) -> Self {
+        PredictionLog {
+            capacity: capacity.max(1),
+            kept: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Keeps `rows` under `id`, dropping the oldest prediction when full.
+    pub fn keep(&mut self, id: String, rows: Vec<Predicted>) {
+        if self.kept.len() == self.capacity {
+            self.kept.pop_front();
+        }
+        self.kept.push_back((id, rows, false));
+    }
+
+    /// How many predictions are kept.
+    pub fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    /// Gives the outcome of prediction `id` — one actual label per row it
+    /// predicted, and optionally a business value per row — into `window`.
+    /// All rows or none.
+    ///
+    /// # Errors
+    /// [`OutcomeError::Inconsistent`] for an id not kept (never made here,
+    /// or older than the newest `capacity`), or rows that do not match.
+    pub fn give(
+        &mut self,
+        window: &mut OutcomeWindow,
+        id: &str,
+        actual: &[String],
+        values: Option<&[f64]>,
+    ) -> Result<Given, OutcomeError> {
+        let capacity = self.capacity;
+        let (_, rows, given) = self
+            .kept
+            .iter_mut()
+            .rev()
+            .find(|(kept, _, _)| kept == id)
+            .ok_or_else(|| {
+                OutcomeError::Inconsistent(format!(
+                    "no prediction `{id}` is kept here: it was not made by this model handle, or it is older than the newest {capacity}"
+                ))
+            })?;
+        if *given {
+            return Ok(Given::Duplicate);
+        }
+        window.observe_batch(rows, actual, values)?;
+        *given = true;
+        Ok(Given::Counted)
+    }
+}
+
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
@@ -902,5 +986,54 @@ mod tests {
         assert_eq!(rows[0].label, "-1");
         assert!(rows[0].scores.is_none());
         assert!(read_classifier_outputs(&serde_json::json!({"variable": [[0.5]]})).is_none());
+    }
+
+    #[test]
+    fn outcomes_given_by_prediction_id_count_once_and_only_while_kept() {
+        let row = |label: &str, one: f64| Predicted {
+            label: label.into(),
+            scores: Some(BTreeMap::from([
+                ("0".to_owned(), 1.0 - one),
+                ("1".to_owned(), one),
+            ])),
+        };
+        let mut log = PredictionLog::new(2);
+        let mut window = OutcomeWindow::default();
+        log.keep("a".into(), vec![row("1", 0.9), row("0", 0.2)]);
+        log.keep("b".into(), vec![row("0", 0.4)]);
+        let labels = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            log.give(&mut window, "a", &labels(&["1", "1"]), None)
+                .unwrap(),
+            Given::Counted
+        );
+        assert_eq!(window.outcomes(), 2);
+        assert_eq!(window.confusion["1"]["0"], 1);
+        // Again: a duplicate, nothing counted.
+        assert_eq!(
+            log.give(&mut window, "a", &labels(&["1", "1"]), None)
+                .unwrap(),
+            Given::Duplicate
+        );
+        assert_eq!(window.outcomes(), 2);
+        // Rows that do not match count nothing, and the id stays open.
+        assert!(
+            log.give(&mut window, "b", &labels(&["0", "0"]), None)
+                .is_err()
+        );
+        assert_eq!(window.outcomes(), 2);
+        // A third prediction pushes out the oldest.
+        log.keep("c".into(), vec![row("1", 0.8)]);
+        assert_eq!(log.len(), 2);
+        let err = log
+            .give(&mut window, "a", &labels(&["1", "1"]), None)
+            .unwrap_err();
+        assert!(err.to_string().contains("older than the newest 2"), "{err}");
+        assert_eq!(
+            log.give(&mut window, "b", &labels(&["0"]), Some(&[3.5]))
+                .unwrap(),
+            Given::Counted
+        );
+        assert_eq!((window.outcomes(), window.value.sum), (3, 3.5));
     }
 }

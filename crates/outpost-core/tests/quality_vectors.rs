@@ -96,10 +96,25 @@ fn quality_matches_scikit_learn() {
                 want["mean_entropy"].as_f64().unwrap(),
                 &format!("{name} mean entropy"),
             );
+            confidence_matches_the_top_scores(name, &window, &outcomes);
         } else {
             assert!(
                 report.calibration_error.is_none() && report.confidence.is_none(),
                 "{name}"
+            );
+        }
+        // The positive rate: the share of outcomes predicted as the positive
+        // class (each class in turn), counted here from the rows themselves.
+        for class in &report.classes {
+            let as_positive = QualityReport::of(&window, Some(&class.class), 0.5);
+            let predicted = outcomes
+                .iter()
+                .filter(|o| o.predicted == class.class)
+                .count();
+            close(
+                as_positive.positive_rate.unwrap(),
+                predicted as f64 / outcomes.len() as f64,
+                &format!("{name} positive rate of {}", class.class),
             );
         }
     }
@@ -107,4 +122,39 @@ fn quality_matches_scikit_learn() {
     // of scikit-learn's exact value.
     assert!(worst_auc_error < 0.005, "worst AUC error {worst_auc_error}");
     println!("worst binned-AUC error on the vectors: {worst_auc_error:.2e}");
+}
+
+/// The confidence summary against the rows' own top scores: the share
+/// below a threshold on the 1/100 grid is exact, and each quantile is the
+/// upper edge of the 1/100 bin that holds the order statistic
+/// `x_(⌈q·n⌉)` (the "inverted CDF" quantile).
+fn confidence_matches_the_top_scores(name: &str, window: &OutcomeWindow, rows: &[LabelledOutcome]) {
+    let mut tops: Vec<f64> = rows
+        .iter()
+        .filter_map(|o| o.scores.as_ref())
+        .map(|scores| scores.values().copied().fold(f64::NEG_INFINITY, f64::max))
+        .collect();
+    tops.sort_by(f64::total_cmp);
+    let n = tops.len();
+    for threshold in [0.55, 0.7, 0.8, 0.9, 0.99] {
+        let report = QualityReport::of(window, None, threshold);
+        let c = report.confidence.as_ref().unwrap();
+        let below = tops.iter().filter(|&&t| t < threshold).count();
+        close(
+            c.low_rate,
+            below as f64 / n as f64,
+            &format!("{name} low-confidence rate below {threshold}"),
+        );
+        close(c.low_threshold, threshold, &format!("{name} threshold"));
+        assert_eq!(c.scored, n as u64, "{name}");
+        for (q, edge) in [(0.1, c.p10), (0.5, c.p50), (0.9, c.p90)] {
+            let rank = ((q * n as f64).ceil() as usize).max(1);
+            let order_statistic = tops[rank - 1];
+            assert!(
+                order_statistic < edge + 1e-12 && order_statistic >= edge - 0.01 - 1e-12
+                    || (edge == 1.0 && order_statistic == 1.0),
+                "{name}: quantile {q} is the bin ending {edge}, but x_({rank}) = {order_statistic}"
+            );
+        }
+    }
 }

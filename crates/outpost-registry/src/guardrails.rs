@@ -59,7 +59,10 @@ pub async fn check_guardrail(
         .await?
         .map(|profile| profile.drift(&merge_samples(&windows, REPORT_SAMPLE), 0.5))
         .filter(|report| report.dataset.features > 0);
-    let watches_quality = w.policy.min_f1.is_some() || w.policy.compare_with_stable.is_some();
+    let watches_quality = w.policy.min_f1.is_some()
+        || w.policy.min_precision.is_some()
+        || w.policy.min_recall.is_some()
+        || w.policy.compare_with_stable.is_some();
     let canary_outcomes = if watches_quality {
         outcome_facts(ports, w, &w.canary).await?
     } else {

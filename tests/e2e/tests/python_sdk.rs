@@ -6,7 +6,8 @@
 //! uploaded — plus hostile mirrors in front of the Worker (one flips a
 //! byte of every artifact, one sends endless bytes, one re-signs the
 //! director's resolutions with a key no root names, one answers with
-//! another device's resolution), and hands them to pytest as
+//! another device's resolution, one replays the first resolution it
+//! passed), and hands them to pytest as
 //! `OUTPOST_SDK_E2E`.
 
 use outpost_e2e::hostile::{HostileServer, Served, Upstream, re_signed_by_impostor};
@@ -81,6 +82,20 @@ fn setup() -> Result<Fixture, Failed> {
         }),
     )
     .map_err(|e| format!("starting the mix-and-match mirror: {e}"))?;
+    // Frozen at the first resolution it passed: a replay once the device
+    // has trusted a newer one.
+    let first: std::sync::Arc<std::sync::Mutex<Option<Upstream>>> = std::sync::Arc::default();
+    let frozen = HostileServer::start(
+        &worker.base_url,
+        Box::new(move |path: &str, up: Upstream| {
+            if path.contains("/resolve?") {
+                let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
+                return Served::Reply(first.get_or_insert(up).clone());
+            }
+            Served::Reply(up)
+        }),
+    )
+    .map_err(|e| format!("starting the frozen mirror: {e}"))?;
     let description = serde_json::json!({
         "url": worker.base_url,
         "org": admin.org,
@@ -92,13 +107,14 @@ fn setup() -> Result<Fixture, Failed> {
         "endless": endless.base_url,
         "impostor": impostor.base_url,
         "other_device": other_device.base_url,
+        "frozen": frozen.base_url,
         "outpost": outpost_e2e::outpost_bin()?,
     });
     Ok(Fixture {
         worker,
         description,
         _keys: keys,
-        _mirrors: vec![tampered, endless, impostor, other_device],
+        _mirrors: vec![tampered, endless, impostor, other_device, frozen],
     })
 }
 

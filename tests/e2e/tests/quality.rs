@@ -27,6 +27,8 @@ struct Fixture {
     vector: Value,
     /// The prediction ids of the vector's rows, in order, with their row.
     ids: Vec<(String, u32)>,
+    /// The top score the Worker gave each of the vector's rows, in order.
+    tops: Vec<f64>,
     keys: ReleaseKeys,
 }
 
@@ -154,6 +156,7 @@ fn setup() -> Result<Fixture, Failed> {
         .unwrap_or_default();
     let mut ids = Vec::new();
     let mut predicted = Vec::new();
+    let mut tops = Vec::new();
     for chunk in rows.chunks(50) {
         let answer = expect_status(
             &viewer.json(
@@ -178,6 +181,17 @@ fn setup() -> Result<Fixture, Failed> {
             ids.push((id.clone(), row as u32));
             predicted.push(label.to_string());
         }
+        for scores in answer["outputs"]["probabilities"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let top = scores
+                .as_array()
+                .map(|s| s.iter().filter_map(Value::as_f64).fold(f64::NAN, f64::max))
+                .unwrap_or(f64::NAN);
+            tops.push(top);
+        }
     }
     let want: Vec<String> = vector["predicted"]
         .as_array()
@@ -191,6 +205,10 @@ fn setup() -> Result<Fixture, Failed> {
         predicted == want,
         "the Worker predicts what the vector was made with (native tract)"
     );
+    ensure!(
+        tops.len() == want.len() && tops.iter().all(|t| (0.5..=1.0).contains(t)),
+        "a top score per row from the Worker's probabilities: {tops:?}"
+    );
     Ok(Fixture {
         worker,
         receiver,
@@ -199,6 +217,7 @@ fn setup() -> Result<Fixture, Failed> {
         viewer,
         vector,
         ids,
+        tops,
         keys,
     })
 }
@@ -305,6 +324,41 @@ fn feedback_gives_scikit_learns_metrics_and_a_monitor_raises_once(
     let c = q.confidence.as_ref().ok_or("no confidence")?;
     close(c.mean_top_score, &want["mean_top_score"], "mean top score")?;
     close(c.mean_entropy, &want["mean_entropy"], "mean entropy")?;
+    // The positive rate, from the rows the vector says were predicted "1".
+    let predicted_fraud = f.vector["predicted"]
+        .as_array()
+        .map(|p| p.iter().filter(|l| *l == "1").count())
+        .unwrap_or(0);
+    ensure!(
+        q.positive_class.as_deref() == Some("1")
+            && (q.positive_rate.unwrap_or(-1.0) - predicted_fraud as f64 / 200.0).abs() <= 1e-12,
+        "positive rate {:?} of {:?}, {predicted_fraud} of 200 predicted 1",
+        q.positive_rate,
+        q.positive_class
+    );
+    // Confidence at a threshold the request sets, against the top scores the
+    // Worker gave: the share below it exactly, each quantile the 1/100 bin
+    // holding the order statistic x_(⌈q·n⌉).
+    let mut tops = f.tops.clone();
+    tops.sort_by(f64::total_cmp);
+    for low in [0.9, 0.99] {
+        let view = quality(&f.viewer, &format!("&window=1h&stage=production&low={low}"))?;
+        let c = view.quality.confidence.ok_or("no confidence")?;
+        let below = tops.iter().filter(|&&t| t < low).count();
+        ensure!(
+            c.scored == 200
+                && (c.low_threshold - low).abs() < 1e-12
+                && (c.low_rate - below as f64 / 200.0).abs() <= 1e-12,
+            "low={low}: {c:?}, {below} of 200 top scores below"
+        );
+        for (q, edge) in [(0.1, c.p10), (0.5, c.p50), (0.9, c.p90)] {
+            let x = tops[((q * 200.0_f64).ceil() as usize).max(1) - 1];
+            ensure!(
+                x < edge + 1e-12 && x >= edge - 0.01 - 1e-12,
+                "quantile {q}: bin ending {edge}, x = {x}"
+            );
+        }
+    }
     // Beside what the version was registered with (the positive class's F1).
     let f1 = view
         .registered
@@ -353,8 +407,13 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
         )?;
     }
     let path = format!("/models/{MODEL}/stages/production/monitor");
+    // A low-confidence line the vector's outcomes cross: half the share of
+    // top scores under 0.99 that the Worker gave them.
+    let unsure = f.tops.iter().filter(|&&t| t < 0.99).count() as f64 / 200.0;
+    ensure!(unsure > 0.0, "no top score under 0.99: {:?}", f.tops);
     // A viewer may read it but not set it.
     let policy = json!({"min_f1": 0.9, "max_drift_share": 0.3, "max_error_rate": 0.5,
+                        "low_confidence": 0.99, "max_low_confidence_rate": unsure / 2.0,
                         "min_calls": 4, "min_outcomes": 50, "window": "1h"});
     expect_problem(
         &f.viewer.json("PUT", &path, &policy)?,
@@ -375,7 +434,7 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
     let view = expect_status(&f.viewer.get(&path)?, 200, "monitor")?;
     let kinds = &view["episodes"]["1.2.0"];
     ensure!(
-        *kinds == json!(["drift", "quality", "retraining"]),
+        *kinds == json!(["drift", "quality", "confidence", "retraining"]),
         "episodes: {view}"
     );
     let signals = view["last"][0]["evaluation"]["signals"]
@@ -388,7 +447,9 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
             .any(|s| s["metric"] == "f1" && s["threshold"] == 0.9)
             && signals
                 .iter()
-                .any(|s| s["metric"] == "drift_share" && s["threshold"] == 0.3),
+                .any(|s| s["metric"] == "drift_share" && s["threshold"] == 0.3)
+            && signals.iter().any(|s| s["metric"] == "low_confidence_rate"
+                && (s["measured"].as_f64().unwrap_or(-1.0) - unsure).abs() <= 1e-12),
         "{view}"
     );
     let history = expect_status(
@@ -403,15 +464,17 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
     let all = json!([
         "drift.detected",
         "quality.degraded",
+        "confidence.low",
         "retraining.recommended"
     ]);
     ensure!(
         raised == [&json!([]), &all],
-        "two checks, newest first, the first raising all three: {history}"
+        "two checks, newest first, the first raising all four: {history}"
     );
     for event in [
         "drift.detected",
         "quality.degraded",
+        "confidence.low",
         "retraining.recommended",
     ] {
         let delivery = f
@@ -437,6 +500,7 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
     for event in [
         "drift.detected",
         "quality.degraded",
+        "confidence.low",
         "retraining.recommended",
     ] {
         let sent = log.iter().filter(|d| d.json()["type"] == event).count();
@@ -448,7 +512,7 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
         r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="quality"} 1"#,
         r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="retraining"} 1"#,
         r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="drift"} 1"#,
-        r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="confidence"} 0"#,
+        r#"outpost_monitor_signal{model="fraud-detector",stage="production",version="1.2.0",signal="confidence"} 1"#,
     ] {
         ensure!(
             metrics.body.contains(line),
@@ -461,7 +525,38 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
         alerts["items"].as_array().map(Vec::len) == Some(1),
         "one audit entry: {alerts}"
     );
+    // The same from the CLI: the open episodes, and the three checks.
+    let (_dir, config) = cli_config(f, &f.viewer)?;
+    let (ok, out, err) = cli(&config, &["monitor", "show", MODEL])?;
+    ensure!(
+        ok && out.contains("last checked")
+            && out.contains(
+                "1.2.0: open episodes: drift.detected, quality.degraded, confidence.low, retraining.recommended"
+            ),
+        "monitor show: {out}{err}"
+    );
+    let (ok, out, err) = cli(&config, &["--json", "monitor", "history", MODEL])?;
+    let checks: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}{err}"))?;
+    ensure!(
+        ok && checks["checks"].as_array().map(Vec::len) == Some(3),
+        "three checks: {out}{err}"
+    );
     Ok(())
+}
+
+/// A CLI configuration file for `api`'s token on this Worker.
+fn cli_config(f: &Fixture, api: &Api) -> Result<(tempfile::TempDir, std::path::PathBuf), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nurl = \"{}\"\norg = \"truth\"\ntoken = \"{}\"\n",
+            f.worker.base_url, api.token
+        ),
+    )
+    .map_err(|e| format!("{e}"))?;
+    Ok((dir, config))
 }
 
 fn bad_feedback_stores_nothing(f: &Fixture) -> Result<(), Failed> {
@@ -567,16 +662,7 @@ fn device_windows_merge_once_per_id(f: &Fixture) -> Result<(), Failed> {
 }
 
 fn the_cli_gives_outcomes_and_prints_quality(f: &Fixture) -> Result<(), Failed> {
-    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.default]\nurl = \"{}\"\norg = \"truth\"\ntoken = \"{}\"\n",
-            f.worker.base_url, f.viewer.token
-        ),
-    )
-    .map_err(|e| format!("{e}"))?;
+    let (dir, config) = cli_config(f, &f.viewer)?;
     let _ = &f.keys;
     // A fresh prediction through the CLI, its id printed, an outcome given.
     let input = dir.path().join("input.json");
@@ -653,6 +739,36 @@ fn the_cli_gives_outcomes_and_prints_quality(f: &Fixture) -> Result<(), Failed> 
     ensure!(
         !ok && err.contains("min_f1 must be between 0 and 1"),
         "checked before sending: {out}{err}"
+    );
+    // An admin sets one on staging (a line nothing there can cross), with
+    // retraining never recommended for quality alone, and reads it back.
+    let (_admin_dir, admin_config) = cli_config(f, &f.admin)?;
+    let (ok, out, err) = cli(
+        &admin_config,
+        &[
+            "monitor",
+            "set",
+            MODEL,
+            "--stage",
+            "staging",
+            "--min-recall",
+            "0",
+            "--no-retrain-on-quality",
+        ],
+    )?;
+    ensure!(
+        ok && out.contains("monitor set on fraud-detector@staging"),
+        "monitor set: {out}{err}"
+    );
+    let (ok, out, err) = cli(
+        &admin_config,
+        &["--json", "monitor", "show", MODEL, "--stage", "staging"],
+    )?;
+    let view: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}{err}"))?;
+    ensure!(
+        ok && view["policy"]["min_recall"] == 0.0
+            && view["policy"]["retrain_when"]["on_quality"] == false,
+        "monitor show: {view}"
     );
     // An unknown prediction: a clear error and a non-zero exit.
     let (ok, out, err) = cli(

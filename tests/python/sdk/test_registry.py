@@ -263,6 +263,70 @@ def test_attacks_through_hostile_mirrors_install_nothing(e2e, released, tmp_path
         assert gateway.verify(target).digest == before.digest
 
 
+def test_an_older_resolution_and_expired_metadata_install_nothing(e2e, released, tmp_path, monkeypatch):
+    """A mirror frozen at the first resolution it saw (a replay), after the
+    device trusted a newer one: ROLLBACK; and a device whose clock is far
+    past every expiry (a frozen registry): EXPIRED. Nothing is installed
+    and the trusted state does not move."""
+    state, target = tmp_path / "state", tmp_path / "model.onnx"
+    with device(e2e, state, "frozen") as gateway:
+        first = gateway.pull(MODEL, output=target)
+    kept = target.read_bytes()
+    # Answers drawn from one stage change are numbered by the whole seconds
+    # since it (outpost_core::trust::resolution_version): pull until a
+    # strictly newer one is trusted (about a second at most).
+    newer = first.resolution_version
+    with device(e2e, state) as gateway:
+        for _ in range(2000):
+            newer = gateway.pull(MODEL, output=target).resolution_version
+            if newer > first.resolution_version:
+                break
+    assert newer > first.resolution_version, (newer, first.resolution_version)
+    assert target.read_bytes() == kept
+    trusted = (state / "trusted.json").read_text()
+    with device(e2e, state, "frozen") as hostile, pytest.raises(TrustError) as refused:
+        hostile.pull(MODEL, output=target)
+    assert (refused.value.code, refused.value.step) == ("ROLLBACK", "the resolution"), refused.value
+    assert target.read_bytes() == kept
+    assert (state / "trusted.json").read_text() == trusted
+    later = int(time.time() * 1000) + 400 * 86_400_000
+    monkeypatch.setattr(outpost.device, "_now_ms", lambda: later)
+    with device(e2e, state) as gateway, pytest.raises(TrustError) as refused:
+        gateway.pull(MODEL, output=target)
+    assert refused.value.code == "EXPIRED", refused.value
+    assert target.read_bytes() == kept
+    assert (state / "trusted.json").read_text() == trusted
+
+
+def test_a_canary_rollout_is_set_and_cleared_from_python(e2e, tmp_path):
+    name = "py-rollout"
+    onnx = ROOT / "tests/data/conformance/random_forest_binary.onnx"
+    with outpost.Registry(e2e["url"], e2e["org"], e2e["admin"]) as admin:
+        admin.create_model(name)
+        admin.push(name, onnx, version="1.0.0")
+        admin.push(name, onnx, version="1.1.0", parent="1.0.0")
+        admin.promote(name, "staging", "1.0.0", reason="stable")
+        with pytest.raises(ProblemError) as refused:
+            admin.rollout(name, "staging", stable="1.0.0", canary={"version": "1.1.0", "weight": 20_000})
+        assert refused.value.status == 422 and "weight" in refused.value.detail, refused.value
+        outcome = admin.rollout(
+            name,
+            "staging",
+            stable="1.0.0",
+            canary={"version": "1.1.0", "weight": 2000},
+            guardrails={"max_error_rate": 0.05, "min_recall": 0.5},
+            reason="a fifth on the new forest",
+        )
+        assert outcome["changed"] is True
+        arms = {t["version"]: (t["arm"], t["weight"]) for t in admin.stage(name, "staging")["state"]["targets"]}
+        assert arms == {"1.0.0": ("stable", 8000), "1.1.0": ("canary", 2000)}, arms
+        assert admin.history(name, "staging")[0]["reason"] == "a fifth on the new forest"
+        admin.clear_rollout(name, "staging", reason="enough")
+        assert admin.stage(name, "staging")["state"]["targets"] == [
+            {"version": "1.0.0", "weight": 10000, "arm": "stable"}
+        ]
+
+
 def test_a_pinned_root_with_a_broken_signature_is_refused(e2e, released, tmp_path):
     other = json.loads((Path(e2e["keys"]) / "root.json").read_text())
     other["signed"]["version"] = 1
@@ -348,9 +412,9 @@ def test_each_estimator_kind_predicts_on_the_device_as_itself(e2e, trained, tmp_
     outputs = model.predict(holdout)
     if name == "py-iforest":
         scores = outputs["scores"].ravel()
-        np.testing.assert_allclose(scores, estimator.decision_function(holdout), rtol=0, atol=1e-5)
-        np.testing.assert_allclose(scores + estimator.offset_, estimator.score_samples(holdout), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(scores, estimator.decision_function(holdout), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(scores + estimator.offset_, estimator.score_samples(holdout), rtol=0, atol=1e-6)
         np.testing.assert_array_equal(outputs["label"].ravel(), estimator.predict(holdout))
     else:
-        np.testing.assert_allclose(outputs["probabilities"], estimator.predict_proba(holdout), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(outputs["probabilities"], estimator.predict_proba(holdout), rtol=0, atol=1e-6)
         np.testing.assert_array_equal(outputs["label"].ravel(), estimator.predict(holdout))

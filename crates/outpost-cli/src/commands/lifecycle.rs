@@ -118,25 +118,34 @@ pub fn rollout(env: &Env, command: RolloutCommand) -> Result<ExitCode> {
             shadow,
             reason,
             force,
-            max_error_rate,
-            max_p95_ms,
-            max_drift_share,
-            compare_with_stable,
-            min_f1,
-            min_calls,
+            guardrails,
         } => {
             let stage = stage_of(&stage)?;
+            let crate::cli::GuardrailFlags {
+                max_error_rate,
+                max_p95_ms,
+                max_drift_share,
+                compare_with_stable,
+                min_f1,
+                min_precision,
+                min_recall,
+                min_calls,
+            } = *guardrails;
             let guardrails = (max_error_rate.is_some()
                 || max_p95_ms.is_some()
                 || max_drift_share.is_some()
                 || compare_with_stable.is_some()
-                || min_f1.is_some())
+                || min_f1.is_some()
+                || min_precision.is_some()
+                || min_recall.is_some())
             .then_some(outpost_core::guardrail::Guardrails {
                 max_error_rate,
                 max_p95_ms,
                 max_drift_share,
                 compare_with_stable,
                 min_f1,
+                min_precision,
+                min_recall,
                 min_outcomes: None,
                 min_calls,
             });

@@ -230,6 +230,7 @@ pub fn monitor(env: &Env, command: MonitorCommand) -> Result<ExitCode> {
             min_outcomes,
             window,
             retrain_drift_share,
+            no_retrain_on_quality,
         } => {
             let policy = MonitorPolicy {
                 max_drift_share,
@@ -246,7 +247,7 @@ pub fn monitor(env: &Env, command: MonitorCommand) -> Result<ExitCode> {
                 window,
                 retrain_when: RetrainRule {
                     drift_share_above: retrain_drift_share,
-                    on_quality: true,
+                    on_quality: !no_retrain_on_quality,
                 },
             };
             // The registry checks it too; saying so here saves a round trip.

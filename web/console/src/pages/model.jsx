@@ -139,6 +139,8 @@ function thresholds(g) {
     g.max_p95_ms !== null && g.max_p95_ms !== undefined ? `p95 ≤ ${g.max_p95_ms} ms` : null,
     g.max_drift_share !== null && g.max_drift_share !== undefined ? `drift share ≤ ${g.max_drift_share}` : null,
     g.min_f1 !== null && g.min_f1 !== undefined ? `F1 ≥ ${g.min_f1} after ${g.min_outcomes ?? 50} outcomes` : null,
+    g.min_precision !== null && g.min_precision !== undefined ? `precision ≥ ${g.min_precision} after ${g.min_outcomes ?? 50} outcomes` : null,
+    g.min_recall !== null && g.min_recall !== undefined ? `recall ≥ ${g.min_recall} after ${g.min_outcomes ?? 50} outcomes` : null,
     g.compare_with_stable ? `no worse than stable (α = ${g.compare_with_stable})` : null,
     `judged after ${g.min_calls ?? 20} calls`,
   ].filter(Boolean).join(", ");
