@@ -24,6 +24,7 @@ mod routes;
 mod scheduled;
 mod store;
 mod strict_json;
+mod usage;
 
 use outpost_core::Problem;
 use worker::{Context, Env, Request, Response, ScheduleContext, ScheduledEvent, event};
@@ -65,6 +66,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
                     matched.spec.path,
                     matched.params.get("model").cloned().unwrap_or_default(),
                     announces(matched.spec.route),
+                    used(matched.spec.route, &matched.params),
                 ));
             }
             handle(&matched, &mut req, env.clone(), ctx.clone()).await
@@ -82,8 +84,21 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             http::problem(&Problem::internal())
         }
     };
-    if let (Some((org, route, model, announcing)), Ok(response)) = (series, &response) {
+    if let (Some((org, route, model, announcing, use_of)), Ok(response)) = (series, &response) {
         let status = response.status_code();
+        // Statistics: resolves answered and artifact bytes served (not a
+        // HEAD, a 304 or a refusal), held in memory and written in batches.
+        if let Some((kind, subject)) = use_of
+            && (200..300).contains(&status)
+            && method == "GET"
+        {
+            let now = worker::Date::now().as_millis() as i64;
+            usage::count(&org, kind, &subject, now);
+            if usage::due(now) {
+                let env = env.clone();
+                ctx.wait_until(async move { usage::write(&env).await });
+            }
+        }
         let seconds = (worker::Date::now().as_millis() - started) as f64 / 1e3;
         // Refused requests are not counted under the organisation they
         // named: anyone can name any organisation (they are audited instead).
@@ -101,6 +116,28 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         }
     }
     response
+}
+
+/// What a request to `route` counts for registry statistics, if anything:
+/// a resolve of its model, or a download of an artifact (by digest through
+/// the blobs route, by model through the TUF targets route).
+fn used(
+    route: Route,
+    params: &std::collections::BTreeMap<String, String>,
+) -> Option<(outpost_core::stats::UsageKind, String)> {
+    use outpost_core::stats::UsageKind;
+    match route {
+        Route::Resolve => Some((UsageKind::Resolve, params.get("model")?.clone())),
+        Route::GetBlob => Some((
+            UsageKind::Download,
+            format!("sha256:{}", params.get("hex")?),
+        )),
+        Route::GetTarget => Some((
+            UsageKind::Download,
+            format!("model:{}", params.get("model")?),
+        )),
+        _ => None,
+    }
 }
 
 /// Routes whose changes may enqueue webhook deliveries.
@@ -219,6 +256,7 @@ async fn handle(
         Route::PostFeedback => quality::post_feedback(&ctx, req, matched).await,
         Route::PostOutcomes => quality::post_outcomes(&ctx, req, matched).await,
         Route::Quality => quality::get_quality(&ctx, req, matched).await,
+        Route::Stats => handlers::stats::get_stats(&ctx).await,
         Route::PutMonitor => monitors::put_monitor(&ctx, req, matched).await,
         Route::GetMonitor => monitors::get_monitor(&ctx, matched).await,
         Route::MonitorHistory => monitors::monitor_history(&ctx, req, matched).await,

@@ -648,6 +648,10 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
         Route::PostOutcomes => op
             .json_body::<api::OutcomeReport>()
             .json::<api::OutcomesAccepted>(202, "Stored, or kept from before under this id"),
+        Route::Stats => op.json::<outpost_core::stats::RegistryStats>(
+            200,
+            "Holdings now; usage over the last 24 hours and 30 days, written by each isolate within a minute",
+        ),
         Route::Quality => {
             let stage = op.schema::<Stage>();
             op.query(

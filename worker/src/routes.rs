@@ -67,6 +67,7 @@ pub enum Route {
     PostFeedback,
     PostOutcomes,
     Quality,
+    Stats,
     PutMonitor,
     GetMonitor,
     MonitorHistory,
@@ -100,7 +101,9 @@ pub fn rate_class(route: Route) -> Option<outpost_core::ratelimit::Class> {
             Some(Class::Upload)
         }
         Route::Predict => Some(Class::Predict),
-        Route::DriftReport | Route::Performance | Route::Quality => Some(Class::Report),
+        Route::DriftReport | Route::Performance | Route::Quality | Route::Stats => {
+            Some(Class::Report)
+        }
         Route::PostTelemetry | Route::PostFeedback | Route::PostOutcomes => Some(Class::Telemetry),
         _ => None,
     }
@@ -520,6 +523,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::Quality,
         Org(Viewer),
         "A version's quality from outcomes: accuracy, precision/recall/F1, ROC AUC, calibration, confidence, against its registered metrics (?version=&stage=&window=&positive=&low=)",
+    ),
+    spec(
+        Method::Get,
+        "/v1/orgs/:org/stats",
+        Route::Stats,
+        Org(Viewer),
+        "Registry statistics: models, versions per stage, bytes per model (logical, stored, dedup ratio), resolves and downloads per model over 24 h and 30 d",
     ),
     spec(
         Method::Put,

@@ -49,6 +49,10 @@ pub enum Command {
     Admin(AdminCommand),
     /// Show the organisation.
     Org,
+    /// Registry statistics: models, versions per stage, bytes per model
+    /// (logical, stored, dedup ratio), resolves and downloads per model over
+    /// the last 24 hours and 30 days.
+    Stats,
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Token(TokenCommand),

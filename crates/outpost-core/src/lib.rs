@@ -67,6 +67,7 @@ pub mod reservoir;
 pub mod routing;
 pub mod sequential;
 pub mod signing;
+pub mod stats;
 pub mod telemetry;
 pub mod timefmt;
 pub mod trust;

@@ -62,6 +62,7 @@ pub mod quality;
 pub mod resolve;
 pub mod routing;
 pub mod stages;
+pub mod stats;
 pub mod telemetry;
 pub mod tokens;
 pub mod trust;

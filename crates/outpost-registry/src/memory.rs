@@ -80,6 +80,9 @@ pub struct MemoryRegistry {
     object_written: RefCell<BTreeMap<(String, Digest), i64>>,
     created_at: RefCell<BTreeMap<(String, String, String), i64>>,
     versions: RefCell<BTreeMap<(String, String, String), VersionArtifact>>,
+    /// Usage as the Worker's isolates would have written it:
+    /// (org, kind, subject, hour) → count.
+    usage: RefCell<BTreeMap<(String, outpost_core::stats::UsageKind, String, i64), u64>>,
     /// Each organisation's release, with when it was made (ms).
     releases: RefCell<BTreeMap<String, (Targets, i64)>>,
     /// Plans kept like a Worker isolate's, by (org, model, stage), each
@@ -169,6 +172,7 @@ impl MemoryRegistry {
             webhooks: RefCell::default(),
             random_counter: Cell::new(0),
             windows: RefCell::default(),
+            usage: RefCell::default(),
             orgs: RefCell::default(),
             checks: RefCell::default(),
             deliveries: RefCell::default(),
@@ -981,6 +985,135 @@ impl Commit for MemoryRegistry {
         );
         audit.push(entry);
         Ok(())
+    }
+}
+
+impl MemoryRegistry {
+    /// Counts `n` usage events of `subject` at `at_ms`, as an isolate's
+    /// write would (`outpost_core::stats::Pending`).
+    pub fn count_usage(
+        &self,
+        org: &str,
+        kind: outpost_core::stats::UsageKind,
+        subject: &str,
+        at_ms: i64,
+        n: u64,
+    ) {
+        let hour = outpost_core::stats::hour_of(at_ms);
+        *self
+            .usage
+            .borrow_mut()
+            .entry((org.to_owned(), kind, subject.to_owned(), hour))
+            .or_default() += n;
+    }
+}
+
+impl crate::ports::Statistics for MemoryRegistry {
+    async fn model_holdings(
+        &self,
+        org: &str,
+    ) -> Result<Vec<outpost_core::stats::ModelHoldings>, StoreError> {
+        self.check("model_holdings")?;
+        let versions = self.versions.borrow();
+        let sizes = self.blobs.borrow();
+        Ok(self
+            .models
+            .borrow()
+            .iter()
+            .filter(|key| key.0 == org)
+            .map(|key| {
+                let held: Vec<&VersionArtifact> = versions
+                    .iter()
+                    .filter(|((o, m, _), _)| o == org && *m == key.1)
+                    .map(|(_, v)| v)
+                    .collect();
+                let digests: BTreeSet<String> = held.iter().map(|v| v.digest.to_string()).collect();
+                let stored = held
+                    .iter()
+                    .map(|v| (v.digest, v.length))
+                    .collect::<BTreeMap<_, _>>()
+                    .into_iter()
+                    .map(|(digest, length)| {
+                        sizes
+                            .get(&(org.to_owned(), digest))
+                            .map_or(length, |bytes| bytes.len() as u64)
+                    })
+                    .sum();
+                outpost_core::stats::ModelHoldings {
+                    model: key.1.clone(),
+                    versions: held.len() as u64,
+                    logical_bytes: held.iter().map(|v| v.length).sum(),
+                    stored_bytes: stored,
+                    digests,
+                }
+            })
+            .collect())
+    }
+
+    async fn org_holdings(
+        &self,
+        org: &str,
+    ) -> Result<outpost_core::stats::OrgHoldings, StoreError> {
+        self.check("org_holdings")?;
+        let rows = self.blob_rows.borrow();
+        let blobs = self.blobs.borrow();
+        let mine: Vec<&(String, Digest)> = rows.keys().filter(|(o, _)| o == org).collect();
+        Ok(outpost_core::stats::OrgHoldings {
+            logical_bytes: self
+                .versions
+                .borrow()
+                .iter()
+                .filter(|((o, _, _), _)| o == org)
+                .map(|(_, v)| v.length)
+                .sum(),
+            stored_bytes: mine
+                .iter()
+                .map(|key| blobs.get(*key).map_or(0, |bytes| bytes.len() as u64))
+                .sum(),
+            artifacts: mine.len() as u64,
+        })
+    }
+
+    async fn all_stage_heads(&self, org: &str) -> Result<Vec<Deployment>, StoreError> {
+        self.check("all_stage_heads")?;
+        let mut heads: BTreeMap<(String, Stage), Deployment> = BTreeMap::new();
+        for ((o, model, stage, _), entry) in self.deployments.borrow().iter() {
+            if o == org {
+                heads.insert((model.clone(), *stage), entry.clone());
+            }
+        }
+        Ok(heads.into_values().collect())
+    }
+
+    async fn usage(
+        &self,
+        org: &str,
+        day_from: i64,
+        month_from: i64,
+    ) -> Result<Vec<outpost_core::stats::UsageRow>, StoreError> {
+        self.check("usage")?;
+        let mut rows: BTreeMap<
+            (outpost_core::stats::UsageKind, String),
+            outpost_core::stats::Usage,
+        > = BTreeMap::new();
+        for ((o, kind, subject, hour), n) in self.usage.borrow().iter() {
+            if o != org || *hour < month_from {
+                continue;
+            }
+            let usage = rows.entry((*kind, subject.clone())).or_default();
+            usage.last_30d += n;
+            if *hour >= day_from {
+                usage.last_24h += n;
+            }
+        }
+        Ok(rows
+            .into_iter()
+            .map(|((kind, subject), usage)| outpost_core::stats::UsageRow {
+                kind,
+                subject,
+                usage,
+            })
+            .collect())
     }
 }
 

@@ -200,6 +200,30 @@ pub trait Webhooks {
 }
 
 /// Reference profiles: one per version.
+/// What statistics read (`crate::stats`): holdings, what each stage routes
+/// to, and the usage counted per hour.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Statistics {
+    /// Every model of `org` with its versions' count, bytes and digests, by name.
+    async fn model_holdings(
+        &self,
+        org: &str,
+    ) -> Result<Vec<outpost_core::stats::ModelHoldings>, StoreError>;
+    /// The organisation's version bytes and artifacts.
+    async fn org_holdings(&self, org: &str)
+    -> Result<outpost_core::stats::OrgHoldings, StoreError>;
+    /// The newest history entry of every model's every stage.
+    async fn all_stage_heads(&self, org: &str) -> Result<Vec<Deployment>, StoreError>;
+    /// Usage summed per kind and subject over the hours from `day_from`
+    /// and from `month_from` (ms, hour starts).
+    async fn usage(
+        &self,
+        org: &str,
+        day_from: i64,
+        month_from: i64,
+    ) -> Result<Vec<outpost_core::stats::UsageRow>, StoreError>;
+}
+
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Profiles {
     async fn reference_profile(

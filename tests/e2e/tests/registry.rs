@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use outpost_e2e::{
-    Api, Failed, LocalWorker, Reply, WorkerConfig, cli, create_token, ensure, expect_problem,
-    expect_status, init_org, register, send,
+    Api, Failed, LocalWorker, ReleaseKeys, Reply, WorkerConfig, cli, create_token, ensure,
+    expect_problem, expect_status, init_org, register, send,
 };
 use serde_json::{Value, json};
 
@@ -58,6 +58,10 @@ const READS_D1_DIRECTLY: &[&str] = &[
 const ROLES: [&str; 4] = ["viewer", "developer", "operator", "admin"];
 
 const TESTS: &[(&str, Test)] = &[
+    (
+        "statistics_count_holdings_resolves_and_downloads",
+        statistics_count_holdings_resolves_and_downloads,
+    ),
     (
         "bootstrap_needs_the_secret_and_refuses_a_second_init",
         bootstrap_needs_the_secret_and_refuses_a_second_init,
@@ -307,6 +311,142 @@ fn main() {
         TESTS,
         READS_D1_DIRECTLY,
     );
+}
+
+/// `GET /stats` and `outpost stats` in an organisation of their own: two
+/// models, three versions over two artifacts (one shared), one stage
+/// deployed; seven resolves, three downloads of the shared artifact (a
+/// range among them; a HEAD and a 304 not counted) and one TUF target
+/// download, all in the answer (the Worker writes what its isolate held
+/// before it reads).
+fn statistics_count_holdings_resolves_and_downloads(f: &Fixture) -> Result<(), Failed> {
+    let admin = init_org(&f.worker, "statsco")?;
+    let (shared, other) = (
+        fixture_bytes("fraud-detector-1.0.0.onnx")?,
+        fixture_bytes("fraud-detector-1.2.0.onnx")?,
+    );
+    let (a, b) = (admin.put_blob(&shared)?, admin.put_blob(&other)?);
+    for (model, versions) in [
+        (
+            "fraud",
+            vec![("1.0.0", &a, &shared), ("1.1.0", &a, &shared)],
+        ),
+        ("churn", vec![("0.1.0", &b, &other)]),
+    ] {
+        expect_status(
+            &admin.json("POST", "/models", &json!({"name": model}))?,
+            201,
+            "model",
+        )?;
+        for (version, digest, bytes) in versions {
+            expect_status(
+                &register(
+                    &admin,
+                    model,
+                    json!({"version": version, "digest": digest, "size": bytes.len()}),
+                )?,
+                201,
+                "register",
+            )?;
+        }
+    }
+    let keys = ReleaseKeys::ceremony(&f.worker, &admin)?;
+    keys.release("fraud", &["1.0.0", "1.1.0"])?;
+    keys.release("churn", &["0.1.0"])?;
+    expect_status(
+        &admin.json(
+            "POST",
+            "/models/fraud/stages/staging/promote",
+            &json!({"version": "1.0.0"}),
+        )?,
+        201,
+        "promote",
+    )?;
+    for device in 0..7 {
+        expect_status(
+            &admin.get(&format!(
+                "/models/fraud/resolve?stage=staging&device=d{device}"
+            ))?,
+            200,
+            "resolve",
+        )?;
+    }
+    let blob = format!("/blobs/sha256/{}", a.hex());
+    let first = admin.get(&blob)?;
+    ensure!(first.status == 200, "download");
+    let etag = first.header("etag").unwrap_or_default().to_owned();
+    ensure!(admin.get(&blob)?.status == 200, "download");
+    ensure!(
+        admin.get_with(&blob, &[("range", "bytes=0-99")])?.status == 206,
+        "range"
+    );
+    ensure!(
+        admin.get_with(&blob, &[("if-none-match", &etag)])?.status == 304,
+        "not modified"
+    );
+    let auth = format!("Bearer {}", admin.token);
+    ensure!(
+        send(
+            "HEAD",
+            &admin.org_url(&blob),
+            &[("authorization", &auth)],
+            None
+        )?
+        .status
+            == 200,
+        "head"
+    );
+    ensure!(
+        admin.get("/trust/targets/churn/0.1.0")?.status == 200,
+        "target"
+    );
+
+    let stats = expect_status(&admin.get("/stats")?, 200, "stats")?;
+    let (s, o) = (shared.len() as u64, other.len() as u64);
+    ensure!(
+        stats["models"] == 2
+            && stats["versions"] == 3
+            && stats["artifacts"] == 2
+            && stats["versions_per_stage"] == json!({"staging": 1})
+            && stats["storage"]["logical_bytes"] == 2 * s + o
+            && stats["storage"]["stored_bytes"] == s + o
+            && stats["storage"]["compression_ratio"] == 1.0
+            && stats["resolves"] == json!({"last_24h": 7, "last_30d": 7})
+            && stats["downloads"] == json!({"last_24h": 4, "last_30d": 4}),
+        "organisation: {stats}"
+    );
+    let per_model = &stats["per_model"];
+    let (churn, fraud) = (&per_model[0], &per_model[1]);
+    ensure!(
+        fraud["model"] == "fraud"
+            && fraud["versions"] == 2
+            && fraud["stages"] == json!({"staging": ["1.0.0"]})
+            && fraud["storage"]["dedup_ratio"] == 2.0
+            && fraud["resolves"]["last_24h"] == 7
+            && fraud["downloads"]["last_24h"] == 3,
+        "fraud: {fraud}"
+    );
+    ensure!(
+        churn["model"] == "churn"
+            && churn["stages"] == json!({})
+            && churn["storage"]["dedup_ratio"] == 1.0
+            && churn["resolves"]["last_30d"] == 0
+            && churn["downloads"]["last_30d"] == 1,
+        "churn: {churn}"
+    );
+    // The CLI prints the same.
+    let printed: Value = serde_json::from_str(&keys.run(&["--json", "stats"])?)
+        .map_err(|e| format!("outpost --json stats: {e}"))?;
+    ensure!(
+        printed["per_model"] == stats["per_model"] && printed["storage"] == stats["storage"],
+        "{printed}"
+    );
+    ensure!(
+        keys.run(&["stats"])?
+            .contains("resolves: 7 in 24 h, 7 in 30 d; downloads: 4 in 24 h, 4 in 30 d"),
+        "the CLI's summary"
+    );
+    Ok(())
 }
 
 fn bootstrap_needs_the_secret_and_refuses_a_second_init(f: &Fixture) -> Result<(), Failed> {
@@ -1314,6 +1454,7 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
             api.get(&format!("/webhooks/{}/deliveries", matrix_webhook(f, n)?))?
         }
         "Metrics" => api.get("/metrics")?,
+        "Stats" => api.get("/stats")?,
         _ => return Ok(None),
     }))
 }
@@ -1485,6 +1626,7 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
         ("GET", String::new(), None),
         ("GET", "/whoami".into(), None),
         ("GET", "/tokens".into(), None),
+        ("GET", "/stats".into(), None),
         (
             "POST",
             "/tokens".into(),

@@ -16,6 +16,7 @@ pub mod predict;
 pub mod profiles;
 pub mod quality;
 pub mod stages;
+pub mod stats;
 pub mod telemetry;
 pub mod trust;
 pub mod uploads;

@@ -117,6 +117,19 @@ pub async fn heads(ctx: &Ctx, org: &str, model: &str) -> Result<Vec<Deployment>,
     deployments(statement).await
 }
 
+/// The newest history entry of every model's every stage (statistics).
+pub async fn all_heads(ctx: &Ctx, org: &str) -> Result<Vec<Deployment>, StoreError> {
+    let statement = ctx
+        .db
+        .prepare(format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE org = ?1
+               AND seq = (SELECT MAX(seq) FROM deployments e WHERE e.org = d.org AND e.model = d.model AND e.stage = d.stage)"
+        ))
+        .bind(&[db::text(org)])
+        .map_err(failed)?;
+    deployments(statement).await
+}
+
 /// The statement appending `entry` to its stage's history.
 pub fn insert_deployment(
     ctx: &Ctx,

@@ -18,6 +18,7 @@ pub mod monitors;
 pub mod profiles;
 pub mod quality;
 pub mod shadow;
+pub mod stats;
 pub mod telemetry;
 pub mod uploads;
 pub mod versions;

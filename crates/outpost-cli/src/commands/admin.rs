@@ -57,3 +57,83 @@ pub fn org(env: &Env) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `outpost stats`: `GET /v1/orgs/{org}/stats` as a summary and a table per
+/// model.
+pub fn stats(env: &Env) -> Result<ExitCode> {
+    let stats: outpost_core::stats::RegistryStats = env.client()?.get("/stats")?;
+    if env.json {
+        output::print_json(&stats)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let per_stage: Vec<String> = stats
+        .versions_per_stage
+        .iter()
+        .map(|(stage, n)| format!("{n} in {}", stage.as_str()))
+        .collect();
+    println!(
+        "{}: {} models, {} versions ({}), {} artifacts",
+        stats.org,
+        stats.models,
+        stats.versions,
+        if per_stage.is_empty() {
+            "none deployed".to_owned()
+        } else {
+            per_stage.join(", ")
+        },
+        stats.artifacts
+    );
+    println!(
+        "bytes: {} logical, {} stored (dedup {:.2}x, compression {:.2}x)",
+        stats.storage.logical_bytes,
+        stats.storage.stored_bytes,
+        stats.storage.dedup_ratio,
+        stats.storage.compression_ratio
+    );
+    println!(
+        "resolves: {} in 24 h, {} in 30 d; downloads: {} in 24 h, {} in 30 d",
+        stats.resolves.last_24h,
+        stats.resolves.last_30d,
+        stats.downloads.last_24h,
+        stats.downloads.last_30d
+    );
+    let rows: Vec<Vec<String>> = stats
+        .per_model
+        .iter()
+        .map(|m| {
+            let stages: Vec<String> = m
+                .stages
+                .iter()
+                .map(|(stage, versions)| format!("{}: {}", stage.as_str(), versions.join(" ")))
+                .collect();
+            vec![
+                m.model.clone(),
+                m.versions.to_string(),
+                stages.join("; "),
+                m.storage.logical_bytes.to_string(),
+                m.storage.stored_bytes.to_string(),
+                format!("{:.2}", m.storage.dedup_ratio),
+                format!("{} / {}", m.resolves.last_24h, m.resolves.last_30d),
+                format!("{} / {}", m.downloads.last_24h, m.downloads.last_30d),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        output::table(
+            &[
+                "MODEL",
+                "VERSIONS",
+                "STAGES",
+                "LOGICAL B",
+                "STORED B",
+                "DEDUP",
+                "RESOLVES 24H / 30D",
+                "DOWNLOADS 24H / 30D",
+            ],
+            &rows
+        )
+    );
+    println!("(usage reaches the registry within a minute of being served)");
+    Ok(ExitCode::SUCCESS)
+}

@@ -50,6 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Health => health::run(&env),
         Command::Admin(AdminCommand::Init(args)) => admin::init(&env, &args),
         Command::Org => admin::org(&env),
+        Command::Stats => admin::stats(&env),
         Command::Token(command) => tokens::run(&env, command),
         Command::Model(command) => models::run(&env, command),
         Command::Push(args) => push::run(&env, &args),

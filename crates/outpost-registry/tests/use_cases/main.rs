@@ -9,6 +9,7 @@ mod monitors;
 mod quality;
 mod registration;
 mod stage_moves;
+mod stats;
 mod tokens;
 mod trust_repository;
 mod webhooks;

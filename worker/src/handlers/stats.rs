@@ -1,0 +1,17 @@
+//! `GET /v1/orgs/{org}/stats`: the organisation's holdings and usage
+//! (`outpost_registry::stats`).
+
+use worker::Response;
+
+use crate::ctx::Ctx;
+use crate::error::ApiResult;
+use crate::http;
+use crate::store::D1Store;
+
+/// Writes this isolate's held usage counts first, so that what it served
+/// is in the answer (other isolates' counts arrive within a minute).
+pub async fn get_stats(ctx: &Ctx) -> ApiResult<Response> {
+    crate::usage::write(&ctx.env).await;
+    let stats = outpost_registry::stats::registry_stats(&D1Store::new(ctx), ctx.org()?).await?;
+    Ok(http::json(&stats, 200)?)
+}
