@@ -57,6 +57,12 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let method = req.inner().method();
     let path = req.path();
     let started = worker::Date::now().as_millis();
+    let from_first_byte = req
+        .headers()
+        .get("range")
+        .ok()
+        .flatten()
+        .is_some_and(|range| range.trim_start().starts_with("bytes=0-"));
     let mut series = None;
     let result = match routes::dispatch(&method, &path) {
         Dispatch::Found(matched) => {
@@ -87,17 +93,19 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     if let (Some((org, route, model, announcing, use_of)), Ok(response)) = (series, &response) {
         let status = response.status_code();
         // Statistics: resolves answered and artifact bytes served (not a
-        // HEAD, a 304 or a refusal), held in memory and written in batches.
+        // HEAD, a 304, a refusal or a range past the first byte: a download
+        // resumed in parts counts once), held in memory and written in
+        // batches, checked after every request of the isolate.
+        let now = worker::Date::now().as_millis() as i64;
         if let Some((kind, subject)) = use_of
-            && (200..300).contains(&status)
             && method == "GET"
+            && (status == 200 || (status == 206 && from_first_byte))
         {
-            let now = worker::Date::now().as_millis() as i64;
             usage::count(&org, kind, &subject, now);
-            if usage::due(now) {
-                let env = env.clone();
-                ctx.wait_until(async move { usage::write(&env).await });
-            }
+        }
+        if usage::due(now) {
+            let env = env.clone();
+            ctx.wait_until(async move { usage::write(&env).await });
         }
         let seconds = (worker::Date::now().as_millis() - started) as f64 / 1e3;
         // Refused requests are not counted under the organisation they
@@ -195,10 +203,12 @@ async fn handle(
                 db::BOOKMARK_HEADER
             )));
         }
-        let writes = !matches!(
-            matched.spec.method,
-            worker::Method::Get | worker::Method::Head
-        );
+        // `/stats` writes its isolate's usage counts, then reads them back.
+        let writes = matched.spec.route == Route::Stats
+            || !matches!(
+                matched.spec.method,
+                worker::Method::Get | worker::Method::Head
+            );
         ctx.db.open_session(bookmark.as_deref(), writes);
     }
     let answer = match matched.spec.route {

@@ -650,7 +650,7 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
             .json::<api::OutcomesAccepted>(202, "Stored, or kept from before under this id"),
         Route::Stats => op.json::<outpost_core::stats::RegistryStats>(
             200,
-            "Holdings now; usage over the last 24 hours and 30 days, written by each isolate within a minute",
+            "Holdings now; usage over the last 24 hours and 30 days (each isolate writes its counts after a request once a minute has passed)",
         ),
         Route::Quality => {
             let stage = op.schema::<Stage>();

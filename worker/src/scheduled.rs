@@ -52,6 +52,10 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
             outcome = "failed";
         }
     }
+    if let Err(err) = keep_usage(env).await {
+        worker::console_error!("cron `{}`: usage counts failed: {err}", event.cron());
+        outcome = "failed";
+    }
     match collect_blobs(env).await {
         Ok(collected) => worker::console_log!(
             "cron `{}`: collected {} unreferenced artifacts ({} objects)",
@@ -244,6 +248,17 @@ async fn drop_old_predictions(env: &Env) -> Result<u64, String> {
     let ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
     let before = ctx.now - outpost_registry::quality::PREDICTIONS_KEPT_MS;
     crate::store::quality::drop_old_predictions(&ctx, before)
+        .await
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// Writes the usage counts this isolate holds, and drops usage rows older
+/// than statistics look back (30 days).
+async fn keep_usage(env: &Env) -> Result<(), String> {
+    crate::usage::write(env).await;
+    let ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    let (_, month_from) = outpost_core::stats::windows(ctx.now);
+    crate::store::stats::drop_usage_before(&ctx.db, month_from)
         .await
         .map_err(|e| format!("{e:?}"))
 }

@@ -9,11 +9,14 @@
 //! attributed here to every model with a version of that artifact (content
 //! is deduplicated per organisation, so one download of bytes two models
 //! share counts for both), and through the TUF targets route per model
-//! (`model:NAME`). The counts are kept
-//! in each isolate's memory and written at most every minute or thousand
-//! events (issue "Edge-native hot path": no write per resolve), so they lag
-//! by up to a minute, and an isolate evicted between writes loses what it
-//! held — statistics, not an audit.
+//! (`model:NAME`). A download is a 200, or a 206 from the first byte (a
+//! download resumed in parts counts once). Each isolate holds its counts
+//! in memory ([`Pending`]) and writes them after a request once a minute
+//! has passed or a thousand events are held, after the cron and before
+//! `/stats` reads — never a write per resolve (issue "Edge-native hot
+//! path"). So another isolate's counts arrive with its next request after
+//! a minute, and an isolate evicted while it holds counts loses them:
+//! statistics, not an audit.
 //!
 //! Bytes: *logical* is the sum of the versions' sizes, *stored* the sum of
 //! the distinct artifacts' sizes (the R2 objects); `dedup_ratio` is logical

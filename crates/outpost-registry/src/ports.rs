@@ -199,7 +199,6 @@ pub trait Webhooks {
     async fn webhook(&self, org: &str, id: &str) -> Result<Option<WebhookEndpoint>, StoreError>;
 }
 
-/// Reference profiles: one per version.
 /// What statistics read (`crate::stats`): holdings, what each stage routes
 /// to, and the usage counted per hour.
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
@@ -224,6 +223,7 @@ pub trait Statistics {
     ) -> Result<Vec<outpost_core::stats::UsageRow>, StoreError>;
 }
 
+/// Reference profiles: one per version.
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Profiles {
     async fn reference_profile(

@@ -59,24 +59,33 @@ def test_the_readme_walkthrough_runs_unchanged(e2e, tmp_path):
 def test_a_fresh_virtualenv_with_the_built_wheel_runs_the_walkthrough(e2e, tmp_path):
     """What a user without this repository's .venv does: build the abi3
     wheel, ``pip install 'outpost-….whl[sklearn]'`` into a new virtualenv
-    (the versions the suite is tested with, as constraints) and run the
+    (the versions this suite runs with, as constraints) and run the
     walk-through unchanged with that interpreter."""
     wheels = tmp_path / "wheels"
-    maturin = Path(sys.executable).parent / "maturin"
     built = subprocess.run(
-        [str(maturin), "build", "--quiet", "--locked", "--profile", "dev", "--out", str(wheels),
+        [sys.executable, "-m", "maturin", "build", "--quiet", "--locked", "--profile", "dev", "--out", str(wheels),
          "-m", str(ROOT / "crates/outpost-py/Cargo.toml")],
         capture_output=True,
         text=True,
     )
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("outpost-*-abi3-*.whl")
+    # The versions this suite runs with (dependencies of dependencies too),
+    # as constraints: the fresh environment is the tested one.
+    frozen = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--exclude-editable", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("\n".join(line for line in frozen if not line.lower().startswith("outpost")) + "\n")
     fresh = tmp_path / "fresh"
     subprocess.run([sys.executable, "-m", "venv", str(fresh)], check=True)
     python = str(fresh / "bin" / "python")
     installed = subprocess.run(
         [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{wheel}[sklearn]",
-         "-c", str(ROOT / "tests/python/requirements.txt")],
+         "-c", str(constraints)],
         capture_output=True,
         text=True,
     )

@@ -8,10 +8,12 @@ use crate::error::ApiResult;
 use crate::http;
 use crate::store::D1Store;
 
-/// Writes this isolate's held usage counts first, so that what it served
-/// is in the answer (other isolates' counts arrive within a minute).
+/// Writes this isolate's held usage counts first (waiting for a write
+/// under way), so that what it served is in the answer; its session reads
+/// at the primary, where they were written. Other isolates' counts arrive
+/// after their next request past a minute.
 pub async fn get_stats(ctx: &Ctx) -> ApiResult<Response> {
-    crate::usage::write(&ctx.env).await;
+    crate::usage::settle(&ctx.env).await;
     let stats = outpost_registry::stats::registry_stats(&D1Store::new(ctx), ctx.org()?).await?;
     Ok(http::json(&stats, 200)?)
 }

@@ -11,6 +11,56 @@ use outpost_registry::ports::Statistics;
 use super::{D1Store, failed};
 use crate::db::{self, as_i64};
 
+/// Rows per statement: five parameters each, within D1's 100.
+const ROWS_PER_STATEMENT: usize = 20;
+
+/// Adds an isolate's held counts `(org, kind, subject, hour, count)` to
+/// their hours' rows, in one batch (all or none).
+pub async fn add_usage(
+    db: &db::Db,
+    rows: &[(String, UsageKind, String, i64, u64)],
+) -> worker::Result<()> {
+    let mut statements = Vec::new();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let n = i * 5;
+                format!("(?{}, ?{}, ?{}, ?{}, ?{})", n + 1, n + 2, n + 3, n + 4, n + 5)
+            })
+            .collect();
+        let mut params = Vec::with_capacity(chunk.len() * 5);
+        for (org, kind, subject, hour, count) in chunk {
+            params.extend([
+                db::text(org),
+                db::text(kind.as_str()),
+                db::text(subject),
+                db::int(*hour),
+                db::int(*count as i64),
+            ]);
+        }
+        statements.push(
+            db.prepare(format!(
+                "INSERT INTO usage_counts (org, kind, subject, hour, count) VALUES {}
+                 ON CONFLICT (org, kind, subject, hour) DO UPDATE SET count = count + excluded.count",
+                values.join(", ")
+            ))
+            .bind(&params)?,
+        );
+    }
+    db.batch(statements).await?;
+    Ok(())
+}
+
+/// Drops usage rows of hours before `before` (ms): statistics look back
+/// 30 days at most.
+pub async fn drop_usage_before(db: &db::Db, before: i64) -> worker::Result<()> {
+    db.prepare("DELETE FROM usage_counts WHERE hour < ?1")
+        .bind(&[db::int(before)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
 impl Statistics for D1Store<'_> {
     async fn model_holdings(&self, org: &str) -> Result<Vec<ModelHoldings>, StoreError> {
         #[derive(serde::Deserialize)]

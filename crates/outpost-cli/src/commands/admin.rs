@@ -134,6 +134,6 @@ pub fn stats(env: &Env) -> Result<ExitCode> {
             &rows
         )
     );
-    println!("(usage reaches the registry within a minute of being served)");
+    println!("(each Worker isolate adds its usage counts after a request once a minute has passed)");
     Ok(ExitCode::SUCCESS)
 }

@@ -768,36 +768,40 @@ fn a_healthy_canary_gets_its_verdict_recorded_and_stays() {
 }
 
 #[test]
-fn a_canary_whose_outcomes_fall_under_its_f1_floor_is_rolled_back() {
+fn a_canary_whose_outcomes_fall_under_a_quality_floor_is_rolled_back() {
     use outpost_registry::guardrails::{CheckOutcome, check_guardrail};
-    let registry = registry();
-    release_all(&registry);
-    for version in ["1.0.0", "1.1.0"] {
-        to(&registry, Stage::Staging, version).unwrap();
+    // Each floor alone: F1, precision and recall of class 1 are all 0.5 on
+    // the four outcomes below.
+    for (floor, metric) in [("min_f1", "f1"), ("min_precision", "precision"), ("min_recall", "recall")] {
+        let registry = registry();
+        release_all(&registry);
+        for version in ["1.0.0", "1.1.0"] {
+            to(&registry, Stage::Staging, version).unwrap();
+        }
+        to(&registry, Stage::Canary, "1.0.0").unwrap();
+        rollout(
+            &registry,
+            Stage::Canary,
+            RolloutRequest {
+                canary: canary("1.1.0", 3_000),
+                guardrails: Some(
+                    serde_json::from_value(json!({floor: 0.8, "min_outcomes": 4, "min_calls": 10}))
+                        .unwrap(),
+                ),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        registry.add_window(ORG, (MODEL, "1.1.0", Stage::Canary), window(20, 0));
+        // Too few outcomes yet: the canary stays.
+        let outcome = block_on(check_guardrail(&registry, &watched(&registry))).unwrap();
+        assert!(matches!(outcome, CheckOutcome::Checked(_)), "{floor}: {outcome:?}");
+        // Four outcomes, half of them wrong.
+        crate::monitors::poor_outcomes(&registry, (ORG, MODEL), ("1.1.0", Stage::Canary));
+        let outcome = block_on(check_guardrail(&registry, &watched(&registry))).unwrap();
+        let CheckOutcome::RolledBack { reason, .. } = outcome else {
+            panic!("{floor}: expected a rollback, got {outcome:?}");
+        };
+        assert!(reason.contains(&format!("{metric} 0.5 < 0.8")), "{floor}: {reason}");
     }
-    to(&registry, Stage::Canary, "1.0.0").unwrap();
-    rollout(
-        &registry,
-        Stage::Canary,
-        RolloutRequest {
-            canary: canary("1.1.0", 3_000),
-            guardrails: Some(
-                serde_json::from_value(json!({"min_f1": 0.8, "min_outcomes": 4, "min_calls": 10}))
-                    .unwrap(),
-            ),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    registry.add_window(ORG, (MODEL, "1.1.0", Stage::Canary), window(20, 0));
-    // Too few outcomes yet: the canary stays.
-    let outcome = block_on(check_guardrail(&registry, &watched(&registry))).unwrap();
-    assert!(matches!(outcome, CheckOutcome::Checked(_)), "{outcome:?}");
-    // Four outcomes, half of them wrong: F1 of class 1 is 0.5.
-    crate::monitors::poor_outcomes(&registry, (ORG, MODEL), ("1.1.0", Stage::Canary));
-    let outcome = block_on(check_guardrail(&registry, &watched(&registry))).unwrap();
-    let CheckOutcome::RolledBack { reason, .. } = outcome else {
-        panic!("expected a rollback, got {outcome:?}");
-    };
-    assert!(reason.contains("f1 0.5 < 0.8"), "{reason}");
 }
