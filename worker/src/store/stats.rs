@@ -25,7 +25,14 @@ pub async fn add_usage(
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let n = i * 5;
-                format!("(?{}, ?{}, ?{}, ?{}, ?{})", n + 1, n + 2, n + 3, n + 4, n + 5)
+                format!(
+                    "(?{}, ?{}, ?{}, ?{}, ?{})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5
+                )
             })
             .collect();
         let mut params = Vec::with_capacity(chunk.len() * 5);

@@ -134,6 +134,8 @@ pub fn stats(env: &Env) -> Result<ExitCode> {
             &rows
         )
     );
-    println!("(each Worker isolate adds its usage counts after a request once a minute has passed)");
+    println!(
+        "(each Worker isolate adds its usage counts after a request once a minute has passed)"
+    );
     Ok(ExitCode::SUCCESS)
 }

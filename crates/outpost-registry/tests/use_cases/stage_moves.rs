@@ -772,7 +772,11 @@ fn a_canary_whose_outcomes_fall_under_a_quality_floor_is_rolled_back() {
     use outpost_registry::guardrails::{CheckOutcome, check_guardrail};
     // Each floor alone: F1, precision and recall of class 1 are all 0.5 on
     // the four outcomes below.
-    for (floor, metric) in [("min_f1", "f1"), ("min_precision", "precision"), ("min_recall", "recall")] {
+    for (floor, metric) in [
+        ("min_f1", "f1"),
+        ("min_precision", "precision"),
+        ("min_recall", "recall"),
+    ] {
         let registry = registry();
         release_all(&registry);
         for version in ["1.0.0", "1.1.0"] {
@@ -795,13 +799,19 @@ fn a_canary_whose_outcomes_fall_under_a_quality_floor_is_rolled_back() {
         registry.add_window(ORG, (MODEL, "1.1.0", Stage::Canary), window(20, 0));
         // Too few outcomes yet: the canary stays.
         let outcome = block_on(check_guardrail(&registry, &watched(&registry))).unwrap();
-        assert!(matches!(outcome, CheckOutcome::Checked(_)), "{floor}: {outcome:?}");
+        assert!(
+            matches!(outcome, CheckOutcome::Checked(_)),
+            "{floor}: {outcome:?}"
+        );
         // Four outcomes, half of them wrong.
         crate::monitors::poor_outcomes(&registry, (ORG, MODEL), ("1.1.0", Stage::Canary));
         let outcome = block_on(check_guardrail(&registry, &watched(&registry))).unwrap();
         let CheckOutcome::RolledBack { reason, .. } = outcome else {
             panic!("{floor}: expected a rollback, got {outcome:?}");
         };
-        assert!(reason.contains(&format!("{metric} 0.5 < 0.8")), "{floor}: {reason}");
+        assert!(
+            reason.contains(&format!("{metric} 0.5 < 0.8")),
+            "{floor}: {reason}"
+        );
     }
 }
