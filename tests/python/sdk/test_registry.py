@@ -317,7 +317,9 @@ def test_a_canary_rollout_is_set_and_cleared_from_python(e2e, tmp_path):
             guardrails={"max_error_rate": 0.05, "min_recall": 0.5},
             reason="a fifth on the new forest",
         )
-        assert outcome["changed"] is True
+        # The stage's new history entry.
+        assert (outcome["kind"], outcome["reason"]) == ("rollout", "a fifth on the new forest"), outcome
+        assert {t["version"] for t in outcome["to"]["targets"]} == {"1.0.0", "1.1.0"}, outcome
         arms = {t["version"]: (t["arm"], t["weight"]) for t in admin.stage(name, "staging")["state"]["targets"]}
         assert arms == {"1.0.0": ("stable", 8000), "1.1.0": ("canary", 2000)}, arms
         assert admin.history(name, "staging")[0]["reason"] == "a fifth on the new forest"
