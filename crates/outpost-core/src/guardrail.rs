@@ -369,6 +369,9 @@ pub fn without_canary(state: &StageState, canary: &str) -> Option<StageState> {
     Some(policy.stage_state())
 }
 
+/// The metrics guardrails hold to a floor rather than a ceiling.
+const QUALITY_FLOORS: [&str; 3] = ["f1", "precision", "recall"];
+
 /// The history entry's reason for an automatic rollback.
 pub fn rollback_reason(canary: &str, breaches: &[Breach]) -> String {
     let parts: Vec<String> = breaches
@@ -386,7 +389,7 @@ pub fn rollback_reason(canary: &str, breaches: &[Breach]) -> String {
                     round(b.threshold),
                     round(1.0 / b.measured)
                 )
-            } else if b.metric == "f1" {
+            } else if QUALITY_FLOORS.contains(&b.metric.as_str()) {
                 // A floor: crossed from above.
                 format!("{} {} < {}", b.metric, round(b.measured), b.threshold)
             } else if b.measured.is_finite() {

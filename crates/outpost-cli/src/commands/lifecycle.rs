@@ -131,14 +131,7 @@ pub fn rollout(env: &Env, command: RolloutCommand) -> Result<ExitCode> {
                 min_recall,
                 min_calls,
             } = *guardrails;
-            let guardrails = (max_error_rate.is_some()
-                || max_p95_ms.is_some()
-                || max_drift_share.is_some()
-                || compare_with_stable.is_some()
-                || min_f1.is_some()
-                || min_precision.is_some()
-                || min_recall.is_some())
-            .then_some(outpost_core::guardrail::Guardrails {
+            let guardrails = outpost_core::guardrail::Guardrails {
                 max_error_rate,
                 max_p95_ms,
                 max_drift_share,
@@ -148,7 +141,11 @@ pub fn rollout(env: &Env, command: RolloutCommand) -> Result<ExitCode> {
                 min_recall,
                 min_outcomes: None,
                 min_calls,
-            });
+            };
+            // No threshold given: no guardrails (the registry checks the rest).
+            let guardrails = (guardrails.validate()
+                != Err(outpost_core::guardrail::GuardrailError::Empty))
+            .then_some(guardrails);
             let body = RolloutRequest {
                 guardrails,
                 stable,
