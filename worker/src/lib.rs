@@ -57,12 +57,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let method = req.inner().method();
     let path = req.path();
     let started = worker::Date::now().as_millis();
-    let from_first_byte = req
-        .headers()
-        .get("range")
-        .ok()
-        .flatten()
-        .is_some_and(|range| range.trim_start().starts_with("bytes=0-"));
+    let range = req.headers().get("range").ok().flatten();
     let mut series = None;
     let result = match routes::dispatch(&method, &path) {
         Dispatch::Found(matched) => {
@@ -98,8 +93,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         // batches, checked after every request of the isolate.
         let now = worker::Date::now().as_millis() as i64;
         if let Some((kind, subject)) = use_of
-            && method == "GET"
-            && (status == 200 || (status == 206 && from_first_byte))
+            && outpost_core::stats::is_counted(method == "GET", status, range.as_deref())
         {
             usage::count(&org, kind, &subject, now);
         }

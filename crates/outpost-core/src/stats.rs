@@ -71,6 +71,14 @@ impl UsageKind {
     }
 }
 
+/// Whether an answer to a resolve or download request counts as a use:
+/// a GET answered 200, or 206 for a range from the first byte (a download
+/// resumed in parts counts once). A HEAD, a 304 or a refusal does not.
+pub fn is_counted(get: bool, status: u16, range: Option<&str>) -> bool {
+    get && (status == 200
+        || (status == 206 && range.is_some_and(|r| r.trim_start().starts_with("bytes=0-"))))
+}
+
 /// The start of the hour holding `at_ms`.
 pub fn hour_of(at_ms: i64) -> i64 {
     at_ms.div_euclid(HOUR_MS) * HOUR_MS
@@ -445,6 +453,20 @@ mod tests {
         );
         assert_eq!(stats.storage.dedup_ratio, 1.0);
         assert!(stats.per_model.is_empty());
+    }
+
+    #[test]
+    fn a_use_is_a_get_answered_whole_or_from_the_first_byte() {
+        assert!(is_counted(true, 200, None));
+        assert!(is_counted(true, 206, Some("bytes=0-99")));
+        assert!(
+            !is_counted(true, 206, Some("bytes=100-199")),
+            "a resumed part"
+        );
+        assert!(!is_counted(true, 206, None));
+        assert!(!is_counted(false, 200, None), "a HEAD");
+        assert!(!is_counted(true, 304, None));
+        assert!(!is_counted(true, 404, None));
     }
 
     #[test]
