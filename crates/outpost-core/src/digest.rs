@@ -165,6 +165,7 @@ fn truncate_for_error(s: &str) -> String {
 /// Hashes a stream chunk by chunk while counting its bytes, so an upload or a
 /// download can be checked against a declared digest *and* length without
 /// buffering the whole artifact.
+#[derive(Clone)]
 pub struct Sha256Hasher {
     context: ring::digest::Context,
     length: u64,
