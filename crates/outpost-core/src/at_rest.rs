@@ -611,6 +611,88 @@ pub fn open(key: &ObjectKey, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
     )
 }
 
+/// An organisation's encryption at rest as stored: the key version new
+/// objects are sealed under, and when it was enabled and last rotated (ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgEncryption {
+    pub key_version: u32,
+    pub enabled_at: i64,
+    pub rotated_at: i64,
+}
+
+/// How many artifacts, and how many plaintext bytes, are stored one way.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct ObjectsAt {
+    /// The key version they are sealed under; absent for plaintext objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<u32>,
+    pub objects: u64,
+    /// Their plaintext bytes.
+    pub bytes: u64,
+}
+
+/// `GET /v1/orgs/{org}/encryption`: whether the organisation's artifacts
+/// are encrypted at rest, under which key version, and how far the
+/// background job has come sealing them under it.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct EncryptionStatus {
+    /// Whether this deployment has an at-rest secret
+    /// (`OUTPOST_AT_REST_SECRET`); without it nothing can be sealed.
+    pub configured: bool,
+    /// Whether new artifacts are sealed.
+    pub enabled: bool,
+    /// The key version new artifacts are sealed under, and old ones are
+    /// being re-sealed under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<u32>,
+    /// When encryption was enabled, and the key last rotated (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<i64>,
+    /// The artifacts, by how they are stored now (plaintext first).
+    pub objects: Vec<ObjectsAt>,
+    /// Artifacts not yet sealed under `key_version` (0 when off).
+    pub pending: u64,
+    /// Every artifact of the organisation.
+    pub total: u64,
+}
+
+impl EncryptionStatus {
+    /// The status from the stored state and the artifacts' counts per key
+    /// version (`None`: plaintext), in any order.
+    pub fn assemble(
+        configured: bool,
+        state: Option<OrgEncryption>,
+        mut objects: Vec<ObjectsAt>,
+    ) -> Self {
+        objects.sort_by_key(|at| at.key_version);
+        let total = objects.iter().map(|at| at.objects).sum();
+        let pending = match state {
+            Some(state) => objects
+                .iter()
+                .filter(|at| at.key_version != Some(state.key_version))
+                .map(|at| at.objects)
+                .sum(),
+            None => 0,
+        };
+        Self {
+            configured,
+            enabled: state.is_some(),
+            key_version: state.map(|s| s.key_version),
+            enabled_at: state.map(|s| s.enabled_at),
+            rotated_at: state.map(|s| s.rotated_at),
+            objects,
+            pending,
+            total,
+        }
+    }
+}
+
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
@@ -896,5 +978,31 @@ mod tests {
             sealed_object_key("acme", 3, &digest),
             format!("orgs/acme/sealed/v3/sha256/{}", digest.hex())
         );
+    }
+
+    #[test]
+    fn the_status_counts_what_is_left_to_seal_under_the_current_version() {
+        let at = |key_version, objects| ObjectsAt {
+            key_version,
+            objects,
+            bytes: objects * 10,
+        };
+        let state = OrgEncryption {
+            key_version: 2,
+            enabled_at: 5,
+            rotated_at: 9,
+        };
+        let status = EncryptionStatus::assemble(
+            true,
+            Some(state),
+            vec![at(Some(2), 4), at(None, 1), at(Some(1), 3)],
+        );
+        assert_eq!(status.total, 8);
+        assert_eq!(status.pending, 4);
+        assert_eq!(status.objects[0].key_version, None);
+        assert_eq!(status.key_version, Some(2));
+        let off = EncryptionStatus::assemble(false, None, vec![at(None, 3)]);
+        assert!(!off.enabled);
+        assert_eq!((off.pending, off.total), (0, 3));
     }
 }

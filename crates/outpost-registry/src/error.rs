@@ -25,6 +25,11 @@ pub enum StoreError {
     /// with the detail, since the operator can fix it.
     #[error("{0}")]
     NotConfigured(String),
+    /// A stored object cannot be read back as it was stored (an encrypted
+    /// chunk fails authentication): 503 with the detail, and never the
+    /// bytes; the operator restores the object from a backup.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 impl StoreError {
@@ -192,6 +197,10 @@ pub enum RegistryError {
     #[error("no webhook `{id}` in this organisation")]
     WebhookNotFound { id: String },
     #[error(
+        "encryption at rest is off in organisation `{org}`; enable it first (outpost org encryption enable)"
+    )]
+    EncryptionOff { org: String },
+    #[error(
         "{model}@{version} has a reference profile already; profiles are immutable like versions — register a new version to change it"
     )]
     ReferenceExists { model: String, version: String },
@@ -336,7 +345,8 @@ impl RegistryError {
             | RegistryError::BumpKeptRacing { .. }
             | RegistryError::UploadOpenWithOtherPlan { .. }
             | RegistryError::UploadStartedConcurrently
-            | RegistryError::PartsMissing { .. } => ProblemKind::Conflict,
+            | RegistryError::PartsMissing { .. }
+            | RegistryError::EncryptionOff { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::BlobTooLarge { .. } => ProblemKind::PayloadTooLarge,
             RegistryError::VersionNotFound { .. }
@@ -382,7 +392,9 @@ impl RegistryError {
             | RegistryError::TargetUnnamed { .. }
             | RegistryError::TargetNotRegistered { .. }
             | RegistryError::TargetMismatch { .. } => ProblemKind::UnprocessableContent,
-            RegistryError::Store(StoreError::NotConfigured(_)) => ProblemKind::ServiceUnavailable,
+            RegistryError::Store(StoreError::NotConfigured(_) | StoreError::Damaged(_)) => {
+                ProblemKind::ServiceUnavailable
+            }
             RegistryError::Store(StoreError::Failed(_)) => ProblemKind::Internal,
         }
     }
@@ -392,9 +404,9 @@ impl RegistryError {
     pub fn to_problem(&self) -> Problem {
         match self {
             RegistryError::Store(StoreError::Failed(_)) => Problem::internal(),
-            RegistryError::Store(StoreError::NotConfigured(detail)) => {
-                Problem::new(ProblemKind::ServiceUnavailable, detail.clone())
-            }
+            RegistryError::Store(
+                StoreError::NotConfigured(detail) | StoreError::Damaged(detail),
+            ) => Problem::new(ProblemKind::ServiceUnavailable, detail.clone()),
             RegistryError::GatesFailed {
                 failures,
                 forceable,

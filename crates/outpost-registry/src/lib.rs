@@ -50,6 +50,7 @@
 
 pub mod blobs;
 pub mod deletion;
+pub mod encryption;
 pub mod error;
 pub mod guardrails;
 #[cfg(feature = "memory")]

@@ -93,6 +93,13 @@ pub struct MemoryRegistry {
     random: Cell<u32>,
     director_seed: u8,
     salt: Digest,
+    /// Whether the deployment has an at-rest secret (see
+    /// [`Self::configure_at_rest`]).
+    at_rest_configured: Cell<bool>,
+    /// Each organisation's encryption at rest.
+    encryption: RefCell<BTreeMap<String, outpost_core::at_rest::OrgEncryption>>,
+    /// The key version each object is sealed under (absent: plaintext).
+    sealed_under: RefCell<BTreeMap<(String, Digest), u32>>,
     failing: RefCell<BTreeSet<&'static str>>,
     unconfigured: RefCell<BTreeSet<&'static str>>,
     trust_files: RefCell<BTreeMap<(String, TrustRole, u64), Envelope>>,
@@ -160,6 +167,9 @@ impl MemoryRegistry {
             random: Cell::new(0),
             director_seed: 7,
             salt: Digest::of(b"outpost-routing-salt\0memory"),
+            at_rest_configured: Cell::new(true),
+            encryption: RefCell::default(),
+            sealed_under: RefCell::default(),
             failing: RefCell::default(),
             unconfigured: RefCell::default(),
             trust_files: RefCell::default(),
@@ -438,6 +448,31 @@ impl MemoryRegistry {
             .collect()
     }
 
+    /// Whether the deployment has an at-rest secret (it has by default).
+    pub fn configure_at_rest(&self, configured: bool) {
+        self.at_rest_configured.set(configured);
+    }
+
+    /// Re-seals every object of `org` under its current key version, as the
+    /// Worker's background job does over a few runs.
+    pub fn reseal_all(&self, org: &str) {
+        let Some(state) = self.encryption.borrow().get(org).copied() else {
+            return;
+        };
+        let rows: Vec<Digest> = self
+            .blob_rows
+            .borrow()
+            .keys()
+            .filter(|(o, _)| o == org)
+            .map(|(_, digest)| *digest)
+            .collect();
+        for digest in rows {
+            self.sealed_under
+                .borrow_mut()
+                .insert((org.to_owned(), digest), state.key_version);
+        }
+    }
+
     /// Makes the port method `name` fail with a storage error.
     pub fn fail(&self, name: &'static str) {
         self.failing.borrow_mut().insert(name);
@@ -450,6 +485,19 @@ impl MemoryRegistry {
 
     fn apply(&self, org: &str, change: Change) {
         match change {
+            Change::SetKeyVersion { key_version } => {
+                let now = self.now.get();
+                let mut encryption = self.encryption.borrow_mut();
+                let entry = encryption.entry(org.to_owned()).or_insert(
+                    outpost_core::at_rest::OrgEncryption {
+                        key_version,
+                        enabled_at: now,
+                        rotated_at: now,
+                    },
+                );
+                entry.key_version = key_version;
+                entry.rotated_at = now;
+            }
             Change::SetMonitor {
                 model,
                 stage,
@@ -1008,6 +1056,45 @@ impl MemoryRegistry {
     }
 }
 
+impl crate::ports::AtRest for MemoryRegistry {
+    fn at_rest_configured(&self) -> bool {
+        self.at_rest_configured.get()
+    }
+
+    async fn org_encryption(
+        &self,
+        org: &str,
+    ) -> Result<Option<outpost_core::at_rest::OrgEncryption>, StoreError> {
+        self.check("org_encryption")?;
+        Ok(self.encryption.borrow().get(org).copied())
+    }
+
+    async fn objects_at(
+        &self,
+        org: &str,
+    ) -> Result<Vec<outpost_core::at_rest::ObjectsAt>, StoreError> {
+        self.check("objects_at")?;
+        let mut counts: BTreeMap<Option<u32>, (u64, u64)> = BTreeMap::new();
+        let sealed = self.sealed_under.borrow();
+        let blobs = self.blobs.borrow();
+        for key in self.blob_rows.borrow().keys().filter(|(o, _)| o == org) {
+            let count = counts.entry(sealed.get(key).copied()).or_default();
+            count.0 += 1;
+            count.1 += blobs.get(key).map_or(0, |b| b.len() as u64);
+        }
+        Ok(counts
+            .into_iter()
+            .map(
+                |(key_version, (objects, bytes))| outpost_core::at_rest::ObjectsAt {
+                    key_version,
+                    objects,
+                    bytes,
+                },
+            )
+            .collect())
+    }
+}
+
 impl crate::ports::Statistics for MemoryRegistry {
     async fn model_holdings(
         &self,
@@ -1560,6 +1647,12 @@ impl MemoryRegistry {
 
     fn write_object(&self, org: &str, digest: Digest, bytes: Vec<u8>) {
         let key = (org.to_owned(), digest);
+        // New objects are sealed under the organisation's key version.
+        if let Some(state) = self.encryption.borrow().get(org) {
+            self.sealed_under
+                .borrow_mut()
+                .insert(key.clone(), state.key_version);
+        }
         self.object_written
             .borrow_mut()
             .insert(key.clone(), self.now.get());

@@ -223,6 +223,25 @@ pub trait Statistics {
     ) -> Result<Vec<outpost_core::stats::UsageRow>, StoreError>;
 }
 
+/// Encryption at rest (`crate::encryption`): the deployment's secret, each
+/// organisation's key version, and where its artifacts are stored now.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait AtRest {
+    /// Whether the deployment has an at-rest secret.
+    fn at_rest_configured(&self) -> bool;
+    /// The organisation's key version; `None` while encryption is off.
+    async fn org_encryption(
+        &self,
+        org: &str,
+    ) -> Result<Option<outpost_core::at_rest::OrgEncryption>, StoreError>;
+    /// The organisation's artifacts counted per key version (`None`:
+    /// plaintext).
+    async fn objects_at(
+        &self,
+        org: &str,
+    ) -> Result<Vec<outpost_core::at_rest::ObjectsAt>, StoreError>;
+}
+
 /// Reference profiles: one per version.
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Profiles {
@@ -390,6 +409,10 @@ impl TrustRole {
 /// into one transaction (D1: one `batch()`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
+    /// Seals the organisation's new artifacts under `key_version` from now
+    /// on (enabling encryption at rest, or rotating its key); the background
+    /// job re-seals the others.
+    SetKeyVersion { key_version: u32 },
     /// A new version of a role's metadata; `(org, role, version)` is unique.
     TrustFile {
         role: TrustRole,

@@ -4,6 +4,7 @@
 mod artifacts;
 mod deletion;
 mod device_routing;
+mod encryption;
 mod models;
 mod monitors;
 mod quality;
