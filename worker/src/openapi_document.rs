@@ -652,6 +652,18 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
             200,
             "Holdings now; usage over the last 24 hours and 30 days (each isolate writes its counts after a request once a minute has passed)",
         ),
+        Route::GetEncryption => op.json::<outpost_core::at_rest::EncryptionStatus>(
+            200,
+            "The state now; `pending` falls as the cron seals artifacts",
+        ),
+        Route::EnableEncryption => op.json::<outpost_core::at_rest::EncryptionStatus>(
+            200,
+            "On (already on: unchanged); 503 when the Worker has no OUTPOST_AT_REST_SECRET",
+        ),
+        Route::RotateKey => op.json::<outpost_core::at_rest::EncryptionStatus>(
+            200,
+            "The new key version; 409 while encryption is off",
+        ),
         Route::Quality => {
             let stage = op.schema::<Stage>();
             op.query(

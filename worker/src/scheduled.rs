@@ -2,7 +2,8 @@
 //! model's retention policy, holds guarded canaries to their guardrails
 //! (rolling back the ones that trip), compacts old telemetry into totals,
 //! collects artifacts no version refers to, closes stale uploads, checks
-//! every monitor, drops predictions past their feedback period, delivers due webhooks, and
+//! every monitor, drops predictions past their feedback period, seals
+//! artifacts at rest under their organisation's key version, delivers due webhooks, and
 //! leaves a row in `scheduled_runs` so operators (and `/readyz`) can see that it fires.
 
 use worker::{Env, ScheduledEvent};
@@ -68,6 +69,16 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
             outcome = "failed";
         }
     }
+    match keep_at_rest(env).await {
+        Ok((sealed, deleted)) => worker::console_log!(
+            "cron `{}`: sealed {sealed} artifacts under their organisation's key version, deleted {deleted} retired objects",
+            event.cron()
+        ),
+        Err(err) => {
+            worker::console_error!("cron `{}`: re-sealing failed: {err}", event.cron());
+            outcome = "failed";
+        }
+    }
     match expire_uploads(env).await {
         Ok(closed) => {
             worker::console_log!("cron `{}`: closed {closed} stale uploads", event.cron())
@@ -129,6 +140,22 @@ async fn collect_blobs(env: &Env) -> Result<outpost_registry::blobs::Collected, 
     outpost_registry::blobs::collect_unreferenced(&crate::store::D1Store::new(&ctx), 100)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Seals plaintext artifacts of organisations with encryption at rest on,
+/// and re-seals those under an older key version
+/// (`crate::store::at_rest::reseal_pending`), then deletes objects retired
+/// longer ago than the grace period.
+async fn keep_at_rest(env: &Env) -> Result<(usize, usize), String> {
+    use crate::store::at_rest;
+    let ctx = Ctx::new(env.clone()).map_err(|e| format!("{e:?}"))?;
+    let sealed = if at_rest::secret(env).is_some() {
+        at_rest::reseal_pending(&ctx, at_rest::RESEAL_PER_RUN).await?
+    } else {
+        0
+    };
+    let deleted = at_rest::delete_retired(&ctx, ctx.now - at_rest::RETIRE_GRACE_MS).await?;
+    Ok((sealed, deleted))
 }
 
 /// Closes multipart uploads open longer than R2 keeps them

@@ -68,11 +68,17 @@ pub enum SealError {
 }
 
 /// Where the artifact `digest` of `org` is stored sealed under key version
-/// `version`: `orgs/{org}/sealed/v{version}/sha256/{hex}`. Each key version
+/// `version`: `orgs/{org}/sealed/sha256/{hex}/v{version}`. Each key version
 /// has its own object, so re-sealing under a new version never rewrites an
-/// object a download may be reading.
+/// object a download may be reading; every version of one artifact shares
+/// the prefix [`sealed_prefix`], so they can be listed and deleted together.
 pub fn sealed_object_key(org: &str, version: u32, digest: &Digest) -> String {
-    format!("orgs/{org}/sealed/v{version}/sha256/{}", digest.hex())
+    format!("{}v{version}", sealed_prefix(org, digest))
+}
+
+/// The prefix of every sealed object of one artifact.
+pub fn sealed_prefix(org: &str, digest: &Digest) -> String {
+    format!("orgs/{org}/sealed/sha256/{}/", digest.hex())
 }
 
 /// An organisation's key at one key version.
@@ -976,7 +982,7 @@ mod tests {
         assert_eq!(ObjectKey::from_hex(1, "zz"), Err(SealError::BadKey));
         assert_eq!(
             sealed_object_key("acme", 3, &digest),
-            format!("orgs/acme/sealed/v3/sha256/{}", digest.hex())
+            format!("orgs/acme/sealed/sha256/{}/v3", digest.hex())
         );
     }
 

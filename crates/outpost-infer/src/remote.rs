@@ -46,6 +46,28 @@ pub struct RunRequest {
     pub length: u64,
     /// The caller's inputs, as `POST …/predict` took them (see [`crate::json`]).
     pub inputs: Value,
+    /// Present when the artifact is sealed at rest (`outpost_core::at_rest`):
+    /// the object to read and the key that opens it. The at-rest secret
+    /// stays with the registry Worker; this key opens this artifact only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedArtifact>,
+}
+
+/// A sealed artifact's key version and key (64 hex digits).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedArtifact {
+    pub key_version: u32,
+    pub key: String,
+}
+
+impl std::fmt::Debug for SealedArtifact {
+    // Never the key itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedArtifact")
+            .field("key_version", &self.key_version)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one run gave.

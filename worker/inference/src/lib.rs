@@ -18,6 +18,7 @@
 use std::cell::RefCell;
 
 use futures_util::StreamExt;
+use outpost_core::at_rest;
 use outpost_core::digest::{Sha256Hasher, object_key};
 use outpost_core::problem::{Problem, ProblemKind};
 use outpost_core::telemetry::TelemetryWindow;
@@ -192,28 +193,71 @@ async fn loaded(env: &Env, request: &RunRequest) -> Result<(Model, f64, f64, boo
     let bucket = env
         .bucket(R2_BINDING)
         .map_err(|err| internal("binding ARTIFACTS", err))?;
+    let stored_key = match &request.sealed {
+        Some(sealed) => {
+            at_rest::sealed_object_key(&request.org, sealed.key_version, &request.digest)
+        }
+        None => object_key(&request.org, &request.digest),
+    };
     let object = bucket
-        .get(object_key(&request.org, &request.digest))
+        .get(stored_key)
         .execute()
         .await
         .map_err(|err| internal("reading the artifact", err))?
         .ok_or_else(|| unavailable(format!("the artifact of {name} is missing from storage")))?;
     // Too large to run, but still hashed: an altered artifact is a 503
     // whatever its size.
-    let keep = object.size() <= MAX_RUN_BYTES;
+    let keep = request.length <= MAX_RUN_BYTES;
     let mut stream = object
         .body()
         .ok_or_else(|| internal("reading the artifact", "R2 object without a body"))?
         .stream()
         .map_err(|err| internal("reading the artifact", err))?;
+    // A sealed artifact is opened chunk by chunk as it arrives: each chunk
+    // is authenticated, then hashed like plaintext.
+    let mut opener = match &request.sealed {
+        Some(sealed) => {
+            let key = at_rest::ObjectKey::from_hex(sealed.key_version, &sealed.key)
+                .map_err(|err| internal("the artifact's key", err))?;
+            let header = at_rest::Header {
+                key_version: sealed.key_version,
+                plaintext_len: request.length,
+            };
+            let span = at_rest::chunk_span(&header, 0, request.length)
+                .map_err(|err| internal("the artifact's chunks", err))?;
+            Some((
+                at_rest::Opener::new(&key, header, &span, (0, request.length))
+                    .map_err(|err| internal("the artifact's key", err))?,
+                at_rest::HEADER_LEN as usize,
+            ))
+        }
+        None => None,
+    };
+    let damaged = |err: at_rest::SealError| {
+        unavailable(format!(
+            "the stored artifact of {name} cannot be read back ({err}); refusing to run it"
+        ))
+    };
     let mut hasher = Sha256Hasher::new();
-    let mut bytes = Vec::with_capacity(if keep { object.size() as usize } else { 0 });
+    let mut bytes = Vec::with_capacity(if keep { request.length as usize } else { 0 });
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|err| internal("reading the artifact", err))?;
-        hasher.update(&chunk);
+        let plain = match &mut opener {
+            Some((opener, header_left)) => {
+                // The header is bound into every chunk; skip its bytes.
+                let skip = (*header_left).min(chunk.len());
+                *header_left -= skip;
+                opener.push(&chunk[skip..]).map_err(damaged)?
+            }
+            None => chunk,
+        };
+        hasher.update(&plain);
         if keep {
-            bytes.extend_from_slice(&chunk);
+            bytes.extend_from_slice(&plain);
         }
+    }
+    if let Some((opener, _)) = opener {
+        opener.finish().map_err(damaged)?;
     }
     if hasher.finish().digest != request.digest {
         return Err(unavailable(format!(
@@ -226,7 +270,7 @@ async fn loaded(env: &Env, request: &RunRequest) -> Result<(Model, f64, f64, boo
             ProblemKind::UnprocessableContent,
             format!(
                 "{name} is too large to run in the Worker ({} bytes; at most {MAX_RUN_BYTES})",
-                object.size()
+                request.length
             ),
         ));
     }

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod audit_log;
 pub mod blobs;
+pub mod encryption;
 pub mod guardrails;
 pub mod metrics;
 pub mod models;

@@ -12,7 +12,7 @@
 
 use outpost_core::api::{Prediction, ShadowResult, ShadowResults};
 use outpost_core::lifecycle::Stage;
-use outpost_infer::remote::{RunRequest, RunResult};
+use outpost_infer::remote::{RunRequest, RunResult, SealedArtifact};
 use serde_json::Value;
 use worker::{Request, Response};
 
@@ -41,6 +41,12 @@ async fn run(
     row: &VersionArtifact,
     inputs: &Value,
 ) -> ApiResult<RunResult> {
+    let sealed = store::at_rest::for_inference(ctx, org, &row.digest)
+        .await?
+        .map(|key| SealedArtifact {
+            key_version: key.version(),
+            key: key.to_hex(),
+        });
     crate::inference::run(
         &ctx.env,
         &RunRequest {
@@ -49,6 +55,7 @@ async fn run(
             digest: row.digest,
             length: row.length,
             inputs: inputs.clone(),
+            sealed,
         },
     )
     .await

@@ -1,7 +1,10 @@
 //! Artifacts: one row per organisation and digest (`blobs`), the bytes in
-//! the R2 object `orgs/{org}/sha256/{hex}`. R2 checks an upload's sha256
-//! and length itself (`put(..).sha256(..)` with a fixed-length stream), so
-//! bytes that are not the declared ones are never stored.
+//! the R2 object `orgs/{org}/sha256/{hex}`, or sealed at rest when the
+//! organisation has encryption on (`super::at_rest`; the row's
+//! `key_version` says which). R2 checks a plaintext upload's sha256 and
+//! length itself (`put(..).sha256(..)` with a fixed-length stream), and the
+//! sealer checks a sealed one, so bytes that are not the declared ones are
+//! never stored.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -31,7 +34,7 @@ pub fn r2_reads() -> u64 {
     R2_READS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-fn counted_read() {
+pub(super) fn counted_read() {
     R2_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
@@ -90,12 +93,15 @@ fn fill_cache(ctx: &Ctx, org: &str, digest: &Digest, size: u64) {
 struct BlobRow {
     size: f64,
     created_at: f64,
+    key_version: Option<f64>,
 }
 
 async fn find(ctx: &Ctx, org: &str, digest: &Digest) -> worker::Result<Option<BlobRow>> {
     db::first::<BlobRow>(
         &ctx.db
-            .prepare("SELECT size, created_at FROM blobs WHERE org = ?1 AND digest = ?2")
+            .prepare(
+                "SELECT size, created_at, key_version FROM blobs WHERE org = ?1 AND digest = ?2",
+            )
             .bind(&[db::text(org), db::text(&digest.to_string())])?,
     )
     .await
@@ -107,12 +113,12 @@ pub fn insert(
     ctx: &Ctx,
     org: &str,
     digest: &Digest,
-    size: u64,
+    (size, key_version): (u64, Option<u32>),
     created_by: &str,
 ) -> worker::Result<D1PreparedStatement> {
     ctx.db
         .prepare(
-            "INSERT INTO blobs (org, digest, size, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO blobs (org, digest, size, created_at, created_by, key_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (org, digest) DO NOTHING",
         )
         .bind(&[
@@ -121,7 +127,70 @@ pub fn insert(
             db::int(size as i64),
             db::int(ctx.now),
             db::text(created_by),
+            db::opt_int(key_version.map(i64::from)),
         ])
+}
+
+impl D1Store<'_> {
+    /// Where the artifact's object is (its key version, `None` for
+    /// plaintext) and its size, from what this request saw or the row.
+    /// `None` without a row.
+    async fn location(
+        &self,
+        org: &str,
+        digest: &Digest,
+    ) -> Result<Option<(u64, Option<u32>)>, StoreError> {
+        let Some(row) = find(self.ctx, org, digest).await.map_err(failed)? else {
+            return Ok(None);
+        };
+        let found = (
+            as_i64(row.size) as u64,
+            row.key_version.map(|v| as_i64(v) as u32),
+        );
+        self.located
+            .borrow_mut()
+            .insert((org.to_owned(), *digest), found);
+        Ok(Some(found))
+    }
+
+    /// Puts a plaintext stream of `size` bytes as the artifact's object:
+    /// sealed when the organisation has encryption on, else plaintext with
+    /// R2's own sha256 check. Remembers where, for the row recorded next.
+    pub(super) async fn put_stream(
+        &self,
+        org: &str,
+        digest: &Digest,
+        size: u64,
+        body: impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static,
+    ) -> Result<(Received, Result<Option<String>, String>), StoreError> {
+        let version = super::at_rest::current_version(self.ctx, org).await?;
+        self.located
+            .borrow_mut()
+            .insert((org.to_owned(), *digest), (size, version));
+        if let Some(version) = version {
+            return Ok(
+                match super::at_rest::put_sealed(self.ctx, org, digest, (size, version), body)
+                    .await?
+                {
+                    Ok(received) => (received, Ok(None)),
+                    Err((received, cause)) => (received, Err(cause)),
+                },
+            );
+        }
+        let bucket = bucket(self.ctx)?;
+        let key = object_key(org, digest);
+        let (tapped, stream) = Tapped::wrap(body, size);
+        let put = bucket
+            .put(&key, stream)
+            .sha256(digest.as_bytes().to_vec())
+            .execute()
+            .await;
+        let received = tapped.received();
+        Ok(match put {
+            Ok(object) => (received, Ok(object.map(|o| o.etag()))),
+            Err(err) => (received, Err(format!("R2 put of {key}: {err}"))),
+        })
+    }
 }
 
 pub(super) fn bucket(ctx: &Ctx) -> Result<worker::Bucket, StoreError> {
@@ -141,7 +210,10 @@ pub(super) struct Tapped {
 
 impl Tapped {
     /// Wraps `body` as a stream of exactly `length` bytes for R2.
-    pub(super) fn wrap(body: ByteStream, length: u64) -> (Self, FixedLengthStream) {
+    pub(super) fn wrap(
+        body: impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static,
+        length: u64,
+    ) -> (Self, FixedLengthStream) {
         let hasher = Rc::new(RefCell::new(Sha256Hasher::new()));
         let tap = Rc::clone(&hasher);
         let body = body.map(move |chunk| {
@@ -186,13 +258,20 @@ impl<'a> Blobs for D1Store<'a> {
         org: &str,
         digest: &Digest,
     ) -> Result<Option<BlobFacts>, StoreError> {
-        Ok(find(self.ctx, org, digest)
-            .await
-            .map_err(failed)?
-            .map(|row| BlobFacts {
-                size: as_i64(row.size) as u64,
-                created_at: as_i64(row.created_at),
-            }))
+        let Some(row) = find(self.ctx, org, digest).await.map_err(failed)? else {
+            return Ok(None);
+        };
+        self.located.borrow_mut().insert(
+            (org.to_owned(), *digest),
+            (
+                as_i64(row.size) as u64,
+                row.key_version.map(|v| as_i64(v) as u32),
+            ),
+        );
+        Ok(Some(BlobFacts {
+            size: as_i64(row.size) as u64,
+            created_at: as_i64(row.created_at),
+        }))
     }
 
     async fn put_object(
@@ -202,52 +281,29 @@ impl<'a> Blobs for D1Store<'a> {
         size: u64,
         body: RequestBody<'a>,
     ) -> Result<Arrival, StoreError> {
-        let bucket = bucket(self.ctx)?;
-        let key = object_key(org, digest);
-        if size == 0 {
+        let refused = |received: Received| Ok(Arrival::Refused(received));
+        let (received, put) = if size == 0 {
             // An empty body has no stream to wrap.
-            let put = bucket
-                .put(&key, Vec::<u8>::new())
-                .sha256(digest.as_bytes().to_vec())
-                .execute()
-                .await;
-            let received = Received {
-                length: 0,
-                digest: Digest::of(&[]),
+            self.put_stream(org, digest, 0, super::at_rest::nothing())
+                .await?
+        } else {
+            let Some(body) = body.stream() else {
+                return refused(Received {
+                    length: 0,
+                    digest: Digest::of(&[]),
+                });
             };
-            return match put {
-                Ok(object) => Ok(Arrival::Stored {
-                    etag: object.map(|o| o.etag()).unwrap_or_default(),
-                    received,
-                }),
-                Err(_) if received.digest != *digest => Ok(Arrival::Refused(received)),
-                Err(err) => Err(failed(format!("R2 put of {key}: {err}"))),
-            };
-        }
-        let Some(body) = body.stream() else {
-            return Ok(Arrival::Refused(Received {
-                length: 0,
-                digest: Digest::of(&[]),
-            }));
+            self.put_stream(org, digest, size, body).await?
         };
-        let (tapped, stream) = Tapped::wrap(body, size);
-        let put = bucket
-            .put(&key, stream)
-            .sha256(digest.as_bytes().to_vec())
-            .execute()
-            .await;
-        let received = tapped.received();
         match put {
-            Ok(object) => Ok(Arrival::Stored {
-                etag: object.map(|o| o.etag()).unwrap_or_default(),
+            Ok(etag) => Ok(Arrival::Stored {
+                etag: etag.unwrap_or_default(),
                 received,
             }),
             // R2 stored nothing; if the bytes are what was declared, the
             // failure was R2's own.
-            Err(_) if received.length != size || received.digest != *digest => {
-                Ok(Arrival::Refused(received))
-            }
-            Err(err) => Err(failed(format!("R2 put of {key}: {err}"))),
+            Err(_) if received.length != size || received.digest != *digest => refused(received),
+            Err(err) => Err(failed(err)),
         }
     }
 
@@ -257,6 +313,10 @@ impl<'a> Blobs for D1Store<'a> {
         digest: &Digest,
         range: Option<ByteRange>,
     ) -> Result<Option<ResponseBody>, StoreError> {
+        if let Some((size, Some(version))) = self.sealed_or_not(org, digest).await? {
+            return super::at_rest::open_stream(self.ctx, org, digest, (size, version), range)
+                .await;
+        }
         if let Some(body) = from_cache(self.ctx, org, digest, range).await {
             return Ok(Some(body));
         }
@@ -288,6 +348,10 @@ impl<'a> Blobs for D1Store<'a> {
         digest: &Digest,
         range: ByteRange,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some((size, Some(version))) = self.sealed_or_not(org, digest).await? {
+            return super::at_rest::open_bytes(self.ctx, org, digest, (size, version), Some(range))
+                .await;
+        }
         if let Some(body) = from_cache(self.ctx, org, digest, Some(range)).await {
             let mut response = worker::Response::from_body(body).map_err(failed)?;
             return Ok(Some(response.bytes().await.map_err(failed)?));
@@ -353,18 +417,26 @@ impl<'a> Blobs for D1Store<'a> {
         before: i64,
     ) -> Result<bool, StoreError> {
         let bucket = bucket(self.ctx)?;
+        let mut stale = Vec::new();
         let key = object_key(org, digest);
-        let Some(object) = bucket.head(&key).await.map_err(failed)? else {
-            return Ok(false);
-        };
-        if object.uploaded().as_millis() as i64 >= before {
-            return Ok(false);
+        if let Some(object) = bucket.head(&key).await.map_err(failed)? {
+            stale.push(object);
         }
-        bucket.delete(&key).await.map_err(failed)?;
-        Ok(true)
+        stale.extend(sealed_objects(&bucket, org, digest).await?);
+        let mut deleted = false;
+        for object in stale {
+            if (object.uploaded().as_millis() as i64) < before {
+                bucket.delete(object.key()).await.map_err(failed)?;
+                deleted = true;
+            }
+        }
+        Ok(deleted)
     }
 
     async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some((size, Some(version))) = self.sealed_or_not(org, digest).await? {
+            return super::at_rest::open_bytes(self.ctx, org, digest, (size, version), None).await;
+        }
         let key = object_key(org, digest);
         let Some(object) = bucket(self.ctx)?
             .get(&key)
@@ -381,10 +453,55 @@ impl<'a> Blobs for D1Store<'a> {
     }
 
     async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
-        let key = object_key(org, digest);
-        if let Err(err) = bucket(self.ctx)?.delete(&key).await {
-            worker::console_warn!("deleting R2 object {key}: {err}");
+        let bucket = bucket(self.ctx)?;
+        let mut keys = vec![object_key(org, digest)];
+        keys.extend(
+            sealed_objects(&bucket, org, digest)
+                .await?
+                .iter()
+                .map(worker::Object::key),
+        );
+        for key in keys {
+            if let Err(err) = bucket.delete(&key).await {
+                worker::console_warn!("deleting R2 object {key}: {err}");
+            }
         }
         Ok(())
     }
+}
+
+impl D1Store<'_> {
+    /// The artifact's size and key version when this request knows them
+    /// (from `blob_facts`) or its row says; `None` without a row.
+    async fn sealed_or_not(
+        &self,
+        org: &str,
+        digest: &Digest,
+    ) -> Result<Option<(u64, Option<u32>)>, StoreError> {
+        let known = self
+            .located
+            .borrow()
+            .get(&(org.to_owned(), *digest))
+            .copied();
+        match known {
+            Some(found) => Ok(Some(found)),
+            None => self.location(org, digest).await,
+        }
+    }
+}
+
+/// Every sealed object of one artifact (one per key version it was sealed
+/// under and not yet deleted).
+async fn sealed_objects(
+    bucket: &worker::Bucket,
+    org: &str,
+    digest: &Digest,
+) -> Result<Vec<worker::Object>, StoreError> {
+    let listed = bucket
+        .list()
+        .prefix(outpost_core::at_rest::sealed_prefix(org, digest))
+        .execute()
+        .await
+        .map_err(failed)?;
+    Ok(listed.objects())
 }

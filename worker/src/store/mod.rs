@@ -4,6 +4,7 @@
 //! handler ran before, so round trips stay as they were.
 
 pub mod admin;
+pub mod at_rest;
 pub mod audit;
 pub mod audit_log;
 pub mod blobs;
@@ -49,6 +50,13 @@ pub struct D1Store<'a> {
     /// The isolate's forget count when a plan lookup last missed
     /// (`crate::isolate_cache::epoch`).
     plan_epoch: std::cell::Cell<u64>,
+    /// Where this request found or put artifacts' objects: their key
+    /// version (`None`: plaintext), by organisation and digest. A row
+    /// recorded after an upload takes the version the upload was sealed
+    /// under from here.
+    /// Each with its size (bytes).
+    #[expect(clippy::type_complexity, reason = "one map, described above")]
+    located: std::cell::RefCell<std::collections::BTreeMap<(String, Digest), (u64, Option<u32>)>>,
 }
 
 impl<'a> D1Store<'a> {
@@ -56,6 +64,7 @@ impl<'a> D1Store<'a> {
         Self {
             ctx,
             plan_epoch: std::cell::Cell::new(u64::MAX),
+            located: std::cell::RefCell::default(),
         }
     }
 }
@@ -362,6 +371,17 @@ impl D1Store<'_> {
                 ])
             }
             Change::DeleteWebhook { id } => webhooks::delete(self.ctx, org, id).map_err(failed),
+            // New organisations seal their artifacts from the start once the
+            // deployment has an at-rest secret (issue "Confidential, compact,
+            // portable artifacts").
+            Change::CreateOrg { name, display_name } => {
+                let mut statements =
+                    vec![admin::insert_org(self.ctx, name, display_name).map_err(failed)?];
+                if at_rest::secret(&self.ctx.env).is_some() {
+                    statements.push(at_rest::set_version(self.ctx, name, 1).map_err(failed)?);
+                }
+                Ok(statements)
+            }
             Change::CloseUpload { id } => uploads::cleanup(self.ctx, org, id).map_err(failed),
             Change::RecordMonitorCheck {
                 model,
@@ -398,8 +418,9 @@ impl D1Store<'_> {
                 *drift_notified,
             )
             .map_err(failed),
-            Change::CreateOrg { name, display_name } => {
-                admin::insert_org(self.ctx, name, display_name).map_err(failed)
+            Change::CreateOrg { .. } => Err(StoreError::new("CreateOrg has two statements")),
+            Change::SetKeyVersion { key_version } => {
+                at_rest::set_version(self.ctx, org, *key_version).map_err(failed)
             }
             Change::CreateToken {
                 record,
@@ -557,7 +578,15 @@ impl D1Store<'_> {
                 digest,
                 size,
                 created_by,
-            } => blobs::insert(self.ctx, org, digest, *size, created_by).map_err(failed),
+            } => {
+                let key_version = self
+                    .located
+                    .borrow()
+                    .get(&(org.to_owned(), *digest))
+                    .and_then(|(_, version)| *version);
+                blobs::insert(self.ctx, org, digest, (*size, key_version), created_by)
+                    .map_err(failed)
+            }
             Change::OpenUpload { upload, created_by } => {
                 uploads::insert(self.ctx, org, upload, created_by).map_err(failed)
             }

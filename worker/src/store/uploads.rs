@@ -287,13 +287,10 @@ impl<'a> Uploads for D1Store<'a> {
                 digest: done.digest,
             });
         }
-        let (tapped, stream) = Tapped::wrap(assembled, object.size());
-        let put = bucket
-            .put(object_key(org, &upload.digest), stream)
-            .sha256(upload.digest.as_bytes().to_vec())
-            .execute()
-            .await;
-        let received = tapped.received();
+        // Sealed on the way when the organisation has encryption on.
+        let (received, put) = self
+            .put_stream(org, &upload.digest, object.size(), assembled)
+            .await?;
         if let Err(err) = put
             && received.digest == upload.digest
             && received.length == upload.plan.size
