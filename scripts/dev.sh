@@ -43,6 +43,12 @@ for role in online director; do
     echo "dev: generated the $role key (.wrangler/keys/$role.pub.json)"
   fi
 done
+# Encryption at rest: every organisation's key derives from this secret
+# (outpost_core::at_rest); new organisations seal their artifacts.
+if ! grep -q "^OUTPOST_AT_REST_SECRET=" .dev.vars; then
+  echo "OUTPOST_AT_REST_SECRET=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" >>.dev.vars
+  echo "dev: added an at-rest secret to .dev.vars"
+fi
 
 if curl -sf -o /dev/null "$base/healthz"; then
   echo "dev: something already answers on $base; set PORT to use another port" >&2

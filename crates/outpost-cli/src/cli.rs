@@ -47,8 +47,8 @@ pub enum Command {
     /// Bootstrap administration.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Show the organisation.
-    Org,
+    /// Show the organisation, or manage its encryption at rest.
+    Org(OrgArgs),
     /// Registry statistics: models, versions per stage, bytes per model
     /// (logical, stored, dedup ratio), resolves and downloads per model over
     /// the last 24 hours and 30 days.
@@ -530,6 +530,35 @@ pub enum AuditCommand {
     },
     /// Recompute the hash chain and report the first broken link.
     Verify,
+}
+
+#[derive(Debug, Args)]
+pub struct OrgArgs {
+    #[command(subcommand)]
+    pub command: Option<OrgCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Encryption at rest: artifacts stored as AES-256-GCM under a key per
+    /// organisation and key version, derived from the Worker's
+    /// OUTPOST_AT_REST_SECRET.
+    #[command(subcommand)]
+    Encryption(EncryptionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EncryptionCommand {
+    /// Whether it is on, the key version, and how many artifacts the
+    /// background job (the cron, every 5 minutes) has left to seal.
+    Status,
+    /// Seal new artifacts from now on; existing ones are sealed by the
+    /// background job (admin; enabling twice changes nothing).
+    Enable,
+    /// Move to the next key version: new artifacts at once, existing ones
+    /// re-sealed by the background job; downloads keep working throughout
+    /// (admin).
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1001,7 +1001,7 @@ mod tests {
         let status = EncryptionStatus::assemble(
             true,
             Some(state),
-            vec![at(Some(2), 4), at(None, 1), at(Some(1), 3)],
+            vec![at(None, 1), at(Some(1), 3), at(Some(2), 4)],
         );
         assert_eq!(status.total, 8);
         assert_eq!(status.pending, 4);

@@ -52,6 +52,9 @@ pub struct WorkerConfig {
     /// Further Workers run beside it in the same `wrangler dev` (reached
     /// through its service bindings), paths relative to the repository root.
     pub auxiliary: &'static [&'static str],
+    /// Whether the Worker has an at-rest secret (`OUTPOST_AT_REST_SECRET`,
+    /// fresh per run): new organisations then seal their artifacts.
+    pub at_rest: bool,
 }
 
 /// The inference Worker's configuration: every configuration that runs the
@@ -64,12 +67,22 @@ impl WorkerConfig {
         label: "main",
         config: "wrangler.toml",
         auxiliary: INFERENCE,
+        at_rest: false,
     };
     /// A Worker that uses the wasm client package (tests/e2e/client-worker).
     pub const CLIENT_WORKER: WorkerConfig = WorkerConfig {
         label: "client-worker",
         config: "tests/e2e/wrangler.client-worker.toml",
         auxiliary: &[],
+        at_rest: false,
+    };
+    /// The real configuration with an at-rest secret: every organisation
+    /// created in it seals its artifacts (`outpost_core::at_rest`).
+    pub const SEALED: WorkerConfig = WorkerConfig {
+        label: "sealed",
+        config: "wrangler.toml",
+        auxiliary: INFERENCE,
+        at_rest: true,
     };
     /// The Worker with rate limits small enough to reach in a test.
     pub const RATE_LIMITED: WorkerConfig = WorkerConfig {
@@ -77,12 +90,14 @@ impl WorkerConfig {
         config: "tests/e2e/wrangler.rate-limited.toml",
         // Without the inference Worker: its readiness names the missing binding.
         auxiliary: &[],
+        at_rest: false,
     };
     /// The Worker without its R2 binding.
     pub const NO_BUCKET: WorkerConfig = WorkerConfig {
         label: "no-bucket",
         config: "tests/e2e/wrangler.no-bucket.toml",
         auxiliary: INFERENCE,
+        at_rest: false,
     };
 }
 
@@ -244,6 +259,18 @@ impl LocalWorker {
             .arg(format!("OUTPOST_ONLINE_KEY:{online}"))
             .arg("--var")
             .arg(format!("OUTPOST_DIRECTOR_KEY:{director}"))
+            .args(
+                config
+                    .at_rest
+                    .then(|| {
+                        [
+                            "--var".to_owned(),
+                            format!("OUTPOST_AT_REST_SECRET:{}", fresh_secret()),
+                        ]
+                    })
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--persist-to")
             .arg(&persist)
             .args([

@@ -238,8 +238,8 @@ fn the_registry_worker_carries_no_tract(_: &Workers) -> Result<(), Failed> {
         .map_err(|e| Failed::from(e.to_string()))?
         .len();
     // Issue 15's goal: at most 1 MB (10^6 bytes, the stricter reading).
-    // Built with opt-level "s" and without the wasm name section
-    // (scripts/build-worker.sh), it is about 0.95 MB.
+    // Built with opt-level "z" and without the wasm name section
+    // (scripts/build-worker.sh), it is about 0.93 MB.
     ensure!(
         gzipped <= 1_000_000,
         "the registry Worker is {gzipped} bytes gzipped; the goal is at most 1 MB"

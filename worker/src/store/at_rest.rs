@@ -29,7 +29,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use outpost_core::at_rest::{
     self, ChunkSpan, Header, MIN_SECRET_LEN, ObjectKey, ObjectsAt, Opener, OrgEncryption, OrgKey,
     Sealer,
@@ -134,25 +134,10 @@ pub async fn located(
     org: &str,
     digest: &Digest,
 ) -> Result<Option<(u64, Option<u32>)>, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        size: f64,
-        key_version: Option<f64>,
-    }
-    let row = db::first::<Row>(
-        &ctx.db
-            .prepare("SELECT size, key_version FROM blobs WHERE org = ?1 AND digest = ?2")
-            .bind(&[db::text(org), db::text(&digest.to_string())])
-            .map_err(failed)?,
-    )
-    .await
-    .map_err(failed)?;
-    Ok(row.map(|row| {
-        (
-            as_i64(row.size) as u64,
-            row.key_version.map(|v| as_i64(v) as u32),
-        )
-    }))
+    Ok(super::blobs::find(ctx, org, digest)
+        .await
+        .map_err(failed)?
+        .map(|row| row.location()))
 }
 
 /// The whole plaintext of a sealed artifact as a stream that ends at the
@@ -176,8 +161,8 @@ thread_local! {
     /// a prediction would otherwise read the blob row every time. A stale
     /// entry is safe for [`LOCATION_TTL_MS`]: a replaced object is kept
     /// for [`RETIRE_GRACE_MS`].
-    static LOCATIONS: RefCell<std::collections::HashMap<(String, Digest), (Option<u32>, i64)>> =
-        RefCell::default();
+    #[expect(clippy::type_complexity, reason = "a short list, described above")]
+    static LOCATIONS: RefCell<Vec<(String, Digest, Option<u32>, i64)>> = RefCell::default();
 }
 
 /// How long an isolate trusts a key version it looked up (ms).
@@ -190,12 +175,11 @@ pub async fn for_inference(
     org: &str,
     digest: &Digest,
 ) -> Result<Option<ObjectKey>, StoreError> {
-    let memo = (org.to_owned(), *digest);
     let known = LOCATIONS.with(|kept| {
         kept.borrow()
-            .get(&memo)
-            .filter(|(_, at)| ctx.now - at < LOCATION_TTL_MS)
-            .map(|(version, _)| *version)
+            .iter()
+            .find(|(o, d, _, at)| o == org && d == digest && ctx.now - at < LOCATION_TTL_MS)
+            .map(|(_, _, version, _)| *version)
     });
     let version = match known {
         Some(version) => version,
@@ -203,10 +187,14 @@ pub async fn for_inference(
             let version = located(ctx, org, digest).await?.and_then(|(_, v)| v);
             LOCATIONS.with(|kept| {
                 let mut kept = kept.borrow_mut();
-                if kept.len() > 4096 {
-                    kept.clear();
+                kept.retain(|(o, d, _, at)| {
+                    !(o == org && d == digest) && ctx.now - at < LOCATION_TTL_MS
+                });
+                // A few models per isolate; a bound all the same.
+                if kept.len() >= 256 {
+                    kept.remove(0);
                 }
-                kept.insert(memo, (version, ctx.now));
+                kept.push((org.to_owned(), *digest, version, ctx.now));
             });
             version
         }
@@ -234,7 +222,7 @@ pub struct Sealing {
 impl Sealing {
     /// Seals `body`, `size` bytes that must hash to `digest`, under `key`.
     pub fn wrap(
-        body: impl Stream<Item = worker::Result<Vec<u8>>> + 'static,
+        body: Plaintext,
         key: &ObjectKey,
         digest: Digest,
         size: u64,
@@ -302,7 +290,7 @@ pub async fn put_sealed(
     org: &str,
     digest: &Digest,
     (size, version): (u64, u32),
-    body: impl Stream<Item = worker::Result<Vec<u8>>> + 'static,
+    body: Plaintext,
 ) -> Result<Result<Received, (Received, String)>, StoreError> {
     let key = object_key_at(&ctx.env, org, version, digest)?;
     let bucket = super::blobs::bucket(ctx)?;
@@ -318,9 +306,12 @@ pub async fn put_sealed(
     })
 }
 
+/// Plaintext on its way to R2 (one type, so the sealing code exists once).
+pub type Plaintext = futures_util::stream::LocalBoxStream<'static, worker::Result<Vec<u8>>>;
+
 /// An empty stream, for an empty artifact.
-pub fn nothing() -> impl Stream<Item = worker::Result<Vec<u8>>> + 'static {
-    futures_util::stream::empty()
+pub fn nothing() -> Plaintext {
+    futures_util::stream::empty().boxed_local()
 }
 
 fn damaged(org: &str, digest: &Digest, err: &at_rest::SealError) -> StoreError {
@@ -361,19 +352,25 @@ pub async fn open_stream(
             None => break,
         }
     }
+    let length = range.map_or(size, |r| r.length());
     let rest = opened.map(|item| {
         item.map_err(|err| {
             worker::console_error!("{err}");
             worker::Error::RustError(err.to_string())
         })
     });
-    let body = futures_util::stream::once(async move { Ok::<_, worker::Error>(first) }).chain(rest);
-    let response = worker::Response::from_stream(body).map_err(failed)?;
-    Ok(Some(match response.body() {
-        ResponseBody::Stream(stream) => ResponseBody::Stream(stream.clone()),
-        ResponseBody::Body(bytes) => ResponseBody::Body(bytes.clone()),
-        ResponseBody::Empty => ResponseBody::Empty,
-    }))
+    let body = futures_util::stream::once(async move { Ok::<_, worker::Error>(first) })
+        .chain(rest)
+        .boxed_local();
+    // Through the runtime's FixedLengthStream, so the answer keeps its
+    // Content-Length (a plain stream would be sent chunked) and ends short,
+    // never padded, when a later chunk fails.
+    let fixed: worker::worker_sys::FixedLengthStream = FixedLengthStream::wrap(body, length).into();
+    use worker::wasm_bindgen::JsCast as _;
+    let readable = fixed
+        .unchecked_ref::<worker::web_sys::TransformStream>()
+        .readable();
+    Ok(Some(ResponseBody::Stream(readable)))
 }
 
 /// Plaintext bytes `range` (all when `None`) of a sealed artifact, in
@@ -469,15 +466,9 @@ fn opened(
             .map(|()| Vec::new())
             .map_err(|err| damaged(&org_end, &digest_end, &err))
     });
-    // Nothing after the first failure.
-    let mut failed_once = false;
-    body.chain(tail)
-        .take_while(move |item| {
-            let keep = !failed_once;
-            failed_once |= item.is_err();
-            std::future::ready(keep)
-        })
-        .boxed_local()
+    // A reader stops at the first failure (an errored JS stream is not
+    // pulled again; `open_bytes` returns it).
+    body.chain(tail).boxed_local()
 }
 
 /// Re-seals up to `limit` artifacts of organisations with encryption on
@@ -537,7 +528,7 @@ async fn reseal(
     size: u64,
     (from, to): (Option<u32>, u32),
 ) -> Result<bool, String> {
-    let source: std::pin::Pin<Box<dyn Stream<Item = worker::Result<Vec<u8>>>>> = match from {
+    let source: Plaintext = match from {
         None => {
             let bucket = super::blobs::bucket(ctx).map_err(|e| e.to_string())?;
             let object = bucket
@@ -547,8 +538,8 @@ async fn reseal(
                 .map_err(|e| e.to_string())?
                 .ok_or("its plaintext object is missing")?;
             match object.body() {
-                Some(body) => Box::pin(body.stream().map_err(|e| e.to_string())?),
-                None => Box::pin(nothing()),
+                Some(body) => body.stream().map_err(|e| e.to_string())?.boxed_local(),
+                None => nothing(),
             }
         }
         Some(version) => {
@@ -556,10 +547,9 @@ async fn reseal(
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("its sealed object is missing")?;
-            Box::pin(
-                opened(org, digest, opener, stream)
-                    .map(|item| item.map_err(|e| worker::Error::RustError(e.to_string()))),
-            )
+            opened(org, digest, opener, stream)
+                .map(|item| item.map_err(|e| worker::Error::RustError(e.to_string())))
+                .boxed_local()
         }
     };
     if let Err((received, cause)) = put_sealed(ctx, org, digest, (size, to), source)
@@ -667,7 +657,7 @@ impl AtRest for D1Store<'_> {
                 .db
                 .prepare(
                     "SELECT key_version, count(*) AS objects, coalesce(sum(size), 0) AS bytes
-                     FROM blobs WHERE org = ?1 GROUP BY key_version",
+                     FROM blobs WHERE org = ?1 GROUP BY key_version ORDER BY key_version",
                 )
                 .bind(&[db::text(org)])
                 .map_err(failed)?,

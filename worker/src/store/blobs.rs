@@ -90,13 +90,23 @@ fn fill_cache(ctx: &Ctx, org: &str, digest: &Digest, size: u64) {
 }
 
 #[derive(Debug, serde::Deserialize)]
-struct BlobRow {
+pub(super) struct BlobRow {
     size: f64,
     created_at: f64,
     key_version: Option<f64>,
 }
 
-async fn find(ctx: &Ctx, org: &str, digest: &Digest) -> worker::Result<Option<BlobRow>> {
+impl BlobRow {
+    /// Its size and key version (`None`: plaintext).
+    pub(super) fn location(&self) -> (u64, Option<u32>) {
+        (
+            as_i64(self.size) as u64,
+            self.key_version.map(|v| as_i64(v) as u32),
+        )
+    }
+}
+
+pub(super) async fn find(ctx: &Ctx, org: &str, digest: &Digest) -> worker::Result<Option<BlobRow>> {
     db::first::<BlobRow>(
         &ctx.db
             .prepare(
@@ -143,13 +153,8 @@ impl D1Store<'_> {
         let Some(row) = find(self.ctx, org, digest).await.map_err(failed)? else {
             return Ok(None);
         };
-        let found = (
-            as_i64(row.size) as u64,
-            row.key_version.map(|v| as_i64(v) as u32),
-        );
-        self.located
-            .borrow_mut()
-            .insert((org.to_owned(), *digest), found);
+        let found = row.location();
+        self.remember(org, digest, found);
         Ok(Some(found))
     }
 
@@ -161,12 +166,10 @@ impl D1Store<'_> {
         org: &str,
         digest: &Digest,
         size: u64,
-        body: impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static,
+        body: super::at_rest::Plaintext,
     ) -> Result<(Received, Result<Option<String>, String>), StoreError> {
         let version = super::at_rest::current_version(self.ctx, org).await?;
-        self.located
-            .borrow_mut()
-            .insert((org.to_owned(), *digest), (size, version));
+        self.remember(org, digest, (size, version));
         if let Some(version) = version {
             return Ok(
                 match super::at_rest::put_sealed(self.ctx, org, digest, (size, version), body)
@@ -210,10 +213,7 @@ pub(super) struct Tapped {
 
 impl Tapped {
     /// Wraps `body` as a stream of exactly `length` bytes for R2.
-    pub(super) fn wrap(
-        body: impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static,
-        length: u64,
-    ) -> (Self, FixedLengthStream) {
+    pub(super) fn wrap(body: super::at_rest::Plaintext, length: u64) -> (Self, FixedLengthStream) {
         let hasher = Rc::new(RefCell::new(Sha256Hasher::new()));
         let tap = Rc::clone(&hasher);
         let body = body.map(move |chunk| {
@@ -261,13 +261,7 @@ impl<'a> Blobs for D1Store<'a> {
         let Some(row) = find(self.ctx, org, digest).await.map_err(failed)? else {
             return Ok(None);
         };
-        self.located.borrow_mut().insert(
-            (org.to_owned(), *digest),
-            (
-                as_i64(row.size) as u64,
-                row.key_version.map(|v| as_i64(v) as u32),
-            ),
-        );
+        self.remember(org, digest, row.location());
         Ok(Some(BlobFacts {
             size: as_i64(row.size) as u64,
             created_at: as_i64(row.created_at),
@@ -293,7 +287,8 @@ impl<'a> Blobs for D1Store<'a> {
                     digest: Digest::of(&[]),
                 });
             };
-            self.put_stream(org, digest, size, body).await?
+            self.put_stream(org, digest, size, body.boxed_local())
+                .await?
         };
         match put {
             Ok(etag) => Ok(Arrival::Stored {
@@ -478,12 +473,7 @@ impl D1Store<'_> {
         org: &str,
         digest: &Digest,
     ) -> Result<Option<(u64, Option<u32>)>, StoreError> {
-        let known = self
-            .located
-            .borrow()
-            .get(&(org.to_owned(), *digest))
-            .copied();
-        match known {
+        match self.recalled(org, digest) {
             Some(found) => Ok(Some(found)),
             None => self.location(org, digest).await,
         }

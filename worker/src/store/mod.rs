@@ -54,9 +54,8 @@ pub struct D1Store<'a> {
     /// version (`None`: plaintext), by organisation and digest. A row
     /// recorded after an upload takes the version the upload was sealed
     /// under from here.
-    /// Each with its size (bytes).
-    #[expect(clippy::type_complexity, reason = "one map, described above")]
-    located: std::cell::RefCell<std::collections::BTreeMap<(String, Digest), (u64, Option<u32>)>>,
+    /// Each with its size (bytes). A request sees one or two artifacts.
+    located: std::cell::RefCell<Vec<(String, Digest, (u64, Option<u32>))>>,
 }
 
 impl<'a> D1Store<'a> {
@@ -66,6 +65,24 @@ impl<'a> D1Store<'a> {
             plan_epoch: std::cell::Cell::new(u64::MAX),
             located: std::cell::RefCell::default(),
         }
+    }
+}
+
+impl D1Store<'_> {
+    /// Notes where an artifact's object is (size, key version).
+    fn remember(&self, org: &str, digest: &Digest, found: (u64, Option<u32>)) {
+        let mut located = self.located.borrow_mut();
+        located.retain(|(o, d, _)| !(o == org && d == digest));
+        located.push((org.to_owned(), *digest, found));
+    }
+
+    /// Where this request found or put an artifact's object.
+    fn recalled(&self, org: &str, digest: &Digest) -> Option<(u64, Option<u32>)> {
+        self.located
+            .borrow()
+            .iter()
+            .find(|(o, d, _)| o == org && d == digest)
+            .map(|(_, _, found)| *found)
     }
 }
 
@@ -579,11 +596,7 @@ impl D1Store<'_> {
                 size,
                 created_by,
             } => {
-                let key_version = self
-                    .located
-                    .borrow()
-                    .get(&(org.to_owned(), *digest))
-                    .and_then(|(_, version)| *version);
+                let key_version = self.recalled(org, digest).and_then(|(_, v)| v);
                 blobs::insert(self.ctx, org, digest, (*size, key_version), created_by)
                     .map_err(failed)
             }

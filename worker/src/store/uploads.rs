@@ -228,7 +228,7 @@ impl<'a> Uploads for D1Store<'a> {
         let multipart = bucket(self.ctx)?
             .resume_multipart_upload(key, id)
             .map_err(failed)?;
-        let (tapped, stream) = Tapped::wrap(body, length);
+        let (tapped, stream) = Tapped::wrap(body.boxed_local(), length);
         let uploaded = multipart.upload_part(part_number, stream).await;
         let received = tapped.received();
         match uploaded {
@@ -289,7 +289,7 @@ impl<'a> Uploads for D1Store<'a> {
         }
         // Sealed on the way when the organisation has encryption on.
         let (received, put) = self
-            .put_stream(org, &upload.digest, object.size(), assembled)
+            .put_stream(org, &upload.digest, object.size(), assembled.boxed_local())
             .await?;
         if let Err(err) = put
             && received.digest == upload.digest

@@ -6,10 +6,11 @@ use anyhow::Result;
 use outpost_core::api::{InitRequest, InitResponse, OrgRecord};
 
 use super::Env;
-use crate::cli::InitArgs;
+use crate::cli::{EncryptionCommand, InitArgs};
 use crate::config::{self, Profile};
 use crate::http;
 use crate::output;
+use outpost_core::at_rest::EncryptionStatus;
 
 pub fn init(env: &Env, args: &InitArgs) -> Result<ExitCode> {
     let url = env.settings.url()?;
@@ -53,6 +54,53 @@ pub fn org(env: &Env) -> Result<ExitCode> {
             org.name,
             org.display_name,
             output::time(org.created_at)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `outpost org encryption status|enable|rotate`: `GET`/`PUT
+/// …/encryption`, `POST …/encryption/rotate`.
+pub fn encryption(env: &Env, command: &EncryptionCommand) -> Result<ExitCode> {
+    let client = env.client()?;
+    let status: EncryptionStatus = match command {
+        EncryptionCommand::Status => client.get("/encryption")?,
+        EncryptionCommand::Enable => client.send("PUT", "/encryption", &serde_json::json!({}))?,
+        EncryptionCommand::Rotate => {
+            client.send("POST", "/encryption/rotate", &serde_json::json!({}))?
+        }
+    };
+    if env.json {
+        output::print_json(&status)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match status.key_version {
+        Some(version) => println!(
+            "encryption at rest: on, key version {version} (enabled {}, key set {})",
+            status.enabled_at.map(output::time).unwrap_or_default(),
+            status.rotated_at.map(output::time).unwrap_or_default()
+        ),
+        None if status.configured => {
+            println!("encryption at rest: off (enable it with `outpost org encryption enable`)")
+        }
+        None => println!(
+            "encryption at rest: off; this deployment has no OUTPOST_AT_REST_SECRET, so it cannot be enabled"
+        ),
+    }
+    for at in &status.objects {
+        println!(
+            "  {:>6} artifacts, {:>12} bytes: {}",
+            at.objects,
+            at.bytes,
+            at.key_version.map_or("plaintext".to_owned(), |v| format!(
+                "sealed under key version {v}"
+            ))
+        );
+    }
+    if status.enabled {
+        println!(
+            "{} of {} artifacts still to seal under the current key version (the cron seals them a few per run, every 5 minutes)",
+            status.pending, status.total
         );
     }
     Ok(ExitCode::SUCCESS)

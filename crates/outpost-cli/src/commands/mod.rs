@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{AdminCommand, Cli, Command};
+use crate::cli::{AdminCommand, Cli, Command, OrgCommand};
 use crate::config::{self, Settings};
 use crate::http::Client;
 
@@ -49,7 +49,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Health => health::run(&env),
         Command::Admin(AdminCommand::Init(args)) => admin::init(&env, &args),
-        Command::Org => admin::org(&env),
+        Command::Org(args) => match args.command {
+            None => admin::org(&env),
+            Some(OrgCommand::Encryption(command)) => admin::encryption(&env, &command),
+        },
         Command::Stats => admin::stats(&env),
         Command::Token(command) => tokens::run(&env, command),
         Command::Model(command) => models::run(&env, command),
