@@ -34,7 +34,9 @@ fn main() {
 }
 
 fn setup() -> Result<Fixture, Failed> {
-    let worker = LocalWorker::start(&WorkerConfig::MAIN).map_err(Failed::from)?;
+    // With an at-rest secret, as a deployment that seals artifacts: enabling
+    // and rotating encryption then succeed (without one they are a 503).
+    let worker = LocalWorker::start(&WorkerConfig::SEALED).map_err(Failed::from)?;
     let admin = init_org(&worker, ORG)?;
     // Something for reads and links to find: a model with a version.
     let created = admin.json(
