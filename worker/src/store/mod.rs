@@ -44,6 +44,9 @@ use worker::D1PreparedStatement;
 use crate::ctx::Ctx;
 use crate::db::{self, as_i64};
 
+/// An artifact of an organisation, with its size and key version.
+type Located = (String, Digest, (u64, Option<u32>));
+
 /// The registry's storage as the ports see it, for one request.
 pub struct D1Store<'a> {
     ctx: &'a Ctx,
@@ -55,7 +58,7 @@ pub struct D1Store<'a> {
     /// recorded after an upload takes the version the upload was sealed
     /// under from here.
     /// Each with its size (bytes). A request sees one or two artifacts.
-    located: std::cell::RefCell<Vec<(String, Digest, (u64, Option<u32>))>>,
+    located: std::cell::RefCell<Vec<Located>>,
 }
 
 impl<'a> D1Store<'a> {
