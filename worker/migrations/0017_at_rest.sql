@@ -14,6 +14,8 @@ CREATE TABLE org_encryption (
 -- Where each artifact's object is now: NULL, plaintext at
 -- orgs/{org}/sha256/{hex}; n, sealed at orgs/{org}/sealed/v{n}/sha256/{hex}.
 ALTER TABLE blobs ADD COLUMN key_version INTEGER;
+-- When the cron last failed to re-seal it (ms): it goes behind the others.
+ALTER TABLE blobs ADD COLUMN seal_failed_at INTEGER;
 
 -- Objects replaced by a re-sealed copy, deleted by the cron after a grace
 -- period (a download that read the old location just before keeps working).

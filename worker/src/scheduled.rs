@@ -69,16 +69,6 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
             outcome = "failed";
         }
     }
-    match keep_at_rest(env).await {
-        Ok((sealed, deleted)) => worker::console_log!(
-            "cron `{}`: sealed {sealed} artifacts under their organisation's key version, deleted {deleted} retired objects",
-            event.cron()
-        ),
-        Err(err) => {
-            worker::console_error!("cron `{}`: re-sealing failed: {err}", event.cron());
-            outcome = "failed";
-        }
-    }
     match expire_uploads(env).await {
         Ok(closed) => {
             worker::console_log!("cron `{}`: closed {closed} stale uploads", event.cron())
@@ -122,6 +112,17 @@ pub async fn run(event: &ScheduledEvent, env: &Env) {
         ),
         Err(err) => {
             worker::console_error!("cron `{}`: webhook delivery failed: {err}", event.cron());
+            outcome = "failed";
+        }
+    }
+    // After everything else: re-sealing is the run's one long job.
+    match keep_at_rest(env).await {
+        Ok((sealed, deleted)) => worker::console_log!(
+            "cron `{}`: sealed {sealed} artifacts under their organisation's key version, deleted {deleted} retired objects",
+            event.cron()
+        ),
+        Err(err) => {
+            worker::console_error!("cron `{}`: re-sealing failed: {err}", event.cron());
             outcome = "failed";
         }
     }

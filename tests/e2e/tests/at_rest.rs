@@ -339,8 +339,19 @@ fn plaintext_is_sealed_by_the_cron_and_rotation_under_downloads_loses_nothing(
         Ok(body["outputs"].clone())
     };
     let outputs = predict()?;
+    // Registered too: the cron seals the artifacts versions refer to
+    // (unreferenced uploads are left to garbage collection).
     let plain = artifact(3);
     let digest = admin.put_blob(&plain)?;
+    expect_status(
+        &register(
+            &admin,
+            "detector",
+            json!({"version": "2.0.0", "digest": digest, "size": plain.len()}),
+        )?,
+        201,
+        "register the raw artifact",
+    )?;
     let hex = digest.hex();
     let plaintext_key = format!("outpost-artifacts/orgs/legacy/sha256/{hex}");
     ensure!(

@@ -184,7 +184,10 @@ fn promote(operator: &Api, stage: &str, version: &str) -> Result<(), Failed> {
 }
 
 fn setup() -> Result<Fixture, Failed> {
-    let worker = LocalWorker::start(&WorkerConfig::MAIN).map_err(Failed::from)?;
+    // With an at-rest secret: every artifact here is sealed in R2, so the
+    // device pulls (CLI, python-tuf) and the edge cache are checked on
+    // sealed storage.
+    let worker = LocalWorker::start(&WorkerConfig::SEALED).map_err(Failed::from)?;
     let edge = org(
         &worker,
         "edge",

@@ -23,8 +23,9 @@
 //!   object in one statement, and the old object is deleted only after
 //!   [`RETIRE_GRACE_MS`], so a download that read the old location still
 //!   finds it. Resumable by construction: each artifact is done or not.
-//! - The edge cache is not used for sealed artifacts: it would hold their
-//!   plaintext.
+//! - The edge cache holds sealed objects as stored, never plaintext: a
+//!   repeat download reads its chunks from the cache and opens them as a
+//!   first one does.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -49,11 +50,16 @@ use crate::db::{self, as_i64};
 pub const AT_REST_SECRET: &str = "OUTPOST_AT_REST_SECRET";
 
 /// How long a replaced object stays after its artifact moved to a re-sealed
-/// copy (ms): longer than any download of it that began before the move.
-pub const RETIRE_GRACE_MS: i64 = 15 * 60 * 1000;
+/// copy (ms): longer than a download of it that began before the move
+/// takes (a sealed copy; keeping it a day costs only storage).
+pub const RETIRE_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// Artifacts re-sealed per cron run (each is a streamed R2 read and write).
+/// Artifacts re-sealed per cron run at most (each a streamed R2 read and
+/// write)...
 pub const RESEAL_PER_RUN: usize = 20;
+/// ...and plaintext bytes per run at most (a run re-seals at least one
+/// artifact, whatever its size).
+pub const RESEAL_BYTES_PER_RUN: u64 = 256 << 20;
 
 /// The at-rest secret, when the deployment has one of at least
 /// [`MIN_SECRET_LEN`] bytes.
@@ -153,7 +159,7 @@ pub async fn plaintext(
 > {
     Ok(sealed_span(ctx, org, digest, (size, version), None)
         .await?
-        .map(|(opener, stream)| opened(org, digest, opener, stream)))
+        .map(|span| opened(org, digest, span)))
 }
 
 thread_local! {
@@ -333,11 +339,10 @@ pub async fn open_stream(
     (size, version): (u64, u32),
     range: Option<ByteRange>,
 ) -> Result<Option<ResponseBody>, StoreError> {
-    let Some((opener, stream)) = sealed_span(ctx, org, digest, (size, version), range).await?
-    else {
+    let Some(span) = sealed_span(ctx, org, digest, (size, version), range).await? else {
         return Ok(None);
     };
-    let mut opened = opened(org, digest, opener, stream);
+    let mut opened = opened(org, digest, span);
     // The first plaintext before any header goes out, so that a damaged
     // first chunk is a problem response rather than a cut body.
     let mut first = Vec::new();
@@ -385,11 +390,10 @@ pub async fn open_bytes(
     (size, version): (u64, u32),
     range: Option<ByteRange>,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let Some((opener, stream)) = sealed_span(ctx, org, digest, (size, version), range).await?
-    else {
+    let Some(span) = sealed_span(ctx, org, digest, (size, version), range).await? else {
         return Ok(None);
     };
-    let mut opened = opened(org, digest, opener, stream);
+    let mut opened = opened(org, digest, span);
     let mut out = Vec::new();
     while let Some(bytes) = opened.next().await {
         out.extend(bytes?);
@@ -404,7 +408,7 @@ async fn sealed_span(
     digest: &Digest,
     (size, version): (u64, u32),
     range: Option<ByteRange>,
-) -> Result<Option<(Opener, ByteStream)>, StoreError> {
+) -> Result<Option<Span>, StoreError> {
     let key = object_key_at(&ctx.env, org, version, digest)?;
     let header = Header {
         key_version: version,
@@ -413,9 +417,29 @@ async fn sealed_span(
     let (start, end) = range.map_or((0, size), |r| (r.start, r.end + 1));
     let span: ChunkSpan = at_rest::chunk_span(&header, start, end).map_err(failed)?;
     let opener = Opener::new(&key, header, &span, (start, end)).map_err(failed)?;
+    // The edge cache holds sealed objects as stored (never their
+    // plaintext) and slices the span itself.
+    let stored = at_rest::sealed_object_key(org, version, digest);
+    let cache_url = super::edge_cache::key(ctx, &stored);
+    if let Some(url) = &cache_url
+        && let Some(body) = super::edge_cache::get(
+            url,
+            Some(&format!(
+                "bytes={}-{}",
+                span.sealed_start,
+                span.sealed_end - 1
+            )),
+        )
+        .await
+    {
+        let stream = worker::Response::from_body(body)
+            .and_then(|mut response| response.stream())
+            .map_err(failed)?;
+        return Ok(Some((opener, stream, None)));
+    }
     super::blobs::counted_read();
     let object = super::blobs::bucket(ctx)?
-        .get(at_rest::sealed_object_key(org, version, digest))
+        .get(&stored)
         .range(worker::Range::OffsetWithLength {
             offset: span.sealed_start,
             length: span.sealed_end - span.sealed_start,
@@ -426,21 +450,30 @@ async fn sealed_span(
     let Some(object) = object else {
         return Ok(None);
     };
+    // Copied into the cache only once a whole read found every chunk sound.
+    let fill = match (range, cache_url) {
+        (None, Some(url)) => super::blobs::cache_filler(ctx, stored, url, header.sealed_len())
+            .map(|fill| Box::new(fill) as Box<dyn FnOnce()>),
+        _ => None,
+    };
     let stream = object
         .body()
         .ok_or_else(|| StoreError::new("R2 object without a body"))?
         .stream()
         .map_err(failed)?;
-    Ok(Some((opener, stream)))
+    Ok(Some((opener, stream, fill)))
 }
+
+/// The opener of a span, its stored bytes, and what to do once all of them
+/// opened soundly (fill the edge cache).
+type Span = (Opener, ByteStream, Option<Box<dyn FnOnce()>>);
 
 /// The plaintext of a stream of stored bytes, chunk by chunk; the first
 /// failure ends it.
 fn opened(
     org: &str,
     digest: &Digest,
-    opener: Opener,
-    stream: ByteStream,
+    (opener, stream, on_sound): Span,
 ) -> futures_util::stream::LocalBoxStream<'static, Result<Vec<u8>, StoreError>> {
     let (org, digest) = (org.to_owned(), *digest);
     let opener = Rc::new(RefCell::new(Some(opener)));
@@ -463,8 +496,11 @@ fn opened(
             .ok_or_else(|| StoreError::new("opener finished"))?;
         opener
             .finish()
-            .map(|()| Vec::new())
-            .map_err(|err| damaged(&org_end, &digest_end, &err))
+            .map_err(|err| damaged(&org_end, &digest_end, &err))?;
+        if let Some(on_sound) = on_sound {
+            on_sound();
+        }
+        Ok(Vec::new())
     });
     // A reader stops at the first failure (an errored JS stream is not
     // pulled again; `open_bytes` returns it).
@@ -491,14 +527,15 @@ pub async fn reseal_pending(ctx: &Ctx, limit: usize) -> Result<usize, String> {
                 "SELECT b.org, b.digest, b.size, b.key_version, e.key_version AS target
                  FROM blobs b JOIN org_encryption e ON e.org = b.org
                  WHERE b.key_version IS NOT e.key_version
-                 ORDER BY b.created_at LIMIT ?1",
+                   AND EXISTS (SELECT 1 FROM versions v WHERE v.org = b.org AND v.digest = b.digest)
+                 ORDER BY coalesce(b.seal_failed_at, 0), b.created_at LIMIT ?1",
             )
             .bind(&[db::int(limit as i64)])
             .map_err(|e| e.to_string())?,
     )
     .await
     .map_err(|e| e.to_string())?;
-    let mut moved = 0;
+    let (mut moved, mut bytes) = (0, 0);
     for row in rows {
         let digest: Digest = row.digest.parse().map_err(|e| format!("{e}"))?;
         let (size, from, to) = (
@@ -506,13 +543,28 @@ pub async fn reseal_pending(ctx: &Ctx, limit: usize) -> Result<usize, String> {
             row.key_version.map(|v| as_i64(v) as u32),
             as_i64(row.target) as u32,
         );
+        if bytes > 0 && bytes + size > RESEAL_BYTES_PER_RUN {
+            break;
+        }
+        bytes += size;
         match reseal(ctx, &row.org, &digest, size, (from, to)).await {
             Ok(true) => moved += 1,
             Ok(false) => {}
-            Err(err) => worker::console_error!(
-                "re-sealing {digest} of {} under key version {to}: {err}",
-                row.org
-            ),
+            Err(err) => {
+                // Behind the others from now on, so one damaged artifact
+                // never holds up the rest.
+                worker::console_error!(
+                    "re-sealing {digest} of {} under key version {to}: {err}",
+                    row.org
+                );
+                let _ = ctx
+                    .db
+                    .prepare("UPDATE blobs SET seal_failed_at = ?3 WHERE org = ?1 AND digest = ?2")
+                    .bind(&[db::text(&row.org), db::text(&row.digest), db::int(ctx.now)])
+                    .map_err(|e| e.to_string())?
+                    .run()
+                    .await;
+            }
         }
     }
     Ok(moved)
@@ -543,11 +595,11 @@ async fn reseal(
             }
         }
         Some(version) => {
-            let (opener, stream) = sealed_span(ctx, org, digest, (size, version), None)
+            let span = sealed_span(ctx, org, digest, (size, version), None)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("its sealed object is missing")?;
-            opened(org, digest, opener, stream)
+            opened(org, digest, span)
                 .map(|item| item.map_err(|e| worker::Error::RustError(e.to_string())))
                 .boxed_local()
         }
@@ -581,14 +633,25 @@ async fn reseal(
                 db::opt_int(from.map(i64::from)),
             ])
             .map_err(|e| e.to_string())?,
-        // Retired only if the row moved (the UPDATE above changed it).
+        // The old object is retired if the row moved (the UPDATE above
+        // changed it); the new one if it did not (another run moved it, or
+        // the artifact went), so that no object is left behind.
         ctx.db
             .prepare(
                 "INSERT INTO retired_objects (object_key, retired_at)
-                 SELECT ?1, ?2 WHERE changes() > 0
+                 SELECT CASE WHEN changes() > 0 THEN ?1 ELSE ?2 END, ?3
+                 WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE org = ?4 AND digest = ?5
+                                   AND key_version IS ?6 AND changes() = 0)
                  ON CONFLICT (object_key) DO NOTHING",
             )
-            .bind(&[db::text(&old_key), db::int(ctx.now)])
+            .bind(&[
+                db::text(&old_key),
+                db::text(&at_rest::sealed_object_key(org, to, digest)),
+                db::int(ctx.now),
+                db::text(org),
+                db::text(&digest_text),
+                db::int(i64::from(to)),
+            ])
             .map_err(|e| e.to_string())?,
     ];
     let results = ctx.db.batch(statements).await.map_err(|e| e.to_string())?;

@@ -68,25 +68,48 @@ async fn from_cache(
 /// neither the response nor the isolate's memory waits on the copy).
 /// Skipped, never failed: the copy only saves later reads.
 fn fill_cache(ctx: &Ctx, org: &str, digest: &Digest, size: u64) {
+    if let Some(url) = cache_key(ctx, org, digest) {
+        fill_cache_from(ctx, object_key(org, digest), url, size);
+    }
+}
+
+/// Copies the R2 object `key` of `size` bytes into the cache under `url`
+/// after the response (see [`fill_cache`]); sealed objects are cached as
+/// they are stored.
+pub(super) fn fill_cache_from(ctx: &Ctx, key: String, url: String, size: u64) {
+    if let Some(fill) = cache_filler(ctx, key, url, size) {
+        fill();
+    }
+}
+
+/// What [`fill_cache_from`] does, to be done later (once a download has
+/// read the whole object and found it sound); `None` when there is nothing
+/// to fill.
+pub(super) fn cache_filler(
+    ctx: &Ctx,
+    key: String,
+    url: String,
+    size: u64,
+) -> Option<impl FnOnce() + 'static> {
     if size > CACHED_UP_TO {
-        return;
+        return None;
     }
-    let (Ok(bucket), Some(url)) = (bucket(ctx), cache_key(ctx, org, digest)) else {
-        return;
-    };
-    if !FILLING.with(|filling| filling.borrow_mut().insert(url.clone())) {
-        return;
-    }
-    let key = object_key(org, digest);
-    ctx.after_response(async move {
-        counted_read();
-        if let Ok(Some(object)) = bucket.get(&key).execute().await
-            && let Some(body) = object.body().and_then(|body| body.response_body().ok())
-        {
-            super::edge_cache::put(&url, body, Some(size), "application/octet-stream").await;
+    let bucket = bucket(ctx).ok()?;
+    let background = ctx.background.clone()?;
+    Some(move || {
+        if !FILLING.with(|filling| filling.borrow_mut().insert(url.clone())) {
+            return;
         }
-        FILLING.with(|filling| filling.borrow_mut().remove(&url));
-    });
+        background.wait_until(async move {
+            counted_read();
+            if let Ok(Some(object)) = bucket.get(&key).execute().await
+                && let Some(body) = object.body().and_then(|body| body.response_body().ok())
+            {
+                super::edge_cache::put(&url, body, Some(size), "application/octet-stream").await;
+            }
+            FILLING.with(|filling| filling.borrow_mut().remove(&url));
+        });
+    })
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -94,9 +117,18 @@ pub(super) struct BlobRow {
     size: f64,
     created_at: f64,
     key_version: Option<f64>,
+    /// The organisation's key version when encryption is on: a plaintext
+    /// object of such an organisation waits for the cron, and is never
+    /// copied into the edge cache meanwhile.
+    org_version: Option<f64>,
 }
 
 impl BlobRow {
+    /// Whether its object may be copied into the edge cache as it is.
+    fn cacheable(&self) -> bool {
+        self.key_version.is_some() || self.org_version.is_none()
+    }
+
     /// Its size and key version (`None`: plaintext).
     pub(super) fn location(&self) -> (u64, Option<u32>) {
         (
@@ -110,7 +142,9 @@ pub(super) async fn find(ctx: &Ctx, org: &str, digest: &Digest) -> worker::Resul
     db::first::<BlobRow>(
         &ctx.db
             .prepare(
-                "SELECT size, created_at, key_version FROM blobs WHERE org = ?1 AND digest = ?2",
+                "SELECT b.size, b.created_at, b.key_version, e.key_version AS org_version
+                 FROM blobs b LEFT JOIN org_encryption e ON e.org = b.org
+                 WHERE b.org = ?1 AND b.digest = ?2",
             )
             .bind(&[db::text(org), db::text(&digest.to_string())])?,
     )
@@ -154,7 +188,7 @@ impl D1Store<'_> {
             return Ok(None);
         };
         let found = row.location();
-        self.remember(org, digest, found);
+        self.remember(org, digest, found, row.cacheable());
         Ok(Some(found))
     }
 
@@ -169,7 +203,7 @@ impl D1Store<'_> {
         body: super::at_rest::Plaintext,
     ) -> Result<(Received, Result<Option<String>, String>), StoreError> {
         let version = super::at_rest::current_version(self.ctx, org).await?;
-        self.remember(org, digest, (size, version));
+        self.remember(org, digest, (size, version), version.is_some());
         if let Some(version) = version {
             return Ok(
                 match super::at_rest::put_sealed(self.ctx, org, digest, (size, version), body)
@@ -261,7 +295,7 @@ impl<'a> Blobs for D1Store<'a> {
         let Some(row) = find(self.ctx, org, digest).await.map_err(failed)? else {
             return Ok(None);
         };
-        self.remember(org, digest, row.location());
+        self.remember(org, digest, row.location(), row.cacheable());
         Ok(Some(BlobFacts {
             size: as_i64(row.size) as u64,
             created_at: as_i64(row.created_at),
@@ -312,7 +346,8 @@ impl<'a> Blobs for D1Store<'a> {
             return super::at_rest::open_stream(self.ctx, org, digest, (size, version), range)
                 .await;
         }
-        if let Some(body) = from_cache(self.ctx, org, digest, range).await {
+        let cacheable = self.cacheable(org, digest);
+        if cacheable && let Some(body) = from_cache(self.ctx, org, digest, range).await {
             return Ok(Some(body));
         }
         let bucket = bucket(self.ctx)?;
@@ -331,7 +366,7 @@ impl<'a> Blobs for D1Store<'a> {
         let body = object
             .body()
             .ok_or_else(|| StoreError::new("R2 object without a body"))?;
-        if range.is_none() {
+        if range.is_none() && cacheable {
             fill_cache(self.ctx, org, digest, object.size());
         }
         Ok(Some(body.response_body().map_err(failed)?))
@@ -347,7 +382,9 @@ impl<'a> Blobs for D1Store<'a> {
             return super::at_rest::open_bytes(self.ctx, org, digest, (size, version), Some(range))
                 .await;
         }
-        if let Some(body) = from_cache(self.ctx, org, digest, Some(range)).await {
+        if self.cacheable(org, digest)
+            && let Some(body) = from_cache(self.ctx, org, digest, Some(range)).await
+        {
             let mut response = worker::Response::from_body(body).map_err(failed)?;
             return Ok(Some(response.bytes().await.map_err(failed)?));
         }

@@ -206,11 +206,16 @@ pub async fn reverify(
         let mut hasher = Sha256Hasher::new();
         let mut bytes = Vec::new();
         while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else {
-                return Ok(Some(Rehashed {
-                    matches: false,
-                    bytes: None,
-                }));
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                // A chunk that fails authentication: altered.
+                Err(StoreError::Damaged(_)) => {
+                    return Ok(Some(Rehashed {
+                        matches: false,
+                        bytes: None,
+                    }));
+                }
+                Err(err) => return Err(err),
             };
             hasher.update(&chunk);
             if keep {

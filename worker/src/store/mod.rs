@@ -44,8 +44,9 @@ use worker::D1PreparedStatement;
 use crate::ctx::Ctx;
 use crate::db::{self, as_i64};
 
-/// An artifact of an organisation, with its size and key version.
-type Located = (String, Digest, (u64, Option<u32>));
+/// An artifact of an organisation, with its size and key version, and
+/// whether its object may go into the edge cache as stored.
+type Located = (String, Digest, (u64, Option<u32>), bool);
 
 /// The registry's storage as the ports see it, for one request.
 pub struct D1Store<'a> {
@@ -73,10 +74,20 @@ impl<'a> D1Store<'a> {
 
 impl D1Store<'_> {
     /// Notes where an artifact's object is (size, key version).
-    fn remember(&self, org: &str, digest: &Digest, found: (u64, Option<u32>)) {
+    fn remember(&self, org: &str, digest: &Digest, found: (u64, Option<u32>), cacheable: bool) {
         let mut located = self.located.borrow_mut();
-        located.retain(|(o, d, _)| !(o == org && d == digest));
-        located.push((org.to_owned(), *digest, found));
+        located.retain(|(o, d, _, _)| !(o == org && d == digest));
+        located.push((org.to_owned(), *digest, found, cacheable));
+    }
+
+    /// Whether this request may use the edge cache for a plaintext object
+    /// (not while its organisation has encryption on).
+    fn cacheable(&self, org: &str, digest: &Digest) -> bool {
+        self.located
+            .borrow()
+            .iter()
+            .find(|(o, d, _, _)| o == org && d == digest)
+            .is_none_or(|(_, _, _, cacheable)| *cacheable)
     }
 
     /// Where this request found or put an artifact's object.
@@ -84,8 +95,8 @@ impl D1Store<'_> {
         self.located
             .borrow()
             .iter()
-            .find(|(o, d, _)| o == org && d == digest)
-            .map(|(_, _, found)| *found)
+            .find(|(o, d, _, _)| o == org && d == digest)
+            .map(|(_, _, found, _)| *found)
     }
 }
 
