@@ -143,6 +143,9 @@ fn a_new_organisation_stores_no_plaintext_and_serves_every_range(
         holds_no_plaintext(&stored, &plain),
         "plaintext visible in the stored object"
     );
+    // The same command finds the sealed object and not a plaintext one.
+    f.worker
+        .r2(&["get", &sealed_key("vault", &hex, 1), "--pipe"])?;
     ensure!(
         f.worker
             .r2(&[
