@@ -37,7 +37,7 @@ fn committed(result: Result<(), CommitError>) -> Result<(), RegistryError> {
 ///
 /// Errors: `InvalidOrgName` (422), `OrgExists` (409), `Store`.
 pub async fn init_org(
-    ports: &(impl Clock + Commit),
+    ports: &(impl Clock + Commit + crate::ports::AtRest),
     request: &InitRequest,
 ) -> Result<(String, TokenCreated), RegistryError> {
     auth::validate_org_name(&request.org).map_err(RegistryError::InvalidOrgName)?;
@@ -61,7 +61,7 @@ pub async fn init_org(
         target: format!("orgs/{}", request.org),
         details: json!({"admin_token": minted.id}),
     };
-    let changes = vec![
+    let mut changes = vec![
         Change::CreateOrg {
             name: request.org.clone(),
             display_name: display_name.clone(),
@@ -71,6 +71,11 @@ pub async fn init_org(
             secret_hash: minted.secret_hash,
         },
     ];
+    // New organisations seal their artifacts from the start once the
+    // deployment has an at-rest secret (`crate::encryption`).
+    if ports.at_rest_configured() {
+        changes.push(Change::SetKeyVersion { key_version: 1 });
+    }
     match ports.commit(&request.org, changes, event).await {
         Ok(()) => {}
         Err(CommitError::Conflict(_)) => {

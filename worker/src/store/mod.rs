@@ -402,17 +402,6 @@ impl D1Store<'_> {
                 ])
             }
             Change::DeleteWebhook { id } => webhooks::delete(self.ctx, org, id).map_err(failed),
-            // New organisations seal their artifacts from the start once the
-            // deployment has an at-rest secret (issue "Confidential, compact,
-            // portable artifacts").
-            Change::CreateOrg { name, display_name } => {
-                let mut statements =
-                    vec![admin::insert_org(self.ctx, name, display_name).map_err(failed)?];
-                if at_rest::secret(&self.ctx.env).is_some() {
-                    statements.push(at_rest::set_version(self.ctx, name, 1).map_err(failed)?);
-                }
-                Ok(statements)
-            }
             Change::CloseUpload { id } => uploads::cleanup(self.ctx, org, id).map_err(failed),
             Change::RecordMonitorCheck {
                 model,
@@ -449,7 +438,9 @@ impl D1Store<'_> {
                 *drift_notified,
             )
             .map_err(failed),
-            Change::CreateOrg { .. } => Err(StoreError::new("CreateOrg has two statements")),
+            Change::CreateOrg { name, display_name } => {
+                admin::insert_org(self.ctx, name, display_name).map_err(failed)
+            }
             Change::SetKeyVersion { key_version } => {
                 at_rest::set_version(self.ctx, org, *key_version).map_err(failed)
             }

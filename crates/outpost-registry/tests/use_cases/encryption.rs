@@ -5,11 +5,13 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use outpost_core::ProblemKind;
+use outpost_core::api::InitRequest;
 use outpost_core::auth::Role;
 use outpost_registry::RegistryError;
 use outpost_registry::encryption::{enable_encryption, encryption_status, rotate_key};
 use outpost_registry::memory::MemoryRegistry;
 use outpost_registry::ports::Actor;
+use outpost_registry::tokens::init_org;
 use pollster::block_on;
 
 const ORG: &str = "acme";
@@ -102,4 +104,21 @@ fn without_a_secret_nothing_is_enabled_and_rotation_needs_it_on() {
     let status = block_on(encryption_status(&registry, ORG)).unwrap();
     assert!(!status.configured && !status.enabled);
     assert!(actions(&registry).is_empty());
+}
+
+#[test]
+fn a_new_organisation_seals_from_the_start_once_the_deployment_has_a_secret() {
+    let registry = MemoryRegistry::new();
+    let request = |org: &str| InitRequest {
+        org: org.into(),
+        display_name: None,
+    };
+    block_on(init_org(&registry, &request("sealed"))).unwrap();
+    let status = block_on(encryption_status(&registry, "sealed")).unwrap();
+    assert_eq!(status.key_version, Some(1));
+
+    registry.configure_at_rest(false);
+    block_on(init_org(&registry, &request("plain"))).unwrap();
+    let status = block_on(encryption_status(&registry, "plain")).unwrap();
+    assert!(!status.enabled);
 }
