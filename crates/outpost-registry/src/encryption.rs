@@ -51,16 +51,14 @@ pub async fn enable_encryption(
         return Err(not_configured());
     }
     if ports.org_encryption(org).await?.is_none() {
-        let event = AuditEvent {
-            actor: actor.clone(),
-            action: "encryption.enable".into(),
-            target: "encryption".into(),
-            details: json!({"key_version": 1}),
-        };
-        ports
-            .commit(org, vec![Change::SetKeyVersion { key_version: 1 }], event)
-            .await
-            .map_err(CommitError::into_store)?;
+        set_key_version(
+            ports,
+            org,
+            actor,
+            ("encryption.enable", json!({"key_version": 1})),
+            1,
+        )
+        .await?;
     }
     encryption_status(ports, org).await
 }
@@ -86,15 +84,35 @@ pub async fn rotate_key(
         });
     };
     let key_version = state.key_version + 1;
+    let details = json!({"from": state.key_version, "key_version": key_version});
+    set_key_version(
+        ports,
+        org,
+        actor,
+        ("encryption.rotate", details),
+        key_version,
+    )
+    .await?;
+    encryption_status(ports, org).await
+}
+
+/// Commits the organisation's new key version with its audit entry.
+async fn set_key_version(
+    ports: &impl Commit,
+    org: &str,
+    actor: &Actor,
+    (action, details): (&str, serde_json::Value),
+    key_version: u32,
+) -> Result<(), RegistryError> {
     let event = AuditEvent {
         actor: actor.clone(),
-        action: "encryption.rotate".into(),
+        action: action.into(),
         target: "encryption".into(),
-        details: json!({"from": state.key_version, "key_version": key_version}),
+        details,
     };
     ports
         .commit(org, vec![Change::SetKeyVersion { key_version }], event)
         .await
         .map_err(CommitError::into_store)?;
-    encryption_status(ports, org).await
+    Ok(())
 }
