@@ -28,6 +28,8 @@
 //!   snapshot → targets, director-signed resolutions, artifact bytes.
 //! - [`timefmt`]: TUF's `YYYY-MM-DDTHH:MM:SSZ` timestamps.
 //! - [`api`]: request and response bodies shared by Worker, CLI and client.
+//! - [`bundle`]: export bundles (manifest, layout, what an exported model
+//!   must satisfy before a registry imports it).
 //! - [`at_rest`]: artifacts encrypted at rest per organisation, in
 //!   authenticated 64 KiB chunks that Range reads open one by one.
 //!
@@ -48,6 +50,7 @@ pub mod api;
 pub mod at_rest;
 pub mod audit;
 pub mod auth;
+pub mod bundle;
 pub mod conditional;
 pub mod digest;
 pub mod drift;

@@ -227,6 +227,21 @@ pub enum RegistryError {
         "version {version} of model `{model}` already exists and versions are immutable; register a new version (e.g. bump patch)"
     )]
     VersionExists { model: String, version: String },
+    /// An export that contradicts itself, names another model, or carries
+    /// release signatures that do not verify.
+    #[error("the export cannot be imported: {0}")]
+    InvalidImport(String),
+    #[error(
+        "{model}@{version} exists here with artifact {here}, but the export has {exported}; versions are immutable, so the import stops (nothing was written)"
+    )]
+    ImportConflict {
+        model: String,
+        version: String,
+        here: Digest,
+        exported: Digest,
+    },
+    #[error("another import or registration of `{model}` committed first; import again")]
+    ImportRaced { model: String },
     #[error("other registrations of `{model}` kept taking the next version number; retry")]
     BumpKeptRacing { model: String },
     /// A promotion or retention policy that does not hold together.
@@ -346,7 +361,9 @@ impl RegistryError {
             | RegistryError::UploadOpenWithOtherPlan { .. }
             | RegistryError::UploadStartedConcurrently
             | RegistryError::PartsMissing { .. }
-            | RegistryError::EncryptionOff { .. } => ProblemKind::Conflict,
+            | RegistryError::EncryptionOff { .. }
+            | RegistryError::ImportConflict { .. }
+            | RegistryError::ImportRaced { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::BlobTooLarge { .. } => ProblemKind::PayloadTooLarge,
             RegistryError::VersionNotFound { .. }
@@ -378,6 +395,7 @@ impl RegistryError {
             | RegistryError::InvalidMonitor(_)
             | RegistryError::WebhookDescriptionTooLong
             | RegistryError::ParentMissing { .. }
+            | RegistryError::InvalidImport(_)
             | RegistryError::ArtifactNotUploaded { .. }
             | RegistryError::ArtifactSizeMismatch { .. }
             | RegistryError::ArtifactRefused(_)

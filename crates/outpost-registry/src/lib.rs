@@ -53,6 +53,7 @@ pub mod deletion;
 pub mod encryption;
 pub mod error;
 pub mod guardrails;
+pub mod imports;
 #[cfg(feature = "memory")]
 pub mod memory;
 pub mod models;

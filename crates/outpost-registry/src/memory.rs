@@ -109,6 +109,8 @@ pub struct MemoryRegistry {
     primary_metrics: RefCell<BTreeMap<ModelKey, PrimaryMetric>>,
     registered: RefCell<BTreeMap<(String, String, String), VersionRecord>>,
     references: RefCell<BTreeMap<(String, String, String), ReferenceProfile>>,
+    /// Import records by organisation, oldest first.
+    imports: RefCell<Vec<(String, outpost_core::bundle::ImportRecord)>>,
     /// Endpoints by (org, id), with their secret and whether deleted.
     webhooks: RefCell<BTreeMap<(String, String), StoredWebhook>>,
     random_counter: Cell<u8>,
@@ -179,6 +181,7 @@ impl MemoryRegistry {
             primary_metrics: RefCell::default(),
             registered: RefCell::default(),
             references: RefCell::default(),
+            imports: RefCell::default(),
             webhooks: RefCell::default(),
             random_counter: Cell::new(0),
             windows: RefCell::default(),
@@ -652,6 +655,9 @@ impl MemoryRegistry {
                     .insert(key.clone(), record.created_at);
                 self.registered.borrow_mut().insert(key, record);
             }
+            Change::RecordImport(record) => {
+                self.imports.borrow_mut().push((org.to_owned(), *record));
+            }
             Change::SetPolicies { model, policies } => {
                 self.set_policies(org, &model, policies);
             }
@@ -964,6 +970,13 @@ impl Commit for MemoryRegistry {
                         )) =>
                     {
                         return Err(CommitError::Conflict("reference_profiles"));
+                    }
+                    Change::RecordImport(record)
+                        if self.imports.borrow().iter().any(|(o, r)| {
+                            o == org && r.model == record.model && r.id == record.id
+                        }) =>
+                    {
+                        return Err(CommitError::Conflict("imports"));
                     }
                     Change::CreateModel { request, .. }
                         if self
@@ -1695,6 +1708,38 @@ impl Runtime for MemoryRegistry {
             schema: None,
             unsafe_reason: calls_system.then(|| "calls os.system".to_owned()),
         })
+    }
+}
+
+impl crate::ports::Imports for MemoryRegistry {
+    async fn import_record(
+        &self,
+        org: &str,
+        model: &str,
+        id: &Digest,
+    ) -> Result<Option<outpost_core::bundle::ImportRecord>, StoreError> {
+        self.check("imports")?;
+        Ok(self
+            .imports
+            .borrow()
+            .iter()
+            .find(|(o, r)| o == org && r.model == model && r.id == *id)
+            .map(|(_, r)| r.clone()))
+    }
+
+    async fn import_records(
+        &self,
+        org: &str,
+        model: &str,
+    ) -> Result<Vec<outpost_core::bundle::ImportRecord>, StoreError> {
+        self.check("imports")?;
+        Ok(self
+            .imports
+            .borrow()
+            .iter()
+            .filter(|(o, r)| o == org && r.model == model)
+            .map(|(_, r)| r.clone())
+            .collect())
     }
 }
 

@@ -242,6 +242,24 @@ pub trait AtRest {
     ) -> Result<Vec<outpost_core::at_rest::ObjectsAt>, StoreError>;
 }
 
+/// Imports: what the registry recorded of each export it imported.
+#[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
+pub trait Imports {
+    /// The record of the import of the export with this identity, if any.
+    async fn import_record(
+        &self,
+        org: &str,
+        model: &str,
+        id: &Digest,
+    ) -> Result<Option<outpost_core::bundle::ImportRecord>, StoreError>;
+    /// Every import into the model, oldest first.
+    async fn import_records(
+        &self,
+        org: &str,
+        model: &str,
+    ) -> Result<Vec<outpost_core::bundle::ImportRecord>, StoreError>;
+}
+
 /// Reference profiles: one per version.
 #[expect(async_fn_in_trait, reason = "Worker futures are not Send")]
 pub trait Profiles {
@@ -493,6 +511,9 @@ pub enum Change {
     /// Registers a version (`(org, model, version)` is unique: versions are
     /// immutable).
     RegisterVersion(outpost_core::api::VersionRecord),
+    /// Records an import (`(org, model, id)` is unique: the same export
+    /// imported concurrently commits once).
+    RecordImport(Box<outpost_core::bundle::ImportRecord>),
     /// Sets (inserts or replaces) a model's policies.
     SetPolicies {
         model: String,

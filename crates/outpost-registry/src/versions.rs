@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use outpost_core::api::{
     RegisterVersionRequest, RegisteredVersion, TagChange, VersionRecord, VersionStatus,
 };
+use outpost_core::digest::Digest;
 use outpost_core::version::{ArtifactFormat, Bump, next_version, parse_version};
 use serde_json::json;
 
@@ -28,14 +29,17 @@ pub const MAX_INSPECTED_BYTES: u64 = 64 << 20;
 const BUMP_ATTEMPTS: usize = 5;
 
 /// Inspects the artifact, or decides without reading it when it is too
-/// large to inspect.
-async fn inspect(
+/// large to inspect (registration and import alike: a registry decides a
+/// version's safety itself, whatever a bundle says).
+pub(crate) async fn inspect(
     ports: &(impl Blobs + Runtime),
     org: &str,
-    request: &RegisterVersionRequest,
+    digest: &Digest,
+    size: u64,
+    declared: Option<ArtifactFormat>,
 ) -> Result<Inspection, RegistryError> {
-    if request.size > MAX_INSPECTED_BYTES {
-        let format = request.format.unwrap_or(ArtifactFormat::Other);
+    if size > MAX_INSPECTED_BYTES {
+        let format = declared.unwrap_or(ArtifactFormat::Other);
         let pickled = matches!(
             format,
             ArtifactFormat::Pickle | ArtifactFormat::Joblib | ArtifactFormat::Pytorch
@@ -48,11 +52,12 @@ async fn inspect(
             }),
         });
     }
-    let bytes = ports.read(org, &request.digest).await?.ok_or_else(|| {
-        StoreError::new(format!("blob row without an object: {}", request.digest))
-    })?;
+    let bytes = ports
+        .read(org, digest)
+        .await?
+        .ok_or_else(|| StoreError::new(format!("blob row without an object: {digest}")))?;
     ports
-        .inspect(&bytes, request.format)
+        .inspect(&bytes, declared)
         .map_err(RegistryError::ArtifactRefused)
 }
 
@@ -107,7 +112,7 @@ pub async fn register_version(
             declared: request.size,
         });
     }
-    let inspection = inspect(ports, org, request).await?;
+    let inspection = inspect(ports, org, &request.digest, request.size, request.format).await?;
     let (status, status_reason) = match &inspection.unsafe_reason {
         Some(reason) => (VersionStatus::Unsafe, Some(reason.clone())),
         None => (VersionStatus::Ready, None),

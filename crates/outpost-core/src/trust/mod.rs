@@ -38,7 +38,7 @@ pub use schema::{
     Envelope, MetaFile, MetaIndex, Question, ReleasedTarget, Resolution, RoleKeys, Root,
     TargetFile, Targets, parse_target_file, resolution_version, target_path,
 };
-pub use state::{TrustedState, Verified, verify_artifact};
+pub use state::{TrustedState, Verified, verify_artifact, verify_release_provenance};
 pub use updater::{FileRequest, Step, UpdateError, Updater};
 
 #[cfg(test)]

@@ -50,6 +50,10 @@ pub struct TrustedState {
 
 /// The fingerprint of a root document: SHA-256 over its canonical `signed`
 /// part, the bytes its signatures cover.
+pub fn root_fingerprint(envelope: &Envelope) -> Result<Digest, TrustError> {
+    fingerprint(envelope)
+}
+
 fn fingerprint(envelope: &Envelope) -> Result<Digest, TrustError> {
     let bytes = canonical_json(&envelope.signed)?;
     Ok(Digest::of(&bytes))
@@ -371,6 +375,40 @@ impl TrustedState {
         installed.expect(&parsed.digest, parsed.length)?;
         Ok(Verified(parsed))
     }
+}
+
+/// What an export bundle's release signatures prove: the roots form one
+/// chain (the first self-signed, each next one signed by a threshold of both
+/// its own and the previous root's keys, versions moving by one: TUF 5.2–5.3)
+/// and the release metadata carries a threshold of the last root's `targets`
+/// signatures. Expiry is not checked: a bundle records what was signed when
+/// it was exported, not what is fresh now.
+///
+/// Returns the verified release metadata and the fingerprint (SHA-256 of the
+/// canonical `signed` part) of the first root, which a reader compares with
+/// the root their devices pin.
+///
+/// Errors: `Missing("root")` for an empty chain, and the signature, version
+/// and parse errors of the checks above.
+pub fn verify_release_provenance(
+    roots: &[Envelope],
+    targets: &Envelope,
+) -> Result<(Verified<Targets>, Digest), TrustError> {
+    let (first, rest) = roots
+        .split_first()
+        .ok_or_else(|| TrustError::Missing("root".into()))?;
+    let mut state = TrustedState::from_pinned_root(first)?;
+    for next in rest {
+        state.update_root(next)?;
+    }
+    let release: Targets = parse(targets, "targets", "targets")?;
+    check_role(
+        &state.root,
+        "targets",
+        role_keys(&state.root, "targets")?,
+        targets,
+    )?;
+    Ok((Verified(release), fingerprint(first)?))
 }
 
 /// Checks downloaded bytes (hashed while streaming, stopping at the signed

@@ -819,3 +819,42 @@ fn a_resolution_number_is_trusted_per_question() {
         "ROLLBACK"
     );
 }
+
+#[test]
+fn release_provenance_checks_signatures_and_the_root_chain_but_not_expiry() {
+    let repo = Repo::new();
+    let signers = repo.release_signers();
+    let root = repo.root();
+    let release = repo.targets(3, &[("fraud/1.0.0", b"model")], &signers);
+    let (targets, fingerprint) =
+        verify_release_provenance(std::slice::from_ref(&root), &release).unwrap();
+    assert!(
+        targets
+            .inner()
+            .names("fraud/1.0.0", &Digest::of(b"model"), 5)
+    );
+    assert_eq!(fingerprint, super::state::root_fingerprint(&root).unwrap());
+
+    // Expired release metadata still proves what was signed.
+    let mut old = release.signed.clone();
+    old["expires"] = json!(format_utc(NOW - 400 * DAY));
+    let expired = sign(old, &signers);
+    assert!(verify_release_provenance(std::slice::from_ref(&root), &expired).is_ok());
+
+    // One release signature of a threshold of two is not enough.
+    let weak = repo.targets(3, &[("fraud/1.0.0", b"model")], &signers[..1]);
+    assert!(verify_release_provenance(std::slice::from_ref(&root), &weak).is_err());
+
+    // A changed byte of the signed part breaks it.
+    let mut changed = release.clone();
+    changed.signed["targets"]["fraud/1.0.0"]["length"] = json!(6);
+    assert!(verify_release_provenance(std::slice::from_ref(&root), &changed).is_err());
+
+    // No root, or a second root that skips a version, is refused.
+    assert!(verify_release_provenance(&[], &release).is_err());
+    let keys: Vec<&SigningKey> = repo.root_keys.iter().collect();
+    let skipping = sign(repo.root_value(3, &keys), &keys);
+    assert!(verify_release_provenance(&[root.clone(), skipping], &release).is_err());
+    let next = sign(repo.root_value(2, &keys), &keys);
+    assert!(verify_release_provenance(&[root, next], &release).is_ok());
+}

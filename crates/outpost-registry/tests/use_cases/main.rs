@@ -5,6 +5,7 @@ mod artifacts;
 mod deletion;
 mod device_routing;
 mod encryption;
+mod imports;
 mod models;
 mod monitors;
 mod quality;
