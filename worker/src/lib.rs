@@ -264,6 +264,8 @@ async fn handle(
         Route::GetEncryption => handlers::encryption::get_encryption(&ctx).await,
         Route::EnableEncryption => handlers::encryption::enable_encryption(&ctx).await,
         Route::RotateKey => handlers::encryption::rotate_key(&ctx).await,
+        Route::ImportModel => handlers::imports::import_model(&ctx, req, matched).await,
+        Route::ListImports => handlers::imports::list_imports(&ctx, matched).await,
         Route::PutMonitor => monitors::put_monitor(&ctx, req, matched).await,
         Route::GetMonitor => monitors::get_monitor(&ctx, matched).await,
         Route::MonitorHistory => monitors::monitor_history(&ctx, req, matched).await,

@@ -664,6 +664,17 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
             200,
             "The new key version; 409 while encryption is off",
         ),
+        Route::ImportModel => op
+            .json_body::<outpost_core::bundle::ModelExport>()
+            .json::<outpost_core::bundle::ImportOutcome>(201, "Imported")
+            .json::<outpost_core::bundle::ImportOutcome>(
+                200,
+                "This export was imported already: nothing changed (`unchanged: true`)",
+            ),
+        Route::ListImports => op.json::<Vec<outpost_core::bundle::ImportRecord>>(
+            200,
+            "Every import into the model, oldest first",
+        ),
         Route::Quality => {
             let stage = op.schema::<Stage>();
             op.query(

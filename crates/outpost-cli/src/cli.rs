@@ -53,6 +53,14 @@ pub enum Command {
     /// (logical, stored, dedup ratio), resolves and downloads per model over
     /// the last 24 hours and 30 days.
     Stats,
+    /// Write models with their versions, artifacts, reference profiles,
+    /// release signatures, deployment history and audit entries to a
+    /// self-describing bundle (docs/bundle.md) for `outpost import`.
+    Export(ExportArgs),
+    /// Import a bundle from `outpost export` into this organisation: every
+    /// file checked against the manifest, every artifact re-hashed and
+    /// uploaded, versions registered as they were (admin; idempotent).
+    Import(ImportArgs),
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -621,6 +629,27 @@ pub enum ModelCommand {
     List,
     /// Show a model.
     Show { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// MODEL (every version) or MODEL@VERSION (that version and its
+    /// ancestors, so lineage survives); repeatable.
+    #[arg(required = true)]
+    pub models: Vec<String>,
+    /// The bundle to write (a tar); written whole or not at all.
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A bundle written by `outpost export`.
+    pub bundle: std::path::PathBuf,
+    /// Artifacts larger than this are uploaded in parts of this size
+    /// (resumable; 5MiB-100MiB).
+    #[arg(long, default_value = "16MiB")]
+    pub part_size: String,
 }
 
 #[derive(Debug, Args)]

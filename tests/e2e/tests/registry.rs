@@ -1460,8 +1460,30 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
         "GetEncryption" => api.get("/encryption")?,
         "EnableEncryption" => api.json("PUT", "/encryption", &json!({}))?,
         "RotateKey" => api.json("POST", "/encryption/rotate", &json!({}))?,
+        // An export of a model without versions: each call creates its own
+        // model (the export suite imports real ones).
+        "ImportModel" => {
+            let model = format!("imported-{n}");
+            api.json(
+                "POST",
+                &format!("/models/{model}/imports"),
+                &empty_export(&model),
+            )?
+        }
+        "ListImports" => api.get("/models/fraud-detector/imports")?,
         _ => return Ok(None),
     }))
+}
+
+/// An export of a model with no versions, from a registry that does not
+/// exist: the smallest body an import accepts.
+fn empty_export(model: &str) -> Value {
+    json!({
+        "source": {"registry": "https://elsewhere.example", "org": "elsewhere", "exported_at": 1},
+        "model": {"name": model, "description": "", "owner": null, "tags": [],
+                  "primary_metric": null, "created_at": 1, "created_by": null},
+        "versions": [],
+    })
 }
 
 /// A small reference profile (two features).
@@ -1635,6 +1657,12 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
         ("GET", "/encryption".into(), None),
         ("PUT", "/encryption".into(), Some(json!({}))),
         ("POST", "/encryption/rotate".into(), Some(json!({}))),
+        (
+            "POST",
+            format!("/models/{}/imports", f.globex_model),
+            Some(empty_export(&f.globex_model)),
+        ),
+        ("GET", format!("/models/{}/imports", f.globex_model), None),
         (
             "POST",
             "/tokens".into(),

@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod blobs;
 pub mod encryption;
 pub mod guardrails;
+pub mod imports;
 pub mod metrics;
 pub mod models;
 pub mod monitors;

@@ -12,6 +12,7 @@ pub mod cron;
 mod edge_cache;
 pub mod guardrails;
 pub mod health;
+pub mod imports;
 pub mod keys;
 pub mod lifecycle;
 pub mod models;
@@ -444,6 +445,7 @@ impl D1Store<'_> {
             Change::SetKeyVersion { key_version } => {
                 at_rest::set_version(self.ctx, org, *key_version).map_err(failed)
             }
+            Change::RecordImport(record) => imports::insert(self.ctx, org, record).map_err(failed),
             Change::CreateToken {
                 record,
                 secret_hash,
@@ -729,6 +731,11 @@ impl Commit for D1Store<'_> {
                 Err(CommitError::Conflict("versions"))
             }
             Err(crate::store::audit::CommitError::Statement(err))
+                if db::is_unique_violation(&err, "imports") =>
+            {
+                Err(CommitError::Conflict("imports"))
+            }
+            Err(crate::store::audit::CommitError::Statement(err))
                 if db::is_unique_violation(&err, "uploads") =>
             {
                 Err(CommitError::Conflict("uploads"))
@@ -736,6 +743,27 @@ impl Commit for D1Store<'_> {
             Err(crate::store::audit::CommitError::Statement(err)) => Err(failed(err).into()),
             Err(crate::store::audit::CommitError::Other(err)) => Err(failed(err).into()),
         }
+    }
+}
+
+impl outpost_registry::ports::Imports for D1Store<'_> {
+    async fn import_record(
+        &self,
+        org: &str,
+        model: &str,
+        id: &outpost_core::digest::Digest,
+    ) -> Result<Option<outpost_core::bundle::ImportRecord>, StoreError> {
+        imports::record(self.ctx, org, model, id)
+            .await
+            .map_err(failed)
+    }
+
+    async fn import_records(
+        &self,
+        org: &str,
+        model: &str,
+    ) -> Result<Vec<outpost_core::bundle::ImportRecord>, StoreError> {
+        imports::records(self.ctx, org, model).await.map_err(failed)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod audit;
+mod bundle;
 mod device;
 mod drift;
 mod health;
@@ -54,6 +55,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Some(OrgCommand::Encryption(command)) => admin::encryption(&env, &command),
         },
         Command::Stats => admin::stats(&env),
+        Command::Export(args) => bundle::export(&env, &args),
+        Command::Import(args) => bundle::import(&env, &args),
         Command::Token(command) => tokens::run(&env, command),
         Command::Model(command) => models::run(&env, command),
         Command::Push(args) => push::run(&env, &args),

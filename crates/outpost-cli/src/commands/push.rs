@@ -146,6 +146,38 @@ fn upload_in_parts(
     Ok(())
 }
 
+/// Uploads a file the registry does not have yet: in one request, or in
+/// parts when it is larger than `part_size`. The registry re-hashes what it
+/// receives against `digest` and `size`.
+pub fn upload_file(
+    client: &http::Client,
+    path: &Path,
+    digest: Digest,
+    size: u64,
+    part_size: u64,
+) -> Result<()> {
+    let blob_path = format!("/blobs/sha256/{}", digest.hex());
+    if client.head_status(&blob_path)? == 200 {
+        eprintln!("the registry already has {digest}; not uploading it again");
+    } else if size > part_size {
+        upload_in_parts(client, path, digest, size, part_size)?;
+    } else {
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let bar = progress(size, "uploading");
+        let reply = client.put_stream(
+            &blob_path,
+            size,
+            Counted {
+                inner: BufReader::new(file),
+                bar: bar.clone(),
+            },
+        )?;
+        bar.finish_and_clear();
+        let _: BlobRecord = http::decode(&reply)?;
+    }
+    Ok(())
+}
+
 /// `NAME=VALUE` pairs.
 fn split_pair(text: &str) -> Result<(&str, &str)> {
     text.split_once('=')
@@ -205,27 +237,7 @@ pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
         .transpose()?;
     let part_size = parse_size(&args.part_size)?;
     let (digest, size) = hash_file(&args.file)?;
-    let blob_path = format!("/blobs/sha256/{}", digest.hex());
-    let existing = client.head_status(&blob_path)?;
-    if existing == 200 {
-        eprintln!("the registry already has {digest}; not uploading it again");
-    } else if size > part_size {
-        upload_in_parts(&client, &args.file, digest, size, part_size)?;
-    } else {
-        let file =
-            File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
-        let bar = progress(size, "uploading");
-        let reply = client.put_stream(
-            &blob_path,
-            size,
-            Counted {
-                inner: BufReader::new(file),
-                bar: bar.clone(),
-            },
-        )?;
-        bar.finish_and_clear();
-        let _: BlobRecord = http::decode(&reply)?;
-    }
+    upload_file(&client, &args.file, digest, size, part_size)?;
 
     let body = RegisterVersionRequest {
         version: args.version.clone(),
