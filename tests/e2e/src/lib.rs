@@ -836,6 +836,25 @@ pub fn cli(config: &Path, args: &[&str]) -> Result<(bool, String, String), Faile
     ))
 }
 
+/// A CLI profile file for `api` on `worker` (in a directory dropped with
+/// the returned guard), for [`cli`].
+pub fn cli_profile(
+    worker: &LocalWorker,
+    api: &Api,
+) -> Result<(tempfile::TempDir, PathBuf), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nurl = \"{}\"\norg = \"{}\"\ntoken = \"{}\"\n",
+            worker.base_url, api.org, api.token
+        ),
+    )
+    .map_err(|e| format!("{e}"))?;
+    Ok((dir, config))
+}
+
 pub fn expect_status(reply: &Reply, status: u16, what: &str) -> Result<serde_json::Value, Failed> {
     ensure!(
         reply.status == status,

@@ -6,7 +6,6 @@
 //! the cron, and key rotation under concurrent downloads loses nothing. A
 //! sealed model is run by the inference Worker throughout.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -100,18 +99,8 @@ fn holds_no_plaintext(stored: &[u8], plain: &[u8]) -> bool {
     !stored.windows(24).any(|w| windows.contains(&w))
 }
 
-fn cli_config(f: &Fixture, api: &Api) -> Result<(tempfile::TempDir, PathBuf), Failed> {
-    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.default]\nurl = \"{}\"\norg = \"{}\"\ntoken = \"{}\"\n",
-            f.worker.base_url, api.org, api.token
-        ),
-    )
-    .map_err(|e| format!("{e}"))?;
-    Ok((dir, config))
+fn cli_config(f: &Fixture, api: &Api) -> Result<(tempfile::TempDir, std::path::PathBuf), Failed> {
+    outpost_e2e::cli_profile(&f.worker, api)
 }
 
 fn status(api: &Api) -> Result<Value, Failed> {

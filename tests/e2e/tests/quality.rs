@@ -546,17 +546,7 @@ fn monitor_raises_once_per_episode(f: &Fixture) -> Result<(), Failed> {
 
 /// A CLI configuration file for `api`'s token on this Worker.
 fn cli_config(f: &Fixture, api: &Api) -> Result<(tempfile::TempDir, std::path::PathBuf), Failed> {
-    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.default]\nurl = \"{}\"\norg = \"truth\"\ntoken = \"{}\"\n",
-            f.worker.base_url, api.token
-        ),
-    )
-    .map_err(|e| format!("{e}"))?;
-    Ok((dir, config))
+    outpost_e2e::cli_profile(&f.worker, api)
 }
 
 fn bad_feedback_stores_nothing(f: &Fixture) -> Result<(), Failed> {

@@ -287,10 +287,12 @@ pub fn export(env: &Env, args: &ExportArgs) -> Result<ExitCode> {
     for (model, asked) in &chosen {
         let record: ModelRecord = client.get(&format!("/models/{model}"))?;
         let all = all_versions(&client, model)?;
-        let versions = match asked {
+        let mut versions = match asked {
             None => all,
             Some(asked) => with_ancestors(model, &all, asked)?,
         };
+        // Oldest first, as they were registered (and as an import takes them).
+        versions.sort_by(|a, b| (a.created_at, &a.version).cmp(&(b.created_at, &b.version)));
         let mut profiles = BTreeMap::new();
         for version in &versions {
             if let Some(p) = profile(&client, model, &version.version)? {

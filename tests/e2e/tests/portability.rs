@@ -1,0 +1,465 @@
+//! Models moving between organisations, end to end against a real local
+//! Worker (workerd, local D1, local R2, with an at-rest secret so every
+//! artifact is sealed on both sides): `outpost export` of a model with
+//! lineage, a reference profile, signed releases and a deployment history,
+//! `outpost import` into a second organisation (everything as it was, the
+//! history and audit entries kept as history, stages untouched), importing
+//! twice changes nothing, and a bundle that does not match its manifest —
+//! or whose audit entries were rewritten — is refused with nothing written.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use outpost_e2e::{
+    Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, cli, cli_profile, create_token, ensure,
+    expect_status, init_org, register, transactions_reference_profile,
+};
+use serde_json::{Value, json};
+
+const MODEL: &str = "fraud-detector";
+const RF1: &str = "fraud-detector-1.0.0.onnx";
+const RF2: &str = "fraud-detector-1.1.0.onnx";
+
+struct Fixture {
+    worker: LocalWorker,
+    /// Where the model lives: 1.0.0 and 1.1.0 (its child), both released,
+    /// 1.0.0 in production.
+    origin: Api,
+    /// The bundle `outpost export fraud-detector` wrote from `origin`.
+    bundle: PathBuf,
+    _dir: tempfile::TempDir,
+    _keys: ReleaseKeys,
+}
+
+type Test = fn(&Fixture) -> Result<(), Failed>;
+
+const TESTS: &[(&str, Test)] = &[
+    (
+        "an_export_imports_into_a_second_organisation_as_it_was_and_once",
+        an_export_imports_into_a_second_organisation_as_it_was_and_once,
+    ),
+    (
+        "a_version_exports_with_its_ancestors",
+        a_version_exports_with_its_ancestors,
+    ),
+    (
+        "a_bundle_that_does_not_match_its_manifest_is_refused_with_nothing_written",
+        a_bundle_that_does_not_match_its_manifest_is_refused_with_nothing_written,
+    ),
+    (
+        "a_consistent_forgery_of_the_audit_entries_is_refused",
+        a_consistent_forgery_of_the_audit_entries_is_refused,
+    ),
+];
+
+fn main() {
+    outpost_e2e::run_suite("portability", setup, TESTS, &[]);
+}
+
+fn fixture_bytes(name: &str) -> Result<Vec<u8>, Failed> {
+    std::fs::read(
+        outpost_e2e::repo_root()
+            .join("tests/data/models")
+            .join(name),
+    )
+    .map_err(|e| format!("reading fixture {name}: {e}").into())
+}
+
+fn setup() -> Result<Fixture, Failed> {
+    let worker = LocalWorker::start(&WorkerConfig::SEALED).map_err(Failed::from)?;
+    let origin = init_org(&worker, "origin")?;
+    let keys = ReleaseKeys::ceremony(&worker, &origin)?;
+    let (_, operator) = create_token(&origin, "operator", "operator")?;
+    expect_status(
+        &origin.json(
+            "POST",
+            "/models",
+            &json!({"name": MODEL, "description": "card fraud", "owner": "risk",
+                    "tags": ["payments"], "primary_metric": {"name": "f1", "higher_is_better": true}}),
+        )?,
+        201,
+        "model",
+    )?;
+    for (version, file, parent) in [("1.0.0", RF1, None), ("1.1.0", RF2, Some("1.0.0"))] {
+        let bytes = fixture_bytes(file)?;
+        let digest = origin.put_blob(&bytes)?;
+        expect_status(
+            &register(
+                &origin,
+                MODEL,
+                json!({"version": version, "digest": digest, "size": bytes.len(),
+                       "metrics": {"f1": 0.9, "auc": 0.95}, "params": {"trees": 50, "lr": 1.0},
+                       "tags": ["rf"], "notes": format!("notes of {version}"),
+                       "dataset_version": "2026-10", "parent_version": parent,
+                       "framework": "sklearn"}),
+            )?,
+            201,
+            "register",
+        )?;
+    }
+    expect_status(
+        &origin.json(
+            "PUT",
+            &format!("/models/{MODEL}/versions/1.0.0/reference"),
+            &transactions_reference_profile()?,
+        )?,
+        201,
+        "reference profile",
+    )?;
+    keys.release(MODEL, &["1.0.0", "1.1.0"])?;
+    for stage in ["staging", "production"] {
+        expect_status(
+            &operator.json(
+                "POST",
+                &format!("/models/{MODEL}/stages/{stage}/promote"),
+                &json!({"version": "1.0.0", "reason": "launch"}),
+            )?,
+            201,
+            "promote",
+        )?;
+    }
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let bundle = dir.path().join("fraud.tar");
+    let (_profile_dir, config) = cli_profile(&worker, &origin)?;
+    run(
+        &config,
+        &["export", MODEL, "-o", &bundle.display().to_string()],
+    )?;
+    Ok(Fixture {
+        worker,
+        origin,
+        bundle,
+        _dir: dir,
+        _keys: keys,
+    })
+}
+
+/// Runs the CLI; its stdout, or a failure with everything it said.
+fn run(config: &Path, args: &[&str]) -> Result<String, Failed> {
+    let (ok, stdout, stderr) = cli(config, args)?;
+    ensure!(ok, "outpost {}: {stdout}{stderr}", args.join(" "));
+    Ok(stdout)
+}
+
+/// A new organisation and its admin's CLI profile.
+fn organisation(f: &Fixture, name: &str) -> Result<(Api, tempfile::TempDir, PathBuf), Failed> {
+    let admin = init_org(&f.worker, name)?;
+    let (dir, config) = cli_profile(&f.worker, &admin)?;
+    Ok((admin, dir, config))
+}
+
+fn versions(api: &Api) -> Result<Vec<Value>, Failed> {
+    let page = expect_status(
+        &api.get(&format!("/models/{MODEL}/versions?limit=100"))?,
+        200,
+        "versions",
+    )?;
+    let mut items = page["items"].as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|v| v["version"].as_str().unwrap_or_default().to_owned());
+    Ok(items)
+}
+
+fn history(api: &Api) -> Result<Vec<Value>, Failed> {
+    let page = expect_status(
+        &api.get(&format!("/models/{MODEL}/history?limit=100"))?,
+        200,
+        "history",
+    )?;
+    let mut items = page["items"].as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|d| (d["at"].as_i64(), d["seq"].as_i64()));
+    Ok(items)
+}
+
+fn an_export_imports_into_a_second_organisation_as_it_was_and_once(
+    f: &Fixture,
+) -> Result<(), Failed> {
+    let (landing, _dir, config) = organisation(f, "landing")?;
+    let said = run(&config, &["import", &f.bundle.display().to_string()])?;
+    ensure!(
+        said.contains("2 version(s) added") && said.contains("release signatures verified"),
+        "import said: {said}"
+    );
+
+    // The versions, exactly as registered in origin (authors and times too).
+    let (here, there) = (versions(&landing)?, versions(&f.origin)?);
+    ensure!(
+        here == there && here.len() == 2,
+        "versions differ:\nlanding {here:#?}\norigin {there:#?}"
+    );
+    let model = |api: &Api| -> Result<Value, Failed> {
+        let mut m = expect_status(&api.get(&format!("/models/{MODEL}"))?, 200, "model")?;
+        if let Some(m) = m.as_object_mut() {
+            m.remove("created_at");
+            m.remove("created_by");
+        }
+        Ok(m)
+    };
+    ensure!(
+        model(&landing)? == model(&f.origin)?,
+        "model records differ"
+    );
+    // Every artifact, re-read from landing's (sealed) storage.
+    for (version, file) in [("1.0.0", RF1), ("1.1.0", RF2)] {
+        let record = here
+            .iter()
+            .find(|v| v["version"] == version)
+            .ok_or("version missing")?;
+        let digest = record["digest"].as_str().unwrap_or_default();
+        let reply = landing.get(&format!("/blobs/sha256/{}", &digest[7..]))?;
+        ensure!(reply.status == 200, "download {version}: {}", reply.status);
+        ensure!(
+            reply.bytes == fixture_bytes(file)?,
+            "{version}'s artifact differs"
+        );
+    }
+    let reference = |api: &Api| -> Result<Value, Failed> {
+        expect_status(
+            &api.get(&format!("/models/{MODEL}/versions/1.0.0/reference"))?,
+            200,
+            "reference",
+        )
+    };
+    ensure!(
+        reference(&landing)? == reference(&f.origin)?,
+        "reference profiles differ"
+    );
+
+    // History and audit entries kept as history; stages not moved.
+    let imports = expect_status(
+        &landing.get(&format!("/models/{MODEL}/imports"))?,
+        200,
+        "imports",
+    )?;
+    let record = &imports[0];
+    ensure!(
+        imports.as_array().map(Vec::len) == Some(1),
+        "one import: {imports}"
+    );
+    let kept: Vec<Value> = record["history"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        kept == history(&f.origin)? && kept.len() == 2,
+        "history kept: {kept:#?}"
+    );
+    ensure!(
+        record["released"] == json!(["1.0.0", "1.1.0"]) && record["root"].is_string(),
+        "releases verified: {record}"
+    );
+    let origin_audit = expect_status(
+        &f.origin
+            .get(&format!("/audit?limit=200&target=models/{MODEL}"))?,
+        200,
+        "origin audit",
+    )?;
+    ensure!(
+        record["audit"] == origin_audit["items"],
+        "audit entries kept as they were"
+    );
+    let stages = expect_status(
+        &landing.get(&format!("/models/{MODEL}/stages"))?,
+        200,
+        "stages",
+    )?;
+    ensure!(
+        !stages.to_string().contains("1.0.0"),
+        "an import moves no stage: {stages}"
+    );
+    ensure!(
+        history(&landing)?.is_empty(),
+        "landing's own history is empty"
+    );
+
+    // Landing's audit chain holds one import entry and still verifies.
+    let audit_len = |api: &Api| -> Result<usize, Failed> {
+        let page = expect_status(&api.get("/audit?limit=200")?, 200, "audit")?;
+        Ok(page["items"].as_array().map_or(0, Vec::len))
+    };
+    let before = audit_len(&landing)?;
+    run(&config, &["audit", "verify"])?;
+
+    // Again: nothing changes.
+    let again = run(&config, &["import", &f.bundle.display().to_string()])?;
+    ensure!(
+        again.contains("imported already"),
+        "second import said: {again}"
+    );
+    ensure!(
+        audit_len(&landing)? == before,
+        "a second import audits nothing"
+    );
+    ensure!(
+        versions(&landing)? == here,
+        "a second import changes nothing"
+    );
+    let imports = expect_status(
+        &landing.get(&format!("/models/{MODEL}/imports"))?,
+        200,
+        "imports",
+    )?;
+    ensure!(
+        imports.as_array().map(Vec::len) == Some(1),
+        "still one import: {imports}"
+    );
+    Ok(())
+}
+
+fn a_version_exports_with_its_ancestors(f: &Fixture) -> Result<(), Failed> {
+    let (_profile_dir, config) = cli_profile(&f.worker, &f.origin)?;
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let out = dir.path().join("child.tar");
+    let said = run(
+        &config,
+        &[
+            "--json",
+            "export",
+            &format!("{MODEL}@1.1.0"),
+            "-o",
+            &out.display().to_string(),
+        ],
+    )?;
+    let said: Value = serde_json::from_str(&said).map_err(|e| format!("{e}: {said}"))?;
+    ensure!(
+        said["models"][0]["versions"] == json!(["1.0.0", "1.1.0"]),
+        "1.1.0 brings its parent: {said}"
+    );
+    let (ok, _, stderr) = cli(
+        &config,
+        &[
+            "export",
+            &format!("{MODEL}@7.0.0"),
+            "-o",
+            &dir.path().join("none.tar").display().to_string(),
+        ],
+    )?;
+    ensure!(
+        !ok && stderr.contains("no version 7.0.0"),
+        "a missing version: {stderr}"
+    );
+    ensure!(
+        !dir.path().join("none.tar").exists() && !dir.path().join("none.partial").exists(),
+        "a failed export leaves no file"
+    );
+    Ok(())
+}
+
+/// The bundle's entries, in order.
+fn entries(bundle: &Path) -> Result<Vec<(String, Vec<u8>)>, Failed> {
+    let file = std::fs::File::open(bundle).map_err(|e| format!("{e}"))?;
+    let mut archive = tar::Archive::new(file);
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(|e| format!("{e}"))? {
+        let mut entry = entry.map_err(|e| format!("{e}"))?;
+        let path = entry
+            .path()
+            .map_err(|e| format!("{e}"))?
+            .display()
+            .to_string();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).map_err(|e| format!("{e}"))?;
+        out.push((path, bytes));
+    }
+    Ok(out)
+}
+
+fn write_bundle(path: &Path, entries: &[(String, Vec<u8>)]) -> Result<(), Failed> {
+    let file = std::fs::File::create(path).map_err(|e| format!("{e}"))?;
+    let mut builder = tar::Builder::new(file);
+    for (name, bytes) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, bytes.as_slice())
+            .map_err(|e| format!("{e}"))?;
+    }
+    builder.finish().map_err(|e| format!("{e}").into())
+}
+
+/// Imports `entries` as a bundle into a new organisation and expects a
+/// refusal that says `expected`, with no model created.
+fn refused(
+    f: &Fixture,
+    org: &str,
+    entries: &[(String, Vec<u8>)],
+    expected: &str,
+) -> Result<(), Failed> {
+    let (admin, dir, config) = organisation(f, org)?;
+    let bundle = dir.path().join("changed.tar");
+    write_bundle(&bundle, entries)?;
+    let (ok, stdout, stderr) = cli(&config, &["import", &bundle.display().to_string()])?;
+    ensure!(
+        !ok && stderr.contains(expected) && stderr.contains("nothing was imported"),
+        "{org}: expected a refusal saying `{expected}`: {stdout}{stderr}"
+    );
+    let reply = admin.get(&format!("/models/{MODEL}"))?;
+    ensure!(
+        reply.status == 404,
+        "{org}: a refused import created the model"
+    );
+    let page = expect_status(&admin.get("/audit?limit=200")?, 200, "audit")?;
+    ensure!(
+        !page.to_string().contains("model.import"),
+        "{org}: a refused import audited an import"
+    );
+    Ok(())
+}
+
+fn a_bundle_that_does_not_match_its_manifest_is_refused_with_nothing_written(
+    f: &Fixture,
+) -> Result<(), Failed> {
+    let original = entries(&f.bundle)?;
+    ensure!(
+        original.first().map(|(p, _)| p.as_str()) == Some("manifest.json"),
+        "the manifest comes first"
+    );
+
+    // One flipped byte in an artifact.
+    let mut flipped = original.clone();
+    let artifact = flipped
+        .iter_mut()
+        .find(|(p, _)| p.starts_with("artifacts/"))
+        .ok_or("no artifact in the bundle")?;
+    artifact.1[100] ^= 0x01;
+    refused(f, "flipped", &flipped, "does not match the manifest")?;
+
+    // A file the manifest does not list.
+    let mut extra = original.clone();
+    extra.push(("models/planted.json".into(), b"{}".to_vec()));
+    refused(f, "planted", &extra, "not in its manifest")?;
+
+    // A listed file left out.
+    let missing: Vec<(String, Vec<u8>)> = original
+        .iter()
+        .filter(|(p, _)| !p.starts_with("artifacts/"))
+        .cloned()
+        .collect();
+    refused(f, "truncated", &missing, "missing from the bundle")
+}
+
+fn a_consistent_forgery_of_the_audit_entries_is_refused(f: &Fixture) -> Result<(), Failed> {
+    // The model file changed and the manifest recomputed to match it: the
+    // bundle is self-consistent, but an audit entry no longer hashes to
+    // the hash the source's chain gave it.
+    let mut forged = entries(&f.bundle)?;
+    let model_path = format!("models/{MODEL}.json");
+    let (_, model_bytes) = forged
+        .iter_mut()
+        .find(|(p, _)| *p == model_path)
+        .ok_or("no model file")?;
+    let mut export: Value = serde_json::from_slice(model_bytes).map_err(|e| format!("{e}"))?;
+    let entry = export["audit"]
+        .as_array_mut()
+        .and_then(|a| a.first_mut())
+        .ok_or("no audit entries were exported")?;
+    entry["actor"] = json!("someone-else");
+    *model_bytes = serde_json::to_vec(&export).map_err(|e| format!("{e}"))?;
+    let new_entry = json!({
+        "sha256": outpost_core::Digest::of(model_bytes),
+        "size": model_bytes.len(),
+    });
+    let (_, manifest_bytes) = forged.first_mut().ok_or("empty bundle")?;
+    let mut manifest: Value = serde_json::from_slice(manifest_bytes).map_err(|e| format!("{e}"))?;
+    manifest["files"][&model_path] = new_entry;
+    *manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| format!("{e}"))?;
+    refused(f, "forged", &forged, "audit entry")
+}
