@@ -101,6 +101,55 @@ impl WorkerConfig {
     };
 }
 
+/// The secrets a deployment's Worker runs with besides the bootstrap one:
+/// the online and director keys (base64 PKCS#8) and the at-rest secret.
+#[derive(Debug, Clone)]
+struct Secrets {
+    online: String,
+    director: String,
+    at_rest: Option<String>,
+}
+
+/// What a replacement Worker starts from after a disaster: a `wrangler d1
+/// export` of the lost database and the R2 objects copied from its bucket
+/// (key, file).
+#[derive(Debug)]
+pub struct Recovered<'a> {
+    pub dump: &'a Path,
+    pub objects: &'a [(String, PathBuf)],
+}
+
+/// Runs `wrangler ARGS --local --persist-to PERSIST --config CONFIG`; fails
+/// with wrangler's output unless it succeeds.
+fn wrangler_on(
+    persist: &Path,
+    config: &Path,
+    logs: &Path,
+    args: &[&str],
+) -> Result<std::process::Output, String> {
+    let out = Command::new(wrangler())
+        .args(args)
+        .args(["--local", "--persist-to"])
+        .arg(persist)
+        .arg("--config")
+        .arg(config)
+        .envs(OFFLINE_ENV.iter().copied())
+        .env("WRANGLER_LOG_PATH", logs)
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running wrangler {}: {e}", args.join(" ")))?;
+    if !out.status.success() {
+        return Err(format!(
+            "wrangler {} failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(out)
+}
+
 /// A running local Worker. Stopped (the whole process group) on drop.
 #[derive(Debug)]
 pub struct LocalWorker {
@@ -110,6 +159,9 @@ pub struct LocalWorker {
     pub ready_after: Duration,
     /// The bootstrap secret this Worker was started with (fresh per run).
     pub bootstrap_secret: String,
+    /// Its other secrets, which a replacement must share to serve the same
+    /// organisations ([`LocalWorker::start_recovered`]).
+    secrets: Secrets,
     persist: PathBuf,
     config_path: PathBuf,
     child: Child,
@@ -177,6 +229,26 @@ fn log_tail(path: &Path) -> String {
 
 impl LocalWorker {
     pub fn start(config: &WorkerConfig) -> Result<Self, String> {
+        Self::launch(config, None, None)
+    }
+
+    /// A replacement for `lost`, as the README's disaster recovery runs
+    /// it: the same secrets, its database restored from `recovered.dump`
+    /// into an empty local D1 (then the migrations, which find nothing to
+    /// do), its R2 objects put back, and only then `wrangler dev`.
+    pub fn start_recovered(
+        config: &WorkerConfig,
+        lost: &LocalWorker,
+        recovered: &Recovered<'_>,
+    ) -> Result<Self, String> {
+        Self::launch(config, Some((lost, lost.secrets.clone())), Some(recovered))
+    }
+
+    fn launch(
+        config: &WorkerConfig,
+        replacing: Option<(&LocalWorker, Secrets)>,
+        recovered: Option<&Recovered<'_>>,
+    ) -> Result<Self, String> {
         let root = repo_root();
         let wrangler = wrangler();
         if !wrangler.exists() {
@@ -206,32 +278,58 @@ impl LocalWorker {
         let config_path = root.join(config.config);
 
         let started = Instant::now();
-        let migrate = Command::new(&wrangler)
-            .args(["d1", "migrations", "apply", "DB", "--local"])
-            .arg("--persist-to")
-            .arg(&persist)
-            .arg("--config")
-            .arg(&config_path)
-            .envs(OFFLINE_ENV.iter().copied())
-            // wrangler's debug log of every command, beside the Worker's
-            // state rather than in the home directory, where it piles up.
-            .env("WRANGLER_LOG_PATH", state.path().join("wrangler-logs"))
-            .current_dir(&root)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("running wrangler d1 migrations apply: {e}"))?;
-        if !migrate.status.success() {
-            return Err(format!(
-                "applying D1 migrations for `{}` failed:\n{}\n{}",
-                config.label,
-                String::from_utf8_lossy(&migrate.stdout),
-                String::from_utf8_lossy(&migrate.stderr)
-            ));
+        let logs = state.path().join("wrangler-logs");
+        if let Some(recovered) = recovered {
+            let dump = recovered.dump.display().to_string();
+            wrangler_on(
+                &persist,
+                &config_path,
+                &logs,
+                &["d1", "execute", "DB", "--file", &dump, "-y"],
+            )
+            .map_err(|e| format!("restoring D1 from {dump}: {e}"))?;
+        }
+        // wrangler's debug log of every command, beside the Worker's state
+        // rather than in the home directory, where it piles up.
+        wrangler_on(
+            &persist,
+            &config_path,
+            &logs,
+            &["d1", "migrations", "apply", "DB"],
+        )
+        .map_err(|e| format!("applying D1 migrations for `{}`: {e}", config.label))?;
+        for (key, file) in recovered.map_or(&[][..], |r| r.objects) {
+            let file = file.display().to_string();
+            wrangler_on(
+                &persist,
+                &config_path,
+                &logs,
+                &["r2", "object", "put", key, "--file", &file],
+            )
+            .map_err(|e| format!("restoring R2 object {key}: {e}"))?;
         }
 
-        let bootstrap_secret = fresh_secret();
-        let online = deployment_key(state.path(), "online")?;
-        let director = deployment_key(state.path(), "director")?;
+        let (bootstrap_secret, secrets) = match replacing {
+            Some((lost, secrets)) => {
+                for name in ["online", "director"] {
+                    fs::copy(
+                        lost.state_dir.path().join(format!("{name}.pk8")),
+                        state.path().join(format!("{name}.pk8")),
+                    )
+                    .map_err(|e| format!("copying the {name} key: {e}"))?;
+                }
+                (lost.bootstrap_secret.clone(), secrets)
+            }
+            None => (
+                fresh_secret(),
+                Secrets {
+                    online: deployment_key(state.path(), "online")?,
+                    director: deployment_key(state.path(), "director")?,
+                    at_rest: config.at_rest.then(fresh_secret),
+                },
+            ),
+        };
+        let (online, director) = (secrets.online.clone(), secrets.director.clone());
         // The front's port first, held open, so that wrangler's cannot be it.
         let front_listener = TcpListener::bind("127.0.0.1:0")
             .map_err(|e| format!("binding the front for wrangler dev: {e}"))?;
@@ -259,18 +357,12 @@ impl LocalWorker {
             .arg(format!("OUTPOST_ONLINE_KEY:{online}"))
             .arg("--var")
             .arg(format!("OUTPOST_DIRECTOR_KEY:{director}"))
-            .args(
-                config
-                    .at_rest
-                    .then(|| {
-                        [
-                            "--var".to_owned(),
-                            format!("OUTPOST_AT_REST_SECRET:{}", fresh_secret()),
-                        ]
-                    })
-                    .into_iter()
-                    .flatten(),
-            )
+            .args(secrets.at_rest.iter().flat_map(|secret| {
+                [
+                    "--var".to_owned(),
+                    format!("OUTPOST_AT_REST_SECRET:{secret}"),
+                ]
+            }))
             .arg("--persist-to")
             .arg(&persist)
             .args([
@@ -312,6 +404,7 @@ impl LocalWorker {
             base_url: format!("http://127.0.0.1:{front}"),
             ready_after: Duration::ZERO,
             bootstrap_secret,
+            secrets,
             persist: persist.clone(),
             config_path: config_path.clone(),
             child,
@@ -401,12 +494,34 @@ impl LocalWorker {
     /// Runs `wrangler ARGS --local` on this Worker's state and configuration;
     /// fails with wrangler's output unless it succeeds.
     fn wrangler_local(&self, args: &[&str]) -> Result<std::process::Output, String> {
-        let out = Command::new(wrangler())
-            .args(args)
-            .args(["--local", "--persist-to"])
-            .arg(&self.persist)
-            .arg("--config")
-            .arg(&self.config_path)
+        wrangler_on(
+            &self.persist,
+            &self.config_path,
+            &self.state_dir.path().join("wrangler-logs"),
+            args,
+        )
+    }
+
+    /// `wrangler d1 export DB --local --output OUT` of this Worker's
+    /// database, as an operator exports theirs with `--remote`. (`d1
+    /// export` has no `--persist-to`: it reads the default `.wrangler/state`
+    /// beside its configuration, so it runs on a copy of the configuration
+    /// whose state is this Worker's.) Only from a test that runs alone.
+    pub fn d1_export(&self, out: &Path) -> Result<(), Failed> {
+        refuse_beside_other_tests("reads local D1")?;
+        let project = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+        let config = project.path().join("wrangler.toml");
+        fs::copy(&self.config_path, &config)
+            .map_err(|e| format!("copying the configuration: {e}"))?;
+        fs::create_dir_all(project.path().join(".wrangler")).map_err(|e| format!("{e}"))?;
+        std::os::unix::fs::symlink(&self.persist, project.path().join(".wrangler/state"))
+            .map_err(|e| format!("linking the state: {e}"))?;
+        let out_path = out.display().to_string();
+        let result = Command::new(wrangler())
+            .args([
+                "d1", "export", "DB", "--local", "--output", &out_path, "--config",
+            ])
+            .arg(&config)
             .envs(OFFLINE_ENV.iter().copied())
             .env(
                 "WRANGLER_LOG_PATH",
@@ -415,16 +530,14 @@ impl LocalWorker {
             .current_dir(repo_root())
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("running wrangler {}: {e}", args.join(" ")))?;
-        if !out.status.success() {
-            return Err(format!(
-                "wrangler {} failed: {}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(out)
+            .map_err(|e| format!("running wrangler d1 export: {e}"))?;
+        ensure!(
+            result.status.success() && out.exists(),
+            "wrangler d1 export failed: {}{}",
+            String::from_utf8_lossy(&result.stdout),
+            String::from_utf8_lossy(&result.stderr)
+        );
+        Ok(())
     }
 
     fn d1_once(&self, sql: &str) -> Result<Vec<serde_json::Value>, String> {

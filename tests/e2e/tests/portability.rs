@@ -11,8 +11,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use outpost_e2e::{
-    Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, cli, cli_profile, create_token, ensure,
-    expect_status, init_org, register, transactions_reference_profile,
+    Api, Failed, LocalWorker, Recovered, ReleaseKeys, WorkerConfig, cli, cli_profile, create_token,
+    ensure, expect_status, init_org, register, transactions_reference_profile,
 };
 use serde_json::{Value, json};
 
@@ -28,7 +28,8 @@ struct Fixture {
     /// The bundle `outpost export fraud-detector` wrote from `origin`.
     bundle: PathBuf,
     _dir: tempfile::TempDir,
-    _keys: ReleaseKeys,
+    /// origin's key ceremony: `root.json` is the root its devices pin.
+    keys: ReleaseKeys,
 }
 
 type Test = fn(&Fixture) -> Result<(), Failed>;
@@ -50,10 +51,18 @@ const TESTS: &[(&str, Test)] = &[
         "a_consistent_forgery_of_the_audit_entries_is_refused",
         a_consistent_forgery_of_the_audit_entries_is_refused,
     ),
+    (
+        "disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_trust",
+        disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_trust,
+    ),
 ];
 
+/// Reads local D1 and R2 directly.
+const ALONE: &[&str] =
+    &["disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_trust"];
+
 fn main() {
-    outpost_e2e::run_suite("portability", setup, TESTS, &[]);
+    outpost_e2e::run_suite("portability", setup, TESTS, ALONE);
 }
 
 fn fixture_bytes(name: &str) -> Result<Vec<u8>, Failed> {
@@ -130,7 +139,7 @@ fn setup() -> Result<Fixture, Failed> {
         origin,
         bundle,
         _dir: dir,
-        _keys: keys,
+        keys,
     })
 }
 
@@ -462,4 +471,146 @@ fn a_consistent_forgery_of_the_audit_entries_is_refused(f: &Fixture) -> Result<(
     manifest["files"][&model_path] = new_entry;
     *manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| format!("{e}"))?;
     refused(f, "forged", &forged, "audit entry")
+}
+
+/// Every audit entry of the organisation, in chain order.
+fn whole_audit(api: &Api) -> Result<Vec<Value>, Failed> {
+    let mut entries = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = expect_status(&api.get(&format!("/audit?limit=200{after}"))?, 200, "audit")?;
+        entries.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => after = format!("&after={cursor}"),
+            None => return Ok(entries),
+        }
+    }
+}
+
+/// The README's disaster recovery: `wrangler d1 export` of the database,
+/// the R2 objects copied, a new Worker with the same secrets started from
+/// both. It serves the same metadata and the same bytes, its audit chain
+/// verifies, the old tokens work, and a device pinned to the old root, with
+/// the state it kept, installs from it.
+fn disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_trust(
+    f: &Fixture,
+) -> Result<(), Failed> {
+    let (_, device) = create_token(&f.origin, "device", "viewer")?;
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let path = |p: PathBuf| p.display().to_string();
+    let pinned = path(f.keys.path("root.json"));
+    let state = path(dir.path().join("device-state"));
+    let pull = |worker: &LocalWorker, out: &str| -> Result<Vec<u8>, Failed> {
+        let (_profile, config) = cli_profile(worker, &device)?;
+        let target = path(dir.path().join(out));
+        run(
+            &config,
+            &[
+                "pull",
+                &format!("origin/{MODEL}@production"),
+                "--device-id",
+                "dr-1",
+                "--trust",
+                &pinned,
+                "--state",
+                &state,
+                "-o",
+                &target,
+            ],
+        )?;
+        std::fs::read(&target).map_err(|e| format!("{e}").into())
+    };
+    ensure!(
+        pull(&f.worker, "before.onnx")? == fixture_bytes(RF1)?,
+        "the device installs 1.0.0 before the disaster"
+    );
+
+    // The backup: the database as SQL, and every artifact's object.
+    let dump = dir.path().join("outpost.sql");
+    f.worker.d1_export(&dump)?;
+    let mut objects = Vec::new();
+    for (n, row) in f
+        .worker
+        .d1("SELECT org, digest, key_version FROM blobs")?
+        .iter()
+        .enumerate()
+    {
+        let (org, digest) = (
+            row["org"].as_str().unwrap_or_default(),
+            row["digest"].as_str().unwrap_or_default(),
+        );
+        let hex = digest.trim_start_matches("sha256:");
+        let key = match row["key_version"].as_u64() {
+            Some(v) => format!("outpost-artifacts/orgs/{org}/sealed/sha256/{hex}/v{v}"),
+            None => format!("outpost-artifacts/orgs/{org}/sha256/{hex}"),
+        };
+        let file = dir.path().join(format!("object-{n}"));
+        f.worker.r2(&["get", &key, "--file", &path(file.clone())])?;
+        objects.push((key, file));
+    }
+    ensure!(objects.len() >= 2, "objects to copy: {objects:?}");
+
+    let replacement = LocalWorker::start_recovered(
+        &WorkerConfig::SEALED,
+        &f.worker,
+        &Recovered {
+            dump: &dump,
+            objects: &objects,
+        },
+    )
+    .map_err(Failed::from)?;
+    // The old admin token, against the new Worker.
+    let restored = Api {
+        base: replacement.base_url.clone(),
+        ..f.origin.clone()
+    };
+
+    ensure!(
+        versions(&restored)? == versions(&f.origin)?,
+        "versions differ after recovery"
+    );
+    ensure!(
+        history(&restored)? == history(&f.origin)?,
+        "history differs"
+    );
+    for path in [
+        format!("/models/{MODEL}"),
+        format!("/models/{MODEL}/stages"),
+        format!("/models/{MODEL}/versions/1.0.0/reference"),
+        "/trust/root.json".to_owned(),
+        "/trust/targets.json".to_owned(),
+    ] {
+        let (here, there) = (restored.get(&path)?, f.origin.get(&path)?);
+        ensure!(
+            here.status == 200 && here.body == there.body,
+            "{path} differs after recovery: {} {}",
+            here.status,
+            here.body
+        );
+    }
+    ensure!(
+        whole_audit(&restored)? == whole_audit(&f.origin)?,
+        "the audit log differs after recovery"
+    );
+    let (_admin_profile, admin_config) = cli_profile(&replacement, &restored)?;
+    run(&admin_config, &["audit", "verify"])?;
+    // Every artifact, re-read from the new Worker's storage.
+    for version in versions(&restored)? {
+        let digest = version["digest"].as_str().unwrap_or_default();
+        let reply = restored.get(&format!("/blobs/sha256/{}", &digest[7..]))?;
+        ensure!(
+            reply.status == 200 && outpost_core::Digest::of(&reply.bytes).to_string() == digest,
+            "{} does not re-hash after recovery: {}",
+            version["version"],
+            reply.status
+        );
+    }
+
+    // The device, pinned to the old root and keeping its state, installs
+    // from the new Worker.
+    ensure!(
+        pull(&replacement, "after.onnx")? == fixture_bytes(RF1)?,
+        "the device installs the same bytes after recovery"
+    );
+    Ok(())
 }
