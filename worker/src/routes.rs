@@ -400,7 +400,8 @@ pub const ROUTES: &[RouteSpec] = &[
         Method::Get,
         "/v1/orgs/:org/models/:model/imports",
         Route::ListImports,
-        Org(Viewer),
+        // The source's audit entries are in it: what its Operators read.
+        Org(Operator),
         "What was imported into the model, oldest first: source, versions added and present, verified releases, the source's history and audit entries",
     ),
     spec(

@@ -646,6 +646,12 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// A bundle written by `outpost export`.
     pub bundle: std::path::PathBuf,
+    /// The source organisation's root metadata as you trust it (e.g. the
+    /// root.json its devices pin): the bundle's release signatures must
+    /// descend from it. Without it they are checked against the root the
+    /// bundle itself carries, which proves consistency, not origin.
+    #[arg(long)]
+    pub source_root: Option<std::path::PathBuf>,
     /// Artifacts larger than this are uploaded in parts of this size
     /// (resumable; 5MiB-100MiB).
     #[arg(long, default_value = "16MiB")]

@@ -300,18 +300,73 @@ pub enum ExportError {
     ForeignVersion { model: String, version: String },
     #[error("version {0} appears twice")]
     DuplicateVersion(String),
-    #[error("version {version}'s parent {parent} comes after it")]
+    #[error("version {version}'s lineage leads back to itself through {parent}")]
     ParentOrder { version: String, parent: String },
     #[error("the reference profile of {0} belongs to no exported version")]
     StrayProfile(String),
     #[error("a deployment of model `{0}` is in this model's history")]
     ForeignHistory(String),
+    /// Detects corruption and edits that did not recompute the chain; a
+    /// forger who recomputes it is caught only by what is signed.
     #[error(
-        "audit entry {seq} does not hash to the hash it carries: it was changed after it was written"
+        "audit entry {seq} does not hash to the hash it carries, or does not link to the entry before it: it was changed after it was written"
     )]
     AuditEntry { seq: i64 },
+    #[error("audit entry {seq} is of organisation `{org}`, not of the export's source")]
+    AuditOrg { seq: i64, org: String },
+    #[error("audit entry {seq} is out of chain order")]
+    AuditOrder { seq: i64 },
     #[error("the release signatures do not verify: {0}")]
     Release(String),
+}
+
+/// The versions in an order where every parent inside the export comes
+/// before its children (a topological order of the lineage), taking the
+/// oldest ready version first (by creation time, then semver precedence):
+/// `by_age` is that order of everything.
+///
+/// Errors: [`ExportError::ParentOrder`] for a lineage cycle.
+fn lineage_order(
+    versions: &[VersionRecord],
+    by_age: &[(i64, Version, usize)],
+) -> Result<Vec<usize>, ExportError> {
+    let index_of: BTreeMap<&str, usize> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.version.as_str(), i))
+        .collect();
+    let parent_of = |i: usize| {
+        versions[i]
+            .parent_version
+            .as_deref()
+            .and_then(|p| index_of.get(p).copied())
+    };
+    let mut placed = vec![false; versions.len()];
+    let mut order = Vec::with_capacity(versions.len());
+    while order.len() < versions.len() {
+        let next = by_age
+            .iter()
+            .map(|(_, _, i)| *i)
+            .find(|&i| !placed[i] && parent_of(i).is_none_or(|p| placed[p]));
+        match next {
+            Some(i) => {
+                placed[i] = true;
+                order.push(i);
+            }
+            None => {
+                let stuck = by_age
+                    .iter()
+                    .map(|(_, _, i)| *i)
+                    .find(|&i| !placed[i])
+                    .unwrap_or_default();
+                return Err(ExportError::ParentOrder {
+                    version: versions[stuck].version.clone(),
+                    parent: versions[stuck].parent_version.clone().unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Ok(order)
 }
 
 /// What [`ModelExport::check`] found.
@@ -355,33 +410,33 @@ impl ModelExport {
             parsed.push((version.created_at, semver, index));
         }
         parsed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        let order: Vec<usize> = parsed.iter().map(|(_, _, index)| *index).collect();
-        let mut placed = BTreeSet::new();
-        for &index in &order {
-            let version = &self.versions[index];
-            if let Some(parent) = &version.parent_version
-                && names.contains(parent)
-                && !placed.contains(parent)
-            {
-                return Err(ExportError::ParentOrder {
-                    version: version.version.clone(),
-                    parent: parent.clone(),
-                });
-            }
-            placed.insert(version.version.clone());
-        }
+        let order = lineage_order(&self.versions, &parsed)?;
         if let Some(stray) = self.profiles.keys().find(|v| !names.contains(*v)) {
             return Err(ExportError::StrayProfile(stray.clone()));
         }
         if let Some(foreign) = self.history.iter().find(|d| d.model != self.model.name) {
             return Err(ExportError::ForeignHistory(foreign.model.clone()));
         }
-        if let Some(changed) = self
-            .audit
-            .iter()
-            .find(|entry| entry_hash(entry).to_string() != entry.hash)
-        {
-            return Err(ExportError::AuditEntry { seq: changed.seq });
+        for entry in &self.audit {
+            if entry.org != self.source.org {
+                return Err(ExportError::AuditOrg {
+                    seq: entry.seq,
+                    org: entry.org.clone(),
+                });
+            }
+            if entry_hash(entry).to_string() != entry.hash {
+                return Err(ExportError::AuditEntry { seq: entry.seq });
+            }
+        }
+        // Where two exported entries are neighbours in the source's chain,
+        // the later one must link to the earlier.
+        for pair in self.audit.windows(2) {
+            if pair[1].seq <= pair[0].seq {
+                return Err(ExportError::AuditOrder { seq: pair[1].seq });
+            }
+            if pair[1].seq == pair[0].seq + 1 && pair[1].prev_hash != pair[0].hash {
+                return Err(ExportError::AuditEntry { seq: pair[1].seq });
+            }
         }
         let (released, root) = match &self.release {
             None => (Vec::new(), None),

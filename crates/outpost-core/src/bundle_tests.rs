@@ -190,11 +190,22 @@ fn versions_come_parents_first_and_belong_to_the_model() {
     assert!(checked.released.is_empty());
     assert_eq!(checked.root, None);
 
-    // A child created before its parent cannot be registered in order.
-    assert!(matches!(
+    // A parent registered after its child (deleted and registered again)
+    // still comes first; a lineage cycle is refused.
+    assert_eq!(
         export(vec![
             version("1.1.0", 1, Some("1.0.0")),
             version("1.0.0", 2, None)
+        ])
+        .check()
+        .unwrap()
+        .order,
+        vec![1, 0]
+    );
+    assert!(matches!(
+        export(vec![
+            version("1.1.0", 1, Some("1.0.0")),
+            version("1.0.0", 2, Some("1.1.0"))
         ])
         .check(),
         Err(ExportError::ParentOrder { .. })
@@ -250,6 +261,22 @@ fn a_changed_audit_entry_is_refused_and_the_identity_follows_the_content() {
     );
     assert_ne!(good.identity().unwrap(), changed.identity().unwrap());
     assert_eq!(good.identity().unwrap(), good.clone().identity().unwrap());
+
+    // An entry of another organisation; neighbours that do not link.
+    let mut foreign = good.clone();
+    foreign.audit[0].org = "globex".into();
+    assert!(matches!(foreign.check(), Err(ExportError::AuditOrg { .. })));
+    let mut unlinked = good.clone();
+    let mut next = chain_after(written.clone(), Some((written.seq, &written.hash)));
+    next.prev_hash = "sha256:0".into();
+    next.hash = crate::audit::entry_hash(&next).to_string();
+    unlinked.audit.push(next);
+    assert_eq!(
+        unlinked.check(),
+        Err(ExportError::AuditEntry {
+            seq: written.seq + 1
+        })
+    );
 
     let mut stray = good;
     stray.profiles.insert(

@@ -240,6 +240,10 @@ pub enum RegistryError {
         here: Digest,
         exported: Digest,
     },
+    #[error(
+        "model `{model}` exists here with versions, none of which the export has: it is another model of the same name; import into another organisation, or rename one of them"
+    )]
+    ImportUnrelated { model: String },
     #[error("another import or registration of `{model}` committed first; import again")]
     ImportRaced { model: String },
     #[error("other registrations of `{model}` kept taking the next version number; retry")]
@@ -363,6 +367,7 @@ impl RegistryError {
             | RegistryError::PartsMissing { .. }
             | RegistryError::EncryptionOff { .. }
             | RegistryError::ImportConflict { .. }
+            | RegistryError::ImportUnrelated { .. }
             | RegistryError::ImportRaced { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::BlobTooLarge { .. } => ProblemKind::PayloadTooLarge,

@@ -25,13 +25,19 @@ use crate::ports::{
 };
 use crate::versions::inspect;
 
+/// How far in the future (ms) an exported version's creation time may lie
+/// before the import is refused: clocks of two registries disagree a little.
+const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
 /// `POST …/models/{model}/imports`.
 ///
 /// Errors: `InvalidImport` (422: the export contradicts itself, names
 /// another model, or its signatures do not verify), `InvalidModel`,
 /// `InvalidRegistration`, `ArtifactNotUploaded`, `ArtifactSizeMismatch`,
 /// `ParentMissing`, `ArtifactRefused` (422), `ImportConflict` (409: a
-/// version exists here with another artifact), `ImportRaced` (409), `Store`.
+/// version exists here with another artifact), `ImportUnrelated` (409: the
+/// model here shares no version with the export), `ImportRaced` (409),
+/// `Store`.
 pub async fn import_model(
     ports: &(impl Models + VersionDetails + Blobs + Runtime + Imports + Clock + Commit),
     org: &str,
@@ -77,6 +83,22 @@ pub async fn import_model(
         });
     }
 
+    let now = ports.now_ms();
+    if let Some(future) = export
+        .versions
+        .iter()
+        .find(|v| v.created_at > now + MAX_CLOCK_SKEW_MS)
+    {
+        return Err(RegistryError::InvalidImport(format!(
+            "version {} was created in the future ({} ms since the epoch); a clock was wrong where it was exported",
+            future.version, future.created_at
+        )));
+    }
+    // A model of the same name with versions, none of which the export
+    // shares, is another model: refuse rather than mix two lineages.
+    let unrelated = !model_is_new
+        && !export.versions.is_empty()
+        && !ports.version_ages(org, model).await?.is_empty();
     let (mut added, mut present) = (Vec::new(), Vec::new());
     let mut known: BTreeSet<String> = BTreeSet::new();
     for &index in &checked.order {
@@ -112,11 +134,16 @@ pub async fn import_model(
         known.insert(exported.version.clone());
     }
 
+    if unrelated && present.is_empty() {
+        return Err(RegistryError::ImportUnrelated {
+            model: model.to_owned(),
+        });
+    }
     let record = ImportRecord {
         id,
         model: model.to_owned(),
         source: export.source.clone(),
-        imported_at: ports.now_ms(),
+        imported_at: now,
         imported_by: actor.history_name().to_owned(),
         added: added.clone(),
         present: present.clone(),
@@ -140,9 +167,16 @@ pub async fn import_model(
             unchanged: false,
             record,
         }),
-        Err(CommitError::Conflict(_)) => Err(RegistryError::ImportRaced {
-            model: model.to_owned(),
-        }),
+        // The same export imported at the same moment: that one counts.
+        Err(CommitError::Conflict(_)) => match ports.import_record(org, model, &id).await? {
+            Some(record) => Ok(ImportOutcome {
+                unchanged: true,
+                record,
+            }),
+            None => Err(RegistryError::ImportRaced {
+                model: model.to_owned(),
+            }),
+        },
         Err(CommitError::Store(err)) => Err(err.into()),
     }
 }

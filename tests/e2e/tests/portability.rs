@@ -48,8 +48,8 @@ const TESTS: &[(&str, Test)] = &[
         a_bundle_that_does_not_match_its_manifest_is_refused_with_nothing_written,
     ),
     (
-        "a_consistent_forgery_of_the_audit_entries_is_refused",
-        a_consistent_forgery_of_the_audit_entries_is_refused,
+        "an_edited_audit_entry_is_refused",
+        an_edited_audit_entry_is_refused,
     ),
     (
         "disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_trust",
@@ -183,9 +183,40 @@ fn an_export_imports_into_a_second_organisation_as_it_was_and_once(
     f: &Fixture,
 ) -> Result<(), Failed> {
     let (landing, _dir, config) = organisation(f, "landing")?;
-    let said = run(&config, &["import", &f.bundle.display().to_string()])?;
+    let bundle = f.bundle.display().to_string();
+    let pinned = f.keys.path("root.json").display().to_string();
+
+    // Against a root that is not origin's: refused before anything is sent.
+    let mut other: Value = serde_json::from_slice(
+        &std::fs::read(f.keys.path("root.json")).map_err(|e| format!("{e}"))?,
+    )
+    .map_err(|e| format!("{e}"))?;
+    other["signed"]["expires"] = json!("2099-01-01T00:00:00Z");
+    let other_root = f.keys.path("other-root.json");
+    std::fs::write(&other_root, other.to_string()).map_err(|e| format!("{e}"))?;
+    let (ok, _, stderr) = cli(
+        &config,
+        &[
+            "import",
+            &bundle,
+            "--source-root",
+            &other_root.display().to_string(),
+        ],
+    )?;
     ensure!(
-        said.contains("2 version(s) added") && said.contains("release signatures verified"),
+        !ok && stderr.contains("do not descend from the root you gave"),
+        "another root: {stderr}"
+    );
+    ensure!(
+        landing.get(&format!("/models/{MODEL}"))?.status == 404,
+        "nothing imported against another root"
+    );
+
+    let said = run(&config, &["import", &bundle, "--source-root", &pinned])?;
+    ensure!(
+        said.contains("2 version(s) added")
+            && said.contains("release signatures verified")
+            && said.contains("descends from the root you gave"),
         "import said: {said}"
     );
 
@@ -286,7 +317,7 @@ fn an_export_imports_into_a_second_organisation_as_it_was_and_once(
     run(&config, &["audit", "verify"])?;
 
     // Again: nothing changes.
-    let again = run(&config, &["import", &f.bundle.display().to_string()])?;
+    let again = run(&config, &["import", &bundle])?;
     ensure!(
         again.contains("imported already"),
         "second import said: {again}"
@@ -436,6 +467,38 @@ fn a_bundle_that_does_not_match_its_manifest_is_refused_with_nothing_written(
     extra.push(("models/planted.json".into(), b"{}".to_vec()));
     refused(f, "planted", &extra, "not in its manifest")?;
 
+    // The registry refuses (a version here with another artifact): 409,
+    // and the version before it in the same import is not written either.
+    let (clash, _clash_dir, clash_config) = organisation(f, "clash")?;
+    expect_status(
+        &clash.json("POST", "/models", &json!({"name": MODEL}))?,
+        201,
+        "model",
+    )?;
+    let other = fixture_bytes(RF1)?;
+    let digest = clash.put_blob(&other)?;
+    expect_status(
+        &register(
+            &clash,
+            MODEL,
+            json!({"version": "1.1.0", "digest": digest, "size": other.len()}),
+        )?,
+        201,
+        "a different 1.1.0",
+    )?;
+    let (ok, stdout, stderr) = cli(&clash_config, &["import", &f.bundle.display().to_string()])?;
+    ensure!(
+        !ok && stderr.contains("versions are immutable") && stderr.contains("409"),
+        "a clashing version: {stdout}{stderr}"
+    );
+    ensure!(
+        clash
+            .get(&format!("/models/{MODEL}/versions/1.0.0"))?
+            .status
+            == 404,
+        "1.0.0 was written by a refused import"
+    );
+
     // A listed file left out.
     let missing: Vec<(String, Vec<u8>)> = original
         .iter()
@@ -445,7 +508,7 @@ fn a_bundle_that_does_not_match_its_manifest_is_refused_with_nothing_written(
     refused(f, "truncated", &missing, "missing from the bundle")
 }
 
-fn a_consistent_forgery_of_the_audit_entries_is_refused(f: &Fixture) -> Result<(), Failed> {
+fn an_edited_audit_entry_is_refused(f: &Fixture) -> Result<(), Failed> {
     // The model file changed and the manifest recomputed to match it: the
     // bundle is self-consistent, but an audit entry no longer hashes to
     // the hash the source's chain gave it.

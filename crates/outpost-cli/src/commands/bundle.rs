@@ -34,9 +34,16 @@ use crate::cli::{ExportArgs, ImportArgs};
 use crate::http::{self, Client};
 use crate::output;
 
-/// The largest manifest or model file an import reads into memory (a model
-/// file is also an import request, which the registry limits to 1 MiB).
+/// The largest manifest an import reads into memory.
 const MAX_METADATA_BYTES: u64 = 16 << 20;
+
+/// The largest import request the registry takes (its JSON body limit):
+/// a model export larger than this cannot be imported, so it is neither
+/// written nor sent.
+const MAX_EXPORT_JSON: usize = 1 << 20;
+
+/// The longest path a GNU long-name entry may give (bundle paths are short).
+const MAX_PATH_BYTES: u64 = 1024;
 
 /// `MODEL` or `MODEL@VERSION` arguments, grouped by model: `None` for every
 /// version.
@@ -324,6 +331,12 @@ pub fn export(env: &Env, args: &ExportArgs) -> Result<ExitCode> {
         export
             .check()
             .map_err(|e| anyhow!("{model} cannot be exported as it is: {e}"))?;
+        let compact = serde_json::to_vec(&export)?.len();
+        if compact > MAX_EXPORT_JSON {
+            bail!(
+                "{model}'s export is {compact} bytes of JSON, more than the {MAX_EXPORT_JSON} bytes one import takes (long histories and audit logs count); nothing was written"
+            );
+        }
         let json_path = scratch.path().join(format!("{model}.json"));
         std::fs::write(&json_path, serde_json::to_vec_pretty(&export)?)?;
         files.insert(model_path(model), json_path);
@@ -433,7 +446,8 @@ fn unpack(bundle: &Path, dir: &Path) -> Result<Unpacked> {
     let mut archive = tar::Archive::new(BufReader::new(file));
     let mut entries = archive
         .entries()
-        .with_context(|| format!("{} is not a tar file", bundle.display()))?;
+        .with_context(|| format!("{} is not a tar file", bundle.display()))?
+        .raw(true);
     let mut first = entries
         .next()
         .ok_or_else(|| anyhow!("{} is empty", bundle.display()))??;
@@ -453,13 +467,34 @@ fn unpack(bundle: &Path, dir: &Path) -> Result<Unpacked> {
     manifest.validate()?;
 
     let mut on_disk = BTreeMap::new();
+    // Entries are read raw, so that a GNU long name is read here, capped,
+    // rather than whole into memory by the tar reader.
+    let mut long_name: Option<Vec<u8>> = None;
     for (index, entry) in entries.enumerate() {
         let mut entry = entry?;
-        let path = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| anyhow!("the bundle has a path that is not UTF-8"))?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            bail!("`{path}` in the bundle is not a regular file; refusing the bundle");
+        match entry.header().entry_type() {
+            tar::EntryType::GNULongName => {
+                if entry.size() > MAX_PATH_BYTES {
+                    bail!("the bundle has a path longer than {MAX_PATH_BYTES} bytes");
+                }
+                let mut name = Vec::new();
+                entry.read_to_end(&mut name)?;
+                while name.last() == Some(&0) {
+                    name.pop();
+                }
+                long_name = Some(name);
+                continue;
+            }
+            tar::EntryType::Regular => {}
+            other => {
+                bail!("the bundle has an entry of type {other:?}; only regular files belong in one")
+            }
         }
+        let raw_path = long_name
+            .take()
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
+        let path = String::from_utf8(raw_path)
+            .map_err(|_| anyhow!("the bundle has a path that is not UTF-8"))?;
         if on_disk.contains_key(&path) {
             bail!(outpost_core::bundle::BundleError::Duplicate(path));
         }
@@ -479,6 +514,28 @@ fn unpack(bundle: &Path, dir: &Path) -> Result<Unpacked> {
     Ok(Unpacked { manifest, on_disk })
 }
 
+/// The export's release signatures descend from `pinned`: the bundle's
+/// root chain (verified link by link by `ModelExport::check`) contains
+/// exactly that root.
+fn descends_from(export: &ModelExport, pinned: &Envelope) -> Result<()> {
+    let release = export.release.as_ref().ok_or_else(|| {
+        anyhow!("--source-root was given, but the bundle carries no release signatures to check")
+    })?;
+    let want = outpost_core::trust::state::root_fingerprint(pinned)?;
+    let mut seen = Vec::new();
+    for root in &release.roots {
+        let got = outpost_core::trust::state::root_fingerprint(root)?;
+        if got == want {
+            return Ok(());
+        }
+        seen.push(got.to_string());
+    }
+    bail!(
+        "the bundle's release signatures do not descend from the root you gave ({want}); its roots are {}",
+        seen.join(", ")
+    )
+}
+
 /// `outpost import BUNDLE`.
 pub fn import(env: &Env, args: &ImportArgs) -> Result<ExitCode> {
     let client = env.client()?;
@@ -490,6 +547,16 @@ pub fn import(env: &Env, args: &ImportArgs) -> Result<ExitCode> {
             args.bundle.display()
         )
     })?;
+    let pinned: Option<Envelope> = args
+        .source_root
+        .as_deref()
+        .map(|path| -> Result<Envelope> {
+            let text =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_slice(&text)
+                .map_err(|e| anyhow!("{} is not root metadata: {e}", path.display()))
+        })
+        .transpose()?;
     // Every model checked, and every artifact it needs present, before
     // anything is sent.
     let mut exports = Vec::new();
@@ -510,6 +577,16 @@ pub fn import(env: &Env, args: &ImportArgs) -> Result<ExitCode> {
         export
             .check()
             .map_err(|e| anyhow!("{model} cannot be imported, nothing was imported: {e}"))?;
+        let compact = serde_json::to_vec(&export)?.len();
+        if compact > MAX_EXPORT_JSON {
+            bail!(
+                "{model}'s export is {compact} bytes of JSON, more than the {MAX_EXPORT_JSON} bytes one import takes; nothing was imported"
+            );
+        }
+        if let Some(pinned) = &pinned {
+            descends_from(&export, pinned)
+                .map_err(|e| anyhow!("{model} cannot be imported, nothing was imported: {e}"))?;
+        }
         for version in &export.versions {
             if !unpacked
                 .on_disk
@@ -576,11 +653,16 @@ pub fn import(env: &Env, args: &ImportArgs) -> Result<ExitCode> {
             }
             if let Some(root) = &r.root {
                 println!(
-                    "  release signatures verified for: {} (source root {root})",
+                    "  release signatures verified for: {} (source root {root}; {})",
                     if r.released.is_empty() {
                         "no version".to_owned()
                     } else {
                         r.released.join(", ")
+                    },
+                    if pinned.is_some() {
+                        "descends from the root you gave"
+                    } else {
+                        "the bundle's own root: pass --source-root to check it is the source's"
                     }
                 );
             }

@@ -19,7 +19,7 @@ use outpost_core::version::ArtifactFormat;
 use outpost_registry::RegistryError;
 use outpost_registry::imports::{import_model, import_records};
 use outpost_registry::memory::MemoryRegistry;
-use outpost_registry::ports::{Actor, Deployments, Profiles};
+use outpost_registry::ports::{Actor, Deployments, Models, Profiles};
 use outpost_registry::versions::register_version;
 use pollster::block_on;
 use serde_json::json;
@@ -211,6 +211,10 @@ fn a_refused_import_writes_nothing() {
     );
     assert!(target.registered(TARGET, MODEL, "1.0.0").is_none());
     assert!(
+        !block_on(target.model_exists(TARGET, MODEL)).unwrap(),
+        "the model is not created either"
+    );
+    assert!(
         target
             .audit_log(TARGET)
             .iter()
@@ -253,4 +257,50 @@ fn an_export_that_contradicts_itself_is_refused() {
 
     let err = block_on(import_model(&target, TARGET, &admin(), "other", &export)).unwrap_err();
     assert!(err.to_string().contains("not `other`"), "{err}");
+}
+
+#[test]
+fn a_model_of_the_same_name_with_other_versions_is_not_mixed_in() {
+    let export = exported();
+    let target = MemoryRegistry::new();
+    target.add_model(TARGET, MODEL);
+    let other = target.upload(TARGET, b"an unrelated model");
+    let request =
+        serde_json::from_value(json!({"version": "3.0.0", "digest": other, "size": 18})).unwrap();
+    block_on(register_version(&target, TARGET, &admin(), MODEL, &request)).unwrap();
+    target.upload(TARGET, b"weights one");
+    target.upload(TARGET, b"weights two");
+    let err = import(&target, &export).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::ImportUnrelated { .. }),
+        "{err}"
+    );
+    assert!(target.registered(TARGET, MODEL, "1.0.0").is_none());
+
+    // An existing model without versions takes the export.
+    let empty = MemoryRegistry::new();
+    empty.add_model(TARGET, MODEL);
+    empty.upload(TARGET, b"weights one");
+    empty.upload(TARGET, b"weights two");
+    assert!(!import(&empty, &export).unwrap());
+}
+
+#[test]
+fn a_version_from_the_future_and_a_lost_race_are_answered_plainly() {
+    let mut future = exported();
+    future.versions[0].created_at = i64::MAX / 2;
+    let err = import(&MemoryRegistry::new(), &future).unwrap_err();
+    assert!(err.to_string().contains("in the future"), "{err}");
+
+    // The commit loses to a concurrent write and this export was not
+    // recorded by it: retry, nothing written.
+    let target = MemoryRegistry::new();
+    target.upload(TARGET, b"weights one");
+    target.upload(TARGET, b"weights two");
+    target.fail("commit_conflict");
+    let err = import(&target, &exported()).unwrap_err();
+    assert!(matches!(err, RegistryError::ImportRaced { .. }), "{err}");
+    target.heal("commit_conflict");
+    assert!(!block_on(target.model_exists(TARGET, MODEL)).unwrap());
+    assert!(!import(&target, &exported()).unwrap());
 }
