@@ -711,6 +711,73 @@ mod tests {
         assert!(with_ancestors("fraud", &all, &missing).is_err());
     }
 
+    /// Writes a bundle of `files` (manifest first, from their hashes) as
+    /// export does, plus `extra` entries the manifest does not know.
+    fn bundle_of(
+        dir: &Path,
+        files: &[(&str, &[u8])],
+        extra: impl FnOnce(&mut tar::Builder<BufWriter<File>>),
+    ) -> PathBuf {
+        let entries = files
+            .iter()
+            .map(|(path, bytes)| {
+                (
+                    (*path).to_owned(),
+                    FileEntry {
+                        sha256: Digest::of(bytes),
+                        size: bytes.len() as u64,
+                    },
+                )
+            })
+            .collect();
+        let manifest = Manifest::new(
+            1,
+            Source {
+                registry: "http://x".into(),
+                org: "acme".into(),
+            },
+            entries,
+        );
+        let manifest = serde_json::to_vec(&manifest).unwrap();
+        let path = dir.join("bundle.tar");
+        let mut builder = tar::Builder::new(BufWriter::new(File::create(&path).unwrap()));
+        append(
+            &mut builder,
+            MANIFEST_PATH,
+            manifest.len() as u64,
+            0,
+            manifest.as_slice(),
+        )
+        .unwrap();
+        for (name, bytes) in files {
+            append(&mut builder, name, bytes.len() as u64, 0, *bytes).unwrap();
+        }
+        extra(&mut builder);
+        builder.into_inner().unwrap().flush().unwrap();
+        path
+    }
+
+    #[test]
+    fn a_long_model_name_round_trips_and_links_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!("models/{}.json", "m".repeat(120));
+        let bundle = bundle_of(dir.path(), &[(long.as_str(), b"{}")], |_| {});
+        let out = tempfile::tempdir().unwrap();
+        let unpacked = unpack(&bundle, out.path()).unwrap();
+        assert!(unpacked.on_disk.contains_key(&long), "GNU long name read");
+
+        let linked = bundle_of(dir.path(), &[("models/fraud.json", b"{}")], |builder| {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            builder
+                .append_link(&mut header, "models/other.json", "/etc/passwd")
+                .unwrap();
+        });
+        let err = unpack(&linked, out.path()).err().unwrap().to_string();
+        assert!(err.contains("only regular files"), "{err}");
+    }
+
     #[test]
     fn specs_group_by_model() {
         let chosen = selections(&[
