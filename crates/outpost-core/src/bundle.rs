@@ -2,7 +2,7 @@
 //! organisations and registries (`outpost export` / `outpost import`; the
 //! format is documented in `docs/bundle.md`).
 //!
-//! A bundle is a POSIX tar holding `manifest.json` first, then one
+//! A bundle is a tar (ustar or GNU headers) holding `manifest.json` first, then one
 //! `models/{name}.json` per model (a [`ModelExport`], which is also the body
 //! of `POST /v1/orgs/{org}/models/{model}/imports`) and one
 //! `artifacts/sha256/{hex}` per artifact. The manifest lists every other file

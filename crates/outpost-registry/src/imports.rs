@@ -12,7 +12,7 @@
 //!
 //! Importing the same export again finds its record and changes nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use outpost_core::api::{CreateModelRequest, RegisterVersionRequest, VersionRecord, VersionStatus};
 use outpost_core::bundle::{ImportOutcome, ImportRecord, ModelExport};
@@ -94,18 +94,48 @@ pub async fn import_model(
             future.version, future.created_at
         )));
     }
-    // A model of the same name with versions, none of which the export
-    // shares, is another model: refuse rather than mix two lineages.
-    let unrelated = !model_is_new
+    // What of the export is here already, read once.
+    let mut here = BTreeMap::new();
+    if !model_is_new {
+        for exported in &export.versions {
+            if let Some(record) = ports.version_record(org, model, &exported.version).await? {
+                here.insert(exported.version.clone(), record);
+            }
+        }
+    }
+    // A model of the same name with versions, none related to the export,
+    // is another model: refuse before anything is read or scanned, rather
+    // than mix two lineages. Related means: a version in common, a parent of
+    // an exported version here, or an earlier import from the same source.
+    if !model_is_new
+        && here.is_empty()
         && !export.versions.is_empty()
-        && !ports.version_ages(org, model).await?.is_empty();
+        && !ports.version_ages(org, model).await?.is_empty()
+    {
+        let mut related = ports.import_records(org, model).await?.iter().any(|r| {
+            r.source.registry == export.source.registry && r.source.org == export.source.org
+        });
+        for parent in export
+            .versions
+            .iter()
+            .filter_map(|v| v.parent_version.as_deref())
+        {
+            if related {
+                break;
+            }
+            related = ports.version_record(org, model, parent).await?.is_some();
+        }
+        if !related {
+            return Err(RegistryError::ImportUnrelated {
+                model: model.to_owned(),
+            });
+        }
+    }
     let (mut added, mut present) = (Vec::new(), Vec::new());
     let mut known: BTreeSet<String> = BTreeSet::new();
     for &index in &checked.order {
         let exported = &export.versions[index];
-        if !model_is_new
-            && let Some(here) = ports.version_record(org, model, &exported.version).await?
-        {
+        if let Some(here) = here.get(&exported.version) {
             if here.digest != exported.digest || here.size != exported.size {
                 return Err(RegistryError::ImportConflict {
                     model: model.to_owned(),
@@ -134,11 +164,6 @@ pub async fn import_model(
         known.insert(exported.version.clone());
     }
 
-    if unrelated && present.is_empty() {
-        return Err(RegistryError::ImportUnrelated {
-            model: model.to_owned(),
-        });
-    }
     let record = ImportRecord {
         id,
         model: model.to_owned(),

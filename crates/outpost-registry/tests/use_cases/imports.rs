@@ -12,14 +12,14 @@ use outpost_core::ProblemKind;
 use outpost_core::api::{VersionRecord, VersionStatus};
 use outpost_core::audit::{AuditEntry, Outcome, chain_after};
 use outpost_core::auth::Role;
-use outpost_core::bundle::{ExportSource, ExportedModel, ModelExport};
+use outpost_core::bundle::{ExportSource, ExportedModel, ImportRecord, ModelExport};
 use outpost_core::lifecycle::{Deployment, Move, Stage, StageState};
 use outpost_core::profile::ReferenceProfile;
 use outpost_core::version::ArtifactFormat;
 use outpost_registry::RegistryError;
 use outpost_registry::imports::{import_model, import_records};
 use outpost_registry::memory::MemoryRegistry;
-use outpost_registry::ports::{Actor, Deployments, Models, Profiles};
+use outpost_registry::ports::{Actor, Change, Deployments, Models, Profiles};
 use outpost_registry::versions::register_version;
 use pollster::block_on;
 use serde_json::json;
@@ -277,6 +277,27 @@ fn a_model_of_the_same_name_with_other_versions_is_not_mixed_in() {
     );
     assert!(target.registered(TARGET, MODEL, "1.0.0").is_none());
 
+    // A later export of one parentless version from the same source is
+    // related through the earlier import; from another source it is not.
+    let first = MemoryRegistry::new();
+    first.upload(TARGET, b"weights one");
+    first.upload(TARGET, b"weights two");
+    first.upload(TARGET, b"weights three");
+    import(&first, &export).unwrap();
+    let mut later = export.clone();
+    later.versions = vec![version("2.0.0", b"weights three", 5_000, None)];
+    later.profiles.clear();
+    let mut elsewhere = later.clone();
+    elsewhere.source.org = "globex".into();
+    elsewhere.audit.clear();
+    let err = import(&first, &elsewhere).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::ImportUnrelated { .. }),
+        "{err}"
+    );
+    assert!(!import(&first, &later).unwrap());
+    assert!(first.registered(TARGET, MODEL, "2.0.0").is_some());
+
     // An existing model without versions takes the export.
     let empty = MemoryRegistry::new();
     empty.add_model(TARGET, MODEL);
@@ -303,4 +324,28 @@ fn a_version_from_the_future_and_a_lost_race_are_answered_plainly() {
     target.heal("commit_conflict");
     assert!(!block_on(target.model_exists(TARGET, MODEL)).unwrap());
     assert!(!import(&target, &exported()).unwrap());
+
+    // The same export imported concurrently, committed first: this one
+    // answers as a repeat, and nothing is written twice.
+    let racing = MemoryRegistry::new();
+    racing.upload(TARGET, b"weights one");
+    racing.upload(TARGET, b"weights two");
+    let export = exported();
+    let theirs = ImportRecord {
+        id: export.identity().unwrap(),
+        model: MODEL.into(),
+        source: export.source.clone(),
+        imported_at: 1,
+        imported_by: "someone else".into(),
+        added: vec!["1.0.0".into(), "1.1.0".into()],
+        present: vec![],
+        released: vec![],
+        root: None,
+        history: vec![],
+        audit: vec![],
+    };
+    racing.commit_first(TARGET, Change::RecordImport(Box::new(theirs)));
+    let outcome = block_on(import_model(&racing, TARGET, &admin(), MODEL, &export)).unwrap();
+    assert!(outcome.unchanged, "the concurrent import counts");
+    assert!(racing.registered(TARGET, MODEL, "1.0.0").is_none());
 }
