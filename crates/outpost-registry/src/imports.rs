@@ -23,7 +23,7 @@ use crate::ports::{
     Actor, AuditEvent, Blobs, Change, Clock, Commit, CommitError, Imports, Models, Runtime,
     VersionDetails,
 };
-use crate::versions::inspect;
+use crate::versions::{inspect, uploaded_with_size};
 
 /// How far in the future (ms) an exported version's creation time may lie
 /// before the import is refused: clocks of two registries disagree a little.
@@ -243,21 +243,7 @@ async fn new_version(
             parent: parent.clone(),
         });
     }
-    let stored = ports
-        .blob_facts(org, &exported.digest)
-        .await?
-        .map(|facts| facts.size)
-        .ok_or_else(|| RegistryError::ArtifactNotUploaded {
-            org: org.to_owned(),
-            digest: exported.digest,
-        })?;
-    if stored != exported.size {
-        return Err(RegistryError::ArtifactSizeMismatch {
-            digest: exported.digest,
-            stored,
-            declared: exported.size,
-        });
-    }
+    uploaded_with_size(ports, org, &exported.digest, exported.size).await?;
     let inspection = inspect(
         ports,
         org,

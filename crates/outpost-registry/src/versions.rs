@@ -61,6 +61,34 @@ pub(crate) async fn inspect(
         .map_err(RegistryError::ArtifactRefused)
 }
 
+/// The artifact must be uploaded (and so verified) already, with exactly
+/// the size a registration or import declares.
+///
+/// Errors: `ArtifactNotUploaded`, `ArtifactSizeMismatch`, `Store`.
+pub(crate) async fn uploaded_with_size(
+    ports: &impl Blobs,
+    org: &str,
+    digest: &Digest,
+    declared: u64,
+) -> Result<(), RegistryError> {
+    let stored = ports
+        .blob_facts(org, digest)
+        .await?
+        .map(|facts| facts.size)
+        .ok_or_else(|| RegistryError::ArtifactNotUploaded {
+            org: org.to_owned(),
+            digest: *digest,
+        })?;
+    if stored != declared {
+        return Err(RegistryError::ArtifactSizeMismatch {
+            digest: *digest,
+            stored,
+            declared,
+        });
+    }
+    Ok(())
+}
+
 /// `POST …/models/{model}/versions`. Returns the version and why it got
 /// its number.
 ///
@@ -96,22 +124,7 @@ pub async fn register_version(
             parent: parent.clone(),
         });
     }
-    // The artifact must be uploaded and verified already.
-    let stored = ports
-        .blob_facts(org, &request.digest)
-        .await?
-        .map(|facts| facts.size)
-        .ok_or_else(|| RegistryError::ArtifactNotUploaded {
-            org: org.to_owned(),
-            digest: request.digest,
-        })?;
-    if stored != request.size {
-        return Err(RegistryError::ArtifactSizeMismatch {
-            digest: request.digest,
-            stored,
-            declared: request.size,
-        });
-    }
+    uploaded_with_size(ports, org, &request.digest, request.size).await?;
     let inspection = inspect(ports, org, &request.digest, request.size, request.format).await?;
     let (status, status_reason) = match &inspection.unsafe_reason {
         Some(reason) => (VersionStatus::Unsafe, Some(reason.clone())),

@@ -949,6 +949,12 @@ pub fn cli(config: &Path, args: &[&str]) -> Result<(bool, String, String), Faile
     ))
 }
 
+/// A model fixture of `tests/data/models`, by file name.
+pub fn fixture_bytes(name: &str) -> Result<Vec<u8>, Failed> {
+    std::fs::read(repo_root().join("tests/data/models").join(name))
+        .map_err(|e| format!("reading fixture {name}: {e}").into())
+}
+
 /// A CLI profile file for `api` on `worker` (in a directory dropped with
 /// the returned guard), for [`cli`].
 pub fn cli_profile(

@@ -13,7 +13,7 @@ use outpost_core::signing::SigningKey;
 use outpost_e2e::hostile::{HostileServer, Served, Upstream, envelope, fresh_key, json_reply};
 use outpost_e2e::{
     Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, cli, create_token, ensure, expect_status,
-    init_org, register,
+    fixture_bytes, init_org, register,
 };
 use serde_json::{Value, json};
 
@@ -107,15 +107,6 @@ const ALONE: &[&str] = &[
 
 fn main() {
     outpost_e2e::run_suite("distribution", setup, TESTS, ALONE);
-}
-
-fn fixture_bytes(name: &str) -> Result<Vec<u8>, Failed> {
-    std::fs::read(
-        outpost_e2e::repo_root()
-            .join("tests/data/models")
-            .join(name),
-    )
-    .map_err(|e| format!("reading fixture {name}: {e}").into())
 }
 
 const RF1: &str = "fraud-detector-1.0.0.onnx";

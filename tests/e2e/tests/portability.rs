@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use outpost_e2e::{
     Api, Failed, LocalWorker, Recovered, ReleaseKeys, WorkerConfig, cli, cli_profile, create_token,
-    ensure, expect_status, init_org, register, transactions_reference_profile,
+    ensure, expect_status, fixture_bytes, init_org, register, transactions_reference_profile,
 };
 use serde_json::{Value, json};
 
@@ -63,15 +63,6 @@ const ALONE: &[&str] =
 
 fn main() {
     outpost_e2e::run_suite("portability", setup, TESTS, ALONE);
-}
-
-fn fixture_bytes(name: &str) -> Result<Vec<u8>, Failed> {
-    std::fs::read(
-        outpost_e2e::repo_root()
-            .join("tests/data/models")
-            .join(name),
-    )
-    .map_err(|e| format!("reading fixture {name}: {e}").into())
 }
 
 fn setup() -> Result<Fixture, Failed> {
