@@ -104,15 +104,16 @@ fn with_ancestors(
         .collect())
 }
 
-fn all_versions(client: &Client, model: &str) -> Result<Vec<VersionRecord>> {
+/// Every item of a paged list (`?limit=100&cursor=…`), in the order served.
+fn all_pages<T: serde::de::DeserializeOwned>(client: &Client, path: &str) -> Result<Vec<T>> {
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut path = format!("/models/{model}/versions?limit=100");
+        let mut page_path = format!("{path}?limit=100");
         if let Some(cursor) = &cursor {
-            path.push_str(&format!("&cursor={}", encode(cursor)));
+            page_path.push_str(&format!("&cursor={}", encode(cursor)));
         }
-        let page: Page<VersionRecord> = client.get(&path)?;
+        let page: Page<T> = client.get(&page_path)?;
         items.extend(page.items);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
@@ -121,24 +122,15 @@ fn all_versions(client: &Client, model: &str) -> Result<Vec<VersionRecord>> {
     }
 }
 
+fn all_versions(client: &Client, model: &str) -> Result<Vec<VersionRecord>> {
+    all_pages(client, &format!("/models/{model}/versions"))
+}
+
+/// The model's deployment history, oldest first.
 fn all_history(client: &Client, model: &str) -> Result<Vec<Deployment>> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/models/{model}/history?limit=100");
-        if let Some(cursor) = &cursor {
-            path.push_str(&format!("&cursor={}", encode(cursor)));
-        }
-        let page: Page<Deployment> = client.get(&path)?;
-        items.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => {
-                items.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
-                return Ok(items);
-            }
-        }
-    }
+    let mut items: Vec<Deployment> = all_pages(client, &format!("/models/{model}/history"))?;
+    items.sort_by(|a, b| a.at.cmp(&b.at).then(a.seq.cmp(&b.seq)));
+    Ok(items)
 }
 
 /// The organisation's audit entries about the model (`models/{model}` and
