@@ -4,9 +4,10 @@
 //! (blobs, TUF targets) answers through here.
 
 use outpost_core::conditional::{Conditions, Method};
+use outpost_core::content_coding::Coding;
 use outpost_core::digest::Digest;
 use outpost_registry::blobs::{self as use_cases, Answer, Download};
-use worker::{Headers, Request, Response, ResponseBody};
+use worker::{EncodeBody, Headers, Request, Response, ResponseBody};
 
 use crate::ctx::Ctx;
 use crate::error::ApiResult;
@@ -27,6 +28,7 @@ pub async fn serve(ctx: &Ctx, req: &Request, digest: &Digest) -> ApiResult<Respo
         field("if-range"),
         field("range"),
     );
+    let accept_encoding = client_accept_encoding(req).or_else(|| field("accept-encoding"));
     let conditions = Conditions {
         if_match: if_match.as_deref(),
         if_none_match: if_none_match.as_deref(),
@@ -40,10 +42,32 @@ pub async fn serve(ctx: &Ctx, req: &Request, digest: &Digest) -> ApiResult<Respo
     } else {
         Method::Get
     };
-    let download =
-        use_cases::download_blob(&D1Store::new(ctx), ctx.org()?, digest, method, &conditions)
-            .await?;
+    let download = use_cases::download_blob(
+        &D1Store::new(ctx),
+        ctx.org()?,
+        digest,
+        method,
+        (&conditions, accept_encoding.as_deref()),
+    )
+    .await?;
     respond(download)
+}
+
+/// The client's own `Accept-Encoding`, when the platform replaced the
+/// header: Cloudflare sets the one a Worker sees to `br, gzip` whatever the
+/// client sent, and keeps the client's in `request.cf.clientAcceptEncoding`
+/// (wrangler dev too, with `""` for none). `None` when the header is the
+/// client's own.
+fn client_accept_encoding(req: &Request) -> Option<String> {
+    use worker::js_sys::Reflect;
+    use worker::wasm_bindgen::JsValue;
+    let cf = Reflect::get(req.inner(), &JsValue::from_str("cf")).ok()?;
+    if cf.is_undefined() || cf.is_null() {
+        return None;
+    }
+    Reflect::get(&cf, &JsValue::from_str("clientAcceptEncoding"))
+        .ok()?
+        .as_string()
 }
 
 fn respond(download: Download<ResponseBody>) -> ApiResult<Response> {
@@ -51,10 +75,14 @@ fn respond(download: Download<ResponseBody>) -> ApiResult<Response> {
         etag,
         last_modified,
         size,
+        coding,
         answer,
     } = download;
     let headers = Headers::new();
     headers.set("etag", &etag)?;
+    // The answer depends on Accept-Encoding (a gzip copy or the bytes), so
+    // caches must key on it (RFC 9110 §12.5.5).
+    headers.set("vary", "Accept-Encoding")?;
     headers.set("last-modified", &last_modified)?;
     // Content-addressed: the bytes behind this URL can never change.
     headers.set("cache-control", "private, max-age=31536000, immutable")?;
@@ -86,7 +114,15 @@ fn respond(download: Download<ResponseBody>) -> ApiResult<Response> {
         Answer::Whole(body) => {
             headers.set("content-type", octets)?;
             headers.set("content-length", &size.to_string())?;
-            Ok(Response::from_body(body.unwrap_or(ResponseBody::Empty))?.with_headers(headers))
+            let response =
+                Response::from_body(body.unwrap_or(ResponseBody::Empty))?.with_headers(headers);
+            if coding == Coding::Identity {
+                return Ok(response);
+            }
+            response.headers().set("content-encoding", coding.name())?;
+            // The body is the stored copy, coded already: the runtime must
+            // send it as it is, not code it again.
+            Ok(response.with_encode_body(EncodeBody::Manual))
         }
         Answer::Part(range, body) => {
             headers.set("content-type", octets)?;

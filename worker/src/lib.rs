@@ -220,6 +220,7 @@ async fn handle(
         Route::CreateModel => models::create_model(&ctx, req).await,
         Route::GetModel => models::get_model(&ctx, matched).await,
         Route::PutBlob => blobs::put_blob(&ctx, req, matched).await,
+        Route::PutCodedCopy => blobs::put_coded_copy(&ctx, req, matched).await,
         Route::GetBlob => blobs::get_blob(&ctx, req, matched).await,
         Route::StartUpload => uploads::start_upload(&ctx, req).await,
         Route::UploadStatus => uploads::upload_status(&ctx, matched).await,

@@ -163,6 +163,8 @@ impl<'g> Operation<'g> {
             "ETag": {"required": true, "schema": {"type": "string"}, "description": "The digest, strong"},
             "Last-Modified": {"required": true, "schema": {"type": "string"}},
             "Accept-Ranges": {"required": true, "schema": {"type": "string", "const": "bytes"}},
+            "Vary": {"required": true, "schema": {"type": "string", "const": "Accept-Encoding"}},
+            "Content-Encoding": {"required": false, "schema": {"type": "string", "const": "gzip"}, "description": "gzip when the artifact's gzip copy is sent (its ETag ends in `+gzip`)"},
         });
         let mut op = self
             .header(
@@ -194,6 +196,12 @@ impl<'g> Operation<'g> {
                 false,
                 json!({"type": "string"}),
                 "RFC 9110 §13.1.4",
+            )
+            .header(
+                "Accept-Encoding",
+                false,
+                json!({"type": "string"}),
+                "RFC 9110 §12.5.3: with gzip, a whole download of an artifact with a gzip copy is sent gzip-coded (the digest is of the decoded bytes); ranged downloads are always identity",
             )
             .header(
                 "If-Range",
@@ -288,6 +296,7 @@ fn path_schema(generator: &mut SchemaGenerator, name: &str) -> Value {
         "version" => json!({"type": "string", "pattern": version::VERSION_PATTERN }),
         "stage" => generator.subschema_for::<Stage>().to_value(),
         "hex" => json!({"type": "string", "pattern": digest::HEX_PATTERN}),
+        "coding" => json!({"type": "string", "enum": ["gzip"]}),
         "part" => {
             json!({"type": "integer", "minimum": 1, "maximum": outpost_core::upload::MAX_PARTS})
         }
@@ -456,6 +465,18 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
             .octet_body("The artifact; its SHA-256 must be the path's")
             .json::<api::BlobRecord>(201, "Stored")
             .json::<api::BlobRecord>(200, "Identical content was already stored"),
+        Route::PutCodedCopy => op
+            .header(
+                crate::handlers::blobs::SIZE_HEADER,
+                true,
+                json!({"type": "integer", "minimum": 0, "maximum": upload::MAX_SINGLE_PUT_SIZE}),
+                "The copy's size in bytes",
+            )
+            .octet_body(
+                "The artifact in the path's coding; kept only if it decodes to exactly the artifact and saves at least 1/16 of its bytes",
+            )
+            .json::<api::CodedCopyRecord>(201, "Checked and kept")
+            .json::<api::CodedCopyRecord>(200, "A copy in this coding was already kept"),
         Route::GetBlob | Route::GetTarget => op.download(),
         Route::StartUpload => {
             let (state, stored) = (

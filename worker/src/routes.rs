@@ -27,6 +27,7 @@ pub enum Route {
     CreateModel,
     GetModel,
     PutBlob,
+    PutCodedCopy,
     GetBlob,
     StartUpload,
     UploadStatus,
@@ -102,9 +103,11 @@ pub enum Access {
 pub fn rate_class(route: Route) -> Option<outpost_core::ratelimit::Class> {
     use outpost_core::ratelimit::Class;
     match route {
-        Route::PutBlob | Route::StartUpload | Route::PutUploadPart | Route::CompleteUpload => {
-            Some(Class::Upload)
-        }
+        Route::PutBlob
+        | Route::PutCodedCopy
+        | Route::StartUpload
+        | Route::PutUploadPart
+        | Route::CompleteUpload => Some(Class::Upload),
         Route::Predict => Some(Class::Predict),
         Route::DriftReport | Route::Performance | Route::Quality | Route::Stats => {
             Some(Class::Report)
@@ -248,6 +251,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::PutBlob,
         Org(Developer),
         "Upload an artifact; refused unless its sha256 and size match",
+    ),
+    spec(
+        Method::Put,
+        "/v1/orgs/:org/blobs/sha256/:hex/codings/:coding",
+        Route::PutCodedCopy,
+        Org(Developer),
+        "Keep a compressed copy of an artifact, checked by decoding it, for clients that accept its coding",
     ),
     spec(
         Method::Get,

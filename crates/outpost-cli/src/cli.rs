@@ -699,6 +699,11 @@ pub struct PushArgs {
     /// the model's input order.
     #[arg(long, value_name = "SAMPLE")]
     pub reference: Option<std::path::PathBuf>,
+    /// Do not offer the registry a gzip copy of the artifact (by default one
+    /// is made and kept when it saves at least 1/16 of the bytes; clients
+    /// that accept gzip then download less).
+    #[arg(long)]
+    pub no_compress: bool,
 }
 
 #[derive(Debug, Clone, Default, Args)]

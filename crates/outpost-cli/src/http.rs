@@ -211,6 +211,26 @@ impl Client {
         Ok(response.status().as_u16())
     }
 
+    /// The entity tag a HEAD answered with while accepting gzip (ureq asks
+    /// for gzip itself, and hides `Content-Encoding` from its caller, so
+    /// the tag says which representation it was: `+gzip` for a copy);
+    /// `None` for an error status.
+    pub fn head_etag(&self, path: &str) -> Result<Option<String>> {
+        let url = self.org_url(path);
+        let response = agent()
+            .head(&url)
+            .header("authorization", &self.auth())
+            .header("accept-encoding", "gzip")
+            .call()
+            .with_context(|| unreachable(&url))?;
+        Ok(response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| response.status().is_success())
+            .map(str::to_owned))
+    }
+
     /// PUT a body of known length from a reader (streamed, not buffered).
     pub fn put_stream(
         &self,

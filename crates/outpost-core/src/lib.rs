@@ -52,6 +52,7 @@ pub mod audit;
 pub mod auth;
 pub mod bundle;
 pub mod conditional;
+pub mod content_coding;
 pub mod digest;
 pub mod drift;
 pub mod guardrail;

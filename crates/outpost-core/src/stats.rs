@@ -20,8 +20,12 @@
 //!
 //! Bytes: *logical* is the sum of the versions' sizes, *stored* the sum of
 //! the distinct artifacts' sizes (the R2 objects); `dedup_ratio` is logical
-//! ÷ stored. Artifacts are stored as uploaded (no compression yet), so
-//! `compression_ratio` is 1.
+//! ÷ stored. An artifact may also have a gzip copy (`crate::content_coding`),
+//! sent to clients that accept gzip: *compressed* is the sum over the
+//! distinct artifacts of the smaller of the two, what such a client
+//! downloads once of each, and `compression_ratio` is stored ÷ compressed
+//! (1 when no artifact has a copy). The copies are kept beside the
+//! artifacts, so R2 holds stored + (Σ copies) bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -118,6 +122,9 @@ pub struct ModelHoldings {
     pub logical_bytes: u64,
     /// Σ of its distinct artifacts' sizes (bytes).
     pub stored_bytes: u64,
+    /// Σ over its distinct artifacts of the smaller of the artifact and
+    /// its gzip copy (bytes).
+    pub compressed_bytes: u64,
     /// Its versions' digests.
     pub digests: BTreeSet<String>,
 }
@@ -129,6 +136,8 @@ pub struct ModelHoldings {
 pub struct OrgHoldings {
     pub logical_bytes: u64,
     pub stored_bytes: u64,
+    /// As [`ModelHoldings::compressed_bytes`], over every artifact.
+    pub compressed_bytes: u64,
     pub artifacts: u64,
 }
 
@@ -139,23 +148,31 @@ pub struct Storage {
     pub logical_bytes: u64,
     /// Σ of the distinct artifacts' sizes (bytes): what R2 holds.
     pub stored_bytes: u64,
+    /// Σ over the distinct artifacts of the smaller of the artifact and its
+    /// gzip copy (bytes): what a client accepting gzip downloads once of
+    /// each.
+    pub compressed_bytes: u64,
     /// logical ÷ stored (1 when nothing is stored).
     pub dedup_ratio: f64,
-    /// Uploaded bytes ÷ stored bytes: 1 (artifacts are stored as uploaded).
+    /// stored ÷ compressed (1 when no artifact has a gzip copy).
     pub compression_ratio: f64,
 }
 
 impl Storage {
-    fn of(logical_bytes: u64, stored_bytes: u64) -> Self {
+    fn of(logical_bytes: u64, stored_bytes: u64, compressed_bytes: u64) -> Self {
+        let ratio = |num: u64, den: u64| {
+            if den == 0 {
+                1.0
+            } else {
+                num as f64 / den as f64
+            }
+        };
         Storage {
             logical_bytes,
             stored_bytes,
-            dedup_ratio: if stored_bytes == 0 {
-                1.0
-            } else {
-                logical_bytes as f64 / stored_bytes as f64
-            },
-            compression_ratio: 1.0,
+            compressed_bytes,
+            dedup_ratio: ratio(logical_bytes, stored_bytes),
+            compression_ratio: ratio(stored_bytes, compressed_bytes),
         }
     }
 }
@@ -266,7 +283,7 @@ pub fn assemble(
                     .copied()
                     .unwrap_or_default(),
                 downloads: model_downloads,
-                storage: Storage::of(held.logical_bytes, held.stored_bytes),
+                storage: Storage::of(held.logical_bytes, held.stored_bytes, held.compressed_bytes),
                 versions: held.versions,
                 stages,
                 model: held.model,
@@ -280,7 +297,11 @@ pub fn assemble(
         versions: per_model.iter().map(|m| m.versions).sum(),
         versions_per_stage,
         artifacts: holdings.artifacts,
-        storage: Storage::of(holdings.logical_bytes, holdings.stored_bytes),
+        storage: Storage::of(
+            holdings.logical_bytes,
+            holdings.stored_bytes,
+            holdings.compressed_bytes,
+        ),
         resolves: total_resolves,
         downloads: total_downloads,
         per_model,
@@ -352,6 +373,7 @@ mod tests {
             versions,
             logical_bytes: logical,
             stored_bytes: stored,
+            compressed_bytes: stored,
             digests: digests.iter().map(|d| (*d).to_owned()).collect(),
         }
     }
@@ -384,6 +406,8 @@ mod tests {
             OrgHoldings {
                 logical_bytes: 300,
                 stored_bytes: 150,
+                // One artifact of 100 bytes has a gzip copy of 25.
+                compressed_bytes: 75,
                 artifacts: 2,
             },
             &[
@@ -395,7 +419,8 @@ mod tests {
         );
         assert_eq!((stats.models, stats.versions, stats.artifacts), (2, 3, 2));
         assert_eq!(stats.storage.dedup_ratio, 2.0);
-        assert_eq!(stats.storage.compression_ratio, 1.0);
+        assert_eq!(stats.storage.compression_ratio, 2.0);
+        assert_eq!(stats.per_model[0].storage.compression_ratio, 1.0);
         assert_eq!(
             stats.versions_per_stage,
             BTreeMap::from([(Stage::Production, 1)])

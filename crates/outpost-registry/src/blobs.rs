@@ -7,15 +7,16 @@
 //! Identical content is stored once per organisation. Downloads are
 //! immutable: the entity tag is the digest, `Last-Modified` the upload time.
 
-use outpost_core::api::BlobRecord;
+use outpost_core::api::{BlobRecord, CodedCopyRecord};
 use outpost_core::conditional::{
     self, ByteRange, Conditions, Method, Multipart, Outcome, Representation,
 };
+use outpost_core::content_coding::{self, Coding};
 use outpost_core::digest::Digest;
 use serde_json::json;
 
 use crate::error::RegistryError;
-use crate::ports::{Actor, Arrival, AuditEvent, BlobFacts, Blobs, Change, Clock, Commit};
+use crate::ports::{Actor, Arrival, AuditEvent, Blobs, Change, Clock, Commit, CopyArrival};
 
 /// `PUT …/blobs/sha256/{hex}` with the declared `size`.
 ///
@@ -113,15 +114,131 @@ pub(crate) async fn record_blob(
         .map_err(|err| RegistryError::Store(err.into_store()))
 }
 
+/// `PUT …/blobs/sha256/{hex}/codings/{coding}` with the copy's
+/// `encoded_size`: keeps a compressed copy of a stored artifact, sent from
+/// then on to clients that accept its coding (`content_coding::negotiate`).
+/// The store decodes what it stored and hashes it; the copy is recorded
+/// only if it decodes to exactly the artifact's bytes, so a client that
+/// decodes and checks the digest never meets a copy the registry did not
+/// check first. A copy already kept answers unchanged without reading the
+/// body.
+///
+/// Errors: `BlobNotFound` (404), `CodedCopySealed` (409: the organisation
+/// seals artifacts at rest), `CodedCopyNotWorthIt` (422: saves less than
+/// `content_coding::worth_keeping` asks), `CodedCopyMismatch` (422: the
+/// body is not `encoded_size` bytes or does not decode to the artifact;
+/// nothing kept), `Store`.
+pub async fn put_coded_copy<S: Blobs + Commit>(
+    store: &S,
+    org: &str,
+    actor: &Actor,
+    (digest, coding): (Digest, Coding),
+    encoded_size: u64,
+    body: S::Incoming,
+) -> Result<CodedCopyRecord, RegistryError> {
+    let Some(facts) = store.blob_facts(org, &digest).await? else {
+        return Err(RegistryError::BlobNotFound {
+            org: org.to_owned(),
+            digest,
+        });
+    };
+    let sealed = || RegistryError::CodedCopySealed {
+        org: org.to_owned(),
+        digest,
+    };
+    if facts.sealed {
+        return Err(sealed());
+    }
+    if let Some(kept) = facts.gzip_size {
+        return Ok(CodedCopyRecord {
+            digest,
+            coding,
+            size: facts.size,
+            encoded_size: kept,
+            created: false,
+        });
+    }
+    if !content_coding::worth_keeping(facts.size, encoded_size) {
+        return Err(RegistryError::CodedCopyNotWorthIt {
+            coding,
+            size: facts.size,
+            encoded: encoded_size,
+        });
+    }
+    let arrival = store
+        .put_coded_copy(org, &digest, (coding, encoded_size), facts.size, body)
+        .await?;
+    let found = match arrival {
+        CopyArrival::Decoded(received)
+            if received.digest == digest && received.length == facts.size =>
+        {
+            None
+        }
+        CopyArrival::Decoded(received) if received.length > facts.size => {
+            Some(format!("it decodes to more than {} bytes", facts.size))
+        }
+        CopyArrival::Decoded(received) => Some(format!(
+            "it decodes to {} bytes hashing to {}",
+            received.length, received.digest
+        )),
+        CopyArrival::Refused(cause) => Some(cause),
+    };
+    if let Some(found) = found {
+        store.discard_coded_copy(org, &digest, coding).await?;
+        return Err(RegistryError::CodedCopyMismatch {
+            coding,
+            declared: (digest, facts.size),
+            found,
+        });
+    }
+    let event = AuditEvent {
+        actor: actor.clone(),
+        action: "blob.coded_copy".into(),
+        target: format!("blobs/{digest}"),
+        details: json!({"coding": coding, "size": facts.size, "encoded_size": encoded_size}),
+    };
+    store
+        .commit(
+            org,
+            vec![Change::RecordCodedCopy {
+                digest,
+                coding,
+                size: encoded_size,
+            }],
+            event,
+        )
+        .await
+        .map_err(|err| RegistryError::Store(err.into_store()))?;
+    // Encryption turned on meanwhile: the write recorded nothing, and a
+    // plaintext copy must not stay behind.
+    let recorded = store.blob_facts(org, &digest).await?;
+    if recorded.is_none_or(|facts| facts.gzip_size.is_none()) {
+        store.discard_coded_copy(org, &digest, coding).await?;
+        return Err(sealed());
+    }
+    Ok(CodedCopyRecord {
+        digest,
+        coding,
+        size: facts.size,
+        encoded_size,
+        created: true,
+    })
+}
+
 /// A download's answer: the representation's validators and what to send.
 #[derive(Debug)]
 pub struct Download<B> {
-    /// The strong entity tag, quoted: `"sha256:…"`.
+    /// The strong entity tag, quoted: `"sha256:…"` (`"sha256:…+gzip"` for
+    /// the gzip copy).
     pub etag: String,
     /// The IMF-fixdate of the upload (`Last-Modified`).
     pub last_modified: String,
-    /// The whole artifact's size in bytes.
+    /// The sent representation's size in bytes: the artifact's, or its
+    /// coded copy's.
     pub size: u64,
+    /// The content coding the body is in (`Content-Encoding` unless
+    /// identity).
+    pub coding: Coding,
     pub answer: Answer<B>,
 }
 
@@ -146,7 +263,9 @@ pub enum Answer<B> {
 /// `GET`/`HEAD …/blobs/sha256/{hex}` (and every route that serves an
 /// artifact): decides the answer in the core from the request's conditions
 /// and opens only what it sends; a multipart answer is framed with a random
-/// boundary.
+/// boundary. The representation is the artifact's gzip copy when
+/// `content_coding::negotiate` picks it from `accept_encoding` (never for
+/// a ranged request), its own bytes otherwise.
 ///
 /// Errors: `BlobNotFound` (404), `Store` (a row without its object too).
 pub async fn download_blob<S: Blobs + Clock>(
@@ -154,15 +273,31 @@ pub async fn download_blob<S: Blobs + Clock>(
     org: &str,
     digest: &Digest,
     method: Method,
-    conditions: &Conditions<'_>,
+    (conditions, accept_encoding): (&Conditions<'_>, Option<&str>),
 ) -> Result<Download<S::Object>, RegistryError> {
-    let Some(BlobFacts { size, created_at }) = store.blob_facts(org, digest).await? else {
+    let Some(facts) = store.blob_facts(org, digest).await? else {
         return Err(RegistryError::BlobNotFound {
             org: org.to_owned(),
             digest: *digest,
         });
     };
-    let etag = format!("\"{digest}\"");
+    let created_at = facts.created_at;
+    let coding = content_coding::negotiate(
+        accept_encoding,
+        conditions.range.is_some(),
+        facts.gzip_size.is_some(),
+    );
+    // A coded copy is sent whole: ranges address the artifact's bytes.
+    let whole = Conditions {
+        range: None,
+        if_range: None,
+        ..*conditions
+    };
+    let (size, conditions) = match (coding, facts.gzip_size) {
+        (Coding::Gzip, Some(encoded)) => (encoded, &whole),
+        _ => (facts.size, conditions),
+    };
+    let etag = content_coding::entity_tag(digest, coding);
     let modified = u64::try_from(created_at.div_euclid(1000)).unwrap_or(0);
     let representation = Representation {
         etag: &etag,
@@ -179,6 +314,12 @@ pub async fn download_blob<S: Blobs + Clock>(
         Outcome::NotModified => Answer::NotModified,
         Outcome::Unsatisfiable => Answer::Unsatisfiable,
         Outcome::Full if method == Method::Head => Answer::Whole(None),
+        Outcome::Full if coding != Coding::Identity => Answer::Whole(Some(
+            store
+                .open_coded_copy(org, digest, coding)
+                .await?
+                .ok_or_else(missing)?,
+        )),
         Outcome::Full => Answer::Whole(Some(
             store
                 .open_object(org, digest, None)
@@ -211,6 +352,7 @@ pub async fn download_blob<S: Blobs + Clock>(
         etag,
         last_modified: conditional::format_http_date(modified),
         size,
+        coding,
         answer,
     })
 }

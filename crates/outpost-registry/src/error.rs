@@ -4,6 +4,7 @@
 //! anything about it.
 
 use outpost_core::api::{ModelRequestError, RegistrationError};
+use outpost_core::content_coding::Coding;
 use outpost_core::digest::Digest;
 use outpost_core::guardrail::GuardrailError;
 use outpost_core::lifecycle::{DeletionRefusal, GateFailure, LifecycleError, PolicyError, Stage};
@@ -253,6 +254,28 @@ pub enum RegistryError {
     InvalidPolicy(PolicyError),
     #[error("no blob {digest} in organisation `{org}`")]
     BlobNotFound { org: String, digest: Digest },
+    #[error(
+        "organisation `{org}` keeps its artifacts sealed at rest, and a compressed copy would be stored in plaintext: none is kept for {digest}, and its downloads are sent uncompressed"
+    )]
+    CodedCopySealed { org: String, digest: Digest },
+    #[error(
+        "a {coding} copy of {encoded} bytes does not save enough of the artifact's {size} bytes (it must save at least 1/16 and {min} bytes); nothing was stored, and downloads stay uncompressed",
+        coding = .coding.name(), min = outpost_core::content_coding::MIN_SAVING
+    )]
+    CodedCopyNotWorthIt {
+        coding: Coding,
+        size: u64,
+        encoded: u64,
+    },
+    #[error(
+        "the {coding} copy does not decode to {digest} ({size} bytes): {found}; nothing was stored",
+        coding = .coding.name(), digest = .declared.0, size = .declared.1
+    )]
+    CodedCopyMismatch {
+        coding: Coding,
+        declared: (Digest, u64),
+        found: String,
+    },
     #[error("{digest} is stored with size {stored}, not {declared}: the declared size is wrong")]
     BlobSizeConflict {
         digest: Digest,
@@ -368,7 +391,8 @@ impl RegistryError {
             | RegistryError::EncryptionOff { .. }
             | RegistryError::ImportConflict { .. }
             | RegistryError::ImportUnrelated { .. }
-            | RegistryError::ImportRaced { .. } => ProblemKind::Conflict,
+            | RegistryError::ImportRaced { .. }
+            | RegistryError::CodedCopySealed { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::BlobTooLarge { .. } => ProblemKind::PayloadTooLarge,
             RegistryError::VersionNotFound { .. }
@@ -405,6 +429,8 @@ impl RegistryError {
             | RegistryError::ArtifactSizeMismatch { .. }
             | RegistryError::ArtifactRefused(_)
             | RegistryError::BlobSizeConflict { .. }
+            | RegistryError::CodedCopyNotWorthIt { .. }
+            | RegistryError::CodedCopyMismatch { .. }
             | RegistryError::UploadMismatch { .. }
             | RegistryError::InvalidPartPlan(_)
             | RegistryError::PartMismatch { .. }

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use outpost_core::api::{ModelPolicies, TokenRecord, VersionRecord};
 use outpost_core::audit::{AuditEntry, Outcome, chain_after};
 use outpost_core::conditional::ByteRange;
+use outpost_core::content_coding::Coding;
 use outpost_core::digest::Digest;
 use outpost_core::guardrail::Guardrails;
 use outpost_core::lifecycle::{Deployment, Move, Stage, StageState};
@@ -23,11 +24,11 @@ use serde_json::Value;
 use crate::error::StoreError;
 use crate::ports::{
     Arrival, AttemptOutcome, AuditEvent, BlobFacts, Blobs, Change, Clock, Commit, CommitError,
-    Deployments, DueDelivery, FeedbackRow, GateFacts, Inspection, Keys, Models, MonitorCheck,
-    Monitors, OnlineKey, OpenUpload, Outbox, Outcomes, Policies, PredictionRecord, Profiles,
-    Received, Rehashed, Runtime, Sender, StageHead, Stages, StoredMonitor, Telemetry, Tokens,
-    TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions, WebhookEndpoint,
-    Webhooks,
+    CopyArrival, Deployments, DueDelivery, FeedbackRow, GateFacts, Inspection, Keys, Models,
+    MonitorCheck, Monitors, OnlineKey, OpenUpload, Outbox, Outcomes, Policies, PredictionRecord,
+    Profiles, Received, Rehashed, Runtime, Sender, StageHead, Stages, StoredMonitor, Telemetry,
+    Tokens, TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions,
+    WebhookEndpoint, Webhooks,
 };
 use crate::routing::{PLAN_LIFETIME_MS, ResolutionPlan, ResolutionPlans};
 use outpost_core::monitor::Episodes;
@@ -76,6 +77,10 @@ pub struct MemoryRegistry {
     upload_opened: RefCell<BTreeMap<(String, String), i64>>,
     /// When each artifact was last claimed (ms).
     claimed: RefCell<BTreeMap<(String, Digest), i64>>,
+    /// Artifacts' gzip copies as stored objects, by (org, digest)...
+    coded_copies: RefCell<BTreeMap<(String, Digest), Vec<u8>>>,
+    /// ...and the sizes recorded for them (D1's `blobs.gzip_size`).
+    coded_sizes: RefCell<BTreeMap<(String, Digest), u64>>,
     /// When each object was last written (ms), like R2's `uploaded`.
     object_written: RefCell<BTreeMap<(String, Digest), i64>>,
     created_at: RefCell<BTreeMap<(String, String, String), i64>>,
@@ -158,6 +163,8 @@ impl MemoryRegistry {
             uploads: RefCell::default(),
             part_objects: RefCell::default(),
             multiparts: RefCell::default(),
+            coded_copies: RefCell::default(),
+            coded_sizes: RefCell::default(),
             object_written: RefCell::default(),
             claimed: RefCell::default(),
             upload_opened: RefCell::default(),
@@ -470,6 +477,13 @@ impl MemoryRegistry {
             .map(|(_, digest)| *digest)
             .collect();
         for digest in rows {
+            // A plaintext gzip copy goes with the plaintext object.
+            self.coded_sizes
+                .borrow_mut()
+                .remove(&(org.to_owned(), digest));
+            self.coded_copies
+                .borrow_mut()
+                .remove(&(org.to_owned(), digest));
             self.sealed_under
                 .borrow_mut()
                 .insert((org.to_owned(), digest), state.key_version);
@@ -691,6 +705,14 @@ impl MemoryRegistry {
                     .is_some_and(|created| (*created).max(claimed) < before);
                 if old && !referenced {
                     self.blob_rows.borrow_mut().remove(&key);
+                }
+            }
+            Change::RecordCodedCopy { digest, size, .. } => {
+                let key = (org.to_owned(), digest);
+                let sealed = self.encryption.borrow().contains_key(org)
+                    || self.sealed_under.borrow().contains_key(&key);
+                if !sealed && self.blob_rows.borrow().contains_key(&key) {
+                    self.coded_sizes.borrow_mut().insert(key, size);
                 }
             }
             Change::RecordBlob { digest, .. } => {
@@ -1116,6 +1138,7 @@ impl crate::ports::Statistics for MemoryRegistry {
         self.check("model_holdings")?;
         let versions = self.versions.borrow();
         let sizes = self.blobs.borrow();
+        let copies = self.coded_sizes.borrow();
         Ok(self
             .models
             .borrow()
@@ -1128,22 +1151,25 @@ impl crate::ports::Statistics for MemoryRegistry {
                     .map(|(_, v)| v)
                     .collect();
                 let digests: BTreeSet<String> = held.iter().map(|v| v.digest.to_string()).collect();
-                let stored = held
+                let distinct: Vec<(u64, u64)> = held
                     .iter()
                     .map(|v| (v.digest, v.length))
                     .collect::<BTreeMap<_, _>>()
                     .into_iter()
                     .map(|(digest, length)| {
-                        sizes
-                            .get(&(org.to_owned(), digest))
-                            .map_or(length, |bytes| bytes.len() as u64)
+                        let key = (org.to_owned(), digest);
+                        let size = sizes.get(&key).map_or(length, |bytes| bytes.len() as u64);
+                        (size, copies.get(&key).map_or(size, |copy| size.min(*copy)))
                     })
-                    .sum();
+                    .collect();
+                let stored = distinct.iter().map(|(size, _)| size).sum();
+                let compressed = distinct.iter().map(|(_, smallest)| smallest).sum();
                 outpost_core::stats::ModelHoldings {
                     model: key.1.clone(),
                     versions: held.len() as u64,
                     logical_bytes: held.iter().map(|v| v.length).sum(),
                     stored_bytes: stored,
+                    compressed_bytes: compressed,
                     digests,
                 }
             })
@@ -1169,6 +1195,16 @@ impl crate::ports::Statistics for MemoryRegistry {
             stored_bytes: mine
                 .iter()
                 .map(|key| blobs.get(*key).map_or(0, |bytes| bytes.len() as u64))
+                .sum(),
+            compressed_bytes: mine
+                .iter()
+                .map(|key| {
+                    let size = blobs.get(*key).map_or(0, |bytes| bytes.len() as u64);
+                    self.coded_sizes
+                        .borrow()
+                        .get(*key)
+                        .map_or(size, |copy| size.min(*copy))
+                })
                 .sum(),
             artifacts: mine.len() as u64,
         })
@@ -1418,9 +1454,14 @@ impl Blobs for MemoryRegistry {
         let Some(created_at) = self.blob_rows.borrow().get(&key).copied() else {
             return Ok(None);
         };
+        let sealed = self.encryption.borrow().contains_key(org)
+            || self.sealed_under.borrow().contains_key(&key);
+        let gzip_size = self.coded_sizes.borrow().get(&key).copied();
         Ok(self.blobs.borrow().get(&key).map(|bytes| BlobFacts {
             size: bytes.len() as u64,
             created_at,
+            gzip_size: gzip_size.filter(|_| !sealed),
+            sealed,
         }))
     }
 
@@ -1525,6 +1566,68 @@ impl Blobs for MemoryRegistry {
 
     async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
         self.remove_object(org, digest);
+        Ok(())
+    }
+
+    /// Keeps the body if it is `encoded_size` bytes, and decodes it with
+    /// flate2 as the Worker does with `DecompressionStream`.
+    async fn put_coded_copy(
+        &self,
+        org: &str,
+        digest: &Digest,
+        (coding, encoded_size): (Coding, u64),
+        limit: u64,
+        body: Vec<u8>,
+    ) -> Result<CopyArrival, StoreError> {
+        use std::io::Read;
+        self.check("put_coded_copy")?;
+        if body.len() as u64 != encoded_size {
+            return Ok(CopyArrival::Refused(format!(
+                "{} bytes arrived, not the {encoded_size} declared",
+                body.len()
+            )));
+        }
+        if coding != Coding::Gzip {
+            return Ok(CopyArrival::Refused(format!("{coding:?} is not stored")));
+        }
+        let mut decoded = Vec::new();
+        let read = flate2::read::GzDecoder::new(&body[..])
+            .take(limit + 1)
+            .read_to_end(&mut decoded);
+        self.coded_copies
+            .borrow_mut()
+            .insert((org.to_owned(), *digest), body);
+        Ok(match read {
+            Ok(_) => CopyArrival::Decoded(Received {
+                length: decoded.len() as u64,
+                digest: Digest::of(&decoded),
+            }),
+            Err(err) => CopyArrival::Refused(format!("it does not decode: {err}")),
+        })
+    }
+
+    async fn open_coded_copy(
+        &self,
+        org: &str,
+        digest: &Digest,
+        _coding: Coding,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .coded_copies
+            .borrow()
+            .get(&(org.to_owned(), *digest))
+            .cloned())
+    }
+
+    async fn discard_coded_copy(
+        &self,
+        org: &str,
+        digest: &Digest,
+        _coding: Coding,
+    ) -> Result<(), StoreError> {
+        self.coded_copies
+            .borrow_mut()
+            .remove(&(org.to_owned(), *digest));
         Ok(())
     }
 }
@@ -1673,7 +1776,17 @@ impl MemoryRegistry {
     }
 
     fn remove_object(&self, org: &str, digest: &Digest) {
-        self.blobs.borrow_mut().remove(&(org.to_owned(), *digest));
+        let key = (org.to_owned(), *digest);
+        self.blobs.borrow_mut().remove(&key);
+        self.coded_copies.borrow_mut().remove(&key);
+        self.coded_sizes.borrow_mut().remove(&key);
+    }
+
+    /// Whether the artifact has a gzip copy stored (recorded or not).
+    pub fn has_coded_copy(&self, org: &str, digest: Digest) -> bool {
+        self.coded_copies
+            .borrow()
+            .contains_key(&(org.to_owned(), digest))
     }
 }
 

@@ -8,6 +8,7 @@
 
 use outpost_core::api::ModelPolicies;
 use outpost_core::auth::Role;
+use outpost_core::content_coding::Coding;
 use outpost_core::digest::Digest;
 use outpost_core::guardrail::Guardrails;
 use outpost_core::lifecycle::{Deployment, Stage, StageState};
@@ -539,6 +540,14 @@ pub enum Change {
         size: u64,
         created_by: String,
     },
+    /// Records the size of an artifact's verified copy in `coding`, unless
+    /// the artifact is sealed at rest or its organisation has encryption on
+    /// by the time of the write.
+    RecordCodedCopy {
+        digest: Digest,
+        coding: Coding,
+        size: u64,
+    },
     /// Opens a multipart upload (one per digest: `(org, digest)` is unique).
     OpenUpload {
         upload: OpenUpload,
@@ -758,6 +767,24 @@ pub struct BlobFacts {
     pub size: u64,
     /// ms since the epoch (the artifact's `Last-Modified`).
     pub created_at: i64,
+    /// Bytes of its stored gzip copy, when one is kept and may be served
+    /// (never while `sealed`).
+    pub gzip_size: Option<u64>,
+    /// Whether it is sealed at rest, or is about to be (its organisation
+    /// has encryption on): no compressed copy is kept or sent for it, since
+    /// a copy would be plaintext in R2.
+    pub sealed: bool,
+}
+
+/// What a compressed copy put into the store decodes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyArrival {
+    /// Stored, and decoded to these bytes (hashing stops one byte past the
+    /// limit the store was given).
+    Decoded(Received),
+    /// Nothing was kept: the body was not `encoded_size` bytes, or did not
+    /// decode (the runtime's words).
+    Refused(String),
 }
 
 /// Artifacts (R2): content-addressed per organisation.
@@ -817,8 +844,37 @@ pub trait Blobs {
     /// The artifact's bytes (`None`: its object is missing).
     async fn read(&self, org: &str, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
     /// Deletes the artifact's object (after its row is gone: an object left
-    /// behind by a failure is unreachable and harmless).
+    /// behind by a failure is unreachable and harmless), and any coded copy.
     async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError>;
+    /// Streams `body`, `copy.1` bytes coded with `copy.0`, into the
+    /// artifact's copy in that coding, then decodes what was stored and
+    /// hashes it, stopping once more than `limit` decoded bytes came out
+    /// (a decompression bomb costs one byte past the artifact's size).
+    /// The copy stays in the store only as an object: it is served once
+    /// its size is recorded ([`Change::RecordCodedCopy`]).
+    async fn put_coded_copy(
+        &self,
+        org: &str,
+        digest: &Digest,
+        copy: (Coding, u64),
+        limit: u64,
+        body: Self::Incoming,
+    ) -> Result<CopyArrival, StoreError>;
+    /// The artifact's whole copy in `coding` (`None`: it is missing).
+    async fn open_coded_copy(
+        &self,
+        org: &str,
+        digest: &Digest,
+        coding: Coding,
+    ) -> Result<Option<Self::Object>, StoreError>;
+    /// Deletes the artifact's copy in `coding` (one that was refused, or
+    /// lost a race with sealing).
+    async fn discard_coded_copy(
+        &self,
+        org: &str,
+        digest: &Digest,
+        coding: Coding,
+    ) -> Result<(), StoreError>;
 }
 
 /// What inspecting an artifact at registration found.

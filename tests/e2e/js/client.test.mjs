@@ -65,7 +65,15 @@ function close(got, want, where = "outputs") {
 test("an honest registry: resolve, fetch, load and predict as natively", async () => {
   const log = [];
   const store = memoryStore();
-  const c = client({ store, fetch: hostileFetch(() => undefined, log) });
+  // Which coding each artifact download came in (Node's fetch asks for
+  // gzip and decodes it; the artifacts here have gzip copies).
+  const codings = [];
+  const c = client({
+    store,
+    fetch: hostileFetch((url, response) => {
+      if (url.includes("/blobs/")) codings.push(response.headers.get("content-encoding") ?? "identity");
+    }, log),
+  });
   const resolution = await c.resolve(model, "production");
   assert.equal(resolution.version, expected.version);
   assert.equal(resolution.device, "node-1");
@@ -79,6 +87,7 @@ test("an honest registry: resolve, fetch, load and predict as natively", async (
   // A second fetch reads the store (re-verified), not the network.
   const blobs = () => log.filter((u) => u.includes("/blobs/")).length;
   assert.equal(blobs(), 1);
+  assert.deepEqual(codings, ["gzip"], "the artifact came gzip-coded, and verified once decoded");
   const again = await c.fetchModel(resolution);
   assert.deepEqual(again, bytes);
   assert.equal(blobs(), 1, "served from the store");

@@ -816,6 +816,17 @@ impl Api {
         )
     }
 
+    /// Offers `copy` as the gzip copy of the stored artifact `digest_hex`.
+    pub fn put_gzip_copy(&self, digest_hex: &str, copy: &[u8]) -> Result<Reply, Failed> {
+        let size = copy.len().to_string();
+        send(
+            "PUT",
+            &self.org_url(&format!("/blobs/sha256/{digest_hex}/codings/gzip")),
+            &[("authorization", &self.auth()), ("x-outpost-size", &size)],
+            Some(copy),
+        )
+    }
+
     /// Uploads `bytes` honestly; returns the digest.
     pub fn put_blob(&self, bytes: &[u8]) -> Result<outpost_core::Digest, Failed> {
         let digest = outpost_core::Digest::of(bytes);
@@ -825,6 +836,139 @@ impl Api {
         }
         Ok(digest)
     }
+}
+
+/// python-tuf's ngclient (`tests/python/tuf_interop.py`) against `url` as
+/// a device of `org` with its viewer `token`, pinned to `root`: downloads
+/// `target` (`model/version`); (succeeded, stdout, stderr).
+pub fn tuf_client(
+    url: &str,
+    (org, token): (&str, &str),
+    root: &Path,
+    target: &str,
+) -> Result<(bool, String, String), Failed> {
+    let repo = repo_root();
+    let python = repo.join(".venv/bin/python");
+    if !python.exists() {
+        return Err(format!(
+            "{} is missing: run scripts/setup.sh (installs python-tuf)",
+            python.display()
+        )
+        .into());
+    }
+    let out = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let output = Command::new(python)
+        .arg(repo.join("tests/python/tuf_interop.py"))
+        .args([url, org, token])
+        .arg(root)
+        .arg(target)
+        .arg(out.path())
+        .output()
+        .map_err(|e| format!("running python-tuf: {e}"))?;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
+
+/// A response as it crossed the wire: the body not decoded (ureq decodes
+/// gzip and hides `Content-Encoding` and `Content-Length`).
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The body's bytes as sent (de-chunked, not decoded).
+    pub body: Vec<u8>,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A GET over a plain HTTP/1.1 connection (`http://host:port/path`),
+/// reading the answer as sent.
+pub fn raw_get(url: &str, headers: &[(&str, &str)]) -> Result<RawReply, Failed> {
+    use std::io::{BufRead, BufReader, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url} is not http://"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(authority)
+        .map_err(|e| format!("connecting to {authority}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(|e| format!("{e}"))?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("{e}"))?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).map_err(|e| format!("{e}"))?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line: {line:?}"))?;
+    let mut names = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).map_err(|e| format!("{e}"))? == 0
+            || header.trim().is_empty()
+        {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            names.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let mut reply = RawReply {
+        status,
+        headers: names,
+        body: Vec::new(),
+    };
+    if reply
+        .header("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).map_err(|e| format!("{e}"))?;
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|e| format!("chunk size {size:?}: {e}"))?;
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).map_err(|e| format!("{e}"))?;
+            if size == 0 {
+                break;
+            }
+            reply.body.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        reader
+            .read_to_end(&mut reply.body)
+            .map_err(|e| format!("{e}"))?;
+    }
+    Ok(reply)
+}
+
+/// `bytes` gzip-coded (flate2, default level), as a client would offer them.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
 }
 
 /// Fails with a readable message unless `cond` holds.

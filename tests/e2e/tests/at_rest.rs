@@ -145,6 +145,24 @@ fn a_new_organisation_stores_no_plaintext_and_serves_every_range(
             .is_err(),
         "a plaintext object was stored beside the sealed one"
     );
+    // No compressed copy is kept of a sealed artifact: it would be
+    // plaintext in R2.
+    let refused = outpost_e2e::expect_problem(
+        &f.vault.put_gzip_copy(&hex, &outpost_e2e::gzip(&plain))?,
+        409,
+        "a gzip copy of a sealed artifact",
+    )?;
+    ensure!(refused.contains("sealed at rest"), "{refused}");
+    ensure!(
+        f.worker
+            .r2(&[
+                "get",
+                &format!("outpost-artifacts/orgs/vault/gzip/sha256/{hex}"),
+                "--pipe"
+            ])
+            .is_err(),
+        "a copy of a sealed artifact reached R2"
+    );
 
     // Whole, HEAD-equivalent length, and every boundary of a Range.
     let blob = format!("/blobs/sha256/{hex}");
@@ -350,12 +368,36 @@ fn plaintext_is_sealed_by_the_cron_and_rotation_under_downloads_loses_nothing(
         raw_object(f, &plaintext_key)? == plain,
         "stored as plaintext before encryption"
     );
+    // A gzip copy of the model, kept while the organisation has no
+    // encryption; it must neither be sent nor stay once encryption is on.
+    let model_hex = model_digest.hex();
+    expect_status(
+        &admin.put_gzip_copy(&model_hex, &outpost_e2e::gzip(&onnx))?,
+        201,
+        "a gzip copy before encryption",
+    )?;
+    let coding = || -> Result<Option<String>, Failed> {
+        let reply = outpost_e2e::raw_get(
+            &admin.org_url(&format!("/blobs/sha256/{model_hex}")),
+            &[
+                ("authorization", &format!("Bearer {}", admin.token)),
+                ("accept-encoding", "gzip"),
+            ],
+        )?;
+        ensure!(reply.status == 200, "download: {}", reply.status);
+        Ok(reply.header("content-encoding").map(str::to_owned))
+    };
+    ensure!(coding()?.as_deref() == Some("gzip"), "the copy is sent");
 
     let (_dir, config) = cli_config(f, &admin)?;
     let (ok, out, err) = cli(&config, &["org", "encryption", "enable"])?;
     ensure!(
         ok && out.contains("on, key version 1") && out.contains("2 of 2 artifacts still to seal"),
         "outpost org encryption enable: {out}{err}"
+    );
+    ensure!(
+        coding()?.is_none(),
+        "with encryption on, the plaintext copy is no longer sent"
     );
     let cron = |what: &str| -> Result<(), Failed> {
         let reply = outpost_e2e::get(&f.worker.url(CRON))?;
@@ -458,13 +500,23 @@ fn plaintext_is_sealed_by_the_cron_and_rotation_under_downloads_loses_nothing(
         holds_no_plaintext(&stored, &plain),
         "plaintext in the v3 object"
     );
-    let retired = f
-        .worker
-        .d1("SELECT count(*) AS n FROM retired_objects WHERE object_key LIKE 'orgs/legacy/%'")?;
+    let retired = f.worker.d1(
+        "SELECT count(*) AS n FROM retired_objects WHERE object_key LIKE 'orgs/legacy/%'
+           AND object_key NOT LIKE 'orgs/legacy/gzip/%'",
+    )?;
     ensure!(
         retired[0]["n"] == 6,
         "plaintext, v1 and v2 objects of both artifacts retired: {retired:?}"
     );
+    // With the plaintext objects, the keys of any plaintext gzip copies.
+    let copies = f.worker.d1(
+        "SELECT count(*) AS n FROM retired_objects WHERE object_key LIKE 'orgs/legacy/gzip/sha256/%'",
+    )?;
+    ensure!(copies[0]["n"] == 2, "gzip copy keys retired: {copies:?}");
+    let recorded = f
+        .worker
+        .d1("SELECT count(*) AS n FROM blobs WHERE org = 'legacy' AND gzip_size IS NOT NULL")?;
+    ensure!(recorded[0]["n"] == 0, "no copy recorded once sealed: {recorded:?}");
     ensure!(
         predict()? == outputs,
         "the re-sealed model predicts the same"

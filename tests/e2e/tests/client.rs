@@ -4,13 +4,16 @@
 //! (`tests/e2e/js/verify.test.mjs`), and the demo page in headless Chromium,
 //! whose prediction must equal the native one and the Worker's, and which
 //! must refuse — visibly — an artifact a hostile server tampered with.
-//! Screenshots land in `tests/artifacts/`.
+//! Screenshots land in `tests/artifacts/`. The artifacts here have gzip
+//! copies, so every client meets compressed delivery: the wasm client
+//! (Node's fetch decodes), the CLI (ureq decodes), and python-tuf, which
+//! does not negotiate and gets identity.
 
 use std::path::PathBuf;
 
 use outpost_e2e::hostile::{HostileServer, Served, Upstream};
 use outpost_e2e::{
-    Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, create_token, ensure, expect_status,
+    Api, Failed, LocalWorker, ReleaseKeys, WorkerConfig, create_token, ensure, expect_status, gzip,
     init_org, node, register, same, transactions,
 };
 use outpost_infer::Model;
@@ -19,6 +22,7 @@ use serde_json::{Value, json};
 
 struct Fixture {
     worker: LocalWorker,
+    admin: Api,
     viewer: Api,
     keys: ReleaseKeys,
     /// `{version, inputs, outputs}`: what outpost-infer gives natively.
@@ -38,13 +42,25 @@ const TESTS: &[(&str, Test)] = &[
         "demo_in_chromium_matches_native_and_refuses_tampering",
         demo_in_chromium_matches_native_and_refuses_tampering,
     ),
+    (
+        "compressed_delivery_verifies_in_the_cli_and_python_tuf",
+        compressed_delivery_verifies_in_the_cli_and_python_tuf,
+    ),
+    (
+        "a_compressed_copy_that_is_not_the_artifact_is_refused_and_nothing_is_kept",
+        a_compressed_copy_that_is_not_the_artifact_is_refused_and_nothing_is_kept,
+    ),
 ];
+
+/// Tests that read local R2 directly.
+const ALONE: &[&str] =
+    &["a_compressed_copy_that_is_not_the_artifact_is_refused_and_nothing_is_kept"];
 
 const ORG: &str = "web";
 const MODEL: &str = "transaction-anomaly";
 
 fn main() {
-    outpost_e2e::run_suite("client", setup, TESTS, &[]);
+    outpost_e2e::run_suite("client", setup, TESTS, ALONE);
 }
 
 fn root() -> PathBuf {
@@ -86,6 +102,11 @@ fn setup() -> Result<Fixture, Failed> {
         let bytes = std::fs::read(file(version)).map_err(|e| format!("{e}"))?;
         let digest = admin.put_blob(&bytes)?;
         expect_status(
+            &admin.put_gzip_copy(&digest.hex(), &gzip(&bytes))?,
+            201,
+            "gzip copy",
+        )?;
+        expect_status(
             &register(
                 &admin,
                 MODEL,
@@ -124,6 +145,7 @@ fn setup() -> Result<Fixture, Failed> {
     let outputs = outputs_to_json(&model.run(&tensors).map_err(|e| format!("{e}"))?);
     Ok(Fixture {
         worker,
+        admin,
         viewer,
         keys,
         expected: json!({"version": "1.0.0", "inputs": inputs, "outputs": outputs}),
@@ -406,4 +428,323 @@ fn demo_in_chromium_matches_native_and_refuses_tampering(f: &Fixture) -> Result<
         "no prediction from tampered bytes"
     );
     Ok(())
+}
+
+fn model_file(version: &str) -> Result<Vec<u8>, Failed> {
+    Ok(
+        std::fs::read(root().join(format!("tests/data/models/{MODEL}-{version}.onnx")))
+            .map_err(|e| format!("{e}"))?,
+    )
+}
+
+/// The artifact's downloads as the Worker sends them: its gzip copy to a
+/// client that accepts gzip (decoded here by ureq to exactly the artifact),
+/// identity to one that does not or asks for a range; the TUF targets route
+/// the same; then the CLI and python-tuf verify what they pull.
+fn compressed_delivery_verifies_in_the_cli_and_python_tuf(f: &Fixture) -> Result<(), Failed> {
+    let bytes = model_file("1.0.0")?;
+    let digest = outpost_core::Digest::of(&bytes);
+    let blob = format!("/blobs/sha256/{}", digest.hex());
+    let copy = gzip(&bytes);
+    let get = |path: &str, headers: &[(&str, &str)]| f.viewer.get_with(path, headers);
+
+    // On the wire: the stored copy as it is, coded once, declared so.
+    let auth = format!("Bearer {}", f.viewer.token);
+    let wire = outpost_e2e::raw_get(
+        &f.viewer.org_url(&blob),
+        &[("authorization", &auth), ("accept-encoding", "gzip, br")],
+    )?;
+    ensure!(wire.status == 200, "{} {:?}", wire.status, wire.headers);
+    ensure!(
+        wire.header("content-encoding") == Some("gzip"),
+        "a client accepting gzip gets the copy: {:?}",
+        wire.headers
+    );
+    ensure!(
+        wire.header("etag") == Some(&format!("\"{digest}+gzip\"")),
+        "{:?}",
+        wire.header("etag")
+    );
+    ensure!(
+        wire.header("vary")
+            .is_some_and(|v| v.eq_ignore_ascii_case("accept-encoding")),
+        "{:?}",
+        wire.headers
+    );
+    ensure!(
+        wire.body == copy,
+        "{} bytes on the wire, the copy has {} (the artifact {})",
+        wire.body.len(),
+        copy.len(),
+        bytes.len()
+    );
+    // A client that decodes (ureq) gets exactly the artifact.
+    let coded = get(&blob, &[("accept-encoding", "gzip")])?;
+    ensure!(
+        coded.status == 200
+            && coded.header("etag") == Some(&format!("\"{digest}+gzip\"")[..])
+            && coded.bytes == bytes,
+        "the copy decodes to the artifact: {} {:?}",
+        coded.status,
+        coded.headers
+    );
+
+    for (what, headers) in [
+        ("no Accept-Encoding", vec![("authorization", &auth[..])]),
+        (
+            "identity only",
+            vec![
+                ("authorization", &auth[..]),
+                ("accept-encoding", "identity"),
+            ],
+        ),
+        (
+            "gzip refused",
+            vec![
+                ("authorization", &auth[..]),
+                ("accept-encoding", "gzip;q=0"),
+            ],
+        ),
+    ] {
+        let plain = outpost_e2e::raw_get(&f.viewer.org_url(&blob), &headers)?;
+        ensure!(
+            plain.status == 200 && plain.header("content-encoding").is_none(),
+            "{what}: {} {:?}",
+            plain.status,
+            plain.headers
+        );
+        ensure!(plain.body == bytes, "{what}: identity bytes");
+        ensure!(
+            plain.header("etag") == Some(&format!("\"{digest}\"")),
+            "{what}: {:?}",
+            plain.header("etag")
+        );
+    }
+    let ranged = get(
+        &blob,
+        &[("accept-encoding", "gzip"), ("range", "bytes=100-199")],
+    )?;
+    ensure!(
+        ranged.status == 206 && ranged.header("content-encoding").is_none(),
+        "a range is of the artifact's bytes: {} {:?}",
+        ranged.status,
+        ranged.headers
+    );
+    ensure!(ranged.bytes == bytes[100..200], "the range's bytes");
+    let not_modified = get(
+        &blob,
+        &[
+            ("accept-encoding", "gzip"),
+            ("if-none-match", &format!("\"{digest}+gzip\"")),
+        ],
+    )?;
+    ensure!(not_modified.status == 304, "{}", not_modified.status);
+
+    // The TUF targets route answers the same way.
+    let target = outpost_e2e::raw_get(
+        &f.viewer
+            .org_url(&format!("/trust/targets/{MODEL}/{}.1.0.0", digest.hex())),
+        &[("authorization", &auth), ("accept-encoding", "gzip")],
+    )?;
+    ensure!(
+        target.status == 200
+            && target.header("content-encoding") == Some("gzip")
+            && target.body == copy,
+        "target: {} {:?}",
+        target.status,
+        target.headers
+    );
+
+    // The CLI pulls gzip (ureq asks for it) and checks the decoded digest.
+    let out = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let pulled = out.path().join("model.onnx");
+    let stdout = f.keys.run(&[
+        "pull",
+        MODEL,
+        "--version",
+        "1.0.0",
+        "-o",
+        &pulled.to_string_lossy(),
+    ])?;
+    ensure!(stdout.contains("verified"), "{stdout}");
+    ensure!(
+        std::fs::read(&pulled).map_err(|e| format!("{e}"))? == bytes,
+        "the CLI installed the artifact's bytes"
+    );
+
+    // python-tuf sends no Accept-Encoding: identity, verified by its own
+    // length and hash checks.
+    let (ok, stdout, stderr) = outpost_e2e::tuf_client(
+        &f.worker.base_url,
+        (ORG, &f.viewer.token),
+        &f.keys.path("root.json"),
+        &format!("{MODEL}/1.0.0"),
+    )?;
+    ensure!(ok, "python-tuf: {stdout}{stderr}");
+    let got: Value = serde_json::from_str(stdout.trim()).map_err(|e| format!("{e}: {stdout}"))?;
+    ensure!(
+        got["sha256"] == digest.hex() && got["length"] == bytes.len(),
+        "{got}"
+    );
+
+    // `outpost push` makes and offers the copy itself.
+    expect_status(
+        &f.admin
+            .json("POST", "/models", &json!({"name": "pushed"}))?,
+        201,
+        "model",
+    )?;
+    let file = root().join(format!("tests/data/models/{MODEL}-1.1.0.onnx"));
+    let pushed = f.keys.run(&[
+        "push",
+        "pushed",
+        &file.to_string_lossy(),
+        "--version",
+        "1.0.0",
+    ])?;
+    ensure!(pushed.contains("gzip copy: "), "{pushed}");
+    let newer = std::fs::read(&file).map_err(|e| format!("{e}"))?;
+    let wire = outpost_e2e::raw_get(
+        &f.viewer.org_url(&format!(
+            "/blobs/sha256/{}",
+            outpost_core::Digest::of(&newer).hex()
+        )),
+        &[("authorization", &auth), ("accept-encoding", "gzip")],
+    )?;
+    ensure!(
+        wire.header("content-encoding") == Some("gzip") && wire.body.len() < newer.len() / 4,
+        "pushed: {} bytes on the wire for {}: {:?}",
+        wire.body.len(),
+        newer.len(),
+        wire.headers
+    );
+    let again = f.keys.run(&[
+        "push",
+        "pushed",
+        &file.to_string_lossy(),
+        "--version",
+        "1.0.1",
+    ])?;
+    ensure!(again.contains("gzip copy: already kept"), "{again}");
+
+    // Statistics count the copies: stored ÷ compressed > 1.
+    let stats = expect_status(&f.viewer.get("/stats")?, 200, "stats")?;
+    let ratio = stats["storage"]["compression_ratio"]
+        .as_f64()
+        .unwrap_or(0.0);
+    ensure!(ratio > 2.0, "compression ratio {ratio}: {stats}");
+    Ok(())
+}
+
+/// Copies that are not the artifact — other bytes, more bytes, garbage, a
+/// body shorter than declared — are refused with a problem naming what was
+/// found, and leave no object in R2; one that saves too little is refused
+/// before it is read. Downloads stay identity throughout.
+fn a_compressed_copy_that_is_not_the_artifact_is_refused_and_nothing_is_kept(
+    f: &Fixture,
+) -> Result<(), Failed> {
+    let bytes: Vec<u8> = (0..4000u32)
+        .flat_map(|i| format!("feature_{} <= {}.5;", i % 31, i % 17).into_bytes())
+        .collect();
+    let digest = f.admin.put_blob(&bytes)?;
+    let hex = digest.hex();
+    let mut other = bytes.clone();
+    other[10] ^= 1;
+    let doubled = [bytes.clone(), bytes.clone()].concat();
+    let garbage = vec![0x1f_u8; bytes.len() / 4];
+    for (what, copy, expected) in [
+        ("other bytes", gzip(&other), "hashing to"),
+        ("a bomb", gzip(&doubled), "more than"),
+        ("not gzip", garbage, "does not decode"),
+    ] {
+        let detail = outpost_e2e::expect_problem(&f.admin.put_gzip_copy(&hex, &copy)?, 422, what)?;
+        ensure!(
+            detail.contains(expected) && detail.contains("nothing was stored"),
+            "{what}: {detail}"
+        );
+    }
+    // A body shorter than it declares.
+    let copy = gzip(&bytes);
+    let short = outpost_e2e::send(
+        "PUT",
+        &f.admin
+            .org_url(&format!("/blobs/sha256/{hex}/codings/gzip")),
+        &[
+            ("authorization", &format!("Bearer {}", f.admin.token)),
+            ("x-outpost-size", &(copy.len() + 10).to_string()),
+        ],
+        Some(&copy),
+    )?;
+    ensure!(
+        short.status == 422,
+        "short body: {} {}",
+        short.status,
+        short.body
+    );
+    let worthless = outpost_e2e::expect_problem(
+        &f.admin.put_gzip_copy(&hex, &bytes[..bytes.len() - 100])?,
+        422,
+        "no saving",
+    )?;
+    ensure!(worthless.contains("does not save enough"), "{worthless}");
+    let unknown = f
+        .admin
+        .get_with(&format!("/blobs/sha256/{hex}/codings/zstd"), &[])?;
+    ensure!(
+        unknown.status == 404 || unknown.status == 405,
+        "{}",
+        unknown.status
+    );
+    let zstd = outpost_e2e::send(
+        "PUT",
+        &f.admin
+            .org_url(&format!("/blobs/sha256/{hex}/codings/zstd")),
+        &[
+            ("authorization", &format!("Bearer {}", f.admin.token)),
+            ("x-outpost-size", "10"),
+        ],
+        Some(b"0123456789"),
+    )?;
+    ensure!(zstd.status == 404, "zstd: {} {}", zstd.status, zstd.body);
+
+    // Nothing was kept: identity for a gzip client, and no object in R2.
+    let plain = f.viewer.get_with(
+        &format!("/blobs/sha256/{hex}"),
+        &[("accept-encoding", "gzip")],
+    )?;
+    ensure!(
+        plain.status == 200 && plain.header("content-encoding").is_none() && plain.bytes == bytes,
+        "{} {:?}",
+        plain.status,
+        plain.headers
+    );
+    ensure!(
+        !gzip_object_exists(f, &hex),
+        "a refused copy was left in R2"
+    );
+
+    // A viewer may not add copies; the honest copy is then kept once.
+    let denied = f.viewer.put_gzip_copy(&hex, &copy)?;
+    ensure!(denied.status == 403, "viewer: {}", denied.status);
+    let kept = expect_status(&f.admin.put_gzip_copy(&hex, &copy)?, 201, "honest copy")?;
+    ensure!(
+        kept["encoded_size"] == copy.len() && kept["size"] == bytes.len(),
+        "{kept}"
+    );
+    let again = expect_status(&f.admin.put_gzip_copy(&hex, &copy)?, 200, "again")?;
+    ensure!(again["created"] == false, "{again}");
+    ensure!(gzip_object_exists(f, &hex), "the kept copy is in R2");
+    Ok(())
+}
+
+/// Whether R2 holds an object at the artifact's gzip copy's key (read with
+/// `wrangler r2 object get --local`, so from a test that runs alone).
+fn gzip_object_exists(f: &Fixture, hex: &str) -> bool {
+    f.worker
+        .r2(&[
+            "get",
+            &format!("outpost-artifacts/orgs/{ORG}/gzip/sha256/{hex}"),
+            "--pipe",
+        ])
+        .is_ok()
 }

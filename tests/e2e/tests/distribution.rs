@@ -594,30 +594,14 @@ fn legitimate_model_rollback_is_accepted(f: &Fixture) -> Result<(), Failed> {
     Ok(())
 }
 
-/// python-tuf's ngclient (`tests/python/tuf_interop.py`) against `url`:
-/// (succeeded, stdout, stderr).
+/// python-tuf's ngclient against `url` as `org`'s device.
 fn tuf_client(url: &str, org: &Org, target: &str) -> Result<(bool, String, String), Failed> {
-    let root = outpost_e2e::repo_root();
-    let python = root.join(".venv/bin/python");
-    ensure!(
-        python.exists(),
-        "{} is missing: run scripts/setup.sh (installs python-tuf)",
-        python.display()
-    );
-    let out = tempfile::tempdir().map_err(|e| format!("{e}"))?;
-    let output = std::process::Command::new(python)
-        .arg(root.join("tests/python/tuf_interop.py"))
-        .args([url, org.name, &org.viewer.token])
-        .arg(org.keys.path("root.json"))
-        .arg(target)
-        .arg(out.path())
-        .output()
-        .map_err(|e| format!("running python-tuf: {e}"))?;
-    Ok((
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    ))
+    outpost_e2e::tuf_client(
+        url,
+        (org.name, &org.viewer.token),
+        &org.keys.path("root.json"),
+        target,
+    )
 }
 
 /// An existing TUF client consumes an organisation's repository: it

@@ -1,6 +1,7 @@
 //! `…/blobs/sha256/{hex}`: content-addressed artifacts. The use cases are
 //! `outpost_registry::blobs`; this module moves bytes and headers.
 
+use outpost_core::content_coding::Coding;
 use outpost_core::digest::Digest;
 use outpost_registry::blobs as use_cases;
 use worker::{Request, Response};
@@ -23,22 +24,26 @@ fn path_digest(matched: &Matched) -> ApiResult<Digest> {
     })
 }
 
-/// `PUT /v1/orgs/{org}/blobs/sha256/{hex}` with `X-Outpost-Size`.
-pub async fn put_blob(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
-    let digest = path_digest(matched)?;
-    let size: u64 = req
-        .headers()
+/// The size declared in `X-Outpost-Size`, of `what`.
+fn declared_size(req: &Request, what: &str) -> ApiResult<u64> {
+    req.headers()
         .get(SIZE_HEADER)?
         .ok_or_else(|| {
             ApiError::bad_request(format!(
-                "declare the artifact's size in bytes in the {SIZE_HEADER} header"
+                "declare {what}'s size in bytes in the {SIZE_HEADER} header"
             ))
         })?
         .trim()
         .parse()
         .map_err(|_| {
             ApiError::bad_request(format!("{SIZE_HEADER} must be a whole number of bytes"))
-        })?;
+        })
+}
+
+/// `PUT /v1/orgs/{org}/blobs/sha256/{hex}` with `X-Outpost-Size`.
+pub async fn put_blob(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiResult<Response> {
+    let digest = path_digest(matched)?;
+    let size = declared_size(req, "the artifact")?;
     let org = ctx.org()?;
     let record = use_cases::put_blob(
         &D1Store::new(ctx),
@@ -52,6 +57,45 @@ pub async fn put_blob(ctx: &Ctx, req: &mut Request, matched: &Matched) -> ApiRes
         Ok(http::created(
             &record,
             &format!("/v1/orgs/{org}/blobs/sha256/{}", digest.hex()),
+        )?)
+    } else {
+        Ok(http::json(&record, 200)?)
+    }
+}
+
+/// `PUT /v1/orgs/{org}/blobs/sha256/{hex}/codings/{coding}` with
+/// `X-Outpost-Size`: a compressed copy of a stored artifact.
+pub async fn put_coded_copy(
+    ctx: &Ctx,
+    req: &mut Request,
+    matched: &Matched,
+) -> ApiResult<Response> {
+    let digest = path_digest(matched)?;
+    let name = matched.param("coding");
+    let coding = Coding::stored(name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no coding `{name}` is kept: the registry keeps gzip copies (…/codings/gzip)"
+        ))
+    })?;
+    let size = declared_size(req, "the copy")?;
+    let org = ctx.org()?;
+    let record = use_cases::put_coded_copy(
+        &D1Store::new(ctx),
+        org,
+        &ctx.actor()?,
+        (digest, coding),
+        size,
+        RequestBody(req),
+    )
+    .await?;
+    if record.created {
+        Ok(http::created(
+            &record,
+            &format!(
+                "/v1/orgs/{org}/blobs/sha256/{}/codings/{}",
+                digest.hex(),
+                coding.name()
+            ),
         )?)
     } else {
         Ok(http::json(&record, 200)?)

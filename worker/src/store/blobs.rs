@@ -11,9 +11,10 @@ use std::rc::Rc;
 
 use futures_util::StreamExt;
 use outpost_core::conditional::ByteRange;
+use outpost_core::content_coding::{self, Coding};
 use outpost_core::digest::{Digest, Sha256Hasher};
 use outpost_registry::StoreError;
-use outpost_registry::ports::{Arrival, BlobFacts, Blobs, Received, Rehashed};
+use outpost_registry::ports::{Arrival, BlobFacts, Blobs, CopyArrival, Received, Rehashed};
 use worker::{ByteStream, D1PreparedStatement, FixedLengthStream, ResponseBody};
 
 use super::{D1Store, failed};
@@ -34,7 +35,7 @@ pub fn r2_reads() -> u64 {
     R2_READS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-pub(super) fn counted_read() {
+pub(crate) fn counted_read() {
     R2_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
@@ -121,6 +122,8 @@ pub(super) struct BlobRow {
     /// object of such an organisation waits for the cron, and is never
     /// copied into the edge cache meanwhile.
     org_version: Option<f64>,
+    /// The size of its checked gzip copy, if one is kept.
+    gzip_size: Option<f64>,
 }
 
 impl BlobRow {
@@ -142,7 +145,7 @@ pub(super) async fn find(ctx: &Ctx, org: &str, digest: &Digest) -> worker::Resul
     db::first::<BlobRow>(
         &ctx.db
             .prepare(
-                "SELECT b.size, b.created_at, b.key_version, e.key_version AS org_version
+                "SELECT b.size, b.created_at, b.key_version, e.key_version AS org_version, b.gzip_size
                  FROM blobs b LEFT JOIN org_encryption e ON e.org = b.org
                  WHERE b.org = ?1 AND b.digest = ?2",
             )
@@ -296,9 +299,15 @@ impl<'a> Blobs for D1Store<'a> {
             return Ok(None);
         };
         self.remember(org, digest, row.location(), row.cacheable());
+        let sealed = row.key_version.is_some() || row.org_version.is_some();
         Ok(Some(BlobFacts {
             size: as_i64(row.size) as u64,
             created_at: as_i64(row.created_at),
+            gzip_size: row
+                .gzip_size
+                .filter(|_| !sealed)
+                .map(|size| as_i64(size) as u64),
+            sealed,
         }))
     }
 
@@ -450,9 +459,13 @@ impl<'a> Blobs for D1Store<'a> {
     ) -> Result<bool, StoreError> {
         let bucket = bucket(self.ctx)?;
         let mut stale = Vec::new();
-        let key = object_key(org, digest);
-        if let Some(object) = bucket.head(&key).await.map_err(failed)? {
-            stale.push(object);
+        for key in [
+            object_key(org, digest),
+            content_coding::object_key(org, digest, Coding::Gzip),
+        ] {
+            if let Some(object) = bucket.head(&key).await.map_err(failed)? {
+                stale.push(object);
+            }
         }
         stale.extend(sealed_objects(&bucket, org, digest).await?);
         let mut deleted = false;
@@ -486,7 +499,10 @@ impl<'a> Blobs for D1Store<'a> {
 
     async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
         let bucket = bucket(self.ctx)?;
-        let mut keys = vec![object_key(org, digest)];
+        let mut keys = vec![
+            object_key(org, digest),
+            content_coding::object_key(org, digest, Coding::Gzip),
+        ];
         keys.extend(
             sealed_objects(&bucket, org, digest)
                 .await?
@@ -499,6 +515,35 @@ impl<'a> Blobs for D1Store<'a> {
             }
         }
         Ok(())
+    }
+
+    async fn put_coded_copy(
+        &self,
+        org: &str,
+        digest: &Digest,
+        copy: (Coding, u64),
+        limit: u64,
+        body: RequestBody<'a>,
+    ) -> Result<CopyArrival, StoreError> {
+        super::coded_copies::put(self.ctx, org, digest, copy, limit, body).await
+    }
+
+    async fn open_coded_copy(
+        &self,
+        org: &str,
+        digest: &Digest,
+        coding: Coding,
+    ) -> Result<Option<ResponseBody>, StoreError> {
+        super::coded_copies::open(self.ctx, org, digest, coding).await
+    }
+
+    async fn discard_coded_copy(
+        &self,
+        org: &str,
+        digest: &Digest,
+        coding: Coding,
+    ) -> Result<(), StoreError> {
+        super::coded_copies::discard(self.ctx, org, digest, coding).await
     }
 }
 

@@ -8,6 +8,7 @@ pub mod at_rest;
 pub mod audit;
 pub mod audit_log;
 pub mod blobs;
+pub mod coded_copies;
 pub mod cron;
 mod edge_cache;
 pub mod guardrails;
@@ -27,6 +28,7 @@ pub mod versions;
 pub mod webhooks;
 
 use outpost_core::Digest;
+use outpost_core::content_coding::Coding;
 use outpost_core::lifecycle::{Stage, StageState};
 use outpost_core::signing::SigningKey;
 use outpost_core::trust::{Envelope, Targets};
@@ -607,6 +609,28 @@ impl D1Store<'_> {
                 blobs::insert(self.ctx, org, digest, (*size, key_version), created_by)
                     .map_err(failed)
             }
+            Change::RecordCodedCopy {
+                digest,
+                coding: Coding::Gzip,
+                size,
+            } => self
+                .ctx
+                .db
+                .prepare(
+                    "UPDATE blobs SET gzip_size = ?3
+                     WHERE org = ?1 AND digest = ?2 AND key_version IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM org_encryption e WHERE e.org = ?1)",
+                )
+                .bind(&[
+                    db::text(org),
+                    db::text(&digest.to_string()),
+                    db::int(*size as i64),
+                ])
+                .map_err(failed),
+            Change::RecordCodedCopy {
+                coding: Coding::Identity,
+                ..
+            } => Err(failed("an identity copy is the artifact itself")),
             Change::OpenUpload { upload, created_by } => {
                 uploads::insert(self.ctx, org, upload, created_by).map_err(failed)
             }

@@ -75,6 +75,7 @@ impl Statistics for D1Store<'_> {
             model: String,
             digest: Option<String>,
             size: Option<f64>,
+            gzip_size: Option<f64>,
         }
         // One row per version (models without any as one row of nulls).
         let rows = db::all::<Row>(
@@ -82,8 +83,9 @@ impl Statistics for D1Store<'_> {
                 .ctx
                 .db
                 .prepare(
-                    "SELECT m.name AS model, v.digest, v.size FROM models m
+                    "SELECT m.name AS model, v.digest, v.size, b.gzip_size FROM models m
                      LEFT JOIN versions v ON v.org = m.org AND v.model = m.name
+                     LEFT JOIN blobs b ON b.org = v.org AND b.digest = v.digest
                      WHERE m.org = ?1 ORDER BY m.name",
                 )
                 .bind(&[db::text(org)])
@@ -92,7 +94,7 @@ impl Statistics for D1Store<'_> {
         .await
         .map_err(failed)?;
         let mut by_model: BTreeMap<String, ModelHoldings> = BTreeMap::new();
-        let mut sizes: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut sizes: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
         for row in rows {
             let held = by_model
                 .entry(row.model.clone())
@@ -101,6 +103,7 @@ impl Statistics for D1Store<'_> {
                     versions: 0,
                     logical_bytes: 0,
                     stored_bytes: 0,
+                    compressed_bytes: 0,
                     digests: Default::default(),
                 });
             if let (Some(digest), Some(size)) = (row.digest, row.size) {
@@ -108,12 +111,16 @@ impl Statistics for D1Store<'_> {
                 held.versions += 1;
                 held.logical_bytes += size;
                 held.digests.insert(digest.clone());
-                sizes.insert((row.model, digest), size);
+                let smallest = row
+                    .gzip_size
+                    .map_or(size, |copy| size.min(as_i64(copy) as u64));
+                sizes.insert((row.model, digest), (size, smallest));
             }
         }
-        for ((model, _), size) in sizes {
+        for ((model, _), (size, smallest)) in sizes {
             if let Some(held) = by_model.get_mut(&model) {
                 held.stored_bytes += size;
+                held.compressed_bytes += smallest;
             }
         }
         Ok(by_model.into_values().collect())
@@ -124,6 +131,7 @@ impl Statistics for D1Store<'_> {
         struct Row {
             logical: f64,
             stored: f64,
+            compressed: f64,
             artifacts: f64,
         }
         let row = db::first::<Row>(
@@ -133,6 +141,8 @@ impl Statistics for D1Store<'_> {
                 .prepare(
                     "SELECT (SELECT coalesce(sum(size), 0) FROM versions WHERE org = ?1) AS logical,
                             (SELECT coalesce(sum(size), 0) FROM blobs WHERE org = ?1) AS stored,
+                            (SELECT coalesce(sum(coalesce(min(size, gzip_size), size)), 0)
+                             FROM blobs WHERE org = ?1) AS compressed,
                             (SELECT count(*) FROM blobs WHERE org = ?1) AS artifacts",
                 )
                 .bind(&[db::text(org)])
@@ -144,6 +154,7 @@ impl Statistics for D1Store<'_> {
         Ok(OrgHoldings {
             logical_bytes: as_i64(row.logical) as u64,
             stored_bytes: as_i64(row.stored) as u64,
+            compressed_bytes: as_i64(row.compressed) as u64,
             artifacts: as_i64(row.artifacts) as u64,
         })
     }

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use indicatif::ProgressBar;
-use outpost_core::api::{BlobRecord, RegisterVersionRequest, RegisteredVersion};
+use outpost_core::api::{BlobRecord, CodedCopyRecord, RegisterVersionRequest, RegisteredVersion};
+use outpost_core::content_coding::{self, Coding};
 use outpost_core::digest::{Digest, Sha256Hasher};
 use outpost_core::upload::{PartPlan, StartUpload, UploadState};
 use serde_json::{Map, Value};
@@ -178,6 +179,90 @@ pub fn upload_file(
     Ok(())
 }
 
+/// What offering a gzip copy of an artifact came to.
+#[derive(Debug)]
+pub enum CopyOffer {
+    /// The registry kept the copy (or had one already).
+    Kept(CodedCopyRecord),
+    /// The copy would not save enough to be worth keeping: `judged` bytes
+    /// (the whole artifact, or its first MiB) compress to `encoded`.
+    NotWorthIt { judged: u64, encoded: u64 },
+}
+
+/// Bytes compressed first to judge whether a large artifact compresses.
+const PROBE: u64 = 1 << 20;
+
+/// `bytes` gzip-coded (deflate level 6, gzip's default).
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, bytes)?;
+    Ok(encoder.finish()?)
+}
+
+/// Compresses the artifact at `path` with gzip into a temporary file and,
+/// when `content_coding::worth_keeping` says it saves enough, offers it to
+/// the registry, which keeps it only if it decodes to exactly the artifact.
+/// Nothing is compressed when the registry already sends a gzip copy.
+pub fn offer_gzip_copy(
+    client: &http::Client,
+    path: &Path,
+    digest: Digest,
+    size: u64,
+) -> Result<CopyOffer> {
+    let blob_path = format!("/blobs/sha256/{}", digest.hex());
+    if client.head_etag(&blob_path)?.as_deref()
+        == Some(&content_coding::entity_tag(&digest, Coding::Gzip)[..])
+    {
+        return Ok(CopyOffer::Kept(CodedCopyRecord {
+            digest,
+            coding: Coding::Gzip,
+            size,
+            encoded_size: 0,
+            created: false,
+        }));
+    }
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // A large artifact whose first MiB does not compress (weights that look
+    // random to deflate) is not compressed whole: that would take seconds
+    // to save nothing.
+    if size > 4 * PROBE {
+        let mut head = Vec::with_capacity(PROBE as usize);
+        (&mut file).take(PROBE).read_to_end(&mut head)?;
+        let probe = gzip(&head)?.len() as u64;
+        if !content_coding::worth_keeping(PROBE, probe) {
+            return Ok(CopyOffer::NotWorthIt {
+                judged: PROBE,
+                encoded: probe,
+            });
+        }
+        file.seek(SeekFrom::Start(0))?;
+    }
+    let staged = tempfile::tempfile().context("creating a temporary file for the gzip copy")?;
+    let mut encoder = flate2::write::GzEncoder::new(staged, flate2::Compression::default());
+    std::io::copy(&mut BufReader::new(file), &mut encoder)
+        .with_context(|| format!("compressing {}", path.display()))?;
+    let mut staged = encoder.finish().context("finishing the gzip copy")?;
+    let encoded = staged.stream_position()?;
+    if !content_coding::worth_keeping(size, encoded) {
+        return Ok(CopyOffer::NotWorthIt {
+            judged: size,
+            encoded,
+        });
+    }
+    staged.seek(SeekFrom::Start(0))?;
+    let bar = progress(encoded, "uploading the gzip copy");
+    let reply = client.put_stream(
+        &format!("{blob_path}/codings/gzip"),
+        encoded,
+        Counted {
+            inner: BufReader::new(staged),
+            bar: bar.clone(),
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(CopyOffer::Kept(http::decode(&reply)?))
+}
+
 /// `NAME=VALUE` pairs.
 fn split_pair(text: &str) -> Result<(&str, &str)> {
     text.split_once('=')
@@ -268,8 +353,20 @@ pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
             )
         })?;
     }
+    // The version is registered whatever happens to the copy: it only
+    // saves bytes on the way to clients.
+    let copy = if args.no_compress {
+        None
+    } else {
+        Some(offer_gzip_copy(&client, &args.file, digest, size))
+    };
     if env.json {
         output::print_json(&registered)?;
+        if let Some(Err(err)) = &copy {
+            eprintln!(
+                "warning: no gzip copy was kept ({err:#}); downloads are sent uncompressed. Push again to retry."
+            );
+        }
     } else {
         let v = &registered.version;
         println!(
@@ -286,6 +383,22 @@ pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
         }
         if let Some(reason) = &v.status_reason {
             println!("  WARNING: marked {}: {reason}", v.status.as_str());
+        }
+        match copy {
+            None => {}
+            Some(Ok(CopyOffer::Kept(record))) if record.created => println!(
+                "  gzip copy: {} bytes ({:.1} % of {}), sent to clients that accept gzip",
+                record.encoded_size,
+                100.0 * record.encoded_size as f64 / size.max(1) as f64,
+                size
+            ),
+            Some(Ok(CopyOffer::Kept(_))) => println!("  gzip copy: already kept"),
+            Some(Ok(CopyOffer::NotWorthIt { judged, encoded })) => println!(
+                "  gzip copy: not kept ({judged} bytes compress only to {encoded}); downloads are sent uncompressed"
+            ),
+            Some(Err(err)) => eprintln!(
+                "warning: no gzip copy was kept ({err:#}); downloads are sent uncompressed. Push again to retry."
+            ),
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -143,6 +143,23 @@ pub struct BlobRecord {
     pub created: bool,
 }
 
+/// `PUT /v1/orgs/{org}/blobs/sha256/{hex}/codings/{coding}` answer: the
+/// artifact's compressed copy, kept next to its bytes and sent to clients
+/// that accept the coding (`crate::content_coding`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CodedCopyRecord {
+    /// The artifact's digest (of its decoded bytes).
+    pub digest: Digest,
+    pub coding: crate::content_coding::Coding,
+    /// The artifact's size (bytes).
+    pub size: u64,
+    /// The copy's size (bytes): what a download in this coding sends.
+    pub encoded_size: u64,
+    /// False when a copy in this coding was already kept (the body was not
+    /// read).
+    pub created: bool,
+}
+
 /// Longest model description, in characters (Unicode scalar values, as JSON
 /// Schema's `maxLength` counts).
 pub const MAX_DESCRIPTION_CHARS: usize = 4096;

@@ -112,7 +112,7 @@ fn get(registry: &MemoryRegistry, digest: &Digest, conditions: Conditions<'_>) -
         "acme",
         digest,
         Method::Get,
-        &conditions,
+        (&conditions, None),
     ))
     .unwrap()
     .answer
@@ -127,7 +127,7 @@ fn downloads_follow_the_conditional_request_rules_as_a_whole() {
         "acme",
         &digest,
         Method::Get,
-        &Conditions::default(),
+        (&Conditions::default(), None),
     ))
     .unwrap();
     assert_eq!(download.etag, format!("\"{digest}\""));
@@ -213,7 +213,7 @@ fn downloads_follow_the_conditional_request_rules_as_a_whole() {
         "acme",
         &digest,
         Method::Head,
-        &Conditions::default(),
+        (&Conditions::default(), None),
     ))
     .unwrap();
     assert!(matches!(head.answer, Answer::Whole(None)));
@@ -223,7 +223,7 @@ fn downloads_follow_the_conditional_request_rules_as_a_whole() {
         "other",
         &digest,
         Method::Get,
-        &Conditions::default(),
+        (&Conditions::default(), None),
     ))
     .unwrap_err();
     assert_eq!(missing.to_problem().status, 404);
@@ -475,7 +475,7 @@ fn a_wrong_multipart_upload_cannot_overwrite_a_good_artifact() {
         "acme",
         &digest,
         Method::Get,
-        &Conditions::default(),
+        (&Conditions::default(), None),
     ))
     .unwrap();
     assert!(matches!(served.answer, Answer::Whole(Some(ref b)) if *b == declared));
@@ -542,4 +542,212 @@ fn the_cron_closes_uploads_open_too_long() {
         ("upload.expire", Some("cron"))
     );
     assert_eq!(block_on(expire_stale(&registry, 10)).unwrap(), 0);
+}
+
+mod coded_copies {
+    use std::io::Write;
+
+    use outpost_core::content_coding::Coding;
+    use outpost_registry::blobs::put_coded_copy;
+    use outpost_registry::error::RegistryError;
+
+    use super::*;
+
+    /// Compressible bytes: a model's repetitive structure.
+    fn model() -> Vec<u8> {
+        (0..20_000u32)
+            .flat_map(|i| format!("node {} leaf {};", i % 97, i % 13).into_bytes())
+            .collect()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn with_model(registry: &MemoryRegistry) -> (Digest, Vec<u8>) {
+        let bytes = model();
+        let digest = Digest::of(&bytes);
+        block_on(put_blob(
+            registry,
+            "acme",
+            &developer(),
+            (digest, bytes.len() as u64),
+            bytes.clone(),
+        ))
+        .unwrap();
+        (digest, bytes)
+    }
+
+    fn put(
+        registry: &MemoryRegistry,
+        digest: Digest,
+        copy: Vec<u8>,
+    ) -> Result<outpost_core::api::CodedCopyRecord, RegistryError> {
+        let size = copy.len() as u64;
+        block_on(put_coded_copy(
+            registry,
+            "acme",
+            &developer(),
+            (digest, Coding::Gzip),
+            size,
+            copy,
+        ))
+    }
+
+    fn download(
+        registry: &MemoryRegistry,
+        digest: &Digest,
+        conditions: Conditions<'_>,
+        accept: Option<&str>,
+    ) -> outpost_registry::blobs::Download<Vec<u8>> {
+        block_on(download_blob(
+            registry,
+            "acme",
+            digest,
+            Method::Get,
+            (&conditions, accept),
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_checked_copy_is_sent_to_clients_that_accept_gzip_and_never_for_ranges() {
+        let registry = MemoryRegistry::new();
+        let (digest, bytes) = with_model(&registry);
+        let copy = gzip(&bytes);
+        let record = put(&registry, digest, copy.clone()).unwrap();
+        assert!(record.created);
+        assert_eq!(
+            (record.size, record.encoded_size),
+            (bytes.len() as u64, copy.len() as u64)
+        );
+        assert!(
+            registry
+                .audit_log("acme")
+                .iter()
+                .any(|e| e.action == "blob.coded_copy")
+        );
+
+        let coded = download(&registry, &digest, Conditions::default(), Some("gzip, br"));
+        assert_eq!(coded.coding, Coding::Gzip);
+        assert_eq!(coded.size, copy.len() as u64);
+        assert_eq!(coded.etag, format!("\"{digest}+gzip\""));
+        assert!(matches!(coded.answer, Answer::Whole(Some(ref b)) if *b == copy));
+
+        let plain = download(&registry, &digest, Conditions::default(), None);
+        assert_eq!(plain.coding, Coding::Identity);
+        assert!(matches!(plain.answer, Answer::Whole(Some(ref b)) if *b == bytes));
+
+        // A range addresses the artifact's bytes, whatever the client accepts.
+        let ranged = download(
+            &registry,
+            &digest,
+            Conditions {
+                range: Some("bytes=0-9"),
+                ..Conditions::default()
+            },
+            Some("gzip"),
+        );
+        assert_eq!(ranged.coding, Coding::Identity);
+        assert!(matches!(ranged.answer, Answer::Part(_, ref b) if b[..] == bytes[..10]));
+
+        // Each representation is validated by its own tag.
+        let tag = format!("\"{digest}+gzip\"");
+        let revalidated = download(
+            &registry,
+            &digest,
+            Conditions {
+                if_none_match: Some(&tag),
+                ..Conditions::default()
+            },
+            Some("gzip"),
+        );
+        assert!(matches!(revalidated.answer, Answer::NotModified));
+        let identity_tag = format!("\"{digest}\"");
+        let other = download(
+            &registry,
+            &digest,
+            Conditions {
+                if_none_match: Some(&identity_tag),
+                ..Conditions::default()
+            },
+            Some("gzip"),
+        );
+        assert!(matches!(other.answer, Answer::Whole(Some(_))));
+
+        // A second copy is not read: the first stays.
+        let again = put(&registry, digest, gzip(b"anything")).unwrap();
+        assert!(!again.created);
+        assert_eq!(again.encoded_size, copy.len() as u64);
+    }
+
+    #[test]
+    fn a_copy_of_other_bytes_a_bomb_garbage_or_no_saving_is_refused_and_nothing_is_kept() {
+        let registry = MemoryRegistry::new();
+        let (digest, bytes) = with_model(&registry);
+        let mut other = bytes.clone();
+        other[7] ^= 1;
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&bytes);
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (gzip(&other), "hashing to"),
+            (gzip(&longer), "more than"),
+            (gzip(&bytes[..bytes.len() - 1]), "hashing to"),
+            (b"not gzip at all".repeat(100), "does not decode"),
+        ];
+        for (copy, expected) in cases {
+            let err = put(&registry, digest, copy).unwrap_err();
+            assert!(
+                matches!(err, RegistryError::CodedCopyMismatch { .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(err.to_string().contains("nothing was stored"), "{err}");
+            assert!(!registry.has_coded_copy("acme", digest));
+        }
+        // Stored uncompressed: no saving.
+        let err = put(&registry, digest, bytes.clone()).unwrap_err();
+        assert!(
+            matches!(err, RegistryError::CodedCopyNotWorthIt { .. }),
+            "{err}"
+        );
+        assert!(!registry.has_coded_copy("acme", digest));
+        let plain = download(&registry, &digest, Conditions::default(), Some("gzip"));
+        assert_eq!(plain.coding, Coding::Identity);
+        // An artifact that is not stored.
+        let missing = put(&registry, Digest::of(b"missing"), gzip(&bytes)).unwrap_err();
+        assert!(matches!(missing, RegistryError::BlobNotFound { .. }));
+    }
+
+    #[test]
+    fn a_sealed_organisation_keeps_no_plaintext_copy() {
+        let registry = MemoryRegistry::new();
+        registry.configure_at_rest(true);
+        let (digest, bytes) = with_model(&registry);
+        put(&registry, digest, gzip(&bytes)).unwrap();
+        let admin = Actor::Caller {
+            token_id: "tok_admin".into(),
+            name: "ci-admin".into(),
+            role: Role::Admin,
+        };
+        block_on(outpost_registry::encryption::enable_encryption(
+            &registry, "acme", &admin,
+        ))
+        .unwrap();
+        // From the moment encryption is on, the copy is not sent...
+        let plain = download(&registry, &digest, Conditions::default(), Some("gzip"));
+        assert_eq!(plain.coding, Coding::Identity);
+        // ...re-sealing removes it...
+        registry.reseal_all("acme");
+        assert!(!registry.has_coded_copy("acme", digest));
+        // ...and no new one is taken.
+        let err = put(&registry, digest, gzip(&bytes)).unwrap_err();
+        assert!(
+            matches!(err, RegistryError::CodedCopySealed { .. }),
+            "{err}"
+        );
+        assert!(!registry.has_coded_copy("acme", digest));
+    }
 }
