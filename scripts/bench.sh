@@ -9,6 +9,8 @@
 #             wasm backend (1 thread) in one Node process, plus native tract, on
 #             the conformance fixtures; the inference build's size
 #             (scripts/bench-inference.sh; a few minutes, most of it building)
+#  compression  gzip copies vs identity: bytes on the wire and pull time for the
+#             fixture models and two of 50 MB (scripts/bench-compression.sh; a few minutes)
 #  drift      a drift report over 20 features x 10 000 samples: outpost-core
 #             native and as wasm32 (Node) vs scipy on the same data
 #             (scripts/bench-drift.sh; a minute once scipy is installed)
@@ -19,13 +21,14 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-parts=${BENCH_PARTS:-registry inference drift}
+parts=${BENCH_PARTS:-registry inference compression drift}
 for part in $parts; do
   case "$part" in
     registry) scripts/bench-registry.sh ;;
     inference) scripts/bench-inference.sh ;;
+    compression) scripts/bench-compression.sh ;;
     drift) scripts/bench-drift.sh ;;
-    *) echo "bench: unknown part '$part'; the parts are: registry inference drift" >&2; exit 2 ;;
+    *) echo "bench: unknown part '$part'; the parts are: registry inference compression drift" >&2; exit 2 ;;
   esac
 done
 cat docs/benchmarks.md
