@@ -21,6 +21,18 @@ locked_version() {
 
 # --- Rust toolchain pieces ---------------------------------------------------
 command -v cargo >/dev/null || { say "cargo is missing: install Rust with rustup first"; exit 1; }
+
+# One target directory per machine: a checkout without target/ (a fresh clone,
+# CI's) gets a link to it, so the dependencies earlier runs compiled are reused
+# and only what changed is built again (cargo's fingerprints decide what is
+# stale; every checkout's own crates are kept apart by their paths). A checkout
+# with a target/ of its own keeps it.
+shared_target="${OUTPOST_SHARED_TARGET:-${XDG_CACHE_HOME:-$HOME/.cache}/outpost/target}"
+if [ ! -e target ] && [ ! -L target ]; then
+  mkdir -p "$shared_target"
+  ln -s "$shared_target" target
+  say "target/ links to $shared_target, the build directory every checkout on this machine shares"
+fi
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "installing the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
