@@ -516,7 +516,10 @@ fn plaintext_is_sealed_by_the_cron_and_rotation_under_downloads_loses_nothing(
     let recorded = f
         .worker
         .d1("SELECT count(*) AS n FROM blobs WHERE org = 'legacy' AND gzip_size IS NOT NULL")?;
-    ensure!(recorded[0]["n"] == 0, "no copy recorded once sealed: {recorded:?}");
+    ensure!(
+        recorded[0]["n"] == 0,
+        "no copy recorded once sealed: {recorded:?}"
+    );
     ensure!(
         predict()? == outputs,
         "the re-sealed model predicts the same"

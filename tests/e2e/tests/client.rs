@@ -626,6 +626,29 @@ fn compressed_delivery_verifies_in_the_cli_and_python_tuf(f: &Fixture) -> Result
         "1.0.1",
     ])?;
     ensure!(again.contains("gzip copy: already kept"), "{again}");
+    // `outpost import` offers copies as push does.
+    let bundle = out.path().join("pushed.tar");
+    f.keys
+        .run(&["export", "pushed@1.0.0", "-o", &bundle.to_string_lossy()])?;
+    let elsewhere = init_org(&f.worker, "web-copy")?;
+    let (_dir, config) = outpost_e2e::cli_profile(&f.worker, &elsewhere)?;
+    let (ok, stdout, stderr) = outpost_e2e::cli(&config, &["import", &bundle.to_string_lossy()])?;
+    ensure!(
+        ok && stdout.contains("pushed: gzip copies kept for 1 artifact(s)"),
+        "import: {stdout}{stderr}"
+    );
+    let imported = elsewhere.get_with(
+        &format!("/blobs/sha256/{}", outpost_core::Digest::of(&newer).hex()),
+        &[("accept-encoding", "gzip")],
+    )?;
+    ensure!(
+        imported
+            .header("etag")
+            .is_some_and(|t| t.ends_with("+gzip\""))
+            && imported.bytes == newer,
+        "imported: {:?}",
+        imported.headers
+    );
 
     // Statistics count the copies: stored ÷ compressed > 1.
     let stats = expect_status(&f.viewer.get("/stats")?, 200, "stats")?;

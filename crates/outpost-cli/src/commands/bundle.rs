@@ -28,7 +28,7 @@ use outpost_core::profile::ReferenceProfile;
 use outpost_core::trust::Envelope;
 
 use super::Env;
-use super::push::{parse_size, upload_file};
+use super::push::{CopyOffer, offer_gzip_copy, parse_size, upload_file};
 use super::versions::encode;
 use crate::cli::{ExportArgs, ImportArgs};
 use crate::http::{self, Client};
@@ -614,6 +614,33 @@ pub fn import(env: &Env, args: &ImportArgs) -> Result<ExitCode> {
                     export.model.name
                 )
             })?;
+        // As `outpost push` does: a gzip copy of each artifact, kept when it
+        // saves enough. Only bytes saved on the way to clients, so a copy
+        // that is refused (an organisation sealed at rest) is reported, not
+        // an error.
+        let mut copies = (0, Vec::new());
+        let digests: BTreeSet<_> = export.versions.iter().map(|v| (v.digest, v.size)).collect();
+        for (digest, size) in digests {
+            let path = &unpacked.on_disk[&artifact_path(&digest)];
+            match offer_gzip_copy(&client, path, digest, size) {
+                Ok(CopyOffer::Kept(_)) => copies.0 += 1,
+                Ok(CopyOffer::NotWorthIt { .. }) => {}
+                Err(err) => copies.1.push(format!("{digest}: {err:#}")),
+            }
+        }
+        if !env.json && copies.0 > 0 {
+            println!(
+                "{}: gzip copies kept for {} artifact(s)",
+                export.model.name, copies.0
+            );
+        }
+        if let Some(first) = copies.1.first() {
+            eprintln!(
+                "note: {} artifact(s) of {} have no gzip copy and are sent uncompressed ({first})",
+                copies.1.len(),
+                export.model.name
+            );
+        }
         outcomes.push(outcome);
     }
     if env.json {
