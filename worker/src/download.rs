@@ -14,10 +14,26 @@ use crate::error::ApiResult;
 use crate::http;
 use crate::store::D1Store;
 
+/// Which representations a route may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codings {
+    /// The artifact's gzip copy to a client that accepts gzip (the blobs
+    /// route: the CLI, the wasm client, browsers).
+    Negotiated,
+    /// Only the artifact's bytes (the TUF targets route: some TUF clients
+    /// ask for gzip and then hash the bytes as received, undecoded).
+    IdentityOnly,
+}
+
 /// Answers a GET or HEAD of the organisation's artifact `digest` under
 /// RFC 9110's conditional and range rules (every artifact download route
 /// goes through here).
-pub async fn serve(ctx: &Ctx, req: &Request, digest: &Digest) -> ApiResult<Response> {
+pub async fn serve(
+    ctx: &Ctx,
+    req: &Request,
+    digest: &Digest,
+    codings: Codings,
+) -> ApiResult<Response> {
     let headers = req.headers();
     let field = |name: &str| headers.get(name).ok().flatten();
     let (if_match, if_none_match, if_modified_since, if_unmodified_since, if_range, range) = (
@@ -28,7 +44,10 @@ pub async fn serve(ctx: &Ctx, req: &Request, digest: &Digest) -> ApiResult<Respo
         field("if-range"),
         field("range"),
     );
-    let accept_encoding = client_accept_encoding(req).or_else(|| field("accept-encoding"));
+    let accept_encoding = match codings {
+        Codings::Negotiated => client_accept_encoding(req).or_else(|| field("accept-encoding")),
+        Codings::IdentityOnly => None,
+    };
     let conditions = Conditions {
         if_match: if_match.as_deref(),
         if_none_match: if_none_match.as_deref(),
@@ -53,11 +72,12 @@ pub async fn serve(ctx: &Ctx, req: &Request, digest: &Digest) -> ApiResult<Respo
     respond(download)
 }
 
-/// The client's own `Accept-Encoding`, when the platform replaced the
-/// header: Cloudflare sets the one a Worker sees to `br, gzip` whatever the
-/// client sent, and keeps the client's in `request.cf.clientAcceptEncoding`
-/// (wrangler dev too, with `""` for none). `None` when the header is the
-/// client's own.
+/// The client's own `Accept-Encoding` on Cloudflare: the platform sets the
+/// header a Worker sees to `br, gzip` whatever the client sent, and keeps
+/// the client's in `request.cf.clientAcceptEncoding` (wrangler dev too,
+/// with `""` for none). With `cf` present and no such property, the
+/// client's preference is unknown: `""`, identity. `None` only without
+/// `cf` (not on Cloudflare), where the header is the client's own.
 fn client_accept_encoding(req: &Request) -> Option<String> {
     use worker::js_sys::Reflect;
     use worker::wasm_bindgen::JsValue;
@@ -65,9 +85,12 @@ fn client_accept_encoding(req: &Request) -> Option<String> {
     if cf.is_undefined() || cf.is_null() {
         return None;
     }
-    Reflect::get(&cf, &JsValue::from_str("clientAcceptEncoding"))
-        .ok()?
-        .as_string()
+    Some(
+        Reflect::get(&cf, &JsValue::from_str("clientAcceptEncoding"))
+            .ok()
+            .and_then(|value| value.as_string())
+            .unwrap_or_default(),
+    )
 }
 
 fn respond(download: Download<ResponseBody>) -> ApiResult<Response> {

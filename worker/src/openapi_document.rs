@@ -201,7 +201,7 @@ impl<'g> Operation<'g> {
                 "Accept-Encoding",
                 false,
                 json!({"type": "string"}),
-                "RFC 9110 §12.5.3: with gzip, a whole download of an artifact with a gzip copy is sent gzip-coded (the digest is of the decoded bytes); ranged downloads are always identity",
+                "RFC 9110 §12.5.3: on the blobs route, with gzip, a whole download of an artifact with a gzip copy is sent gzip-coded (the digest is of the decoded bytes); ranged downloads, and the TUF targets route, are always identity",
             )
             .header(
                 "If-Range",

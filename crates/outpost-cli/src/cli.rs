@@ -78,6 +78,10 @@ pub enum Command {
     Tag(TagArgs),
     /// Download a version's artifact and check its digest and size.
     Pull(PullArgs),
+    /// Offer the registry a gzip copy of a version's artifact (what `push`
+    /// does by default): the artifact is downloaded and checked, compressed,
+    /// and the copy kept if it saves at least 1/16 of the bytes.
+    Compress { model: String, version: String },
     /// Re-check a model `pull ORG/MODEL@STAGE` installed, offline: director
     /// signature, release metadata and the bytes on disk.
     Verify(VerifyArgs),

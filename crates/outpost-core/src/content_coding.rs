@@ -137,10 +137,36 @@ pub fn negotiate(accept_encoding: Option<&str>, ranged: bool, gzip_stored: bool)
     }
 }
 
-/// The object key of an artifact's copy in `coding`, beside its plaintext
-/// object (`crate::digest::object_key`): `orgs/{org}/gzip/sha256/{hex}`.
-pub fn object_key(org: &str, digest: &crate::digest::Digest, coding: Coding) -> String {
-    format!("orgs/{org}/{}/sha256/{}", coding.name(), digest.hex())
+/// Where an artifact's copies in `coding` are kept in R2, beside its
+/// plaintext object (`crate::digest::object_key`):
+/// `orgs/{org}/gzip/sha256/{hex}/`, one object per upload under it.
+pub fn copy_prefix(org: &str, digest: &crate::digest::Digest, coding: Coding) -> String {
+    format!("orgs/{org}/{}/sha256/{}/", coding.name(), digest.hex())
+}
+
+/// The object key of one uploaded copy (`id`: random hex, so that two
+/// uploads of a copy of the same artifact never write the same object).
+pub fn copy_key(org: &str, digest: &crate::digest::Digest, coding: Coding, id: &str) -> String {
+    format!("{}{id}", copy_prefix(org, digest, coding))
+}
+
+/// Whether the last 8 bytes of a gzip copy — the RFC 1952 §2.3 trailer,
+/// CRC-32 then ISIZE, the input size mod 2^32, little-endian — end a single
+/// member that decoded to `size` bytes. A decoder that stops after the
+/// first member, one that goes on to a second, and one that ignores
+/// trailing bytes then all give the same bytes: a copy of several members,
+/// or with bytes after its member, is refused rather than trusted to every
+/// client's decoder.
+pub fn trailer_matches(trailer: &[u8], size: u64) -> bool {
+    let Some(isize_bytes) = trailer
+        .len()
+        .checked_sub(4)
+        .and_then(|at| trailer.get(at..))
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+    else {
+        return false;
+    };
+    u64::from(u32::from_le_bytes(isize_bytes)) == size & 0xffff_ffff
 }
 
 /// The strong entity tag of a coded representation: the artifact's tag
@@ -220,6 +246,21 @@ mod tests {
         assert!(worth_keeping(4096, 3584));
         assert!(!worth_keeping(0, 0));
         assert!(worth_keeping(u64::MAX, 1));
+    }
+
+    #[test]
+    fn the_trailer_must_end_a_member_of_the_artifacts_size() {
+        assert!(trailer_matches(&[0, 0, 0, 0, 10, 0, 0, 0], 10));
+        assert!(trailer_matches(&[1, 2, 3, 4, 0, 0, 0, 0], 1 << 32));
+        assert!(!trailer_matches(&[0, 0, 0, 0, 9, 0, 0, 0], 10));
+        assert!(!trailer_matches(&[10, 0, 0], 10));
+        assert_eq!(
+            copy_key("acme", &crate::digest::Digest::of(b""), Coding::Gzip, "ab"),
+            format!(
+                "orgs/acme/gzip/sha256/{}/ab",
+                crate::digest::Digest::of(b"").hex()
+            )
+        );
     }
 
     #[test]

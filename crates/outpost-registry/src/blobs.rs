@@ -16,7 +16,9 @@ use outpost_core::digest::Digest;
 use serde_json::json;
 
 use crate::error::RegistryError;
-use crate::ports::{Actor, Arrival, AuditEvent, Blobs, Change, Clock, Commit, CopyArrival};
+use crate::ports::{
+    Actor, Arrival, AuditEvent, Blobs, Change, Clock, Commit, CopyArrival, StoredCopy,
+};
 
 /// `PUT …/blobs/sha256/{hex}` with the declared `size`.
 ///
@@ -118,17 +120,20 @@ pub(crate) async fn record_blob(
 /// `encoded_size`: keeps a compressed copy of a stored artifact, sent from
 /// then on to clients that accept its coding (`content_coding::negotiate`).
 /// The store decodes what it stored and hashes it; the copy is recorded
-/// only if it decodes to exactly the artifact's bytes, so a client that
-/// decodes and checks the digest never meets a copy the registry did not
-/// check first. A copy already kept answers unchanged without reading the
-/// body.
+/// only if it decodes to exactly the artifact's bytes in a single gzip
+/// member, so a client that decodes and checks the digest never meets a
+/// copy the registry did not check first. Each upload is its own object:
+/// of two concurrent uploads the first recorded wins and the other is
+/// deleted. A copy already kept answers unchanged without reading the
+/// body. Audited only once kept.
 ///
 /// Errors: `BlobNotFound` (404), `CodedCopySealed` (409: the organisation
-/// seals artifacts at rest), `CodedCopyNotWorthIt` (422: saves less than
+/// seals artifacts at rest), `BlobTooLarge` (413: more than one request
+/// takes), `CodedCopyNotWorthIt` (422: saves less than
 /// `content_coding::worth_keeping` asks), `CodedCopyMismatch` (422: the
 /// body is not `encoded_size` bytes or does not decode to the artifact;
 /// nothing kept), `Store`.
-pub async fn put_coded_copy<S: Blobs + Commit>(
+pub async fn put_coded_copy<S: Blobs + Commit + Clock>(
     store: &S,
     org: &str,
     actor: &Actor,
@@ -136,11 +141,12 @@ pub async fn put_coded_copy<S: Blobs + Commit>(
     encoded_size: u64,
     body: S::Incoming,
 ) -> Result<CodedCopyRecord, RegistryError> {
+    let not_found = || RegistryError::BlobNotFound {
+        org: org.to_owned(),
+        digest,
+    };
     let Some(facts) = store.blob_facts(org, &digest).await? else {
-        return Err(RegistryError::BlobNotFound {
-            org: org.to_owned(),
-            digest,
-        });
+        return Err(not_found());
     };
     let sealed = || RegistryError::CodedCopySealed {
         org: org.to_owned(),
@@ -149,14 +155,18 @@ pub async fn put_coded_copy<S: Blobs + Commit>(
     if facts.sealed {
         return Err(sealed());
     }
-    if let Some(kept) = facts.gzip_size {
-        return Ok(CodedCopyRecord {
-            digest,
-            coding,
-            size: facts.size,
-            encoded_size: kept,
-            created: false,
-        });
+    let kept = |copy: &StoredCopy, created| CodedCopyRecord {
+        digest,
+        coding,
+        size: facts.size,
+        encoded_size: copy.size,
+        created,
+    };
+    if let Some(copy) = &facts.gzip {
+        return Ok(kept(copy, false));
+    }
+    if encoded_size > outpost_core::upload::MAX_PART_SIZE {
+        return Err(RegistryError::BlobTooLarge { size: encoded_size });
     }
     if !content_coding::worth_keeping(facts.size, encoded_size) {
         return Err(RegistryError::CodedCopyNotWorthIt {
@@ -165,31 +175,78 @@ pub async fn put_coded_copy<S: Blobs + Commit>(
             encoded: encoded_size,
         });
     }
+    // The collector must not take the artifact while its copy is checked.
+    claim(store, org, digest).await?;
+    let mine = StoredCopy {
+        size: encoded_size,
+        id: hex::encode(store.random_bytes(12)?),
+    };
     let arrival = store
-        .put_coded_copy(org, &digest, (coding, encoded_size), facts.size, body)
+        .put_coded_copy(
+            org,
+            (&digest, &mine.id),
+            (coding, encoded_size),
+            facts.size,
+            body,
+        )
         .await?;
     let found = match arrival {
-        CopyArrival::Decoded(received)
-            if received.digest == digest && received.length == facts.size =>
-        {
-            None
-        }
-        CopyArrival::Decoded(received) if received.length > facts.size => {
+        CopyArrival::Decoded { received, .. } if received.length > facts.size => {
             Some(format!("it decodes to more than {} bytes", facts.size))
         }
-        CopyArrival::Decoded(received) => Some(format!(
-            "it decodes to {} bytes hashing to {}",
-            received.length, received.digest
-        )),
+        CopyArrival::Decoded { received, .. }
+            if received.digest != digest || received.length != facts.size =>
+        {
+            Some(format!(
+                "it decodes to {} bytes hashing to {}",
+                received.length, received.digest
+            ))
+        }
+        CopyArrival::Decoded { trailer, .. }
+            if !content_coding::trailer_matches(&trailer, facts.size) =>
+        {
+            Some("it is more than one gzip member, or has bytes after its member".to_owned())
+        }
+        CopyArrival::Decoded { .. } => None,
         CopyArrival::Refused(cause) => Some(cause),
     };
+    let discard = || store.discard_coded_copy(org, &digest, (coding, &mine.id));
     if let Some(found) = found {
-        store.discard_coded_copy(org, &digest, coding).await?;
+        discard().await?;
         return Err(RegistryError::CodedCopyMismatch {
             coding,
             declared: (digest, facts.size),
             found,
         });
+    }
+    store
+        .apply(
+            org,
+            vec![Change::RecordCodedCopy {
+                digest,
+                coding,
+                copy: mine.clone(),
+            }],
+        )
+        .await
+        .map_err(|err| RegistryError::Store(err.into_store()))?;
+    // What the write recorded: this copy, another upload's (which won),
+    // or none (encryption turned on, or the artifact went, meanwhile).
+    let recorded = store.blob_facts(org, &digest).await?;
+    match recorded.as_ref().and_then(|facts| facts.gzip.as_ref()) {
+        Some(copy) if copy.id == mine.id => {}
+        Some(other) => {
+            discard().await?;
+            return Ok(kept(other, false));
+        }
+        None => {
+            discard().await?;
+            return Err(if recorded.is_none() {
+                not_found()
+            } else {
+                sealed()
+            });
+        }
     }
     let event = AuditEvent {
         actor: actor.clone(),
@@ -198,31 +255,10 @@ pub async fn put_coded_copy<S: Blobs + Commit>(
         details: json!({"coding": coding, "size": facts.size, "encoded_size": encoded_size}),
     };
     store
-        .commit(
-            org,
-            vec![Change::RecordCodedCopy {
-                digest,
-                coding,
-                size: encoded_size,
-            }],
-            event,
-        )
+        .commit(org, Vec::new(), event)
         .await
         .map_err(|err| RegistryError::Store(err.into_store()))?;
-    // Encryption turned on meanwhile: the write recorded nothing, and a
-    // plaintext copy must not stay behind.
-    let recorded = store.blob_facts(org, &digest).await?;
-    if recorded.is_none_or(|facts| facts.gzip_size.is_none()) {
-        store.discard_coded_copy(org, &digest, coding).await?;
-        return Err(sealed());
-    }
-    Ok(CodedCopyRecord {
-        digest,
-        coding,
-        size: facts.size,
-        encoded_size,
-        created: true,
-    })
+    Ok(kept(&mine, true))
 }
 
 /// A download's answer: the representation's validators and what to send.
@@ -282,19 +318,29 @@ pub async fn download_blob<S: Blobs + Clock>(
         });
     };
     let created_at = facts.created_at;
-    let coding = content_coding::negotiate(
+    let mut coding = content_coding::negotiate(
         accept_encoding,
         conditions.range.is_some(),
-        facts.gzip_size.is_some(),
+        facts.gzip.is_some(),
     );
-    // A coded copy is sent whole: ranges address the artifact's bytes.
+    // A coded copy is sent whole: ranges address the artifact's bytes. A
+    // copy whose object is missing is not sent (the artifact is).
     let whole = Conditions {
         range: None,
         if_range: None,
         ..*conditions
     };
-    let (size, conditions) = match (coding, facts.gzip_size) {
-        (Coding::Gzip, Some(encoded)) => (encoded, &whole),
+    let mut coded_body = None;
+    if let (Coding::Gzip, Some(copy), Method::Get) = (coding, &facts.gzip, method) {
+        coded_body = store
+            .open_coded_copy(org, digest, (coding, &copy.id))
+            .await?;
+        if coded_body.is_none() {
+            coding = Coding::Identity;
+        }
+    }
+    let (size, conditions) = match (coding, &facts.gzip) {
+        (Coding::Gzip, Some(copy)) => (copy.size, &whole),
         _ => (facts.size, conditions),
     };
     let etag = content_coding::entity_tag(digest, coding);
@@ -314,12 +360,9 @@ pub async fn download_blob<S: Blobs + Clock>(
         Outcome::NotModified => Answer::NotModified,
         Outcome::Unsatisfiable => Answer::Unsatisfiable,
         Outcome::Full if method == Method::Head => Answer::Whole(None),
-        Outcome::Full if coding != Coding::Identity => Answer::Whole(Some(
-            store
-                .open_coded_copy(org, digest, coding)
-                .await?
-                .ok_or_else(missing)?,
-        )),
+        Outcome::Full if coding != Coding::Identity => {
+            Answer::Whole(Some(coded_body.take().ok_or_else(missing)?))
+        }
         Outcome::Full => Answer::Whole(Some(
             store
                 .open_object(org, digest, None)

@@ -26,9 +26,9 @@ use crate::ports::{
     Arrival, AttemptOutcome, AuditEvent, BlobFacts, Blobs, Change, Clock, Commit, CommitError,
     CopyArrival, Deployments, DueDelivery, FeedbackRow, GateFacts, Inspection, Keys, Models,
     MonitorCheck, Monitors, OnlineKey, OpenUpload, Outbox, Outcomes, Policies, PredictionRecord,
-    Profiles, Received, Rehashed, Runtime, Sender, StageHead, Stages, StoredMonitor, Telemetry,
-    Tokens, TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails, Versions,
-    WebhookEndpoint, Webhooks,
+    Profiles, Received, Rehashed, Runtime, Sender, StageHead, Stages, StoredCopy, StoredMonitor,
+    Telemetry, Tokens, TrustFiles, TrustRole, VersionAge, VersionArtifact, VersionDetails,
+    Versions, WebhookEndpoint, Webhooks,
 };
 use crate::routing::{PLAN_LIFETIME_MS, ResolutionPlan, ResolutionPlans};
 use outpost_core::monitor::Episodes;
@@ -53,6 +53,9 @@ type KeptPlans = BTreeMap<(String, String, Stage), (i64, Rc<ResolutionPlan>)>;
 
 /// A whole registry in memory. Interior mutability: use cases take `&self`
 /// ports, as they do over D1.
+/// A copy another upload records meanwhile: (org, digest, copy, bytes).
+type RacingCopy = (String, Digest, StoredCopy, Vec<u8>);
+
 #[derive(Debug)]
 pub struct MemoryRegistry {
     models: RefCell<BTreeSet<ModelKey>>,
@@ -77,10 +80,13 @@ pub struct MemoryRegistry {
     upload_opened: RefCell<BTreeMap<(String, String), i64>>,
     /// When each artifact was last claimed (ms).
     claimed: RefCell<BTreeMap<(String, Digest), i64>>,
-    /// Artifacts' gzip copies as stored objects, by (org, digest)...
-    coded_copies: RefCell<BTreeMap<(String, Digest), Vec<u8>>>,
-    /// ...and the sizes recorded for them (D1's `blobs.gzip_size`).
-    coded_sizes: RefCell<BTreeMap<(String, Digest), u64>>,
+    /// Artifacts' gzip copies as stored objects, by (org, digest, id)...
+    coded_copies: RefCell<BTreeMap<(String, Digest, String), Vec<u8>>>,
+    /// ...and the one recorded for each artifact (D1's `blobs.gzip_size`,
+    /// `gzip_key`).
+    coded_sizes: RefCell<BTreeMap<(String, Digest), StoredCopy>>,
+    /// A copy another upload records while the next one is stored.
+    racing_copy: RefCell<Option<RacingCopy>>,
     /// When each object was last written (ms), like R2's `uploaded`.
     object_written: RefCell<BTreeMap<(String, Digest), i64>>,
     created_at: RefCell<BTreeMap<(String, String, String), i64>>,
@@ -165,6 +171,7 @@ impl MemoryRegistry {
             multiparts: RefCell::default(),
             coded_copies: RefCell::default(),
             coded_sizes: RefCell::default(),
+            racing_copy: RefCell::default(),
             object_written: RefCell::default(),
             claimed: RefCell::default(),
             upload_opened: RefCell::default(),
@@ -483,7 +490,7 @@ impl MemoryRegistry {
                 .remove(&(org.to_owned(), digest));
             self.coded_copies
                 .borrow_mut()
-                .remove(&(org.to_owned(), digest));
+                .retain(|(o, d, _), _| !(o == org && *d == digest));
             self.sealed_under
                 .borrow_mut()
                 .insert((org.to_owned(), digest), state.key_version);
@@ -707,12 +714,12 @@ impl MemoryRegistry {
                     self.blob_rows.borrow_mut().remove(&key);
                 }
             }
-            Change::RecordCodedCopy { digest, size, .. } => {
+            Change::RecordCodedCopy { digest, copy, .. } => {
                 let key = (org.to_owned(), digest);
                 let sealed = self.encryption.borrow().contains_key(org)
                     || self.sealed_under.borrow().contains_key(&key);
                 if !sealed && self.blob_rows.borrow().contains_key(&key) {
-                    self.coded_sizes.borrow_mut().insert(key, size);
+                    self.coded_sizes.borrow_mut().entry(key).or_insert(copy);
                 }
             }
             Change::RecordBlob { digest, .. } => {
@@ -1159,7 +1166,10 @@ impl crate::ports::Statistics for MemoryRegistry {
                     .map(|(digest, length)| {
                         let key = (org.to_owned(), digest);
                         let size = sizes.get(&key).map_or(length, |bytes| bytes.len() as u64);
-                        (size, copies.get(&key).map_or(size, |copy| size.min(*copy)))
+                        (
+                            size,
+                            copies.get(&key).map_or(size, |copy| size.min(copy.size)),
+                        )
                     })
                     .collect();
                 let stored = distinct.iter().map(|(size, _)| size).sum();
@@ -1203,7 +1213,7 @@ impl crate::ports::Statistics for MemoryRegistry {
                     self.coded_sizes
                         .borrow()
                         .get(*key)
-                        .map_or(size, |copy| size.min(*copy))
+                        .map_or(size, |copy| size.min(copy.size))
                 })
                 .sum(),
             artifacts: mine.len() as u64,
@@ -1456,11 +1466,11 @@ impl Blobs for MemoryRegistry {
         };
         let sealed = self.encryption.borrow().contains_key(org)
             || self.sealed_under.borrow().contains_key(&key);
-        let gzip_size = self.coded_sizes.borrow().get(&key).copied();
+        let gzip = self.coded_sizes.borrow().get(&key).cloned();
         Ok(self.blobs.borrow().get(&key).map(|bytes| BlobFacts {
             size: bytes.len() as u64,
             created_at,
-            gzip_size: gzip_size.filter(|_| !sealed),
+            gzip: gzip.filter(|_| !sealed),
             sealed,
         }))
     }
@@ -1574,13 +1584,16 @@ impl Blobs for MemoryRegistry {
     async fn put_coded_copy(
         &self,
         org: &str,
-        digest: &Digest,
+        (digest, id): (&Digest, &str),
         (coding, encoded_size): (Coding, u64),
         limit: u64,
         body: Vec<u8>,
     ) -> Result<CopyArrival, StoreError> {
         use std::io::Read;
         self.check("put_coded_copy")?;
+        if let Some((o, d, copy, bytes)) = self.racing_copy.borrow_mut().take() {
+            self.record_coded_copy(&o, d, copy, bytes);
+        }
         if body.len() as u64 != encoded_size {
             return Ok(CopyArrival::Refused(format!(
                 "{} bytes arrived, not the {encoded_size} declared",
@@ -1590,18 +1603,23 @@ impl Blobs for MemoryRegistry {
         if coding != Coding::Gzip {
             return Ok(CopyArrival::Refused(format!("{coding:?} is not stored")));
         }
+        // Every member, as browsers' and Node's decoders read them.
         let mut decoded = Vec::new();
-        let read = flate2::read::GzDecoder::new(&body[..])
+        let read = flate2::read::MultiGzDecoder::new(&body[..])
             .take(limit + 1)
             .read_to_end(&mut decoded);
+        let trailer = body[body.len().saturating_sub(8)..].to_vec();
         self.coded_copies
             .borrow_mut()
-            .insert((org.to_owned(), *digest), body);
+            .insert((org.to_owned(), *digest, id.to_owned()), body);
         Ok(match read {
-            Ok(_) => CopyArrival::Decoded(Received {
-                length: decoded.len() as u64,
-                digest: Digest::of(&decoded),
-            }),
+            Ok(_) => CopyArrival::Decoded {
+                received: Received {
+                    length: decoded.len() as u64,
+                    digest: Digest::of(&decoded),
+                },
+                trailer,
+            },
             Err(err) => CopyArrival::Refused(format!("it does not decode: {err}")),
         })
     }
@@ -1610,12 +1628,12 @@ impl Blobs for MemoryRegistry {
         &self,
         org: &str,
         digest: &Digest,
-        _coding: Coding,
+        (_, id): (Coding, &str),
     ) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .coded_copies
             .borrow()
-            .get(&(org.to_owned(), *digest))
+            .get(&(org.to_owned(), *digest, id.to_owned()))
             .cloned())
     }
 
@@ -1623,11 +1641,11 @@ impl Blobs for MemoryRegistry {
         &self,
         org: &str,
         digest: &Digest,
-        _coding: Coding,
+        (_, id): (Coding, &str),
     ) -> Result<(), StoreError> {
         self.coded_copies
             .borrow_mut()
-            .remove(&(org.to_owned(), *digest));
+            .remove(&(org.to_owned(), *digest, id.to_owned()));
         Ok(())
     }
 }
@@ -1778,15 +1796,42 @@ impl MemoryRegistry {
     fn remove_object(&self, org: &str, digest: &Digest) {
         let key = (org.to_owned(), *digest);
         self.blobs.borrow_mut().remove(&key);
-        self.coded_copies.borrow_mut().remove(&key);
+        self.coded_copies
+            .borrow_mut()
+            .retain(|(o, d, _), _| !(o == org && d == digest));
         self.coded_sizes.borrow_mut().remove(&key);
     }
 
-    /// Whether the artifact has a gzip copy stored (recorded or not).
-    pub fn has_coded_copy(&self, org: &str, digest: Digest) -> bool {
+    /// How many gzip copies of the artifact are stored (recorded or not).
+    pub fn coded_copies_of(&self, org: &str, digest: Digest) -> usize {
         self.coded_copies
             .borrow()
-            .contains_key(&(org.to_owned(), digest))
+            .keys()
+            .filter(|(o, d, _)| o == org && *d == digest)
+            .count()
+    }
+
+    /// Makes another upload record `copy` while the next copy is stored
+    /// (a race the use case must lose gracefully).
+    pub fn record_during_next_copy_upload(
+        &self,
+        org: &str,
+        digest: Digest,
+        copy: StoredCopy,
+        bytes: Vec<u8>,
+    ) {
+        *self.racing_copy.borrow_mut() = Some((org.to_owned(), digest, copy, bytes));
+    }
+
+    /// Records `copy` as the artifact's gzip copy, as a concurrent upload
+    /// that finished first would have (see [`Change::RecordCodedCopy`]).
+    pub fn record_coded_copy(&self, org: &str, digest: Digest, copy: StoredCopy, bytes: Vec<u8>) {
+        self.coded_copies
+            .borrow_mut()
+            .insert((org.to_owned(), digest, copy.id.clone()), bytes);
+        self.coded_sizes
+            .borrow_mut()
+            .insert((org.to_owned(), digest), copy);
     }
 }
 

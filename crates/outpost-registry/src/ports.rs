@@ -540,13 +540,13 @@ pub enum Change {
         size: u64,
         created_by: String,
     },
-    /// Records the size of an artifact's verified copy in `coding`, unless
-    /// the artifact is sealed at rest or its organisation has encryption on
-    /// by the time of the write.
+    /// Records an artifact's verified copy in `coding`, unless one is
+    /// recorded already (the first wins), or the artifact is sealed at rest
+    /// or its organisation has encryption on by the time of the write.
     RecordCodedCopy {
         digest: Digest,
         coding: Coding,
-        size: u64,
+        copy: StoredCopy,
     },
     /// Opens a multipart upload (one per digest: `(org, digest)` is unique).
     OpenUpload {
@@ -761,27 +761,39 @@ pub enum Arrival {
 }
 
 /// A stored artifact's row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobFacts {
     /// Bytes.
     pub size: u64,
     /// ms since the epoch (the artifact's `Last-Modified`).
     pub created_at: i64,
-    /// Bytes of its stored gzip copy, when one is kept and may be served
-    /// (never while `sealed`).
-    pub gzip_size: Option<u64>,
+    /// Its kept gzip copy, when one is kept and may be served (never while
+    /// `sealed`).
+    pub gzip: Option<StoredCopy>,
     /// Whether it is sealed at rest, or is about to be (its organisation
     /// has encryption on): no compressed copy is kept or sent for it, since
     /// a copy would be plaintext in R2.
     pub sealed: bool,
 }
 
+/// A compressed copy the store keeps for an artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCopy {
+    /// Bytes.
+    pub size: u64,
+    /// Which upload it is (the store's object of that copy).
+    pub id: String,
+}
+
 /// What a compressed copy put into the store decodes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopyArrival {
     /// Stored, and decoded to these bytes (hashing stops one byte past the
-    /// limit the store was given).
-    Decoded(Received),
+    /// limit the store was given); `trailer` is the copy's last 8 bytes.
+    Decoded {
+        received: Received,
+        trailer: Vec<u8>,
+    },
     /// Nothing was kept: the body was not `encoded_size` bytes, or did not
     /// decode (the runtime's words).
     Refused(String),
@@ -847,33 +859,33 @@ pub trait Blobs {
     /// behind by a failure is unreachable and harmless), and any coded copy.
     async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError>;
     /// Streams `body`, `copy.1` bytes coded with `copy.0`, into the
-    /// artifact's copy in that coding, then decodes what was stored and
+    /// artifact's copy `id` in that coding, then decodes what was stored and
     /// hashes it, stopping once more than `limit` decoded bytes came out
     /// (a decompression bomb costs one byte past the artifact's size).
     /// The copy stays in the store only as an object: it is served once
-    /// its size is recorded ([`Change::RecordCodedCopy`]).
+    /// recorded ([`Change::RecordCodedCopy`]). On an error nothing stays.
     async fn put_coded_copy(
         &self,
         org: &str,
-        digest: &Digest,
+        artifact: (&Digest, &str),
         copy: (Coding, u64),
         limit: u64,
         body: Self::Incoming,
     ) -> Result<CopyArrival, StoreError>;
-    /// The artifact's whole copy in `coding` (`None`: it is missing).
+    /// The artifact's whole copy `id` (`None`: it is missing).
     async fn open_coded_copy(
         &self,
         org: &str,
         digest: &Digest,
-        coding: Coding,
+        copy: (Coding, &str),
     ) -> Result<Option<Self::Object>, StoreError>;
-    /// Deletes the artifact's copy in `coding` (one that was refused, or
-    /// lost a race with sealing).
+    /// Deletes the artifact's copy `id` (one that was refused, or lost a
+    /// race).
     async fn discard_coded_copy(
         &self,
         org: &str,
         digest: &Digest,
-        coding: Coding,
+        copy: (Coding, &str),
     ) -> Result<(), StoreError>;
 }
 

@@ -563,6 +563,40 @@ impl LocalWorker {
         Ok(())
     }
 
+    /// The keys of local R2's objects under `prefix`. `wrangler r2 object`
+    /// cannot list local buckets, so this reads the local bucket's SQLite
+    /// index (`{persist}/v3/r2/miniflare-R2BucketObject/*.sqlite`, table
+    /// `_mf_objects`) read-only with Python's `sqlite3`. Only from a test
+    /// that runs alone.
+    pub fn r2_keys(&self, prefix: &str) -> Result<Vec<String>, Failed> {
+        refuse_beside_other_tests("reads local R2")?;
+        let dir = self.persist.join("v3/r2/miniflare-R2BucketObject");
+        let script = r#"
+import json, pathlib, sqlite3, sys
+keys = []
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.sqlite")):
+    if path.name == "metadata.sqlite":
+        continue
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    keys += [k for (k,) in db.execute("SELECT key FROM _mf_objects WHERE substr(key, 1, ?) = ?", (len(sys.argv[2]), sys.argv[2]))]
+print(json.dumps(sorted(keys)))
+"#;
+        let output = Command::new("python3")
+            .args(["-c", script])
+            .arg(&dir)
+            .arg(prefix)
+            .output()
+            .map_err(|e| format!("running python3 to list local R2: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "listing local R2: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("listing local R2: {e}").into())
+    }
+
     /// The Worker's log so far (for failure messages).
     pub fn log(&self) -> String {
         log_tail(&self.log_path)

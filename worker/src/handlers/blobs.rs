@@ -104,5 +104,11 @@ pub async fn put_coded_copy(
 
 /// `GET` / `HEAD /v1/orgs/{org}/blobs/sha256/{hex}`.
 pub async fn get_blob(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResult<Response> {
-    crate::download::serve(ctx, req, &path_digest(matched)?).await
+    crate::download::serve(
+        ctx,
+        req,
+        &path_digest(matched)?,
+        crate::download::Codings::Negotiated,
+    )
+    .await
 }

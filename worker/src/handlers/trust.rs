@@ -105,7 +105,7 @@ pub async fn get_target(ctx: &Ctx, req: &Request, matched: &Matched) -> ApiResul
         .map(|row| row.digest);
     match digest {
         Some(digest) if hash.is_none_or(|h| h.eq_ignore_ascii_case(&digest.hex())) => {
-            crate::download::serve(ctx, req, &digest).await
+            crate::download::serve(ctx, req, &digest, crate::download::Codings::IdentityOnly).await
         }
         _ => Err(ApiError::not_found(format!(
             "no target `{model}/{file}` in organisation `{}`",

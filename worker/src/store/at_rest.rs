@@ -625,7 +625,7 @@ async fn reseal(
         // plaintext object.
         ctx.db
             .prepare(
-                "UPDATE blobs SET key_version = ?3, gzip_size = NULL
+                "UPDATE blobs SET key_version = ?3, gzip_size = NULL, gzip_id = NULL
                  WHERE org = ?1 AND digest = ?2 AND key_version IS ?4",
             )
             .bind(&[
@@ -657,26 +657,23 @@ async fn reseal(
             .map_err(|e| e.to_string())?,
     ];
     if from.is_none() {
-        // The key of a plaintext gzip copy is retired with the plaintext
-        // object, whether or not the row records one: a copy whose record
-        // was lost must not stay in plaintext either (deleting a missing
-        // object is not an error).
-        statements.push(
-            ctx.db
-                .prepare(
-                    "INSERT INTO retired_objects (object_key, retired_at) VALUES (?1, ?2)
-                     ON CONFLICT (object_key) DO NOTHING",
-                )
-                .bind(&[
-                    db::text(&outpost_core::content_coding::object_key(
-                        org,
-                        digest,
-                        outpost_core::content_coding::Coding::Gzip,
-                    )),
-                    db::int(ctx.now),
-                ])
-                .map_err(|e| e.to_string())?,
-        );
+        // Every plaintext gzip copy is retired with the plaintext object,
+        // recorded or not: none may stay in plaintext.
+        let bucket = super::blobs::bucket(ctx).map_err(|e| e.to_string())?;
+        for copy in super::coded_copies::all(&bucket, org, digest)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            statements.push(
+                ctx.db
+                    .prepare(
+                        "INSERT INTO retired_objects (object_key, retired_at) VALUES (?1, ?2)
+                         ON CONFLICT (object_key) DO NOTHING",
+                    )
+                    .bind(&[db::text(&copy.key()), db::int(ctx.now)])
+                    .map_err(|e| e.to_string())?,
+            );
+        }
     }
     let results = ctx.db.batch(statements).await.map_err(|e| e.to_string())?;
     let changed = results

@@ -11,10 +11,12 @@ use std::rc::Rc;
 
 use futures_util::StreamExt;
 use outpost_core::conditional::ByteRange;
-use outpost_core::content_coding::{self, Coding};
+use outpost_core::content_coding::Coding;
 use outpost_core::digest::{Digest, Sha256Hasher};
 use outpost_registry::StoreError;
-use outpost_registry::ports::{Arrival, BlobFacts, Blobs, CopyArrival, Received, Rehashed};
+use outpost_registry::ports::{
+    Arrival, BlobFacts, Blobs, CopyArrival, Received, Rehashed, StoredCopy,
+};
 use worker::{ByteStream, D1PreparedStatement, FixedLengthStream, ResponseBody};
 
 use super::{D1Store, failed};
@@ -122,8 +124,9 @@ pub(super) struct BlobRow {
     /// object of such an organisation waits for the cron, and is never
     /// copied into the edge cache meanwhile.
     org_version: Option<f64>,
-    /// The size of its checked gzip copy, if one is kept.
+    /// The size of its checked gzip copy, if one is kept, and which upload.
     gzip_size: Option<f64>,
+    gzip_id: Option<String>,
 }
 
 impl BlobRow {
@@ -145,7 +148,8 @@ pub(super) async fn find(ctx: &Ctx, org: &str, digest: &Digest) -> worker::Resul
     db::first::<BlobRow>(
         &ctx.db
             .prepare(
-                "SELECT b.size, b.created_at, b.key_version, e.key_version AS org_version, b.gzip_size
+                "SELECT b.size, b.created_at, b.key_version, e.key_version AS org_version,
+                        b.gzip_size, b.gzip_id
                  FROM blobs b LEFT JOIN org_encryption e ON e.org = b.org
                  WHERE b.org = ?1 AND b.digest = ?2",
             )
@@ -303,10 +307,13 @@ impl<'a> Blobs for D1Store<'a> {
         Ok(Some(BlobFacts {
             size: as_i64(row.size) as u64,
             created_at: as_i64(row.created_at),
-            gzip_size: row
-                .gzip_size
-                .filter(|_| !sealed)
-                .map(|size| as_i64(size) as u64),
+            gzip: match (row.gzip_size, row.gzip_id) {
+                (Some(size), Some(id)) if !sealed => Some(StoredCopy {
+                    size: as_i64(size) as u64,
+                    id,
+                }),
+                _ => None,
+            },
             sealed,
         }))
     }
@@ -459,13 +466,9 @@ impl<'a> Blobs for D1Store<'a> {
     ) -> Result<bool, StoreError> {
         let bucket = bucket(self.ctx)?;
         let mut stale = Vec::new();
-        for key in [
-            object_key(org, digest),
-            content_coding::object_key(org, digest, Coding::Gzip),
-        ] {
-            if let Some(object) = bucket.head(&key).await.map_err(failed)? {
-                stale.push(object);
-            }
+        let key = object_key(org, digest);
+        if let Some(object) = bucket.head(&key).await.map_err(failed)? {
+            stale.push(object);
         }
         stale.extend(sealed_objects(&bucket, org, digest).await?);
         let mut deleted = false;
@@ -474,6 +477,11 @@ impl<'a> Blobs for D1Store<'a> {
                 bucket.delete(object.key()).await.map_err(failed)?;
                 deleted = true;
             }
+        }
+        // Copies go whatever their age: a copy is checked against a row,
+        // and a download whose copy is missing gets the artifact instead.
+        for copy in super::coded_copies::all(&bucket, org, digest).await? {
+            bucket.delete(copy.key()).await.map_err(failed)?;
         }
         Ok(deleted)
     }
@@ -499,12 +507,15 @@ impl<'a> Blobs for D1Store<'a> {
 
     async fn delete_object(&self, org: &str, digest: &Digest) -> Result<(), StoreError> {
         let bucket = bucket(self.ctx)?;
-        let mut keys = vec![
-            object_key(org, digest),
-            content_coding::object_key(org, digest, Coding::Gzip),
-        ];
+        let mut keys = vec![object_key(org, digest)];
         keys.extend(
             sealed_objects(&bucket, org, digest)
+                .await?
+                .iter()
+                .map(worker::Object::key),
+        );
+        keys.extend(
+            super::coded_copies::all(&bucket, org, digest)
                 .await?
                 .iter()
                 .map(worker::Object::key),
@@ -520,30 +531,30 @@ impl<'a> Blobs for D1Store<'a> {
     async fn put_coded_copy(
         &self,
         org: &str,
-        digest: &Digest,
+        artifact: (&Digest, &str),
         copy: (Coding, u64),
         limit: u64,
         body: RequestBody<'a>,
     ) -> Result<CopyArrival, StoreError> {
-        super::coded_copies::put(self.ctx, org, digest, copy, limit, body).await
+        super::coded_copies::put(self.ctx, org, artifact, copy, limit, body).await
     }
 
     async fn open_coded_copy(
         &self,
         org: &str,
         digest: &Digest,
-        coding: Coding,
+        copy: (Coding, &str),
     ) -> Result<Option<ResponseBody>, StoreError> {
-        super::coded_copies::open(self.ctx, org, digest, coding).await
+        super::coded_copies::open(self.ctx, org, digest, copy).await
     }
 
     async fn discard_coded_copy(
         &self,
         org: &str,
         digest: &Digest,
-        coding: Coding,
+        copy: (Coding, &str),
     ) -> Result<(), StoreError> {
-        super::coded_copies::discard(self.ctx, org, digest, coding).await
+        super::coded_copies::discard(self.ctx, org, digest, copy).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Compressed copies of artifacts in R2 (`outpost_core::content_coding`):
-//! the gzip copy of a plaintext artifact at `orgs/{org}/gzip/sha256/{hex}`,
-//! its size in the blob row's `gzip_size` once checked.
+//! gzip copies of a plaintext artifact under `orgs/{org}/gzip/sha256/{hex}/`,
+//! one object per upload; the kept one's size and id in the blob row
+//! (`gzip_size`, `gzip_id`) once checked.
 //!
 //! A copy is checked by decoding what R2 stored with the runtime's own
 //! `DecompressionStream` (Compression Streams standard; native code, so the
@@ -33,19 +34,20 @@ extern "C" {
     fn new(format: &str) -> Result<Decompression, JsValue>;
 }
 
-/// Stores `body`, `encoded_size` bytes in `coding`, as the artifact's copy,
-/// then decodes the stored object and hashes at most `limit + 1` decoded
-/// bytes (see `Blobs::put_coded_copy`). A refused copy may be left in R2
-/// for the caller to discard.
+/// Stores `body`, `encoded_size` bytes in `coding`, as the artifact's copy
+/// `id`, then decodes the stored object and hashes at most `limit + 1`
+/// decoded bytes, and reads its last 8 bytes (see `Blobs::put_coded_copy`).
+/// A refused copy is left in R2 for the caller to discard; on an error it
+/// is deleted here.
 pub async fn put(
     ctx: &Ctx,
     org: &str,
-    digest: &Digest,
+    (digest, id): (&Digest, &str),
     (coding, encoded_size): (Coding, u64),
     limit: u64,
     body: RequestBody<'_>,
 ) -> Result<CopyArrival, StoreError> {
-    let key = content_coding::object_key(org, digest, coding);
+    let key = content_coding::copy_key(org, digest, coding, id);
     let bucket = bucket(ctx)?;
     let Some(stream) = body.stream() else {
         return Ok(CopyArrival::Refused("the request has no body".into()));
@@ -56,9 +58,25 @@ pub async fn put(
             "R2 stored nothing (the body was not the {encoded_size} bytes declared, or R2 failed: {err})"
         )));
     }
+    let checked = check(&bucket, &key, coding, limit).await;
+    if checked.is_err()
+        && let Err(err) = bucket.delete(&key).await
+    {
+        worker::console_warn!("deleting R2 object {key}: {err}");
+    }
+    checked
+}
+
+/// Decodes the stored copy at `key` and reads its trailer.
+async fn check(
+    bucket: &worker::Bucket,
+    key: &str,
+    coding: Coding,
+    limit: u64,
+) -> Result<CopyArrival, StoreError> {
     counted_read();
     let object = bucket
-        .get(&key)
+        .get(key)
         .execute()
         .await
         .map_err(failed)?
@@ -100,10 +118,25 @@ pub async fn put(
         }
     }
     let done = hasher.finish();
-    Ok(CopyArrival::Decoded(Received {
-        length: done.length,
-        digest: done.digest,
-    }))
+    counted_read();
+    let tail = bucket
+        .get(key)
+        .range(worker::Range::Suffix { suffix: 8 })
+        .execute()
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| StoreError::new(format!("R2 object {key} went missing")))?;
+    let trailer = match tail.body() {
+        Some(body) => body.bytes().await.map_err(failed)?,
+        None => Vec::new(),
+    };
+    Ok(CopyArrival::Decoded {
+        received: Received {
+            length: done.length,
+            digest: done.digest,
+        },
+        trailer,
+    })
 }
 
 /// The copy's whole object, as stored (coded).
@@ -111,11 +144,11 @@ pub async fn open(
     ctx: &Ctx,
     org: &str,
     digest: &Digest,
-    coding: Coding,
+    (coding, id): (Coding, &str),
 ) -> Result<Option<ResponseBody>, StoreError> {
     counted_read();
     let Some(object) = bucket(ctx)?
-        .get(content_coding::object_key(org, digest, coding))
+        .get(content_coding::copy_key(org, digest, coding, id))
         .execute()
         .await
         .map_err(failed)?
@@ -133,10 +166,26 @@ pub async fn discard(
     ctx: &Ctx,
     org: &str,
     digest: &Digest,
-    coding: Coding,
+    (coding, id): (Coding, &str),
 ) -> Result<(), StoreError> {
     bucket(ctx)?
-        .delete(content_coding::object_key(org, digest, coding))
+        .delete(content_coding::copy_key(org, digest, coding, id))
         .await
         .map_err(failed)
+}
+
+/// Every stored copy of the artifact, recorded or not (to delete them with
+/// it, or retire them when it is sealed).
+pub async fn all(
+    bucket: &worker::Bucket,
+    org: &str,
+    digest: &Digest,
+) -> Result<Vec<worker::Object>, StoreError> {
+    let listed = bucket
+        .list()
+        .prefix(content_coding::copy_prefix(org, digest, Coding::Gzip))
+        .execute()
+        .await
+        .map_err(failed)?;
+    Ok(listed.objects())
 }

@@ -612,19 +612,20 @@ impl D1Store<'_> {
             Change::RecordCodedCopy {
                 digest,
                 coding: Coding::Gzip,
-                size,
+                copy,
             } => self
                 .ctx
                 .db
                 .prepare(
-                    "UPDATE blobs SET gzip_size = ?3
-                     WHERE org = ?1 AND digest = ?2 AND key_version IS NULL
+                    "UPDATE blobs SET gzip_size = ?3, gzip_id = ?4
+                     WHERE org = ?1 AND digest = ?2 AND key_version IS NULL AND gzip_size IS NULL
                        AND NOT EXISTS (SELECT 1 FROM org_encryption e WHERE e.org = ?1)",
                 )
                 .bind(&[
                     db::text(org),
                     db::text(&digest.to_string()),
-                    db::int(*size as i64),
+                    db::int(copy.size as i64),
+                    db::text(&copy.id),
                 ])
                 .map_err(failed),
             Change::RecordCodedCopy {

@@ -83,9 +83,13 @@ impl Statistics for D1Store<'_> {
                 .ctx
                 .db
                 .prepare(
-                    "SELECT m.name AS model, v.digest, v.size, b.gzip_size FROM models m
+                    "SELECT m.name AS model, v.digest, v.size,
+                            CASE WHEN b.key_version IS NULL AND e.org IS NULL THEN b.gzip_size END
+                              AS gzip_size
+                     FROM models m
                      LEFT JOIN versions v ON v.org = m.org AND v.model = m.name
                      LEFT JOIN blobs b ON b.org = v.org AND b.digest = v.digest
+                     LEFT JOIN org_encryption e ON e.org = m.org
                      WHERE m.org = ?1 ORDER BY m.name",
                 )
                 .bind(&[db::text(org)])
@@ -141,7 +145,9 @@ impl Statistics for D1Store<'_> {
                 .prepare(
                     "SELECT (SELECT coalesce(sum(size), 0) FROM versions WHERE org = ?1) AS logical,
                             (SELECT coalesce(sum(size), 0) FROM blobs WHERE org = ?1) AS stored,
-                            (SELECT coalesce(sum(coalesce(min(size, gzip_size), size)), 0)
+                            (SELECT coalesce(sum(CASE WHEN key_version IS NULL
+                                  AND NOT EXISTS (SELECT 1 FROM org_encryption WHERE org = ?1)
+                                  THEN min(size, coalesce(gzip_size, size)) ELSE size END), 0)
                              FROM blobs WHERE org = ?1) AS compressed,
                             (SELECT count(*) FROM blobs WHERE org = ?1) AS artifacts",
                 )

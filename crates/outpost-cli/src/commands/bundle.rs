@@ -624,7 +624,7 @@ pub fn import(env: &Env, args: &ImportArgs) -> Result<ExitCode> {
             let path = &unpacked.on_disk[&artifact_path(&digest)];
             match offer_gzip_copy(&client, path, digest, size) {
                 Ok(CopyOffer::Kept(_)) => copies.0 += 1,
-                Ok(CopyOffer::NotWorthIt { .. }) => {}
+                Ok(CopyOffer::NotWorthIt { .. } | CopyOffer::TooLarge { .. }) => {}
                 Err(err) => copies.1.push(format!("{digest}: {err:#}")),
             }
         }

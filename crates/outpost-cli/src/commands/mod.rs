@@ -67,6 +67,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::cli::PullRequest::Download(args) => pull::run(&env, &args),
             crate::cli::PullRequest::Device(args) => device::pull(&env, &args),
         },
+        Command::Compress { model, version } => push::compress(&env, &model, &version),
         Command::Verify(args) => device::verify(&env, &args),
         Command::Predict(args) => predict::run(&env, &args),
         Command::Promote(args) => lifecycle::promote(&env, &args),

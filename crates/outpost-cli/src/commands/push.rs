@@ -187,6 +187,8 @@ pub enum CopyOffer {
     /// The copy would not save enough to be worth keeping: `judged` bytes
     /// (the whole artifact, or its first MiB) compress to `encoded`.
     NotWorthIt { judged: u64, encoded: u64 },
+    /// The copy is larger than one request takes.
+    TooLarge { encoded: u64 },
 }
 
 /// Bytes compressed first to judge whether a large artifact compresses.
@@ -249,6 +251,9 @@ pub fn offer_gzip_copy(
             encoded,
         });
     }
+    if encoded > outpost_core::upload::MAX_PART_SIZE {
+        return Ok(CopyOffer::TooLarge { encoded });
+    }
     staged.seek(SeekFrom::Start(0))?;
     let bar = progress(encoded, "uploading the gzip copy");
     let reply = client.put_stream(
@@ -261,6 +266,78 @@ pub fn offer_gzip_copy(
     )?;
     bar.finish_and_clear();
     Ok(CopyOffer::Kept(http::decode(&reply)?))
+}
+
+/// Prints what became of a copy offered for an artifact of `size` bytes;
+/// `retry` is the command that offers it again.
+fn report_copy(copy: Result<CopyOffer>, size: u64, retry: &str) {
+    match copy {
+        Ok(CopyOffer::Kept(record)) if record.created => println!(
+            "  gzip copy: {} bytes ({:.1} % of {}), sent to clients that accept gzip",
+            record.encoded_size,
+            100.0 * record.encoded_size as f64 / size.max(1) as f64,
+            size
+        ),
+        Ok(CopyOffer::Kept(_)) => println!("  gzip copy: already kept"),
+        Ok(CopyOffer::NotWorthIt { judged, encoded }) => println!(
+            "  gzip copy: not kept ({judged} bytes compress only to {encoded}); downloads are sent uncompressed"
+        ),
+        Ok(CopyOffer::TooLarge { encoded }) => println!(
+            "  gzip copy: not kept ({encoded} bytes is more than one request takes); downloads are sent uncompressed"
+        ),
+        Err(err) => eprintln!(
+            "warning: no gzip copy was kept ({err:#}); downloads are sent uncompressed. Retry with `{retry}`."
+        ),
+    }
+}
+
+/// `outpost compress MODEL VERSION`: downloads the version's artifact,
+/// checks it, and offers its gzip copy.
+pub fn compress(env: &Env, model: &str, version: &str) -> Result<ExitCode> {
+    let client = env.client()?;
+    let record: outpost_core::api::VersionRecord =
+        client.get(&format!("/models/{model}/versions/{version}"))?;
+    let (status, mut body) =
+        client.get_stream(&format!("/blobs/sha256/{}", record.digest.hex()))?;
+    if status != 200 {
+        let mut text = String::new();
+        body.take(64 << 10).read_to_string(&mut text).ok();
+        return Err(http::error_from(&http::Reply { status, body: text }));
+    }
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let path = dir.path().join("artifact");
+    crate::install::install(&mut body, &path, record.size, &|received| {
+        received
+            .expect(&record.digest, record.size)
+            .map_err(|e| anyhow!("{e}; nothing was offered"))
+    })?;
+    let copy = offer_gzip_copy(&client, &path, record.digest, record.size);
+    let outcome = if copy.is_err() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    };
+    if env.json {
+        output::print_json(&serde_json::json!({
+            "model": model, "version": version, "digest": record.digest,
+            "copy": match &copy {
+                Ok(CopyOffer::Kept(r)) => serde_json::json!({"kept": true, "encoded_size": r.encoded_size, "created": r.created}),
+                Ok(_) => serde_json::json!({"kept": false}),
+                Err(err) => serde_json::json!({"kept": false, "error": format!("{err:#}")}),
+            },
+        }))?;
+        return Ok(outcome);
+    }
+    println!(
+        "{model}@{version} ({}, {} bytes)",
+        record.digest, record.size
+    );
+    report_copy(
+        copy,
+        record.size,
+        &format!("outpost compress {model} {version}"),
+    );
+    Ok(outcome)
 }
 
 /// `NAME=VALUE` pairs.
@@ -363,8 +440,10 @@ pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
     if env.json {
         output::print_json(&registered)?;
         if let Some(Err(err)) = &copy {
+            let v = &registered.version;
             eprintln!(
-                "warning: no gzip copy was kept ({err:#}); downloads are sent uncompressed. Push again to retry."
+                "warning: no gzip copy was kept ({err:#}); downloads are sent uncompressed. Retry with `outpost compress {} {}`.",
+                v.model, v.version
             );
         }
     } else {
@@ -384,21 +463,13 @@ pub fn run(env: &Env, args: &PushArgs) -> Result<ExitCode> {
         if let Some(reason) = &v.status_reason {
             println!("  WARNING: marked {}: {reason}", v.status.as_str());
         }
-        match copy {
-            None => {}
-            Some(Ok(CopyOffer::Kept(record))) if record.created => println!(
-                "  gzip copy: {} bytes ({:.1} % of {}), sent to clients that accept gzip",
-                record.encoded_size,
-                100.0 * record.encoded_size as f64 / size.max(1) as f64,
-                size
-            ),
-            Some(Ok(CopyOffer::Kept(_))) => println!("  gzip copy: already kept"),
-            Some(Ok(CopyOffer::NotWorthIt { judged, encoded })) => println!(
-                "  gzip copy: not kept ({judged} bytes compress only to {encoded}); downloads are sent uncompressed"
-            ),
-            Some(Err(err)) => eprintln!(
-                "warning: no gzip copy was kept ({err:#}); downloads are sent uncompressed. Push again to retry."
-            ),
+        if let Some(copy) = copy {
+            let v = &registered.version;
+            report_copy(
+                copy,
+                size,
+                &format!("outpost compress {} {}", v.model, v.version),
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

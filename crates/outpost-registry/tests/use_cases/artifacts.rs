@@ -681,6 +681,26 @@ mod coded_copies {
         let again = put(&registry, digest, gzip(b"anything")).unwrap();
         assert!(!again.created);
         assert_eq!(again.encoded_size, copy.len() as u64);
+        assert_eq!(registry.coded_copies_of("acme", digest), 1);
+    }
+
+    #[test]
+    fn a_missing_copy_is_not_sent_the_artifact_is() {
+        let registry = MemoryRegistry::new();
+        let (digest, bytes) = with_model(&registry);
+        registry.record_coded_copy(
+            "acme",
+            digest,
+            outpost_registry::ports::StoredCopy {
+                size: 10,
+                id: "gone".into(),
+            },
+            Vec::new(),
+        );
+        block_on(registry.discard_coded_copy("acme", &digest, (Coding::Gzip, "gone"))).unwrap();
+        let served = download(&registry, &digest, Conditions::default(), Some("gzip"));
+        assert_eq!(served.coding, Coding::Identity);
+        assert!(matches!(served.answer, Answer::Whole(Some(ref b)) if *b == bytes));
     }
 
     #[test]
@@ -691,11 +711,17 @@ mod coded_copies {
         other[7] ^= 1;
         let mut longer = bytes.clone();
         longer.extend_from_slice(&bytes);
+        let half = bytes.len() / 2;
+        let members = [gzip(&bytes[..half]), gzip(&bytes[half..])].concat();
+        let mut trailing = gzip(&bytes);
+        trailing.extend_from_slice(&[0u8; 16]);
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (gzip(&other), "hashing to"),
             (gzip(&longer), "more than"),
             (gzip(&bytes[..bytes.len() - 1]), "hashing to"),
             (b"not gzip at all".repeat(100), "does not decode"),
+            // Decodes to the artifact, in two members: refused anyway.
+            (members, "more than one gzip member"),
         ];
         for (copy, expected) in cases {
             let err = put(&registry, digest, copy).unwrap_err();
@@ -705,20 +731,78 @@ mod coded_copies {
             );
             assert!(err.to_string().contains(expected), "{err}");
             assert!(err.to_string().contains("nothing was stored"), "{err}");
-            assert!(!registry.has_coded_copy("acme", digest));
+            assert_eq!(registry.coded_copies_of("acme", digest), 0);
         }
+        // Bytes after the member: flate2 reads them as a broken second
+        // member, a browser might not; refused either way.
+        assert!(matches!(
+            put(&registry, digest, trailing).unwrap_err(),
+            RegistryError::CodedCopyMismatch { .. }
+        ));
+        assert_eq!(registry.coded_copies_of("acme", digest), 0);
         // Stored uncompressed: no saving.
         let err = put(&registry, digest, bytes.clone()).unwrap_err();
         assert!(
             matches!(err, RegistryError::CodedCopyNotWorthIt { .. }),
             "{err}"
         );
-        assert!(!registry.has_coded_copy("acme", digest));
+        assert_eq!(registry.coded_copies_of("acme", digest), 0);
         let plain = download(&registry, &digest, Conditions::default(), Some("gzip"));
         assert_eq!(plain.coding, Coding::Identity);
         // An artifact that is not stored.
         let missing = put(&registry, Digest::of(b"missing"), gzip(&bytes)).unwrap_err();
         assert!(matches!(missing, RegistryError::BlobNotFound { .. }));
+    }
+
+    #[test]
+    fn of_two_uploads_the_first_recorded_is_kept_and_the_other_deleted() {
+        let registry = MemoryRegistry::new();
+        let (digest, bytes) = with_model(&registry);
+        // Another upload checked and recorded its copy while this one ran.
+        let theirs = gzip(&bytes);
+        let first = outpost_registry::ports::StoredCopy {
+            size: theirs.len() as u64,
+            id: "first".into(),
+        };
+        // The check of this upload sees no copy yet (it read the row before
+        // the other upload's write), so it stores its own, then finds the
+        // other recorded: it answers with that one and deletes its own.
+        let mine = {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            encoder.write_all(&bytes).unwrap();
+            encoder.finish().unwrap()
+        };
+        registry.record_during_next_copy_upload("acme", digest, first.clone(), theirs.clone());
+        let record = put(&registry, digest, mine).unwrap();
+        assert!(!record.created);
+        assert_eq!(record.encoded_size, theirs.len() as u64);
+        assert_eq!(registry.coded_copies_of("acme", digest), 1);
+        let served = download(&registry, &digest, Conditions::default(), Some("gzip"));
+        assert!(matches!(served.answer, Answer::Whole(Some(ref b)) if *b == theirs));
+        assert!(
+            !registry
+                .audit_log("acme")
+                .iter()
+                .any(|e| e.action == "blob.coded_copy"),
+            "only a kept copy is audited"
+        );
+    }
+
+    #[test]
+    fn a_copy_larger_than_one_request_takes_is_refused_unread() {
+        let registry = MemoryRegistry::new();
+        let (digest, _) = with_model(&registry);
+        let err = block_on(put_coded_copy(
+            &registry,
+            "acme",
+            &developer(),
+            (digest, Coding::Gzip),
+            outpost_core::upload::MAX_PART_SIZE + 1,
+            Vec::new(),
+        ))
+        .unwrap_err();
+        assert!(matches!(err, RegistryError::BlobTooLarge { .. }), "{err}");
     }
 
     #[test]
@@ -741,13 +825,13 @@ mod coded_copies {
         assert_eq!(plain.coding, Coding::Identity);
         // ...re-sealing removes it...
         registry.reseal_all("acme");
-        assert!(!registry.has_coded_copy("acme", digest));
+        assert_eq!(registry.coded_copies_of("acme", digest), 0);
         // ...and no new one is taken.
         let err = put(&registry, digest, gzip(&bytes)).unwrap_err();
         assert!(
             matches!(err, RegistryError::CodedCopySealed { .. }),
             "{err}"
         );
-        assert!(!registry.has_coded_copy("acme", digest));
+        assert_eq!(registry.coded_copies_of("acme", digest), 0);
     }
 }
