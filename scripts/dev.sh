@@ -57,9 +57,11 @@ fi
 
 # Its own process group, so stopping it stops workerd too.
 set -m
-# Both Workers in one workerd: the registry (wrangler.toml, served on $port)
-# and the inference Worker it reaches through its service binding.
+# The three Workers in one workerd: the registry (wrangler.toml, served on
+# $port), and the inference and operations Workers it reaches through its
+# service bindings.
 node_modules/.bin/wrangler dev -c wrangler.toml -c worker/inference/wrangler.toml \
+  -c worker/wrangler.operations.toml \
   --local --ip 127.0.0.1 --port "$port" \
   --test-scheduled --show-interactive-dev-session=false &
 wrangler_pid=$!

@@ -40,6 +40,8 @@ cargo fmt --all -- --check
 
 step "clippy (warnings denied)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The operations Worker's build of the Worker crate (backups, restores).
+cargo clippy -p outpost-worker --all-targets --locked --features operations -- -D warnings
 
 step "unit and doc tests"
 cargo test --workspace --exclude outpost-e2e --locked 2>&1 | tee "$logs/unit.log"
@@ -47,7 +49,7 @@ cargo test --workspace --exclude outpost-e2e --locked 2>&1 | tee "$logs/unit.log
 step "fuzz smoke run (the targets without the ONNX runtime, 5 s each; scripts/fuzz.sh)"
 scripts/fuzz.sh --smoke 2>&1 | tee "$logs/fuzz.log" | grep -v '^ *\(Compiling\|Finished\|Running\)'
 
-step "Workers build (registry and inference)"
+step "Workers build (registry, operations and inference)"
 scripts/build-worker.sh
 
 step "wasm client packages (target/outpost-client-pkg → web/pkg, target/outpost-client-verify-pkg)"

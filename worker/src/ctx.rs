@@ -30,6 +30,11 @@ pub struct Ctx {
     /// The request's host (edge cache keys live under it); `None` outside
     /// a fetch.
     pub host: Option<String>,
+    /// Whether the deployment seals artifacts at rest, as the forwarding
+    /// registry Worker said (`crate::operations`): the operations Worker
+    /// has no secret to tell by.
+    #[cfg(feature = "operations")]
+    pub seals: bool,
 }
 
 impl Ctx {
@@ -44,6 +49,8 @@ impl Ctx {
             caller: None,
             background: None,
             host: None,
+            #[cfg(feature = "operations")]
+            seals: false,
         })
     }
 

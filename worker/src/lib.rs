@@ -18,6 +18,7 @@ mod isolate_cache;
 mod lookup;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod openapi_document;
+mod operations;
 mod ratelimit;
 mod request_metrics;
 mod routes;
@@ -174,6 +175,10 @@ async fn handle(
         .url()
         .ok()
         .and_then(|url| url.host_str().map(str::to_owned));
+    #[cfg(feature = "operations")]
+    {
+        ctx.seals = operations::deployment_seals(req);
+    }
     ctx.db.count_statements();
     authn::authenticate(&mut ctx, req, matched).await?;
     if let (Some(class), Some(caller)) = (routes::rate_class(matched.spec.route), &ctx.caller) {
@@ -266,6 +271,23 @@ async fn handle(
         Route::EnableEncryption => handlers::encryption::enable_encryption(&ctx).await,
         Route::RotateKey => handlers::encryption::rotate_key(&ctx).await,
         Route::ImportModel => handlers::imports::import_model(&ctx, req, matched).await,
+        #[cfg(feature = "operations")]
+        Route::BackupTable => handlers::backup::backup_page(&ctx, req, matched).await,
+        #[cfg(feature = "operations")]
+        Route::StartRestore => handlers::backup::start_restore(&ctx, matched).await,
+        #[cfg(feature = "operations")]
+        Route::RestoreTable => handlers::backup::restore_page(&ctx, req, matched).await,
+        #[cfg(feature = "operations")]
+        Route::RestoreArtifact => handlers::backup::restore_artifact(&ctx, req, matched).await,
+        #[cfg(feature = "operations")]
+        Route::FinishRestore => handlers::backup::finish_restore(&ctx, matched).await,
+        // Checked here, answered by the operations Worker.
+        #[cfg(not(feature = "operations"))]
+        Route::BackupTable
+        | Route::StartRestore
+        | Route::RestoreTable
+        | Route::RestoreArtifact
+        | Route::FinishRestore => operations::forward(&ctx.env, req).await,
         Route::ListImports => handlers::imports::list_imports(&ctx, matched).await,
         Route::PutMonitor => monitors::put_monitor(&ctx, req, matched).await,
         Route::GetMonitor => monitors::get_monitor(&ctx, matched).await,

@@ -692,6 +692,52 @@ fn describe(route: Route, mut op: Operation<'_>) -> Operation<'_> {
                 200,
                 "This export was imported already: nothing changed (`unchanged: true`)",
             ),
+        Route::BackupTable => op
+            .query(
+                "after",
+                false,
+                json!({"type": "integer", "minimum": 0}),
+                "Start after this position (the previous page's `next`); 0 or absent: from the first row",
+            )
+            .query(
+                "limit",
+                false,
+                json!({"type": "integer", "minimum": 1, "maximum": outpost_core::backup::MAX_PAGE_ROWS}),
+                "Rows per page (default and most: 500)",
+            )
+            .answer(
+            200,
+            "`{table, columns, rows, next}`: up to `limit` rows (at most 500) after position `after`, each an array of the row's values in column order; `next` is where the following page starts, null after the last",
+            Some(json!({"application/json": {"schema": {"type": "object", "required": ["table", "columns", "rows", "next"]}}})),
+        ),
+        Route::StartRestore => op.json::<outpost_core::backup::RestoreProgress>(
+            200,
+            "Begun, or how far the unfinished restore came; 409 when the organisation exists",
+        ),
+        Route::RestoreTable => op
+            .json_body::<outpost_core::backup::Page>()
+            .answer(
+                200,
+                "`{restored}`: the rows written",
+                Some(json!({"application/json": {"schema": {"type": "object", "required": ["restored"], "properties": {"restored": {"type": "integer", "minimum": 0}}}}})),
+            ),
+        Route::RestoreArtifact => op
+            .header(
+                crate::handlers::blobs::SIZE_HEADER,
+                true,
+                json!({"type": "integer", "minimum": 0, "maximum": upload::MAX_SINGLE_PUT_SIZE}),
+                "The artifact's size in bytes",
+            )
+            .octet_body("The artifact; its SHA-256 must be the path's")
+            .answer(
+                200,
+                "`{digest, size}`: stored",
+                Some(json!({"application/json": {"schema": {"type": "object", "required": ["digest", "size"]}}})),
+            ),
+        Route::FinishRestore => op.json::<outpost_core::backup::RestoreFinished>(
+            200,
+            "Finished; 409 while an artifact is missing",
+        ),
         Route::ListImports => op.json::<Vec<outpost_core::bundle::ImportRecord>>(
             200,
             "Every import into the model, oldest first",

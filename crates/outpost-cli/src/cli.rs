@@ -61,6 +61,14 @@ pub enum Command {
     /// file checked against the manifest, every artifact re-hashed and
     /// uploaded, versions registered as they were (admin; idempotent).
     Import(ImportArgs),
+    /// Back up the organisation into a directory (docs/backup.md): every
+    /// row as stored, every artifact by digest. Incremental: artifacts
+    /// already in the directory are not downloaded again (admin token).
+    Backup(BackupArgs),
+    /// Restore a backup into a registry that does not have the
+    /// organisation (the deployment's bootstrap secret); an interrupted
+    /// restore goes on where it stopped when run again.
+    Restore(RestoreArgs),
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -660,6 +668,25 @@ pub struct ImportArgs {
     /// (resumable; 5MiB-100MiB).
     #[arg(long, default_value = "16MiB")]
     pub part_size: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The organisation (default: the profile's); the token must be one of
+    /// its admin tokens.
+    pub org: Option<String>,
+    /// The backup directory; created if missing, updated in place.
+    #[arg(long)]
+    pub to: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A directory written by `outpost backup`.
+    pub dir: std::path::PathBuf,
+    /// The restoring deployment's bootstrap secret.
+    #[arg(long, env = "OUTPOST_BOOTSTRAP_SECRET", hide_env_values = true)]
+    pub bootstrap_secret: String,
 }
 
 #[derive(Debug, Args)]

@@ -123,6 +123,8 @@ pub struct Client {
     pub base: String,
     pub org: String,
     token: String,
+    /// The path every request's path is relative to.
+    root: String,
 }
 
 impl Client {
@@ -131,11 +133,21 @@ impl Client {
             base: base.to_owned(),
             org: org.to_owned(),
             token: token.to_owned(),
+            root: format!("/v1/orgs/{org}"),
+        }
+    }
+
+    /// A client for the restore of `org` (`/v1/admin/restores/{org}`),
+    /// authorised by the deployment's bootstrap secret.
+    pub fn restoring(base: &str, org: &str, bootstrap_secret: &str) -> Self {
+        Self {
+            root: format!("/v1/admin/restores/{org}"),
+            ..Self::new(base, org, bootstrap_secret)
         }
     }
 
     pub fn org_url(&self, path: &str) -> String {
-        join(&self.base, &format!("/v1/orgs/{}{path}", self.org))
+        join(&self.base, &format!("{}{path}", self.root))
     }
 
     fn auth(&self) -> String {

@@ -32,6 +32,8 @@
 //!   must satisfy before a registry imports it).
 //! - [`at_rest`]: artifacts encrypted at rest per organisation, in
 //!   authenticated 64 KiB chunks that Range reads open one by one.
+//! - [`backup`]: what a backup of an organisation carries and what a
+//!   restore may write.
 //!
 //! ```
 //! use outpost_core::digest::{Digest, Sha256Hasher};
@@ -50,6 +52,7 @@ pub mod api;
 pub mod at_rest;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bundle;
 pub mod conditional;
 pub mod content_coding;

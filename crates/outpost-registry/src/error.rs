@@ -328,6 +328,28 @@ pub enum RegistryError {
     },
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("the backup page cannot be restored: {0}")]
+    InvalidRestorePage(outpost_core::backup::PageError),
+    #[error(
+        "organisation `{org}` exists in this registry; a backup restores only into an organisation that does not exist yet (restore into an empty registry)"
+    )]
+    RestoreIntoExisting { org: String },
+    #[error(
+        "no restore of organisation `{org}` is in progress: begin one with POST /v1/admin/restores/{org} (outpost restore DIR)"
+    )]
+    NoRestore { org: String },
+    #[error(
+        "the database refused the page of `{table}` (nothing of it was written): {reason}; a row already there means the page was restored before, so run outpost restore again to go on from where it stopped"
+    )]
+    RestoreRowsRefused { table: String, reason: String },
+    #[error(
+        "{missing} artifact(s) of organisation `{org}` are not stored yet, {first} first: upload them (outpost restore does) and finish again"
+    )]
+    RestoreIncomplete {
+        org: String,
+        missing: usize,
+        first: Digest,
+    },
 }
 
 /// How received bytes differ from the declared digest and length: the
@@ -392,7 +414,11 @@ impl RegistryError {
             | RegistryError::ImportConflict { .. }
             | RegistryError::ImportUnrelated { .. }
             | RegistryError::ImportRaced { .. }
-            | RegistryError::CodedCopySealed { .. } => ProblemKind::Conflict,
+            | RegistryError::CodedCopySealed { .. }
+            | RegistryError::RestoreIntoExisting { .. }
+            | RegistryError::NoRestore { .. }
+            | RegistryError::RestoreRowsRefused { .. }
+            | RegistryError::RestoreIncomplete { .. } => ProblemKind::Conflict,
             RegistryError::ForceNeedsAdmin => ProblemKind::Forbidden,
             RegistryError::BlobTooLarge { .. } => ProblemKind::PayloadTooLarge,
             RegistryError::VersionNotFound { .. }
@@ -425,6 +451,7 @@ impl RegistryError {
             | RegistryError::WebhookDescriptionTooLong
             | RegistryError::ParentMissing { .. }
             | RegistryError::InvalidImport(_)
+            | RegistryError::InvalidRestorePage(_)
             | RegistryError::ArtifactNotUploaded { .. }
             | RegistryError::ArtifactSizeMismatch { .. }
             | RegistryError::ArtifactRefused(_)

@@ -48,6 +48,7 @@
 //! conditional rules) and resumable uploads ([`uploads::start_upload`],
 //! [`uploads::put_part`], [`uploads::complete_upload`], …).
 
+pub mod backup;
 pub mod blobs;
 pub mod deletion;
 pub mod encryption;

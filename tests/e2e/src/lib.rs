@@ -57,9 +57,12 @@ pub struct WorkerConfig {
     pub at_rest: bool,
 }
 
-/// The inference Worker's configuration: every configuration that runs the
-/// registry Worker runs it too.
-const INFERENCE: &[&str] = &["worker/inference/wrangler.toml"];
+/// The inference and operations Workers' configurations: every
+/// configuration that runs the registry Worker runs them too.
+const INFERENCE: &[&str] = &[
+    "worker/inference/wrangler.toml",
+    "worker/wrangler.operations.toml",
+];
 
 impl WorkerConfig {
     /// The real configuration from the repository root.
@@ -244,6 +247,13 @@ impl LocalWorker {
         Self::launch(config, Some((lost, lost.secrets.clone())), Some(recovered))
     }
 
+    /// A new Worker with `lost`'s secrets (the same deployment keys, the
+    /// same at-rest secret) and an empty D1 and R2: where a backup of one
+    /// of `lost`'s organisations is restored.
+    pub fn start_replacement(config: &WorkerConfig, lost: &LocalWorker) -> Result<Self, String> {
+        Self::launch(config, Some((lost, lost.secrets.clone())), None)
+    }
+
     fn launch(
         config: &WorkerConfig,
         replacing: Option<(&LocalWorker, Secrets)>,
@@ -259,6 +269,7 @@ impl LocalWorker {
         }
         for built in [
             "worker/build/worker/shim.mjs",
+            "worker/build-operations/worker/shim.mjs",
             "worker/inference/build/worker/shim.mjs",
         ] {
             let shim = root.join(built);

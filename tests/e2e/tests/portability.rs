@@ -10,6 +10,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use outpost_core::backup::Manifest;
+
 use outpost_e2e::{
     Api, Failed, LocalWorker, Recovered, ReleaseKeys, WorkerConfig, cli, cli_profile, create_token,
     ensure, expect_status, fixture_bytes, init_org, register, transactions_reference_profile,
@@ -55,11 +57,18 @@ const TESTS: &[(&str, Test)] = &[
         "disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_trust",
         disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_trust,
     ),
+    (
+        "a_backup_restores_into_an_empty_registry_as_it_was",
+        a_backup_restores_into_an_empty_registry_as_it_was,
+    ),
 ];
 
-/// Reads local D1 and R2 directly.
-const ALONE: &[&str] =
-    &["disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_trust"];
+/// Read local D1 and R2 directly, or compare the whole organisation with
+/// what another registry serves (a write beside them would differ).
+const ALONE: &[&str] = &[
+    "disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_trust",
+    "a_backup_restores_into_an_empty_registry_as_it_was",
+];
 
 fn main() {
     outpost_e2e::run_suite("portability", setup, TESTS, ALONE);
@@ -665,6 +674,229 @@ fn disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_tru
     ensure!(
         pull(&replacement, "after.onnx")? == fixture_bytes(RF1)?,
         "the device installs the same bytes after recovery"
+    );
+    Ok(())
+}
+
+fn manifest(dir: &Path) -> Result<Manifest, Failed> {
+    let text = std::fs::read(dir.join("backup.json")).map_err(|e| format!("backup.json: {e}"))?;
+    serde_json::from_slice(&text).map_err(|e| format!("backup.json: {e}").into())
+}
+
+/// `outpost backup` twice (the second downloads no artifact again), then
+/// `outpost restore` into a new, empty registry deployed with the same
+/// keys: every table reads back exactly as it was backed up, the API
+/// answers as the origin does, the audit chain verifies, every artifact
+/// re-hashes, the old tokens work, and a device pinned to the old root
+/// installs from it. Restoring again, or a backup changed on disk, is
+/// refused.
+fn a_backup_restores_into_an_empty_registry_as_it_was(f: &Fixture) -> Result<(), Failed> {
+    let (_, device) = create_token(&f.origin, "backup-device", "viewer")?;
+    let dir = tempfile::tempdir().map_err(|e| format!("{e}"))?;
+    let path = |p: PathBuf| p.display().to_string();
+    let backup = dir.path().join("backup");
+    let (_profile, config) = cli_profile(&f.worker, &f.origin)?;
+    let backed_up = |config: &Path, to: &Path| -> Result<Value, Failed> {
+        let out = run(
+            config,
+            &["--json", "backup", "--to", &path(to.to_path_buf())],
+        )?;
+        serde_json::from_str(&out).map_err(|e| format!("backup --json: {e}: {out}").into())
+    };
+    let first = backed_up(&config, &backup)?;
+    let artifacts = first["artifacts"].as_u64().unwrap_or_default();
+    ensure!(
+        artifacts >= 2 && first["artifacts_copied"] == artifacts,
+        "the first backup downloads every artifact: {first}"
+    );
+    let second = backed_up(&config, &backup)?;
+    ensure!(
+        second["artifacts_copied"] == 0 && second["artifacts_kept"] == artifacts,
+        "the second backup downloads no artifact again: {second}"
+    );
+    let taken = manifest(&backup)?;
+    ensure!(
+        taken.org == "origin" && taken.artifacts.len() as u64 == artifacts,
+        "manifest: {taken:?}"
+    );
+    // Where this deployment keeps the artifacts (sealed, under a key
+    // version) is not in it.
+    let blobs = taken
+        .tables
+        .iter()
+        .find(|t| t.name == "blobs")
+        .ok_or("no blobs table")?;
+    let blobs: outpost_core::backup::Page = serde_json::from_slice(
+        &std::fs::read(backup.join(blobs.path())).map_err(|e| format!("{e}"))?,
+    )
+    .map_err(|e| format!("{e}"))?;
+    let key_version = blobs
+        .columns
+        .iter()
+        .position(|c| c == "key_version")
+        .ok_or("no key_version column")?;
+    ensure!(
+        blobs.rows.len() as u64 == artifacts
+            && blobs.rows.iter().all(|row| row[key_version].is_null()),
+        "the blobs rows carry no key version: {:?}",
+        blobs.rows
+    );
+    let sealed = f
+        .worker
+        .d1("SELECT count(*) AS n FROM blobs WHERE org = 'origin' AND key_version IS NOT NULL")?;
+    ensure!(
+        sealed.first().and_then(|r| r["n"].as_u64()) == Some(artifacts),
+        "the origin keeps them sealed: {sealed:?}"
+    );
+
+    let replacement =
+        LocalWorker::start_replacement(&WorkerConfig::SEALED, &f.worker).map_err(Failed::from)?;
+    // The old admin token, against the new registry (once restored).
+    let restored = Api {
+        base: replacement.base_url.clone(),
+        ..f.origin.clone()
+    };
+    let (_restored_profile, restored_config) = cli_profile(&replacement, &restored)?;
+    let (ok, _, stderr) = cli(
+        &restored_config,
+        &[
+            "restore",
+            &path(backup.clone()),
+            "--bootstrap-secret",
+            "not-the-secret",
+        ],
+    )?;
+    ensure!(
+        !ok && stderr.contains("bootstrap secret"),
+        "a restore without the bootstrap secret is refused and says why: {stderr}"
+    );
+    run(
+        &restored_config,
+        &[
+            "restore",
+            &path(backup.clone()),
+            "--bootstrap-secret",
+            &replacement.bootstrap_secret,
+        ],
+    )?;
+
+    // Every table, read back from the new registry, is the one backed up.
+    let again = dir.path().join("again");
+    backed_up(&restored_config, &again)?;
+    let reread = manifest(&again)?;
+    for (before, after) in taken.tables.iter().zip(&reread.tables) {
+        ensure!(
+            before.name == after.name && before.rows == after.rows && before.sha256 == after.sha256,
+            "`{}` differs after the restore: {} rows then, {} now",
+            before.name,
+            before.rows,
+            after.rows
+        );
+    }
+    ensure!(
+        reread.artifacts == taken.artifacts,
+        "the artifacts differ after the restore"
+    );
+    ensure!(
+        versions(&restored)? == versions(&f.origin)?,
+        "versions differ after the restore"
+    );
+    ensure!(
+        history(&restored)? == history(&f.origin)?,
+        "history differs"
+    );
+    for path in [
+        format!("/models/{MODEL}"),
+        format!("/models/{MODEL}/stages"),
+        format!("/models/{MODEL}/versions/1.0.0/reference"),
+        "/trust/root.json".to_owned(),
+        "/trust/targets.json".to_owned(),
+    ] {
+        let (here, there) = (restored.get(&path)?, f.origin.get(&path)?);
+        ensure!(
+            here.status == 200 && here.body == there.body,
+            "{path} differs after the restore: {} {}",
+            here.status,
+            here.body
+        );
+    }
+    ensure!(
+        whole_audit(&restored)? == whole_audit(&f.origin)?,
+        "the audit log differs after the restore"
+    );
+    run(&restored_config, &["audit", "verify"])?;
+    for version in versions(&restored)? {
+        let digest = version["digest"].as_str().unwrap_or_default();
+        let reply = restored.get(&format!("/blobs/sha256/{}", &digest[7..]))?;
+        ensure!(
+            reply.status == 200 && outpost_core::Digest::of(&reply.bytes).to_string() == digest,
+            "{} does not re-hash after the restore: {}",
+            version["version"],
+            reply.status
+        );
+    }
+    // A device pinned to the old root installs from the new registry.
+    let device = Api {
+        base: replacement.base_url.clone(),
+        ..device
+    };
+    let (_device_profile, device_config) = cli_profile(&replacement, &device)?;
+    let installed = dir.path().join("installed.onnx");
+    run(
+        &device_config,
+        &[
+            "pull",
+            &format!("origin/{MODEL}@production"),
+            "--device-id",
+            "restored-1",
+            "--trust",
+            &path(f.keys.path("root.json")),
+            "--state",
+            &path(dir.path().join("device-state")),
+            "-o",
+            &path(installed.clone()),
+        ],
+    )?;
+    ensure!(
+        std::fs::read(&installed).map_err(|e| format!("{e}"))? == fixture_bytes(RF1)?,
+        "the device installs 1.0.0 from the restored registry"
+    );
+
+    // Restoring again: the organisation exists now.
+    let (ok, _, stderr) = cli(
+        &restored_config,
+        &[
+            "restore",
+            &path(backup.clone()),
+            "--bootstrap-secret",
+            &replacement.bootstrap_secret,
+        ],
+    )?;
+    ensure!(
+        !ok && stderr.contains("exists in this registry"),
+        "a second restore is refused: {stderr}"
+    );
+    // A backup changed on disk is refused before anything is sent.
+    let models = taken
+        .tables
+        .iter()
+        .find(|t| t.name == "models")
+        .ok_or("no models table")?;
+    let file = backup.join(models.path());
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{e}"))?;
+    std::fs::write(&file, text.replace("card fraud", "card fraul")).map_err(|e| format!("{e}"))?;
+    let (ok, _, stderr) = cli(
+        &restored_config,
+        &[
+            "restore",
+            &path(backup),
+            "--bootstrap-secret",
+            &replacement.bootstrap_secret,
+        ],
+    )?;
+    ensure!(
+        !ok && stderr.contains("SHA-256 differs"),
+        "a changed backup is refused: {stderr}"
     );
     Ok(())
 }

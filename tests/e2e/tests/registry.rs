@@ -1474,6 +1474,7 @@ fn matrix_request(f: &Fixture, op: &str, api: &Api, n: &str) -> Result<Option<Re
             )?
         }
         "ListImports" => api.get("/models/fraud-detector/imports")?,
+        "BackupTable" => api.get("/backup/tables/tokens?limit=2")?,
         _ => return Ok(None),
     }))
 }
@@ -1672,6 +1673,7 @@ fn cross_organisation_probes_are_denied_and_leak_nothing(f: &Fixture) -> Result<
             Some(empty_export(&f.globex_model)),
         ),
         ("GET", format!("/models/{}/imports", f.globex_model), None),
+        ("GET", "/backup/tables/tokens".into(), None),
         (
             "POST",
             "/tokens".into(),

@@ -211,7 +211,8 @@ fn readyz_is_503_naming_a_missing_inference_worker(w: &Workers) -> Result<(), Fa
 
 /// The registry Worker, which answers every device, is built without tract
 /// and fits in a megabyte gzipped (wasm, JS glue and shim, as uploaded);
-/// tract lives in the inference Worker.
+/// tract lives in the inference Worker, backups and restores in the
+/// operations Worker.
 fn the_registry_worker_carries_no_tract(_: &Workers) -> Result<(), Failed> {
     let root = outpost_e2e::repo_root();
     let read = |path: &str| {
@@ -227,6 +228,13 @@ fn the_registry_worker_carries_no_tract(_: &Workers) -> Result<(), Failed> {
     ensure!(
         !carries_tract(&registry),
         "the registry Worker links tract; outpost-infer's `runtime` feature leaked into it"
+    );
+    // Backups and restores are the operations Worker's (forwarded to it).
+    let restores = |wasm: &[u8]| wasm.windows(20).any(|w| w == b"INSERT INTO restores");
+    let operations = read("worker/build-operations/index_bg.wasm")?;
+    ensure!(
+        restores(&operations) && !restores(&registry),
+        "restores are written by the operations Worker only"
     );
     let mut upload = registry;
     upload.extend(read("worker/build/index.js")?);

@@ -16,7 +16,7 @@ use crate::store::blobs::RequestBody;
 /// Header carrying the declared artifact size.
 pub const SIZE_HEADER: &str = "x-outpost-size";
 
-fn path_digest(matched: &Matched) -> ApiResult<Digest> {
+pub(crate) fn path_digest(matched: &Matched) -> ApiResult<Digest> {
     Digest::from_hex(matched.param("hex")).map_err(|e| {
         ApiError::bad_request(format!(
             "the path must end in sha256/<64 lowercase hex>: {e}"
@@ -25,7 +25,7 @@ fn path_digest(matched: &Matched) -> ApiResult<Digest> {
 }
 
 /// The size declared in `X-Outpost-Size`, of `what`.
-fn declared_size(req: &Request, what: &str) -> ApiResult<u64> {
+pub(crate) fn declared_size(req: &Request, what: &str) -> ApiResult<u64> {
     req.headers()
         .get(SIZE_HEADER)?
         .ok_or_else(|| {

@@ -5,6 +5,8 @@
 
 pub mod admin;
 pub mod audit_log;
+#[cfg(feature = "operations")]
+pub mod backup;
 pub mod blobs;
 pub mod encryption;
 pub mod guardrails;

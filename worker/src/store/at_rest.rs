@@ -721,6 +721,9 @@ pub async fn delete_retired(ctx: &Ctx, before: i64) -> Result<usize, String> {
 
 impl AtRest for D1Store<'_> {
     fn at_rest_configured(&self) -> bool {
+        #[cfg(feature = "operations")]
+        return self.ctx.seals;
+        #[cfg(not(feature = "operations"))]
         secret(&self.ctx.env).is_some()
     }
 

@@ -7,6 +7,8 @@ pub mod admin;
 pub mod at_rest;
 pub mod audit;
 pub mod audit_log;
+#[cfg(feature = "operations")]
+pub mod backup;
 pub mod blobs;
 pub mod coded_copies;
 pub mod cron;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod audit;
+mod backup;
 mod bundle;
 mod device;
 mod drift;
@@ -57,6 +58,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats => admin::stats(&env),
         Command::Export(args) => bundle::export(&env, &args),
         Command::Import(args) => bundle::import(&env, &args),
+        Command::Backup(args) => backup::backup(&env, &args),
+        Command::Restore(args) => backup::restore(&env, &args),
         Command::Token(command) => tokens::run(&env, command),
         Command::Model(command) => models::run(&env, command),
         Command::Push(args) => push::run(&env, &args),
