@@ -169,6 +169,14 @@ async fn handle(
         Route::DeploymentKeys => return trust::deployment_keys(&env),
         _ => {}
     }
+    // The operations Worker answers only what the registry Worker forwards
+    // to it (`crate::operations`), whatever else its code could serve.
+    #[cfg(feature = "operations")]
+    if !operations::FORWARDED.contains(&matched.spec.route) {
+        return Err(ApiError::not_found(
+            "the operations Worker answers backups and restores only; send other requests to the registry Worker",
+        ));
+    }
     let mut ctx = Ctx::new(env)?;
     ctx.background = Some(context);
     ctx.host = req

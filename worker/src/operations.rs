@@ -16,6 +16,17 @@
 #[cfg(not(feature = "operations"))]
 pub const OPERATIONS_BINDING: &str = "OPERATIONS";
 
+/// The routes the registry Worker forwards here, and the only ones the
+/// operations Worker answers.
+#[cfg(feature = "operations")]
+pub const FORWARDED: &[crate::routes::Route] = &[
+    crate::routes::Route::BackupTable,
+    crate::routes::Route::StartRestore,
+    crate::routes::Route::RestoreTable,
+    crate::routes::Route::RestoreArtifact,
+    crate::routes::Route::FinishRestore,
+];
+
 /// `1` when the forwarding registry Worker has an at-rest secret, else `0`.
 pub const SEALS_HEADER: &str = "x-outpost-deployment-seals";
 
@@ -36,13 +47,19 @@ pub async fn forward(
             ),
         )
     };
-    let mut forwarded = req.clone_mut()?;
     let seals = crate::store::at_rest::secret(env).is_some();
-    let headers = forwarded.headers_mut()?;
+    let headers = req.headers().clone();
     headers.set(SEALS_HEADER, if seals { "1" } else { "0" })?;
     // Answers come back uncompressed; this Worker's own answer is encoded
     // for the client as any other.
     headers.delete("accept-encoding")?;
+    // The body passes through as a stream: an artifact is never held here.
+    let mut init = worker::RequestInit::new();
+    init.with_method(req.method()).with_headers(headers);
+    if let Some(body) = req.inner().body() {
+        init.with_body(Some(body.into()));
+    }
+    let forwarded = worker::Request::new_with_init(req.url()?.as_str(), &init)?;
     let fetcher = env
         .service(OPERATIONS_BINDING)
         .map_err(|err| unavailable(format!("binding {OPERATIONS_BINDING}: {err}")))?;

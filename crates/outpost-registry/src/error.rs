@@ -339,7 +339,7 @@ pub enum RegistryError {
     )]
     NoRestore { org: String },
     #[error(
-        "the database refused the page of `{table}` (nothing of it was written): {reason}; a row already there means the page was restored before, so run outpost restore again to go on from where it stopped"
+        "the database refused the page of `{table}` (nothing of it was written): {reason}; a restore writes into an empty registry (telemetry windows, shadow results and monitor checks keep their registry-wide ids), and a row whose parent is missing means the backup was taken while the organisation changed: take it again"
     )]
     RestoreRowsRefused { table: String, reason: String },
     #[error(

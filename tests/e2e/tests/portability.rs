@@ -14,7 +14,7 @@ use outpost_core::backup::Manifest;
 
 use outpost_e2e::{
     Api, Failed, LocalWorker, Recovered, ReleaseKeys, WorkerConfig, cli, cli_profile, create_token,
-    ensure, expect_status, fixture_bytes, init_org, register, transactions_reference_profile,
+    ensure, expect_status, fixture_bytes, init_org, register, send, transactions_reference_profile,
 };
 use serde_json::{Value, json};
 
@@ -770,7 +770,38 @@ fn a_backup_restores_into_an_empty_registry_as_it_was(f: &Fixture) -> Result<(),
         !ok && stderr.contains("bootstrap secret"),
         "a restore without the bootstrap secret is refused and says why: {stderr}"
     );
-    run(
+    // An interrupted restore: begun, and its first table written, by hand.
+    let bearer = format!("Bearer {}", replacement.bootstrap_secret);
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let begun = send(
+        "POST",
+        &replacement.url("/v1/admin/restores/origin"),
+        &headers,
+        Some(b"{}"),
+    )?;
+    expect_status(&begun, 200, "begin a restore")?;
+    let organizations = taken
+        .tables
+        .first()
+        .filter(|t| t.name == "organizations")
+        .ok_or("organizations first")?;
+    let page = std::fs::read(backup.join(organizations.path())).map_err(|e| format!("{e}"))?;
+    let written = send(
+        "POST",
+        &replacement.url("/v1/admin/restores/origin/tables/organizations"),
+        &headers,
+        Some(&page),
+    )?;
+    ensure!(
+        expect_status(&written, 200, "a page")?["restored"] == 1,
+        "one organisation row: {}",
+        written.body
+    );
+    // `outpost restore` goes on from there.
+    let out = run(
         &restored_config,
         &[
             "restore",
@@ -779,6 +810,14 @@ fn a_backup_restores_into_an_empty_registry_as_it_was(f: &Fixture) -> Result<(),
             &replacement.bootstrap_secret,
         ],
     )?;
+    let all_rows: u64 = taken.tables.iter().map(|t| t.rows).sum();
+    ensure!(
+        out.contains(&format!(
+            "{} rows written now ({all_rows} in the backup)",
+            all_rows - 1
+        )),
+        "the restore skips the row written before: {out}"
+    );
 
     // Every table, read back from the new registry, is the one backed up.
     let again = dir.path().join("again");

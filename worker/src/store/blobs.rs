@@ -438,6 +438,8 @@ impl<'a> Blobs for D1Store<'a> {
             org: String,
             digest: String,
         }
+        // An organisation being restored has its artifacts' rows before
+        // the versions that name them: none of them is collected.
         let rows = db::all::<Row>(
             &self
                 .ctx
@@ -446,6 +448,7 @@ impl<'a> Blobs for D1Store<'a> {
                     "SELECT b.org, b.digest FROM blobs b
                      WHERE max(b.created_at, coalesce(b.claimed_at, 0)) < ?1
                        AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.org = b.org AND v.digest = b.digest)
+                       AND NOT EXISTS (SELECT 1 FROM restores r WHERE r.org = b.org AND r.finished_at IS NULL)
                      ORDER BY b.created_at LIMIT ?2",
                 )
                 .bind(&[db::int(before), db::int(limit as i64)])

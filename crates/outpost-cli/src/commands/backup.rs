@@ -39,6 +39,10 @@ const MANIFEST: &str = "backup.json";
 /// registry takes 1 MiB).
 const MAX_PAGE_JSON: usize = 512 << 10;
 
+/// The largest artifact a restore sends: one request, and Cloudflare
+/// takes request bodies up to 100 MB on every plan.
+const MAX_RESTORE_ARTIFACT: u64 = 100_000_000;
+
 #[derive(Deserialize)]
 struct ServedPage {
     table: String,
@@ -184,11 +188,18 @@ pub fn backup(env: &Env, args: &BackupArgs) -> Result<ExitCode> {
         .and_then(|()| fs::create_dir_all(dir.join("artifacts/sha256")))
         .with_context(|| format!("creating the backup directory {}", dir.display()))?;
 
+    // Children before parents (TABLES backwards): a row written while
+    // the backup reads can then only be missing from a child table, never
+    // name a parent the backup lacks, so the backup restores.
+    let mut pages = Vec::new();
+    for table in TABLES.iter().rev() {
+        pages.push(read_table(&client, table.name)?);
+    }
+    pages.reverse();
     let mut tables = Vec::new();
     let mut artifacts = Vec::new();
     let mut written = Vec::new();
-    for table in TABLES {
-        let page = read_table(&client, table.name)?;
+    for (table, page) in TABLES.iter().zip(pages) {
         if table.name == ARTIFACT_TABLE {
             artifacts = artifacts_of(&page)?;
         }
@@ -322,12 +333,11 @@ fn check_directory(dir: &Path) -> Result<Checked> {
         );
     }
     for artifact in &manifest.artifacts {
-        if artifact.size > outpost_core::upload::MAX_SINGLE_PUT_SIZE {
+        if artifact.size > MAX_RESTORE_ARTIFACT {
             bail!(
-                "{} is {} bytes, more than a restore sends in one request ({}); nothing was restored",
+                "{} is {} bytes, more than a restore sends in one request ({MAX_RESTORE_ARTIFACT}, Cloudflare's request body limit); nothing was restored",
                 artifact.digest,
                 artifact.size,
-                outpost_core::upload::MAX_SINGLE_PUT_SIZE
             );
         }
         let path = dir.join(artifact_path(&artifact.digest));
