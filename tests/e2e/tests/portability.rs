@@ -550,6 +550,50 @@ fn whole_audit(api: &Api) -> Result<Vec<Value>, Failed> {
     }
 }
 
+/// `restored` (the origin's admin token against another registry) serves
+/// what the origin does: versions, history, the model, its stages and
+/// reference, `root.json`, `targets.json` and the whole audit log, which
+/// `outpost audit verify` (run with `config`) accepts; every artifact
+/// re-hashes from the other registry's storage.
+fn serves_as_the_origin(f: &Fixture, restored: &Api, config: &Path) -> Result<(), Failed> {
+    ensure!(
+        versions(restored)? == versions(&f.origin)?,
+        "versions differ"
+    );
+    ensure!(history(restored)? == history(&f.origin)?, "history differs");
+    for path in [
+        format!("/models/{MODEL}"),
+        format!("/models/{MODEL}/stages"),
+        format!("/models/{MODEL}/versions/1.0.0/reference"),
+        "/trust/root.json".to_owned(),
+        "/trust/targets.json".to_owned(),
+    ] {
+        let (here, there) = (restored.get(&path)?, f.origin.get(&path)?);
+        ensure!(
+            here.status == 200 && here.body == there.body,
+            "{path} differs: {} {}",
+            here.status,
+            here.body
+        );
+    }
+    ensure!(
+        whole_audit(restored)? == whole_audit(&f.origin)?,
+        "the audit log differs"
+    );
+    run(config, &["audit", "verify"])?;
+    for version in versions(restored)? {
+        let digest = version["digest"].as_str().unwrap_or_default();
+        let reply = restored.get(&format!("/blobs/sha256/{}", &digest[7..]))?;
+        ensure!(
+            reply.status == 200 && outpost_core::Digest::of(&reply.bytes).to_string() == digest,
+            "{} does not re-hash: {}",
+            version["version"],
+            reply.status
+        );
+    }
+    Ok(())
+}
+
 /// The README's disaster recovery: `wrangler d1 export` of the database,
 /// the R2 objects copied, a new Worker with the same secrets started from
 /// both. It serves the same metadata and the same bytes, its audit chain
@@ -628,46 +672,8 @@ fn disaster_recovery_from_a_d1_export_and_the_r2_objects_serves_what_devices_tru
         ..f.origin.clone()
     };
 
-    ensure!(
-        versions(&restored)? == versions(&f.origin)?,
-        "versions differ after recovery"
-    );
-    ensure!(
-        history(&restored)? == history(&f.origin)?,
-        "history differs"
-    );
-    for path in [
-        format!("/models/{MODEL}"),
-        format!("/models/{MODEL}/stages"),
-        format!("/models/{MODEL}/versions/1.0.0/reference"),
-        "/trust/root.json".to_owned(),
-        "/trust/targets.json".to_owned(),
-    ] {
-        let (here, there) = (restored.get(&path)?, f.origin.get(&path)?);
-        ensure!(
-            here.status == 200 && here.body == there.body,
-            "{path} differs after recovery: {} {}",
-            here.status,
-            here.body
-        );
-    }
-    ensure!(
-        whole_audit(&restored)? == whole_audit(&f.origin)?,
-        "the audit log differs after recovery"
-    );
     let (_admin_profile, admin_config) = cli_profile(&replacement, &restored)?;
-    run(&admin_config, &["audit", "verify"])?;
-    // Every artifact, re-read from the new Worker's storage.
-    for version in versions(&restored)? {
-        let digest = version["digest"].as_str().unwrap_or_default();
-        let reply = restored.get(&format!("/blobs/sha256/{}", &digest[7..]))?;
-        ensure!(
-            reply.status == 200 && outpost_core::Digest::of(&reply.bytes).to_string() == digest,
-            "{} does not re-hash after recovery: {}",
-            version["version"],
-            reply.status
-        );
-    }
+    serves_as_the_origin(f, &restored, &admin_config)?;
 
     // The device, pinned to the old root and keeping its state, installs
     // from the new Worker.
@@ -836,44 +842,7 @@ fn a_backup_restores_into_an_empty_registry_as_it_was(f: &Fixture) -> Result<(),
         reread.artifacts == taken.artifacts,
         "the artifacts differ after the restore"
     );
-    ensure!(
-        versions(&restored)? == versions(&f.origin)?,
-        "versions differ after the restore"
-    );
-    ensure!(
-        history(&restored)? == history(&f.origin)?,
-        "history differs"
-    );
-    for path in [
-        format!("/models/{MODEL}"),
-        format!("/models/{MODEL}/stages"),
-        format!("/models/{MODEL}/versions/1.0.0/reference"),
-        "/trust/root.json".to_owned(),
-        "/trust/targets.json".to_owned(),
-    ] {
-        let (here, there) = (restored.get(&path)?, f.origin.get(&path)?);
-        ensure!(
-            here.status == 200 && here.body == there.body,
-            "{path} differs after the restore: {} {}",
-            here.status,
-            here.body
-        );
-    }
-    ensure!(
-        whole_audit(&restored)? == whole_audit(&f.origin)?,
-        "the audit log differs after the restore"
-    );
-    run(&restored_config, &["audit", "verify"])?;
-    for version in versions(&restored)? {
-        let digest = version["digest"].as_str().unwrap_or_default();
-        let reply = restored.get(&format!("/blobs/sha256/{}", &digest[7..]))?;
-        ensure!(
-            reply.status == 200 && outpost_core::Digest::of(&reply.bytes).to_string() == digest,
-            "{} does not re-hash after the restore: {}",
-            version["version"],
-            reply.status
-        );
-    }
+    serves_as_the_origin(f, &restored, &restored_config)?;
     // A device pinned to the old root installs from the new registry.
     let device = Api {
         base: replacement.base_url.clone(),

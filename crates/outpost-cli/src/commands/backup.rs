@@ -24,11 +24,12 @@ use outpost_core::backup::{
     ARTIFACT_TABLE, ArtifactFile, FORMAT, FORMAT_VERSION, Manifest, Page, RestoreFinished,
     RestoreProgress, TABLES, TableFile, artifact_path,
 };
-use outpost_core::digest::{Digest, HashedContent, Sha256Hasher};
+use outpost_core::digest::{Digest, HashedContent};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::Env;
+use super::bundle::copy_hashing;
 use crate::cli::{BackupArgs, RestoreArgs};
 use crate::http::{self, Client};
 use crate::output;
@@ -51,24 +52,9 @@ struct ServedPage {
     next: Option<i64>,
 }
 
-fn hash_reader(mut from: impl Read, mut to: Option<&mut dyn Write>) -> Result<HashedContent> {
-    let mut hasher = Sha256Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = from.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hasher.finish());
-        }
-        hasher.update(&buf[..n]);
-        if let Some(to) = to.as_deref_mut() {
-            to.write_all(&buf[..n])?;
-        }
-    }
-}
-
 fn hash_file(path: &Path) -> Result<HashedContent> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    hash_reader(BufReader::new(file), None)
+    copy_hashing(&mut BufReader::new(file), &mut std::io::sink())
 }
 
 /// Writes `bytes` to `path` through a temporary file renamed into place.
@@ -162,7 +148,7 @@ fn fetch_artifact(client: &Client, artifact: &ArtifactFile, path: &Path) -> Resu
     let mut file = BufWriter::new(
         File::create(&partial).with_context(|| format!("creating {}", partial.display()))?,
     );
-    let received = hash_reader(body.take(artifact.size + 1), Some(&mut file))?;
+    let received = copy_hashing(&mut body.take(artifact.size + 1), &mut file)?;
     file.flush()?;
     drop(file);
     if let Err(e) = received.expect(&artifact.digest, artifact.size) {

@@ -226,7 +226,7 @@ fn download(client: &Client, version: &VersionRecord, dir: &Path) -> Result<Path
 }
 
 /// Copies `from` into `to`, hashing what passes.
-fn copy_hashing(from: &mut impl Read, to: &mut impl Write) -> Result<HashedContent> {
+pub(super) fn copy_hashing(from: &mut impl Read, to: &mut impl Write) -> Result<HashedContent> {
     let mut hasher = Sha256Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
